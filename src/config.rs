@@ -1,0 +1,100 @@
+//! Validated server settings, built by the binary from its command-line flags.
+
+use std::fmt;
+use std::net::SocketAddr;
+
+use time::UtcOffset;
+
+use crate::proto::Limits;
+
+/// Everything the server needs to know to run.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// Whether to read host commands from stdin.
+    pub console: bool,
+    /// Most connections at once, named or not.
+    pub max_clients: usize,
+    /// Most bytes queued for one client before it is cut as a slow consumer.
+    pub max_outbuf: usize,
+    /// Input size limits.
+    pub limits: Limits,
+    /// The local offset from UTC, read once at start-up, for `HH:MM:SS` stamps.
+    pub utc_offset: UtcOffset,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            listen: SocketAddr::from(([0, 0, 0, 0], 3001)),
+            console: true,
+            max_clients: 1024,
+            max_outbuf: 1024 * 1024,
+            limits: Limits::default(),
+            utc_offset: UtcOffset::UTC,
+        }
+    }
+}
+
+/// A setting that cannot work, named by its flag.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The flag, e.g. `--max-clients`.
+    pub flag: &'static str,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.flag, self.reason)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Checks that the settings can work together.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let error = |flag, reason: &str| {
+            Err(ConfigError {
+                flag,
+                reason: reason.to_owned(),
+            })
+        };
+        if self.max_clients == 0 {
+            return error("--max-clients", "must be at least 1");
+        }
+        if self.max_outbuf < 64 * 1024 {
+            return error(
+                "--max-outbuf",
+                "must be at least 65536 bytes, or one help text would not fit",
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_name_the_flag() {
+        let config = Config {
+            max_clients: 0,
+            ..Config::default()
+        };
+        assert_eq!(config.validate().unwrap_err().flag, "--max-clients");
+        let config = Config {
+            max_outbuf: 10,
+            ..Config::default()
+        };
+        assert_eq!(
+            config.validate().unwrap_err().to_string().split(':').next(),
+            Some("--max-outbuf")
+        );
+        assert_eq!(Config::default().validate(), Ok(()));
+    }
+}

@@ -1,0 +1,262 @@
+//! The host console: commands read from stdin, and the room shown on stdout.
+//!
+//! Reading is optional: when stdin cannot be polled (a regular file, /dev/null, closed) or
+//! `--no-console` is given, the server runs without it. Stdout always shows the room.
+
+use std::io::{self, IsTerminal, Read, Write};
+use std::os::fd::AsRawFd;
+
+use mio::unix::SourceFd;
+use mio::{Interest, Registry, Token};
+use rustix::fs::OFlags;
+
+use crate::proto::msg::{HostCommand, ServerMsg, Stamp};
+use crate::proto::text;
+
+/// Longest console line kept; the rest of a longer line is dropped.
+const MAX_LINE: usize = 8 * 1024;
+
+/// Reads host commands from stdin, registered with the server's poll.
+#[derive(Debug)]
+pub struct ConsoleInput {
+    pending: Vec<u8>,
+    /// The fd flags to put back on exit, if we changed them (the flags are shared with the shell).
+    restore: Option<OFlags>,
+    discarding: bool,
+}
+
+/// What reading the console gave.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ReadOutcome {
+    /// Everything available was read; more may come.
+    Open,
+    /// Stdin reached end of file or failed; stop polling it.
+    Closed,
+}
+
+impl ConsoleInput {
+    /// Makes stdin non-blocking and registers it, or says why it cannot be used.
+    pub fn open(registry: &Registry, token: Token) -> io::Result<ConsoleInput> {
+        let stdin = io::stdin();
+        let flags = rustix::fs::fcntl_getfl(&stdin)?;
+        let fd = stdin.as_raw_fd();
+        registry.register(&mut SourceFd(&fd), token, Interest::READABLE)?;
+        let restore = if flags.contains(OFlags::NONBLOCK) {
+            None
+        } else {
+            if let Err(e) = rustix::fs::fcntl_setfl(&stdin, flags | OFlags::NONBLOCK) {
+                let _ = registry.deregister(&mut SourceFd(&fd));
+                return Err(e.into());
+            }
+            Some(flags)
+        };
+        Ok(ConsoleInput {
+            pending: Vec::new(),
+            restore,
+            discarding: false,
+        })
+    }
+
+    /// Reads until stdin would block, appending every whole line's command to `commands`.
+    pub fn read(&mut self, commands: &mut Vec<HostCommand>) -> ReadOutcome {
+        let mut chunk = [0u8; 4096];
+        let mut stdin = io::stdin().lock();
+        loop {
+            match stdin.read(&mut chunk) {
+                Ok(0) => return ReadOutcome::Closed,
+                Ok(n) => self.take(&chunk[..n], commands),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return ReadOutcome::Open,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    log::warn!("console read failed, closing the console: {e}");
+                    return ReadOutcome::Closed;
+                }
+            }
+        }
+    }
+
+    fn take(&mut self, bytes: &[u8], commands: &mut Vec<HostCommand>) {
+        for &byte in bytes {
+            if byte == b'\n' {
+                if !self.discarding {
+                    let raw = self.pending.strip_suffix(b"\r").unwrap_or(&self.pending);
+                    commands.extend(parse_command(&crate::proto::sanitize(raw)));
+                }
+                self.pending.clear();
+                self.discarding = false;
+            } else if self.pending.len() < MAX_LINE {
+                self.pending.push(byte);
+            } else {
+                self.discarding = true;
+            }
+        }
+    }
+}
+
+impl Drop for ConsoleInput {
+    fn drop(&mut self) {
+        if let Some(flags) = self.restore {
+            let _ = rustix::fs::fcntl_setfl(io::stdin(), flags);
+        }
+    }
+}
+
+/// Parses one console line. Commands are matched in any case; an empty line is nothing.
+pub fn parse_command(line: &str) -> Option<HostCommand> {
+    let line = line.trim();
+    if line.is_empty() {
+        return None;
+    }
+    let (word, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+    let rest = rest.trim();
+    let command = match word.to_ascii_uppercase().as_str() {
+        "HELP" if rest.is_empty() => HostCommand::Help,
+        "LIST_USERS" if rest.is_empty() => HostCommand::ListUsers,
+        "EXIT" if rest.is_empty() => HostCommand::Exit,
+        "KICK" if rest.is_empty() => HostCommand::BadUsage {
+            usage: "KICK NAME [REASON]",
+        },
+        "KICK" => {
+            let (name, reason) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+            let reason = reason.trim();
+            HostCommand::Kick {
+                name: name.to_owned(),
+                reason: (!reason.is_empty()).then(|| reason.to_owned()),
+            }
+        }
+        _ => HostCommand::Say {
+            text: line.to_owned(),
+        },
+    };
+    Some(command)
+}
+
+/// Shows the room on stdout, with a `[HH:MM:SS] Host > ` prompt when a person is typing at a terminal.
+#[derive(Debug)]
+pub struct ConsoleOutput {
+    prompt: bool,
+    line: Vec<u8>,
+}
+
+impl ConsoleOutput {
+    /// Output with a prompt if `interactive` and both stdin and stdout are terminals.
+    pub fn new(interactive: bool) -> ConsoleOutput {
+        let prompt = interactive && io::stdin().is_terminal() && io::stdout().is_terminal();
+        ConsoleOutput {
+            prompt,
+            line: Vec::new(),
+        }
+    }
+
+    /// Prints `msg` as console text.
+    pub fn show(&mut self, msg: &ServerMsg, stamp: Stamp) {
+        self.line.clear();
+        if self.prompt {
+            // Overwrite the prompt the message interrupts.
+            self.line.extend_from_slice(b"\r\x1b[K");
+        }
+        text::encode(msg, text::CONSOLE_EOL, &mut self.line);
+        self.write_with_prompt(stamp);
+    }
+
+    /// Prints the prompt again (after the host entered a line).
+    pub fn prompt(&mut self, stamp: Stamp) {
+        self.line.clear();
+        self.write_with_prompt(stamp);
+    }
+
+    /// Prints one plain line.
+    pub fn say(&mut self, line: &str) {
+        let mut stdout = io::stdout().lock();
+        let _ = writeln!(stdout, "{line}");
+        let _ = stdout.flush();
+    }
+
+    fn write_with_prompt(&mut self, stamp: Stamp) {
+        if self.prompt {
+            self.line
+                .extend_from_slice(format!("[{}] Host > ", stamp.hms()).as_bytes());
+        }
+        let mut stdout = io::stdout().lock();
+        if let Err(e) = stdout.write_all(&self.line).and_then(|()| stdout.flush()) {
+            log::debug!("console output failed: {e}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn console_commands_are_parsed_in_any_case() {
+        assert_eq!(parse_command("help"), Some(HostCommand::Help));
+        assert_eq!(parse_command("List_Users"), Some(HostCommand::ListUsers));
+        assert_eq!(parse_command(" EXIT "), Some(HostCommand::Exit));
+        assert_eq!(
+            parse_command("kick bob"),
+            Some(HostCommand::Kick {
+                name: "bob".into(),
+                reason: None
+            })
+        );
+        assert_eq!(
+            parse_command("KICK bob  too loud "),
+            Some(HostCommand::Kick {
+                name: "bob".into(),
+                reason: Some("too loud".into())
+            })
+        );
+        assert_eq!(
+            parse_command("KICK"),
+            Some(HostCommand::BadUsage {
+                usage: "KICK NAME [REASON]"
+            })
+        );
+        assert_eq!(parse_command(""), None);
+    }
+
+    #[test]
+    fn any_other_line_is_said_as_host() {
+        assert_eq!(
+            parse_command("hello everyone"),
+            Some(HostCommand::Say {
+                text: "hello everyone".into()
+            })
+        );
+        assert_eq!(
+            parse_command("exit now"),
+            Some(HostCommand::Say {
+                text: "exit now".into()
+            })
+        );
+    }
+
+    #[test]
+    fn pasted_lines_are_all_taken_and_a_partial_line_waits() {
+        let mut input = ConsoleInput {
+            pending: Vec::new(),
+            restore: None,
+            discarding: false,
+        };
+        let mut commands = Vec::new();
+        input.take(b"LIST_USERS\r\nhi there\nKI", &mut commands);
+        assert_eq!(
+            commands,
+            vec![
+                HostCommand::ListUsers,
+                HostCommand::Say {
+                    text: "hi there".into()
+                }
+            ]
+        );
+        input.take(b"CK bob\n", &mut commands);
+        assert_eq!(
+            commands.last(),
+            Some(&HostCommand::Kick {
+                name: "bob".into(),
+                reason: None
+            })
+        );
+    }
+}

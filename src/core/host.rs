@@ -1,0 +1,178 @@
+//! The host console's commands. The host is always an admin and speaks as `Host`.
+
+use super::{cmd, Chat, Now, Outbox, Recipients};
+use crate::proto::msg::{HostCommand, Reject, ServerMsg, UserEntry};
+
+/// The name the host speaks under.
+pub const HOST_NAME: &str = "Host";
+
+pub(super) fn handle(chat: &mut Chat, now: &Now, command: HostCommand, out: &mut Outbox) {
+    match command {
+        HostCommand::Help => out.deliver(Recipients::Console, ServerMsg::HostHelp),
+        HostCommand::ListUsers => {
+            let users = chat
+                .sessions
+                .names()
+                .into_iter()
+                .map(|name| UserEntry { name })
+                .collect();
+            out.deliver(Recipients::Console, ServerMsg::Users { users });
+        }
+        HostCommand::Kick { name, reason } => {
+            if let Err(reject) = cmd::admin::kick(chat, HOST_NAME, &name, reason, out) {
+                out.deliver(Recipients::Console, ServerMsg::Reject(reject));
+            }
+        }
+        HostCommand::Say { text } => {
+            let msg = ServerMsg::Chat {
+                at: now.stamp,
+                from: HOST_NAME.to_owned(),
+                text,
+            };
+            out.deliver(
+                Recipients::Room {
+                    except: None,
+                    console: false,
+                },
+                msg,
+            );
+        }
+        HostCommand::BadUsage { usage } => {
+            out.deliver(
+                Recipients::Console,
+                ServerMsg::Reject(Reject::Usage { usage }),
+            );
+        }
+        HostCommand::Exit => {
+            log::info!("shutting down at the host's request");
+            chat.shutting_down = true;
+            out.deliver(
+                Recipients::Everyone,
+                ServerMsg::Event(crate::proto::msg::Event::Shutdown),
+            );
+            out.push(super::Action::Shutdown);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::*;
+    use super::super::{Action, ConnId, Input};
+    use super::*;
+    use crate::proto::msg::{Event, LeaveKind};
+
+    #[test]
+    fn the_host_speaks_to_the_room_as_host_without_echo_to_the_console() {
+        let mut s = Script::new();
+        s.join(1, "alice");
+        let msg = ServerMsg::Chat {
+            at: s.now.stamp,
+            from: "Host".into(),
+            text: "hello".into(),
+        };
+        assert_eq!(
+            s.host(HostCommand::Say {
+                text: "hello".into()
+            }),
+            vec![Action::Deliver {
+                to: Recipients::Room {
+                    except: None,
+                    console: false
+                },
+                msg
+            }]
+        );
+    }
+
+    #[test]
+    fn kick_tells_the_user_closes_them_and_tells_the_others() {
+        let mut s = Script::new();
+        s.join(1, "alice");
+        s.join(2, "bob");
+        let actions = s.host(HostCommand::Kick {
+            name: "BOB".into(),
+            reason: Some("spam".into()),
+        });
+        let kicked = Event::Left {
+            name: "bob".into(),
+            kind: LeaveKind::Kicked,
+            reason: Some("spam".into()),
+        };
+        assert_eq!(
+            actions,
+            vec![
+                to_one(
+                    2,
+                    ServerMsg::Kicked {
+                        by: "Host".into(),
+                        reason: Some("spam".into())
+                    }
+                ),
+                Action::Close { conn: ConnId(2) },
+                event_to_room(kicked, None),
+            ]
+        );
+        assert_eq!(
+            s.input(Input::Disconnected { conn: ConnId(2) }),
+            vec![],
+            "no second leave event"
+        );
+        assert_eq!(s.chat.members().collect::<Vec<_>>(), vec![ConnId(1)]);
+    }
+
+    #[test]
+    fn kicking_nobody_tells_the_console() {
+        let mut s = Script::new();
+        assert_eq!(
+            s.host(HostCommand::Kick {
+                name: "ghost".into(),
+                reason: None
+            }),
+            vec![Action::Deliver {
+                to: Recipients::Console,
+                msg: ServerMsg::Reject(Reject::UnknownUser {
+                    name: "ghost".into()
+                })
+            }]
+        );
+    }
+
+    #[test]
+    fn list_users_goes_to_the_console_sorted() {
+        let mut s = Script::new();
+        s.join(1, "zed");
+        s.join(2, "Amy");
+        s.connect(3);
+        let users = vec![
+            UserEntry { name: "Amy".into() },
+            UserEntry { name: "zed".into() },
+        ];
+        assert_eq!(
+            s.host(HostCommand::ListUsers),
+            vec![Action::Deliver {
+                to: Recipients::Console,
+                msg: ServerMsg::Users { users }
+            }]
+        );
+    }
+
+    #[test]
+    fn exit_tells_every_connection_then_ignores_everything() {
+        let mut s = Script::new();
+        s.join(1, "alice");
+        s.connect(2);
+        assert_eq!(
+            s.host(HostCommand::Exit),
+            vec![
+                Action::Deliver {
+                    to: Recipients::Everyone,
+                    msg: ServerMsg::Event(Event::Shutdown)
+                },
+                Action::Shutdown,
+            ]
+        );
+        assert_eq!(s.input(Input::Disconnected { conn: ConnId(1) }), vec![]);
+        assert_eq!(s.line(2, "late"), vec![]);
+    }
+}

@@ -1,0 +1,57 @@
+//! What the core is told: connections coming and going, decoded messages, console commands.
+
+use std::fmt;
+use std::time::Instant;
+
+use crate::proto::msg::{ClientMsg, HostCommand, Stamp};
+use crate::proto::DecodeError;
+
+/// A connection's identity for the life of the server; never reused, unlike a slab key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u64);
+
+impl fmt::Display for ConnId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "conn {}", self.0)
+    }
+}
+
+/// The time, as the shell read it once for a batch of inputs.
+#[derive(Clone, Copy, Debug)]
+pub struct Now {
+    /// Monotonic time, for deadlines.
+    pub instant: Instant,
+    /// Wall-clock time, for what users are shown.
+    pub stamp: Stamp,
+}
+
+/// One thing that happened, for [`super::Chat::handle`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// A client connected.
+    Connected {
+        /// Its identity.
+        conn: ConnId,
+    },
+    /// A client sent a whole message.
+    Message {
+        /// Who sent it.
+        conn: ConnId,
+        /// What it says.
+        msg: ClientMsg,
+    },
+    /// A client sent bytes that could not be decoded.
+    BadInput {
+        /// Who sent them.
+        conn: ConnId,
+        /// What was wrong.
+        error: DecodeError,
+    },
+    /// A client's connection is gone (closed by either side, lost, or cut by the shell).
+    Disconnected {
+        /// Whose.
+        conn: ConnId,
+    },
+    /// The host typed a command on the console.
+    Host(HostCommand),
+}

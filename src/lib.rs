@@ -1,0 +1,28 @@
+//! chatd: a one-thread chat server for a team, a class or a LAN.
+//!
+//! # Layout
+//!
+//! Three layers with one-way dependencies: codecs and core know nothing of sockets or clocks;
+//! the shell owns every socket and calls into both.
+//!
+//! - [`proto`]: codecs. Bytes in, [`proto::ClientMsg`] out; [`proto::ServerMsg`] back to bytes.
+//!   [`proto::msg`] is the typed vocabulary every layer speaks.
+//! - [`core`]: the chat. [`core::Chat::handle`] takes one [`core::Input`] and the time, changes the
+//!   room, and appends [`core::Action`]s (deliver this to these, close that, stop) to an outbox.
+//!   Every chat rule lives and is tested here.
+//! - [`server`]: the mio shell. One `Poll` over the listener, the console, signals and every client;
+//!   bounded buffers; write interest only while output is pending; timers as the poll timeout.
+//! - [`console`]: the host console on stdin/stdout.
+//! - [`config`]: validated settings; the binaries in `src/bin/` only parse flags into one.
+
+#![deny(missing_docs, unsafe_code)]
+#![warn(rust_2018_idioms)]
+
+pub mod config;
+pub mod console;
+pub mod core;
+pub mod proto;
+pub mod server;
+
+pub use config::Config;
+pub use server::Server;

@@ -1,0 +1,408 @@
+//! Text mode: one message per LF-terminated line, for `nc`, `telnet` and `socat`.
+//!
+//! Input: a CR before the LF is dropped; a line starting with `/` is a command, `//` escapes a
+//! leading slash, anything else is chat text. Output: lines end with CRLF for clients (so `telnet`
+//! shows them right) and LF for the console.
+
+use super::msg::{ClientMsg, Command, Event, LeaveKind, ServerMsg, COMMANDS, HOST_COMMANDS};
+use super::{sanitize, DecodeError, Decoded};
+
+/// The line end written to text-mode clients.
+pub const CLIENT_EOL: &[u8] = b"\r\n";
+/// The line end written to the host console.
+pub const CONSOLE_EOL: &[u8] = b"\n";
+
+/// Splits a text stream into messages, enforcing the line limit before buffering past it.
+#[derive(Debug)]
+pub struct TextDecoder {
+    max_line: usize,
+    /// Set after an over-long line: input is dropped up to and including the next LF.
+    discarding: bool,
+}
+
+impl TextDecoder {
+    /// A decoder that refuses lines longer than `max_line` bytes (without the line end).
+    pub fn new(max_line: usize) -> TextDecoder {
+        TextDecoder {
+            max_line,
+            discarding: false,
+        }
+    }
+
+    /// Decodes the next line from the front of `input`; see [`super::Decoder::decode`].
+    pub fn decode(&mut self, input: &[u8]) -> Decoded {
+        let mut used = 0;
+        if self.discarding {
+            match input.iter().position(|&b| b == b'\n') {
+                Some(lf) => {
+                    self.discarding = false;
+                    used = lf + 1;
+                }
+                None => {
+                    return Decoded {
+                        used: input.len(),
+                        item: None,
+                    }
+                }
+            }
+        }
+        let rest = &input[used..];
+        // A line may take max_line bytes plus CR and LF: look no further than that.
+        let window = &rest[..rest.len().min(self.max_line + 2)];
+        let Some(lf) = window.iter().position(|&b| b == b'\n') else {
+            if rest.len() > self.max_line + 1 {
+                self.discarding = true;
+                return Decoded {
+                    used: input.len(),
+                    item: Some(Err(DecodeError::LineTooLong)),
+                };
+            }
+            return Decoded { used, item: None };
+        };
+        used += lf + 1;
+        let line = window[..lf].strip_suffix(b"\r").unwrap_or(&window[..lf]);
+        let item = if line.len() > self.max_line {
+            Err(DecodeError::LineTooLong)
+        } else {
+            Ok(parse_line(&sanitize(line)))
+        };
+        Decoded {
+            used,
+            item: Some(item),
+        }
+    }
+}
+
+/// Parses one line of text-mode input (without its line end).
+pub fn parse_line(line: &str) -> ClientMsg {
+    match line.strip_prefix('/') {
+        Some(escaped) if escaped.starts_with('/') => ClientMsg::Say {
+            text: escaped.to_owned(),
+        },
+        Some(command) => {
+            let (name, args) = command
+                .split_once(char::is_whitespace)
+                .unwrap_or((command, ""));
+            ClientMsg::Command(Command::parse(name, args))
+        }
+        None => ClientMsg::Say {
+            text: line.to_owned(),
+        },
+    }
+}
+
+/// Appends `msg` to `out` as text lines, each ended with `eol`.
+pub fn encode(msg: &ServerMsg, eol: &[u8], out: &mut Vec<u8>) {
+    let mut line = |parts: &[&str]| {
+        for part in parts {
+            out.extend_from_slice(part.as_bytes());
+        }
+        out.extend_from_slice(eol);
+    };
+    match msg {
+        ServerMsg::Greeting { online } => {
+            let online = online.to_string();
+            line(&["Welcome to chatd! Users online: ", &online, "."]);
+            line(&["Enter your name:"]);
+        }
+        ServerMsg::NamePrompt => line(&["Enter your name:"]),
+        ServerMsg::Welcome { name, others } => {
+            let others = if others.is_empty() {
+                "nobody else yet".to_owned()
+            } else {
+                others.join(", ")
+            };
+            line(&[
+                "[*] Welcome, ",
+                name,
+                "! Online: ",
+                &others,
+                ". Type /help for the commands.",
+            ]);
+        }
+        ServerMsg::Chat { at, from, text } => line(&["[", at.hms(), "] ", from, " > ", text]),
+        ServerMsg::Event(Event::Entered { name }) => line(&["[*] ", name, " entered."]),
+        ServerMsg::Event(Event::Left { name, kind, reason }) => {
+            let what = match kind {
+                LeaveKind::Exited => " exited.",
+                LeaveKind::Kicked => " has been kicked out.",
+            };
+            line(&["[*] ", name, what, &in_parens(reason)]);
+        }
+        ServerMsg::Event(Event::Shutdown) => line(&["[*] The server is shutting down. Bye!"]),
+        ServerMsg::Reject(reject) => line(&["[!] ", &reject.to_string()]),
+        ServerMsg::Help => {
+            line(&["[*] Commands (a line not starting with / is said to everyone):"]);
+            for spec in COMMANDS {
+                line(&["[*]   ", &format!("{:<16} {}", spec.usage, spec.summary)]);
+            }
+        }
+        ServerMsg::HostHelp => {
+            line(&["[*] Console commands (any case):"]);
+            for (usage, summary) in HOST_COMMANDS {
+                line(&["[*]   ", &format!("{usage:<20} {summary}")]);
+            }
+        }
+        ServerMsg::Users { users } => {
+            let names: Vec<&str> = users.iter().map(|u| u.name.as_str()).collect();
+            let count = names.len().to_string();
+            line(&["[*] Online (", &count, "): ", &names.join(", ")]);
+        }
+        ServerMsg::Kicked { by, reason } => line(&[
+            "[!] You have been kicked out by ",
+            by,
+            ".",
+            &in_parens(reason),
+        ]),
+        ServerMsg::Bye => line(&["[*] Bye."]),
+        ServerMsg::Pong { at, .. } => line(&["[*] pong, server time ", at.hms()]),
+    }
+}
+
+/// ` (reason)` when there is a reason, else nothing.
+fn in_parens(reason: &Option<String>) -> String {
+    reason
+        .as_deref()
+        .map(|r| format!(" ({r})"))
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::msg::{Reject, Stamp, UserEntry};
+
+    fn decode_all(
+        decoder: &mut TextDecoder,
+        mut input: &[u8],
+    ) -> Vec<Result<ClientMsg, DecodeError>> {
+        let mut items = Vec::new();
+        loop {
+            let step = decoder.decode(input);
+            input = &input[step.used..];
+            match step.item {
+                Some(item) => items.push(item),
+                None if step.used == 0 || input.is_empty() => return items,
+                None => {}
+            }
+        }
+    }
+
+    fn say(text: &str) -> Result<ClientMsg, DecodeError> {
+        Ok(ClientMsg::Say { text: text.into() })
+    }
+
+    fn render(msg: &ServerMsg) -> String {
+        let mut out = Vec::new();
+        encode(msg, CLIENT_EOL, &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn lines_end_with_lf_and_a_cr_before_it_is_dropped() {
+        let mut d = TextDecoder::new(100);
+        assert_eq!(
+            decode_all(&mut d, b"hi\r\nthere\n\npartial"),
+            vec![say("hi"), say("there"), say("")]
+        );
+    }
+
+    #[test]
+    fn a_partial_line_waits_for_its_end() {
+        let mut d = TextDecoder::new(100);
+        assert_eq!(
+            d.decode(b"abc"),
+            Decoded {
+                used: 0,
+                item: None
+            }
+        );
+        assert_eq!(d.decode(b"abc\n").item, Some(say("abc")));
+    }
+
+    /// Feeds `chunks` one after another the way the shell does: append, decode all, keep the rest.
+    fn feed_chunks(
+        decoder: &mut TextDecoder,
+        chunks: &[&[u8]],
+    ) -> Vec<Result<ClientMsg, DecodeError>> {
+        let mut buffer = Vec::new();
+        let mut items = Vec::new();
+        for chunk in chunks {
+            buffer.extend_from_slice(chunk);
+            loop {
+                let step = decoder.decode(&buffer);
+                buffer.drain(..step.used);
+                match step.item {
+                    Some(item) => items.push(item),
+                    None => break,
+                }
+            }
+        }
+        items
+    }
+
+    #[test]
+    fn every_split_point_gives_the_same_messages() {
+        let input = b"one\r\n/users\ntwo words\n/quit bye now\n";
+        let whole = decode_all(&mut TextDecoder::new(100), input);
+        assert_eq!(whole.len(), 4);
+        for split in 0..=input.len() {
+            let items = feed_chunks(
+                &mut TextDecoder::new(100),
+                &[&input[..split], &input[split..]],
+            );
+            assert_eq!(items, whole, "split at {split}");
+        }
+        let bytes: Vec<&[u8]> = input.chunks(1).collect();
+        assert_eq!(
+            feed_chunks(&mut TextDecoder::new(100), &bytes),
+            whole,
+            "a byte at a time"
+        );
+    }
+
+    #[test]
+    fn an_over_long_line_fed_a_byte_at_a_time_is_refused_once() {
+        let mut input = vec![b'x'; 50];
+        input.extend_from_slice(b"\nok\n");
+        let bytes: Vec<&[u8]> = input.chunks(1).collect();
+        assert_eq!(
+            feed_chunks(&mut TextDecoder::new(10), &bytes),
+            vec![Err(DecodeError::LineTooLong), say("ok")]
+        );
+    }
+
+    #[test]
+    fn a_line_at_the_limit_passes_and_one_past_it_is_refused_and_discarded() {
+        let mut d = TextDecoder::new(4);
+        assert_eq!(decode_all(&mut d, b"abcd\r\n"), vec![say("abcd")]);
+        assert_eq!(
+            decode_all(&mut d, b"abcde\nok\n"),
+            vec![Err(DecodeError::LineTooLong), say("ok")]
+        );
+    }
+
+    #[test]
+    fn an_endless_line_is_refused_before_the_buffer_grows_and_skipped_to_its_end() {
+        let mut d = TextDecoder::new(4);
+        let step = d.decode(b"abcdefgh");
+        assert_eq!(
+            step,
+            Decoded {
+                used: 8,
+                item: Some(Err(DecodeError::LineTooLong))
+            }
+        );
+        assert_eq!(
+            d.decode(b"more bytes"),
+            Decoded {
+                used: 10,
+                item: None
+            }
+        );
+        assert_eq!(decode_all(&mut d, b"tail\nnext\n"), vec![say("next")]);
+    }
+
+    #[test]
+    fn commands_are_parsed_with_their_aliases_in_any_case() {
+        assert_eq!(parse_line("/help"), ClientMsg::Command(Command::Help));
+        for alias in ["/users", "/LIST", "/viewusers"] {
+            assert_eq!(parse_line(alias), ClientMsg::Command(Command::Users));
+        }
+        assert_eq!(
+            parse_line("/exit"),
+            ClientMsg::Command(Command::Quit { reason: None })
+        );
+        assert_eq!(
+            parse_line("/disconnect  gone home "),
+            ClientMsg::Command(Command::Quit {
+                reason: Some("gone home".into())
+            })
+        );
+        assert_eq!(
+            parse_line("/bm hi all"),
+            ClientMsg::Command(Command::Broadcast {
+                text: "hi all".into()
+            })
+        );
+        assert_eq!(
+            parse_line("/bm"),
+            ClientMsg::Command(Command::BadUsage { usage: "/bm TEXT" })
+        );
+        assert_eq!(
+            parse_line("/frobnicate x"),
+            ClientMsg::Command(Command::Unknown {
+                name: "frobnicate".into()
+            })
+        );
+        assert_eq!(
+            parse_line("//not a command"),
+            ClientMsg::Say {
+                text: "/not a command".into()
+            }
+        );
+    }
+
+    #[test]
+    fn control_characters_never_survive_decoding() {
+        let mut d = TextDecoder::new(100);
+        assert_eq!(
+            decode_all(&mut d, b"\x1b[2Jhi\x07\r\n"),
+            vec![say("\u{FFFD}[2Jhi\u{FFFD}")]
+        );
+    }
+
+    #[test]
+    fn chat_lines_and_events_render_as_the_protocol_says() {
+        let at = Stamp::new(0, 9, 5, 7);
+        let chat = ServerMsg::Chat {
+            at,
+            from: "alice".into(),
+            text: "hi".into(),
+        };
+        assert_eq!(render(&chat), "[09:05:07] alice > hi\r\n");
+        assert_eq!(
+            render(&ServerMsg::Event(Event::Entered { name: "bob".into() })),
+            "[*] bob entered.\r\n"
+        );
+        let exited = Event::Left {
+            name: "bob".into(),
+            kind: LeaveKind::Exited,
+            reason: None,
+        };
+        assert_eq!(render(&ServerMsg::Event(exited)), "[*] bob exited.\r\n");
+        let kicked = Event::Left {
+            name: "bob".into(),
+            kind: LeaveKind::Kicked,
+            reason: Some("spam".into()),
+        };
+        assert_eq!(
+            render(&ServerMsg::Event(kicked)),
+            "[*] bob has been kicked out. (spam)\r\n"
+        );
+        assert_eq!(
+            render(&ServerMsg::Reject(Reject::BadInput(
+                DecodeError::LineTooLong
+            ))),
+            "[!] line too long\r\n"
+        );
+        let users = ServerMsg::Users {
+            users: vec![
+                UserEntry { name: "a".into() },
+                UserEntry { name: "b".into() },
+            ],
+        };
+        assert_eq!(render(&users), "[*] Online (2): a, b\r\n");
+    }
+
+    #[test]
+    fn the_greeting_ends_with_the_name_prompt_and_help_has_a_line_per_command() {
+        let greeting = render(&ServerMsg::Greeting { online: 2 });
+        assert!(greeting.ends_with("\r\nEnter your name:\r\n"), "{greeting}");
+        let help = render(&ServerMsg::Help);
+        assert_eq!(help.lines().count(), COMMANDS.len() + 1);
+        for spec in COMMANDS {
+            assert!(help.contains(spec.usage), "{help}");
+        }
+    }
+}

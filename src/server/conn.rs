@@ -1,0 +1,85 @@
+//! One client connection as the shell sees it: socket, identity, buffers, and whether it is closing.
+
+use std::time::Instant;
+
+use mio::net::TcpStream;
+use mio::Interest;
+
+use super::outqueue::OutQueue;
+use crate::core::ConnId;
+use crate::proto::{Decoder, Limits};
+
+/// When a closing connection may be dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Closing {
+    /// At once; queued output is dropped (errors, slow consumers, forced shutdown).
+    Now,
+    /// Once the output queue is empty, or at `deadline`, whichever comes first.
+    AfterFlush {
+        /// The latest time to drop it.
+        deadline: Instant,
+    },
+}
+
+/// A client socket and its state in the shell.
+#[derive(Debug)]
+pub struct Connection {
+    /// The socket, registered under the slab key as its token.
+    pub socket: TcpStream,
+    /// The identity the core knows it by.
+    pub id: ConnId,
+    /// Decoding state for its input.
+    pub decoder: Decoder,
+    /// Received bytes not yet decoded (a partial line or frame).
+    pub inbuf: Vec<u8>,
+    /// Encoded output not yet written.
+    pub out: OutQueue,
+    /// Set once the connection is on its way out; it is no longer read.
+    pub closing: Option<Closing>,
+    /// Whether the socket is registered for WRITABLE as well as READABLE.
+    pub writable_interest: bool,
+}
+
+impl Connection {
+    /// A connection for a freshly accepted socket.
+    pub fn new(socket: TcpStream, id: ConnId, limits: Limits) -> Connection {
+        Connection {
+            socket,
+            id,
+            decoder: Decoder::new(limits),
+            inbuf: Vec::new(),
+            out: OutQueue::default(),
+            closing: None,
+            writable_interest: false,
+        }
+    }
+
+    /// The interest it should be registered with: WRITABLE only while output is pending.
+    pub fn wanted_interest(&self) -> Interest {
+        if self.out.is_empty() {
+            Interest::READABLE
+        } else {
+            Interest::READABLE | Interest::WRITABLE
+        }
+    }
+
+    /// Whether it can be dropped now.
+    pub fn is_done(&self, now: Instant) -> bool {
+        match self.closing {
+            None => false,
+            Some(Closing::Now) => true,
+            Some(Closing::AfterFlush { deadline }) => self.out.is_empty() || now >= deadline,
+        }
+    }
+}
+
+/// The connection id for slab key `key`: the key in the low 32 bits, so the shell finds the slot
+/// without a map, and a serial number above it, so a reused key never carries an old id.
+pub fn conn_id(serial: u64, key: usize) -> ConnId {
+    ConnId((serial << 32) | (key as u64 & 0xffff_ffff))
+}
+
+/// The slab key inside `id`.
+pub fn key_of(id: ConnId) -> usize {
+    (id.0 & 0xffff_ffff) as usize
+}

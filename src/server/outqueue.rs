@@ -1,0 +1,133 @@
+//! A connection's pending output: shared, already-encoded messages written with vectored writes.
+
+use std::collections::VecDeque;
+use std::io::{self, IoSlice, Write};
+use std::rc::Rc;
+
+/// How many queued messages one `write_vectored` call may carry.
+const MAX_SLICES: usize = 64;
+
+/// Encoded messages waiting to be written to one connection. A broadcast's bytes are shared by
+/// every queue it is in.
+#[derive(Debug, Default)]
+pub struct OutQueue {
+    chunks: VecDeque<Rc<[u8]>>,
+    /// How much of the front chunk has been written already.
+    written: usize,
+    /// Bytes still to write, over all chunks.
+    pending: usize,
+}
+
+impl OutQueue {
+    /// Queues `chunk` after everything already queued.
+    pub fn push(&mut self, chunk: Rc<[u8]>) {
+        if !chunk.is_empty() {
+            self.pending += chunk.len();
+            self.chunks.push_back(chunk);
+        }
+    }
+
+    /// Bytes still to write.
+    pub fn pending(&self) -> usize {
+        self.pending
+    }
+
+    /// Whether nothing is waiting to be written.
+    pub fn is_empty(&self) -> bool {
+        self.pending == 0
+    }
+
+    /// Drops everything queued.
+    pub fn clear(&mut self) {
+        self.chunks.clear();
+        self.written = 0;
+        self.pending = 0;
+    }
+
+    /// Writes until the queue is empty or `sink` would block; returns the bytes written.
+    pub fn write_to(&mut self, sink: &mut impl Write) -> io::Result<usize> {
+        let mut total = 0;
+        while !self.is_empty() {
+            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+            let mut count = 0;
+            for (i, chunk) in self.chunks.iter().take(MAX_SLICES).enumerate() {
+                let start = if i == 0 { self.written } else { 0 };
+                slices[i] = IoSlice::new(&chunk[start..]);
+                count += 1;
+            }
+            match sink.write_vectored(&slices[..count]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    self.consume(n);
+                    total += n;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(total)
+    }
+
+    fn consume(&mut self, mut n: usize) {
+        self.pending -= n;
+        while n > 0 {
+            let Some(front) = self.chunks.front() else {
+                break;
+            };
+            let left = front.len() - self.written;
+            if n < left {
+                self.written += n;
+                return;
+            }
+            n -= left;
+            self.written = 0;
+            self.chunks.pop_front();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sink that takes at most `budget` bytes, then would block.
+    struct Trickle {
+        taken: Vec<u8>,
+        budget: usize,
+    }
+
+    impl Write for Trickle {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.budget == 0 {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let n = buf.len().min(self.budget).min(3);
+            self.budget -= n;
+            self.taken.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn partial_writes_resume_where_they_stopped_and_keep_order() {
+        let mut queue = OutQueue::default();
+        queue.push(Rc::from(&b"hello "[..]));
+        queue.push(Rc::from(&b""[..]));
+        queue.push(Rc::from(&b"world\n"[..]));
+        assert_eq!(queue.pending(), 12);
+        let mut sink = Trickle {
+            taken: Vec::new(),
+            budget: 7,
+        };
+        assert_eq!(queue.write_to(&mut sink).unwrap(), 7);
+        assert_eq!(queue.pending(), 5);
+        sink.budget = 100;
+        assert_eq!(queue.write_to(&mut sink).unwrap(), 5);
+        assert!(queue.is_empty());
+        assert_eq!(sink.taken, b"hello world\n");
+    }
+}
