@@ -76,6 +76,13 @@ pub enum Command {
         /// The text to say.
         text: String,
     },
+    /// Say text to one user only.
+    Dm {
+        /// The recipient's name.
+        to: String,
+        /// What to say.
+        text: String,
+    },
     /// A known command given with the wrong arguments.
     BadUsage {
         /// The command's usage line, e.g. `/bm TEXT`.
@@ -122,6 +129,12 @@ pub const COMMANDS: &[CommandSpec] = &[
         summary: "say TEXT to everyone, as a plain line does",
     },
     CommandSpec {
+        name: "dm",
+        aliases: &["msg", "messageto"],
+        usage: "/dm NAME TEXT",
+        summary: "say TEXT to NAME only (also /msg, /messageto)",
+    },
+    CommandSpec {
         name: "quit",
         aliases: &["exit", "disconnect"],
         usage: "/quit [REASON]",
@@ -150,6 +163,13 @@ impl Command {
             "bm" if args.is_empty() => Command::BadUsage { usage: spec.usage },
             "bm" => Command::Broadcast {
                 text: args.to_owned(),
+            },
+            "dm" => match args.split_once(char::is_whitespace) {
+                Some((to, text)) => Command::Dm {
+                    to: to.to_owned(),
+                    text: text.trim().to_owned(),
+                },
+                None => Command::BadUsage { usage: spec.usage },
             },
             _ => Command::Unknown {
                 name: name.to_owned(),
@@ -312,6 +332,15 @@ pub enum ServerMsg {
         /// When the server relayed it.
         at: Stamp,
         /// Who said it.
+        from: String,
+        /// What was said.
+        text: String,
+    },
+    /// A direct message, shown only to its recipient.
+    Direct {
+        /// When the server relayed it.
+        at: Stamp,
+        /// Who sent it.
         from: String,
         /// What was said.
         text: String,

@@ -121,6 +121,9 @@ pub fn encode(msg: &ServerMsg, eol: &[u8], out: &mut Vec<u8>) {
             ]);
         }
         ServerMsg::Chat { at, from, text } => line(&["[", at.hms(), "] ", from, " > ", text]),
+        ServerMsg::Direct { at, from, text } => {
+            line(&["[", at.hms(), "] [dm] ", from, " > ", text])
+        }
         ServerMsg::Event(Event::Entered { name }) => line(&["[*] ", name, " entered."]),
         ServerMsg::Event(Event::Left { name, kind, reason }) => {
             let what = match kind {
@@ -335,6 +338,21 @@ mod tests {
                 name: "frobnicate".into()
             })
         );
+        for dm in [
+            "/dm bob hi  there",
+            "/MSG bob hi  there",
+            "/messageto bob hi  there",
+        ] {
+            let expected = Command::Dm {
+                to: "bob".into(),
+                text: "hi  there".into(),
+            };
+            assert_eq!(parse_line(dm), ClientMsg::Command(expected));
+        }
+        let usage = Command::BadUsage {
+            usage: "/dm NAME TEXT",
+        };
+        assert_eq!(parse_line("/dm bob"), ClientMsg::Command(usage));
         assert_eq!(
             parse_line("//not a command"),
             ClientMsg::Say {
@@ -361,6 +379,12 @@ mod tests {
             text: "hi".into(),
         };
         assert_eq!(render(&chat), "[09:05:07] alice > hi\r\n");
+        let dm = ServerMsg::Direct {
+            at,
+            from: "alice".into(),
+            text: "psst".into(),
+        };
+        assert_eq!(render(&dm), "[09:05:07] [dm] alice > psst\r\n");
         assert_eq!(
             render(&ServerMsg::Event(Event::Entered { name: "bob".into() })),
             "[*] bob entered.\r\n"

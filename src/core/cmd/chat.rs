@@ -1,7 +1,7 @@
 //! Saying things to the room.
 
 use super::super::{Chat, ConnId, Now, Outbox, Recipients};
-use crate::proto::msg::ServerMsg;
+use crate::proto::msg::{Reject, ServerMsg};
 
 /// `conn` says `text` to everyone else and the console; blank text is ignored, nothing is echoed.
 pub fn say(chat: &mut Chat, now: &Now, conn: ConnId, text: String, out: &mut Outbox) {
@@ -24,6 +24,23 @@ pub fn say(chat: &mut Chat, now: &Now, conn: ConnId, text: String, out: &mut Out
         },
         msg,
     );
+}
+
+/// `conn` says `text` to the user named `to` only; nobody else, not even the console, sees it.
+pub fn direct(chat: &mut Chat, now: &Now, conn: ConnId, to: &str, text: String, out: &mut Outbox) {
+    let (Some(from), Some(target)) = (chat.sessions.name_of(conn), chat.sessions.find(to)) else {
+        let reject = Reject::UnknownUser {
+            name: to.to_owned(),
+        };
+        out.deliver(Recipients::One(conn), ServerMsg::Reject(reject));
+        return;
+    };
+    let msg = ServerMsg::Direct {
+        at: now.stamp,
+        from: from.to_owned(),
+        text,
+    };
+    out.deliver(Recipients::One(target), msg);
 }
 
 #[cfg(test)]
@@ -54,6 +71,29 @@ mod tests {
             s.line(1, "/bm hi all"),
             expected,
             "/bm says like a plain line"
+        );
+    }
+
+    #[test]
+    fn a_direct_message_goes_to_its_recipient_only() {
+        let mut s = Script::new();
+        s.join(1, "alice");
+        s.join(2, "bob");
+        s.join(3, "carol");
+        let msg = ServerMsg::Direct {
+            at: s.now.stamp,
+            from: "alice".into(),
+            text: "psst".into(),
+        };
+        assert_eq!(s.line(1, "/dm BOB psst"), vec![to_one(2, msg)]);
+        assert_eq!(
+            s.line(1, "/msg dave psst"),
+            vec![to_one(
+                1,
+                ServerMsg::Reject(Reject::UnknownUser {
+                    name: "dave".into()
+                })
+            )]
         );
     }
 

@@ -20,6 +20,7 @@ pub(super) fn dispatch(
         Command::Users => presence::users(chat, conn, out),
         Command::Quit { reason } => presence::quit(chat, conn, reason, out),
         Command::Broadcast { text } => chat::say(chat, now, conn, text, out),
+        Command::Dm { to, text } => chat::direct(chat, now, conn, &to, text, out),
         Command::BadUsage { usage } => reject(conn, Reject::Usage { usage }, out),
         Command::Unknown { name } => reject(conn, Reject::UnknownCommand { name }, out),
     }
@@ -36,9 +37,10 @@ pub(super) fn dispatch_before_join(
         Command::Help => out.deliver(Recipients::One(conn), ServerMsg::Help),
         Command::Quit { reason } => presence::quit(chat, conn, reason, out),
         Command::Unknown { name } => reject(conn, Reject::UnknownCommand { name }, out),
-        Command::Users | Command::Broadcast { .. } | Command::BadUsage { .. } => {
-            reject(conn, Reject::NameFirst, out)
-        }
+        Command::Users
+        | Command::Broadcast { .. }
+        | Command::Dm { .. }
+        | Command::BadUsage { .. } => reject(conn, Reject::NameFirst, out),
     }
     out.deliver(Recipients::One(conn), ServerMsg::NamePrompt);
 }
