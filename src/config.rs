@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use time::UtcOffset;
 
@@ -22,6 +23,14 @@ pub struct Config {
     pub limits: Limits,
     /// The local offset from UTC, read once at start-up, for `HH:MM:SS` stamps.
     pub utc_offset: UtcOffset,
+    /// Where accounts and bans are kept.
+    pub data_dir: PathBuf,
+    /// Whether only registered names may join.
+    pub require_account: bool,
+    /// Whether guests may register their name with `/register`.
+    pub allow_register: bool,
+    /// How many recent chat lines a joining user is shown (0: none).
+    pub history: usize,
 }
 
 impl Default for Config {
@@ -33,6 +42,10 @@ impl Default for Config {
             max_outbuf: 1024 * 1024,
             limits: Limits::default(),
             utc_offset: UtcOffset::UTC,
+            data_dir: PathBuf::from("chatd-data"),
+            require_account: false,
+            allow_register: true,
+            history: 20,
         }
     }
 }

@@ -12,12 +12,14 @@
 //!   Every chat rule lives and is tested here.
 //! - [`server`]: the mio shell. One `Poll` over the listener, the console, signals and every client;
 //!   bounded buffers; write interest only while output is pending; timers as the poll timeout.
+//! - [`accounts`]: registered names and bans: a pure model, the files that hold it, password hashing.
 //! - [`console`]: the host console on stdin/stdout.
 //! - [`config`]: validated settings; the binaries in `src/bin/` only parse flags into one.
 
 #![deny(missing_docs, unsafe_code)]
 #![warn(rust_2018_idioms)]
 
+pub mod accounts;
 pub mod config;
 pub mod console;
 pub mod core;
