@@ -1,0 +1,618 @@
+//! Shared helpers for the integration tests: the real `chatd` binary on a loopback port, and
+//! line-oriented TCP clients with deadlines.
+//!
+//! Nothing here sleeps blindly: every wait is for a line, an end of file or an exit, with a
+//! deadline, and fails with what was received meanwhile. Every loop is bounded in time.
+
+#![allow(dead_code)] // Each test file uses a different part of this module.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long any single expected thing may take before the test fails.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The name prompt, the last line of the greeting.
+pub const PROMPT: &str = "Enter your name:";
+
+/// The line every connection gets when the server stops.
+pub const SHUTDOWN_LINE: &str = "[*] The server is shutting down. Bye!";
+
+/// What a line is expected to look like: a substring (`&str`, `String`) or a predicate.
+pub trait Matcher {
+    /// Whether `line` is the one wanted.
+    fn matches(&self, line: &str) -> bool;
+    /// How to name what was wanted in a failure message.
+    fn describe(&self) -> String;
+}
+
+impl Matcher for &str {
+    fn matches(&self, line: &str) -> bool {
+        line.contains(*self)
+    }
+    fn describe(&self) -> String {
+        format!("a line containing {self:?}")
+    }
+}
+
+impl Matcher for String {
+    fn matches(&self, line: &str) -> bool {
+        line.contains(self.as_str())
+    }
+    fn describe(&self) -> String {
+        format!("a line containing {self:?}")
+    }
+}
+
+impl Matcher for &String {
+    fn matches(&self, line: &str) -> bool {
+        line.contains(self.as_str())
+    }
+    fn describe(&self) -> String {
+        format!("a line containing {self:?}")
+    }
+}
+
+impl<F: Fn(&str) -> bool> Matcher for F {
+    fn matches(&self, line: &str) -> bool {
+        self(line)
+    }
+    fn describe(&self) -> String {
+        "a line matching the predicate".to_owned()
+    }
+}
+
+/// Spawns a thread that sends each line of `source` (lossily decoded, line end stripped).
+fn line_pump(source: impl Read + Send + 'static, what: &'static str) -> Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    thread::Builder::new()
+        .name(format!("chatd {what}"))
+        .spawn(move || {
+            let mut reader = BufReader::new(source);
+            let mut line = Vec::new();
+            loop {
+                line.clear();
+                match reader.read_until(b'\n', &mut line) {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {
+                        let text = String::from_utf8_lossy(&line);
+                        let text = text.trim_end_matches(['\n', '\r']).to_owned();
+                        if tx.send(text).is_err() {
+                            // The test is gone; keep draining so the server never blocks.
+                            let _ = io::copy(&mut reader, &mut io::sink());
+                            return;
+                        }
+                    }
+                }
+            }
+        })
+        .expect("spawn a reader thread");
+    rx
+}
+
+/// Receives from `rx` until a line matches, failing after `timeout` with every line seen.
+#[track_caller]
+fn expect_from(rx: &Receiver<String>, what: &str, m: impl Matcher, timeout: Duration) -> String {
+    let deadline = Instant::now() + timeout;
+    let mut seen = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) if m.matches(&line) => return line,
+            Ok(line) => seen.push(line),
+            Err(RecvTimeoutError::Timeout) => panic!(
+                "{what}: no {} within {timeout:?}; saw {seen:#?}",
+                m.describe()
+            ),
+            Err(RecvTimeoutError::Disconnected) => panic!(
+                "{what}: closed before {} arrived; saw {seen:#?}",
+                m.describe()
+            ),
+        }
+    }
+}
+
+/// A running `chatd`, killed (by its PID) when dropped if it has not exited.
+pub struct TestServer {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: Receiver<String>,
+    stderr: Receiver<String>,
+    addr: SocketAddr,
+    exit: Option<ExitStatus>,
+}
+
+impl TestServer {
+    /// Starts `chatd --listen 127.0.0.1:0 EXTRA_ARGS` with stdin piped as the console.
+    pub fn start(extra_args: &[&str]) -> TestServer {
+        TestServer::spawn(extra_args, true)
+    }
+
+    /// Starts `chatd` with stdin from /dev/null, so it runs without a console.
+    pub fn start_with_stdin_null(extra_args: &[&str]) -> TestServer {
+        TestServer::spawn(extra_args, false)
+    }
+
+    fn spawn(extra_args: &[&str], piped_stdin: bool) -> TestServer {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_chatd"))
+            .args(["--listen", "127.0.0.1:0"])
+            .args(extra_args)
+            .stdin(if piped_stdin {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start chatd");
+        let stdin = child.stdin.take();
+        let stdout = line_pump(child.stdout.take().expect("piped stdout"), "stdout");
+        let stderr = line_pump(child.stderr.take().expect("piped stderr"), "stderr");
+        let mut server = TestServer {
+            child,
+            stdin,
+            stdout,
+            stderr,
+            // Replaced below, once the server says where it listens.
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            exit: None,
+        };
+        let line = server.expect_stdout("chatd listening on ", TIMEOUT);
+        let addr = line["chatd listening on ".len()..].trim();
+        server.addr = addr
+            .parse()
+            .unwrap_or_else(|e| panic!("bad listening address in {line:?}: {e}"));
+        assert!(server.addr.ip().is_loopback(), "{line}");
+        server
+    }
+
+    /// Where the server listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Types `line` on the host console (a newline is added).
+    #[track_caller]
+    pub fn console(&mut self, line: &str) {
+        self.console_raw(format!("{line}\n").as_bytes());
+    }
+
+    /// Writes `bytes` to the console as they are, in one write.
+    #[track_caller]
+    pub fn console_raw(&mut self, bytes: &[u8]) {
+        let stdin = self.stdin.as_mut().expect("the console is piped and open");
+        stdin
+            .write_all(bytes)
+            .and_then(|()| stdin.flush())
+            .expect("write to chatd's stdin");
+    }
+
+    /// Closes the console (end of file on the server's stdin).
+    pub fn close_console(&mut self) {
+        drop(self.stdin.take().expect("the console is piped and open"));
+    }
+
+    /// Waits for a stdout line matching `m`, skipping others; returns it.
+    #[track_caller]
+    pub fn expect_stdout(&mut self, m: impl Matcher, timeout: Duration) -> String {
+        expect_from(&self.stdout, "chatd stdout", m, timeout)
+    }
+
+    /// Waits for a stderr line matching `m`, skipping others; returns it.
+    #[track_caller]
+    pub fn expect_stderr(&mut self, m: impl Matcher, timeout: Duration) -> String {
+        expect_from(&self.stderr, "chatd stderr", m, timeout)
+    }
+
+    /// Types `LIST_USERS` and returns the stdout lines up to and including its answer, so a test
+    /// can see everything the console showed before it.
+    #[track_caller]
+    pub fn console_sync(&mut self) -> Vec<String> {
+        self.console("LIST_USERS");
+        let deadline = Instant::now() + TIMEOUT;
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stdout.recv_timeout(left) {
+                Ok(line) => {
+                    let done = line.starts_with("[*] Online (");
+                    seen.push(line);
+                    if done {
+                        return seen;
+                    }
+                }
+                Err(e) => panic!("chatd stdout: no answer to LIST_USERS ({e}); saw {seen:#?}"),
+            }
+        }
+    }
+
+    /// Sends a signal to the server (only while it has not been reaped, so the PID is still ours).
+    #[track_caller]
+    pub fn signal(&mut self, signal: rustix::process::Signal) {
+        assert!(self.exit.is_none(), "the server has exited already");
+        assert!(
+            self.child.try_wait().expect("check the server").is_none(),
+            "the server exited before the signal"
+        );
+        rustix::process::kill_process(rustix::process::Pid::from_child(&self.child), signal)
+            .expect("signal the server");
+    }
+
+    /// Waits for the server to exit, failing after `timeout`.
+    #[track_caller]
+    pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        if let Some(status) = self.exit {
+            return status;
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for the server") {
+                self.exit = Some(status);
+                return status;
+            }
+            if Instant::now() >= deadline {
+                let stderr: Vec<String> = self.stderr.try_iter().collect();
+                panic!("chatd did not exit within {timeout:?}; stderr: {stderr:#?}");
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Whether the server is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.exit.is_none() && self.child.try_wait().expect("check the server").is_none()
+    }
+
+    /// The server's resident set size and its peak, in bytes, from /proc/PID/status.
+    pub fn memory(&self) -> Memory {
+        let path = format!("/proc/{}/status", self.pid());
+        let status = std::fs::read_to_string(&path).expect("read /proc/PID/status");
+        let field = |name: &str| -> u64 {
+            let line = status
+                .lines()
+                .find(|l| l.starts_with(name))
+                .unwrap_or_else(|| panic!("no {name} in {path}"));
+            let kib: u64 = line[name.len()..]
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse()
+                .unwrap_or_else(|e| panic!("bad {line:?}: {e}"));
+            kib * 1024
+        };
+        Memory {
+            rss: field("VmRSS:"),
+            peak: field("VmHWM:"),
+        }
+    }
+
+    /// Connects a client and joins it as `name`.
+    #[track_caller]
+    pub fn join(&self, name: &str) -> Client {
+        let mut client = Client::connect(self.addr);
+        client.join(name);
+        client
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        if self.exit.is_none() {
+            // `Child::kill` targets our own child's PID and does nothing once it has been reaped.
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A process's memory use, in bytes.
+#[derive(Clone, Copy, Debug)]
+pub struct Memory {
+    /// Resident now (VmRSS).
+    pub rss: u64,
+    /// Highest resident so far (VmHWM).
+    pub peak: u64,
+}
+
+/// What one attempt to read a line gave.
+#[derive(Debug)]
+pub enum Read1 {
+    /// A whole line, without its CRLF.
+    Line(Vec<u8>),
+    /// The server closed the connection (end of file or reset).
+    Closed,
+    /// Nothing whole arrived in time.
+    Timeout,
+}
+
+/// A text-mode client on a real TCP connection.
+pub struct Client {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    closed: bool,
+    /// Every line read so far, for failure messages.
+    history: Vec<String>,
+}
+
+impl Client {
+    /// Connects to `addr` (which must be loopback).
+    pub fn connect(addr: SocketAddr) -> Client {
+        assert!(addr.ip().is_loopback(), "tests only talk to loopback");
+        let stream = TcpStream::connect(addr).expect("connect to chatd");
+        stream
+            .set_write_timeout(Some(TIMEOUT))
+            .expect("set a write timeout");
+        // Each line leaves at once, as from a person typing, not held back for an ACK.
+        stream.set_nodelay(true).expect("set TCP_NODELAY");
+        Client {
+            stream,
+            buf: Vec::new(),
+            closed: false,
+            history: Vec::new(),
+        }
+    }
+
+    /// Every line read so far (without CRLF).
+    pub fn history_lines(&self) -> Vec<String> {
+        self.history.clone()
+    }
+
+    /// Sends `line` and a LF.
+    #[track_caller]
+    pub fn send_line(&mut self, line: &str) {
+        self.send_raw(format!("{line}\n").as_bytes());
+    }
+
+    /// Sends `bytes` as they are.
+    #[track_caller]
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream
+            .write_all(bytes)
+            .unwrap_or_else(|e| panic!("send {} bytes: {e}", bytes.len()));
+    }
+
+    /// Reads the greeting, sends `name` and waits for the welcome; returns the welcome line.
+    #[track_caller]
+    pub fn join(&mut self, name: &str) -> String {
+        let prompt = self.expect_line(|l: &str| l == PROMPT);
+        assert_eq!(prompt, PROMPT);
+        self.send_line(name);
+        let welcome = self.expect_line("[*] Welcome");
+        assert!(
+            welcome.contains(name),
+            "welcome does not name {name}: {welcome}"
+        );
+        welcome
+    }
+
+    /// Reads one line, raw, waiting until `deadline`. Asserts every line ends with CRLF.
+    #[track_caller]
+    pub fn read_raw(&mut self, deadline: Instant) -> Read1 {
+        let mut chunk = [0u8; 64 * 1024];
+        loop {
+            if let Some(lf) = self.buf.iter().position(|&b| b == b'\n') {
+                let mut line: Vec<u8> = self.buf.drain(..=lf).collect();
+                line.pop();
+                assert_eq!(
+                    line.last(),
+                    Some(&b'\r'),
+                    "a server line does not end with CRLF: {:?}",
+                    String::from_utf8_lossy(&line)
+                );
+                line.pop();
+                self.history
+                    .push(String::from_utf8_lossy(&line).into_owned());
+                return Read1::Line(line);
+            }
+            if self.closed {
+                return Read1::Closed;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Read1::Timeout;
+            }
+            self.stream
+                .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+                .expect("set a read timeout");
+            match self.stream.read(&mut chunk) {
+                Ok(0) => self.closed = true,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted
+                    ) =>
+                {
+                    self.closed = true
+                }
+                Err(e) => panic!("read from chatd: {e}"),
+            }
+        }
+    }
+
+    /// The very next line, raw (without CRLF); fails on timeout or close.
+    #[track_caller]
+    pub fn next_line_raw(&mut self) -> Vec<u8> {
+        match self.read_raw(Instant::now() + TIMEOUT) {
+            Read1::Line(line) => line,
+            other => panic!(
+                "expected a line, got {other:?}; lines so far: {:#?}",
+                self.history
+            ),
+        }
+    }
+
+    /// The very next line, lossily decoded; fails on timeout or close.
+    #[track_caller]
+    pub fn next_line(&mut self) -> String {
+        String::from_utf8_lossy(&self.next_line_raw()).into_owned()
+    }
+
+    /// Skips lines until one matches `m`; fails with the lines seen on timeout or close.
+    #[track_caller]
+    pub fn expect_line(&mut self, m: impl Matcher) -> String {
+        match self.try_expect_line(&m, TIMEOUT) {
+            Ok(line) => line,
+            Err(seen) => panic!("no {} within {TIMEOUT:?}; saw {seen:#?}", m.describe()),
+        }
+    }
+
+    /// Skips lines until one matches `m`, or gives back the lines seen on timeout or close.
+    pub fn try_expect_line(
+        &mut self,
+        m: &impl Matcher,
+        timeout: Duration,
+    ) -> Result<String, Vec<String>> {
+        let deadline = Instant::now() + timeout;
+        let mut seen = Vec::new();
+        loop {
+            match self.read_raw(deadline) {
+                Read1::Line(line) => {
+                    let line = String::from_utf8_lossy(&line).into_owned();
+                    if m.matches(&line) {
+                        return Ok(line);
+                    }
+                    seen.push(line);
+                }
+                Read1::Closed => {
+                    seen.push("<closed by the server>".to_owned());
+                    return Err(seen);
+                }
+                Read1::Timeout => return Err(seen),
+            }
+        }
+    }
+
+    /// Reads until the server closes the connection; returns the whole lines read meanwhile.
+    #[track_caller]
+    pub fn expect_closed(&mut self) -> Vec<String> {
+        let deadline = Instant::now() + TIMEOUT;
+        let mut seen = Vec::new();
+        loop {
+            match self.read_raw(deadline) {
+                Read1::Line(line) => seen.push(String::from_utf8_lossy(&line).into_owned()),
+                Read1::Closed => return seen,
+                Read1::Timeout => panic!(
+                    "the server did not close the connection within {TIMEOUT:?}; saw {seen:#?}"
+                ),
+            }
+        }
+    }
+
+    /// Reads and throws away everything until the server closes; returns the byte count.
+    #[track_caller]
+    pub fn drain_until_closed(&mut self) -> usize {
+        let deadline = Instant::now() + TIMEOUT;
+        let mut total = std::mem::take(&mut self.buf).len();
+        let mut chunk = vec![0u8; 256 * 1024];
+        while !self.closed {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "not closed within {TIMEOUT:?} ({total} bytes read)"
+            );
+            self.stream
+                .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+                .expect("set a read timeout");
+            match self.stream.read(&mut chunk) {
+                Ok(0) => self.closed = true,
+                Ok(n) => total += n,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock
+                            | io::ErrorKind::TimedOut
+                            | io::ErrorKind::Interrupted
+                    ) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted
+                    ) =>
+                {
+                    self.closed = true
+                }
+                Err(e) => panic!("read from chatd: {e}"),
+            }
+        }
+        total
+    }
+
+    /// Sends `/users` and returns every line up to and including its answer: a marker that
+    /// everything the server sent this client before has arrived.
+    #[track_caller]
+    pub fn sync(&mut self) -> Vec<String> {
+        self.send_line("/users");
+        let deadline = Instant::now() + TIMEOUT;
+        let mut seen = Vec::new();
+        loop {
+            match self.read_raw(deadline) {
+                Read1::Line(line) => {
+                    let line = String::from_utf8_lossy(&line).into_owned();
+                    let done = line.starts_with("[*] Online (");
+                    seen.push(line);
+                    if done {
+                        return seen;
+                    }
+                }
+                other => panic!("no answer to /users: {other:?}; saw {seen:#?}"),
+            }
+        }
+    }
+
+    /// Half-closes the sending side, as `nc -N` does at the end of its input.
+    pub fn shutdown_write(&self) {
+        self.stream
+            .shutdown(Shutdown::Write)
+            .expect("shut down the write side");
+    }
+}
+
+/// If `line` is a chat line `[HH:MM:SS] FROM > TEXT`, its TEXT; checks the stamp's shape.
+pub fn chat_text<'a>(line: &'a str, from: &str) -> Option<&'a str> {
+    let rest = line.strip_prefix('[')?;
+    let stamp = rest.get(..8)?;
+    let shaped = stamp.char_indices().all(|(i, c)| match i {
+        2 | 5 => c == ':',
+        _ => c.is_ascii_digit(),
+    });
+    if !shaped {
+        return None;
+    }
+    rest[8..]
+        .strip_prefix("] ")?
+        .strip_prefix(from)?
+        .strip_prefix(" > ")
+}
+
+/// Asserts `line` is the chat line `[HH:MM:SS] FROM > TEXT`.
+#[track_caller]
+pub fn assert_chat(line: &str, from: &str, text: &str) {
+    assert_eq!(
+        chat_text(line, from),
+        Some(text),
+        "expected `[HH:MM:SS] {from} > {text}`, got {line:?}"
+    );
+}
+
+/// A matcher for the chat line `[HH:MM:SS] FROM > TEXT`.
+pub fn chat_line<'a>(from: &'a str, text: &'a str) -> impl Fn(&str) -> bool + 'a {
+    move |line: &str| chat_text(line, from) == Some(text)
+}

@@ -1,0 +1,270 @@
+//! The host console (chatd's stdin and stdout), and stopping the server: EXIT, signals, and a
+//! console that closes or was never there.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{assert_chat, chat_line, Client, TestServer, PROMPT, SHUTDOWN_LINE, TIMEOUT};
+use rustix::process::Signal;
+
+/// How long a clean stop may take: flushing has a short deadline.
+const STOP_WITHIN: Duration = Duration::from_secs(5);
+
+#[test]
+fn list_users_prints_the_users_online_in_any_case() {
+    let mut server = TestServer::start(&[]);
+    server.console("LIST_USERS");
+    assert_eq!(
+        server.expect_stdout("[*] Online", TIMEOUT),
+        "[*] Online (0): "
+    );
+    let _bob = server.join("bob");
+    let _alice = server.join("alice");
+    for command in ["LIST_USERS", "list_users", "List_Users"] {
+        server.console(command);
+        assert_eq!(
+            server.expect_stdout("[*] Online", TIMEOUT),
+            "[*] Online (2): alice, bob",
+            "{command}"
+        );
+    }
+}
+
+#[test]
+fn help_prints_the_console_commands() {
+    let mut server = TestServer::start(&[]);
+    for command in ["HELP", "help", "Help"] {
+        server.console(command);
+        let mut lines = server.console_sync();
+        lines.pop(); // The LIST_USERS answer.
+        let heading = lines
+            .iter()
+            .position(|l| l.starts_with("[*] Console commands"))
+            .unwrap_or_else(|| panic!("no heading after {command}: {lines:#?}"));
+        let entries: Vec<&str> = lines[heading + 1..]
+            .iter()
+            .map(|l| {
+                l.strip_prefix("[*] ")
+                    .unwrap_or_else(|| panic!("{l:?}"))
+                    .trim_start()
+            })
+            .collect();
+        for name in ["HELP", "KICK", "LIST_USERS", "EXIT"] {
+            let lines_for = entries.iter().filter(|e| e.starts_with(name)).count();
+            assert_eq!(lines_for, 1, "{name} after {command}: {lines:#?}");
+        }
+    }
+}
+
+#[test]
+fn kick_tells_the_user_closes_it_and_tells_the_others_and_the_console() {
+    let mut server = TestServer::start(&[]);
+    let mut alice = server.join("alice");
+    let mut bob = server.join("bob");
+    alice.expect_line("[*] bob entered.");
+
+    server.console("KICK bob too loud");
+    let told = bob.next_line();
+    assert!(
+        told.starts_with("[!] You have been kicked out") && told.contains("too loud"),
+        "{told}"
+    );
+    let after = bob.expect_closed();
+    assert!(after.is_empty(), "lines after the kick notice: {after:?}");
+    assert_eq!(alice.next_line(), "[*] bob has been kicked out. (too loud)");
+    assert_eq!(
+        server.expect_stdout("kicked", TIMEOUT),
+        "[*] bob has been kicked out. (too loud)"
+    );
+    // Exactly once: nothing else (no "exited") before the /users answer.
+    assert_eq!(alice.sync(), vec!["[*] Online (1): alice"]);
+
+    // Any case, no reason; and the name is free again.
+    let mut bob = server.join("Bob");
+    alice.expect_line("[*] Bob entered.");
+    server.console("kick BOB");
+    assert_eq!(bob.next_line(), "[!] You have been kicked out by Host.");
+    bob.expect_closed();
+    assert_eq!(alice.next_line(), "[*] Bob has been kicked out.");
+
+    // Kicking nobody is refused on the console.
+    server.console("KICK ghost");
+    let refusal = server.expect_stdout("ghost", TIMEOUT);
+    assert!(refusal.starts_with("[!] "), "{refusal}");
+    assert_eq!(alice.sync(), vec!["[*] Online (1): alice"]);
+}
+
+#[test]
+fn any_other_line_is_said_to_everyone_as_host() {
+    let mut server = TestServer::start(&[]);
+    let mut alice = server.join("alice");
+    let mut bob = server.join("bob");
+    alice.expect_line("[*] bob entered.");
+    server.console("hello everyone, welcome");
+    assert_chat(&alice.next_line(), "Host", "hello everyone, welcome");
+    assert_chat(&bob.next_line(), "Host", "hello everyone, welcome");
+    // Words that start like a command but are not one are said too.
+    server.console("exit the building by the back door");
+    assert_chat(
+        &alice.next_line(),
+        "Host",
+        "exit the building by the back door",
+    );
+    assert_chat(
+        &bob.next_line(),
+        "Host",
+        "exit the building by the back door",
+    );
+    // The host's own line is not echoed to the console: the next thing it shows is LIST_USERS.
+    let shown = server.console_sync();
+    assert!(!shown.iter().any(|l| l.contains("Host >")), "{shown:#?}");
+}
+
+#[test]
+fn several_lines_written_at_once_are_all_handled() {
+    let mut server = TestServer::start(&[]);
+    let mut alice = server.join("alice");
+    let mut bob = server.join("bob");
+    alice.expect_line("[*] bob entered.");
+    server.console_raw(b"first\nLIST_USERS\r\nsecond\r\nKICK bob\nthird\n");
+    assert_chat(&alice.next_line(), "Host", "first");
+    assert_chat(&alice.next_line(), "Host", "second");
+    assert_eq!(alice.next_line(), "[*] bob has been kicked out.");
+    assert_chat(&alice.next_line(), "Host", "third");
+    assert_eq!(
+        server.expect_stdout("[*] Online", TIMEOUT),
+        "[*] Online (2): alice, bob"
+    );
+    server.expect_stdout("[*] bob has been kicked out.", TIMEOUT);
+    bob.expect_line(chat_line("Host", "second"));
+    bob.expect_line("[!] You have been kicked out");
+    bob.expect_closed();
+
+    // A paste far bigger than one read: every line of it is handled without more input.
+    let mut paste = String::new();
+    for i in 0..400 {
+        paste.push_str(&format!(
+            "pasted line {i:03} with some words to make it longer\n"
+        ));
+    }
+    paste.push_str("LIST_USERS\n");
+    assert!(paste.len() > 16 * 1024);
+    server.console_raw(paste.as_bytes());
+    for i in 0..400 {
+        let text = format!("pasted line {i:03} with some words to make it longer");
+        assert_chat(&alice.next_line(), "Host", &text);
+    }
+    assert_eq!(
+        server.expect_stdout("[*] Online", TIMEOUT),
+        "[*] Online (1): alice"
+    );
+}
+
+/// Asserts every client gets the shutdown line and then the end of its connection.
+fn assert_told_and_closed(clients: &mut [&mut Client]) {
+    for client in clients.iter_mut() {
+        client.expect_line(|l: &str| l == SHUTDOWN_LINE);
+        let after = client.expect_closed();
+        assert!(after.is_empty(), "lines after the shutdown line: {after:?}");
+    }
+}
+
+#[test]
+fn exit_tells_every_client_closes_them_and_exits_zero() {
+    let mut server = TestServer::start(&[]);
+    let mut alice = server.join("alice");
+    let mut bob = server.join("bob");
+    let mut nameless = Client::connect(server.addr());
+    nameless.expect_line(|l: &str| l == PROMPT);
+    alice.expect_line("[*] bob entered.");
+
+    let asked = Instant::now();
+    server.console("EXIT");
+    assert_told_and_closed(&mut [&mut alice, &mut bob, &mut nameless]);
+    let status = server.wait_exit(STOP_WITHIN);
+    assert_eq!(status.code(), Some(0), "{status}");
+    assert!(asked.elapsed() < STOP_WITHIN, "took {:?}", asked.elapsed());
+}
+
+#[test]
+fn exit_in_lower_case_stops_the_server_too() {
+    let mut server = TestServer::start(&[]);
+    let mut alice = server.join("alice");
+    server.console("exit");
+    assert_told_and_closed(&mut [&mut alice]);
+    assert_eq!(server.wait_exit(STOP_WITHIN).code(), Some(0));
+}
+
+#[test]
+fn sigterm_stops_the_server_like_exit() {
+    let mut server = TestServer::start(&[]);
+    let mut alice = server.join("alice");
+    let mut bob = server.join("bob");
+    alice.expect_line("[*] bob entered.");
+    server.signal(Signal::TERM);
+    assert_told_and_closed(&mut [&mut alice, &mut bob]);
+    let status = server.wait_exit(STOP_WITHIN);
+    assert_eq!(status.code(), Some(0), "{status}");
+}
+
+#[test]
+fn sigint_stops_the_server_like_exit() {
+    let mut server = TestServer::start(&[]);
+    let mut alice = server.join("alice");
+    server.signal(Signal::INT);
+    assert_told_and_closed(&mut [&mut alice]);
+    let status = server.wait_exit(STOP_WITHIN);
+    assert_eq!(status.code(), Some(0), "{status}");
+}
+
+/// Two users chat both ways through `server`.
+fn assert_serves(server: &TestServer) {
+    let mut alice = server.join("alice");
+    let mut bob = server.join("bob");
+    alice.expect_line("[*] bob entered.");
+    alice.send_line("ping from alice");
+    assert_chat(&bob.next_line(), "alice", "ping from alice");
+    bob.send_line("pong from bob");
+    assert_chat(&alice.next_line(), "bob", "pong from bob");
+}
+
+#[test]
+fn a_closed_console_leaves_the_server_serving() {
+    let dir = std::env::temp_dir().join(format!("chatd-test-console-eof-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("make a temporary directory");
+    let log = dir.join("chatd.log");
+    let _ = std::fs::remove_file(&log);
+    let log_arg = log.to_str().expect("a UTF-8 temporary path");
+    let mut server = TestServer::start(&["--log-file", log_arg, "--log-level", "info"]);
+    server.close_console();
+    // Wait, bounded, until the server has seen the end of its console.
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("console closed") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the log never said the console closed: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_serves(&server);
+    assert!(server.is_running());
+    server.signal(Signal::TERM);
+    assert_eq!(server.wait_exit(STOP_WITHIN).code(), Some(0));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn stdin_from_dev_null_still_serves_clients() {
+    let mut server = TestServer::start_with_stdin_null(&[]);
+    server.expect_stderr("without a console", TIMEOUT);
+    assert_serves(&server);
+    // The room is still shown on stdout.
+    server.expect_stdout("[*] bob entered.", TIMEOUT);
+    server.signal(Signal::TERM);
+    assert_eq!(server.wait_exit(STOP_WITHIN).code(), Some(0));
+}

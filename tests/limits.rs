@@ -1,0 +1,179 @@
+//! Bounded buffers and connection limits: long lines, endless lines, slow consumers, a full server.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{assert_chat, chat_text, Client, TestServer, TIMEOUT};
+
+const MAX_LINE: usize = 8 * 1024;
+const MIB: usize = 1024 * 1024;
+
+#[test]
+fn a_line_longer_than_8_kib_is_refused_and_the_connection_stays_usable() {
+    let server = TestServer::start(&[]);
+    let mut alice = server.join("alice");
+    let mut bob = server.join("bob");
+    alice.expect_line("[*] bob entered.");
+
+    // At the limit it passes, whole.
+    let longest = "x".repeat(MAX_LINE);
+    alice.send_line(&longest);
+    assert_chat(&bob.next_line(), "alice", &longest);
+
+    // One byte past it is refused, once, and the next line goes through.
+    alice.send_line(&"y".repeat(MAX_LINE + 1));
+    assert_eq!(alice.next_line(), "[!] line too long");
+    alice.send_line("after the long one");
+    assert_chat(&bob.next_line(), "alice", "after the long one");
+
+    // A far longer line in one write, with a CRLF, is refused once too.
+    let mut huge = vec![b'z'; 10 * MAX_LINE];
+    huge.extend_from_slice(b"\r\nstill here\r\n");
+    alice.send_raw(&huge);
+    assert_eq!(alice.next_line(), "[!] line too long");
+    assert_chat(&bob.next_line(), "alice", "still here");
+    assert_eq!(alice.sync(), vec!["[*] Online (2): alice, bob"]);
+    assert_eq!(bob.sync(), vec!["[*] Online (2): alice, bob"]);
+}
+
+#[test]
+fn sixteen_mib_without_a_newline_keeps_the_server_small_and_others_served() {
+    let server = TestServer::start(&[]);
+    let mut alice = server.join("alice");
+    let mut bob = server.join("bob");
+    let mut big = server.join("big");
+    alice.expect_line("[*] big entered.");
+    bob.expect_line("[*] big entered.");
+    let before = server.memory();
+
+    let chunk = vec![b'a'; MIB];
+    for i in 0..16 {
+        big.send_raw(&chunk);
+        // Meanwhile the others keep chatting, both ways.
+        alice.send_line(&format!("alice {i}"));
+        assert_chat(&bob.next_line(), "alice", &format!("alice {i}"));
+        bob.send_line(&format!("bob {i}"));
+        assert_chat(&alice.next_line(), "bob", &format!("bob {i}"));
+    }
+    assert_eq!(big.next_line(), "[!] line too long", "told once");
+    // The end of the endless line ends the discarding; the next line is said.
+    big.send_raw(b"aaaa\nback to normal\n");
+    assert_chat(&alice.next_line(), "big", "back to normal");
+    assert_chat(&bob.next_line(), "big", "back to normal");
+    // Big saw the others chat, and no second refusal.
+    let rest = big.sync();
+    assert_eq!(
+        rest.last().map(String::as_str),
+        Some("[*] Online (3): alice, big, bob")
+    );
+    assert_eq!(rest.len(), 2 * 16 + 1, "{rest:#?}");
+    assert!(rest.iter().all(|l| !l.starts_with("[!]")), "{rest:#?}");
+
+    let after = server.memory();
+    let grew = after.peak.saturating_sub(before.rss);
+    assert!(
+        grew < 8 * MIB as u64,
+        "the server's peak RSS grew by {grew} bytes (before {before:?}, after {after:?})"
+    );
+}
+
+#[test]
+fn a_client_that_never_reads_is_cut_at_the_cap_while_two_others_chat() {
+    const LINE: usize = 4 * 1024;
+    const BATCH: usize = 8;
+    // 16 MiB at most, far beyond what loopback socket buffers can hold.
+    const MAX_ROUNDS: usize = 16 * MIB / (2 * BATCH * LINE);
+
+    let mut server = TestServer::start(&["--max-outbuf", "65536"]);
+    let mut alice = server.join("alice");
+    let mut bob = server.join("bob");
+    let mut slow = server.join("slow");
+    alice.expect_line("[*] slow entered.");
+    bob.expect_line("[*] slow entered.");
+
+    // Alice and bob take turns: a batch from one, read in full by the other (a batch is well under
+    // the cap, so neither of them is ever slow). Slow reads nothing.
+    let filler = "f".repeat(LINE - 16);
+    let mut sent = [0usize; 2];
+    let mut received = [0usize; 2];
+    let mut slow_exited = [false; 2];
+    let mut rounds = 0;
+    let started = Instant::now();
+    let mut pair = [alice, bob];
+    let names = ["alice", "bob"];
+    while !(slow_exited[0] && slow_exited[1]) {
+        assert!(
+            rounds < MAX_ROUNDS && started.elapsed() < Duration::from_secs(60),
+            "slow was never cut: {rounds} rounds, {sent:?} lines sent, {:?}",
+            started.elapsed()
+        );
+        rounds += 1;
+        for from in 0..2 {
+            let to = 1 - from;
+            for _ in 0..BATCH {
+                let text = format!("{} {:06} {filler}", names[from], sent[from]);
+                pair[from].send_line(&text);
+                sent[from] += 1;
+            }
+            // Read until every line sent so far has arrived, noting the leave event on the way.
+            while received[to] < sent[from] {
+                let line = pair[to].next_line();
+                if line == "[*] slow exited." {
+                    assert!(!slow_exited[to], "slow exited twice for {}", names[to]);
+                    slow_exited[to] = true;
+                    continue;
+                }
+                let text = chat_text(&line, names[from])
+                    .unwrap_or_else(|| panic!("{} got {line:?}", names[to]));
+                let expected = format!("{} {:06} ", names[from], received[to]);
+                assert!(
+                    text.starts_with(&expected) && text.len() == expected.len() + filler.len(),
+                    "{} expected line {}, got {:?}",
+                    names[to],
+                    received[to],
+                    &text[..text.len().min(40)]
+                );
+                received[to] += 1;
+            }
+        }
+    }
+    // Every line reached its one reader, in order, and both are still served.
+    assert_eq!(received[1], sent[0]);
+    assert_eq!(received[0], sent[1]);
+    let [mut alice, mut bob] = pair;
+    assert_eq!(alice.sync(), vec!["[*] Online (2): alice, bob"]);
+    assert_eq!(bob.sync(), vec!["[*] Online (2): alice, bob"]);
+    alice.send_line("still here");
+    assert_chat(&bob.next_line(), "alice", "still here");
+
+    let logged = server.expect_stderr("slow consumer", TIMEOUT);
+    assert!(logged.contains("65536"), "{logged}");
+    server.expect_stdout("[*] slow exited.", TIMEOUT);
+    // Slow's connection is closed: what the kernel already held drains, then the end.
+    slow.drain_until_closed();
+}
+
+#[test]
+fn max_clients_refuses_one_more_connection_with_server_full() {
+    let server = TestServer::start(&["--max-clients", "2"]);
+    let mut alice = server.join("alice");
+    let mut nameless = Client::connect(server.addr());
+    nameless.expect_line(|l: &str| l == common::PROMPT);
+
+    let mut third = Client::connect(server.addr());
+    let lines = third.expect_closed();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].starts_with("[!] server full"), "{lines:?}");
+
+    // The two inside are unaffected; once one leaves, a new connection gets in.
+    assert_eq!(alice.sync(), vec!["[*] Online (1): alice"]);
+    nameless.send_line("/quit");
+    nameless.expect_closed();
+    // The server closes a connection only once it has dropped it: the slot is free now.
+    let mut bob = Client::connect(server.addr());
+    bob.expect_line(|l: &str| l == common::PROMPT);
+    bob.send_line("bob");
+    assert!(bob.next_line().starts_with("[*] Welcome, bob!"));
+    assert_eq!(alice.next_line(), "[*] bob entered.");
+}
