@@ -10,7 +10,8 @@ use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 use rustix::fs::OFlags;
 
-use crate::proto::msg::{HostCommand, ServerMsg, Stamp};
+use crate::accounts::model::Role;
+use crate::proto::msg::{split_word, HostCommand, ServerMsg, Stamp};
 use crate::proto::text;
 
 /// Longest console line kept; the rest of a longer line is dropped.
@@ -113,17 +114,47 @@ pub fn parse_command(line: &str) -> Option<HostCommand> {
         "HELP" if rest.is_empty() => HostCommand::Help,
         "LIST_USERS" if rest.is_empty() => HostCommand::ListUsers,
         "EXIT" if rest.is_empty() => HostCommand::Exit,
+        "BAN" if rest.is_empty() => HostCommand::BadUsage {
+            usage: "BAN NAME [REASON]",
+        },
         "KICK" if rest.is_empty() => HostCommand::BadUsage {
             usage: "KICK NAME [REASON]",
         },
-        "KICK" => {
-            let (name, reason) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
-            let reason = reason.trim();
-            HostCommand::Kick {
-                name: name.to_owned(),
-                reason: (!reason.is_empty()).then(|| reason.to_owned()),
+        "KICK" | "BAN" => {
+            let (name, reason) = split_word(rest);
+            let (name, reason) = (
+                name.to_owned(),
+                (!reason.is_empty()).then(|| reason.to_owned()),
+            );
+            if word.eq_ignore_ascii_case("KICK") {
+                HostCommand::Kick { name, reason }
+            } else {
+                HostCommand::Ban { name, reason }
             }
         }
+        "BANS" if rest.is_empty() => HostCommand::Bans,
+        "UNBAN" => match split_word(rest) {
+            (name, "") if !name.is_empty() => HostCommand::Unban {
+                name: name.to_owned(),
+            },
+            _ => HostCommand::BadUsage {
+                usage: "UNBAN NAME",
+            },
+        },
+        "GRANT" => match split_word(rest) {
+            (name, role) if !name.is_empty() => match Role::parse(role) {
+                Some(role) => HostCommand::Grant {
+                    name: name.to_owned(),
+                    role,
+                },
+                None => HostCommand::BadUsage {
+                    usage: "GRANT NAME admin|user",
+                },
+            },
+            _ => HostCommand::BadUsage {
+                usage: "GRANT NAME admin|user",
+            },
+        },
         _ => HostCommand::Say {
             text: line.to_owned(),
         },
@@ -214,6 +245,31 @@ mod tests {
             })
         );
         assert_eq!(parse_command(""), None);
+        assert_eq!(
+            parse_command("ban eve spam"),
+            Some(HostCommand::Ban {
+                name: "eve".into(),
+                reason: Some("spam".into())
+            })
+        );
+        assert_eq!(
+            parse_command("Unban eve"),
+            Some(HostCommand::Unban { name: "eve".into() })
+        );
+        assert_eq!(parse_command("BANS"), Some(HostCommand::Bans));
+        assert_eq!(
+            parse_command("grant bob ADMIN"),
+            Some(HostCommand::Grant {
+                name: "bob".into(),
+                role: Role::Admin
+            })
+        );
+        assert_eq!(
+            parse_command("grant bob king"),
+            Some(HostCommand::BadUsage {
+                usage: "GRANT NAME admin|user"
+            })
+        );
     }
 
     #[test]

@@ -1,29 +1,36 @@
 //! The host console's commands. The host is always an admin and speaks as `Host`.
 
-use super::{cmd, Chat, Now, Outbox, Recipients};
-use crate::proto::msg::{HostCommand, Reject, ServerMsg, UserEntry};
+use super::cmd::admin::{self, Actor};
+use super::{Chat, Now, Outbox, Recipients};
+use crate::proto::msg::{Event, HostCommand, Reject, ServerMsg};
 
 /// The name the host speaks under.
 pub const HOST_NAME: &str = "Host";
+
+const HOST: Actor<'static> = Actor {
+    name: HOST_NAME,
+    reply_to: Recipients::Console,
+};
 
 pub(super) fn handle(chat: &mut Chat, now: &Now, command: HostCommand, out: &mut Outbox) {
     match command {
         HostCommand::Help => out.deliver(Recipients::Console, ServerMsg::HostHelp),
         HostCommand::ListUsers => {
-            let users = chat
-                .sessions
-                .names()
-                .into_iter()
-                .map(|name| UserEntry { name })
-                .collect();
-            out.deliver(Recipients::Console, ServerMsg::Users { users });
+            out.deliver(
+                Recipients::Console,
+                ServerMsg::Users {
+                    users: chat.sessions.entries(),
+                },
+            );
         }
-        HostCommand::Kick { name, reason } => {
-            if let Err(reject) = cmd::admin::kick(chat, HOST_NAME, &name, reason, out) {
-                out.deliver(Recipients::Console, ServerMsg::Reject(reject));
-            }
-        }
+        HostCommand::Kick { name, reason } => admin::kick(chat, &HOST, &name, reason, out),
+        HostCommand::Ban { name, reason } => admin::ban(chat, now, &HOST, &name, reason, out),
+        HostCommand::Unban { name } => admin::unban(chat, Recipients::Console, &name, out),
+        HostCommand::Bans => admin::bans(chat, now, Recipients::Console, out),
+        HostCommand::Grant { name, role } => admin::grant(chat, &HOST, &name, role, out),
         HostCommand::Say { text } => {
+            chat.remember(now.stamp, HOST_NAME, &text);
+            chat.relayed += 1;
             let msg = ServerMsg::Chat {
                 at: now.stamp,
                 from: HOST_NAME.to_owned(),
@@ -46,10 +53,7 @@ pub(super) fn handle(chat: &mut Chat, now: &Now, command: HostCommand, out: &mut
         HostCommand::Exit => {
             log::info!("shutting down at the host's request");
             chat.shutting_down = true;
-            out.deliver(
-                Recipients::Everyone,
-                ServerMsg::Event(crate::proto::msg::Event::Shutdown),
-            );
+            out.deliver(Recipients::Everyone, ServerMsg::Event(Event::Shutdown));
             out.push(super::Action::Shutdown);
         }
     }
@@ -60,7 +64,8 @@ mod tests {
     use super::super::testing::*;
     use super::super::{Action, ConnId, Input};
     use super::*;
-    use crate::proto::msg::{Event, LeaveKind};
+    use crate::accounts::model::Role;
+    use crate::proto::msg::{Done, LeaveKind, UserEntry};
 
     #[test]
     fn the_host_speaks_to_the_room_as_host_without_echo_to_the_console() {
@@ -144,16 +149,40 @@ mod tests {
         s.join(1, "zed");
         s.join(2, "Amy");
         s.connect(3);
-        let users = vec![
-            UserEntry { name: "Amy".into() },
-            UserEntry { name: "zed".into() },
-        ];
+        let user = |name: &str| UserEntry {
+            name: name.into(),
+            role: Role::User,
+            away: None,
+        };
+        let users = vec![user("Amy"), user("zed")];
         assert_eq!(
             s.host(HostCommand::ListUsers),
             vec![Action::Deliver {
                 to: Recipients::Console,
                 msg: ServerMsg::Users { users }
             }]
+        );
+    }
+
+    #[test]
+    fn the_console_bans_and_lists_bans() {
+        let mut s = Script::new();
+        s.join(1, "eve");
+        let actions = s.host(HostCommand::Ban {
+            name: "eve".into(),
+            reason: Some("spam".into()),
+        });
+        assert_eq!(
+            actions[1],
+            Action::Deliver {
+                to: Recipients::Console,
+                msg: ServerMsg::Done(Done::Banned { name: "eve".into() })
+            }
+        );
+        assert!(actions.contains(&Action::Close { conn: ConnId(1) }));
+        let bans = s.host(HostCommand::Bans);
+        assert!(
+            matches!(&bans[0], Action::Deliver { to: Recipients::Console, msg: ServerMsg::Bans { bans } } if bans[0].by == "Host")
         );
     }
 

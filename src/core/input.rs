@@ -3,6 +3,7 @@
 use std::fmt;
 use std::time::Instant;
 
+use crate::accounts::model::Registry;
 use crate::proto::msg::{ClientMsg, HostCommand, Stamp};
 use crate::proto::DecodeError;
 
@@ -54,4 +55,63 @@ pub enum Input {
     },
     /// The host typed a command on the console.
     Host(HostCommand),
+    /// A password job the core asked for ([`super::Action::Password`]) finished.
+    PasswordDone {
+        /// The connection it was for.
+        conn: ConnId,
+        /// How it went.
+        outcome: PasswordOutcome,
+    },
+    /// The accounts and bans were read again from disk (changed by `chatd user`, or SIGHUP).
+    RegistryLoaded(Registry),
+}
+
+/// Slow password work, done off the event loop.
+#[derive(Clone, PartialEq, Eq)]
+pub enum PasswordJob {
+    /// Check `password` against the stored hash `phc`.
+    Verify {
+        /// The password given.
+        password: String,
+        /// The stored PHC string.
+        phc: String,
+    },
+    /// Hash a new password.
+    Hash {
+        /// The new password.
+        password: String,
+    },
+    /// Check `old` against `phc`, and if it matches, hash `new`.
+    Rehash {
+        /// The current password given.
+        old: String,
+        /// The stored PHC string.
+        phc: String,
+        /// The new password.
+        new: String,
+    },
+}
+
+impl fmt::Debug for PasswordJob {
+    /// Never shows a password, not even in a debug log.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PasswordJob::Verify { .. } => "Verify",
+            PasswordJob::Hash { .. } => "Hash",
+            PasswordJob::Rehash { .. } => "Rehash",
+        })
+    }
+}
+
+/// What a [`PasswordJob`] came to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PasswordOutcome {
+    /// The password matched.
+    Verified,
+    /// The password did not match.
+    Wrong,
+    /// The new hash, as a PHC string.
+    Hashed(String),
+    /// The job could not be done (hashing failed, or too many jobs queued).
+    Failed,
 }

@@ -2,8 +2,10 @@
 //!
 //! [`Chat`] is a state machine. The shell calls [`Chat::handle`] once for each [`Input`], with the
 //! time it read for that batch, then drains the [`Outbox`] and carries out each [`Action`] in order:
-//! deliveries, closes, shutdown. The core never blocks, never fails, and never looks at bytes:
-//! how a [`ServerMsg`](crate::proto::ServerMsg) looks on the wire is the codecs' business.
+//! deliveries, closes, password jobs, stores, shutdown. The core never blocks, never fails, never
+//! hashes a password and never looks at bytes: how a [`ServerMsg`] looks on the wire is the
+//! codecs' business. Results of slow work come back as inputs ([`Input::PasswordDone`]), so the
+//! core stays deterministic and every rule is tested without a network.
 
 pub mod cmd;
 mod host;
@@ -11,23 +13,75 @@ pub mod input;
 pub mod output;
 pub mod users;
 
-pub use input::{ConnId, Input, Now};
+use std::collections::VecDeque;
+use std::time::Instant;
+
+pub use input::{ConnId, Input, Now, PasswordJob, PasswordOutcome};
 pub use output::{Action, Outbox, Recipients};
 
-use crate::proto::msg::{ClientMsg, Event, LeaveKind, Reject, ServerMsg};
+use crate::accounts::model::{Registry, Role};
+use crate::proto::msg::{ClientMsg, Event, LeaveKind, Reject, ServerMsg, Stamp};
 use users::{Sessions, State};
 
-/// The room and everyone in it.
-#[derive(Debug, Default)]
+/// Most messages held for a connection while its password is checked.
+const MAX_HELD: usize = 16;
+
+/// The chat rules a server operator can choose.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChatConfig {
+    /// Whether only registered names may join.
+    pub require_account: bool,
+    /// Whether guests may `/register` their name.
+    pub allow_register: bool,
+    /// How many recent chat lines a joining user is shown.
+    pub history: usize,
+    /// Wrong passwords allowed on one connection before it is closed.
+    pub max_login_failures: u8,
+}
+
+impl Default for ChatConfig {
+    fn default() -> ChatConfig {
+        ChatConfig {
+            require_account: false,
+            allow_register: true,
+            history: 20,
+            max_login_failures: 3,
+        }
+    }
+}
+
+/// A chat line kept for users who join later.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct BacklogLine {
+    at: Stamp,
+    from: String,
+    text: String,
+}
+
+/// The room, everyone in it, and the accounts and bans.
+#[derive(Debug)]
 pub struct Chat {
+    config: ChatConfig,
     sessions: Sessions,
+    registry: Registry,
+    backlog: VecDeque<BacklogLine>,
+    started: Instant,
+    relayed: u64,
     shutting_down: bool,
 }
 
 impl Chat {
-    /// An empty room.
-    pub fn new() -> Chat {
-        Chat::default()
+    /// An empty room with the given rules and accounts, started at `started`.
+    pub fn new(config: ChatConfig, registry: Registry, started: Instant) -> Chat {
+        Chat {
+            config,
+            sessions: Sessions::default(),
+            registry,
+            backlog: VecDeque::new(),
+            started,
+            relayed: 0,
+            shutting_down: false,
+        }
     }
 
     /// Applies one input, appending what must happen to `out`.
@@ -48,8 +102,16 @@ impl Chat {
                     ServerMsg::Reject(Reject::BadInput(error)),
                 );
             }
-            Input::Disconnected { conn } => self.leave(conn, LeaveKind::Exited, None, out),
+            Input::Disconnected { conn } => {
+                if let Some(name) = self.sessions.remove(conn) {
+                    self.announce_leave(conn, name, LeaveKind::Exited, None, out);
+                }
+            }
             Input::Host(command) => host::handle(self, now, command, out),
+            Input::PasswordDone { conn, outcome } => {
+                cmd::auth::password_done(self, now, conn, outcome, out)
+            }
+            Input::RegistryLoaded(registry) => self.replace_registry(registry),
         }
     }
 
@@ -58,13 +120,17 @@ impl Chat {
         self.sessions.members()
     }
 
+    /// The accounts and bans as the core knows them.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
     fn handle_message(&mut self, now: &Now, conn: ConnId, msg: ClientMsg, out: &mut Outbox) {
-        let Some(state) = self.sessions.state(conn) else {
-            // Closed by the core already; what it still sent is moot.
+        let Some(session) = self.sessions.get_mut(conn) else {
             return;
         };
-        match (state, msg) {
-            (_, ClientMsg::Ping { nonce }) => {
+        if let ClientMsg::Ping { nonce } = msg {
+            if session.state != State::Closing {
                 out.deliver(
                     Recipients::One(conn),
                     ServerMsg::Pong {
@@ -73,10 +139,25 @@ impl Chat {
                     },
                 );
             }
-            (State::AwaitingName, ClientMsg::Say { text: name } | ClientMsg::Hello { name }) => {
-                self.join(conn, &name, out)
+            return;
+        }
+        match (&session.state, msg) {
+            (State::Closing, _) => {}
+            (State::Verifying { .. }, msg) => {
+                if session.held.len() < MAX_HELD {
+                    session.held.push(msg);
+                } else {
+                    out.deliver(Recipients::One(conn), ServerMsg::Reject(Reject::Busy));
+                }
             }
-            (State::AwaitingName, ClientMsg::Command(command)) => {
+            (State::AwaitingName, ClientMsg::Say { text: name } | ClientMsg::Hello { name })
+            | (State::AwaitingPassword { .. }, ClientMsg::Hello { name }) => {
+                cmd::auth::choose_name(self, conn, &name, out)
+            }
+            (State::AwaitingPassword { .. }, ClientMsg::Say { text: password }) => {
+                cmd::auth::check_password(self, conn, password, out)
+            }
+            (State::AwaitingName | State::AwaitingPassword { .. }, ClientMsg::Command(command)) => {
                 cmd::dispatch_before_join(self, conn, command, out)
             }
             (State::Chatting { .. }, ClientMsg::Say { text }) => {
@@ -91,23 +172,23 @@ impl Chat {
             (State::Chatting { .. }, ClientMsg::Command(command)) => {
                 cmd::dispatch(self, now, conn, command, out)
             }
+            (_, ClientMsg::Ping { .. }) => {}
         }
     }
 
-    fn join(&mut self, conn: ConnId, name: &str, out: &mut Outbox) {
-        let name = name.trim();
-        if name.is_empty() {
-            out.deliver(Recipients::One(conn), ServerMsg::NamePrompt);
-            return;
-        }
-        if let Err(reject) = self.sessions.check_name(name) {
-            out.deliver(Recipients::One(conn), ServerMsg::Reject(reject));
-            out.deliver(Recipients::One(conn), ServerMsg::NamePrompt);
-            return;
-        }
-        let others = self.sessions.names();
-        self.sessions.join(conn, name);
-        log::info!("{conn} joined as {name}");
+    /// Puts `conn` in the room as `name`: welcome, backlog, and the news to everyone else.
+    fn join(&mut self, conn: ConnId, name: &str, role: Role, registered: bool, out: &mut Outbox) {
+        let others = self
+            .sessions
+            .entries()
+            .into_iter()
+            .map(|user| user.name)
+            .collect();
+        self.sessions.join(conn, name, role, registered);
+        log::info!(
+            "{conn} joined as {name} ({role}, {})",
+            if registered { "registered" } else { "guest" }
+        );
         out.deliver(
             Recipients::One(conn),
             ServerMsg::Welcome {
@@ -115,6 +196,14 @@ impl Chat {
                 others,
             },
         );
+        for line in &self.backlog {
+            let msg = ServerMsg::Backlog {
+                at: line.at,
+                from: line.from.clone(),
+                text: line.text.clone(),
+            };
+            out.deliver(Recipients::One(conn), msg);
+        }
         let entered = Event::Entered {
             name: name.to_owned(),
         };
@@ -127,18 +216,65 @@ impl Chat {
         );
     }
 
-    /// Forgets `conn`; if it had joined, tells the room and the console how it left.
-    fn leave(&mut self, conn: ConnId, kind: LeaveKind, reason: Option<String>, out: &mut Outbox) {
-        if let Some(name) = self.sessions.remove(conn) {
-            log::info!("{conn} ({name}) left: {kind:?}");
-            let left = Event::Left { name, kind, reason };
-            out.deliver(
-                Recipients::Room {
-                    except: None,
-                    console: true,
-                },
-                ServerMsg::Event(left),
-            );
+    /// Closes `conn` after what is queued for it is written; tells the room if it was in it.
+    fn close(&mut self, conn: ConnId, kind: LeaveKind, reason: Option<String>, out: &mut Outbox) {
+        out.push(Action::Close { conn });
+        if let Some(name) = self.sessions.close(conn) {
+            self.announce_leave(conn, name, kind, reason, out);
+        }
+    }
+
+    fn announce_leave(
+        &mut self,
+        conn: ConnId,
+        name: String,
+        kind: LeaveKind,
+        reason: Option<String>,
+        out: &mut Outbox,
+    ) {
+        log::info!("{conn} ({name}) left: {kind:?}");
+        let left = Event::Left { name, kind, reason };
+        out.deliver(
+            Recipients::Room {
+                except: None,
+                console: true,
+            },
+            ServerMsg::Event(left),
+        );
+    }
+
+    /// Remembers a room line for the backlog.
+    fn remember(&mut self, at: Stamp, from: &str, text: &str) {
+        if self.config.history == 0 {
+            return;
+        }
+        if self.backlog.len() == self.config.history {
+            self.backlog.pop_front();
+        }
+        self.backlog.push_back(BacklogLine {
+            at,
+            from: from.to_owned(),
+            text: text.to_owned(),
+        });
+    }
+
+    /// Takes accounts read again from disk, bringing the roles of users online up to date.
+    fn replace_registry(&mut self, registry: Registry) {
+        self.registry = registry;
+        for (_, session) in self.sessions.iter_mut() {
+            let State::Chatting { name } = &session.state else {
+                continue;
+            };
+            if !session.registered {
+                continue;
+            }
+            match self.registry.account(name) {
+                Some(account) => session.role = account.role,
+                None => {
+                    session.registered = false;
+                    session.role = Role::User;
+                }
+            }
         }
     }
 }
@@ -148,8 +284,7 @@ pub(crate) mod testing {
     //! A scripted room for the core's tests: a fixed clock, fake connections, recorded actions.
 
     use super::*;
-    use crate::proto::msg::{HostCommand, Stamp};
-    use std::time::Instant;
+    use crate::proto::msg::HostCommand;
 
     /// A chat with a fixed clock whose every step returns the actions it produced.
     pub struct Script {
@@ -160,7 +295,7 @@ pub(crate) mod testing {
     impl Script {
         pub fn new() -> Script {
             Script {
-                chat: Chat::new(),
+                chat: Chat::new(ChatConfig::default(), Registry::default(), Instant::now()),
                 now: Now {
                     instant: Instant::now(),
                     stamp: Stamp::new(1_700_000_000, 12, 34, 56),
@@ -184,6 +319,28 @@ pub(crate) mod testing {
                 conn: ConnId(id),
                 msg,
             })
+        }
+
+        /// Connects `id` and logs it in to the registered name `name`, the password check passing.
+        pub fn login(&mut self, id: u64, name: &str) {
+            self.connect(id);
+            self.line(id, name);
+            self.line(id, "the password");
+            let done = Input::PasswordDone {
+                conn: ConnId(id),
+                outcome: PasswordOutcome::Verified,
+            };
+            let actions = self.input(done);
+            assert!(
+                matches!(
+                    actions.first(),
+                    Some(Action::Deliver {
+                        msg: ServerMsg::Welcome { .. },
+                        ..
+                    })
+                ),
+                "{name} could not log in: {actions:?}"
+            );
         }
 
         pub fn host(&mut self, command: HostCommand) -> Vec<Action> {

@@ -1,6 +1,7 @@
 //! What the core asks the shell to do: deliver messages, close connections, stop.
 
-use super::input::ConnId;
+use super::input::{ConnId, PasswordJob};
+use crate::accounts::model::Change;
 use crate::proto::ServerMsg;
 
 /// Who gets a message. A broadcast is one action, so the shell can encode it once per wire mode.
@@ -36,6 +37,16 @@ pub enum Action {
         /// The connection to close.
         conn: ConnId,
     },
+    /// Run a password job off the event loop; its result comes back as
+    /// [`super::Input::PasswordDone`] for `conn`.
+    Password {
+        /// Who it is for.
+        conn: ConnId,
+        /// What to do.
+        job: PasswordJob,
+    },
+    /// Persist a change to the accounts or bans (the core has applied it in memory already).
+    Store(Change),
     /// Stop the server: stop accepting, flush everyone within a short deadline, close, exit.
     Shutdown,
 }

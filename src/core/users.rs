@@ -1,117 +1,205 @@
-//! Sessions and names: who is connected, who has joined under which name.
+//! Sessions and names: who is connected, in which state, and who holds which name.
 
 use std::collections::HashMap;
 
 use super::input::ConnId;
-use crate::proto::msg::Reject;
+use crate::accounts::model::{Registry, Role};
+use crate::proto::msg::{ClientMsg, Reject, UserEntry};
 
 /// Longest name, in characters.
 pub const MAX_NAME_LEN: usize = 32;
 
-/// Names kept for the server itself, compared ignoring case.
+/// Names kept for the console, compared ignoring case.
 pub const RESERVED_NAMES: &[&str] = &["host"];
 
-/// Where a connection is in its life.
+/// Names that would pass for the server: refused unless the operator registered them.
+pub const SERVER_LIKE_NAMES: &[&str] =
+    &["server", "admin", "system", "console", "root", "operator"];
+
+/// Where a connection is in its life (the protocol's state machine).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum State {
     /// Connected; the next line is the name it wants.
     AwaitingName,
-    /// Joined the room under `name`.
-    Chatting {
-        /// The name, as the user spelled it.
+    /// Gave a registered name; the next line is its password.
+    AwaitingPassword {
+        /// The name, as registered.
         name: String,
     },
+    /// The password is being checked off the event loop; input is held until then.
+    Verifying {
+        /// The name, as registered.
+        name: String,
+    },
+    /// Joined the room under `name`.
+    Chatting {
+        /// The name.
+        name: String,
+    },
+    /// The core closed it; it waits for the shell to report it gone, and its input is ignored.
+    Closing,
+}
+
+/// A password job a joined user is waiting for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pending {
+    /// `/register`: a hash of the new password.
+    Register,
+    /// `/passwd`: a check of the old password and a hash of the new one.
+    Passwd,
+}
+
+/// Everything the core knows of one connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Session {
+    /// Where it is in its life.
+    pub state: State,
+    /// What it may do (guests are users).
+    pub role: Role,
+    /// Whether it logged in to a registered name (or registered its name since).
+    pub registered: bool,
+    /// Set while away: the reason, possibly empty.
+    pub away: Option<String>,
+    /// Wrong passwords so far on this connection.
+    pub failures: u8,
+    /// Messages received while the password was being checked, replayed after.
+    pub held: Vec<ClientMsg>,
+    /// A password job under way for a joined user.
+    pub pending: Option<Pending>,
+}
+
+impl Session {
+    fn new() -> Session {
+        Session {
+            state: State::AwaitingName,
+            role: Role::User,
+            registered: false,
+            away: None,
+            failures: 0,
+            held: Vec::new(),
+            pending: None,
+        }
+    }
 }
 
 /// Every connection the core knows of, and the names in use.
 #[derive(Debug, Default)]
 pub struct Sessions {
-    states: HashMap<ConnId, State>,
-    /// Lower-cased name -> its holder.
+    sessions: HashMap<ConnId, Session>,
+    /// Lower-cased name -> the connection chatting under it.
     names: HashMap<String, ConnId>,
 }
 
 impl Sessions {
     /// Records a new connection, awaiting its name.
     pub fn connect(&mut self, conn: ConnId) {
-        self.states.insert(conn, State::AwaitingName);
+        self.sessions.insert(conn, Session::new());
     }
 
-    /// The state of `conn`, if it is connected.
-    pub fn state(&self, conn: ConnId) -> Option<&State> {
-        self.states.get(&conn)
+    /// The session of `conn`, if it is connected.
+    pub fn get(&self, conn: ConnId) -> Option<&Session> {
+        self.sessions.get(&conn)
     }
 
-    /// The name `conn` joined under, if it has joined.
-    pub fn name_of(&self, conn: ConnId) -> Option<&str> {
-        match self.states.get(&conn)? {
-            State::Chatting { name } => Some(name),
-            State::AwaitingName => None,
+    /// The session of `conn`, to change it.
+    pub fn get_mut(&mut self, conn: ConnId) -> Option<&mut Session> {
+        self.sessions.get_mut(&conn)
+    }
+
+    /// Sets the state of `conn` (never to or from chatting: use join and close for that).
+    pub fn set_state(&mut self, conn: ConnId, state: State) {
+        if let Some(session) = self.sessions.get_mut(&conn) {
+            session.state = state;
         }
     }
 
-    /// The connection holding `name` (any case).
+    /// The name `conn` chats under, if it has joined.
+    pub fn name_of(&self, conn: ConnId) -> Option<&str> {
+        match &self.sessions.get(&conn)?.state {
+            State::Chatting { name } => Some(name),
+            _ => None,
+        }
+    }
+
+    /// The connection chatting under `name` (any case).
     pub fn find(&self, name: &str) -> Option<ConnId> {
         self.names.get(&name.to_lowercase()).copied()
     }
 
-    /// Checks `name` against the name rules and the names in use.
-    pub fn check_name(&self, name: &str) -> Result<(), Reject> {
-        validate_name(name)?;
-        if self.find(name).is_some() {
-            return Err(Reject::NameTaken);
-        }
-        Ok(())
-    }
-
-    /// Gives `conn` the name `name`, which [`Sessions::check_name`] accepted.
-    pub fn join(&mut self, conn: ConnId, name: &str) {
-        self.names.insert(name.to_lowercase(), conn);
-        self.states.insert(
-            conn,
-            State::Chatting {
+    /// Puts `conn` in the room as `name`, which must be free.
+    pub fn join(&mut self, conn: ConnId, name: &str, role: Role, registered: bool) {
+        if let Some(session) = self.sessions.get_mut(&conn) {
+            self.names.insert(name.to_lowercase(), conn);
+            session.state = State::Chatting {
                 name: name.to_owned(),
-            },
-        );
+            };
+            session.role = role;
+            session.registered = registered;
+        }
     }
 
-    /// Forgets `conn`, returning the name it had joined under, if any.
+    /// Takes `conn` out of the room and marks it closing; returns the name it chatted under.
+    pub fn close(&mut self, conn: ConnId) -> Option<String> {
+        let session = self.sessions.get_mut(&conn)?;
+        let state = std::mem::replace(&mut session.state, State::Closing);
+        session.held.clear();
+        self.free_name(state)
+    }
+
+    /// Forgets `conn`; returns the name it chatted under, if it was in the room.
     pub fn remove(&mut self, conn: ConnId) -> Option<String> {
-        match self.states.remove(&conn)? {
+        let session = self.sessions.remove(&conn)?;
+        self.free_name(session.state)
+    }
+
+    fn free_name(&mut self, state: State) -> Option<String> {
+        match state {
             State::Chatting { name } => {
                 self.names.remove(&name.to_lowercase());
                 Some(name)
             }
-            State::AwaitingName => None,
+            _ => None,
         }
     }
 
-    /// How many users have joined.
+    /// How many users are in the room.
     pub fn joined_count(&self) -> usize {
         self.names.len()
     }
 
-    /// The names of the users who have joined, sorted ignoring case.
-    pub fn names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .states
+    /// The users in the room, sorted by name ignoring case.
+    pub fn entries(&self) -> Vec<UserEntry> {
+        let mut users: Vec<UserEntry> = self
+            .names
             .values()
-            .filter_map(|s| match s {
-                State::Chatting { name } => Some(name.clone()),
-                State::AwaitingName => None,
+            .filter_map(|conn| {
+                let session = self.sessions.get(conn)?;
+                let State::Chatting { name } = &session.state else {
+                    return None;
+                };
+                Some(UserEntry {
+                    name: name.clone(),
+                    role: session.role,
+                    away: session.away.clone(),
+                })
             })
             .collect();
-        names.sort_by_key(|n| n.to_lowercase());
-        names
+        users.sort_by_key(|user| user.name.to_lowercase());
+        users
     }
 
-    /// The connections of the users who have joined, in no particular order.
+    /// The connections of the users in the room, in no particular order.
     pub fn members(&self) -> impl Iterator<Item = ConnId> + '_ {
         self.names.values().copied()
     }
+
+    /// Every connection with its session, to bring roles up to date after the accounts changed.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&ConnId, &mut Session)> {
+        self.sessions.iter_mut()
+    }
 }
 
-/// Checks the name rules: 1 to 32 of ASCII letters, digits, `_`, `-`, `.`; not reserved.
+/// Checks the name rules: 1 to 32 of ASCII letters, digits, `_`, `-`, `.`; not `Host`.
 ///
 /// ASCII only, so that no name can pass for another with look-alike letters from other scripts.
 pub fn validate_name(name: &str) -> Result<(), Reject> {
@@ -126,15 +214,38 @@ pub fn validate_name(name: &str) -> Result<(), Reject> {
     Ok(())
 }
 
+/// Checks whether `name` may be used to join: the name rules, bans, names in use, and names that
+/// would pass for the server (allowed only when registered).
+pub fn check_join_name(name: &str, sessions: &Sessions, registry: &Registry) -> Result<(), Reject> {
+    validate_name(name)?;
+    if registry.ban(name).is_some() {
+        return Err(Reject::Banned {
+            name: name.to_owned(),
+        });
+    }
+    if sessions.find(name).is_some() {
+        return Err(Reject::NameTaken);
+    }
+    let server_like = SERVER_LIKE_NAMES
+        .iter()
+        .any(|r| r.eq_ignore_ascii_case(name));
+    if server_like && registry.account(name).is_none() {
+        return Err(Reject::NameReserved);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::accounts::model::{Account, Ban, Change};
 
     #[test]
     fn names_follow_the_rules() {
         for good in ["a", "alice", "Bob_2", "x.y-z", &"n".repeat(32)] {
             assert_eq!(validate_name(good), Ok(()), "{good}");
         }
+        let too_long = "n".repeat(33);
         for bad in [
             "",
             "two words",
@@ -143,7 +254,7 @@ mod tests {
             "\u{FFFD}",
             "\u{e9}milie",
             "\u{430}lice",
-            &"n".repeat(33),
+            &too_long,
             "a/b",
         ] {
             assert_eq!(validate_name(bad), Err(Reject::NameInvalid), "{bad}");
@@ -155,14 +266,55 @@ mod tests {
 
     #[test]
     fn names_are_unique_ignoring_case_and_freed_on_leaving() {
+        let registry = Registry::default();
         let mut sessions = Sessions::default();
         sessions.connect(ConnId(1));
         sessions.connect(ConnId(2));
-        sessions.join(ConnId(1), "Alice");
-        assert_eq!(sessions.check_name("aLiCe"), Err(Reject::NameTaken));
+        sessions.join(ConnId(1), "Alice", Role::User, false);
+        assert_eq!(
+            check_join_name("aLiCe", &sessions, &registry),
+            Err(Reject::NameTaken)
+        );
         assert_eq!(sessions.find("ALICE"), Some(ConnId(1)));
-        assert_eq!(sessions.remove(ConnId(1)), Some("Alice".to_owned()));
-        assert_eq!(sessions.check_name("alice"), Ok(()));
+        assert_eq!(sessions.close(ConnId(1)), Some("Alice".to_owned()));
+        assert_eq!(
+            sessions.get(ConnId(1)).map(|s| &s.state),
+            Some(&State::Closing)
+        );
+        assert_eq!(check_join_name("alice", &sessions, &registry), Ok(()));
+        assert_eq!(
+            sessions.remove(ConnId(1)),
+            None,
+            "closing already freed the name"
+        );
         assert_eq!(sessions.remove(ConnId(2)), None);
+    }
+
+    #[test]
+    fn banned_and_server_like_names_are_refused_unless_registered() {
+        let mut registry = Registry::default();
+        let sessions = Sessions::default();
+        let ban = Ban {
+            name: "Eve".into(),
+            by: "Host".into(),
+            at: 0,
+            reason: None,
+        };
+        registry.apply(&Change::PutBan(ban));
+        assert_eq!(
+            check_join_name("eve", &sessions, &registry),
+            Err(Reject::Banned { name: "eve".into() })
+        );
+        assert_eq!(
+            check_join_name("ADMIN", &sessions, &registry),
+            Err(Reject::NameReserved)
+        );
+        let admin = Account {
+            name: "admin".into(),
+            role: Role::Admin,
+            password_hash: "$argon2id$x".into(),
+        };
+        registry.apply(&Change::PutAccount(admin));
+        assert_eq!(check_join_name("admin", &sessions, &registry), Ok(()));
     }
 }

@@ -5,16 +5,45 @@
 
 use std::fmt;
 
-/// A wall-clock second as the server shows it: the Unix time and its local `HH:MM:SS` text.
+use time::{OffsetDateTime, UtcOffset};
+
+use crate::accounts::model::Role;
+
+/// A wall-clock second as the server shows it: the Unix time, its local `HH:MM:SS` text, and the
+/// local offset from UTC.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Stamp {
     /// Seconds since the Unix epoch.
     pub unix: i64,
     hms: [u8; 8],
+    offset: UtcOffset,
 }
 
 impl Stamp {
-    /// A stamp for `unix` shown as the local time `hour:minute:second`.
+    /// The stamp of `unix` in the local offset `offset`.
+    pub fn local(unix: i64, offset: UtcOffset) -> Stamp {
+        let local = OffsetDateTime::from_unix_timestamp(unix)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+            .to_offset(offset);
+        Stamp {
+            offset,
+            ..Stamp::new(unix, local.hour(), local.minute(), local.second())
+        }
+    }
+
+    /// The same instant as a date and time in the local offset.
+    pub fn to_local(&self) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(self.unix)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+            .to_offset(self.offset)
+    }
+
+    /// Another Unix time shown in this stamp's offset.
+    pub fn with_unix(&self, unix: i64) -> Stamp {
+        Stamp::local(unix, self.offset)
+    }
+
+    /// A stamp for `unix` shown as `hour:minute:second`, in UTC.
     pub fn new(unix: i64, hour: u8, minute: u8, second: u8) -> Stamp {
         let digit = |n: u8| b'0' + n % 10;
         let hms = [
@@ -27,7 +56,11 @@ impl Stamp {
             digit(second / 10),
             digit(second),
         ];
-        Stamp { unix, hms }
+        Stamp {
+            unix,
+            hms,
+            offset: UtcOffset::UTC,
+        }
     }
 
     /// The local time as `HH:MM:SS`.
@@ -76,6 +109,61 @@ pub enum Command {
         /// The text to say.
         text: String,
     },
+    /// Mark oneself away, with an optional reason.
+    Away {
+        /// Why, if given.
+        reason: Option<String>,
+    },
+    /// Mark oneself back.
+    Back,
+    /// Show one's own name and role.
+    WhoAmI,
+    /// Show the server's date, time and UTC offset.
+    Time,
+    /// Ask the server for a pong with its time.
+    Ping,
+    /// Show messages relayed, users online and uptime.
+    Stats,
+    /// Register one's current (guest) name with a password.
+    Register {
+        /// The password.
+        password: String,
+    },
+    /// Change one's password.
+    Passwd {
+        /// The current password.
+        old: String,
+        /// The new password.
+        new: String,
+    },
+    /// Disconnect a user (admins).
+    Kick {
+        /// Who.
+        name: String,
+        /// Why, if given.
+        reason: Option<String>,
+    },
+    /// Disconnect a user and refuse the name from now on (admins).
+    Ban {
+        /// Who.
+        name: String,
+        /// Why, if given.
+        reason: Option<String>,
+    },
+    /// Lift a ban (admins).
+    Unban {
+        /// The banned name.
+        name: String,
+    },
+    /// List the bans (admins).
+    Bans,
+    /// Set a registered user's role (admins).
+    Grant {
+        /// Who.
+        name: String,
+        /// The new role.
+        role: Role,
+    },
     /// Say text to one user only.
     Dm {
         /// The recipient's name.
@@ -106,41 +194,131 @@ pub struct CommandSpec {
     pub usage: &'static str,
     /// One line on what it does.
     pub summary: &'static str,
+    /// Whether only admins may use it.
+    pub admin: bool,
 }
 
 /// Every user command, in the order `/help` lists them.
 pub const COMMANDS: &[CommandSpec] = &[
-    CommandSpec {
-        name: "help",
-        aliases: &[],
-        usage: "/help",
-        summary: "list the commands",
-    },
-    CommandSpec {
-        name: "users",
-        aliases: &["list", "viewusers"],
-        usage: "/users",
-        summary: "list the users online (also /list, /viewusers)",
-    },
-    CommandSpec {
-        name: "bm",
-        aliases: &[],
-        usage: "/bm TEXT",
-        summary: "say TEXT to everyone, as a plain line does",
-    },
-    CommandSpec {
-        name: "dm",
-        aliases: &["msg", "messageto"],
-        usage: "/dm NAME TEXT",
-        summary: "say TEXT to NAME only (also /msg, /messageto)",
-    },
-    CommandSpec {
-        name: "quit",
-        aliases: &["exit", "disconnect"],
-        usage: "/quit [REASON]",
-        summary: "leave the chat (also /exit, /disconnect)",
-    },
+    spec("help", &[], "/help", "list the commands you may use", false),
+    spec(
+        "users",
+        &["list", "viewusers"],
+        "/users",
+        "list the users online",
+        false,
+    ),
+    spec(
+        "dm",
+        &["msg", "messageto"],
+        "/dm NAME TEXT",
+        "say TEXT to NAME only",
+        false,
+    ),
+    spec(
+        "bm",
+        &[],
+        "/bm TEXT",
+        "say TEXT to everyone, as a plain line does",
+        false,
+    ),
+    spec(
+        "away",
+        &["busy"],
+        "/away [REASON]",
+        "mark yourself away",
+        false,
+    ),
+    spec("back", &["free"], "/back", "mark yourself back", false),
+    spec(
+        "whoami",
+        &["username"],
+        "/whoami",
+        "show your name and role",
+        false,
+    ),
+    spec(
+        "time",
+        &[],
+        "/time",
+        "show the server's date, time and UTC offset",
+        false,
+    ),
+    spec("ping", &[], "/ping", "ask the server for a pong", false),
+    spec(
+        "stats",
+        &["total"],
+        "/stats",
+        "messages relayed, users online, uptime",
+        false,
+    ),
+    spec(
+        "register",
+        &[],
+        "/register PASSWORD",
+        "register your name with a password",
+        false,
+    ),
+    spec(
+        "passwd",
+        &[],
+        "/passwd OLD NEW",
+        "change your password",
+        false,
+    ),
+    spec(
+        "quit",
+        &["exit", "disconnect"],
+        "/quit [REASON]",
+        "leave the chat",
+        false,
+    ),
+    spec(
+        "kick",
+        &["kickuser"],
+        "/kick NAME [REASON]",
+        "disconnect NAME",
+        true,
+    ),
+    spec(
+        "ban",
+        &[],
+        "/ban NAME [REASON]",
+        "disconnect NAME and refuse the name from now on",
+        true,
+    ),
+    spec("unban", &[], "/unban NAME", "lift the ban on NAME", true),
+    spec(
+        "bans",
+        &["viewkickusers"],
+        "/bans",
+        "list the bans: who, by whom, when, why",
+        true,
+    ),
+    spec(
+        "grant",
+        &["changegrant"],
+        "/grant NAME admin|user",
+        "set a registered user's role (1|0 also work)",
+        true,
+    ),
 ];
+
+const fn spec(
+    name: &'static str,
+    aliases: &'static [&'static str],
+    usage: &'static str,
+    summary: &'static str,
+    admin: bool,
+) -> CommandSpec {
+    CommandSpec {
+        name,
+        aliases,
+        usage,
+        summary,
+        admin,
+    }
+}
 
 impl Command {
     /// Parses a command from its name (without the slash, any case) and the rest of the line.
@@ -154,27 +332,67 @@ impl Command {
                 name: name.to_owned(),
             };
         };
-        match spec.name {
-            "help" => Command::Help,
-            "users" => Command::Users,
-            "quit" => Command::Quit {
-                reason: (!args.is_empty()).then(|| args.to_owned()),
+        let usage = Command::BadUsage { usage: spec.usage };
+        let optional = |text: &str| (!text.is_empty()).then(|| text.to_owned());
+        let (first, rest) = split_word(args);
+        match (spec.name, first.is_empty(), rest.is_empty()) {
+            ("help", ..) => Command::Help,
+            ("users", ..) => Command::Users,
+            ("back", ..) => Command::Back,
+            ("whoami", ..) => Command::WhoAmI,
+            ("time", ..) => Command::Time,
+            ("ping", ..) => Command::Ping,
+            ("stats", ..) => Command::Stats,
+            ("bans", ..) => Command::Bans,
+            ("quit", ..) => Command::Quit {
+                reason: optional(args),
             },
-            "bm" if args.is_empty() => Command::BadUsage { usage: spec.usage },
-            "bm" => Command::Broadcast {
+            ("away", ..) => Command::Away {
+                reason: optional(args),
+            },
+            ("bm", false, _) => Command::Broadcast {
                 text: args.to_owned(),
             },
-            "dm" => match args.split_once(char::is_whitespace) {
-                Some((to, text)) => Command::Dm {
-                    to: to.to_owned(),
-                    text: text.trim().to_owned(),
+            ("register", false, _) => Command::Register {
+                password: args.to_owned(),
+            },
+            ("dm", false, false) => Command::Dm {
+                to: first.to_owned(),
+                text: rest.to_owned(),
+            },
+            ("passwd", false, false) => Command::Passwd {
+                old: first.to_owned(),
+                new: rest.to_owned(),
+            },
+            ("kick", false, _) => Command::Kick {
+                name: first.to_owned(),
+                reason: optional(rest),
+            },
+            ("ban", false, _) => Command::Ban {
+                name: first.to_owned(),
+                reason: optional(rest),
+            },
+            ("unban", false, true) => Command::Unban {
+                name: first.to_owned(),
+            },
+            ("grant", false, false) => match Role::parse(rest) {
+                Some(role) => Command::Grant {
+                    name: first.to_owned(),
+                    role,
                 },
-                None => Command::BadUsage { usage: spec.usage },
+                None => usage,
             },
-            _ => Command::Unknown {
-                name: name.to_owned(),
-            },
+            _ => usage,
         }
+    }
+}
+
+/// Splits off the first word of `text`; the rest is trimmed.
+pub fn split_word(text: &str) -> (&str, &str) {
+    let text = text.trim();
+    match text.split_once(char::is_whitespace) {
+        Some((first, rest)) => (first, rest.trim()),
+        None => (text, ""),
     }
 }
 
@@ -192,6 +410,27 @@ pub enum HostCommand {
     },
     /// Print the users online.
     ListUsers,
+    /// Disconnect a user and refuse the name from now on.
+    Ban {
+        /// Who.
+        name: String,
+        /// Why, if the host said.
+        reason: Option<String>,
+    },
+    /// Lift a ban.
+    Unban {
+        /// The banned name.
+        name: String,
+    },
+    /// List the bans.
+    Bans,
+    /// Set a registered user's role.
+    Grant {
+        /// Who.
+        name: String,
+        /// The new role.
+        role: Role,
+    },
     /// Shut the server down.
     Exit,
     /// Say a line to everyone as `Host`.
@@ -211,6 +450,13 @@ pub const HOST_COMMANDS: &[(&str, &str)] = &[
     ("HELP", "list the console commands"),
     ("KICK NAME [REASON]", "disconnect NAME, telling everyone"),
     ("LIST_USERS", "print the users online"),
+    (
+        "BAN NAME [REASON]",
+        "disconnect NAME and refuse the name from now on",
+    ),
+    ("UNBAN NAME", "lift the ban on NAME"),
+    ("BANS", "list the bans: who, by whom, when, why"),
+    ("GRANT NAME admin|user", "set a registered user's role"),
     (
         "EXIT",
         "tell everyone, close every connection and stop the server",
@@ -253,6 +499,60 @@ pub enum Event {
 pub struct UserEntry {
     /// The user's name.
     pub name: String,
+    /// The user's role.
+    pub role: Role,
+    /// Set while the user is away: the reason, possibly empty.
+    pub away: Option<String>,
+}
+
+/// A ban as listed by `/bans`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BanEntry {
+    /// The banned name.
+    pub name: String,
+    /// Who banned it.
+    pub by: String,
+    /// When.
+    pub at: Stamp,
+    /// Why, if given.
+    pub reason: Option<String>,
+}
+
+/// A request that was carried out, confirmed to whoever asked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Done {
+    /// The user is marked away.
+    Away,
+    /// The user is marked back.
+    Back,
+    /// The user's name is now registered.
+    Registered,
+    /// The user's password was changed.
+    PasswordChanged,
+    /// A user's role was set.
+    Granted {
+        /// Whose.
+        name: String,
+        /// The new role.
+        role: Role,
+    },
+    /// A name was banned.
+    Banned {
+        /// The name.
+        name: String,
+    },
+    /// A ban was lifted.
+    Unbanned {
+        /// The name.
+        name: String,
+    },
+    /// The user's own role was changed by someone else.
+    RoleChanged {
+        /// The new role.
+        role: Role,
+        /// Who changed it.
+        by: String,
+    },
 }
 
 /// Why a request was refused: the user is told with a `[!]` line (text) or an error frame (framed).
@@ -266,6 +566,8 @@ pub enum Reject {
     NameReserved,
     /// The command needs a name first.
     NameFirst,
+    /// The command needs the password first.
+    PasswordFirst,
     /// The client has joined already.
     AlreadyJoined,
     /// The server has as many clients as it takes.
@@ -287,6 +589,37 @@ pub enum Reject {
     },
     /// The input could not be read.
     BadInput(crate::proto::DecodeError),
+    /// The command is for admins.
+    PermissionDenied,
+    /// The password was wrong.
+    WrongPassword,
+    /// Too many wrong passwords; the connection closes.
+    TooManyFailures,
+    /// Only registered names may join this server.
+    AccountRequired,
+    /// The name is banned.
+    Banned {
+        /// The name.
+        name: String,
+    },
+    /// The name is registered already.
+    AlreadyRegistered,
+    /// This server does not let guests register.
+    RegistrationClosed,
+    /// The name has no account.
+    NotRegistered {
+        /// The name.
+        name: String,
+    },
+    /// The name is not banned.
+    NotBanned {
+        /// The name.
+        name: String,
+    },
+    /// The server is busy with this connection's last request; try again.
+    Busy,
+    /// The account could not be changed (the password could not be hashed).
+    Failed,
 }
 
 impl fmt::Display for Reject {
@@ -298,6 +631,7 @@ impl fmt::Display for Reject {
             Reject::NameTaken => f.write_str("name taken: someone online already uses it"),
             Reject::NameReserved => f.write_str("name reserved for the server"),
             Reject::NameFirst => f.write_str("choose a name first"),
+            Reject::PasswordFirst => f.write_str("enter your password first"),
             Reject::AlreadyJoined => f.write_str("already joined"),
             Reject::ServerFull => f.write_str("server full, try again later"),
             Reject::UnknownCommand { name } => {
@@ -306,6 +640,21 @@ impl fmt::Display for Reject {
             Reject::Usage { usage } => write!(f, "usage: {usage}"),
             Reject::UnknownUser { name } => write!(f, "no user named {name} is online"),
             Reject::BadInput(error) => write!(f, "{error}"),
+            Reject::PermissionDenied => f.write_str("permission denied"),
+            Reject::WrongPassword => f.write_str("wrong password"),
+            Reject::TooManyFailures => f.write_str("too many wrong passwords, goodbye"),
+            Reject::AccountRequired => {
+                f.write_str("this server is for registered users only: ask an admin for an account")
+            }
+            Reject::Banned { name } => write!(f, "the name {name} is banned here"),
+            Reject::AlreadyRegistered => f.write_str(
+                "your name is registered already: use /passwd OLD NEW to change the password",
+            ),
+            Reject::RegistrationClosed => f.write_str("registration is closed on this server"),
+            Reject::NotRegistered { name } => write!(f, "{name} is not a registered name"),
+            Reject::NotBanned { name } => write!(f, "{name} is not banned"),
+            Reject::Busy => f.write_str("busy, try again"),
+            Reject::Failed => f.write_str("that did not work, try again later"),
         }
     }
 }
@@ -320,6 +669,8 @@ pub enum ServerMsg {
     },
     /// Asks for a name again after a refused one.
     NamePrompt,
+    /// Asks for the password of the registered name just given.
+    PasswordPrompt,
     /// The client joined under `name`.
     Welcome {
         /// The name granted.
@@ -330,6 +681,15 @@ pub enum ServerMsg {
     /// A chat line.
     Chat {
         /// When the server relayed it.
+        at: Stamp,
+        /// Who said it.
+        from: String,
+        /// What was said.
+        text: String,
+    },
+    /// A chat line said before the user joined, shown on joining.
+    Backlog {
+        /// When it was said.
         at: Stamp,
         /// Who said it.
         from: String,
@@ -349,8 +709,11 @@ pub enum ServerMsg {
     Event(Event),
     /// A request was refused.
     Reject(Reject),
-    /// The user command list.
-    Help,
+    /// The user command list; admin commands only for admins.
+    Help {
+        /// Whether to list the admin commands.
+        admin: bool,
+    },
     /// The console command list.
     HostHelp,
     /// The users online.
@@ -367,6 +730,43 @@ pub enum ServerMsg {
     },
     /// Told to a user who quit, just before the connection closes.
     Bye,
+    /// A request was carried out.
+    Done(Done),
+    /// The sender of a direct message learns that its recipient is away.
+    Away {
+        /// The recipient.
+        name: String,
+        /// Why, possibly empty.
+        reason: String,
+    },
+    /// The asker's own name and role.
+    WhoAmI {
+        /// The name.
+        name: String,
+        /// The role.
+        role: Role,
+        /// Whether the name is registered.
+        registered: bool,
+    },
+    /// The server's date, time and UTC offset.
+    Time {
+        /// Now.
+        at: Stamp,
+    },
+    /// Server figures.
+    Stats {
+        /// Chat lines and direct messages relayed since start.
+        relayed: u64,
+        /// Users in the room.
+        online: usize,
+        /// Seconds since start.
+        uptime_secs: u64,
+    },
+    /// The bans.
+    Bans {
+        /// One entry per banned name.
+        bans: Vec<BanEntry>,
+    },
     /// The answer to a ping.
     Pong {
         /// The nonce of the ping.

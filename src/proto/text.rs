@@ -4,7 +4,13 @@
 //! leading slash, anything else is chat text. Output: lines end with CRLF for clients (so `telnet`
 //! shows them right) and LF for the console.
 
-use super::msg::{ClientMsg, Command, Event, LeaveKind, ServerMsg, COMMANDS, HOST_COMMANDS};
+use time::format_description::FormatItem;
+use time::macros::format_description;
+
+use super::msg::{
+    ClientMsg, Command, Done, Event, LeaveKind, ServerMsg, Stamp, UserEntry, COMMANDS,
+    HOST_COMMANDS,
+};
 use super::{sanitize, DecodeError, Decoded};
 
 /// The line end written to text-mode clients.
@@ -106,6 +112,7 @@ pub fn encode(msg: &ServerMsg, eol: &[u8], out: &mut Vec<u8>) {
             line(&["Enter your name:"]);
         }
         ServerMsg::NamePrompt => line(&["Enter your name:"]),
+        ServerMsg::PasswordPrompt => line(&["Password:"]),
         ServerMsg::Welcome { name, others } => {
             let others = if others.is_empty() {
                 "nobody else yet".to_owned()
@@ -121,6 +128,9 @@ pub fn encode(msg: &ServerMsg, eol: &[u8], out: &mut Vec<u8>) {
             ]);
         }
         ServerMsg::Chat { at, from, text } => line(&["[", at.hms(), "] ", from, " > ", text]),
+        ServerMsg::Backlog { at, from, text } => {
+            line(&["[", at.hms(), "] [history] ", from, " > ", text])
+        }
         ServerMsg::Direct { at, from, text } => {
             line(&["[", at.hms(), "] [dm] ", from, " > ", text])
         }
@@ -134,10 +144,17 @@ pub fn encode(msg: &ServerMsg, eol: &[u8], out: &mut Vec<u8>) {
         }
         ServerMsg::Event(Event::Shutdown) => line(&["[*] The server is shutting down. Bye!"]),
         ServerMsg::Reject(reject) => line(&["[!] ", &reject.to_string()]),
-        ServerMsg::Help => {
+        ServerMsg::Help { admin } => {
             line(&["[*] Commands (a line not starting with / is said to everyone):"]);
-            for spec in COMMANDS {
-                line(&["[*]   ", &format!("{:<16} {}", spec.usage, spec.summary)]);
+            for spec in COMMANDS.iter().filter(|spec| *admin || !spec.admin) {
+                let aliases: Vec<String> = spec.aliases.iter().map(|a| format!("/{a}")).collect();
+                let aliases = if aliases.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (also {})", aliases.join(", "))
+                };
+                let entry = format!("{:<24} {}{}", spec.usage, spec.summary, aliases);
+                line(&["[*]   ", &entry]);
             }
         }
         ServerMsg::HostHelp => {
@@ -147,7 +164,7 @@ pub fn encode(msg: &ServerMsg, eol: &[u8], out: &mut Vec<u8>) {
             }
         }
         ServerMsg::Users { users } => {
-            let names: Vec<&str> = users.iter().map(|u| u.name.as_str()).collect();
+            let names: Vec<String> = users.iter().map(user_entry).collect();
             let count = names.len().to_string();
             line(&["[*] Online (", &count, "): ", &names.join(", ")]);
         }
@@ -158,8 +175,103 @@ pub fn encode(msg: &ServerMsg, eol: &[u8], out: &mut Vec<u8>) {
             &in_parens(reason),
         ]),
         ServerMsg::Bye => line(&["[*] Bye."]),
+        ServerMsg::Done(done) => line(&["[*] ", &done_text(done)]),
+        ServerMsg::Away { name, reason } if reason.is_empty() => line(&["[*] ", name, " is away."]),
+        ServerMsg::Away { name, reason } => line(&["[*] ", name, " is away: ", reason]),
+        ServerMsg::WhoAmI {
+            name,
+            role,
+            registered,
+        } => {
+            let kind = if *registered { "registered" } else { "guest" };
+            line(&["[*] You are ", name, " (", role.as_str(), ", ", kind, ")."]);
+        }
+        ServerMsg::Time { at } => line(&["[*] Server time: ", &long_date(at)]),
+        ServerMsg::Stats {
+            relayed,
+            online,
+            uptime_secs,
+        } => {
+            let (days, rest) = (uptime_secs / 86_400, uptime_secs % 86_400);
+            let uptime = format!(
+                "{days}d {:02}:{:02}:{:02}",
+                rest / 3600,
+                rest % 3600 / 60,
+                rest % 60
+            );
+            let stats = format!(
+                "[*] Messages relayed: {relayed}, users online: {online}, uptime: {uptime}"
+            );
+            line(&[&stats]);
+        }
+        ServerMsg::Bans { bans } if bans.is_empty() => line(&["[*] No bans."]),
+        ServerMsg::Bans { bans } => {
+            line(&["[*] Bans (", &bans.len().to_string(), "):"]);
+            for ban in bans {
+                let when = short_date(&ban.at);
+                line(&[
+                    "[*]   ",
+                    &ban.name,
+                    " banned by ",
+                    &ban.by,
+                    " on ",
+                    &when,
+                    &in_parens(&ban.reason),
+                ]);
+            }
+        }
         ServerMsg::Pong { at, .. } => line(&["[*] pong, server time ", at.hms()]),
     }
+}
+
+fn user_entry(user: &UserEntry) -> String {
+    let mut marks = Vec::new();
+    if user.role == crate::accounts::model::Role::Admin {
+        marks.push("admin".to_owned());
+    }
+    match user.away.as_deref() {
+        Some("") => marks.push("away".to_owned()),
+        Some(reason) => marks.push(format!("away: {reason}")),
+        None => {}
+    }
+    if marks.is_empty() {
+        user.name.clone()
+    } else {
+        format!("{} ({})", user.name, marks.join(", "))
+    }
+}
+
+fn done_text(done: &Done) -> String {
+    match done {
+        Done::Away => "You are marked away; /back when you return.".to_owned(),
+        Done::Back => "You are back.".to_owned(),
+        Done::Registered => {
+            "Your name is registered: from now on it needs your password.".to_owned()
+        }
+        Done::PasswordChanged => "Your password is changed.".to_owned(),
+        Done::Granted { name, role } => format!("{name} is now {role}."),
+        Done::Banned { name } => format!("{name} is banned."),
+        Done::Unbanned { name } => format!("{name} is no longer banned."),
+        Done::RoleChanged { role, by } => format!("{by} made you {role}."),
+    }
+}
+
+const LONG_DATE: &[FormatItem<'static>] = format_description!(
+    "[weekday] [year]-[month]-[day] [hour]:[minute]:[second] UTC[offset_hour sign:mandatory]:[offset_minute]"
+);
+const SHORT_DATE: &[FormatItem<'static>] =
+    format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+
+fn long_date(at: &Stamp) -> String {
+    at.to_local()
+        .format(LONG_DATE)
+        .unwrap_or_else(|_| at.hms().to_owned())
+}
+
+fn short_date(at: &Stamp) -> String {
+    at.to_local()
+        .format(SHORT_DATE)
+        .unwrap_or_else(|_| at.hms().to_owned())
 }
 
 /// ` (reason)` when there is a reason, else nothing.
@@ -173,7 +285,8 @@ fn in_parens(reason: &Option<String>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::msg::{Reject, Stamp, UserEntry};
+    use crate::accounts::model::Role;
+    use crate::proto::msg::{BanEntry, Reject};
 
     fn decode_all(
         decoder: &mut TextDecoder,
@@ -410,23 +523,68 @@ mod tests {
             ))),
             "[!] line too long\r\n"
         );
-        let users = ServerMsg::Users {
-            users: vec![
-                UserEntry { name: "a".into() },
-                UserEntry { name: "b".into() },
-            ],
+        let entry = |name: &str, role, away: Option<&str>| UserEntry {
+            name: name.into(),
+            role,
+            away: away.map(Into::into),
         };
-        assert_eq!(render(&users), "[*] Online (2): a, b\r\n");
+        let users = vec![
+            entry("a", Role::User, None),
+            entry("b", Role::Admin, Some("")),
+            entry("c", Role::User, Some("lunch")),
+        ];
+        assert_eq!(
+            render(&ServerMsg::Users { users }),
+            "[*] Online (3): a, b (admin, away), c (away: lunch)\r\n"
+        );
+    }
+
+    #[test]
+    fn dates_show_the_weekday_and_the_offset() {
+        let offset = time::UtcOffset::from_hms(1, 0, 0).unwrap();
+        let at = Stamp::local(1_700_000_000, offset);
+        assert_eq!(
+            render(&ServerMsg::Time { at }),
+            "[*] Server time: Tuesday 2023-11-14 23:13:20 UTC+01:00\r\n"
+        );
+        let ban = BanEntry {
+            name: "eve".into(),
+            by: "Host".into(),
+            at,
+            reason: Some("spam".into()),
+        };
+        assert_eq!(
+            render(&ServerMsg::Bans { bans: vec![ban] }),
+            "[*] Bans (1):\r\n[*]   eve banned by Host on 2023-11-14 23:13:20 (spam)\r\n"
+        );
+        let stats = ServerMsg::Stats {
+            relayed: 5,
+            online: 2,
+            uptime_secs: 90_061,
+        };
+        assert_eq!(
+            render(&stats),
+            "[*] Messages relayed: 5, users online: 2, uptime: 1d 01:01:01\r\n"
+        );
     }
 
     #[test]
     fn the_greeting_ends_with_the_name_prompt_and_help_has_a_line_per_command() {
         let greeting = render(&ServerMsg::Greeting { online: 2 });
         assert!(greeting.ends_with("\r\nEnter your name:\r\n"), "{greeting}");
-        let help = render(&ServerMsg::Help);
-        assert_eq!(help.lines().count(), COMMANDS.len() + 1);
+        let admin_help = render(&ServerMsg::Help { admin: true });
+        assert_eq!(admin_help.lines().count(), COMMANDS.len() + 1);
         for spec in COMMANDS {
-            assert!(help.contains(spec.usage), "{help}");
+            assert!(admin_help.contains(spec.usage), "{admin_help}");
         }
+        let user_help = render(&ServerMsg::Help { admin: false });
+        assert!(
+            user_help.contains("/dm NAME TEXT") && user_help.contains("/msg"),
+            "{user_help}"
+        );
+        assert!(
+            !user_help.contains("/kick") && !user_help.contains("/ban"),
+            "{user_help}"
+        );
     }
 }

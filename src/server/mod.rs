@@ -9,29 +9,37 @@
 mod clock;
 mod conn;
 mod outqueue;
+mod worker;
 
 use std::fmt;
 use std::io::{self, Read};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::net::TcpListener;
-use mio::{Events, Interest, Poll, Token};
-use signal_hook::consts::{SIGINT, SIGTERM};
+use mio::{Events, Interest, Poll, Token, Waker};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
 
+use crate::accounts::model::Registry;
+use crate::accounts::store::Store;
 use crate::config::Config;
 use crate::console::{ConsoleInput, ConsoleOutput, ReadOutcome};
-use crate::core::{Action, Chat, ConnId, Input, Now, Outbox, Recipients};
+use crate::core::{
+    Action, Chat, ChatConfig, ConnId, Input, Now, Outbox, PasswordOutcome, Recipients,
+};
 use crate::proto::msg::{HostCommand, Reject, ServerMsg};
 use crate::proto::text;
 use clock::Clock;
 use conn::{conn_id, key_of, Closing, Connection};
+use worker::{Finished, Worker};
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const CONSOLE: Token = Token(usize::MAX - 2);
 const SIGNALS: Token = Token(usize::MAX - 3);
+const WAKER: Token = Token(usize::MAX - 4);
 
 /// How long a connection the server is closing may take to receive what is queued for it.
 const CLOSE_LINGER: Duration = Duration::from_secs(5);
@@ -41,6 +49,8 @@ const SHUTDOWN_LINGER: Duration = Duration::from_secs(2);
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// How often an accept failure may be logged.
 const ACCEPT_LOG_INTERVAL: Duration = Duration::from_secs(1);
+/// How often the account files are checked for changes made by `chatd user`.
+const RELOAD_INTERVAL: Duration = Duration::from_secs(2);
 /// Bytes read from a socket per `read` call.
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -88,12 +98,24 @@ pub struct Server {
     accept_paused_until: Option<Instant>,
     last_accept_log: Option<Instant>,
     shutdown_deadline: Option<Instant>,
+    worker: Worker,
+    next_reload: Instant,
 }
 
 impl Server {
-    /// Sets up the loop around an already bound listener.
-    pub fn new(listener: std::net::TcpListener, config: Config) -> Result<Server, Error> {
+    /// Sets up the loop around an already bound listener, with the accounts in `store` (already
+    /// read as `registry`).
+    pub fn new(
+        listener: std::net::TcpListener,
+        config: Config,
+        store: Store,
+        registry: Registry,
+    ) -> Result<Server, Error> {
         let poll = Poll::new().map_err(context("could not create the poll"))?;
+        let waker =
+            Waker::new(poll.registry(), WAKER).map_err(context("could not create the waker"))?;
+        let worker = Worker::start(store, Arc::new(waker))
+            .map_err(context("could not start the worker thread"))?;
         listener
             .set_nonblocking(true)
             .map_err(context("could not configure the listener"))?;
@@ -102,7 +124,7 @@ impl Server {
             .register(&mut listener, LISTENER, Interest::READABLE)
             .map_err(context("could not register the listener"))?;
         let mut signals =
-            Signals::new([SIGINT, SIGTERM]).map_err(context("could not catch signals"))?;
+            Signals::new([SIGINT, SIGTERM, SIGHUP]).map_err(context("could not catch signals"))?;
         poll.registry()
             .register(&mut signals, SIGNALS, Interest::READABLE)
             .map_err(context("could not register signals"))?;
@@ -126,7 +148,16 @@ impl Server {
             console_in,
             console_out,
             conns: Slab::new(),
-            chat: Chat::new(),
+            chat: Chat::new(
+                ChatConfig {
+                    require_account: config.require_account,
+                    allow_register: config.allow_register,
+                    history: config.history,
+                    ..ChatConfig::default()
+                },
+                registry,
+                Instant::now(),
+            ),
             outbox: Outbox::new(),
             clock: Clock::new(config.utc_offset),
             config,
@@ -137,6 +168,8 @@ impl Server {
             accept_paused_until: None,
             last_accept_log: None,
             shutdown_deadline: None,
+            worker,
+            next_reload: Instant::now() + RELOAD_INTERVAL,
         })
     }
 
@@ -159,6 +192,7 @@ impl Server {
                     LISTENER => self.accept(&now),
                     CONSOLE => self.read_console(&now),
                     SIGNALS => self.take_signals(&now),
+                    WAKER => self.take_finished(&now),
                     Token(key) => {
                         if event.is_readable() || event.is_read_closed() || event.is_error() {
                             self.read(key, &now);
@@ -176,6 +210,8 @@ impl Server {
                 self.flush();
             }
             if self.shutdown_deadline.is_some() && self.conns.is_empty() {
+                // Changes still queued (a ban, a registration) must reach the disk.
+                self.worker.finish();
                 return Ok(());
             }
         }
@@ -193,11 +229,16 @@ impl Server {
         linger
             .chain(self.accept_paused_until)
             .chain(self.shutdown_deadline)
+            .chain(Some(self.next_reload))
             .min()
             .map(|deadline| deadline.saturating_duration_since(now))
     }
 
     fn run_timers(&mut self, now: &Now) {
+        if now.instant >= self.next_reload {
+            self.next_reload = now.instant + RELOAD_INTERVAL;
+            self.worker.reload(false);
+        }
         if self
             .accept_paused_until
             .is_some_and(|until| now.instant >= until)
@@ -309,12 +350,38 @@ impl Server {
     fn take_signals(&mut self, now: &Now) {
         let signals: Vec<i32> = self.signals.pending().collect();
         for signal in signals {
-            if self.shutdown_deadline.is_some() {
+            if signal == SIGHUP {
+                log::info!("SIGHUP: reading the account files again");
+                self.worker.reload(true);
+            } else if self.shutdown_deadline.is_some() {
                 log::warn!("signal {signal} during shutdown: closing every connection now");
                 self.shutdown_deadline = Some(now.instant);
             } else {
                 log::info!("signal {signal}: shutting down");
                 self.feed(now, Input::Host(HostCommand::Exit));
+            }
+        }
+    }
+
+    /// Hands the worker's results to the core.
+    fn take_finished(&mut self, now: &Now) {
+        for finished in self.worker.finished() {
+            match finished {
+                // A result for a connection that is gone (its key maybe reused) is dropped here.
+                Finished::Password { conn, outcome } if self.key(conn).is_some() => {
+                    self.feed(now, Input::PasswordDone { conn, outcome });
+                }
+                Finished::Password { .. } => {}
+                Finished::Stored(Ok(())) => {}
+                Finished::Stored(Err(e)) => log::error!("could not save an account change: {e}"),
+                Finished::Reloaded(Ok(registry)) if !self.worker.stores_pending() => {
+                    log::info!("account files changed on disk; read them again");
+                    self.feed(now, Input::RegistryLoaded(registry));
+                }
+                Finished::Reloaded(Ok(_)) => {}
+                Finished::Reloaded(Err(e)) => {
+                    log::error!("could not read the account files again: {e}")
+                }
             }
         }
     }
@@ -399,6 +466,18 @@ impl Server {
                         );
                     }
                 }
+                Action::Password { conn, job } => {
+                    if !self.worker.password(conn, job) {
+                        self.feed(
+                            now,
+                            Input::PasswordDone {
+                                conn,
+                                outcome: PasswordOutcome::Failed,
+                            },
+                        );
+                    }
+                }
+                Action::Store(change) => self.worker.store(change),
                 Action::Shutdown => self.begin_shutdown(now),
             }
         }

@@ -1,5 +1,6 @@
-//! Saying things to the room.
+//! Saying things: to the room, or to one user.
 
+use super::super::users::State;
 use super::super::{Chat, ConnId, Now, Outbox, Recipients};
 use crate::proto::msg::{Reject, ServerMsg};
 
@@ -12,9 +13,12 @@ pub fn say(chat: &mut Chat, now: &Now, conn: ConnId, text: String, out: &mut Out
         return;
     };
     log::debug!("{from} says {text:?}");
+    let from = from.to_owned();
+    chat.remember(now.stamp, &from, &text);
+    chat.relayed += 1;
     let msg = ServerMsg::Chat {
         at: now.stamp,
-        from: from.to_owned(),
+        from,
         text,
     };
     out.deliver(
@@ -27,6 +31,7 @@ pub fn say(chat: &mut Chat, now: &Now, conn: ConnId, text: String, out: &mut Out
 }
 
 /// `conn` says `text` to the user named `to` only; nobody else, not even the console, sees it.
+/// If `to` is away, the sender is told why.
 pub fn direct(chat: &mut Chat, now: &Now, conn: ConnId, to: &str, text: String, out: &mut Outbox) {
     let (Some(from), Some(target)) = (chat.sessions.name_of(conn), chat.sessions.find(to)) else {
         let reject = Reject::UnknownUser {
@@ -41,6 +46,16 @@ pub fn direct(chat: &mut Chat, now: &Now, conn: ConnId, to: &str, text: String, 
         text,
     };
     out.deliver(Recipients::One(target), msg);
+    chat.relayed += 1;
+    if let Some(session) = chat.sessions.get(target) {
+        if let (Some(reason), State::Chatting { name }) = (&session.away, &session.state) {
+            let away = ServerMsg::Away {
+                name: name.clone(),
+                reason: reason.clone(),
+            };
+            out.deliver(Recipients::One(conn), away);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -94,6 +109,68 @@ mod tests {
                     name: "dave".into()
                 })
             )]
+        );
+    }
+
+    #[test]
+    fn a_direct_message_to_someone_away_gets_the_reason_back() {
+        let mut s = Script::new();
+        s.join(1, "alice");
+        s.join(2, "bob");
+        s.line(2, "/away lunch");
+        let msg = ServerMsg::Direct {
+            at: s.now.stamp,
+            from: "alice".into(),
+            text: "psst".into(),
+        };
+        let away = ServerMsg::Away {
+            name: "bob".into(),
+            reason: "lunch".into(),
+        };
+        assert_eq!(
+            s.line(1, "/dm bob psst"),
+            vec![to_one(2, msg), to_one(1, away)]
+        );
+    }
+
+    #[test]
+    fn joining_users_see_the_recent_lines_marked_as_history() {
+        let mut s = Script::new();
+        s.join(1, "alice");
+        for n in 0..25 {
+            s.line(1, &format!("line {n}"));
+        }
+        s.line(1, "/dm alice not kept");
+        s.connect(2);
+        let actions = s.line(2, "bob");
+        let backlog: Vec<&ServerMsg> = actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Deliver {
+                    msg: msg @ ServerMsg::Backlog { .. },
+                    ..
+                } => Some(msg),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(backlog.len(), 20, "the default history is 20 lines");
+        assert_eq!(
+            backlog[0],
+            &ServerMsg::Backlog {
+                at: s.now.stamp,
+                from: "alice".into(),
+                text: "line 5".into()
+            }
+        );
+        assert!(
+            matches!(
+                actions[0],
+                Action::Deliver {
+                    msg: ServerMsg::Welcome { .. },
+                    ..
+                }
+            ),
+            "welcome first"
         );
     }
 

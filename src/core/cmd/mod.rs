@@ -1,11 +1,16 @@
-//! User commands, one file per family; this file dispatches a parsed [`Command`].
+//! User commands, one file per family; this file dispatches a parsed [`Command`] by state and role.
 
 pub mod admin;
+pub mod auth;
 pub mod chat;
+pub mod info;
 pub mod presence;
 
+use super::users::State;
 use super::{Chat, ConnId, Now, Outbox, Recipients};
+use crate::accounts::model::Role;
 use crate::proto::msg::{Command, Reject, ServerMsg};
+use admin::Actor;
 
 /// Runs `command` for `conn`, who has joined the room.
 pub(super) fn dispatch(
@@ -15,34 +20,111 @@ pub(super) fn dispatch(
     command: Command,
     out: &mut Outbox,
 ) {
+    let Some(session) = chat.sessions.get(conn) else {
+        return;
+    };
+    let is_admin = session.role == Role::Admin;
     match command {
-        Command::Help => out.deliver(Recipients::One(conn), ServerMsg::Help),
+        Command::Help => info::help(is_admin, Recipients::One(conn), out),
         Command::Users => presence::users(chat, conn, out),
+        Command::Away { reason } => presence::away(chat, conn, reason, out),
+        Command::Back => presence::back(chat, conn, out),
+        Command::WhoAmI => info::whoami(chat, conn, out),
+        Command::Time => out.deliver(Recipients::One(conn), ServerMsg::Time { at: now.stamp }),
+        Command::Ping => out.deliver(
+            Recipients::One(conn),
+            ServerMsg::Pong {
+                nonce: 0,
+                at: now.stamp,
+            },
+        ),
+        Command::Stats => info::stats(chat, now, conn, out),
         Command::Quit { reason } => presence::quit(chat, conn, reason, out),
         Command::Broadcast { text } => chat::say(chat, now, conn, text, out),
         Command::Dm { to, text } => chat::direct(chat, now, conn, &to, text, out),
+        Command::Register { password } => auth::register(chat, conn, password, out),
+        Command::Passwd { old, new } => auth::passwd(chat, conn, old, new, out),
+        Command::Kick { .. }
+        | Command::Ban { .. }
+        | Command::Unban { .. }
+        | Command::Bans
+        | Command::Grant { .. }
+            if !is_admin =>
+        {
+            reject(conn, Reject::PermissionDenied, out)
+        }
+        Command::Kick { name, reason } => {
+            let by = chat.sessions.name_of(conn).unwrap_or_default().to_owned();
+            admin::kick(
+                chat,
+                &Actor {
+                    name: &by,
+                    reply_to: Recipients::One(conn),
+                },
+                &name,
+                reason,
+                out,
+            )
+        }
+        Command::Ban { name, reason } => {
+            let by = chat.sessions.name_of(conn).unwrap_or_default().to_owned();
+            admin::ban(
+                chat,
+                now,
+                &Actor {
+                    name: &by,
+                    reply_to: Recipients::One(conn),
+                },
+                &name,
+                reason,
+                out,
+            )
+        }
+        Command::Unban { name } => admin::unban(chat, Recipients::One(conn), &name, out),
+        Command::Bans => admin::bans(chat, now, Recipients::One(conn), out),
+        Command::Grant { name, role } => {
+            let by = chat.sessions.name_of(conn).unwrap_or_default().to_owned();
+            admin::grant(
+                chat,
+                &Actor {
+                    name: &by,
+                    reply_to: Recipients::One(conn),
+                },
+                &name,
+                role,
+                out,
+            )
+        }
         Command::BadUsage { usage } => reject(conn, Reject::Usage { usage }, out),
         Command::Unknown { name } => reject(conn, Reject::UnknownCommand { name }, out),
     }
 }
 
-/// Runs `command` for `conn`, who has not chosen a name yet: only help and quit make sense.
+/// Runs `command` for `conn`, who has not joined yet: only help and quit make sense, and the
+/// prompt for what is expected follows.
 pub(super) fn dispatch_before_join(
     chat: &mut Chat,
     conn: ConnId,
     command: Command,
     out: &mut Outbox,
 ) {
+    let awaiting_password = matches!(
+        chat.sessions.get(conn).map(|s| &s.state),
+        Some(State::AwaitingPassword { .. })
+    );
     match command {
-        Command::Help => out.deliver(Recipients::One(conn), ServerMsg::Help),
-        Command::Quit { reason } => presence::quit(chat, conn, reason, out),
+        Command::Help => info::help(false, Recipients::One(conn), out),
+        Command::Quit { reason } => return presence::quit(chat, conn, reason, out),
         Command::Unknown { name } => reject(conn, Reject::UnknownCommand { name }, out),
-        Command::Users
-        | Command::Broadcast { .. }
-        | Command::Dm { .. }
-        | Command::BadUsage { .. } => reject(conn, Reject::NameFirst, out),
+        _ if awaiting_password => reject(conn, Reject::PasswordFirst, out),
+        _ => reject(conn, Reject::NameFirst, out),
     }
-    out.deliver(Recipients::One(conn), ServerMsg::NamePrompt);
+    let prompt = if awaiting_password {
+        ServerMsg::PasswordPrompt
+    } else {
+        ServerMsg::NamePrompt
+    };
+    out.deliver(Recipients::One(conn), prompt);
 }
 
 fn reject(conn: ConnId, reject: Reject, out: &mut Outbox) {
@@ -81,7 +163,10 @@ mod tests {
     fn help_lists_the_commands() {
         let mut s = Script::new();
         s.join(1, "alice");
-        assert_eq!(s.line(1, "/help"), vec![to_one(1, ServerMsg::Help)]);
+        assert_eq!(
+            s.line(1, "/help"),
+            vec![to_one(1, ServerMsg::Help { admin: false })]
+        );
     }
 
     #[test]
@@ -97,7 +182,10 @@ mod tests {
         );
         assert_eq!(
             s.line(1, "/help"),
-            vec![to_one(1, ServerMsg::Help), to_one(1, ServerMsg::NamePrompt)]
+            vec![
+                to_one(1, ServerMsg::Help { admin: false }),
+                to_one(1, ServerMsg::NamePrompt)
+            ]
         );
         let quit = s.line(1, "/quit");
         assert!(

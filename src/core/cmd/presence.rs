@@ -1,45 +1,77 @@
-//! Who is here, and leaving.
+//! Who is here: the user list, away status, and leaving.
 
-use super::super::{Action, Chat, ConnId, Outbox, Recipients};
-use crate::proto::msg::{LeaveKind, ServerMsg, UserEntry};
+use super::super::{Chat, ConnId, Outbox, Recipients};
+use crate::proto::msg::{Done, LeaveKind, ServerMsg};
 
 /// Lists the users online to `conn`.
 pub fn users(chat: &Chat, conn: ConnId, out: &mut Outbox) {
-    let users = chat
-        .sessions
-        .names()
-        .into_iter()
-        .map(|name| UserEntry { name })
-        .collect();
-    out.deliver(Recipients::One(conn), ServerMsg::Users { users });
+    out.deliver(
+        Recipients::One(conn),
+        ServerMsg::Users {
+            users: chat.sessions.entries(),
+        },
+    );
+}
+
+/// Marks `conn` away; `/users` shows it and direct messages get the reason back.
+pub fn away(chat: &mut Chat, conn: ConnId, reason: Option<String>, out: &mut Outbox) {
+    if let Some(session) = chat.sessions.get_mut(conn) {
+        session.away = Some(reason.unwrap_or_default());
+        out.deliver(Recipients::One(conn), ServerMsg::Done(Done::Away));
+    }
+}
+
+/// Marks `conn` back.
+pub fn back(chat: &mut Chat, conn: ConnId, out: &mut Outbox) {
+    if let Some(session) = chat.sessions.get_mut(conn) {
+        session.away = None;
+        out.deliver(Recipients::One(conn), ServerMsg::Done(Done::Back));
+    }
 }
 
 /// `conn` leaves: it gets a goodbye and is closed; the room is told it exited.
 pub fn quit(chat: &mut Chat, conn: ConnId, reason: Option<String>, out: &mut Outbox) {
     out.deliver(Recipients::One(conn), ServerMsg::Bye);
-    out.push(Action::Close { conn });
-    chat.leave(conn, LeaveKind::Exited, reason, out);
+    chat.close(conn, LeaveKind::Exited, reason, out);
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::super::testing::*;
+    use super::super::super::Action;
     use super::*;
-    use crate::proto::msg::Event;
+    use crate::accounts::model::Role;
+    use crate::proto::msg::{Event, UserEntry};
+
+    fn user(name: &str, away: Option<&str>) -> UserEntry {
+        UserEntry {
+            name: name.into(),
+            role: Role::User,
+            away: away.map(Into::into),
+        }
+    }
 
     #[test]
-    fn users_lists_everyone_who_joined() {
+    fn users_lists_everyone_who_joined_with_their_away_status() {
         let mut s = Script::new();
         s.join(1, "bob");
         s.join(2, "alice");
-        let users = vec![
-            UserEntry {
-                name: "alice".into(),
-            },
-            UserEntry { name: "bob".into() },
-        ];
+        assert_eq!(
+            s.line(2, "/busy"),
+            vec![to_one(2, ServerMsg::Done(Done::Away))]
+        );
+        let users = vec![user("alice", Some("")), user("bob", None)];
         assert_eq!(
             s.line(1, "/list"),
+            vec![to_one(1, ServerMsg::Users { users })]
+        );
+        assert_eq!(
+            s.line(2, "/free"),
+            vec![to_one(2, ServerMsg::Done(Done::Back))]
+        );
+        let users = vec![user("alice", None), user("bob", None)];
+        assert_eq!(
+            s.line(1, "/viewusers"),
             vec![to_one(1, ServerMsg::Users { users })]
         );
     }
@@ -63,5 +95,10 @@ mod tests {
             ]
         );
         assert_eq!(s.chat.members().collect::<Vec<_>>(), vec![ConnId(2)]);
+        assert_eq!(
+            s.line(1, "still here?"),
+            vec![],
+            "a closing connection is not heard"
+        );
     }
 }

@@ -1,0 +1,192 @@
+//! The worker thread: password hashing and account files, so the event loop never waits on them.
+//!
+//! Jobs go in over a channel; results come back over another, and a [`mio::Waker`] tells the loop
+//! to collect them. One thread, first in first out: a change written before a reload is read back
+//! by it.
+
+use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+
+use mio::Waker;
+
+use crate::accounts::hash::{hash_password, verify_password};
+use crate::accounts::model::{Change, Registry};
+use crate::accounts::store::{Stamp as FilesStamp, Store, StoreError};
+use crate::core::{ConnId, PasswordJob, PasswordOutcome};
+
+/// Most password jobs waiting at once; past it a job fails at once ("busy, try again").
+pub const MAX_QUEUED_PASSWORDS: usize = 32;
+
+/// Work for the thread.
+#[derive(Debug)]
+enum Job {
+    Password { conn: ConnId, job: PasswordJob },
+    Store(Change),
+    Reload { force: bool },
+}
+
+/// What came of a job.
+#[derive(Debug)]
+pub enum Finished {
+    /// A password job for `conn` is done.
+    Password {
+        /// Whose.
+        conn: ConnId,
+        /// How it went.
+        outcome: PasswordOutcome,
+    },
+    /// A change was written (or not).
+    Stored(Result<(), StoreError>),
+    /// The files changed on disk and were read again (or could not be).
+    Reloaded(Result<Registry, StoreError>),
+}
+
+/// The handle the event loop keeps.
+#[derive(Debug)]
+pub struct Worker {
+    jobs: Option<Sender<Job>>,
+    finished: Receiver<Finished>,
+    thread: Option<JoinHandle<()>>,
+    queued_passwords: usize,
+    queued_stores: usize,
+}
+
+impl Worker {
+    /// Starts the thread; `waker` wakes the loop when results are ready.
+    pub fn start(store: Store, waker: Arc<Waker>) -> std::io::Result<Worker> {
+        let (jobs, job_queue) = mpsc::channel();
+        let (done, finished) = mpsc::channel();
+        let thread = thread::Builder::new()
+            .name("chatd-worker".into())
+            .spawn(move || work(store, job_queue, done, waker))?;
+        Ok(Worker {
+            jobs: Some(jobs),
+            finished,
+            thread: Some(thread),
+            queued_passwords: 0,
+            queued_stores: 0,
+        })
+    }
+
+    /// Queues a password job; `false` when too many are waiting already (or the thread is gone).
+    pub fn password(&mut self, conn: ConnId, job: PasswordJob) -> bool {
+        if self.queued_passwords >= MAX_QUEUED_PASSWORDS {
+            return false;
+        }
+        let sent = self.send(Job::Password { conn, job });
+        self.queued_passwords += usize::from(sent);
+        sent
+    }
+
+    /// Queues a change to write to the account files.
+    pub fn store(&mut self, change: Change) {
+        let sent = self.send(Job::Store(change));
+        self.queued_stores += usize::from(sent);
+    }
+
+    /// Asks for the files to be read again if they changed on disk (or in any case, if `force`).
+    pub fn reload(&mut self, force: bool) {
+        self.send(Job::Reload { force });
+    }
+
+    /// Whether a change is still waiting to be written (a reload read now may miss it).
+    pub fn stores_pending(&self) -> bool {
+        self.queued_stores > 0
+    }
+
+    /// Takes every result that is ready.
+    pub fn finished(&mut self) -> Vec<Finished> {
+        let mut results = Vec::new();
+        loop {
+            match self.finished.try_recv() {
+                Ok(result) => {
+                    match &result {
+                        Finished::Password { .. } => self.queued_passwords -= 1,
+                        Finished::Stored(_) => self.queued_stores -= 1,
+                        Finished::Reloaded(_) => {}
+                    }
+                    results.push(result);
+                }
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => return results,
+            }
+        }
+    }
+
+    /// Lets the thread finish what is queued (changes must reach the disk) and waits for it.
+    pub fn finish(&mut self) {
+        self.jobs = None;
+        if let Some(thread) = self.thread.take() {
+            if thread.join().is_err() {
+                log::error!("the worker thread panicked");
+            }
+        }
+    }
+
+    fn send(&mut self, job: Job) -> bool {
+        let sent = self
+            .jobs
+            .as_ref()
+            .is_some_and(|jobs| jobs.send(job).is_ok());
+        if !sent {
+            log::error!("the worker thread is gone; a job was dropped");
+        }
+        sent
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+fn work(store: Store, jobs: Receiver<Job>, done: Sender<Finished>, waker: Arc<Waker>) {
+    let mut seen: Option<FilesStamp> = Some(store.stamp());
+    for job in jobs {
+        let result = match job {
+            Job::Password { conn, job } => Finished::Password {
+                conn,
+                outcome: run_password_job(job),
+            },
+            Job::Store(change) => {
+                let result = store.apply(std::slice::from_ref(&change)).map(|_| ());
+                seen = None;
+                Finished::Stored(result)
+            }
+            Job::Reload { force } => {
+                let stamp = store.stamp();
+                if !force && seen.as_ref() == Some(&stamp) {
+                    continue;
+                }
+                seen = Some(stamp);
+                Finished::Reloaded(store.load())
+            }
+        };
+        if done.send(result).is_err() {
+            return;
+        }
+        if let Err(e) = waker.wake() {
+            log::error!("cannot wake the event loop: {e}");
+        }
+    }
+}
+
+fn run_password_job(job: PasswordJob) -> PasswordOutcome {
+    let hashed = |password: &str| match hash_password(password) {
+        Ok(phc) => PasswordOutcome::Hashed(phc),
+        Err(e) => {
+            log::error!("password hashing failed: {e}");
+            PasswordOutcome::Failed
+        }
+    };
+    match job {
+        PasswordJob::Verify { password, phc } if verify_password(&password, &phc) => {
+            PasswordOutcome::Verified
+        }
+        PasswordJob::Verify { .. } => PasswordOutcome::Wrong,
+        PasswordJob::Hash { password } => hashed(&password),
+        PasswordJob::Rehash { old, phc, new } if verify_password(&old, &phc) => hashed(&new),
+        PasswordJob::Rehash { .. } => PasswordOutcome::Wrong,
+    }
+}
