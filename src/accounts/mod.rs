@@ -4,9 +4,11 @@
 //! - [`store`]: the only file I/O: locked, atomic read-modify-write of `DIR/accounts` and
 //!   `DIR/bans`.
 //! - [`hash`]: argon2id PHC strings; slow on purpose, so never on the event loop.
+//! - [`usercmd`]: `chatd user ...`, the offline tool built on `store` and `hash`.
 
 pub mod hash;
 pub mod model;
 pub mod store;
+pub mod usercmd;
 
 pub use store::{Store, StoreError};
