@@ -2,11 +2,14 @@
 
 use std::fs::File;
 use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use argh::FromArgs;
 use simplelog::{CombinedLogger, LevelFilter, SharedLogger, WriteLogger};
 
+use chatd::accounts::model::Role;
+use chatd::accounts::usercmd::{self, UserCommand};
 use chatd::{Config, Server};
 
 /// A chat server for a team, a class or a LAN: talk to it with `nc HOST 3001` or the `chat` client.
@@ -30,9 +33,101 @@ struct Args {
     /// most bytes queued for a client that does not read before it is disconnected (default 1048576)
     #[argh(option, default = "1024 * 1024")]
     max_outbuf: usize,
+    /// directory of the accounts and bans files, created on first use (default ./chatd-data)
+    #[argh(option)]
+    data_dir: Option<PathBuf>,
+    /// let only registered names join
+    #[argh(switch)]
+    require_account: bool,
+    /// do not let guests register their name with /register
+    #[argh(switch)]
+    no_register: bool,
+    /// how many recent chat lines a joining user is shown, 0 for none (default 20)
+    #[argh(option, default = "20")]
+    history: usize,
     /// print the version and exit
     #[argh(switch)]
     version: bool,
+    #[argh(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(FromArgs)]
+#[argh(subcommand)]
+enum Command {
+    User(UserArgs),
+}
+
+/// Manage accounts and roles in the data directory (safe while the server runs).
+#[derive(FromArgs)]
+#[argh(subcommand, name = "user")]
+struct UserArgs {
+    /// directory of the accounts and bans files (default ./chatd-data); may be given before `user` instead
+    #[argh(option)]
+    data_dir: Option<PathBuf>,
+    #[argh(subcommand)]
+    command: UserSub,
+}
+
+#[derive(FromArgs)]
+#[argh(subcommand)]
+enum UserSub {
+    Add(AddArgs),
+    Del(DelArgs),
+    Passwd(PasswdArgs),
+    Grant(GrantArgs),
+    List(ListArgs),
+}
+
+/// Register a name; its password is one line of stdin, or typed twice at a terminal.
+#[derive(FromArgs)]
+#[argh(subcommand, name = "add")]
+struct AddArgs {
+    /// the name to register
+    #[argh(positional)]
+    name: String,
+    /// give it the admin role (default user)
+    #[argh(switch)]
+    admin: bool,
+}
+
+/// Remove an account.
+#[derive(FromArgs)]
+#[argh(subcommand, name = "del")]
+struct DelArgs {
+    /// the registered name
+    #[argh(positional)]
+    name: String,
+}
+
+/// Set a new password: one line of stdin, or typed twice at a terminal.
+#[derive(FromArgs)]
+#[argh(subcommand, name = "passwd")]
+struct PasswdArgs {
+    /// the registered name
+    #[argh(positional)]
+    name: String,
+}
+
+/// Set the role of an account: admin or user.
+#[derive(FromArgs)]
+#[argh(subcommand, name = "grant")]
+struct GrantArgs {
+    /// the registered name
+    #[argh(positional)]
+    name: String,
+    /// admin or user
+    #[argh(positional, from_str_fn(parse_role))]
+    role: Role,
+}
+
+/// Print every account as NAME ROLE.
+#[derive(FromArgs)]
+#[argh(subcommand, name = "list")]
+struct ListArgs {}
+
+fn parse_role(text: &str) -> Result<Role, String> {
+    Role::parse(text).ok_or_else(|| "the role must be admin or user".to_owned())
 }
 
 fn main() -> ExitCode {
@@ -43,7 +138,11 @@ fn main() -> ExitCode {
         println!("chatd {}", env!("CARGO_PKG_VERSION"));
         return ExitCode::SUCCESS;
     }
-    match run(args, utc_offset) {
+    let result = match args.command {
+        Some(Command::User(ref user)) => run_user(&args, user),
+        None => run(args, utc_offset),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("chatd: {message}");
@@ -60,6 +159,10 @@ fn run(args: Args, utc_offset: time::UtcOffset) -> Result<(), String> {
         max_clients: args.max_clients,
         max_outbuf: args.max_outbuf,
         utc_offset,
+        data_dir: args.data_dir.unwrap_or_else(|| Config::default().data_dir),
+        require_account: args.require_account,
+        allow_register: !args.no_register,
+        history: args.history,
         ..Config::default()
     };
     config.validate().map_err(|e| e.to_string())?;
@@ -74,6 +177,39 @@ fn run(args: Args, utc_offset: time::UtcOffset) -> Result<(), String> {
     server.run().map_err(|e| e.to_string())?;
     log::info!("stopped");
     Ok(())
+}
+
+/// `chatd user ...`: no server, no logging; the data directory from either side of `user`.
+fn run_user(args: &Args, user: &UserArgs) -> Result<(), String> {
+    let data_dir = match (&args.data_dir, &user.data_dir) {
+        (Some(_), Some(_)) => return Err("--data-dir: give it once, before or after `user`".into()),
+        (Some(dir), None) | (None, Some(dir)) => dir.clone(),
+        (None, None) => Config::default().data_dir,
+    };
+    let command = match &user.command {
+        UserSub::Add(a) => UserCommand::Add {
+            name: a.name.clone(),
+            admin: a.admin,
+        },
+        UserSub::Del(a) => UserCommand::Del {
+            name: a.name.clone(),
+        },
+        UserSub::Passwd(a) => UserCommand::Passwd {
+            name: a.name.clone(),
+        },
+        UserSub::Grant(a) => UserCommand::Grant {
+            name: a.name.clone(),
+            role: a.role,
+        },
+        UserSub::List(_) => UserCommand::List,
+    };
+    usercmd::run(
+        &data_dir,
+        &command,
+        usercmd::read_password,
+        &mut std::io::stdout().lock(),
+    )
+    .map_err(|e| e.to_string())
 }
 
 fn init_logging(args: &Args, utc_offset: time::UtcOffset) -> Result<(), String> {

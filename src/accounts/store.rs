@@ -1,0 +1,555 @@
+//! The files under the data directory: the only file I/O for accounts and bans.
+//!
+//! `DIR/accounts` and `DIR/bans` hold the [`Registry`] in the formats of [`crate::accounts::model`];
+//! a missing file reads as empty. Every read-modify-write holds an exclusive lock on `DIR/.lock`
+//! (reads hold a shared one), so the server and any number of `chatd user` runs can change the
+//! files at the same time without losing each other's changes. A file is never written in place:
+//! the new text goes to `DIR/.NAME.tmp`, is synced, renamed over `DIR/NAME`, and the directory is
+//! synced, so a crash at any moment leaves the old file or the new one, never a torn one.
+
+use std::fmt;
+use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use super::model::{Change, ParseError, Registry};
+
+/// The accounts file's name inside the data directory.
+pub const ACCOUNTS_FILE: &str = "accounts";
+/// The bans file's name inside the data directory.
+pub const BANS_FILE: &str = "bans";
+/// The lock file's name inside the data directory; it stays empty.
+pub const LOCK_FILE: &str = ".lock";
+
+/// Where accounts and bans are kept: a data directory.
+#[derive(Clone, Debug)]
+pub struct Store {
+    dir: PathBuf,
+}
+
+/// A store operation that failed, with the file it failed on.
+#[derive(Debug)]
+pub struct StoreError {
+    /// The file or directory.
+    pub path: PathBuf,
+    /// What went wrong with it.
+    pub cause: StoreErrorCause,
+}
+
+/// Why a store operation failed.
+#[derive(Debug)]
+pub enum StoreErrorCause {
+    /// The operating system refused.
+    Io {
+        /// What was being done, e.g. `read` or `lock`.
+        action: &'static str,
+        /// The error it gave.
+        error: io::Error,
+    },
+    /// The file's content is not in its format.
+    Parse(ParseError),
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.cause {
+            StoreErrorCause::Io { action, error } => {
+                write!(f, "{}: cannot {action}: {error}", self.path.display())
+            }
+            StoreErrorCause::Parse(error) => write!(f, "{}: {error}", self.path.display()),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.cause {
+            StoreErrorCause::Io { error, .. } => Some(error),
+            StoreErrorCause::Parse(error) => Some(error),
+        }
+    }
+}
+
+fn io_error<'a>(path: &'a Path, action: &'static str) -> impl FnOnce(io::Error) -> StoreError + 'a {
+    move |error| StoreError {
+        path: path.to_owned(),
+        cause: StoreErrorCause::Io { action, error },
+    }
+}
+
+/// What the two files looked like at one moment; a different stamp means they were replaced.
+///
+/// Compare stamps to notice changes made by another process (e.g. `chatd user`): take a stamp
+/// *before* [`Store::load`], and reload when [`Store::stamp`] later differs. A change between the
+/// stamp and the load then costs one extra reload, never a missed one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stamp {
+    accounts: Option<FileStamp>,
+    bans: Option<FileStamp>,
+}
+
+/// Identity and times of one file: every replace makes a new inode with new times.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FileStamp {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl FileStamp {
+    fn of(path: &Path) -> Option<FileStamp> {
+        let meta = fs::metadata(path).ok()?;
+        Some(FileStamp {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            len: meta.len(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+        })
+    }
+}
+
+impl Store {
+    /// Opens the data directory `dir`, creating it (mode 0700) if it does not exist.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(io_error(dir, "create the data directory"))?;
+        Ok(Store {
+            dir: dir.to_owned(),
+        })
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Reads both files under a shared lock. A missing file is empty; an unreadable or corrupt
+    /// one is an error naming it (and the line).
+    pub fn load(&self) -> Result<Registry, StoreError> {
+        let _lock = self.lock(false)?;
+        self.read()
+    }
+
+    /// Applies `changes` to the files as they are now, under the exclusive lock, and returns the
+    /// registry as written.
+    pub fn apply(&self, changes: &[Change]) -> Result<Registry, StoreError> {
+        self.update(|_| Ok::<_, StoreError>(changes.to_vec()))
+    }
+
+    /// Under the exclusive lock: reads both files, asks `decide` for the changes to make given
+    /// what is there now, applies them, and replaces each file whose text changed. Returns the
+    /// registry as written.
+    ///
+    /// Use this to check and change in one step (e.g. "add bob unless bob exists"), so that two
+    /// writers cannot both pass the check. If `decide` fails, nothing is written.
+    pub fn update<E, F>(&self, decide: F) -> Result<Registry, E>
+    where
+        E: From<StoreError>,
+        F: FnOnce(&Registry) -> Result<Vec<Change>, E>,
+    {
+        let _lock = self.lock(true)?;
+        self.remove_stale_temp_files()?;
+        let old = self.read()?;
+        let changes = decide(&old)?;
+        let mut new = old.clone();
+        for change in &changes {
+            new.apply(change);
+        }
+        let mut replaced = false;
+        for (name, before, after) in [
+            (ACCOUNTS_FILE, old.accounts_file(), new.accounts_file()),
+            (BANS_FILE, old.bans_file(), new.bans_file()),
+        ] {
+            if before != after {
+                self.replace(name, &after)?;
+                replaced = true;
+            }
+        }
+        if replaced {
+            File::open(&self.dir)
+                .and_then(|dir| dir.sync_all())
+                .map_err(io_error(&self.dir, "sync the data directory"))?;
+        }
+        Ok(new)
+    }
+
+    /// The files' current [`Stamp`].
+    pub fn stamp(&self) -> Stamp {
+        Stamp {
+            accounts: FileStamp::of(&self.dir.join(ACCOUNTS_FILE)),
+            bans: FileStamp::of(&self.dir.join(BANS_FILE)),
+        }
+    }
+
+    /// Takes the lock, shared or exclusive; it is released when the returned file is dropped
+    /// (or the process dies).
+    fn lock(&self, exclusive: bool) -> Result<File, StoreError> {
+        let path = self.dir.join(LOCK_FILE);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o644)
+            .open(&path)
+            // A lock file made by another user may be read-only to us; a read-only descriptor
+            // locks just as well.
+            .or_else(|_| File::open(&path))
+            .map_err(io_error(&path, "open the lock file"))?;
+        let locked = if exclusive {
+            file.lock()
+        } else {
+            file.lock_shared()
+        };
+        locked.map_err(io_error(&path, "lock"))?;
+        Ok(file)
+    }
+
+    fn read(&self) -> Result<Registry, StoreError> {
+        let mut registry = Registry::default();
+        let path = self.dir.join(ACCOUNTS_FILE);
+        if let Some(text) = read_text(&path)? {
+            registry.read_accounts(&text).map_err(parse_error(&path))?;
+        }
+        let path = self.dir.join(BANS_FILE);
+        if let Some(text) = read_text(&path)? {
+            registry.read_bans(&text).map_err(parse_error(&path))?;
+        }
+        Ok(registry)
+    }
+
+    fn temp_path(&self, name: &str) -> PathBuf {
+        self.dir.join(format!(".{name}.tmp"))
+    }
+
+    /// Removes what a writer killed mid-write left behind. Only under the exclusive lock.
+    fn remove_stale_temp_files(&self) -> Result<(), StoreError> {
+        for name in [ACCOUNTS_FILE, BANS_FILE] {
+            let temp = self.temp_path(name);
+            match fs::remove_file(&temp) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                    return Err(io_error(&temp, "remove the stale temporary file")(e));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Replaces `DIR/name` with `text`: temp file, write, fsync, rename. Only under the exclusive
+    /// lock; the caller syncs the directory.
+    fn replace(&self, name: &str, text: &str) -> Result<(), StoreError> {
+        let path = self.dir.join(name);
+        let temp = self.temp_path(name);
+        let written = write_synced(&temp, text, fs::metadata(&path).ok());
+        let result =
+            written.and_then(|()| fs::rename(&temp, &path).map_err(io_error(&path, "replace")));
+        if result.is_err() {
+            // Best effort: the next writer removes it anyway.
+            let _ = fs::remove_file(&temp);
+        }
+        result
+    }
+}
+
+/// Writes `text` to a new file at `temp` and syncs it. The file gets the permissions and, where
+/// allowed, the owner of the file it will replace (`old`), else mode 0600: it holds hashes.
+fn write_synced(temp: &Path, text: &str, old: Option<fs::Metadata>) -> Result<(), StoreError> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(temp)
+        .map_err(io_error(temp, "create"))?;
+    if let Some(old) = old {
+        file.set_permissions(fs::Permissions::from_mode(old.mode() & 0o7777))
+            .map_err(io_error(temp, "set the permissions of"))?;
+        let mine = file
+            .metadata()
+            .map_err(io_error(temp, "read the owner of"))?;
+        if (mine.uid(), mine.gid()) != (old.uid(), old.gid()) {
+            // Keeps a file made by root for the server's user readable by it; without the
+            // privilege to do so the new file stays ours, as with any editor.
+            let _ = std::os::unix::fs::fchown(&file, Some(old.uid()), Some(old.gid()));
+        }
+    }
+    file.write_all(text.as_bytes())
+        .map_err(io_error(temp, "write"))?;
+    file.sync_all().map_err(io_error(temp, "sync"))
+}
+
+fn parse_error(path: &Path) -> impl FnOnce(ParseError) -> StoreError + '_ {
+    move |error| StoreError {
+        path: path.to_owned(),
+        cause: StoreErrorCause::Parse(error),
+    }
+}
+
+/// The file's text, or `None` if it does not exist. Invalid UTF-8 is a parse error on its line.
+fn read_text(path: &Path) -> Result<Option<String>, StoreError> {
+    let bytes = match fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_error(path, "read")(e)),
+    };
+    String::from_utf8(bytes).map(Some).map_err(|e| {
+        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        parse_error(path)(ParseError {
+            line: valid.iter().filter(|&&b| b == b'\n').count() + 1,
+            reason: "not valid UTF-8".to_owned(),
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::accounts::model::{Account, Ban, Role};
+
+    /// A fresh directory under the system's temp dir, removed on drop.
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(name: &str) -> TempDir {
+            let path =
+                std::env::temp_dir().join(format!("chatd-store-{}-{name}", std::process::id()));
+            let _ = fs::remove_dir_all(&path);
+            TempDir(path)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn put(name: &str, role: Role) -> Change {
+        Change::PutAccount(Account {
+            name: name.into(),
+            role,
+            password_hash: format!("$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ${name}"),
+        })
+    }
+
+    fn names(registry: &Registry) -> Vec<String> {
+        registry.accounts().map(|a| a.name.clone()).collect()
+    }
+
+    fn listing(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_new_directory_is_created_and_reads_as_empty() {
+        let tmp = TempDir::new("new");
+        let dir = tmp.0.join("nested").join("data");
+        let store = Store::open(&dir).unwrap();
+        assert!(dir.is_dir());
+        assert_eq!(fs::metadata(&dir).unwrap().mode() & 0o777, 0o700);
+        assert_eq!(store.load().unwrap(), Registry::default());
+        assert_eq!(store.stamp(), store.stamp());
+    }
+
+    #[test]
+    fn changes_round_trip_through_the_files() {
+        let tmp = TempDir::new("round-trip");
+        let store = Store::open(&tmp.0).unwrap();
+        let ban = Ban {
+            name: "mallory".into(),
+            by: "Host".into(),
+            at: 1_700_000_000,
+            reason: Some("spam".into()),
+        };
+        let written = store
+            .apply(&[
+                put("alice", Role::Admin),
+                put("Bob", Role::User),
+                Change::PutBan(ban.clone()),
+            ])
+            .unwrap();
+        let read = Store::open(&tmp.0).unwrap().load().unwrap();
+        assert_eq!(read, written);
+        assert_eq!(names(&read), ["alice", "Bob"]);
+        assert_eq!(read.ban("Mallory"), Some(&ban));
+        let text = fs::read_to_string(tmp.0.join(ACCOUNTS_FILE)).unwrap();
+        assert!(text.contains("\nalice admin $argon2id$"), "{text}");
+        let mode = fs::metadata(tmp.0.join(ACCOUNTS_FILE)).unwrap().mode();
+        assert_eq!(mode & 0o777, 0o600);
+
+        let after = store
+            .apply(&[
+                Change::RemoveAccount { name: "BOB".into() },
+                Change::SetRole {
+                    name: "alice".into(),
+                    role: Role::User,
+                },
+                Change::RemoveBan {
+                    name: "mallory".into(),
+                },
+            ])
+            .unwrap();
+        assert_eq!(store.load().unwrap(), after);
+        assert_eq!(after.account("alice").map(|a| a.role), Some(Role::User));
+        assert_eq!(names(&after), ["alice"]);
+        assert_eq!(after.bans().count(), 0);
+    }
+
+    #[test]
+    fn replacing_leaves_no_temporary_files_and_keeps_the_mode() {
+        let tmp = TempDir::new("no-temp");
+        let store = Store::open(&tmp.0).unwrap();
+        for i in 0..5 {
+            store
+                .apply(&[put(&format!("user{i}"), Role::User)])
+                .unwrap();
+        }
+        store
+            .apply(&[Change::PutBan(Ban {
+                name: "eve".into(),
+                by: "Host".into(),
+                at: 1,
+                reason: None,
+            })])
+            .unwrap();
+        assert_eq!(listing(&tmp.0), [".lock", "accounts", "bans"]);
+
+        // An operator's chmod survives the next replace.
+        let accounts = tmp.0.join(ACCOUNTS_FILE);
+        fs::set_permissions(&accounts, fs::Permissions::from_mode(0o640)).unwrap();
+        store.apply(&[put("late", Role::User)]).unwrap();
+        assert_eq!(fs::metadata(&accounts).unwrap().mode() & 0o777, 0o640);
+    }
+
+    #[test]
+    fn a_writer_removes_what_a_killed_writer_left() {
+        let tmp = TempDir::new("stale");
+        let store = Store::open(&tmp.0).unwrap();
+        store.apply(&[put("alice", Role::User)]).unwrap();
+        fs::write(tmp.0.join(".accounts.tmp"), "alice adm").unwrap();
+        fs::write(tmp.0.join(".bans.tmp"), "").unwrap();
+        assert_eq!(names(&store.load().unwrap()), ["alice"]);
+        store.apply(&[put("bob", Role::User)]).unwrap();
+        assert_eq!(listing(&tmp.0), [".lock", "accounts"]);
+    }
+
+    #[test]
+    fn a_corrupt_file_is_named_with_its_line_and_never_replaced() {
+        let tmp = TempDir::new("corrupt");
+        let store = Store::open(&tmp.0).unwrap();
+        let accounts = tmp.0.join(ACCOUNTS_FILE);
+        let text = "# accounts\nalice admin $argon2id$x\nbob wizard $argon2id$y\n";
+        fs::write(&accounts, text).unwrap();
+        let error = store.load().unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "{}: line 3: the role must be admin or user",
+                accounts.display()
+            )
+        );
+        assert!(store.apply(&[put("carol", Role::User)]).is_err());
+        assert_eq!(fs::read_to_string(&accounts).unwrap(), text);
+
+        let bans = tmp.0.join(BANS_FILE);
+        fs::write(&accounts, "").unwrap();
+        fs::write(&bans, b"# bans\neve\tHost\t1\tbad \xff byte\n").unwrap();
+        let error = store.load().unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!("{}: line 2: not valid UTF-8", bans.display())
+        );
+    }
+
+    #[test]
+    fn an_unreadable_file_is_an_error_naming_it() {
+        let tmp = TempDir::new("unreadable");
+        let store = Store::open(&tmp.0).unwrap();
+        let accounts = tmp.0.join(ACCOUNTS_FILE);
+        fs::create_dir(&accounts).unwrap();
+        let error = store.load().unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with(&format!("{}: cannot read: ", accounts.display())),
+            "{error}"
+        );
+        assert!(matches!(error.cause, StoreErrorCause::Io { .. }));
+    }
+
+    #[test]
+    fn update_checks_and_changes_in_one_step() {
+        let tmp = TempDir::new("update");
+        let store = Store::open(&tmp.0).unwrap();
+        store.apply(&[put("alice", Role::User)]).unwrap();
+        let stamp = store.stamp();
+        #[derive(Debug)]
+        enum Refused {
+            Exists,
+            Store,
+        }
+        impl From<StoreError> for Refused {
+            fn from(_: StoreError) -> Refused {
+                Refused::Store
+            }
+        }
+        let add_alice = |registry: &Registry| {
+            if registry.account("ALICE").is_some() {
+                return Err(Refused::Exists);
+            }
+            Ok(vec![put("alice", Role::Admin)])
+        };
+        assert!(matches!(store.update(add_alice), Err(Refused::Exists)));
+        assert_eq!(store.stamp(), stamp, "a refused update writes nothing");
+        // A change that changes nothing writes nothing either.
+        store.apply(&[put("alice", Role::User)]).unwrap();
+        assert_eq!(store.stamp(), stamp);
+        store.apply(&[put("bob", Role::User)]).unwrap();
+        assert_ne!(store.stamp(), stamp);
+    }
+
+    #[test]
+    fn two_handles_writing_at_once_lose_nothing() {
+        let tmp = TempDir::new("two-handles");
+        let first = Store::open(&tmp.0).unwrap();
+        let second = Store::open(&tmp.0).unwrap();
+        let writers: Vec<_> = [("a", first.clone()), ("b", second)]
+            .into_iter()
+            .map(|(prefix, store)| {
+                std::thread::spawn(move || {
+                    for i in 0..25 {
+                        store
+                            .apply(&[put(&format!("{prefix}{i}"), Role::User)])
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        // A reader meanwhile always sees whole files.
+        for _ in 0..25 {
+            first.load().unwrap();
+        }
+        for writer in writers {
+            writer.join().unwrap();
+        }
+        let registry = first.load().unwrap();
+        assert_eq!(registry.accounts().count(), 50);
+        for i in 0..25 {
+            assert!(registry.account(&format!("a{i}")).is_some());
+            assert!(registry.account(&format!("b{i}")).is_some());
+        }
+    }
+}
