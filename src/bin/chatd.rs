@@ -9,6 +9,7 @@ use argh::FromArgs;
 use simplelog::{CombinedLogger, LevelFilter, SharedLogger, WriteLogger};
 
 use chatd::accounts::model::Role;
+use chatd::accounts::store::Store;
 use chatd::accounts::usercmd::{self, UserCommand};
 use chatd::{Config, Server};
 
@@ -166,6 +167,9 @@ fn run(args: Args, utc_offset: time::UtcOffset) -> Result<(), String> {
         ..Config::default()
     };
     config.validate().map_err(|e| e.to_string())?;
+    // A corrupt or unreadable store stops start-up, naming the file and line; it is never replaced.
+    let store = Store::open(&config.data_dir).map_err(|e| e.to_string())?;
+    let registry = store.load().map_err(|e| e.to_string())?;
     let listener = TcpListener::bind(config.listen)
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let local = listener
@@ -173,7 +177,7 @@ fn run(args: Args, utc_offset: time::UtcOffset) -> Result<(), String> {
         .map_err(|e| format!("cannot read the listening address: {e}"))?;
     println!("chatd listening on {local}");
     log::info!("listening on {local}");
-    let server = Server::new(listener, config).map_err(|e| e.to_string())?;
+    let server = Server::new(listener, config, store, registry).map_err(|e| e.to_string())?;
     server.run().map_err(|e| e.to_string())?;
     log::info!("stopped");
     Ok(())

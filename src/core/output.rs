@@ -45,8 +45,14 @@ pub enum Action {
         /// What to do.
         job: PasswordJob,
     },
-    /// Persist a change to the accounts or bans (the core has applied it in memory already).
-    Store(Change),
+    /// Persist a change to the accounts or bans (the core has applied it in memory already);
+    /// then send `reply`, or a failure notice to the same recipients if it could not be written.
+    Store {
+        /// The change.
+        change: Change,
+        /// The confirmation, sent only once the change is on disk.
+        reply: Option<(Recipients, ServerMsg)>,
+    },
     /// Stop the server: stop accepting, flush everyone within a short deadline, close, exit.
     Shutdown,
 }

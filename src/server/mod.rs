@@ -372,8 +372,23 @@ impl Server {
                     self.feed(now, Input::PasswordDone { conn, outcome });
                 }
                 Finished::Password { .. } => {}
-                Finished::Stored(Ok(())) => {}
-                Finished::Stored(Err(e)) => log::error!("could not save an account change: {e}"),
+                Finished::Stored {
+                    result: Ok(()),
+                    reply,
+                } => {
+                    if let Some((to, msg)) = reply {
+                        self.deliver(to, &msg, now);
+                    }
+                }
+                Finished::Stored {
+                    result: Err(e),
+                    reply,
+                } => {
+                    log::error!("could not save an account change: {e}");
+                    if let Some((to, _)) = reply {
+                        self.deliver(to, &ServerMsg::Reject(Reject::Failed), now);
+                    }
+                }
                 Finished::Reloaded(Ok(registry)) if !self.worker.stores_pending() => {
                     log::info!("account files changed on disk; read them again");
                     self.feed(now, Input::RegistryLoaded(registry));
@@ -477,7 +492,7 @@ impl Server {
                         );
                     }
                 }
-                Action::Store(change) => self.worker.store(change),
+                Action::Store { change, reply } => self.worker.store(change, reply),
                 Action::Shutdown => self.begin_shutdown(now),
             }
         }

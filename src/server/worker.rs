@@ -13,7 +13,8 @@ use mio::Waker;
 use crate::accounts::hash::{hash_password, verify_password};
 use crate::accounts::model::{Change, Registry};
 use crate::accounts::store::{Stamp as FilesStamp, Store, StoreError};
-use crate::core::{ConnId, PasswordJob, PasswordOutcome};
+use crate::core::{ConnId, PasswordJob, PasswordOutcome, Recipients};
+use crate::proto::ServerMsg;
 
 /// Most password jobs waiting at once; past it a job fails at once ("busy, try again").
 pub const MAX_QUEUED_PASSWORDS: usize = 32;
@@ -21,10 +22,21 @@ pub const MAX_QUEUED_PASSWORDS: usize = 32;
 /// Work for the thread.
 #[derive(Debug)]
 enum Job {
-    Password { conn: ConnId, job: PasswordJob },
-    Store(Change),
-    Reload { force: bool },
+    Password {
+        conn: ConnId,
+        job: PasswordJob,
+    },
+    Store {
+        change: Change,
+        reply: Option<Reply>,
+    },
+    Reload {
+        force: bool,
+    },
 }
+
+/// A confirmation to send once a change is on disk.
+pub type Reply = (Recipients, ServerMsg);
 
 /// What came of a job.
 #[derive(Debug)]
@@ -37,7 +49,12 @@ pub enum Finished {
         outcome: PasswordOutcome,
     },
     /// A change was written (or not).
-    Stored(Result<(), StoreError>),
+    Stored {
+        /// Whether it was.
+        result: Result<(), StoreError>,
+        /// The confirmation to send if it was (its recipients are told of a failure otherwise).
+        reply: Option<Reply>,
+    },
     /// The files changed on disk and were read again (or could not be).
     Reloaded(Result<Registry, StoreError>),
 }
@@ -79,9 +96,9 @@ impl Worker {
         sent
     }
 
-    /// Queues a change to write to the account files.
-    pub fn store(&mut self, change: Change) {
-        let sent = self.send(Job::Store(change));
+    /// Queues a change to write to the account files, and the confirmation to send after.
+    pub fn store(&mut self, change: Change, reply: Option<Reply>) {
+        let sent = self.send(Job::Store { change, reply });
         self.queued_stores += usize::from(sent);
     }
 
@@ -103,7 +120,7 @@ impl Worker {
                 Ok(result) => {
                     match &result {
                         Finished::Password { .. } => self.queued_passwords -= 1,
-                        Finished::Stored(_) => self.queued_stores -= 1,
+                        Finished::Stored { .. } => self.queued_stores -= 1,
                         Finished::Reloaded(_) => {}
                     }
                     results.push(result);
@@ -149,10 +166,10 @@ fn work(store: Store, jobs: Receiver<Job>, done: Sender<Finished>, waker: Arc<Wa
                 conn,
                 outcome: run_password_job(job),
             },
-            Job::Store(change) => {
+            Job::Store { change, reply } => {
                 let result = store.apply(std::slice::from_ref(&change)).map(|_| ());
                 seen = None;
-                Finished::Stored(result)
+                Finished::Stored { result, reply }
             }
             Job::Reload { force } => {
                 let stamp = store.stamp();

@@ -116,6 +116,40 @@ fn expect_from(rx: &Receiver<String>, what: &str, m: impl Matcher, timeout: Dura
     }
 }
 
+/// A fresh data directory under the system's temp dir, removed when dropped.
+pub struct DataDir {
+    path: std::path::PathBuf,
+}
+
+impl DataDir {
+    /// A new, empty, uniquely named directory.
+    pub fn new() -> DataDir {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("chatd-test-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("create a test data dir");
+        DataDir { path }
+    }
+
+    /// Where it is.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    /// It as a command-line argument.
+    pub fn arg(&self) -> &str {
+        self.path.to_str().expect("temp dir path is UTF-8")
+    }
+}
+
+impl Drop for DataDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
 /// A running `chatd`, killed (by its PID) when dropped if it has not exited.
 pub struct TestServer {
     child: Child,
@@ -124,6 +158,8 @@ pub struct TestServer {
     stderr: Receiver<String>,
     addr: SocketAddr,
     exit: Option<ExitStatus>,
+    /// The data directory it was given unless the test chose one (kept alive with the server).
+    _data: Option<DataDir>,
 }
 
 impl TestServer {
@@ -137,9 +173,23 @@ impl TestServer {
         TestServer::spawn(extra_args, false)
     }
 
+    /// Starts `chatd` on the data directory `data` (to restart a server on the same accounts).
+    pub fn start_on(data: &DataDir, extra_args: &[&str]) -> TestServer {
+        let mut args = vec!["--data-dir", data.arg()];
+        args.extend_from_slice(extra_args);
+        TestServer::spawn(&args, true)
+    }
+
     fn spawn(extra_args: &[&str], piped_stdin: bool) -> TestServer {
+        // Every server gets a data directory of its own unless the test names one.
+        let data = (!extra_args.contains(&"--data-dir")).then(DataDir::new);
+        let data_args = data
+            .as_ref()
+            .map(|d| vec!["--data-dir", d.arg()])
+            .unwrap_or_default();
         let mut child = Command::new(env!("CARGO_BIN_EXE_chatd"))
             .args(["--listen", "127.0.0.1:0"])
+            .args(&data_args)
             .args(extra_args)
             .stdin(if piped_stdin {
                 Stdio::piped()
@@ -161,6 +211,7 @@ impl TestServer {
             // Replaced below, once the server says where it listens.
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             exit: None,
+            _data: data,
         };
         let line = server.expect_stdout("chatd listening on ", TIMEOUT);
         let addr = line["chatd listening on ".len()..].trim();

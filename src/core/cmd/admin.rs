@@ -57,14 +57,11 @@ pub fn ban(
         at: now.stamp.unix,
         reason: reason.clone(),
     };
-    store(chat, Change::PutBan(ban), out);
+    let done = ServerMsg::Done(Done::Banned {
+        name: name.to_owned(),
+    });
+    store(chat, Change::PutBan(ban), Some((by.reply_to, done)), out);
     log::info!("{name} banned by {}", by.name);
-    out.deliver(
-        by.reply_to,
-        ServerMsg::Done(Done::Banned {
-            name: name.to_owned(),
-        }),
-    );
     if chat.sessions.find(name).is_some() {
         kick(chat, by, name, reason, out);
     }
@@ -73,27 +70,23 @@ pub fn ban(
 /// Lifts the ban on `name`.
 pub fn unban(chat: &mut Chat, reply_to: Recipients, name: &str, out: &mut Outbox) {
     if chat.registry.ban(name).is_none() {
-        return out.deliver(
-            reply_to,
-            ServerMsg::Reject(Reject::NotBanned {
-                name: name.to_owned(),
-            }),
-        );
+        let reject = Reject::NotBanned {
+            name: name.to_owned(),
+        };
+        return out.deliver(reply_to, ServerMsg::Reject(reject));
     }
+    let done = ServerMsg::Done(Done::Unbanned {
+        name: name.to_owned(),
+    });
     store(
         chat,
         Change::RemoveBan {
             name: name.to_owned(),
         },
+        Some((reply_to, done)),
         out,
     );
     log::info!("{name} unbanned");
-    out.deliver(
-        reply_to,
-        ServerMsg::Done(Done::Unbanned {
-            name: name.to_owned(),
-        }),
-    );
 }
 
 /// Lists the bans: who, by whom, when, why.
@@ -114,30 +107,26 @@ pub fn bans(chat: &Chat, now: &Now, reply_to: Recipients, out: &mut Outbox) {
 /// Sets the role of the registered user `name`, telling them if they are online.
 pub fn grant(chat: &mut Chat, by: &Actor<'_>, name: &str, role: Role, out: &mut Outbox) {
     let Some(account) = chat.registry.account(name) else {
-        return out.deliver(
-            by.reply_to,
-            ServerMsg::Reject(Reject::NotRegistered {
-                name: name.to_owned(),
-            }),
-        );
+        let reject = Reject::NotRegistered {
+            name: name.to_owned(),
+        };
+        return out.deliver(by.reply_to, ServerMsg::Reject(reject));
     };
     let name = account.name.clone();
+    let done = ServerMsg::Done(Done::Granted {
+        name: name.clone(),
+        role,
+    });
     store(
         chat,
         Change::SetRole {
             name: name.clone(),
             role,
         },
+        Some((by.reply_to, done)),
         out,
     );
     log::info!("{name} made {role} by {}", by.name);
-    out.deliver(
-        by.reply_to,
-        ServerMsg::Done(Done::Granted {
-            name: name.clone(),
-            role,
-        }),
-    );
     if let Some(conn) = chat.sessions.find(&name) {
         if let Some(session) = chat.sessions.get_mut(conn) {
             session.role = role;
@@ -150,10 +139,16 @@ pub fn grant(chat: &mut Chat, by: &Actor<'_>, name: &str, role: Role, out: &mut 
     }
 }
 
-/// Applies `change` in memory and asks the shell to persist it.
-pub(crate) fn store(chat: &mut Chat, change: Change, out: &mut Outbox) {
+/// Applies `change` in memory and asks the shell to persist it. `reply` goes out only once the
+/// change is on disk, so a confirmation is never lost to a crash.
+pub(crate) fn store(
+    chat: &mut Chat,
+    change: Change,
+    reply: Option<(Recipients, ServerMsg)>,
+    out: &mut Outbox,
+) {
     chat.registry.apply(&change);
-    out.push(Action::Store(change));
+    out.push(Action::Store { change, reply });
 }
 
 #[cfg(test)]
@@ -229,89 +224,94 @@ mod tests {
         );
     }
 
+    /// A store action whose confirmation goes to connection `id` once written.
+    fn stored(change: Change, id: u64, done: Done) -> Action {
+        Action::Store {
+            change,
+            reply: Some((Recipients::One(ConnId(id)), ServerMsg::Done(done))),
+        }
+    }
+
     #[test]
     fn a_ban_is_stored_kicks_the_holder_and_refuses_the_name_until_lifted() {
         let mut s = admin_script();
         let actions = s.line(1, "/ban carol spam");
-        let stored = Action::Store(Change::PutBan(Ban {
+        let ban = Ban {
             name: "carol".into(),
             by: "root".into(),
             at: s.now.stamp.unix,
             reason: Some("spam".into()),
-        }));
-        assert_eq!(actions[0], stored);
+        };
         assert_eq!(
-            actions[1],
-            to_one(
+            actions[0],
+            stored(
+                Change::PutBan(ban),
                 1,
-                ServerMsg::Done(Done::Banned {
+                Done::Banned {
                     name: "carol".into()
-                })
+                }
             )
         );
-        assert!(
-            actions.contains(&Action::Close { conn: ConnId(2) }),
-            "{actions:?}"
-        );
+        let kicked = ServerMsg::Kicked {
+            by: "root".into(),
+            reason: Some("spam".into()),
+        };
+        assert_eq!(actions[1], to_one(2, kicked));
+        assert_eq!(actions[2], Action::Close { conn: ConnId(2) });
         s.connect(3);
-        assert_eq!(
-            s.line(3, "Carol")[0],
-            to_one(
-                3,
-                ServerMsg::Reject(Reject::Banned {
-                    name: "Carol".into()
-                })
-            )
-        );
+        let banned = ServerMsg::Reject(Reject::Banned {
+            name: "Carol".into(),
+        });
+        assert_eq!(s.line(3, "Carol")[0], to_one(3, banned));
         let bans = s.line(1, "/bans");
         assert!(
             matches!(&bans[0], Action::Deliver { msg: ServerMsg::Bans { bans }, .. } if bans.len() == 1 && bans[0].by == "root")
         );
+        let unban = Change::RemoveBan {
+            name: "CAROL".into(),
+        };
         assert_eq!(
-            s.line(1, "/unban CAROL")[0],
-            Action::Store(Change::RemoveBan {
-                name: "CAROL".into()
-            })
-        );
-        assert_eq!(
-            s.line(1, "/unban carol"),
-            vec![to_one(
+            s.line(1, "/unban CAROL"),
+            vec![stored(
+                unban,
                 1,
-                ServerMsg::Reject(Reject::NotBanned {
-                    name: "carol".into()
-                })
+                Done::Unbanned {
+                    name: "CAROL".into()
+                }
             )]
         );
+        let not_banned = ServerMsg::Reject(Reject::NotBanned {
+            name: "carol".into(),
+        });
+        assert_eq!(s.line(1, "/unban carol"), vec![to_one(1, not_banned)]);
         s.join(4, "carol");
     }
 
     #[test]
     fn grant_needs_a_registered_name_and_tells_the_user() {
         let mut s = admin_script();
+        let not_registered = ServerMsg::Reject(Reject::NotRegistered {
+            name: "carol".into(),
+        });
         assert_eq!(
             s.line(1, "/grant carol admin"),
-            vec![to_one(
-                1,
-                ServerMsg::Reject(Reject::NotRegistered {
-                    name: "carol".into()
-                })
-            )]
+            vec![to_one(1, not_registered)]
         );
         s.login(3, "bob");
-        let actions = s.line(1, "/changegrant BOB 1");
+        let change = Change::SetRole {
+            name: "bob".into(),
+            role: Role::Admin,
+        };
         assert_eq!(
-            actions,
+            s.line(1, "/changegrant BOB 1"),
             vec![
-                Action::Store(Change::SetRole {
-                    name: "bob".into(),
-                    role: Role::Admin
-                }),
-                to_one(
+                stored(
+                    change,
                     1,
-                    ServerMsg::Done(Done::Granted {
+                    Done::Granted {
                         name: "bob".into(),
                         role: Role::Admin
-                    })
+                    }
                 ),
                 to_one(
                     3,

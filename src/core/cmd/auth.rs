@@ -130,40 +130,44 @@ fn account_done(
     outcome: PasswordOutcome,
     out: &mut Outbox,
 ) {
-    let reply = match (pending, outcome) {
+    let to = Recipients::One(conn);
+    match (pending, outcome) {
         (Pending::Register, PasswordOutcome::Hashed(password_hash)) => {
             let role = chat.sessions.get(conn).map_or(Role::User, |s| s.role);
+            let account = Account {
+                name: name.to_owned(),
+                role,
+                password_hash,
+            };
             store(
                 chat,
-                Change::PutAccount(Account {
-                    name: name.to_owned(),
-                    role,
-                    password_hash,
-                }),
+                Change::PutAccount(account),
+                Some((to, ServerMsg::Done(Done::Registered))),
                 out,
             );
             if let Some(session) = chat.sessions.get_mut(conn) {
                 session.registered = true;
             }
             log::info!("{conn} registered {name}");
-            ServerMsg::Done(Done::Registered)
         }
         (Pending::Passwd, PasswordOutcome::Hashed(password_hash)) => {
+            let change = Change::SetPassword {
+                name: name.to_owned(),
+                password_hash,
+            };
             store(
                 chat,
-                Change::SetPassword {
-                    name: name.to_owned(),
-                    password_hash,
-                },
+                change,
+                Some((to, ServerMsg::Done(Done::PasswordChanged))),
                 out,
             );
             log::info!("{conn} changed the password of {name}");
-            ServerMsg::Done(Done::PasswordChanged)
         }
-        (Pending::Passwd, PasswordOutcome::Wrong) => ServerMsg::Reject(Reject::WrongPassword),
-        _ => ServerMsg::Reject(Reject::Failed),
-    };
-    out.deliver(Recipients::One(conn), reply);
+        (Pending::Passwd, PasswordOutcome::Wrong) => {
+            out.deliver(to, ServerMsg::Reject(Reject::WrongPassword))
+        }
+        _ => out.deliver(to, ServerMsg::Reject(Reject::Failed)),
+    }
 }
 
 /// `/register PASSWORD`: the guest `conn` claims its current name.
@@ -442,10 +446,13 @@ mod tests {
         };
         assert_eq!(
             done(&mut s, 1, PasswordOutcome::Hashed("$argon2id$new".into())),
-            vec![
-                Action::Store(Change::PutAccount(account)),
-                to_one(1, ServerMsg::Done(Done::Registered))
-            ]
+            vec![Action::Store {
+                change: Change::PutAccount(account),
+                reply: Some((
+                    Recipients::One(ConnId(1)),
+                    ServerMsg::Done(Done::Registered)
+                ))
+            }]
         );
         assert_eq!(
             s.line(1, "/register x"),
@@ -491,10 +498,13 @@ mod tests {
         };
         assert_eq!(
             done(&mut s, 1, PasswordOutcome::Hashed("$argon2id$2".into())),
-            vec![
-                Action::Store(stored),
-                to_one(1, ServerMsg::Done(Done::PasswordChanged))
-            ]
+            vec![Action::Store {
+                change: stored,
+                reply: Some((
+                    Recipients::One(ConnId(1)),
+                    ServerMsg::Done(Done::PasswordChanged)
+                ))
+            }]
         );
         s.join(2, "guest");
         assert_eq!(

@@ -1,0 +1,438 @@
+//! Accounts, roles, moderation and the full command set, against the real binary in text mode.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{chat_line, Client, DataDir, TestServer, PROMPT, TIMEOUT};
+
+/// Registers `name` with `password` through `/register` on a fresh connection, then quits.
+fn register(server: &TestServer, name: &str, password: &str) {
+    let mut client = server.join(name);
+    client.send_line(&format!("/register {password}"));
+    client.expect_line("[*] Your name is registered");
+    client.send_line("/quit");
+    client.expect_closed();
+}
+
+/// Logs in to a registered name; returns the client after the welcome.
+fn login(server: &TestServer, name: &str, password: &str) -> Client {
+    let mut client = Client::connect(server.addr());
+    client.expect_line(|l: &str| l == PROMPT);
+    client.send_line(name);
+    client.expect_line(|l: &str| l == "Password:");
+    client.send_line(password);
+    client.expect_line("[*] Welcome");
+    client
+}
+
+/// Registers `name` and makes it an admin from the console.
+fn admin(server: &mut TestServer, name: &str, password: &str) -> Client {
+    register(server, name, password);
+    server.console(&format!("GRANT {name} admin"));
+    server.expect_stdout(format!("[*] {name} is now admin."), TIMEOUT);
+    login(server, name, password)
+}
+
+#[test]
+fn away_back_and_direct_messages_with_their_aliases() {
+    let server = TestServer::start(&[]);
+    let mut alice = server.join("alice");
+    let mut bob = server.join("bob");
+    let mut carol = server.join("carol");
+    for (away, back) in [("/away lunch", "/back"), ("/busy lunch", "/free")] {
+        bob.send_line(away);
+        bob.expect_line("[*] You are marked away");
+        alice.send_line("/users");
+        assert_eq!(
+            alice.expect_line("[*] Online ("),
+            "[*] Online (3): alice, bob (away: lunch), carol"
+        );
+        for dm in ["/dm", "/msg", "/messageto"] {
+            alice.send_line(&format!("{dm} BOB are you there?"));
+            assert_eq!(
+                alice.expect_line("[*] bob is away"),
+                "[*] bob is away: lunch"
+            );
+            let got = bob.expect_line("[dm]");
+            assert!(got.ends_with("] [dm] alice > are you there?"), "{got}");
+        }
+        bob.send_line(back);
+        bob.expect_line("[*] You are back.");
+    }
+    alice.send_line("/dm bob back?");
+    bob.expect_line(chat_line("[dm] alice", "back?"));
+    let seen_by_carol = carol.sync();
+    assert!(
+        seen_by_carol.iter().all(|l| !l.contains("[dm]")),
+        "carol saw a DM: {seen_by_carol:?}"
+    );
+    alice.send_line("/dm nobody hi");
+    assert_eq!(
+        alice.expect_line("[!]"),
+        "[!] no user named nobody is online"
+    );
+}
+
+#[test]
+fn whoami_time_ping_and_stats_answer_the_asker() {
+    let server = TestServer::start(&[]);
+    let mut alice = server.join("alice");
+    let mut bob = server.join("bob");
+    for whoami in ["/whoami", "/username"] {
+        alice.send_line(whoami);
+        assert_eq!(
+            alice.expect_line("[*] You are"),
+            "[*] You are alice (user, guest)."
+        );
+    }
+    alice.send_line("/time");
+    let time = alice.expect_line("[*] Server time: ");
+    let words: Vec<&str> = time["[*] Server time: ".len()..].split(' ').collect();
+    assert_eq!(words.len(), 4, "{time}");
+    assert!(words[0].ends_with("day"), "weekday in {time}");
+    assert_eq!(words[1].len(), 10, "date in {time}");
+    assert_eq!(words[2].len(), 8, "time in {time}");
+    assert!(
+        words[3].starts_with("UTC+") || words[3].starts_with("UTC-"),
+        "offset in {time}"
+    );
+    alice.send_line("/ping");
+    assert!(alice
+        .expect_line("[*] pong")
+        .starts_with("[*] pong, server time "));
+    alice.send_line("one");
+    bob.expect_line(chat_line("alice", "one"));
+    bob.send_line("/dm alice two");
+    alice.expect_line(chat_line("[dm] bob", "two"));
+    for stats in ["/stats", "/total"] {
+        alice.send_line(stats);
+        let line = alice.expect_line("[*] Messages relayed: ");
+        assert!(
+            line.starts_with("[*] Messages relayed: 2, users online: 2, uptime: 0d 00:00:"),
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn a_registered_name_needs_its_password_and_three_failures_close() {
+    let server = TestServer::start(&[]);
+    register(&server, "carol", "s3cret pass");
+    let mut carol = login(&server, "carol", "s3cret pass");
+    carol.send_line("/whoami");
+    assert_eq!(
+        carol.expect_line("[*] You are"),
+        "[*] You are carol (user, registered)."
+    );
+    drop(carol);
+
+    let mut guess = Client::connect(server.addr());
+    guess.expect_line(|l: &str| l == PROMPT);
+    for attempt in 1..=3 {
+        guess.send_line("CAROL");
+        guess.expect_line(|l: &str| l == "Password:");
+        guess.send_line("wrong");
+        if attempt < 3 {
+            assert_eq!(guess.expect_line("[!]"), "[!] wrong password");
+            guess.expect_line(|l: &str| l == PROMPT);
+        }
+    }
+    assert_eq!(
+        guess.expect_line("[!]"),
+        "[!] too many wrong passwords, goodbye"
+    );
+    guess.expect_closed();
+}
+
+#[test]
+fn lines_sent_before_the_password_is_checked_are_not_lost() {
+    let server = TestServer::start(&[]);
+    register(&server, "carol", "pw");
+    let mut bob = server.join("bob");
+    let mut carol = Client::connect(server.addr());
+    carol.expect_line(|l: &str| l == PROMPT);
+    carol.send_raw(b"carol\nwrong\ncarol\npw\nhello after login\n");
+    assert_eq!(carol.expect_line("[!]"), "[!] wrong password");
+    carol.expect_line("[*] Welcome, carol");
+    bob.expect_line(chat_line("carol", "hello after login"));
+}
+
+#[test]
+fn require_account_admits_registered_names_only() {
+    let data = DataDir::new();
+    {
+        let server = TestServer::start_on(&data, &[]);
+        register(&server, "carol", "pw");
+    }
+    let server = TestServer::start_on(&data, &["--require-account"]);
+    let mut guest = Client::connect(server.addr());
+    guest.expect_line(|l: &str| l == PROMPT);
+    guest.send_line("guest");
+    assert!(guest
+        .expect_line("[!]")
+        .starts_with("[!] this server is for registered users only"));
+    guest.expect_line(|l: &str| l == PROMPT);
+    login(&server, "carol", "pw");
+}
+
+#[test]
+fn registration_can_be_turned_off() {
+    let server = TestServer::start(&["--no-register"]);
+    let mut carol = server.join("carol");
+    carol.send_line("/register pw");
+    assert_eq!(
+        carol.expect_line("[!]"),
+        "[!] registration is closed on this server"
+    );
+}
+
+#[test]
+fn help_shows_admin_commands_to_admins_only() {
+    let mut server = TestServer::start(&[]);
+    let mut boss = admin(&mut server, "boss", "pw");
+    let mut user = server.join("user");
+    user.send_line("/help");
+    let help = user.sync();
+    assert!(help.iter().any(|l| l.contains("/dm NAME TEXT")), "{help:?}");
+    assert!(
+        !help
+            .iter()
+            .any(|l| l.contains("/kick") || l.contains("/ban")),
+        "{help:?}"
+    );
+    boss.send_line("/help");
+    let help = boss.sync();
+    for admin_command in [
+        "/kick NAME",
+        "/ban NAME",
+        "/unban NAME",
+        "/bans",
+        "/grant NAME",
+    ] {
+        assert!(
+            help.iter().any(|l| l.contains(admin_command)),
+            "{admin_command} missing: {help:?}"
+        );
+    }
+}
+
+#[test]
+fn users_may_not_moderate_and_admins_may() {
+    let mut server = TestServer::start(&[]);
+    let mut boss = admin(&mut server, "boss", "pw");
+    let mut eve = server.join("eve");
+    let mut bob = server.join("bob");
+    for command in [
+        "/kick bob",
+        "/kickuser bob",
+        "/ban bob",
+        "/unban bob",
+        "/bans",
+        "/viewkickusers",
+        "/grant bob admin",
+        "/changegrant bob 1",
+    ] {
+        eve.send_line(command);
+        assert_eq!(eve.expect_line("[!]"), "[!] permission denied", "{command}");
+    }
+    boss.send_line("/kickuser eve be nice");
+    assert_eq!(
+        eve.expect_line("[!]"),
+        "[!] You have been kicked out by boss. (be nice)"
+    );
+    eve.expect_closed();
+    bob.expect_line("[*] eve has been kicked out. (be nice)");
+    server.expect_stdout("[*] eve has been kicked out. (be nice)", TIMEOUT);
+}
+
+#[test]
+fn grant_changes_a_registered_users_role_at_once() {
+    let mut server = TestServer::start(&[]);
+    let mut boss = admin(&mut server, "boss", "pw");
+    register(&server, "bob", "pw");
+    let mut bob = login(&server, "bob", "pw");
+    let mut guest = server.join("guest");
+    boss.send_line("/grant guest admin");
+    assert_eq!(
+        boss.expect_line("[!]"),
+        "[!] guest is not a registered name"
+    );
+    boss.send_line("/changegrant bob 1");
+    assert_eq!(boss.expect_line("[*] bob is"), "[*] bob is now admin.");
+    assert_eq!(bob.expect_line("made you"), "[*] boss made you admin.");
+    bob.send_line("/kick guest");
+    guest.expect_line("[!] You have been kicked out by bob.");
+    boss.send_line("/grant bob user");
+    bob.expect_line("[*] boss made you user.");
+    bob.send_line("/bans");
+    assert_eq!(bob.expect_line("[!]"), "[!] permission denied");
+}
+
+#[test]
+fn bans_are_listed_lifted_and_survive_a_restart() {
+    let data = DataDir::new();
+    {
+        let mut server = TestServer::start_on(&data, &[]);
+        let mut boss = admin(&mut server, "boss", "pw");
+        let mut eve = server.join("eve");
+        boss.send_line("/ban eve spamming");
+        assert_eq!(boss.expect_line("[*] eve is"), "[*] eve is banned.");
+        assert_eq!(
+            eve.expect_line("[!]"),
+            "[!] You have been kicked out by boss. (spamming)"
+        );
+        eve.expect_closed();
+        server.console("BAN mallory");
+        server.expect_stdout("[*] mallory is banned.", TIMEOUT);
+        for bans in ["/bans", "/viewkickusers"] {
+            boss.send_line(bans);
+            assert_eq!(boss.expect_line("[*] Bans"), "[*] Bans (2):");
+            let first = boss.expect_line("[*]   ");
+            assert!(
+                first.starts_with("[*]   eve banned by boss on ") && first.ends_with(" (spamming)"),
+                "{first}"
+            );
+            let second = boss.expect_line("[*]   ");
+            assert!(
+                second.starts_with("[*]   mallory banned by Host on "),
+                "{second}"
+            );
+        }
+        server.console("EXIT");
+        assert!(server.wait_exit(TIMEOUT).success());
+    }
+    let mut server = TestServer::start_on(&data, &[]);
+    let mut eve = Client::connect(server.addr());
+    eve.expect_line(|l: &str| l == PROMPT);
+    eve.send_line("EVE");
+    assert_eq!(eve.expect_line("[!]"), "[!] the name EVE is banned here");
+    server.console("BANS");
+    server.expect_stdout("[*] Bans (2):", TIMEOUT);
+    server.console("UNBAN eve");
+    server.expect_stdout("[*] eve is no longer banned.", TIMEOUT);
+    eve.expect_line(|l: &str| l == PROMPT);
+    eve.send_line("eve");
+    eve.expect_line("[*] Welcome, eve");
+}
+
+#[test]
+fn server_like_names_are_reserved_unless_registered() {
+    let server = TestServer::start(&[]);
+    let mut client = Client::connect(server.addr());
+    client.expect_line(|l: &str| l == PROMPT);
+    for name in [
+        "admin", "Server", "ROOT", "system", "console", "operator", "host",
+    ] {
+        client.send_line(name);
+        assert_eq!(
+            client.expect_line("[!]"),
+            "[!] name reserved for the server",
+            "{name}"
+        );
+        client.expect_line(|l: &str| l == PROMPT);
+    }
+}
+
+#[test]
+fn history_is_shown_on_joining_and_can_be_turned_off() {
+    let server = TestServer::start(&["--history", "3"]);
+    let mut alice = server.join("alice");
+    for n in 1..=5 {
+        alice.send_line(&format!("line {n}"));
+    }
+    alice.send_line("/dm alice private");
+    alice.sync();
+    let mut bob = Client::connect(server.addr());
+    bob.join("bob");
+    for n in 3..=5 {
+        let line = bob.next_line();
+        assert!(
+            line.ends_with(&format!("] [history] alice > line {n}")),
+            "{line}"
+        );
+    }
+    let rest = bob.sync();
+    assert!(rest.iter().all(|l| !l.contains("[history]")), "{rest:?}");
+
+    let server = TestServer::start(&["--history", "0"]);
+    let mut alice = server.join("alice");
+    alice.send_line("said before");
+    alice.sync();
+    let mut bob = server.join("bob");
+    let seen = bob.sync();
+    assert!(seen.iter().all(|l| !l.contains("said before")), "{seen:?}");
+}
+
+#[test]
+fn chat_flows_while_logins_are_being_verified() {
+    const LOGINS: usize = 12;
+    let server = TestServer::start(&[]);
+    register(&server, "carol", "pw");
+    let mut alice = server.join("alice");
+    let mut bob = server.join("bob");
+    let mut logins: Vec<Client> = (0..LOGINS)
+        .map(|_| Client::connect(server.addr()))
+        .collect();
+    for client in &mut logins {
+        client.expect_line(|l: &str| l == PROMPT);
+        client.send_line("carol");
+        client.expect_line(|l: &str| l == "Password:");
+    }
+    // Every password goes in at once: the worker hashes them one after another.
+    for client in &mut logins {
+        client.send_line("wrong");
+    }
+    let sent = Instant::now();
+    alice.send_line("are you there?");
+    bob.expect_line(chat_line("alice", "are you there?"));
+    let latency = sent.elapsed();
+    // Had the loop hashed the passwords itself, this line would wait behind all of them.
+    let mut still_checking = 0;
+    for client in &mut logins {
+        let answer = client.expect_line("[!]");
+        assert_eq!(answer, "[!] wrong password");
+        still_checking += usize::from(sent.elapsed() > latency);
+    }
+    assert!(
+        still_checking > 0,
+        "the chat line ({latency:?}) should arrive before the last of {LOGINS} password checks"
+    );
+    eprintln!("chat line delivered in {latency:?} while {LOGINS} password checks were queued");
+    assert!(latency < Duration::from_secs(5));
+}
+
+#[test]
+fn a_kill_during_a_burst_of_registrations_leaves_a_readable_store() {
+    const CLIENTS: usize = 24;
+    let data = DataDir::new();
+    let mut server = TestServer::start_on(&data, &[]);
+    let mut clients: Vec<Client> = (0..CLIENTS)
+        .map(|n| server.join(&format!("user{n}")))
+        .collect();
+    for client in &mut clients {
+        client.send_line("/register pw");
+    }
+    // Kill the server while the registrations are being hashed and written.
+    let mut confirmed = Vec::new();
+    for (n, client) in clients.iter_mut().enumerate().take(CLIENTS / 2) {
+        client.expect_line("[*] Your name is registered");
+        confirmed.push(format!("user{n}"));
+    }
+    server.signal(rustix::process::Signal::KILL);
+    let status = server.wait_exit(TIMEOUT);
+    assert!(!status.success(), "killed, not exited: {status:?}");
+    let accounts =
+        std::fs::read_to_string(data.path().join("accounts")).expect("the accounts file exists");
+    for name in &confirmed {
+        assert!(
+            accounts
+                .lines()
+                .any(|l| l.starts_with(&format!("{name} user $argon2id$"))),
+            "{name} lost:\n{accounts}"
+        );
+    }
+    // Whatever the moment of the kill, the store reads back whole.
+    let restarted = TestServer::start_on(&data, &[]);
+    login(&restarted, &confirmed[0], "pw");
+}
