@@ -436,3 +436,114 @@ fn a_kill_during_a_burst_of_registrations_leaves_a_readable_store() {
     let restarted = TestServer::start_on(&data, &[]);
     login(&restarted, &confirmed[0], "pw");
 }
+
+/// Runs `chatd user --data-dir DATA ARGS` with `stdin` as its input; returns its exit status.
+fn user_tool(data: &DataDir, args: &[&str], stdin: &str) -> std::process::ExitStatus {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chatd"))
+        .args(["user", "--data-dir", data.arg()])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chatd user");
+    if let Some(mut input) = child.stdin.take() {
+        input
+            .write_all(stdin.as_bytes())
+            .expect("write the password");
+    }
+    child.wait().expect("wait for chatd user")
+}
+
+/// Asks for `name` on a fresh connection until the answer is `wanted` (the server rereads the
+/// account files every 2 s); fails after `TIMEOUT`.
+fn answer_to_name(server: &TestServer, name: &str, wanted: &str) -> Client {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let mut client = Client::connect(server.addr());
+        client.expect_line(|l: &str| l == PROMPT);
+        client.send_line(name);
+        let answer = client.next_line();
+        if answer.starts_with(wanted) {
+            return client;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name} still gets {answer:?}, not {wanted:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn the_offline_tool_changes_reach_a_running_server() {
+    let data = DataDir::new();
+    let mut server = TestServer::start_on(&data, &[]);
+    // Picked up on its own, within a few seconds.
+    assert!(user_tool(&data, &["add", "dave"], "dave pw\n").success());
+    let mut dave = answer_to_name(&server, "dave", "Password:");
+    dave.send_line("dave pw");
+    dave.expect_line("[*] Welcome, dave");
+    // Picked up at once on SIGHUP: a role change applies to a user online.
+    assert!(user_tool(&data, &["grant", "dave", "admin"], "").success());
+    server.signal(rustix::process::Signal::HUP);
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        dave.send_line("/whoami");
+        let me = dave.expect_line("[*] You are");
+        if me == "[*] You are dave (admin, registered)." {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still {me}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // A deleted account is a guest name again.
+    assert!(user_tool(&data, &["del", "dave"], "").success());
+    server.signal(rustix::process::Signal::HUP);
+    drop(dave);
+    answer_to_name(&server, "dave", "[*] Welcome, dave");
+    // And the server's own changes land in the same files the tool reads.
+    let mut eve = server.join("eve");
+    eve.send_line("/register eve pw");
+    eve.expect_line("[*] Your name is registered");
+    let accounts = std::fs::read_to_string(data.path().join("accounts")).expect("accounts file");
+    assert!(
+        accounts
+            .lines()
+            .any(|l| l.starts_with("eve user $argon2id$v=19$m=19456,t=2,p=1$")),
+        "{accounts}"
+    );
+    assert!(
+        !accounts.contains("eve pw"),
+        "a password in clear: {accounts}"
+    );
+}
+
+#[test]
+fn a_corrupt_store_stops_start_up_naming_the_file_and_line() {
+    use std::process::{Command, Stdio};
+    let data = DataDir::new();
+    std::fs::write(
+        data.path().join("accounts"),
+        "# header\nalice admin $argon2id$x\nbob wizard $argon2id$y\n",
+    )
+    .expect("write a corrupt accounts file");
+    let output = Command::new(env!("CARGO_BIN_EXE_chatd"))
+        .args(["--listen", "127.0.0.1:0", "--data-dir", data.arg()])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run chatd");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("accounts") && stderr.contains("line 3"),
+        "{stderr}"
+    );
+    let kept = std::fs::read_to_string(data.path().join("accounts")).expect("still there");
+    assert!(
+        kept.contains("bob wizard"),
+        "the corrupt file was replaced: {kept}"
+    );
+}
