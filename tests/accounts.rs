@@ -547,3 +547,17 @@ fn a_corrupt_store_stops_start_up_naming_the_file_and_line() {
         "the corrupt file was replaced: {kept}"
     );
 }
+
+#[test]
+fn a_registration_never_replaces_an_account_added_offline_meanwhile() {
+    let data = DataDir::new();
+    let server = TestServer::start_on(&data, &[]);
+    let mut frank = server.join("frank");
+    assert!(user_tool(&data, &["add", "frank"], "operator pw\n").success());
+    frank.send_line("/register guest pw");
+    assert!(frank.expect_line("[!]").starts_with("[!] your name is registered already"));
+    drop(frank);
+    let mut frank = answer_to_name(&server, "frank", "Password:");
+    frank.send_line("operator pw");
+    frank.expect_line("[*] Welcome, frank");
+}

@@ -34,7 +34,7 @@ use crate::proto::msg::{HostCommand, Reject, ServerMsg};
 use crate::proto::text;
 use clock::Clock;
 use conn::{conn_id, key_of, Closing, Connection};
-use worker::{Finished, Worker};
+use worker::{Finished, Reply, Worker, WriteError};
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const CONSOLE: Token = Token(usize::MAX - 2);
@@ -372,23 +372,7 @@ impl Server {
                     self.feed(now, Input::PasswordDone { conn, outcome });
                 }
                 Finished::Password { .. } => {}
-                Finished::Stored {
-                    result: Ok(()),
-                    reply,
-                } => {
-                    if let Some((to, msg)) = reply {
-                        self.deliver(to, &msg, now);
-                    }
-                }
-                Finished::Stored {
-                    result: Err(e),
-                    reply,
-                } => {
-                    log::error!("could not save an account change: {e}");
-                    if let Some((to, _)) = reply {
-                        self.deliver(to, &ServerMsg::Reject(Reject::Failed), now);
-                    }
-                }
+                Finished::Stored { result, reply } => self.stored(result, reply, now),
                 Finished::Reloaded(Ok(registry)) if !self.worker.stores_pending() => {
                     log::info!("account files changed on disk; read them again");
                     self.feed(now, Input::RegistryLoaded(registry));
@@ -398,6 +382,25 @@ impl Server {
                     log::error!("could not read the account files again: {e}")
                 }
             }
+        }
+    }
+
+    /// Sends a change's confirmation once it is on disk, or tells its recipients it failed.
+    fn stored(&mut self, result: Result<(), WriteError>, reply: Option<Reply>, now: &Now) {
+        let answer = match result {
+            Ok(()) => reply,
+            Err(WriteError::Taken) => {
+                log::warn!("kept an account registered on disk meanwhile; reading the files again");
+                self.worker.reload(true);
+                reply.map(|(to, _)| (to, ServerMsg::Reject(Reject::AlreadyRegistered)))
+            }
+            Err(WriteError::Store(e)) => {
+                log::error!("could not save an account change: {e}");
+                reply.map(|(to, _)| (to, ServerMsg::Reject(Reject::Failed)))
+            }
+        };
+        if let Some((to, msg)) = answer {
+            self.deliver(to, &msg, now);
         }
     }
 

@@ -51,12 +51,27 @@ pub enum Finished {
     /// A change was written (or not).
     Stored {
         /// Whether it was.
-        result: Result<(), StoreError>,
+        result: Result<(), WriteError>,
         /// The confirmation to send if it was (its recipients are told of a failure otherwise).
         reply: Option<Reply>,
     },
     /// The files changed on disk and were read again (or could not be).
     Reloaded(Result<Registry, StoreError>),
+}
+
+/// Why a change was not written.
+#[derive(Debug)]
+pub enum WriteError {
+    /// The files could not be read or written.
+    Store(StoreError),
+    /// The name was registered on disk meanwhile (by `chatd user add`); the disk wins.
+    Taken,
+}
+
+impl From<StoreError> for WriteError {
+    fn from(error: StoreError) -> WriteError {
+        WriteError::Store(error)
+    }
 }
 
 /// The handle the event loop keeps.
@@ -167,7 +182,15 @@ fn work(store: Store, jobs: Receiver<Job>, done: Sender<Finished>, waker: Arc<Wa
                 outcome: run_password_job(job),
             },
             Job::Store { change, reply } => {
-                let result = store.apply(std::slice::from_ref(&change)).map(|_| ());
+                // A new account must not replace one added on disk since the core last read it.
+                let result = store
+                    .update(|on_disk| match &change {
+                        Change::PutAccount(account) if on_disk.account(&account.name).is_some() => {
+                            Err(WriteError::Taken)
+                        }
+                        _ => Ok(vec![change.clone()]),
+                    })
+                    .map(|_| ());
                 seen = None;
                 Finished::Stored { result, reply }
             }
