@@ -555,7 +555,9 @@ fn a_registration_never_replaces_an_account_added_offline_meanwhile() {
     let mut frank = server.join("frank");
     assert!(user_tool(&data, &["add", "frank"], "operator pw\n").success());
     frank.send_line("/register guest pw");
-    assert!(frank.expect_line("[!]").starts_with("[!] your name is registered already"));
+    assert!(frank
+        .expect_line("[!]")
+        .starts_with("[!] your name is registered already"));
     drop(frank);
     let mut frank = answer_to_name(&server, "frank", "Password:");
     frank.send_line("operator pw");

@@ -389,9 +389,10 @@ impl Server {
     fn stored(&mut self, result: Result<(), WriteError>, reply: Option<Reply>, now: &Now) {
         let answer = match result {
             Ok(()) => reply,
-            Err(WriteError::Taken) => {
-                log::warn!("kept an account registered on disk meanwhile; reading the files again");
-                self.worker.reload(true);
+            Err(WriteError::Taken(on_disk)) => {
+                log::warn!("kept an account registered on disk meanwhile");
+                // The core forgets its own version before anyone can log in against it.
+                self.feed(now, Input::RegistryLoaded(on_disk));
                 reply.map(|(to, _)| (to, ServerMsg::Reject(Reject::AlreadyRegistered)))
             }
             Err(WriteError::Store(e)) => {

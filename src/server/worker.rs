@@ -64,8 +64,9 @@ pub enum Finished {
 pub enum WriteError {
     /// The files could not be read or written.
     Store(StoreError),
-    /// The name was registered on disk meanwhile (by `chatd user add`); the disk wins.
-    Taken,
+    /// The name was registered on disk meanwhile (by `chatd user add`); the disk wins, and this
+    /// is what the disk holds.
+    Taken(Registry),
 }
 
 impl From<StoreError> for WriteError {
@@ -186,7 +187,7 @@ fn work(store: Store, jobs: Receiver<Job>, done: Sender<Finished>, waker: Arc<Wa
                 let result = store
                     .update(|on_disk| match &change {
                         Change::PutAccount(account) if on_disk.account(&account.name).is_some() => {
-                            Err(WriteError::Taken)
+                            Err(WriteError::Taken(on_disk.clone()))
                         }
                         _ => Ok(vec![change.clone()]),
                     })
