@@ -595,6 +595,12 @@ pub enum Reject {
     WrongPassword,
     /// Too many wrong passwords; the connection closes.
     TooManyFailures,
+    /// Too many failed logins for this account or from this address lately.
+    TooManyAttempts,
+    /// No name was given in time; the connection closes.
+    NameTimeout,
+    /// Too much input that could not be read; the connection closes.
+    TooMuchBadInput,
     /// Only registered names may join this server.
     AccountRequired,
     /// The name is banned.
@@ -643,6 +649,13 @@ impl fmt::Display for Reject {
             Reject::PermissionDenied => f.write_str("permission denied"),
             Reject::WrongPassword => f.write_str("wrong password"),
             Reject::TooManyFailures => f.write_str("too many wrong passwords, goodbye"),
+            Reject::TooManyAttempts => f.write_str(
+                "too many failed logins for this name or address: try again in a minute",
+            ),
+            Reject::NameTimeout => f.write_str("no name given in time, goodbye"),
+            Reject::TooMuchBadInput => {
+                f.write_str("too much input that could not be read, goodbye")
+            }
             Reject::AccountRequired => {
                 f.write_str("this server is for registered users only: ask an admin for an account")
             }

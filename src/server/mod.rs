@@ -230,11 +230,19 @@ impl Server {
             .chain(self.accept_paused_until)
             .chain(self.shutdown_deadline)
             .chain(Some(self.next_reload))
+            .chain(self.chat.next_deadline())
             .min()
             .map(|deadline| deadline.saturating_duration_since(now))
     }
 
     fn run_timers(&mut self, now: &Now) {
+        if self
+            .chat
+            .next_deadline()
+            .is_some_and(|deadline| now.instant >= deadline)
+        {
+            self.feed(now, Input::Tick);
+        }
         if now.instant >= self.next_reload {
             self.next_reload = now.instant + RELOAD_INTERVAL;
             self.worker.reload(false);
@@ -308,7 +316,13 @@ impl Server {
             }
             entry.insert(Connection::new(socket, id, self.config.limits));
             log::info!("{id} connected from {peer}");
-            self.feed(now, Input::Connected { conn: id });
+            self.feed(
+                now,
+                Input::Connected {
+                    conn: id,
+                    peer: peer.ip(),
+                },
+            );
         }
     }
 
