@@ -17,6 +17,10 @@ pub struct Config {
     pub console: bool,
     /// Most connections at once, named or not.
     pub max_clients: usize,
+    /// Most connections from one address (loopback exempt unless `limit_loopback`).
+    pub max_per_ip: usize,
+    /// Whether `max_per_ip` applies to loopback addresses too.
+    pub limit_loopback: bool,
     /// Most bytes queued for one client before it is cut as a slow consumer.
     pub max_outbuf: usize,
     /// Input size limits.
@@ -39,6 +43,8 @@ impl Default for Config {
             listen: SocketAddr::from(([0, 0, 0, 0], 3001)),
             console: true,
             max_clients: 1024,
+            max_per_ip: 16,
+            limit_loopback: false,
             max_outbuf: 1024 * 1024,
             limits: Limits::default(),
             utc_offset: UtcOffset::UTC,
@@ -78,6 +84,9 @@ impl Config {
         };
         if self.max_clients == 0 {
             return error("--max-clients", "must be at least 1");
+        }
+        if self.max_per_ip == 0 {
+            return error("--max-per-ip", "must be at least 1");
         }
         if self.max_outbuf < 64 * 1024 {
             return error(

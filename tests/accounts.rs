@@ -392,7 +392,10 @@ fn chat_flows_while_logins_are_being_verified() {
     for client in &mut logins {
         let answer = client.expect_line("[!]");
         // Once three have failed, the throttle may refuse the rest unchecked: either is a refusal.
-        assert!(answer == "[!] wrong password" || answer.starts_with("[!] too many failed logins"), "{answer}");
+        assert!(
+            answer == "[!] wrong password" || answer.starts_with("[!] too many failed logins"),
+            "{answer}"
+        );
         still_checking += usize::from(sent.elapsed() > latency);
     }
     assert!(
@@ -582,5 +585,7 @@ fn a_login_storm_on_one_account_is_refused_unchecked() {
     owner.send_line("carol");
     owner.expect_line(|l: &str| l == "Password:");
     owner.send_line("pw");
-    assert!(owner.expect_line("[!]").starts_with("[!] too many failed logins for this name or address"));
+    assert!(owner
+        .expect_line("[!]")
+        .starts_with("[!] too many failed logins for this name or address"));
 }

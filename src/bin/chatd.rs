@@ -31,6 +31,12 @@ struct Args {
     /// most connections at once, named or not (default 1024)
     #[argh(option, default = "1024")]
     max_clients: usize,
+    /// most connections from one address (default 16; loopback is exempt unless --limit-loopback)
+    #[argh(option, default = "16")]
+    max_per_ip: usize,
+    /// apply --max-per-ip to loopback addresses too
+    #[argh(switch)]
+    limit_loopback: bool,
     /// most bytes queued for a client that does not read before it is disconnected (default 1048576)
     #[argh(option, default = "1024 * 1024")]
     max_outbuf: usize,
@@ -159,6 +165,8 @@ fn run(args: Args, utc_offset: time::UtcOffset) -> Result<(), String> {
         console: !args.no_console,
         max_clients: args.max_clients,
         max_outbuf: args.max_outbuf,
+        max_per_ip: args.max_per_ip,
+        limit_loopback: args.limit_loopback,
         utc_offset,
         data_dir: args.data_dir.unwrap_or_else(|| Config::default().data_dir),
         require_account: args.require_account,

@@ -572,6 +572,8 @@ pub enum Reject {
     AlreadyJoined,
     /// The server has as many clients as it takes.
     ServerFull,
+    /// The peer's address has as many connections as it may.
+    TooManyFromAddress,
     /// No command has this name.
     UnknownCommand {
         /// The name as given.
@@ -640,6 +642,7 @@ impl fmt::Display for Reject {
             Reject::PasswordFirst => f.write_str("enter your password first"),
             Reject::AlreadyJoined => f.write_str("already joined"),
             Reject::ServerFull => f.write_str("server full, try again later"),
+            Reject::TooManyFromAddress => f.write_str("too many connections from your address"),
             Reject::UnknownCommand { name } => {
                 write!(f, "unknown command /{name}: type /help for the list")
             }

@@ -1,5 +1,6 @@
 //! One client connection as the shell sees it: socket, identity, buffers, and whether it is closing.
 
+use std::net::IpAddr;
 use std::time::Instant;
 
 use mio::net::TcpStream;
@@ -28,6 +29,8 @@ pub struct Connection {
     pub socket: TcpStream,
     /// The identity the core knows it by.
     pub id: ConnId,
+    /// The peer's address.
+    pub peer: IpAddr,
     /// Decoding state for its input.
     pub decoder: Decoder,
     /// Received bytes not yet decoded (a partial line or frame).
@@ -42,10 +45,11 @@ pub struct Connection {
 
 impl Connection {
     /// A connection for a freshly accepted socket.
-    pub fn new(socket: TcpStream, id: ConnId, limits: Limits) -> Connection {
+    pub fn new(socket: TcpStream, id: ConnId, peer: IpAddr, limits: Limits) -> Connection {
         Connection {
             socket,
             id,
+            peer,
             decoder: Decoder::new(limits),
             inbuf: Vec::new(),
             out: OutQueue::default(),

@@ -6,6 +6,7 @@
 //! then write every connection with new output, then drop the connections that are done. The
 //! shell decides no chat rule; the core decides nothing about sockets.
 
+mod admission;
 mod clock;
 mod conn;
 mod outqueue;
@@ -32,6 +33,7 @@ use crate::core::{
 };
 use crate::proto::msg::{HostCommand, Reject, ServerMsg};
 use crate::proto::text;
+use admission::Admission;
 use clock::Clock;
 use conn::{conn_id, key_of, Closing, Connection};
 use worker::{Finished, Reply, Worker, WriteError};
@@ -95,6 +97,7 @@ pub struct Server {
     dirty: Vec<usize>,
     /// Connections marked closing, to drop once done.
     closing: Vec<usize>,
+    admission: Admission,
     accept_paused_until: Option<Instant>,
     last_accept_log: Option<Instant>,
     shutdown_deadline: Option<Instant>,
@@ -111,6 +114,9 @@ impl Server {
         store: Store,
         registry: Registry,
     ) -> Result<Server, Error> {
+        let mut config = config;
+        // Descriptors beyond the clients': listener, poll, console, signals, waker, store, logs.
+        config.max_clients = admission::raise_fd_limit(config.max_clients, 32);
         let poll = Poll::new().map_err(context("could not create the poll"))?;
         let waker =
             Waker::new(poll.registry(), WAKER).map_err(context("could not create the waker"))?;
@@ -141,7 +147,10 @@ impl Server {
             None
         };
         let console_out = ConsoleOutput::new(console_in.is_some());
+        let admission =
+            Admission::new(config.max_clients, config.max_per_ip, config.limit_loopback);
         Ok(Server {
+            admission,
             poll,
             listener: Some(listener),
             signals,
@@ -275,29 +284,28 @@ impl Server {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if is_resource_exhaustion(&e) => {
-                    // Queued connections raise no new edge: come back on a timer or a close.
+                    log_accept_error(&mut self.last_accept_log, now, &e);
+                    // Refuse what is queued, one by one, with the spare descriptor; then wait for
+                    // a close or a timer: queued connections raise no new edge.
+                    let mut refused = 0;
+                    while refused < 1024 && self.admission.refuse_one_queued(listener) {
+                        refused += 1;
+                    }
                     self.accept_paused_until = Some(now.instant + ACCEPT_BACKOFF);
-                    self.log_accept_error(now, &e);
                     return;
                 }
                 Err(e) => {
-                    self.log_accept_error(now, &e);
+                    log_accept_error(&mut self.last_accept_log, now, &e);
                     continue;
                 }
             };
-            if self.conns.len() >= self.config.max_clients {
-                log::warn!(
-                    "refused {peer}: server full ({} clients)",
-                    self.config.max_clients
-                );
-                let mut refusal = Vec::new();
-                text::encode(
-                    &ServerMsg::Reject(Reject::ServerFull),
-                    text::CLIENT_EOL,
-                    &mut refusal,
-                );
-                let _ = io::Write::write(&mut socket, &refusal);
+            if let Err(reject) = self.admission.check(peer.ip(), self.conns.len()) {
+                log::warn!("refused {peer}: {reject}");
+                admission::refuse(socket, reject);
                 continue;
+            }
+            if let Err(e) = admission::keep_alive(&socket) {
+                log::debug!("could not set TCP keepalive for {peer}: {e}");
             }
             if let Err(e) = socket.set_nodelay(true) {
                 log::debug!("could not set TCP_NODELAY for {peer}: {e}");
@@ -314,7 +322,8 @@ impl Server {
                 log::warn!("could not register {peer}: {e}");
                 continue;
             }
-            entry.insert(Connection::new(socket, id, self.config.limits));
+            entry.insert(Connection::new(socket, id, peer.ip(), self.config.limits));
+            self.admission.admit(peer.ip());
             log::info!("{id} connected from {peer}");
             self.feed(
                 now,
@@ -323,16 +332,6 @@ impl Server {
                     peer: peer.ip(),
                 },
             );
-        }
-    }
-
-    fn log_accept_error(&mut self, now: &Now, error: &io::Error) {
-        if self
-            .last_accept_log
-            .is_none_or(|at| now.instant.duration_since(at) >= ACCEPT_LOG_INTERVAL)
-        {
-            self.last_accept_log = Some(now.instant);
-            log::error!("accept failed: {error}");
         }
     }
 
@@ -645,6 +644,7 @@ impl Server {
                 Some(_) => {}
             }
             let mut conn = self.conns.remove(key);
+            self.admission.release(conn.peer);
             let _ = self.poll.registry().deregister(&mut conn.socket);
             let _ = conn.socket.shutdown(std::net::Shutdown::Both);
             log::info!("{} disconnected", conn.id);
@@ -684,6 +684,14 @@ impl Server {
             .get(key)
             .filter(|conn| conn.id == id)
             .map(|_| key)
+    }
+}
+
+/// Logs an accept failure, at most once per `ACCEPT_LOG_INTERVAL`.
+fn log_accept_error(last: &mut Option<Instant>, now: &Now, error: &io::Error) {
+    if last.is_none_or(|at| now.instant.duration_since(at) >= ACCEPT_LOG_INTERVAL) {
+        *last = Some(now.instant);
+        log::error!("accept failed: {error}");
     }
 }
 
