@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use time::UtcOffset;
 
 use crate::proto::Limits;
+use crate::server::FloodPolicy;
 
 /// Everything the server needs to know to run.
 #[derive(Clone, Debug)]
@@ -23,6 +24,8 @@ pub struct Config {
     pub limit_loopback: bool,
     /// Most bytes queued for one client before it is cut as a slow consumer.
     pub max_outbuf: usize,
+    /// Flood control: a burst, then a steady rate of messages per client; `None` turns it off.
+    pub flood: Option<FloodPolicy>,
     /// Input size limits.
     pub limits: Limits,
     /// The local offset from UTC, read once at start-up, for `HH:MM:SS` stamps.
@@ -46,6 +49,7 @@ impl Default for Config {
             max_per_ip: 16,
             limit_loopback: false,
             max_outbuf: 1024 * 1024,
+            flood: Some(FloodPolicy::default()),
             limits: Limits::default(),
             utc_offset: UtcOffset::UTC,
             data_dir: PathBuf::from("chatd-data"),
@@ -84,6 +88,14 @@ impl Config {
         };
         if self.max_clients == 0 {
             return error("--max-clients", "must be at least 1");
+        }
+        if let Some(flood) = &self.flood {
+            if !(flood.burst >= 1.0 && flood.per_second > 0.0 && flood.per_second.is_finite()) {
+                return error(
+                    "--flood-burst",
+                    "the burst must be at least 1 and the rate above 0",
+                );
+            }
         }
         if self.max_per_ip == 0 {
             return error("--max-per-ip", "must be at least 1");

@@ -105,3 +105,51 @@ fn a_client_that_connects_and_resets_two_thousand_times_leaves_the_others_served
         "RSS grew from {before} to {after}"
     );
 }
+
+/// The 99th percentile of `samples`.
+fn p99(samples: &mut [Duration]) -> Duration {
+    samples.sort();
+    samples[(samples.len() * 99 / 100).min(samples.len() - 1)]
+}
+
+#[test]
+fn a_flooder_is_slowed_without_loss_and_a_paced_sender_beside_it_stays_fast() {
+    const FLOOD: usize = 40;
+    let server = TestServer::start(&[]);
+    let mut flooder = server.join("flooder");
+    let mut paced = server.join("paced");
+    let mut reader = server.join("reader");
+    // The flooder writes everything at once; the server reads it at the allowed rate.
+    let flood: String = (0..FLOOD).map(|n| format!("flood {n}\n")).collect();
+    let flood_started = Instant::now();
+    flooder.send_raw(flood.as_bytes());
+    let mut latencies = Vec::new();
+    let mut flood_seen = 0;
+    for n in 0..10 {
+        let text = format!("paced {n}");
+        let sent = Instant::now();
+        paced.send_line(&text);
+        // Flood lines may arrive meanwhile; the paced line must not wait behind them.
+        loop {
+            let line = reader.next_line();
+            if line.ends_with(&format!("paced > {text}")) {
+                latencies.push(sent.elapsed());
+                break;
+            }
+            assert!(line.ends_with(&format!("flooder > flood {flood_seen}")), "out of order: {line}");
+            flood_seen += 1;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    while flood_seen < FLOOD {
+        let line = reader.next_line();
+        assert!(line.ends_with(&format!("flooder > flood {flood_seen}")), "lost or out of order: {line}");
+        flood_seen += 1;
+    }
+    let flood_took = flood_started.elapsed();
+    let p99 = p99(&mut latencies);
+    eprintln!("paced p99 {p99:?}; {FLOOD} flood lines took {flood_took:?}");
+    assert!(p99 < Duration::from_millis(10), "paced p99 {p99:?}");
+    // A burst of 10, then 5 a second: the other 30 take about 6 s.
+    assert!(flood_took >= Duration::from_secs(5), "the flood went through in {flood_took:?}");
+}

@@ -85,7 +85,7 @@ fn a_client_that_never_reads_is_cut_at_the_cap_while_two_others_chat() {
     // 16 MiB at most, far beyond what loopback socket buffers can hold.
     const MAX_ROUNDS: usize = 16 * MIB / (2 * BATCH * LINE);
 
-    let mut server = TestServer::start(&["--max-outbuf", "65536"]);
+    let mut server = TestServer::start(&["--max-outbuf", "65536", "--no-flood-control"]);
     let mut alice = server.join("alice");
     let mut bob = server.join("bob");
     let mut slow = server.join("slow");

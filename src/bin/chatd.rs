@@ -11,6 +11,7 @@ use simplelog::{CombinedLogger, LevelFilter, SharedLogger, WriteLogger};
 use chatd::accounts::model::Role;
 use chatd::accounts::store::Store;
 use chatd::accounts::usercmd::{self, UserCommand};
+use chatd::server::FloodPolicy;
 use chatd::{Config, Server};
 
 /// A chat server for a team, a class or a LAN: talk to it with `nc HOST 3001` or the `chat` client.
@@ -34,6 +35,15 @@ struct Args {
     /// most connections from one address (default 16; loopback is exempt unless --limit-loopback)
     #[argh(option, default = "16")]
     max_per_ip: usize,
+    /// messages a client may send at once before flood control slows it (default 10)
+    #[argh(option, default = "10.0")]
+    flood_burst: f64,
+    /// messages per second a client may send after its burst (default 5)
+    #[argh(option, default = "5.0")]
+    flood_rate: f64,
+    /// turn flood control off (for load tests)
+    #[argh(switch)]
+    no_flood_control: bool,
     /// apply --max-per-ip to loopback addresses too
     #[argh(switch)]
     limit_loopback: bool,
@@ -167,6 +177,10 @@ fn run(args: Args, utc_offset: time::UtcOffset) -> Result<(), String> {
         max_outbuf: args.max_outbuf,
         max_per_ip: args.max_per_ip,
         limit_loopback: args.limit_loopback,
+        flood: (!args.no_flood_control).then_some(FloodPolicy {
+            burst: args.flood_burst,
+            per_second: args.flood_rate,
+        }),
         utc_offset,
         data_dir: args.data_dir.unwrap_or_else(|| Config::default().data_dir),
         require_account: args.require_account,

@@ -6,6 +6,7 @@ use std::time::Instant;
 use mio::net::TcpStream;
 use mio::Interest;
 
+use super::flood::Allowance;
 use super::outqueue::OutQueue;
 use crate::core::ConnId;
 use crate::proto::{Decoder, Limits};
@@ -41,11 +42,21 @@ pub struct Connection {
     pub closing: Option<Closing>,
     /// Whether the socket is registered for WRITABLE as well as READABLE.
     pub writable_interest: bool,
+    /// Whether the socket may hold unread bytes (set by a readable event, cleared at WouldBlock).
+    pub readable: bool,
+    /// How many more messages it may send before reading pauses.
+    pub allowance: Allowance,
 }
 
 impl Connection {
     /// A connection for a freshly accepted socket.
-    pub fn new(socket: TcpStream, id: ConnId, peer: IpAddr, limits: Limits) -> Connection {
+    pub fn new(
+        socket: TcpStream,
+        id: ConnId,
+        peer: IpAddr,
+        limits: Limits,
+        allowance: Allowance,
+    ) -> Connection {
         Connection {
             socket,
             id,
@@ -55,6 +66,8 @@ impl Connection {
             out: OutQueue::default(),
             closing: None,
             writable_interest: false,
+            readable: false,
+            allowance,
         }
     }
 

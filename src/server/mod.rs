@@ -9,9 +9,12 @@
 mod admission;
 mod clock;
 mod conn;
+mod flood;
 mod outqueue;
 mod worker;
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::fmt;
 use std::io::{self, Read};
 use std::rc::Rc;
@@ -36,6 +39,8 @@ use crate::proto::text;
 use admission::Admission;
 use clock::Clock;
 use conn::{conn_id, key_of, Closing, Connection};
+use flood::Allowance;
+pub use flood::FloodPolicy;
 use worker::{Finished, Reply, Worker, WriteError};
 
 const LISTENER: Token = Token(usize::MAX - 1);
@@ -53,6 +58,8 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 const ACCEPT_LOG_INTERVAL: Duration = Duration::from_secs(1);
 /// How often the account files are checked for changes made by `chatd user`.
 const RELOAD_INTERVAL: Duration = Duration::from_secs(2);
+/// Most messages taken from one client in one turn of the loop; the rest wait for the next turn.
+const MAX_MESSAGES_PER_TURN: usize = 32;
 /// Bytes read from a socket per `read` call.
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -97,6 +104,10 @@ pub struct Server {
     dirty: Vec<usize>,
     /// Connections marked closing, to drop once done.
     closing: Vec<usize>,
+    /// Connections with input left to serve next turn (edge-triggered: no new event will come).
+    ready: Vec<(usize, ConnId)>,
+    /// Connections whose flood allowance ran out, by when it is back.
+    paused: BinaryHeap<Reverse<(Instant, usize, ConnId)>>,
     admission: Admission,
     accept_paused_until: Option<Instant>,
     last_accept_log: Option<Instant>,
@@ -174,6 +185,8 @@ impl Server {
             read_buf: vec![0; READ_CHUNK],
             dirty: Vec::new(),
             closing: Vec::new(),
+            ready: Vec::new(),
+            paused: BinaryHeap::new(),
             accept_paused_until: None,
             last_accept_log: None,
             shutdown_deadline: None,
@@ -204,7 +217,10 @@ impl Server {
                     WAKER => self.take_finished(&now),
                     Token(key) => {
                         if event.is_readable() || event.is_read_closed() || event.is_error() {
-                            self.read(key, &now);
+                            if let Some(conn) = self.conns.get_mut(key) {
+                                conn.readable = true;
+                            }
+                            self.serve(key, &now);
                         }
                         if event.is_writable() {
                             self.dirty.push(key);
@@ -213,6 +229,11 @@ impl Server {
                 }
             }
             self.run_timers(&now);
+            for (key, id) in std::mem::take(&mut self.ready) {
+                if self.key(id) == Some(key) {
+                    self.serve(key, &now);
+                }
+            }
             // Dropping a connection tells the others, which is more output to write.
             self.flush();
             while self.reap(&now) {
@@ -228,6 +249,9 @@ impl Server {
 
     /// The poll timeout: until the earliest pending deadline, or none.
     fn next_timeout(&self, now: Instant) -> Option<Duration> {
+        if !self.ready.is_empty() {
+            return Some(Duration::ZERO);
+        }
         let linger = self
             .closing
             .iter()
@@ -239,12 +263,22 @@ impl Server {
             .chain(self.accept_paused_until)
             .chain(self.shutdown_deadline)
             .chain(Some(self.next_reload))
+            .chain(self.paused.peek().map(|Reverse((at, _, _))| *at))
             .chain(self.chat.next_deadline())
             .min()
             .map(|deadline| deadline.saturating_duration_since(now))
     }
 
     fn run_timers(&mut self, now: &Now) {
+        while let Some(&Reverse((at, key, id))) = self.paused.peek() {
+            if at > now.instant {
+                break;
+            }
+            self.paused.pop();
+            if self.key(id) == Some(key) {
+                self.serve(key, now);
+            }
+        }
         if self
             .chat
             .next_deadline()
@@ -322,7 +356,15 @@ impl Server {
                 log::warn!("could not register {peer}: {e}");
                 continue;
             }
-            entry.insert(Connection::new(socket, id, peer.ip(), self.config.limits));
+            let policy = self.config.flood.unwrap_or_default();
+            let allowance = Allowance::new(now.instant, &policy);
+            entry.insert(Connection::new(
+                socket,
+                id,
+                peer.ip(),
+                self.config.limits,
+                allowance,
+            ));
             self.admission.admit(peer.ip());
             log::info!("{id} connected from {peer}");
             self.feed(
@@ -418,67 +460,93 @@ impl Server {
         }
     }
 
-    fn read(&mut self, key: usize, now: &Now) {
+    /// Reads and decodes what `key` sent, feeding each message to the core, until the socket
+    /// would block, the client's flood allowance runs out (then reading pauses and TCP slows the
+    /// sender; nothing is dropped), or its share of this turn is used (then it waits on the ready
+    /// list: with edge-triggered readiness no new event would come for bytes already there).
+    fn serve(&mut self, key: usize, now: &Now) {
+        let mut served = 0;
         let mut buf = std::mem::take(&mut self.read_buf);
-        while let Some(conn) = self.conns.get_mut(key).filter(|c| c.closing.is_none()) {
+        while self.decode_buffered(key, now, &mut served) {
+            let Some(conn) = self
+                .conns
+                .get_mut(key)
+                .filter(|c| c.closing.is_none() && c.readable)
+            else {
+                break;
+            };
             match conn.socket.read(&mut buf) {
                 Ok(0) => {
-                    self.close(
-                        key,
-                        Closing::AfterFlush {
-                            deadline: now.instant + CLOSE_LINGER,
-                        },
-                        "closed by peer",
-                    );
-                    break;
+                    conn.readable = false;
+                    // A message cut off by the end of the stream is dropped, never decoded.
+                    let why = match conn.inbuf.len() {
+                        0 => "closed by peer".to_owned(),
+                        n => format!("closed by peer, dropping {n} bytes of an unfinished message"),
+                    };
+                    let deadline = now.instant + CLOSE_LINGER;
+                    self.close(key, Closing::AfterFlush { deadline }, &why);
                 }
-                Ok(n) => self.take_input(key, &buf[..n], now),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Ok(n) => conn.inbuf.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => conn.readable = false,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    self.close(key, Closing::Now, &format!("read failed: {e}"));
-                    break;
-                }
+                Err(e) => self.close(key, Closing::Now, &format!("read failed: {e}")),
             }
         }
         self.read_buf = buf;
     }
 
-    /// Decodes what `key` sent, feeding each message to the core; keeps any partial message.
-    fn take_input(&mut self, key: usize, bytes: &[u8], now: &Now) {
+    /// Feeds the whole messages buffered for `key` to the core. Returns whether it wants more
+    /// bytes (false: paused, out of turn, or closing).
+    fn decode_buffered(&mut self, key: usize, now: &Now, served: &mut usize) -> bool {
         let Some(conn) = self.conns.get_mut(key) else {
-            return;
+            return false;
         };
-        if conn.inbuf.is_empty() {
-            let used = self.decode(key, bytes, now);
-            if let Some(conn) = self.conns.get_mut(key) {
-                conn.inbuf.extend_from_slice(&bytes[used..]);
-            }
-        } else {
-            conn.inbuf.extend_from_slice(bytes);
-            let pending = std::mem::take(&mut conn.inbuf);
-            let used = self.decode(key, &pending, now);
-            if let Some(conn) = self.conns.get_mut(key) {
-                conn.inbuf = pending;
-                conn.inbuf.drain(..used);
-            }
-        }
-    }
-
-    /// Feeds every whole message at the front of `bytes` to the core; returns the bytes used.
-    fn decode(&mut self, key: usize, bytes: &[u8], now: &Now) -> usize {
+        let pending = std::mem::take(&mut conn.inbuf);
         let mut start = 0;
-        while let Some(conn) = self.conns.get_mut(key).filter(|c| c.closing.is_none()) {
-            let step = conn.decoder.decode(&bytes[start..]);
+        let wants_more = loop {
+            let Some(conn) = self.conns.get_mut(key).filter(|c| c.closing.is_none()) else {
+                break false;
+            };
+            if start == pending.len() {
+                break true;
+            }
+            if *served >= MAX_MESSAGES_PER_TURN {
+                self.ready.push((key, conn.id));
+                break false;
+            }
+            if let Some(policy) = &self.config.flood {
+                if let Err(back) = conn.allowance.take(now.instant, policy) {
+                    self.paused.push(Reverse((back, key, conn.id)));
+                    break false;
+                }
+            }
+            let step = conn.decoder.decode(&pending[start..]);
             start += step.used;
             let conn = conn.id;
             match step.item {
-                None => break,
-                Some(Ok(msg)) => self.feed(now, Input::Message { conn, msg }),
-                Some(Err(error)) => self.feed(now, Input::BadInput { conn, error }),
+                None => {
+                    // The allowance taken was not needed: nothing whole was there.
+                    if let (Some(policy), Some(c)) = (&self.config.flood, self.conns.get_mut(key)) {
+                        c.allowance.give_back(policy);
+                    }
+                    break true;
+                }
+                Some(item) => {
+                    *served += 1;
+                    let input = match item {
+                        Ok(msg) => Input::Message { conn, msg },
+                        Err(error) => Input::BadInput { conn, error },
+                    };
+                    self.feed(now, input);
+                }
             }
+        };
+        if let Some(conn) = self.conns.get_mut(key) {
+            let mut pending = pending;
+            pending.drain(..start);
+            conn.inbuf = pending;
         }
-        start
+        wants_more
     }
 
     /// Hands one input to the core and carries out what it asks.
