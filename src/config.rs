@@ -24,6 +24,10 @@ pub struct Config {
     pub limit_loopback: bool,
     /// Most bytes queued for one client before it is cut as a slow consumer.
     pub max_outbuf: usize,
+    /// Bytes queued for one client that may last no longer than `outbuf_soft_time`.
+    pub outbuf_soft: usize,
+    /// How long a client may stay over `outbuf_soft`.
+    pub outbuf_soft_time: std::time::Duration,
     /// Flood control: a burst, then a steady rate of messages per client; `None` turns it off.
     pub flood: Option<FloodPolicy>,
     /// Input size limits.
@@ -49,6 +53,8 @@ impl Default for Config {
             max_per_ip: 16,
             limit_loopback: false,
             max_outbuf: 1024 * 1024,
+            outbuf_soft: 256 * 1024,
+            outbuf_soft_time: std::time::Duration::from_secs(10),
             flood: Some(FloodPolicy::default()),
             limits: Limits::default(),
             utc_offset: UtcOffset::UTC,

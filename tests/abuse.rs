@@ -136,14 +136,20 @@ fn a_flooder_is_slowed_without_loss_and_a_paced_sender_beside_it_stays_fast() {
                 latencies.push(sent.elapsed());
                 break;
             }
-            assert!(line.ends_with(&format!("flooder > flood {flood_seen}")), "out of order: {line}");
+            assert!(
+                line.ends_with(&format!("flooder > flood {flood_seen}")),
+                "out of order: {line}"
+            );
             flood_seen += 1;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
     while flood_seen < FLOOD {
         let line = reader.next_line();
-        assert!(line.ends_with(&format!("flooder > flood {flood_seen}")), "lost or out of order: {line}");
+        assert!(
+            line.ends_with(&format!("flooder > flood {flood_seen}")),
+            "lost or out of order: {line}"
+        );
         flood_seen += 1;
     }
     let flood_took = flood_started.elapsed();
@@ -151,5 +157,8 @@ fn a_flooder_is_slowed_without_loss_and_a_paced_sender_beside_it_stays_fast() {
     eprintln!("paced p99 {p99:?}; {FLOOD} flood lines took {flood_took:?}");
     assert!(p99 < Duration::from_millis(10), "paced p99 {p99:?}");
     // A burst of 10, then 5 a second: the other 30 take about 6 s.
-    assert!(flood_took >= Duration::from_secs(5), "the flood went through in {flood_took:?}");
+    assert!(
+        flood_took >= Duration::from_secs(5),
+        "the flood went through in {flood_took:?}"
+    );
 }

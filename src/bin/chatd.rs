@@ -62,6 +62,12 @@ struct Args {
     /// how many recent chat lines a joining user is shown, 0 for none (default 20)
     #[argh(option, default = "20")]
     history: usize,
+    /// bytes queued for a client that may last only --outbuf-soft-secs (default 262144)
+    #[argh(option, default = "256 * 1024")]
+    outbuf_soft: usize,
+    /// seconds a client may stay over --outbuf-soft before it is disconnected (default 10)
+    #[argh(option, default = "10")]
+    outbuf_soft_secs: u64,
     /// print the version and exit
     #[argh(switch)]
     version: bool,
@@ -175,6 +181,8 @@ fn run(args: Args, utc_offset: time::UtcOffset) -> Result<(), String> {
         console: !args.no_console,
         max_clients: args.max_clients,
         max_outbuf: args.max_outbuf,
+        outbuf_soft: args.outbuf_soft,
+        outbuf_soft_time: std::time::Duration::from_secs(args.outbuf_soft_secs),
         max_per_ip: args.max_per_ip,
         limit_loopback: args.limit_loopback,
         flood: (!args.no_flood_control).then_some(FloodPolicy {

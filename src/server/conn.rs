@@ -42,6 +42,8 @@ pub struct Connection {
     pub closing: Option<Closing>,
     /// Whether the socket is registered for WRITABLE as well as READABLE.
     pub writable_interest: bool,
+    /// Since when more than the soft limit has been queued, if it is.
+    pub over_soft_since: Option<Instant>,
     /// Whether the socket may hold unread bytes (set by a readable event, cleared at WouldBlock).
     pub readable: bool,
     /// How many more messages it may send before reading pauses.
@@ -67,6 +69,7 @@ impl Connection {
             closing: None,
             writable_interest: false,
             readable: false,
+            over_soft_since: None,
             allowance,
         }
     }

@@ -106,6 +106,8 @@ pub struct Server {
     closing: Vec<usize>,
     /// Connections with input left to serve next turn (edge-triggered: no new event will come).
     ready: Vec<(usize, ConnId)>,
+    /// Connections over the soft output limit, by when to check they still are.
+    soft_checks: BinaryHeap<Reverse<(Instant, usize, ConnId)>>,
     /// Connections whose flood allowance ran out, by when it is back.
     paused: BinaryHeap<Reverse<(Instant, usize, ConnId)>>,
     admission: Admission,
@@ -128,6 +130,7 @@ impl Server {
         let mut config = config;
         // Descriptors beyond the clients': listener, poll, console, signals, waker, store, logs.
         config.max_clients = admission::raise_fd_limit(config.max_clients, 32);
+        config.outbuf_soft = config.outbuf_soft.min(config.max_outbuf);
         let poll = Poll::new().map_err(context("could not create the poll"))?;
         let waker =
             Waker::new(poll.registry(), WAKER).map_err(context("could not create the waker"))?;
@@ -187,6 +190,7 @@ impl Server {
             closing: Vec::new(),
             ready: Vec::new(),
             paused: BinaryHeap::new(),
+            soft_checks: BinaryHeap::new(),
             accept_paused_until: None,
             last_accept_log: None,
             shutdown_deadline: None,
@@ -235,9 +239,9 @@ impl Server {
                 }
             }
             // Dropping a connection tells the others, which is more output to write.
-            self.flush();
+            self.flush(&now);
             while self.reap(&now) {
-                self.flush();
+                self.flush(&now);
             }
             if self.shutdown_deadline.is_some() && self.conns.is_empty() {
                 // Changes still queued (a ban, a registration) must reach the disk.
@@ -264,12 +268,35 @@ impl Server {
             .chain(self.shutdown_deadline)
             .chain(Some(self.next_reload))
             .chain(self.paused.peek().map(|Reverse((at, _, _))| *at))
+            .chain(self.soft_checks.peek().map(|Reverse((at, _, _))| *at))
             .chain(self.chat.next_deadline())
             .min()
             .map(|deadline| deadline.saturating_duration_since(now))
     }
 
     fn run_timers(&mut self, now: &Now) {
+        while let Some(&Reverse((at, key, id))) = self.soft_checks.peek() {
+            if at > now.instant {
+                break;
+            }
+            self.soft_checks.pop();
+            let Some(conn) = self.conns.get_mut(key).filter(|c| c.id == id) else {
+                continue;
+            };
+            let limit = self.config.outbuf_soft_time;
+            if conn
+                .over_soft_since
+                .is_some_and(|since| now.instant.duration_since(since) >= limit)
+            {
+                log::warn!(
+                    "{id}: slow consumer, over {} queued bytes for {limit:?} ({} now); disconnecting",
+                    self.config.outbuf_soft,
+                    conn.out.pending()
+                );
+                conn.out.clear();
+                self.close(key, Closing::Now, "slow consumer");
+            }
+        }
         while let Some(&Reverse((at, key, id))) = self.paused.peek() {
             if at > now.instant {
                 break;
@@ -600,7 +627,7 @@ impl Server {
             Recipients::Console => {}
             Recipients::One(conn) => {
                 if let Some(key) = self.key(conn) {
-                    self.enqueue(key, &bytes);
+                    self.enqueue(key, &bytes, now);
                 }
             }
             Recipients::Room { except, .. } => {
@@ -611,19 +638,19 @@ impl Server {
                     .filter_map(|m| self.key(m))
                     .collect();
                 for key in keys {
-                    self.enqueue(key, &bytes);
+                    self.enqueue(key, &bytes, now);
                 }
             }
             Recipients::Everyone => {
                 let keys: Vec<usize> = self.conns.iter().map(|(key, _)| key).collect();
                 for key in keys {
-                    self.enqueue(key, &bytes);
+                    self.enqueue(key, &bytes, now);
                 }
             }
         }
     }
 
-    fn enqueue(&mut self, key: usize, bytes: &Rc<[u8]>) {
+    fn enqueue(&mut self, key: usize, bytes: &Rc<[u8]>, now: &Now) {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
@@ -645,10 +672,11 @@ impl Server {
             self.dirty.push(key);
         }
         conn.out.push(Rc::clone(bytes));
+        watch_soft_limit(conn, key, &self.config, now, &mut self.soft_checks);
     }
 
     /// Writes every connection with new output; WRITABLE interest only for those left with bytes.
-    fn flush(&mut self) {
+    fn flush(&mut self, now: &Now) {
         let mut dirty = std::mem::take(&mut self.dirty);
         dirty.sort_unstable();
         dirty.dedup();
@@ -659,7 +687,9 @@ impl Server {
             if conn.closing == Some(Closing::Now) {
                 continue;
             }
-            if let Err(e) = conn.out.write_to(&mut conn.socket) {
+            let written = conn.out.write_to(&mut conn.socket);
+            watch_soft_limit(conn, key, &self.config, now, &mut self.soft_checks);
+            if let Err(e) = written {
                 conn.out.clear();
                 self.close(key, Closing::Now, &format!("write failed: {e}"));
                 continue;
@@ -752,6 +782,27 @@ impl Server {
             .get(key)
             .filter(|conn| conn.id == id)
             .map(|_| key)
+    }
+}
+
+/// Notes when `conn`'s queue went over the soft limit (and schedules a check), or that it is
+/// back under it: over it for too long is a slow consumer too, below the hard limit.
+fn watch_soft_limit(
+    conn: &mut Connection,
+    key: usize,
+    config: &Config,
+    now: &Now,
+    checks: &mut BinaryHeap<Reverse<(Instant, usize, ConnId)>>,
+) {
+    if conn.out.pending() <= config.outbuf_soft {
+        conn.over_soft_since = None;
+    } else if conn.over_soft_since.is_none() {
+        conn.over_soft_since = Some(now.instant);
+        checks.push(Reverse((
+            now.instant + config.outbuf_soft_time,
+            key,
+            conn.id,
+        )));
     }
 }
 
