@@ -30,6 +30,8 @@ pub struct Config {
     pub outbuf_soft_time: std::time::Duration,
     /// Flood control: a burst, then a steady rate of messages per client; `None` turns it off.
     pub flood: Option<FloodPolicy>,
+    /// How long a connection may take to give its name (and password) before it is closed.
+    pub name_timeout: std::time::Duration,
     /// Input size limits.
     pub limits: Limits,
     /// The local offset from UTC, read once at start-up, for `HH:MM:SS` stamps.
@@ -56,6 +58,7 @@ impl Default for Config {
             outbuf_soft: 256 * 1024,
             outbuf_soft_time: std::time::Duration::from_secs(10),
             flood: Some(FloodPolicy::default()),
+            name_timeout: std::time::Duration::from_secs(30),
             limits: Limits::default(),
             utc_offset: UtcOffset::UTC,
             data_dir: PathBuf::from("chatd-data"),

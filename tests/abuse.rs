@@ -162,3 +162,159 @@ fn a_flooder_is_slowed_without_loss_and_a_paced_sender_beside_it_stays_fast() {
         "the flood went through in {flood_took:?}"
     );
 }
+
+const MIB: usize = 1024 * 1024;
+
+#[test]
+fn sixty_four_mib_without_a_newline_costs_little_and_an_idle_half_line_costs_nothing() {
+    let server = TestServer::start(&[]);
+    let mut alice = server.join("alice");
+    let mut bob = server.join("bob");
+    let mut big = server.join("big");
+    let before = server.memory();
+    let chunk = vec![b'x'; MIB];
+    for i in 0..64 {
+        big.send_raw(&chunk);
+        if i % 16 == 0 {
+            alice.send_line(&format!("meanwhile {i}"));
+            bob.expect_line(chat_line("alice", &format!("meanwhile {i}")));
+        }
+    }
+    assert_eq!(big.next_line(), "[!] line too long");
+    bob.send_line("after the flood");
+    alice.expect_line(chat_line("bob", "after the flood"));
+    let grew = server.memory().peak.saturating_sub(before.rss);
+    assert!(grew < 8 * MIB as u64, "peak RSS grew by {grew} bytes for 64 MiB of input");
+    // The offender now idles with half a line: the server must not spin on it.
+    big.send_raw(b"half a line with no end");
+    alice.sync();
+    let cpu = server.cpu_time();
+    std::thread::sleep(Duration::from_secs(1));
+    let burnt = server.cpu_time() - cpu;
+    assert!(burnt < Duration::from_millis(100), "{burnt:?} of CPU while idle");
+}
+
+#[test]
+fn repeated_over_long_lines_close_the_connection() {
+    let server = TestServer::start(&[]);
+    let mut big = server.join("big");
+    let line = format!("{}\n", "y".repeat(MIB));
+    for _ in 0..3 {
+        big.send_raw(line.as_bytes());
+        assert_eq!(big.expect_line("[!]"), "[!] line too long");
+    }
+    assert_eq!(big.expect_line("[!]"), "[!] too much input that could not be read, goodbye");
+    big.expect_closed();
+}
+
+#[test]
+fn a_connection_that_never_names_itself_is_closed_at_the_name_timeout() {
+    let server = TestServer::start(&["--name-timeout", "1"]);
+    let mut named = server.join("named");
+    let mut silent = Client::connect(server.addr());
+    silent.expect_line(|l: &str| l == common::PROMPT);
+    let started = Instant::now();
+    assert_eq!(silent.expect_line("[!]"), "[!] no name given in time, goodbye");
+    silent.expect_closed();
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(900) && waited < Duration::from_secs(5), "closed after {waited:?}");
+    // A quiet user who did give a name is never cut.
+    named.sync();
+}
+
+#[test]
+fn one_write_with_an_injected_event_line_gives_two_attributed_lines() {
+    let server = TestServer::start(&[]);
+    let mut mallory = server.join("mallory");
+    let mut bob = server.join("bob");
+    mallory.send_raw(b"hi\n[*] admin: restarting\r\n[!] you are kicked\n");
+    bob.expect_line(chat_line("mallory", "hi"));
+    bob.expect_line(chat_line("mallory", "[*] admin: restarting"));
+    bob.expect_line(chat_line("mallory", "[!] you are kicked"));
+    let rest = bob.sync();
+    assert!(rest.iter().all(|l| !l.starts_with("[*] admin") && !l.starts_with("[!]")), "{rest:?}");
+}
+
+#[test]
+fn control_ansi_and_bidi_bytes_never_reach_another_terminal() {
+    let server = TestServer::start(&[]);
+    let mut mallory = server.join("mallory");
+    let mut bob = server.join("bob");
+    let nasty = "a\u{1b}[2Jb\u{7}c\u{7f}d\u{85}e\u{202e}f\u{2066}g\u{200b}h\rj\u{0}k";
+    mallory.send_raw(format!("{nasty}\n").as_bytes());
+    let line = bob.next_line_raw();
+    for forbidden in ["\u{1b}", "\u{7}", "\u{7f}", "\u{85}", "\u{202e}", "\u{2066}", "\u{200b}", "\u{0}"] {
+        let text = String::from_utf8_lossy(&line);
+        assert!(!text.contains(forbidden), "{forbidden:?} reached bob: {text:?}");
+    }
+    assert!(!line[..line.len() - 2].contains(&b'\r'), "a bare CR reached bob");
+    let text = String::from_utf8_lossy(&line);
+    assert!(text.contains("a\u{FFFD}[2Jb\u{FFFD}c"), "{text:?}");
+    // Names cannot carry any of them.
+    let mut sneaky = Client::connect(server.addr());
+    sneaky.expect_line(|l: &str| l == common::PROMPT);
+    for name in ["ev\u{1b}[1me", "ev\u{202e}e", "ev\u{200b}e", "ev\u{7}e"] {
+        sneaky.send_raw(format!("{name}\n").as_bytes());
+        assert!(sneaky.expect_line("[!]").starts_with("[!] invalid name"), "{name:?}");
+    }
+}
+
+#[test]
+fn half_open_connections_leave_the_others_served() {
+    let server = TestServer::start(&[]);
+    let mut alice = server.join("alice");
+    let mut bob = server.join("bob");
+    // Half-open: connected, never reading, never writing; and one that shut its sending side.
+    let idle: Vec<TcpStream> = (0..50).map(|_| TcpStream::connect(server.addr()).expect("connect")).collect();
+    let half_closed = TcpStream::connect(server.addr()).expect("connect");
+    half_closed.shutdown(std::net::Shutdown::Write).expect("shutdown");
+    for n in 0..20 {
+        alice.send_line(&format!("line {n}"));
+        bob.expect_line(chat_line("alice", &format!("line {n}")));
+    }
+    assert_eq!(idle.len(), 50);
+}
+
+#[test]
+fn a_slow_reader_beside_twenty_chatters_slows_nobody() {
+    let server = TestServer::start(&["--no-flood-control", "--max-outbuf", "65536"]);
+    let mut chatters: Vec<Client> = (0..20).map(|n| server.join(&format!("c{n}"))).collect();
+    let _slow = server.join("slow");
+    let filler = "z".repeat(2000);
+    let mut worst = Duration::ZERO;
+    for round in 0..40 {
+        let from = round % chatters.len();
+        let sent = Instant::now();
+        chatters[from].send_line(&format!("{round} {filler}"));
+        for (n, chatter) in chatters.iter_mut().enumerate() {
+            if n != from {
+                chatter.expect_line(chat_line(&format!("c{from}"), &format!("{round} {filler}")));
+            }
+        }
+        worst = worst.max(sent.elapsed());
+    }
+    eprintln!("worst round trip to 19 readers beside a slow one: {worst:?}");
+    assert!(worst < Duration::from_secs(1), "{worst:?}");
+}
+
+#[test]
+fn exit_with_a_thousand_clients_connected_finishes_within_three_seconds() {
+    let mut server = TestServer::start(&["--max-clients", "1100"]);
+    let clients: Vec<TcpStream> = (0..1000)
+        .map(|_| {
+            let socket = TcpStream::connect(server.addr()).expect("connect");
+            socket.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+            socket
+        })
+        .collect();
+    let mut last = Client::connect(server.addr());
+    last.expect_line(|l: &str| l == common::PROMPT);
+    let started = Instant::now();
+    server.console("EXIT");
+    let status = server.wait_exit(Duration::from_secs(5));
+    let took = started.elapsed();
+    assert!(status.success(), "{status:?}");
+    assert!(took < Duration::from_secs(3), "shutdown took {took:?}");
+    last.expect_line(common::SHUTDOWN_LINE);
+    drop(clients);
+}

@@ -68,6 +68,9 @@ struct Args {
     /// seconds a client may stay over --outbuf-soft before it is disconnected (default 10)
     #[argh(option, default = "10")]
     outbuf_soft_secs: u64,
+    /// seconds a new connection may take to give its name and password (default 30)
+    #[argh(option, default = "30")]
+    name_timeout: u64,
     /// print the version and exit
     #[argh(switch)]
     version: bool,
@@ -184,6 +187,7 @@ fn run(args: Args, utc_offset: time::UtcOffset) -> Result<(), String> {
         outbuf_soft: args.outbuf_soft,
         outbuf_soft_time: std::time::Duration::from_secs(args.outbuf_soft_secs),
         max_per_ip: args.max_per_ip,
+        name_timeout: std::time::Duration::from_secs(args.name_timeout),
         limit_loopback: args.limit_loopback,
         flood: (!args.no_flood_control).then_some(FloodPolicy {
             burst: args.flood_burst,

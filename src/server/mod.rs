@@ -176,6 +176,7 @@ impl Server {
                     require_account: config.require_account,
                     allow_register: config.allow_register,
                     history: config.history,
+                    name_timeout: config.name_timeout,
                     ..ChatConfig::default()
                 },
                 registry,
