@@ -162,20 +162,40 @@ pub fn parse_command(line: &str) -> Option<HostCommand> {
     Some(command)
 }
 
-/// Shows the room on stdout, with a `[HH:MM:SS] Host > ` prompt when a person is typing at a terminal.
+/// Most console output held while stdout is not being read; past it lines are dropped.
+const MAX_PENDING_OUTPUT: usize = 64 * 1024;
+
+/// Shows the room on stdout, with a `[HH:MM:SS] Host > ` prompt when a person is typing at a
+/// terminal. When stdout is a pipe or a file it is made non-blocking: a reader that does not keep
+/// up loses lines (counted, logged once), and the event loop never waits for it.
 #[derive(Debug)]
 pub struct ConsoleOutput {
     prompt: bool,
     line: Vec<u8>,
+    /// Output not yet written, bounded by `MAX_PENDING_OUTPUT`.
+    pending: Vec<u8>,
+    /// Stdout's flags to put back, if we made it non-blocking.
+    restore: Option<OFlags>,
+    dropped: u64,
 }
 
 impl ConsoleOutput {
-    /// Output with a prompt if `interactive` and both stdin and stdout are terminals.
-    pub fn new(interactive: bool) -> ConsoleOutput {
-        let prompt = interactive && io::stdin().is_terminal() && io::stdout().is_terminal();
+    /// Output with a prompt if `interactive` and both stdin and stdout are terminals. Unless it is
+    /// a terminal, stdout is made non-blocking and registered for WRITABLE under `token`.
+    pub fn new(interactive: bool, registry: &Registry, token: Token) -> ConsoleOutput {
+        let stdout = io::stdout();
+        let prompt = interactive && io::stdin().is_terminal() && stdout.is_terminal();
+        let restore = if stdout.is_terminal() {
+            None
+        } else {
+            make_non_blocking(registry, token)
+        };
         ConsoleOutput {
             prompt,
             line: Vec::new(),
+            pending: Vec::new(),
+            restore,
+            dropped: 0,
         }
     }
 
@@ -196,11 +216,29 @@ impl ConsoleOutput {
         self.write_with_prompt(stamp);
     }
 
-    /// Prints one plain line.
-    pub fn say(&mut self, line: &str) {
+    /// Writes what is pending until stdout would block (call when it is writable again).
+    pub fn flush(&mut self) {
         let mut stdout = io::stdout().lock();
-        let _ = writeln!(stdout, "{line}");
+        while !self.pending.is_empty() {
+            match stdout.write(&self.pending) {
+                Ok(0) => break,
+                Ok(n) => {
+                    self.pending.drain(..n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    log::debug!("console output failed: {e}");
+                    self.pending.clear();
+                }
+            }
+        }
         let _ = stdout.flush();
+    }
+
+    /// Lines dropped because stdout was not being read.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
     }
 
     fn write_with_prompt(&mut self, stamp: Stamp) {
@@ -208,9 +246,44 @@ impl ConsoleOutput {
             self.line
                 .extend_from_slice(format!("[{}] Host > ", stamp.hms()).as_bytes());
         }
-        let mut stdout = io::stdout().lock();
-        if let Err(e) = stdout.write_all(&self.line).and_then(|()| stdout.flush()) {
-            log::debug!("console output failed: {e}");
+        if self.pending.len() + self.line.len() > MAX_PENDING_OUTPUT {
+            if self.dropped == 0 {
+                log::warn!("console output is not being read: dropping console lines (counted)");
+            }
+            self.dropped += 1;
+            return;
+        }
+        self.pending.extend_from_slice(&self.line);
+        self.flush();
+    }
+}
+
+/// Makes stdout non-blocking and registers it for WRITABLE; returns the flags to put back.
+fn make_non_blocking(registry: &Registry, token: Token) -> Option<OFlags> {
+    let stdout = io::stdout();
+    let flags = rustix::fs::fcntl_getfl(&stdout).ok()?;
+    if flags.contains(OFlags::NONBLOCK) {
+        return None;
+    }
+    rustix::fs::fcntl_setfl(&stdout, flags | OFlags::NONBLOCK).ok()?;
+    // A regular file cannot be polled (and never blocks): then there is nothing to register.
+    let fd = stdout.as_raw_fd();
+    let _ = registry.register(&mut SourceFd(&fd), token, Interest::WRITABLE);
+    Some(flags)
+}
+
+impl Drop for ConsoleOutput {
+    fn drop(&mut self) {
+        if self.dropped > 0 {
+            log::warn!(
+                "{} console lines were dropped because stdout was not being read",
+                self.dropped
+            );
+        }
+        // What is pending goes out if stdout takes it now; exiting never waits for a reader.
+        self.flush();
+        if let Some(flags) = self.restore {
+            let _ = rustix::fs::fcntl_setfl(io::stdout(), flags);
         }
     }
 }

@@ -184,14 +184,20 @@ fn sixty_four_mib_without_a_newline_costs_little_and_an_idle_half_line_costs_not
     bob.send_line("after the flood");
     alice.expect_line(chat_line("bob", "after the flood"));
     let grew = server.memory().peak.saturating_sub(before.rss);
-    assert!(grew < 8 * MIB as u64, "peak RSS grew by {grew} bytes for 64 MiB of input");
+    assert!(
+        grew < 8 * MIB as u64,
+        "peak RSS grew by {grew} bytes for 64 MiB of input"
+    );
     // The offender now idles with half a line: the server must not spin on it.
     big.send_raw(b"half a line with no end");
     alice.sync();
     let cpu = server.cpu_time();
     std::thread::sleep(Duration::from_secs(1));
     let burnt = server.cpu_time() - cpu;
-    assert!(burnt < Duration::from_millis(100), "{burnt:?} of CPU while idle");
+    assert!(
+        burnt < Duration::from_millis(100),
+        "{burnt:?} of CPU while idle"
+    );
 }
 
 #[test]
@@ -203,7 +209,10 @@ fn repeated_over_long_lines_close_the_connection() {
         big.send_raw(line.as_bytes());
         assert_eq!(big.expect_line("[!]"), "[!] line too long");
     }
-    assert_eq!(big.expect_line("[!]"), "[!] too much input that could not be read, goodbye");
+    assert_eq!(
+        big.expect_line("[!]"),
+        "[!] too much input that could not be read, goodbye"
+    );
     big.expect_closed();
 }
 
@@ -214,10 +223,16 @@ fn a_connection_that_never_names_itself_is_closed_at_the_name_timeout() {
     let mut silent = Client::connect(server.addr());
     silent.expect_line(|l: &str| l == common::PROMPT);
     let started = Instant::now();
-    assert_eq!(silent.expect_line("[!]"), "[!] no name given in time, goodbye");
+    assert_eq!(
+        silent.expect_line("[!]"),
+        "[!] no name given in time, goodbye"
+    );
     silent.expect_closed();
     let waited = started.elapsed();
-    assert!(waited >= Duration::from_millis(900) && waited < Duration::from_secs(5), "closed after {waited:?}");
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(5),
+        "closed after {waited:?}"
+    );
     // A quiet user who did give a name is never cut.
     named.sync();
 }
@@ -232,7 +247,11 @@ fn one_write_with_an_injected_event_line_gives_two_attributed_lines() {
     bob.expect_line(chat_line("mallory", "[*] admin: restarting"));
     bob.expect_line(chat_line("mallory", "[!] you are kicked"));
     let rest = bob.sync();
-    assert!(rest.iter().all(|l| !l.starts_with("[*] admin") && !l.starts_with("[!]")), "{rest:?}");
+    assert!(
+        rest.iter()
+            .all(|l| !l.starts_with("[*] admin") && !l.starts_with("[!]")),
+        "{rest:?}"
+    );
 }
 
 #[test]
@@ -243,11 +262,19 @@ fn control_ansi_and_bidi_bytes_never_reach_another_terminal() {
     let nasty = "a\u{1b}[2Jb\u{7}c\u{7f}d\u{85}e\u{202e}f\u{2066}g\u{200b}h\rj\u{0}k";
     mallory.send_raw(format!("{nasty}\n").as_bytes());
     let line = bob.next_line_raw();
-    for forbidden in ["\u{1b}", "\u{7}", "\u{7f}", "\u{85}", "\u{202e}", "\u{2066}", "\u{200b}", "\u{0}"] {
+    for forbidden in [
+        "\u{1b}", "\u{7}", "\u{7f}", "\u{85}", "\u{202e}", "\u{2066}", "\u{200b}", "\u{0}",
+    ] {
         let text = String::from_utf8_lossy(&line);
-        assert!(!text.contains(forbidden), "{forbidden:?} reached bob: {text:?}");
+        assert!(
+            !text.contains(forbidden),
+            "{forbidden:?} reached bob: {text:?}"
+        );
     }
-    assert!(!line[..line.len() - 2].contains(&b'\r'), "a bare CR reached bob");
+    assert!(
+        !line[..line.len() - 2].contains(&b'\r'),
+        "a bare CR reached bob"
+    );
     let text = String::from_utf8_lossy(&line);
     assert!(text.contains("a\u{FFFD}[2Jb\u{FFFD}c"), "{text:?}");
     // Names cannot carry any of them.
@@ -255,7 +282,10 @@ fn control_ansi_and_bidi_bytes_never_reach_another_terminal() {
     sneaky.expect_line(|l: &str| l == common::PROMPT);
     for name in ["ev\u{1b}[1me", "ev\u{202e}e", "ev\u{200b}e", "ev\u{7}e"] {
         sneaky.send_raw(format!("{name}\n").as_bytes());
-        assert!(sneaky.expect_line("[!]").starts_with("[!] invalid name"), "{name:?}");
+        assert!(
+            sneaky.expect_line("[!]").starts_with("[!] invalid name"),
+            "{name:?}"
+        );
     }
 }
 
@@ -265,9 +295,13 @@ fn half_open_connections_leave_the_others_served() {
     let mut alice = server.join("alice");
     let mut bob = server.join("bob");
     // Half-open: connected, never reading, never writing; and one that shut its sending side.
-    let idle: Vec<TcpStream> = (0..50).map(|_| TcpStream::connect(server.addr()).expect("connect")).collect();
+    let idle: Vec<TcpStream> = (0..50)
+        .map(|_| TcpStream::connect(server.addr()).expect("connect"))
+        .collect();
     let half_closed = TcpStream::connect(server.addr()).expect("connect");
-    half_closed.shutdown(std::net::Shutdown::Write).expect("shutdown");
+    half_closed
+        .shutdown(std::net::Shutdown::Write)
+        .expect("shutdown");
     for n in 0..20 {
         alice.send_line(&format!("line {n}"));
         bob.expect_line(chat_line("alice", &format!("line {n}")));
@@ -317,4 +351,59 @@ fn exit_with_a_thousand_clients_connected_finishes_within_three_seconds() {
     assert!(took < Duration::from_secs(3), "shutdown took {took:?}");
     last.expect_line(common::SHUTDOWN_LINE);
     drop(clients);
+}
+
+#[test]
+fn a_console_nobody_reads_never_blocks_the_server() {
+    use std::process::{Command, Stdio};
+    // A free port, so the address need not be read from the stdout nobody reads.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let data = common::DataDir::new();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chatd"))
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+            data.arg(),
+            "--no-flood-control",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start chatd");
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let deadline = Instant::now() + TIMEOUT;
+    let mut alice = loop {
+        if let Ok(socket) = TcpStream::connect(addr) {
+            drop(socket);
+            break Client::connect(addr);
+        }
+        assert!(Instant::now() < deadline, "chatd did not start listening");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    alice.join("alice");
+    let mut bob = Client::connect(addr);
+    bob.join("bob");
+    // Every chat line goes to the console too: 2 MiB of it, far past what a pipe holds.
+    let filler = "c".repeat(1000);
+    for n in 0..2000 {
+        alice.send_line(&format!("{n} {filler}"));
+        bob.expect_line(chat_line("alice", &format!("{n} {filler}")));
+    }
+    let sent = Instant::now();
+    bob.send_line("still prompt?");
+    alice.expect_line(chat_line("bob", "still prompt?"));
+    assert!(sent.elapsed() < Duration::from_secs(1));
+    let _ = child.kill();
+    let output = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("console output is not being read"),
+        "{stderr}"
+    );
 }

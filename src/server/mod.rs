@@ -47,6 +47,7 @@ const LISTENER: Token = Token(usize::MAX - 1);
 const CONSOLE: Token = Token(usize::MAX - 2);
 const SIGNALS: Token = Token(usize::MAX - 3);
 const WAKER: Token = Token(usize::MAX - 4);
+const STDOUT: Token = Token(usize::MAX - 5);
 
 /// How long a connection the server is closing may take to receive what is queued for it.
 const CLOSE_LINGER: Duration = Duration::from_secs(5);
@@ -160,7 +161,7 @@ impl Server {
             log::info!("running without a console (--no-console)");
             None
         };
-        let console_out = ConsoleOutput::new(console_in.is_some());
+        let console_out = ConsoleOutput::new(console_in.is_some(), poll.registry(), STDOUT);
         let admission =
             Admission::new(config.max_clients, config.max_per_ip, config.limit_loopback);
         Ok(Server {
@@ -220,6 +221,7 @@ impl Server {
                     CONSOLE => self.read_console(&now),
                     SIGNALS => self.take_signals(&now),
                     WAKER => self.take_finished(&now),
+                    STDOUT => self.console_out.flush(),
                     Token(key) => {
                         if event.is_readable() || event.is_read_closed() || event.is_error() {
                             if let Some(conn) = self.conns.get_mut(key) {
