@@ -10,8 +10,7 @@ use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 use rustix::fs::OFlags;
 
-use crate::accounts::model::Role;
-use crate::proto::msg::{split_word, HostCommand, ServerMsg, Stamp};
+use crate::proto::msg::{Command, HostCommand, ServerMsg, Stamp, HOST_COMMANDS};
 use crate::proto::text;
 
 /// Longest console line kept; the rest of a longer line is dropped.
@@ -114,45 +113,14 @@ pub fn parse_command(line: &str) -> Option<HostCommand> {
         "HELP" if rest.is_empty() => HostCommand::Help,
         "LIST_USERS" if rest.is_empty() => HostCommand::ListUsers,
         "EXIT" if rest.is_empty() => HostCommand::Exit,
-        "BAN" if rest.is_empty() => HostCommand::BadUsage {
-            usage: "BAN NAME [REASON]",
-        },
-        "KICK" if rest.is_empty() => HostCommand::BadUsage {
-            usage: "KICK NAME [REASON]",
-        },
-        "KICK" | "BAN" => {
-            let (name, reason) = split_word(rest);
-            let (name, reason) = (
-                name.to_owned(),
-                (!reason.is_empty()).then(|| reason.to_owned()),
-            );
-            if word.eq_ignore_ascii_case("KICK") {
-                HostCommand::Kick { name, reason }
-            } else {
-                HostCommand::Ban { name, reason }
-            }
-        }
-        "BANS" if rest.is_empty() => HostCommand::Bans,
-        "UNBAN" => match split_word(rest) {
-            (name, "") if !name.is_empty() => HostCommand::Unban {
-                name: name.to_owned(),
+        // Moderation reads as the admins' slash commands do.
+        "KICK" | "BAN" | "UNBAN" | "BANS" | "GRANT" => match Command::parse(word, rest) {
+            Command::Moderate(request) => HostCommand::Moderate(request),
+            Command::BadUsage { usage } => HostCommand::BadUsage {
+                usage: console_usage(word).unwrap_or(usage),
             },
-            _ => HostCommand::BadUsage {
-                usage: "UNBAN NAME",
-            },
-        },
-        "GRANT" => match split_word(rest) {
-            (name, role) if !name.is_empty() => match Role::parse(role) {
-                Some(role) => HostCommand::Grant {
-                    name: name.to_owned(),
-                    role,
-                },
-                None => HostCommand::BadUsage {
-                    usage: "GRANT NAME admin|user",
-                },
-            },
-            _ => HostCommand::BadUsage {
-                usage: "GRANT NAME admin|user",
+            _ => HostCommand::Say {
+                text: line.to_owned(),
             },
         },
         _ => HostCommand::Say {
@@ -160,6 +128,16 @@ pub fn parse_command(line: &str) -> Option<HostCommand> {
         },
     };
     Some(command)
+}
+
+/// The console's own usage line for the command `word` (`KICK NAME [REASON]`, not `/kick ...`).
+fn console_usage(word: &str) -> Option<&'static str> {
+    HOST_COMMANDS.iter().map(|(usage, _)| *usage).find(|usage| {
+        usage
+            .split(' ')
+            .next()
+            .is_some_and(|w| w.eq_ignore_ascii_case(word))
+    })
 }
 
 /// Most console output held while stdout is not being read; past it lines are dropped.
@@ -291,25 +269,23 @@ impl Drop for ConsoleOutput {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::accounts::model::Role;
+    use crate::proto::msg::Moderation;
 
     #[test]
     fn console_commands_are_parsed_in_any_case() {
         assert_eq!(parse_command("help"), Some(HostCommand::Help));
         assert_eq!(parse_command("List_Users"), Some(HostCommand::ListUsers));
         assert_eq!(parse_command(" EXIT "), Some(HostCommand::Exit));
-        assert_eq!(
-            parse_command("kick bob"),
-            Some(HostCommand::Kick {
-                name: "bob".into(),
-                reason: None
-            })
-        );
+        let moderate = |request| Some(HostCommand::Moderate(request));
+        let kick = |name: &str, reason: Option<&str>| Moderation::Kick {
+            name: name.into(),
+            reason: reason.map(Into::into),
+        };
+        assert_eq!(parse_command("kick bob"), moderate(kick("bob", None)));
         assert_eq!(
             parse_command("KICK bob  too loud "),
-            Some(HostCommand::Kick {
-                name: "bob".into(),
-                reason: Some("too loud".into())
-            })
+            moderate(kick("bob", Some("too loud")))
         );
         assert_eq!(
             parse_command("KICK"),
@@ -318,21 +294,19 @@ mod tests {
             })
         );
         assert_eq!(parse_command(""), None);
-        assert_eq!(
-            parse_command("ban eve spam"),
-            Some(HostCommand::Ban {
-                name: "eve".into(),
-                reason: Some("spam".into())
-            })
-        );
+        let ban = Moderation::Ban {
+            name: "eve".into(),
+            reason: Some("spam".into()),
+        };
+        assert_eq!(parse_command("ban eve spam"), moderate(ban));
         assert_eq!(
             parse_command("Unban eve"),
-            Some(HostCommand::Unban { name: "eve".into() })
+            moderate(Moderation::Unban { name: "eve".into() })
         );
-        assert_eq!(parse_command("BANS"), Some(HostCommand::Bans));
+        assert_eq!(parse_command("BANS"), moderate(Moderation::Bans));
         assert_eq!(
             parse_command("grant bob ADMIN"),
-            Some(HostCommand::Grant {
+            moderate(Moderation::Grant {
                 name: "bob".into(),
                 role: Role::Admin
             })
@@ -382,10 +356,10 @@ mod tests {
         input.take(b"CK bob\n", &mut commands);
         assert_eq!(
             commands.last(),
-            Some(&HostCommand::Kick {
+            Some(&HostCommand::Moderate(Moderation::Kick {
                 name: "bob".into(),
                 reason: None
-            })
+            }))
         );
     }
 }

@@ -136,34 +136,8 @@ pub enum Command {
         /// The new password.
         new: String,
     },
-    /// Disconnect a user (admins).
-    Kick {
-        /// Who.
-        name: String,
-        /// Why, if given.
-        reason: Option<String>,
-    },
-    /// Disconnect a user and refuse the name from now on (admins).
-    Ban {
-        /// Who.
-        name: String,
-        /// Why, if given.
-        reason: Option<String>,
-    },
-    /// Lift a ban (admins).
-    Unban {
-        /// The banned name.
-        name: String,
-    },
-    /// List the bans (admins).
-    Bans,
-    /// Set a registered user's role (admins).
-    Grant {
-        /// Who.
-        name: String,
-        /// The new role.
-        role: Role,
-    },
+    /// Moderate (admins only).
+    Moderate(Moderation),
     /// Say text to one user only.
     Dm {
         /// The recipient's name.
@@ -343,7 +317,7 @@ impl Command {
             ("time", ..) => Command::Time,
             ("ping", ..) => Command::Ping,
             ("stats", ..) => Command::Stats,
-            ("bans", ..) => Command::Bans,
+            ("bans", ..) => Command::Moderate(Moderation::Bans),
             ("quit", ..) => Command::Quit {
                 reason: optional(args),
             },
@@ -364,22 +338,22 @@ impl Command {
                 old: first.to_owned(),
                 new: rest.to_owned(),
             },
-            ("kick", false, _) => Command::Kick {
+            ("kick", false, _) => Command::Moderate(Moderation::Kick {
                 name: first.to_owned(),
                 reason: optional(rest),
-            },
-            ("ban", false, _) => Command::Ban {
+            }),
+            ("ban", false, _) => Command::Moderate(Moderation::Ban {
                 name: first.to_owned(),
                 reason: optional(rest),
-            },
-            ("unban", false, true) => Command::Unban {
+            }),
+            ("unban", false, true) => Command::Moderate(Moderation::Unban {
                 name: first.to_owned(),
-            },
+            }),
             ("grant", false, false) => match Role::parse(rest) {
-                Some(role) => Command::Grant {
+                Some(role) => Command::Moderate(Moderation::Grant {
                     name: first.to_owned(),
                     role,
-                },
+                }),
                 None => usage,
             },
             _ => usage,
@@ -396,25 +370,21 @@ pub fn split_word(text: &str) -> (&str, &str) {
     }
 }
 
-/// A command typed on the host console (stdin of `chatd`).
+/// What an admin (or the console) can do to users and names.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum HostCommand {
-    /// List the console commands.
-    Help,
+pub enum Moderation {
     /// Disconnect a user.
     Kick {
         /// Who.
         name: String,
-        /// Why, if the host said.
+        /// Why, if given.
         reason: Option<String>,
     },
-    /// Print the users online.
-    ListUsers,
     /// Disconnect a user and refuse the name from now on.
     Ban {
         /// Who.
         name: String,
-        /// Why, if the host said.
+        /// Why, if given.
         reason: Option<String>,
     },
     /// Lift a ban.
@@ -431,6 +401,17 @@ pub enum HostCommand {
         /// The new role.
         role: Role,
     },
+}
+
+/// A command typed on the host console (stdin of `chatd`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HostCommand {
+    /// List the console commands.
+    Help,
+    /// Print the users online.    /// Print the users online.
+    ListUsers,
+    /// Moderate: the console is always an admin.
+    Moderate(Moderation),
     /// Shut the server down.
     Exit,
     /// Say a line to everyone as `Host`.
