@@ -73,21 +73,41 @@ impl TextDecoder {
     }
 }
 
-/// Parses one line of text-mode input (without its line end).
-pub fn parse_line(line: &str) -> ClientMsg {
+/// A typed line before parsing: chat text, or a slash command's name and argument text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TypedLine<'a> {
+    /// Text to say; a doubled leading slash is already undone (`//x` says `/x`).
+    Say(&'a str),
+    /// `/NAME ARGS`: the name without the slash, and the rest of the line after one blank.
+    Command {
+        /// The command name as typed.
+        name: &'a str,
+        /// Everything after the name and the blank after it.
+        args: &'a str,
+    },
+}
+
+/// Splits a typed line (without its line end) into chat text or a command name and arguments.
+pub fn split_line(line: &str) -> TypedLine<'_> {
     match line.strip_prefix('/') {
-        Some(escaped) if escaped.starts_with('/') => ClientMsg::Say {
-            text: escaped.to_owned(),
-        },
+        Some(escaped) if escaped.starts_with('/') => TypedLine::Say(escaped),
         Some(command) => {
             let (name, args) = command
                 .split_once(char::is_whitespace)
                 .unwrap_or((command, ""));
-            ClientMsg::Command(Command::parse(name, args))
+            TypedLine::Command { name, args }
         }
-        None => ClientMsg::Say {
-            text: line.to_owned(),
+        None => TypedLine::Say(line),
+    }
+}
+
+/// Parses one line of text-mode input (without its line end).
+pub fn parse_line(line: &str) -> ClientMsg {
+    match split_line(line) {
+        TypedLine::Say(text) => ClientMsg::Say {
+            text: text.to_owned(),
         },
+        TypedLine::Command { name, args } => ClientMsg::Command(Command::parse(name, args)),
     }
 }
 
