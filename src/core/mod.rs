@@ -15,6 +15,7 @@ pub use input::{ConnId, Input, Now};
 pub use output::{Action, Outbox, Recipients};
 
 use crate::proto::msg::{ClientMsg, Event, LeaveKind, Reject, ServerMsg};
+use crate::proto::DecodeError;
 use users::{Sessions, State};
 
 /// The room and everyone in it.
@@ -22,6 +23,8 @@ use users::{Sessions, State};
 pub struct Chat {
     sessions: Sessions,
     shutting_down: bool,
+    /// Say and dm frames dropped because their text did not match its digest.
+    bad_digests: u64,
 }
 
 impl Chat {
@@ -42,15 +45,15 @@ impl Chat {
                 out.deliver(Recipients::One(conn), ServerMsg::Greeting { online });
             }
             Input::Message { conn, msg } => self.handle_message(now, conn, msg, out),
-            Input::BadInput { conn, error } => {
-                out.deliver(
-                    Recipients::One(conn),
-                    ServerMsg::Reject(Reject::BadInput(error)),
-                );
-            }
+            Input::BadInput { conn, error } => self.bad_input(conn, error, out),
             Input::Disconnected { conn } => self.leave(conn, LeaveKind::Exited, None, out),
             Input::Host(command) => host::handle(self, now, command, out),
         }
+    }
+
+    /// How many say or dm frames were dropped because their text did not match its digest.
+    pub fn bad_digests(&self) -> u64 {
+        self.bad_digests
     }
 
     /// The connections of everyone in the room, for the shell to deliver room messages to.
@@ -91,6 +94,23 @@ impl Chat {
             (State::Chatting { .. }, ClientMsg::Command(command)) => {
                 cmd::dispatch(self, now, conn, command, out)
             }
+        }
+    }
+
+    /// Tells `conn` what was wrong with its input; if its stream cannot be read on, closes it and
+    /// tells the room it exited. A message whose digest did not match is dropped and counted.
+    fn bad_input(&mut self, conn: ConnId, error: DecodeError, out: &mut Outbox) {
+        log::info!("{conn}: bad input: {error}");
+        if let DecodeError::BadDigest { .. } = error {
+            self.bad_digests += 1;
+        }
+        out.deliver(
+            Recipients::One(conn),
+            ServerMsg::Reject(Reject::BadInput(error)),
+        );
+        if error.is_fatal() {
+            out.push(Action::Close { conn });
+            self.leave(conn, LeaveKind::Exited, None, out);
         }
     }
 
@@ -230,7 +250,6 @@ pub(crate) mod testing {
 mod tests {
     use super::testing::*;
     use super::*;
-    use crate::proto::DecodeError;
 
     #[test]
     fn a_new_connection_is_greeted_with_the_count_online() {
@@ -332,6 +351,106 @@ mod tests {
             )]
         );
         assert_eq!(s.chat.members().count(), 1);
+    }
+
+    #[test]
+    fn a_digest_mismatch_is_refused_naming_the_message_counted_and_not_relayed() {
+        let mut s = Script::new();
+        s.join(1, "alice");
+        s.join(2, "bob");
+        let error = DecodeError::BadDigest { id: 42 };
+        let bad = Input::BadInput {
+            conn: ConnId(1),
+            error,
+        };
+        assert_eq!(
+            s.input(bad.clone()),
+            vec![to_one(1, ServerMsg::Reject(Reject::BadInput(error)))]
+        );
+        s.input(bad);
+        assert_eq!(s.chat.bad_digests(), 2);
+        assert_eq!(s.chat.members().count(), 2, "nobody is closed");
+    }
+
+    #[test]
+    fn a_fatal_decode_error_is_told_then_closes_and_the_room_hears_an_exit() {
+        let mut s = Script::new();
+        s.join(1, "alice");
+        s.join(2, "bob");
+        let error = DecodeError::FrameTooLong {
+            len: 1 << 20,
+            max: 1 << 16,
+        };
+        let exited = Event::Left {
+            name: "alice".into(),
+            kind: LeaveKind::Exited,
+            reason: None,
+        };
+        assert_eq!(
+            s.input(Input::BadInput {
+                conn: ConnId(1),
+                error
+            }),
+            vec![
+                to_one(1, ServerMsg::Reject(Reject::BadInput(error))),
+                Action::Close { conn: ConnId(1) },
+                event_to_room(exited, None),
+            ]
+        );
+        assert_eq!(s.chat.bad_digests(), 0);
+        assert_eq!(s.chat.members().collect::<Vec<_>>(), vec![ConnId(2)]);
+        assert_eq!(s.input(Input::Disconnected { conn: ConnId(1) }), vec![]);
+    }
+
+    #[test]
+    fn a_bad_version_closes_a_connection_that_never_joined_silently() {
+        let mut s = Script::new();
+        s.join(1, "alice");
+        s.connect(2);
+        let error = DecodeError::BadVersion { version: 9 };
+        assert_eq!(
+            s.input(Input::BadInput {
+                conn: ConnId(2),
+                error
+            }),
+            vec![
+                to_one(2, ServerMsg::Reject(Reject::BadInput(error))),
+                Action::Close { conn: ConnId(2) },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_framed_hello_joins_like_a_typed_name() {
+        let mut s = Script::new();
+        s.join(1, "alice");
+        s.connect(2);
+        let hello = |name: &str| Input::Message {
+            conn: ConnId(2),
+            msg: ClientMsg::Hello { name: name.into() },
+        };
+        assert_eq!(
+            s.input(hello("ALICE")),
+            vec![
+                to_one(2, ServerMsg::Reject(Reject::NameTaken)),
+                to_one(2, ServerMsg::NamePrompt)
+            ]
+        );
+        let joined = s.input(hello("bob"));
+        assert_eq!(
+            joined.first(),
+            Some(&to_one(
+                2,
+                ServerMsg::Welcome {
+                    name: "bob".into(),
+                    others: vec!["alice".into()]
+                }
+            ))
+        );
+        assert_eq!(
+            s.input(hello("carol")),
+            vec![to_one(2, ServerMsg::Reject(Reject::AlreadyJoined))]
+        );
     }
 
     #[test]
