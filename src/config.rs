@@ -5,7 +5,10 @@ use std::net::SocketAddr;
 
 use time::UtcOffset;
 
-use crate::proto::Limits;
+use crate::proto::{framed, Limits};
+
+/// The smallest frame limit allowed: a handshake and a short message must fit.
+pub const MIN_FRAME: usize = 1024;
 
 /// Everything the server needs to know to run.
 #[derive(Clone, Debug)]
@@ -66,6 +69,15 @@ impl Config {
         if self.max_clients == 0 {
             return error("--max-clients", "must be at least 1");
         }
+        if !(MIN_FRAME..=framed::MAX_FRAME_CAP).contains(&self.limits.max_frame) {
+            return Err(ConfigError {
+                flag: "--max-frame",
+                reason: format!(
+                    "must be from {MIN_FRAME} to {} bytes, so that every frame starts with 0x00",
+                    framed::MAX_FRAME_CAP
+                ),
+            });
+        }
         if self.max_outbuf < 64 * 1024 {
             return error(
                 "--max-outbuf",
@@ -95,6 +107,16 @@ mod tests {
             config.validate().unwrap_err().to_string().split(':').next(),
             Some("--max-outbuf")
         );
+        for max_frame in [MIN_FRAME - 1, framed::MAX_FRAME_CAP + 1] {
+            let config = Config {
+                limits: Limits {
+                    max_frame,
+                    ..Limits::default()
+                },
+                ..Config::default()
+            };
+            assert_eq!(config.validate().unwrap_err().flag, "--max-frame");
+        }
         assert_eq!(Config::default().validate(), Ok(()));
     }
 }

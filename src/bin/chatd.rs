@@ -30,6 +30,9 @@ struct Args {
     /// most bytes queued for a client that does not read before it is disconnected (default 1048576)
     #[argh(option, default = "1024 * 1024")]
     max_outbuf: usize,
+    /// longest frame a framed client may send, in bytes (default 65536); a longer one closes it
+    #[argh(option, default = "64 * 1024")]
+    max_frame: usize,
     /// print the version and exit
     #[argh(switch)]
     version: bool,
@@ -54,7 +57,7 @@ fn main() -> ExitCode {
 
 fn run(args: Args, utc_offset: time::UtcOffset) -> Result<(), String> {
     init_logging(&args, utc_offset)?;
-    let config = Config {
+    let mut config = Config {
         listen: args.listen,
         console: !args.no_console,
         max_clients: args.max_clients,
@@ -62,6 +65,7 @@ fn run(args: Args, utc_offset: time::UtcOffset) -> Result<(), String> {
         utc_offset,
         ..Config::default()
     };
+    config.limits.max_frame = args.max_frame;
     config.validate().map_err(|e| e.to_string())?;
     let listener = TcpListener::bind(config.listen)
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;

@@ -9,6 +9,7 @@
 mod clock;
 mod conn;
 mod outqueue;
+mod wire;
 
 use std::fmt;
 use std::io::{self, Read};
@@ -25,9 +26,10 @@ use crate::config::Config;
 use crate::console::{ConsoleInput, ConsoleOutput, ReadOutcome};
 use crate::core::{Action, Chat, ConnId, Input, Now, Outbox, Recipients};
 use crate::proto::msg::{HostCommand, Reject, ServerMsg};
-use crate::proto::text;
+use crate::proto::{text, Mode};
 use clock::Clock;
 use conn::{conn_id, key_of, Closing, Connection};
+use wire::WireBytes;
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const CONSOLE: Token = Token(usize::MAX - 2);
@@ -324,13 +326,13 @@ impl Server {
         while let Some(conn) = self.conns.get_mut(key).filter(|c| c.closing.is_none()) {
             match conn.socket.read(&mut buf) {
                 Ok(0) => {
-                    self.close(
-                        key,
-                        Closing::AfterFlush {
-                            deadline: now.instant + CLOSE_LINGER,
-                        },
-                        "closed by peer",
-                    );
+                    // A message cut off by the end of the stream is dropped, never decoded.
+                    let why = match conn.inbuf.len() {
+                        0 => "closed by peer".to_owned(),
+                        n => format!("closed by peer, dropping {n} bytes of an unfinished message"),
+                    };
+                    let deadline = now.instant + CLOSE_LINGER;
+                    self.close(key, Closing::AfterFlush { deadline }, &why);
                     break;
                 }
                 Ok(n) => self.take_input(key, &buf[..n], now),
@@ -405,7 +407,7 @@ impl Server {
         self.outbox = outbox;
     }
 
-    /// Encodes `msg` once and queues the shared bytes for every recipient.
+    /// Queues `msg` for every recipient, encoded at most once per wire mode and shared.
     fn deliver(&mut self, to: Recipients, msg: &ServerMsg, now: &Now) {
         let to_console = matches!(
             to,
@@ -414,14 +416,12 @@ impl Server {
         if to_console {
             self.console_out.show(msg, now.stamp);
         }
-        let mut bytes = Vec::new();
-        text::encode(msg, text::CLIENT_EOL, &mut bytes);
-        let bytes: Rc<[u8]> = Rc::from(bytes);
+        let mut wire = WireBytes::new(msg);
         match to {
             Recipients::Console => {}
             Recipients::One(conn) => {
                 if let Some(key) = self.key(conn) {
-                    self.enqueue(key, &bytes);
+                    self.enqueue_msg(key, &mut wire);
                 }
             }
             Recipients::Room { except, .. } => {
@@ -432,16 +432,26 @@ impl Server {
                     .filter_map(|m| self.key(m))
                     .collect();
                 for key in keys {
-                    self.enqueue(key, &bytes);
+                    self.enqueue_msg(key, &mut wire);
                 }
             }
             Recipients::Everyone => {
                 let keys: Vec<usize> = self.conns.iter().map(|(key, _)| key).collect();
                 for key in keys {
-                    self.enqueue(key, &bytes);
+                    self.enqueue_msg(key, &mut wire);
                 }
             }
         }
+    }
+
+    /// Queues the message's bytes for `key` in the connection's mode; text until the mode is known.
+    fn enqueue_msg(&mut self, key: usize, wire: &mut WireBytes<'_>) {
+        let Some(conn) = self.conns.get(key) else {
+            return;
+        };
+        let mode = conn.decoder.mode().unwrap_or(Mode::Text);
+        let bytes = wire.for_mode(mode);
+        self.enqueue(key, &bytes);
     }
 
     fn enqueue(&mut self, key: usize, bytes: &Rc<[u8]>) {
