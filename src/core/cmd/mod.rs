@@ -35,7 +35,8 @@ pub(super) fn dispatch_before_join(
 ) {
     match command {
         Command::Help => out.deliver(Recipients::One(conn), ServerMsg::Help),
-        Command::Quit { reason } => presence::quit(chat, conn, reason, out),
+        // Leaving: no prompt after the goodbye.
+        Command::Quit { reason } => return presence::quit(chat, conn, reason, out),
         Command::Unknown { name } => reject(conn, Reject::UnknownCommand { name }, out),
         Command::Users
         | Command::Broadcast { .. }
@@ -99,10 +100,10 @@ mod tests {
             s.line(1, "/help"),
             vec![to_one(1, ServerMsg::Help), to_one(1, ServerMsg::NamePrompt)]
         );
-        let quit = s.line(1, "/quit");
-        assert!(
-            quit.contains(&Action::Close { conn: ConnId(1) }),
-            "{quit:?}"
+        assert_eq!(
+            s.line(1, "/quit"),
+            vec![to_one(1, ServerMsg::Bye), Action::Close { conn: ConnId(1) }],
+            "no prompt after the goodbye"
         );
     }
 }
