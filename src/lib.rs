@@ -13,6 +13,7 @@
 //! - [`server`]: the mio shell. One `Poll` over the listener, the console, signals and every client;
 //!   bounded buffers; write interest only while output is pending; timers as the poll timeout.
 //! - [`console`]: the host console on stdin/stdout.
+//! - [`stdin`]: typed lines from stdin inside a mio loop, for the console and the client.
 //! - [`config`]: validated settings; the binaries in `src/bin/` only parse flags into one.
 
 #![deny(missing_docs, unsafe_code)]
@@ -23,6 +24,7 @@ pub mod console;
 pub mod core;
 pub mod proto;
 pub mod server;
+pub mod stdin;
 
 pub use config::Config;
 pub use server::Server;

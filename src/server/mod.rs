@@ -296,12 +296,7 @@ impl Server {
         if outcome == ReadOutcome::Closed {
             log::info!("console closed (end of input); serving on without it");
             if let Some(console) = self.console_in.take() {
-                let fd = std::os::fd::AsRawFd::as_raw_fd(&io::stdin());
-                let _ = self
-                    .poll
-                    .registry()
-                    .deregister(&mut mio::unix::SourceFd(&fd));
-                drop(console);
+                console.deregister(self.poll.registry());
             }
         } else if typed && self.shutdown_deadline.is_none() {
             self.console_out.prompt(now.stamp);
