@@ -13,12 +13,14 @@
 //! - [`server`]: the mio shell. One `Poll` over the listener, the console, signals and every client;
 //!   bounded buffers; write interest only while output is pending; timers as the poll timeout.
 //! - [`console`]: the host console on stdin/stdout.
+//! - [`client`]: the `chat` client: a pure session over [`proto::framed`], and its own mio loop.
 //! - [`stdin`]: typed lines from stdin inside a mio loop, for the console and the client.
 //! - [`config`]: validated settings; the binaries in `src/bin/` only parse flags into one.
 
 #![deny(missing_docs, unsafe_code)]
 #![warn(rust_2018_idioms)]
 
+pub mod client;
 pub mod config;
 pub mod console;
 pub mod core;
