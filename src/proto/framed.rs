@@ -890,29 +890,8 @@ fn parse_hms(unix: i64, hms: [u8; 8]) -> Option<Stamp> {
 mod tests {
     use super::*;
     use crate::proto::msg::UserEntry;
+    use crate::proto::testing::feed;
     use crate::proto::{Decoder, Limits};
-
-    /// Feeds `chunks` one after another as a socket reader would: append, decode all, keep the rest.
-    fn feed<T>(
-        mut decode: impl FnMut(&[u8]) -> Decoded<T>,
-        chunks: &[&[u8]],
-    ) -> Vec<Result<T, DecodeError>> {
-        let mut buffer = Vec::new();
-        let mut items = Vec::new();
-        for chunk in chunks {
-            buffer.extend_from_slice(chunk);
-            loop {
-                let step = decode(&buffer);
-                assert!(step.used <= buffer.len(), "used more than given");
-                buffer.drain(..step.used);
-                match step.item {
-                    Some(item) => items.push(item),
-                    None => break,
-                }
-            }
-        }
-        items
-    }
 
     fn client_stream(chunks: &[&[u8]], max_frame: usize) -> Vec<Result<ClientMsg, DecodeError>> {
         let mut decoder = ClientFrameDecoder::new(max_frame);

@@ -226,6 +226,36 @@ fn is_unsafe_char(c: char) -> bool {
 }
 
 #[cfg(test)]
+pub(crate) mod testing {
+    //! Helpers for the codecs' tests.
+
+    use super::{DecodeError, Decoded};
+
+    /// Feeds `chunks` one after another as a socket reader does: append, decode all whole messages,
+    /// keep the rest.
+    pub fn feed<T>(
+        mut decode: impl FnMut(&[u8]) -> Decoded<T>,
+        chunks: &[&[u8]],
+    ) -> Vec<Result<T, DecodeError>> {
+        let mut buffer = Vec::new();
+        let mut items = Vec::new();
+        for chunk in chunks {
+            buffer.extend_from_slice(chunk);
+            loop {
+                let step = decode(&buffer);
+                assert!(step.used <= buffer.len(), "used more than given");
+                buffer.drain(..step.used);
+                match step.item {
+                    Some(item) => items.push(item),
+                    None => break,
+                }
+            }
+        }
+        items
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

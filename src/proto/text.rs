@@ -248,20 +248,7 @@ mod tests {
         decoder: &mut TextDecoder,
         chunks: &[&[u8]],
     ) -> Vec<Result<ClientMsg, DecodeError>> {
-        let mut buffer = Vec::new();
-        let mut items = Vec::new();
-        for chunk in chunks {
-            buffer.extend_from_slice(chunk);
-            loop {
-                let step = decoder.decode(&buffer);
-                buffer.drain(..step.used);
-                match step.item {
-                    Some(item) => items.push(item),
-                    None => break,
-                }
-            }
-        }
-        items
+        crate::proto::testing::feed(|input| decoder.decode(input), chunks)
     }
 
     #[test]
