@@ -210,6 +210,18 @@ fn a_script_is_relayed_and_chat_exits_zero_after_quit() {
 }
 
 #[test]
+fn a_first_interrupt_leaves_as_quit_does() {
+    let server = Server::start(&[]);
+    let mut nina = TextUser::join(&server, "nina");
+    let mut chat = ChatClient::join(&server, "ctrl");
+    nina.expect_line("ctrl entering", |l| l == "[*] ctrl entered.");
+    chat.interrupt();
+    chat.stdout.expect_containing("[*] Bye.");
+    nina.expect_line("ctrl exiting", |l| l == "[*] ctrl exited.");
+    assert!(chat.wait().success());
+}
+
+#[test]
 fn the_end_of_stdin_quits_and_without_a_name_the_first_line_is_the_name() {
     let server = Server::start(&[]);
     let mut nina = TextUser::join(&server, "nina");

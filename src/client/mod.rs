@@ -186,13 +186,15 @@ struct Client {
     decoder: ServerFrameDecoder,
     inbuf: Vec<u8>,
     outbuf: Vec<u8>,
-    /// The first bytes from the server, kept until its first frame to explain an early close.
+    /// The first bytes from the server (1 KiB at most): its text, if it closes before any frame.
     preamble: Vec<u8>,
     input: Input,
     lines: LineSplitter,
     signals: Signals,
     session: Session,
     leave_deadline: Option<Instant>,
+    /// SIGINT/SIGTERM received so far.
+    signals_taken: usize,
     read_buf: Vec<u8>,
 }
 
@@ -237,6 +239,7 @@ impl Client {
             signals,
             session: Session::new(name),
             leave_deadline: None,
+            signals_taken: 0,
             read_buf: vec![0; READ_CHUNK],
         })
     }
@@ -258,7 +261,9 @@ impl Client {
                 self.leave_deadline = Some(now + LEAVE_LINGER);
             }
             if self.leave_deadline.is_some_and(|deadline| now >= deadline) {
-                eprintln!(
+                // Not eprintln!: stderr may share stdin's non-blocking flag, and must not panic.
+                let _ = writeln!(
+                    io::stderr(),
                     "chat: the server did not close the connection after bye; leaving anyway"
                 );
                 return Ok(());
@@ -376,16 +381,16 @@ impl Client {
 
     /// A first SIGINT/SIGTERM leaves as `/quit` does; a second stops at once.
     fn take_signals(&mut self) -> Result<(), Error> {
-        let count = self.signals.pending().count();
-        if count == 0 {
-            return Ok(());
-        }
-        if self.session.is_leaving() || count > 1 {
+        let before = self.signals_taken;
+        self.signals_taken += self.signals.pending().count();
+        if self.signals_taken > 1 {
             return Err(Error::Interrupted);
         }
-        let mut effects = Vec::new();
-        self.session.input_ended(&mut effects);
-        self.apply(effects);
+        if before == 0 && self.signals_taken == 1 {
+            let mut effects = Vec::new();
+            self.session.input_ended(&mut effects);
+            self.apply(effects);
+        }
         Ok(())
     }
 

@@ -366,6 +366,12 @@ impl ChatClient {
         stdin.flush().expect("flush");
     }
 
+    /// Sends it SIGINT, as Ctrl-C would.
+    pub fn interrupt(&self) {
+        let pid = rustix::process::Pid::from_child(&self.child);
+        rustix::process::kill_process(pid, rustix::process::Signal::INT).expect("SIGINT");
+    }
+
     /// Ends its stdin.
     pub fn close_stdin(&mut self) {
         self.stdin = None;
