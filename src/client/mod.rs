@@ -93,13 +93,6 @@ pub enum Error {
     Interrupted,
 }
 
-impl PartialEq for Error {
-    /// Equal in kind and text, which is what tests compare.
-    fn eq(&self, other: &Error) -> bool {
-        self.to_string() == other.to_string()
-    }
-}
-
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

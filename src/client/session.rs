@@ -357,6 +357,11 @@ mod tests {
             .collect()
     }
 
+    /// How a session ended, as the text `chat` would print.
+    fn outcome(result: Result<(), Error>) -> Result<(), String> {
+        result.map_err(|e| e.to_string())
+    }
+
     fn refusal(text: &str) -> ServerFrame {
         ServerFrame::Error {
             code: error_code::NAME_TAKEN,
@@ -406,7 +411,7 @@ mod tests {
         assert_eq!(out, vec![]);
         s.received(ServerFrame::Bye, now, &mut out);
         assert_eq!(shown(&out), vec!["[*] Bye.".to_owned()]);
-        assert_eq!(s.closed(b""), Ok(()));
+        assert_eq!(outcome(s.closed(b"")), Ok(()));
     }
 
     #[test]
@@ -552,11 +557,11 @@ mod tests {
         );
         s.received(prompt(), now, &mut out);
         assert_eq!(
-            s.take_failure(),
-            Some(Error::NameRefused {
-                name: "alice".into(),
-                why: "name taken: someone online already uses it".into()
-            })
+            s.take_failure().map(|e| e.to_string()),
+            Some(
+                "the server refused the name alice: name taken: someone online already uses it"
+                    .into()
+            )
         );
         assert_eq!(
             shown(&out),
@@ -587,7 +592,7 @@ mod tests {
             vec![ClientFrame::hello("bob")],
             "the next line is tried"
         );
-        assert_eq!(s.take_failure(), None);
+        assert!(s.take_failure().is_none());
         out.clear();
         s.received(welcome("bob"), now, &mut out);
         assert_eq!(
@@ -600,22 +605,16 @@ mod tests {
     fn how_a_session_ends_when_the_server_closes() {
         let now = Instant::now();
         let never_welcomed = Session::new(Some("bot".into()));
+        let closed = |why: &str| Err(format!("the server closed the connection: {why}"));
         assert_eq!(
-            never_welcomed.closed(b"[!] server full, try again later\r\n"),
-            Err(Error::Closed {
-                why: "server full, try again later".into()
-            })
+            outcome(never_welcomed.closed(b"[!] server full, try again later\r\n")),
+            closed("server full, try again later")
         );
         let mut s = Session::new(Some("bot".into()));
         let mut out = Vec::new();
         s.start(&mut out);
         s.received(welcome("bot"), now, &mut out);
-        assert_eq!(
-            s.closed(b""),
-            Err(Error::Closed {
-                why: "connection lost".into()
-            })
-        );
+        assert_eq!(outcome(s.closed(b"")), closed("connection lost"));
         s.received(
             ServerFrame::Kicked {
                 by: "Host".into(),
@@ -624,13 +623,8 @@ mod tests {
             now,
             &mut out,
         );
-        assert_eq!(
-            s.closed(b""),
-            Err(Error::Closed {
-                why: "kicked out by Host".into()
-            })
-        );
+        assert_eq!(outcome(s.closed(b"")), closed("kicked out by Host"));
         s.input_ended(&mut out);
-        assert_eq!(s.closed(b""), Ok(()), "we had said bye");
+        assert_eq!(outcome(s.closed(b"")), Ok(()), "we had said bye");
     }
 }
