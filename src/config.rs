@@ -6,8 +6,11 @@ use std::path::PathBuf;
 
 use time::UtcOffset;
 
-use crate::proto::Limits;
+use crate::proto::{framed, Limits};
 use crate::server::FloodPolicy;
+
+/// The smallest frame limit allowed: a handshake and a short message must fit.
+pub const MIN_FRAME: usize = 1024;
 
 /// Everything the server needs to know to run.
 #[derive(Clone, Debug)]
@@ -109,6 +112,15 @@ impl Config {
         if self.max_per_ip == 0 {
             return error("--max-per-ip", "must be at least 1");
         }
+        if !(MIN_FRAME..=framed::MAX_FRAME_CAP).contains(&self.limits.max_frame) {
+            return Err(ConfigError {
+                flag: "--max-frame",
+                reason: format!(
+                    "must be from {MIN_FRAME} to {} bytes, so that every frame starts with 0x00",
+                    framed::MAX_FRAME_CAP
+                ),
+            });
+        }
         if self.max_outbuf < 64 * 1024 {
             return error(
                 "--max-outbuf",
@@ -138,6 +150,16 @@ mod tests {
             config.validate().unwrap_err().to_string().split(':').next(),
             Some("--max-outbuf")
         );
+        for max_frame in [MIN_FRAME - 1, framed::MAX_FRAME_CAP + 1] {
+            let config = Config {
+                limits: Limits {
+                    max_frame,
+                    ..Limits::default()
+                },
+                ..Config::default()
+            };
+            assert_eq!(config.validate().unwrap_err().flag, "--max-frame");
+        }
         assert_eq!(Config::default().validate(), Ok(()));
     }
 }

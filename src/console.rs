@@ -3,7 +3,8 @@
 //! Reading is optional: when stdin cannot be polled (a regular file, /dev/null, closed) or
 //! `--no-console` is given, the server runs without it. Stdout always shows the room.
 
-use std::io::{self, IsTerminal, Read, Write};
+use std::io::{self, IsTerminal, Write};
+
 use std::os::fd::AsRawFd;
 
 use mio::unix::SourceFd;
@@ -12,93 +13,50 @@ use rustix::fs::OFlags;
 
 use crate::proto::msg::{Command, HostCommand, ServerMsg, Stamp, HOST_COMMANDS};
 use crate::proto::text;
+pub use crate::stdin::ReadOutcome;
+use crate::stdin::{LineSplitter, PolledStdin};
 
-/// Longest console line kept; the rest of a longer line is dropped.
+/// Longest console line kept; a longer line is dropped.
 const MAX_LINE: usize = 8 * 1024;
 
 /// Reads host commands from stdin, registered with the server's poll.
 #[derive(Debug)]
 pub struct ConsoleInput {
-    pending: Vec<u8>,
-    /// The fd flags to put back on exit, if we changed them (the flags are shared with the shell).
-    restore: Option<OFlags>,
-    discarding: bool,
-}
-
-/// What reading the console gave.
-#[derive(Debug, PartialEq, Eq)]
-pub enum ReadOutcome {
-    /// Everything available was read; more may come.
-    Open,
-    /// Stdin reached end of file or failed; stop polling it.
-    Closed,
+    stdin: PolledStdin,
+    lines: LineSplitter,
 }
 
 impl ConsoleInput {
     /// Makes stdin non-blocking and registers it, or says why it cannot be used.
     pub fn open(registry: &Registry, token: Token) -> io::Result<ConsoleInput> {
-        let stdin = io::stdin();
-        let flags = rustix::fs::fcntl_getfl(&stdin)?;
-        let fd = stdin.as_raw_fd();
-        registry.register(&mut SourceFd(&fd), token, Interest::READABLE)?;
-        let restore = if flags.contains(OFlags::NONBLOCK) {
-            None
-        } else {
-            if let Err(e) = rustix::fs::fcntl_setfl(&stdin, flags | OFlags::NONBLOCK) {
-                let _ = registry.deregister(&mut SourceFd(&fd));
-                return Err(e.into());
-            }
-            Some(flags)
-        };
         Ok(ConsoleInput {
-            pending: Vec::new(),
-            restore,
-            discarding: false,
+            stdin: PolledStdin::open(registry, token)?,
+            lines: LineSplitter::new(MAX_LINE),
         })
     }
 
     /// Reads until stdin would block, appending every whole line's command to `commands`.
     pub fn read(&mut self, commands: &mut Vec<HostCommand>) -> ReadOutcome {
-        let mut chunk = [0u8; 4096];
-        let mut stdin = io::stdin().lock();
-        loop {
-            match stdin.read(&mut chunk) {
-                Ok(0) => return ReadOutcome::Closed,
-                Ok(n) => self.take(&chunk[..n], commands),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return ReadOutcome::Open,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    log::warn!("console read failed, closing the console: {e}");
-                    return ReadOutcome::Closed;
-                }
-            }
-        }
+        let lines = &mut self.lines;
+        self.stdin.read(|bytes| take(lines, bytes, commands))
     }
 
-    fn take(&mut self, bytes: &[u8], commands: &mut Vec<HostCommand>) {
-        for &byte in bytes {
-            if byte == b'\n' {
-                if !self.discarding {
-                    let raw = self.pending.strip_suffix(b"\r").unwrap_or(&self.pending);
-                    commands.extend(parse_command(&crate::proto::sanitize(raw)));
-                }
-                self.pending.clear();
-                self.discarding = false;
-            } else if self.pending.len() < MAX_LINE {
-                self.pending.push(byte);
-            } else {
-                self.discarding = true;
-            }
-        }
+    /// Stops polling stdin; its flags are put back when this is dropped.
+    pub fn deregister(&self, registry: &Registry) {
+        self.stdin.deregister(registry);
     }
 }
 
-impl Drop for ConsoleInput {
-    fn drop(&mut self) {
-        if let Some(flags) = self.restore {
-            let _ = rustix::fs::fcntl_setfl(io::stdin(), flags);
-        }
-    }
+/// Splits `bytes` into lines and appends their commands to `commands`; over-long lines are dropped.
+fn take(lines: &mut LineSplitter, bytes: &[u8], commands: &mut Vec<HostCommand>) {
+    let mut split = Vec::new();
+    lines.push(bytes, &mut split);
+    commands.extend(
+        split
+            .into_iter()
+            .flatten()
+            .filter_map(|l| parse_command(&l)),
+    );
 }
 
 /// Parses one console line. Commands are matched in any case; an empty line is nothing.
@@ -337,13 +295,9 @@ mod tests {
 
     #[test]
     fn pasted_lines_are_all_taken_and_a_partial_line_waits() {
-        let mut input = ConsoleInput {
-            pending: Vec::new(),
-            restore: None,
-            discarding: false,
-        };
+        let mut lines = LineSplitter::new(MAX_LINE);
         let mut commands = Vec::new();
-        input.take(b"LIST_USERS\r\nhi there\nKI", &mut commands);
+        take(&mut lines, b"LIST_USERS\r\nhi there\nKI", &mut commands);
         assert_eq!(
             commands,
             vec![
@@ -353,7 +307,7 @@ mod tests {
                 }
             ]
         );
-        input.take(b"CK bob\n", &mut commands);
+        take(&mut lines, b"CK bob\n", &mut commands);
         assert_eq!(
             commands.last(),
             Some(&HostCommand::Moderate(Moderation::Kick {

@@ -14,17 +14,21 @@
 //!   bounded buffers; write interest only while output is pending; timers as the poll timeout.
 //! - [`accounts`]: registered names and bans: a pure model, the files that hold it, password hashing.
 //! - [`console`]: the host console on stdin/stdout.
+//! - [`client`]: the `chat` client: a pure session over [`proto::framed`], and its own mio loop.
+//! - [`stdin`]: typed lines from stdin inside a mio loop, for the console and the client.
 //! - [`config`]: validated settings; the binaries in `src/bin/` only parse flags into one.
 
 #![deny(missing_docs, unsafe_code)]
 #![warn(rust_2018_idioms)]
 
 pub mod accounts;
+pub mod client;
 pub mod config;
 pub mod console;
 pub mod core;
 pub mod proto;
 pub mod server;
+pub mod stdin;
 
 pub use config::Config;
 pub use server::Server;

@@ -71,6 +71,9 @@ struct Args {
     /// seconds a new connection may take to give its name and password (default 30)
     #[argh(option, default = "30")]
     name_timeout: u64,
+    /// longest frame a framed client may send, in bytes (default 65536); a longer one closes it
+    #[argh(option, default = "64 * 1024")]
+    max_frame: usize,
     /// print the version and exit
     #[argh(switch)]
     version: bool,
@@ -179,7 +182,7 @@ fn main() -> ExitCode {
 
 fn run(args: Args, utc_offset: time::UtcOffset) -> Result<(), String> {
     init_logging(&args, utc_offset)?;
-    let config = Config {
+    let mut config = Config {
         listen: args.listen,
         console: !args.no_console,
         max_clients: args.max_clients,
@@ -200,6 +203,7 @@ fn run(args: Args, utc_offset: time::UtcOffset) -> Result<(), String> {
         history: args.history,
         ..Config::default()
     };
+    config.limits.max_frame = args.max_frame;
     config.validate().map_err(|e| e.to_string())?;
     // A corrupt or unreadable store stops start-up, naming the file and line; it is never replaced.
     let store = Store::open(&config.data_dir).map_err(|e| e.to_string())?;

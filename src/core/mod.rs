@@ -22,6 +22,7 @@ pub use output::{Action, Outbox, Recipients};
 
 use crate::accounts::model::{Registry, Role};
 use crate::proto::msg::{ClientMsg, Event, LeaveKind, Reject, ServerMsg, Stamp};
+use crate::proto::DecodeError;
 use throttle::Throttle;
 use users::{Sessions, State};
 
@@ -87,6 +88,8 @@ pub struct Chat {
     failed_logins: Throttle,
     /// When each connection must have joined by, in connection order (so earliest first).
     name_deadlines: VecDeque<(Instant, ConnId)>,
+    /// Say and dm frames dropped because their text did not match its digest.
+    bad_digests: u64,
 }
 
 impl Chat {
@@ -99,6 +102,7 @@ impl Chat {
             started,
             relayed: 0,
             shutting_down: false,
+            bad_digests: 0,
             failed_logins: Throttle::new(config.max_failed_logins, config.login_window),
             name_deadlines: VecDeque::new(),
             config,
@@ -137,6 +141,11 @@ impl Chat {
     /// When the core next needs an [`Input::Tick`]; a tick before then is harmless.
     pub fn next_deadline(&self) -> Option<Instant> {
         self.name_deadlines.front().map(|&(deadline, _)| deadline)
+    }
+
+    /// How many say or dm frames were dropped because their text did not match its digest.
+    pub fn bad_digests(&self) -> u64 {
+        self.bad_digests
     }
 
     /// The connections of everyone in the room, for the shell to deliver room messages to.
@@ -223,19 +232,29 @@ impl Chat {
         self.failed_logins.prune(now.instant);
     }
 
-    /// Refuses undecodable input; a connection that keeps sending it is closed.
-    fn bad_input(&mut self, conn: ConnId, error: crate::proto::DecodeError, out: &mut Outbox) {
+    /// Refuses input that could not be decoded. A message whose digest did not match is dropped
+    /// and counted (damage, not abuse: it does not count toward closing); a stream that cannot be
+    /// read on is closed; a connection that keeps sending unreadable input is closed too.
+    fn bad_input(&mut self, conn: ConnId, error: DecodeError, out: &mut Outbox) {
         let Some(session) = self.sessions.get_mut(conn) else {
             return;
         };
         if session.state == State::Closing {
             return;
         }
-        session.bad_inputs = session.bad_inputs.saturating_add(1);
+        log::info!("{conn}: bad input: {error}");
         out.deliver(
             Recipients::One(conn),
             ServerMsg::Reject(Reject::BadInput(error)),
         );
+        if let DecodeError::BadDigest { .. } = error {
+            self.bad_digests += 1;
+            return;
+        }
+        if error.is_fatal() {
+            return self.close(conn, LeaveKind::Exited, None, out);
+        }
+        session.bad_inputs = session.bad_inputs.saturating_add(1);
         if session.bad_inputs >= self.config.max_bad_input {
             log::warn!(
                 "{conn}: closed after {} inputs it could not read",
@@ -616,6 +635,106 @@ mod tests {
                 to_one(1, ServerMsg::Reject(Reject::TooMuchBadInput)),
                 Action::Close { conn: ConnId(1) }
             ]
+        );
+    }
+
+    #[test]
+    fn a_digest_mismatch_is_refused_naming_the_message_counted_and_not_relayed() {
+        let mut s = Script::new();
+        s.join(1, "alice");
+        s.join(2, "bob");
+        let error = DecodeError::BadDigest { id: 42 };
+        let bad = Input::BadInput {
+            conn: ConnId(1),
+            error,
+        };
+        assert_eq!(
+            s.input(bad.clone()),
+            vec![to_one(1, ServerMsg::Reject(Reject::BadInput(error)))]
+        );
+        s.input(bad);
+        assert_eq!(s.chat.bad_digests(), 2);
+        assert_eq!(s.chat.members().count(), 2, "nobody is closed");
+    }
+
+    #[test]
+    fn a_fatal_decode_error_is_told_then_closes_and_the_room_hears_an_exit() {
+        let mut s = Script::new();
+        s.join(1, "alice");
+        s.join(2, "bob");
+        let error = DecodeError::FrameTooLong {
+            len: 1 << 20,
+            max: 1 << 16,
+        };
+        let exited = Event::Left {
+            name: "alice".into(),
+            kind: LeaveKind::Exited,
+            reason: None,
+        };
+        assert_eq!(
+            s.input(Input::BadInput {
+                conn: ConnId(1),
+                error
+            }),
+            vec![
+                to_one(1, ServerMsg::Reject(Reject::BadInput(error))),
+                Action::Close { conn: ConnId(1) },
+                event_to_room(exited, None),
+            ]
+        );
+        assert_eq!(s.chat.bad_digests(), 0);
+        assert_eq!(s.chat.members().collect::<Vec<_>>(), vec![ConnId(2)]);
+        assert_eq!(s.input(Input::Disconnected { conn: ConnId(1) }), vec![]);
+    }
+
+    #[test]
+    fn a_bad_version_closes_a_connection_that_never_joined_silently() {
+        let mut s = Script::new();
+        s.join(1, "alice");
+        s.connect(2);
+        let error = DecodeError::BadVersion { version: 9 };
+        assert_eq!(
+            s.input(Input::BadInput {
+                conn: ConnId(2),
+                error
+            }),
+            vec![
+                to_one(2, ServerMsg::Reject(Reject::BadInput(error))),
+                Action::Close { conn: ConnId(2) },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_framed_hello_joins_like_a_typed_name() {
+        let mut s = Script::new();
+        s.join(1, "alice");
+        s.connect(2);
+        let hello = |name: &str| Input::Message {
+            conn: ConnId(2),
+            msg: ClientMsg::Hello { name: name.into() },
+        };
+        assert_eq!(
+            s.input(hello("ALICE")),
+            vec![
+                to_one(2, ServerMsg::Reject(Reject::NameTaken)),
+                to_one(2, ServerMsg::NamePrompt)
+            ]
+        );
+        let joined = s.input(hello("bob"));
+        assert_eq!(
+            joined.first(),
+            Some(&to_one(
+                2,
+                ServerMsg::Welcome {
+                    name: "bob".into(),
+                    others: vec!["alice".into()]
+                }
+            ))
+        );
+        assert_eq!(
+            s.input(hello("carol")),
+            vec![to_one(2, ServerMsg::Reject(Reject::AlreadyJoined))]
         );
     }
 

@@ -758,6 +758,8 @@ pub enum ServerMsg {
         online: usize,
         /// Seconds since start.
         uptime_secs: u64,
+        /// Framed messages dropped because their text did not match its digest.
+        bad_digests: u64,
     },
     /// The bans.
     Bans {

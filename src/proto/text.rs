@@ -79,21 +79,41 @@ impl TextDecoder {
     }
 }
 
-/// Parses one line of text-mode input (without its line end).
-pub fn parse_line(line: &str) -> ClientMsg {
+/// A typed line before parsing: chat text, or a slash command's name and argument text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TypedLine<'a> {
+    /// Text to say; a doubled leading slash is already undone (`//x` says `/x`).
+    Say(&'a str),
+    /// `/NAME ARGS`: the name without the slash, and the rest of the line after one blank.
+    Command {
+        /// The command name as typed.
+        name: &'a str,
+        /// Everything after the name and the blank after it.
+        args: &'a str,
+    },
+}
+
+/// Splits a typed line (without its line end) into chat text or a command name and arguments.
+pub fn split_line(line: &str) -> TypedLine<'_> {
     match line.strip_prefix('/') {
-        Some(escaped) if escaped.starts_with('/') => ClientMsg::Say {
-            text: escaped.to_owned(),
-        },
+        Some(escaped) if escaped.starts_with('/') => TypedLine::Say(escaped),
         Some(command) => {
             let (name, args) = command
                 .split_once(char::is_whitespace)
                 .unwrap_or((command, ""));
-            ClientMsg::Command(Command::parse(name, args))
+            TypedLine::Command { name, args }
         }
-        None => ClientMsg::Say {
-            text: line.to_owned(),
+        None => TypedLine::Say(line),
+    }
+}
+
+/// Parses one line of text-mode input (without its line end).
+pub fn parse_line(line: &str) -> ClientMsg {
+    match split_line(line) {
+        TypedLine::Say(text) => ClientMsg::Say {
+            text: text.to_owned(),
         },
+        TypedLine::Command { name, args } => ClientMsg::Command(Command::parse(name, args)),
     }
 }
 
@@ -191,6 +211,7 @@ pub fn encode(msg: &ServerMsg, eol: &[u8], out: &mut Vec<u8>) {
             relayed,
             online,
             uptime_secs,
+            bad_digests,
         } => {
             let (days, rest) = (uptime_secs / 86_400, uptime_secs % 86_400);
             let uptime = format!(
@@ -200,7 +221,7 @@ pub fn encode(msg: &ServerMsg, eol: &[u8], out: &mut Vec<u8>) {
                 rest % 60
             );
             let stats = format!(
-                "[*] Messages relayed: {relayed}, users online: {online}, uptime: {uptime}"
+                "[*] Messages relayed: {relayed}, users online: {online}, uptime: {uptime}, digest mismatches: {bad_digests}"
             );
             line(&[&stats]);
         }
@@ -341,20 +362,7 @@ mod tests {
         decoder: &mut TextDecoder,
         chunks: &[&[u8]],
     ) -> Vec<Result<ClientMsg, DecodeError>> {
-        let mut buffer = Vec::new();
-        let mut items = Vec::new();
-        for chunk in chunks {
-            buffer.extend_from_slice(chunk);
-            loop {
-                let step = decoder.decode(&buffer);
-                buffer.drain(..step.used);
-                match step.item {
-                    Some(item) => items.push(item),
-                    None => break,
-                }
-            }
-        }
-        items
+        crate::proto::testing::feed(|input| decoder.decode(input), chunks)
     }
 
     #[test]
@@ -561,10 +569,11 @@ mod tests {
             relayed: 5,
             online: 2,
             uptime_secs: 90_061,
+            bad_digests: 1,
         };
         assert_eq!(
             render(&stats),
-            "[*] Messages relayed: 5, users online: 2, uptime: 1d 01:01:01\r\n"
+            "[*] Messages relayed: 5, users online: 2, uptime: 1d 01:01:01, digest mismatches: 1\r\n"
         );
     }
 

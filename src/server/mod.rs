@@ -11,6 +11,7 @@ mod clock;
 mod conn;
 mod flood;
 mod outqueue;
+mod wire;
 mod worker;
 
 use std::cmp::Reverse;
@@ -35,12 +36,13 @@ use crate::core::{
     Action, Chat, ChatConfig, ConnId, Input, Now, Outbox, PasswordOutcome, Recipients,
 };
 use crate::proto::msg::{HostCommand, Reject, ServerMsg};
-use crate::proto::text;
+use crate::proto::Mode;
 use admission::Admission;
 use clock::Clock;
 use conn::{conn_id, key_of, Closing, Connection};
 use flood::Allowance;
 pub use flood::FloodPolicy;
+use wire::WireBytes;
 use worker::{Finished, Reply, Worker, WriteError};
 
 const LISTENER: Token = Token(usize::MAX - 1);
@@ -420,12 +422,7 @@ impl Server {
         if outcome == ReadOutcome::Closed {
             log::info!("console closed (end of input); serving on without it");
             if let Some(console) = self.console_in.take() {
-                let fd = std::os::fd::AsRawFd::as_raw_fd(&io::stdin());
-                let _ = self
-                    .poll
-                    .registry()
-                    .deregister(&mut mio::unix::SourceFd(&fd));
-                drop(console);
+                console.deregister(self.poll.registry());
             }
         } else if typed && self.shutdown_deadline.is_none() {
             self.console_out.prompt(now.stamp);
@@ -614,7 +611,7 @@ impl Server {
         self.outbox = outbox;
     }
 
-    /// Encodes `msg` once and queues the shared bytes for every recipient.
+    /// Queues `msg` for every recipient, encoded at most once per wire mode and shared.
     fn deliver(&mut self, to: Recipients, msg: &ServerMsg, now: &Now) {
         let to_console = matches!(
             to,
@@ -623,14 +620,12 @@ impl Server {
         if to_console {
             self.console_out.show(msg, now.stamp);
         }
-        let mut bytes = Vec::new();
-        text::encode(msg, text::CLIENT_EOL, &mut bytes);
-        let bytes: Rc<[u8]> = Rc::from(bytes);
+        let mut wire = WireBytes::new(msg);
         match to {
             Recipients::Console => {}
             Recipients::One(conn) => {
                 if let Some(key) = self.key(conn) {
-                    self.enqueue(key, &bytes, now);
+                    self.enqueue_msg(key, &mut wire, now);
                 }
             }
             Recipients::Room { except, .. } => {
@@ -641,16 +636,26 @@ impl Server {
                     .filter_map(|m| self.key(m))
                     .collect();
                 for key in keys {
-                    self.enqueue(key, &bytes, now);
+                    self.enqueue_msg(key, &mut wire, now);
                 }
             }
             Recipients::Everyone => {
                 let keys: Vec<usize> = self.conns.iter().map(|(key, _)| key).collect();
                 for key in keys {
-                    self.enqueue(key, &bytes, now);
+                    self.enqueue_msg(key, &mut wire, now);
                 }
             }
         }
+    }
+
+    /// Queues the message's bytes for `key` in the connection's mode; text until the mode is known.
+    fn enqueue_msg(&mut self, key: usize, wire: &mut WireBytes<'_>, now: &Now) {
+        let Some(conn) = self.conns.get(key) else {
+            return;
+        };
+        let mode = conn.decoder.mode().unwrap_or(Mode::Text);
+        let bytes = wire.for_mode(mode);
+        self.enqueue(key, &bytes, now);
     }
 
     fn enqueue(&mut self, key: usize, bytes: &Rc<[u8]>, now: &Now) {

@@ -145,10 +145,10 @@ mod tests {
                 to_one(1, ServerMsg::NamePrompt)
             ]
         );
-        let quit = s.line(1, "/quit");
-        assert!(
-            quit.contains(&Action::Close { conn: ConnId(1) }),
-            "{quit:?}"
+        assert_eq!(
+            s.line(1, "/quit"),
+            vec![to_one(1, ServerMsg::Bye), Action::Close { conn: ConnId(1) }],
+            "no prompt after the goodbye"
         );
     }
 }
