@@ -1,6 +1,7 @@
 //! Framed mode end to end: the real `chatd` and `chat` binaries, text users on raw sockets, and
 //! framed users sending frames the `chat` client never would.
 
+mod common;
 mod framed_common;
 
 use std::io::{Read, Write};

@@ -80,13 +80,22 @@ pub struct Server {
     pub addr: SocketAddr,
     /// Its console output: the room as the host sees it.
     pub console: Lines,
+    /// Its own data directory, removed with it.
+    _data: crate::common::DataDir,
 }
 
 impl Server {
     /// Starts `chatd --listen 127.0.0.1:0 --no-console` plus `args`, and waits until it listens.
     pub fn start(args: &[&str]) -> Server {
+        let data = crate::common::DataDir::new();
         let mut child = Command::new(env!("CARGO_BIN_EXE_chatd"))
-            .args(["--listen", "127.0.0.1:0", "--no-console"])
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--no-console",
+                "--data-dir",
+                data.arg(),
+            ])
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -104,6 +113,7 @@ impl Server {
             child,
             addr,
             console,
+            _data: data,
         }
     }
 
