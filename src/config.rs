@@ -35,6 +35,10 @@ pub struct Config {
     pub flood: Option<FloodPolicy>,
     /// How long a connection may take to give its name (and password) before it is closed.
     pub name_timeout: std::time::Duration,
+    /// How long a framed client may be silent before it is sent a keepalive ping.
+    pub ping_interval: std::time::Duration,
+    /// Keepalive pings a framed client may leave unanswered before it is closed.
+    pub ping_misses: u8,
     /// Input size limits.
     pub limits: Limits,
     /// The local offset from UTC, read once at start-up, for `HH:MM:SS` stamps.
@@ -62,6 +66,8 @@ impl Default for Config {
             outbuf_soft_time: std::time::Duration::from_secs(10),
             flood: Some(FloodPolicy::default()),
             name_timeout: std::time::Duration::from_secs(30),
+            ping_interval: std::time::Duration::from_secs(60),
+            ping_misses: 2,
             limits: Limits::default(),
             utc_offset: UtcOffset::UTC,
             data_dir: PathBuf::from("chatd-data"),

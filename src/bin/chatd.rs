@@ -74,6 +74,12 @@ struct Args {
     /// longest frame a framed client may send, in bytes (default 65536); a longer one closes it
     #[argh(option, default = "64 * 1024")]
     max_frame: usize,
+    /// seconds a framed client may be silent before it is sent a keepalive ping (default 60)
+    #[argh(option, default = "60")]
+    ping_interval: u64,
+    /// keepalive pings a framed client may leave unanswered before it is closed (default 2)
+    #[argh(option, default = "2")]
+    ping_misses: u8,
     /// print the version and exit
     #[argh(switch)]
     version: bool,
@@ -191,6 +197,8 @@ fn run(args: Args, utc_offset: time::UtcOffset) -> Result<(), String> {
         outbuf_soft_time: std::time::Duration::from_secs(args.outbuf_soft_secs),
         max_per_ip: args.max_per_ip,
         name_timeout: std::time::Duration::from_secs(args.name_timeout),
+        ping_interval: std::time::Duration::from_secs(args.ping_interval.max(1)),
+        ping_misses: args.ping_misses,
         limit_loopback: args.limit_loopback,
         flood: (!args.no_flood_control).then_some(FloodPolicy {
             burst: args.flood_burst,

@@ -210,6 +210,7 @@ impl Session {
                 }));
             }
             ServerFrame::Bye => show(out, &ServerMsg::Bye),
+            ServerFrame::Ping { nonce } => out.push(Effect::Send(ClientFrame::Pong { nonce })),
         }
     }
 

@@ -162,6 +162,10 @@ impl Chat {
         let Some(session) = self.sessions.get_mut(conn) else {
             return;
         };
+        if let ClientMsg::Pong { .. } = msg {
+            // An answer to the shell's keepalive: it only shows the client is there.
+            return;
+        }
         if let ClientMsg::Ping { nonce } = msg {
             if session.state != State::Closing {
                 out.deliver(
@@ -205,7 +209,7 @@ impl Chat {
             (State::Chatting { .. }, ClientMsg::Command(command)) => {
                 cmd::dispatch(self, now, conn, command, out)
             }
-            (_, ClientMsg::Ping { .. }) => {}
+            (_, ClientMsg::Ping { .. } | ClientMsg::Pong { .. }) => {}
         }
     }
 

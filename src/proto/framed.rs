@@ -49,6 +49,8 @@ pub mod frame_type {
     pub const PING: u8 = 0x05;
     /// Client: leaving, with an optional reason.
     pub const BYE: u8 = 0x06;
+    /// Client: the answer to a server's keepalive ping.
+    pub const CLIENT_PONG: u8 = 0x07;
     /// Server: the client joined; who else is online.
     pub const WELCOME: u8 = 0x81;
     /// Server: a chat message (room or direct) with the server's time and the text's digest.
@@ -63,6 +65,8 @@ pub mod frame_type {
     pub const PONG: u8 = 0x86;
     /// Server: the answer to a bye; the server closes next.
     pub const SERVER_BYE: u8 = 0x87;
+    /// Server: a keepalive ping to a client that has been silent; it must answer with a pong.
+    pub const SERVER_PING: u8 = 0x88;
 }
 
 /// The kind byte of a chat frame.
@@ -284,6 +288,11 @@ pub enum ClientFrame {
         /// Why, if the user said.
         reason: Option<String>,
     },
+    /// The answer to the server's keepalive ping.
+    Pong {
+        /// The ping's nonce.
+        nonce: u64,
+    },
 }
 
 impl ClientFrame {
@@ -361,6 +370,11 @@ impl ClientFrame {
                 w.string(reason.as_deref().unwrap_or(""));
                 w.finish();
             }
+            ClientFrame::Pong { nonce } => {
+                let mut w = FrameWriter::begin(out, frame_type::CLIENT_PONG);
+                w.u64(*nonce);
+                w.finish();
+            }
         }
     }
 
@@ -416,6 +430,11 @@ impl ClientFrame {
                 r.finish()?;
                 Ok(ClientFrame::Ping { nonce })
             }
+            frame_type::CLIENT_PONG => {
+                let nonce = r.u64()?;
+                r.finish()?;
+                Ok(ClientFrame::Pong { nonce })
+            }
             frame_type::BYE => {
                 let reason = r.string()?;
                 r.finish()?;
@@ -438,6 +457,7 @@ impl From<ClientFrame> for ClientMsg {
             ClientFrame::Command { name, args } => ClientMsg::Command(Command::parse(&name, &args)),
             ClientFrame::Ping { nonce } => ClientMsg::Ping { nonce },
             ClientFrame::Bye { reason } => ClientMsg::Command(Command::Quit { reason }),
+            ClientFrame::Pong { nonce } => ClientMsg::Pong { nonce },
         }
     }
 }
@@ -507,6 +527,11 @@ pub enum ServerFrame {
     },
     /// The answer to a bye; the server closes next.
     Bye,
+    /// A keepalive ping: answer with [`ClientFrame::Pong`] or be closed.
+    Ping {
+        /// To echo in the pong.
+        nonce: u64,
+    },
 }
 
 impl ServerFrame {
@@ -576,6 +601,7 @@ impl ServerFrame {
                 ServerFrame::Pong { nonce, at }
             }
             frame_type::SERVER_BYE => ServerFrame::Bye,
+            frame_type::SERVER_PING => ServerFrame::Ping { nonce: r.u64()? },
             _ => return Err(DecodeError::UnknownType { code }),
         };
         r.finish()?;
@@ -635,6 +661,11 @@ pub fn encode(msg: &ServerMsg, out: &mut Vec<u8>) {
             w.finish();
         }
         ServerMsg::Bye => FrameWriter::begin(out, frame_type::SERVER_BYE).finish(),
+        ServerMsg::KeepAlive { nonce } => {
+            let mut w = FrameWriter::begin(out, frame_type::SERVER_PING);
+            w.u64(*nonce);
+            w.finish();
+        }
         ServerMsg::Pong { nonce, at } => {
             let mut w = FrameWriter::begin(out, frame_type::PONG);
             w.u64(*nonce);
@@ -1188,6 +1219,7 @@ mod tests {
             ServerMsg::Event(_) | ServerMsg::Kicked { .. } => frame_type::EVENT,
             ServerMsg::Reject(_) => frame_type::ERROR,
             ServerMsg::Bye => frame_type::SERVER_BYE,
+            ServerMsg::KeepAlive { .. } => frame_type::SERVER_PING,
             ServerMsg::Pong { .. } => frame_type::PONG,
         }
     }

@@ -90,6 +90,11 @@ pub enum ClientMsg {
         /// Opaque value echoed back.
         nonce: u64,
     },
+    /// The answer to a [`ServerMsg::KeepAlive`]; it only shows the client is alive.
+    Pong {
+        /// The nonce of the keepalive.
+        nonce: u64,
+    },
 }
 
 /// A command a user can give, parsed by [`Command::parse`] from a name and its argument text.
@@ -765,6 +770,11 @@ pub enum ServerMsg {
     Bans {
         /// One entry per banned name.
         bans: Vec<BanEntry>,
+    },
+    /// A keepalive ping from the shell to a silent framed client (text clients never get one).
+    KeepAlive {
+        /// To be echoed in the client's pong.
+        nonce: u64,
     },
     /// The answer to a ping.
     Pong {

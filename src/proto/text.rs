@@ -195,6 +195,8 @@ pub fn encode(msg: &ServerMsg, eol: &[u8], out: &mut Vec<u8>) {
             &in_parens(reason),
         ]),
         ServerMsg::Bye => line(&["[*] Bye."]),
+        // Keepalives are a framed-mode matter: text clients are never pinged.
+        ServerMsg::KeepAlive { .. } => {}
         ServerMsg::Done(done) => line(&["[*] ", &done_text(done)]),
         ServerMsg::Away { name, reason } if reason.is_empty() => line(&["[*] ", name, " is away."]),
         ServerMsg::Away { name, reason } => line(&["[*] ", name, " is away: ", reason]),

@@ -42,6 +42,10 @@ pub struct Connection {
     pub closing: Option<Closing>,
     /// Whether the socket is registered for WRITABLE as well as READABLE.
     pub writable_interest: bool,
+    /// When bytes last came from the peer.
+    pub last_heard: Instant,
+    /// Keepalive pings sent since then.
+    pub pings_unanswered: u8,
     /// Since when more than the soft limit has been queued, if it is.
     pub over_soft_since: Option<Instant>,
     /// Whether the socket may hold unread bytes (set by a readable event, cleared at WouldBlock).
@@ -70,6 +74,8 @@ impl Connection {
             writable_interest: false,
             readable: false,
             over_soft_since: None,
+            last_heard: allowance.since(),
+            pings_unanswered: 0,
             allowance,
         }
     }

@@ -53,6 +53,11 @@ impl Allowance {
 }
 
 impl Allowance {
+    /// When it was made or last used.
+    pub fn since(&self) -> Instant {
+        self.updated
+    }
+
     /// Returns a message's worth taken for nothing.
     pub fn give_back(&mut self, policy: &FloodPolicy) {
         self.tokens = (self.tokens + 1.0).min(policy.burst);

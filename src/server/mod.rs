@@ -109,6 +109,9 @@ pub struct Server {
     closing: Vec<usize>,
     /// Connections with input left to serve next turn (edge-triggered: no new event will come).
     ready: Vec<(usize, ConnId)>,
+    /// When to look at each connection's silence again (framed clients get keepalive pings).
+    liveness: BinaryHeap<Reverse<(Instant, usize, ConnId)>>,
+    next_keepalive: u64,
     /// Connections over the soft output limit, by when to check they still are.
     soft_checks: BinaryHeap<Reverse<(Instant, usize, ConnId)>>,
     /// Connections whose flood allowance ran out, by when it is back.
@@ -195,6 +198,8 @@ impl Server {
             ready: Vec::new(),
             paused: BinaryHeap::new(),
             soft_checks: BinaryHeap::new(),
+            liveness: BinaryHeap::new(),
+            next_keepalive: 1,
             accept_paused_until: None,
             last_accept_log: None,
             shutdown_deadline: None,
@@ -274,12 +279,20 @@ impl Server {
             .chain(Some(self.next_reload))
             .chain(self.paused.peek().map(|Reverse((at, _, _))| *at))
             .chain(self.soft_checks.peek().map(|Reverse((at, _, _))| *at))
+            .chain(self.liveness.peek().map(|Reverse((at, _, _))| *at))
             .chain(self.chat.next_deadline())
             .min()
             .map(|deadline| deadline.saturating_duration_since(now))
     }
 
     fn run_timers(&mut self, now: &Now) {
+        while let Some(&Reverse((at, key, id))) = self.liveness.peek() {
+            if at > now.instant {
+                break;
+            }
+            self.liveness.pop();
+            self.check_liveness(key, id, now);
+        }
         while let Some(&Reverse((at, key, id))) = self.soft_checks.peek() {
             if at > now.instant {
                 break;
@@ -398,6 +411,8 @@ impl Server {
                 allowance,
             ));
             self.admission.admit(peer.ip());
+            let check = now.instant + self.config.ping_interval;
+            self.liveness.push(Reverse((check, key, id)));
             log::info!("{id} connected from {peer}");
             self.feed(
                 now,
@@ -487,6 +502,39 @@ impl Server {
         }
     }
 
+    /// A framed client silent for `--ping-interval` gets a keepalive ping; one that has let
+    /// `--ping-misses` of them go unanswered is closed. Text clients are never pinged (TCP
+    /// keepalive finds their dead peers).
+    fn check_liveness(&mut self, key: usize, id: ConnId, now: &Now) {
+        let interval = self.config.ping_interval;
+        let Some(conn) = self
+            .conns
+            .get_mut(key)
+            .filter(|c| c.id == id && c.closing.is_none())
+        else {
+            return;
+        };
+        if conn.decoder.mode() != Some(Mode::Framed) {
+            return;
+        }
+        let silent = now.instant.saturating_duration_since(conn.last_heard);
+        if silent < interval {
+            let next = conn.last_heard + interval;
+            self.liveness.push(Reverse((next, key, id)));
+            return;
+        }
+        if conn.pings_unanswered >= self.config.ping_misses {
+            let why = format!("no answer to {} keepalive pings", conn.pings_unanswered);
+            return self.close(key, Closing::Now, &why);
+        }
+        conn.pings_unanswered += 1;
+        let nonce = self.next_keepalive;
+        self.next_keepalive += 1;
+        self.liveness
+            .push(Reverse((now.instant + interval, key, id)));
+        self.deliver(Recipients::One(id), &ServerMsg::KeepAlive { nonce }, now);
+    }
+
     /// Reads and decodes what `key` sent, feeding each message to the core, until the socket
     /// would block, the client's flood allowance runs out (then reading pauses and TCP slows the
     /// sender; nothing is dropped), or its share of this turn is used (then it waits on the ready
@@ -513,7 +561,11 @@ impl Server {
                     let deadline = now.instant + CLOSE_LINGER;
                     self.close(key, Closing::AfterFlush { deadline }, &why);
                 }
-                Ok(n) => conn.inbuf.extend_from_slice(&buf[..n]),
+                Ok(n) => {
+                    conn.inbuf.extend_from_slice(&buf[..n]);
+                    conn.last_heard = now.instant;
+                    conn.pings_unanswered = 0;
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => conn.readable = false,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => self.close(key, Closing::Now, &format!("read failed: {e}")),
