@@ -17,14 +17,27 @@ fn a_silent_framed_client_is_pinged_then_closed_while_answering_and_text_clients
     let mut mute = FramedUser::join(&server, "mute");
     let started = Instant::now();
     for n in 1..=2 {
-        mute.expect(&format!("keepalive ping {n}"), |f| matches!(f, ServerFrame::Ping { .. }));
+        mute.expect(&format!("keepalive ping {n}"), |f| {
+            matches!(f, ServerFrame::Ping { .. })
+        });
     }
     let frames = mute.expect_closed();
     let closed_after = started.elapsed();
-    assert!(frames.iter().all(|f| !matches!(f, ServerFrame::Ping { .. })), "{frames:?}");
-    assert!(closed_after.as_secs_f64() >= 2.5, "closed after {closed_after:?}: 2 pings a second apart, then a second more");
+    assert!(
+        frames
+            .iter()
+            .all(|f| !matches!(f, ServerFrame::Ping { .. })),
+        "{frames:?}"
+    );
+    assert!(
+        closed_after.as_secs_f64() >= 2.5,
+        "closed after {closed_after:?}: 2 pings a second apart, then a second more"
+    );
     tina.expect_containing("[*] mute exited.");
     // The chat client answered its pings; quiet tina was never pinged.
     tina.send("/users");
-    assert_eq!(tina.expect_containing("[*] Online ("), "[*] Online (2): cat, tina");
+    assert_eq!(
+        tina.expect_containing("[*] Online ("),
+        "[*] Online (2): cat, tina"
+    );
 }
