@@ -407,3 +407,18 @@ fn a_console_nobody_reads_never_blocks_the_server() {
         "{stderr}"
     );
 }
+
+#[test]
+fn before_joining_a_line_may_hold_4_kib_after_joining_8_kib() {
+    let server = TestServer::start(&[]);
+    let mut bob = server.join("bob");
+    let mut newcomer = Client::connect(server.addr());
+    newcomer.expect_line(|l: &str| l == common::PROMPT);
+    newcomer.send_line(&"n".repeat(5000));
+    assert_eq!(newcomer.expect_line("[!]"), "[!] line too long");
+    newcomer.send_line("newcomer");
+    newcomer.expect_line("[*] Welcome, newcomer");
+    let long = "m".repeat(6000);
+    newcomer.send_line(&long);
+    bob.expect_line(chat_line("newcomer", &long));
+}

@@ -153,6 +153,11 @@ impl Chat {
         self.sessions.members()
     }
 
+    /// Whether `conn` is in the room.
+    pub fn has_joined(&self, conn: ConnId) -> bool {
+        self.sessions.name_of(conn).is_some()
+    }
+
     /// The accounts and bans as the core knows them.
     pub fn registry(&self) -> &Registry {
         &self.registry

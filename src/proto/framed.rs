@@ -714,6 +714,11 @@ pub struct ClientFrameDecoder {
 }
 
 impl ClientFrameDecoder {
+    /// Changes the frame limit (capped at [`MAX_FRAME_CAP`]).
+    pub fn set_max_frame(&mut self, max_frame: usize) {
+        self.max_frame = max_frame.min(MAX_FRAME_CAP);
+    }
+
     /// A decoder that refuses frames longer than `max_frame` (capped at [`MAX_FRAME_CAP`]).
     pub fn new(max_frame: usize) -> ClientFrameDecoder {
         ClientFrameDecoder {

@@ -120,6 +120,8 @@ pub struct Limits {
     pub max_line: usize,
     /// Longest frame, in bytes after the length field; at most [`framed::MAX_FRAME_CAP`].
     pub max_frame: usize,
+    /// Longest line or frame before the connection has joined (its name, its password, a hello).
+    pub max_before_join: usize,
 }
 
 impl Default for Limits {
@@ -127,6 +129,7 @@ impl Default for Limits {
         Limits {
             max_line: 8 * 1024,
             max_frame: 64 * 1024,
+            max_before_join: 4 * 1024,
         }
     }
 }
@@ -145,12 +148,14 @@ pub struct Decoded<T = ClientMsg> {
 #[derive(Debug)]
 pub struct Decoder {
     state: DecoderState,
+    limits: Limits,
+    joined: bool,
 }
 
 #[derive(Debug)]
 enum DecoderState {
     /// No byte seen yet.
-    Sniffing(Limits),
+    Sniffing,
     Text(text::TextDecoder),
     Framed(framed::ClientFrameDecoder),
 }
@@ -159,14 +164,47 @@ impl Decoder {
     /// A decoder for a new connection.
     pub fn new(limits: Limits) -> Decoder {
         Decoder {
-            state: DecoderState::Sniffing(limits),
+            state: DecoderState::Sniffing,
+            limits,
+            joined: false,
+        }
+    }
+
+    /// Lifts the tighter limit of a connection that has not joined yet.
+    pub fn joined(&mut self) {
+        self.joined = true;
+        match &mut self.state {
+            DecoderState::Sniffing => {}
+            DecoderState::Text(decoder) => decoder.set_max_line(self.limits.max_line),
+            DecoderState::Framed(decoder) => decoder.set_max_frame(self.limits.max_frame),
+        }
+    }
+
+    /// Whether [`Decoder::joined`] was called.
+    pub fn has_joined(&self) -> bool {
+        self.joined
+    }
+
+    fn max_line(&self) -> usize {
+        if self.joined {
+            self.limits.max_line
+        } else {
+            self.limits.max_line.min(self.limits.max_before_join)
+        }
+    }
+
+    fn max_frame(&self) -> usize {
+        if self.joined {
+            self.limits.max_frame
+        } else {
+            self.limits.max_frame.min(self.limits.max_before_join)
         }
     }
 
     /// The connection's wire mode, or `None` before its first byte.
     pub fn mode(&self) -> Option<Mode> {
         match self.state {
-            DecoderState::Sniffing(_) => None,
+            DecoderState::Sniffing => None,
             DecoderState::Text(_) => Some(Mode::Text),
             DecoderState::Framed(_) => Some(Mode::Framed),
         }
@@ -175,7 +213,7 @@ impl Decoder {
     /// Decodes the next message from the front of `input`. Call again with the unused rest until
     /// `item` is `None`.
     pub fn decode(&mut self, input: &[u8]) -> Decoded {
-        if let DecoderState::Sniffing(limits) = self.state {
+        if let DecoderState::Sniffing = self.state {
             let Some(&first) = input.first() else {
                 return Decoded {
                     used: 0,
@@ -183,14 +221,14 @@ impl Decoder {
                 };
             };
             self.state = match Mode::sniff(first) {
-                Mode::Text => DecoderState::Text(text::TextDecoder::new(limits.max_line)),
+                Mode::Text => DecoderState::Text(text::TextDecoder::new(self.max_line())),
                 Mode::Framed => {
-                    DecoderState::Framed(framed::ClientFrameDecoder::new(limits.max_frame))
+                    DecoderState::Framed(framed::ClientFrameDecoder::new(self.max_frame()))
                 }
             };
         }
         match &mut self.state {
-            DecoderState::Sniffing(_) => Decoded {
+            DecoderState::Sniffing => Decoded {
                 used: 0,
                 item: None,
             },
@@ -284,10 +322,31 @@ mod tests {
             decoder.decode(b"a line\n").item,
             Some(Err(DecodeError::FrameTooLong {
                 len: u32::from_be_bytes(*b"a li"),
-                max: 64 * 1024
+                max: 4 * 1024
             })),
-            "once framed, always framed"
+            "once framed, always framed (and before joining, 4 KiB at most)"
         );
+    }
+
+    #[test]
+    fn the_limit_before_joining_is_tighter_until_lifted() {
+        let line = |len: usize| format!("{}\n", "x".repeat(len)).into_bytes();
+        let mut decoder = Decoder::new(Limits::default());
+        assert_eq!(
+            decoder.decode(&line(5000)).item,
+            Some(Err(DecodeError::LineTooLong))
+        );
+        assert!(matches!(decoder.decode(&line(4096)).item, Some(Ok(_))));
+        decoder.joined();
+        assert!(matches!(decoder.decode(&line(8192)).item, Some(Ok(_))));
+        assert_eq!(
+            decoder.decode(&line(8193)).item,
+            Some(Err(DecodeError::LineTooLong))
+        );
+        // Joined before the first byte: the full limit from the start.
+        let mut decoder = Decoder::new(Limits::default());
+        decoder.joined();
+        assert!(matches!(decoder.decode(&line(8000)).item, Some(Ok(_))));
     }
 
     #[test]

@@ -35,6 +35,11 @@ impl TextDecoder {
         }
     }
 
+    /// Changes the line limit (a connection that has joined may send longer lines).
+    pub fn set_max_line(&mut self, max_line: usize) {
+        self.max_line = max_line;
+    }
+
     /// Decodes the next line from the front of `input`; see [`super::Decoder::decode`].
     pub fn decode(&mut self, input: &[u8]) -> Decoded {
         let mut used = 0;
@@ -57,9 +62,18 @@ impl TextDecoder {
         let window = &rest[..rest.len().min(self.max_line + 2)];
         let Some(lf) = window.iter().position(|&b| b == b'\n') else {
             if rest.len() > self.max_line + 1 {
-                self.discarding = true;
+                // Too long: drop it up to its end if that is here, else up to the end of the
+                // input and go on dropping until the end comes.
+                let end = rest[window.len()..].iter().position(|&b| b == b'\n');
+                let used = match end {
+                    Some(lf) => used + window.len() + lf + 1,
+                    None => {
+                        self.discarding = true;
+                        input.len()
+                    }
+                };
                 return Decoded {
-                    used: input.len(),
+                    used,
                     item: Some(Err(DecodeError::LineTooLong)),
                 };
             }
@@ -405,6 +419,15 @@ mod tests {
         assert_eq!(
             decode_all(&mut d, b"abcde\nok\n"),
             vec![Err(DecodeError::LineTooLong), say("ok")]
+        );
+    }
+
+    #[test]
+    fn a_long_line_ending_in_the_same_chunk_loses_nothing_after_it() {
+        let mut d = TextDecoder::new(4);
+        assert_eq!(
+            decode_all(&mut d, b"abcdefghij\nnext\nmore\n"),
+            vec![Err(DecodeError::LineTooLong), say("next"), say("more")]
         );
     }
 

@@ -617,6 +617,12 @@ impl Server {
                         Err(error) => Input::BadInput { conn, error },
                     };
                     self.feed(now, input);
+                    // Joined: the tighter limit of a connection without a name is lifted.
+                    if let Some(conn) = self.conns.get_mut(key) {
+                        if !conn.decoder.has_joined() && self.chat.has_joined(conn.id) {
+                            conn.decoder.joined();
+                        }
+                    }
                 }
             }
         };
