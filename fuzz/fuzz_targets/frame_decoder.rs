@@ -12,6 +12,7 @@ use libfuzzer_sys::fuzz_target;
 const LIMITS: Limits = Limits {
     max_line: 1024,
     max_frame: 4096,
+    max_before_join: 4096,
 };
 
 fuzz_target!(|data: &[u8]| {
