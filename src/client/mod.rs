@@ -12,6 +12,7 @@
 //! `/quit`; a second signal stops at once.
 
 mod session;
+pub mod ui;
 pub mod wire;
 
 pub use session::{Effect, Session, Shown};
@@ -33,6 +34,8 @@ use wire::{ReadEnd, Wire};
 
 /// The port used when the address names none.
 pub const DEFAULT_PORT: u16 = 3001;
+/// The server joined when none is named.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:3001";
 /// Longest line sent, in bytes: a say frame of this size fits any server's frame limit.
 pub const MAX_LINE: usize = 8 * 1024;
 

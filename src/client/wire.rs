@@ -78,6 +78,11 @@ impl Wire {
         }
     }
 
+    /// Sends small frames at once rather than waiting to fill a packet.
+    pub fn set_nodelay(&self) -> io::Result<()> {
+        self.socket.set_nodelay(true)
+    }
+
     /// Reads what the server sent, appending each whole frame to `frames`.
     pub fn read(&mut self, frames: &mut Vec<ServerFrame>) -> ReadEnd {
         let mut chunk = std::mem::take(&mut self.read_buf);
