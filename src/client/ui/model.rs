@@ -937,7 +937,9 @@ impl Model {
         self.entries.push_back(entry);
         if self.entries.len() > MAX_ENTRIES {
             self.entries.pop_front();
-            self.scroll = self.scroll.min(self.max_scroll());
+            if self.scroll > 0 {
+                self.scroll = self.scroll.min(self.max_scroll());
+            }
         }
     }
 
