@@ -14,7 +14,8 @@
 //!   bounded buffers; write interest only while output is pending; timers as the poll timeout.
 //! - [`accounts`]: registered names and bans: a pure model, the files that hold it, password hashing.
 //! - [`console`]: the host console on stdin/stdout.
-//! - [`client`]: the `chat` client: a pure session over [`proto::framed`], and its own mio loop.
+//! - [`client`]: the `chat` client: a pure session over [`proto::framed`], a line loop for scripts,
+//!   and [`client::ui`], the terminal window (a pure model, a ratatui view, a thin mio loop).
 //! - [`stdin`]: typed lines from stdin inside a mio loop, for the console and the client.
 //! - [`config`]: validated settings; the binaries in `src/bin/` only parse flags into one.
 

@@ -1,7 +1,8 @@
 //! The `chat` client: joins a chatd in framed mode and relays between it and stdin/stdout.
 //!
 //! [`Session`] decides what to send and what to show; [`run`] is its one-thread mio loop over the
-//! socket, stdin and SIGINT/SIGTERM. Every line shown is what a text-mode (`nc`) user would see,
+//! socket, stdin and SIGINT/SIGTERM, for scripts; [`ui::run`] is the window a person gets on a
+//! terminal, over the same session and [`wire::Wire`]. Every line shown is what a text-mode (`nc`) user would see,
 //! so the client can be scripted: `printf 'hello\n/quit\n' | chat --name bot` joins, says hello,
 //! leaves, waits for the server to close, and exits 0.
 //!
@@ -12,8 +13,10 @@
 //! `/quit`; a second signal stops at once.
 
 mod session;
+pub mod ui;
+pub mod wire;
 
-pub use session::{Effect, Session};
+pub use session::{Effect, Session, Shown};
 
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -26,12 +29,14 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 
-use crate::proto::framed::{ServerFrameDecoder, MAX_FRAME_CAP};
 use crate::proto::DecodeError;
 use crate::stdin::{LineSplitter, PolledStdin, ReadOutcome};
+use wire::{ReadEnd, Wire};
 
 /// The port used when the address names none.
 pub const DEFAULT_PORT: u16 = 3001;
+/// The server joined when none is named.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:3001";
 /// Longest line sent, in bytes: a say frame of this size fits any server's frame limit.
 pub const MAX_LINE: usize = 8 * 1024;
 
@@ -44,10 +49,6 @@ const SIGNALS: Token = Token(3);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long to wait for the server to close after our bye.
 const LEAVE_LINGER: Duration = Duration::from_secs(5);
-/// How much of what the server sends before its first frame is kept, to explain an early close.
-const MAX_PREAMBLE: usize = 1024;
-/// Bytes read from the socket per call.
-const READ_CHUNK: usize = 16 * 1024;
 
 /// What the client needs to know to run.
 #[derive(Clone, Debug)]
@@ -174,13 +175,7 @@ enum Input {
 /// The client's loop state: the socket, its buffers, stdin, and the session.
 struct Client {
     poll: Poll,
-    socket: mio::net::TcpStream,
-    writable_interest: bool,
-    decoder: ServerFrameDecoder,
-    inbuf: Vec<u8>,
-    outbuf: Vec<u8>,
-    /// The first bytes from the server (1 KiB at most): its text, if it closes before any frame.
-    preamble: Vec<u8>,
+    wire: Wire,
     input: Input,
     lines: LineSplitter,
     signals: Signals,
@@ -188,7 +183,6 @@ struct Client {
     leave_deadline: Option<Instant>,
     /// SIGINT/SIGTERM received so far.
     signals_taken: usize,
-    read_buf: Vec<u8>,
 }
 
 impl Client {
@@ -198,9 +192,8 @@ impl Client {
         stream
             .set_nonblocking(true)
             .map_err(io_context("cannot configure the socket"))?;
-        let mut socket = mio::net::TcpStream::from_std(stream);
-        poll.registry()
-            .register(&mut socket, SOCKET, Interest::READABLE)
+        let socket = mio::net::TcpStream::from_std(stream);
+        let wire = Wire::new(socket, poll.registry(), SOCKET, false)
             .map_err(io_context("cannot register the socket"))?;
         let mut signals =
             Signals::new([SIGINT, SIGTERM]).map_err(io_context("cannot catch signals"))?;
@@ -221,19 +214,13 @@ impl Client {
         };
         Ok(Client {
             poll,
-            socket,
-            writable_interest: false,
-            decoder: ServerFrameDecoder::new(MAX_FRAME_CAP),
-            inbuf: Vec::new(),
-            outbuf: Vec::new(),
-            preamble: Vec::new(),
+            wire,
             input,
             lines: LineSplitter::new(MAX_LINE),
             signals,
             session: Session::new(name),
             leave_deadline: None,
             signals_taken: 0,
-            read_buf: vec![0; READ_CHUNK],
         })
     }
 
@@ -284,48 +271,18 @@ impl Client {
 
     /// Reads what the server sent and hands each frame to the session; `false` once it has closed.
     fn read_socket(&mut self, now: Instant) -> Result<bool, Error> {
-        let mut chunk = std::mem::take(&mut self.read_buf);
-        let open = loop {
-            match self.socket.read(&mut chunk) {
-                Ok(0) => break Ok(false),
-                Ok(n) => {
-                    if let Err(error) = self.take_bytes(&chunk[..n], now) {
-                        break Err(error);
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Ok(true),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => break Ok(false),
-            }
-        };
-        self.read_buf = chunk;
-        open
-    }
-
-    fn take_bytes(&mut self, bytes: &[u8], now: Instant) -> Result<(), Error> {
-        if self.preamble.len() < MAX_PREAMBLE {
-            let room = MAX_PREAMBLE - self.preamble.len();
-            self.preamble
-                .extend_from_slice(&bytes[..bytes.len().min(room)]);
-        }
-        self.inbuf.extend_from_slice(bytes);
-        let mut start = 0;
+        let mut frames = Vec::new();
+        let end = self.wire.read(&mut frames);
         let mut effects = Vec::new();
-        loop {
-            let step = self.decoder.decode(&self.inbuf[start..]);
-            start += step.used;
-            match step.item {
-                None => break,
-                Some(Ok(frame)) => self.session.received(frame, now, &mut effects),
-                Some(Err(error)) => {
-                    self.apply(effects);
-                    return Err(Error::Protocol(error));
-                }
-            }
+        for frame in frames {
+            self.session.received(frame, now, &mut effects);
         }
-        self.inbuf.drain(..start);
         self.apply(effects);
-        Ok(())
+        match end {
+            ReadEnd::Open => Ok(true),
+            ReadEnd::Closed => Ok(false),
+            ReadEnd::Bad(error) => Err(Error::Protocol(error)),
+        }
     }
 
     /// Reads typed input and hands each line to the session.
@@ -392,9 +349,9 @@ impl Client {
         let mut text = Vec::new();
         for effect in effects {
             match effect {
-                Effect::Send(frame) => frame.encode(&mut self.outbuf),
+                Effect::Send(frame) => self.wire.send(&frame),
                 Effect::Show(shown) => {
-                    text.extend_from_slice(shown.as_bytes());
+                    text.extend_from_slice(shown.render().as_bytes());
                     text.push(b'\n');
                 }
             }
@@ -402,45 +359,15 @@ impl Client {
         show(&text);
     }
 
-    /// Writes what is queued; WRITABLE interest only while some is left. `false` if the socket is
-    /// gone.
+    /// Writes what is queued. `false` if the socket is gone.
     fn flush(&mut self) -> bool {
-        while !self.outbuf.is_empty() {
-            match self.socket.write(&self.outbuf) {
-                Ok(0) => return false,
-                Ok(n) => {
-                    self.outbuf.drain(..n);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return false,
-            }
-        }
-        let writable = !self.outbuf.is_empty();
-        if writable != self.writable_interest {
-            let interest = if writable {
-                Interest::READABLE | Interest::WRITABLE
-            } else {
-                Interest::READABLE
-            };
-            if self
-                .poll
-                .registry()
-                .reregister(&mut self.socket, SOCKET, interest)
-                .is_err()
-            {
-                return false;
-            }
-            self.writable_interest = writable;
-        }
-        true
+        self.wire.flush(self.poll.registry())
     }
 
     /// The server has closed: read what it sent last, then say how the session ended.
     fn finish(mut self) -> Result<(), Error> {
         let _ = self.read_socket(Instant::now());
-        let preamble = std::mem::take(&mut self.preamble);
-        self.session.closed(&preamble)
+        self.session.closed(self.wire.preamble())
     }
 }
 

@@ -1,13 +1,14 @@
 //! The `chat` client's session: what to send for each typed line, what to show for each frame,
-//! and how the session ended. No sockets, no terminal, no clock of its own: the loop in
-//! [`super`] feeds it and carries out the [`Effect`]s, so every rule here is tested directly.
+//! and how the session ended. No sockets, no terminal, no clock of its own: the loops in
+//! [`super`] (lines) and [`super::ui`] (the window) feed it and carry out the [`Effect`]s, so every
+//! rule here is tested directly.
 
 use std::collections::VecDeque;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::Error;
 use crate::proto::framed::{chat_kind, reply_kind, ClientFrame, ServerFrame};
-use crate::proto::msg::{Command, Event, ServerMsg};
+use crate::proto::msg::{Command, Event, ServerMsg, Stamp};
 use crate::proto::text::{self, split_line, TypedLine};
 
 /// How many pings may wait for their pong; older ones are forgotten.
@@ -18,8 +19,78 @@ const MAX_PINGS_IN_FLIGHT: usize = 16;
 pub enum Effect {
     /// Send a frame to the server.
     Send(ClientFrame),
-    /// Show text on stdout: one or more lines, without the last line end.
-    Show(String),
+    /// Show this to the user: the line loop prints [`Shown::render`], the window draws it.
+    Show(Shown),
+}
+
+/// Something to show the user, still typed, so the window can lay it out and colour it; its text
+/// is [`Shown::render`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Shown {
+    /// A message from the server in the shared vocabulary: the welcome, chat lines, events, being
+    /// kicked, the goodbye, the name prompt.
+    Msg(ServerMsg),
+    /// A chat message whose text did not match its digest.
+    DigestMismatch(ServerMsg),
+    /// The lines of a reply frame and what they answer (a [`reply_kind`]).
+    Reply {
+        /// The reply kind.
+        kind: u8,
+        /// The lines, as text mode shows them.
+        lines: Vec<String>,
+    },
+    /// A refusal from the server: its error code and text.
+    Refused {
+        /// The error code (see [`crate::proto::framed::error_code`]).
+        code: u16,
+        /// The text, without the `[!] ` prefix.
+        text: String,
+    },
+    /// The answer to a ping.
+    Pong {
+        /// The round trip, when the ping was one of ours still remembered.
+        round_trip: Option<Duration>,
+        /// The server's time.
+        at: Stamp,
+        /// Whether the ping was sent quietly (see [`Session::ping_quietly`]), not typed.
+        quiet: bool,
+    },
+    /// A note from the client itself, as a whole line.
+    Note(String),
+}
+
+impl Shown {
+    /// The text a text-mode user would see for it: one or more lines, without the last line end.
+    pub fn render(&self) -> String {
+        match self {
+            Shown::Msg(msg) => render(msg),
+            Shown::DigestMismatch(msg) => format!("[!] digest mismatch: {}", render(msg)),
+            Shown::Reply { lines, .. } => lines.join("\n"),
+            Shown::Refused { text, .. } => format!("[!] {text}"),
+            Shown::Pong {
+                round_trip: Some(round_trip),
+                at,
+                ..
+            } => {
+                let ms = round_trip.as_secs_f64() * 1000.0;
+                format!("[*] pong in {ms:.3} ms, server time {}", at.hms())
+            }
+            Shown::Pong {
+                round_trip: None,
+                at,
+                ..
+            } => render(&ServerMsg::Pong { nonce: 0, at: *at }),
+            Shown::Note(text) => text.clone(),
+        }
+    }
+}
+
+/// A ping waiting for its pong.
+#[derive(Clone, Copy, Debug)]
+struct PingSent {
+    nonce: u64,
+    at: Instant,
+    quiet: bool,
 }
 
 /// Where the session is.
@@ -51,7 +122,7 @@ pub struct Session {
     pending: VecDeque<Pending>,
     next_id: u32,
     next_nonce: u64,
-    pings: VecDeque<(u64, Instant)>,
+    pings: VecDeque<PingSent>,
     /// Why the server is about to close the connection, if it said.
     ending: Option<String>,
     /// Set when the session cannot go on, e.g. the `--name` was refused.
@@ -82,7 +153,7 @@ impl Session {
                 out.push(Effect::Send(ClientFrame::hello(name)));
                 self.stage = Stage::Joining { hello_sent: true };
             }
-            None => out.push(Effect::Show(render(&ServerMsg::NamePrompt))),
+            None => out.push(Effect::Show(Shown::Msg(ServerMsg::NamePrompt))),
         }
     }
 
@@ -106,7 +177,7 @@ impl Session {
                     // /help, /quit and /ping work before joining; the server refuses the rest.
                     self.act(name, now, out);
                 } else if name.is_empty() {
-                    out.push(Effect::Show(render(&ServerMsg::NamePrompt)));
+                    out.push(Effect::Show(Shown::Msg(ServerMsg::NamePrompt)));
                 } else {
                     out.push(Effect::Send(ClientFrame::hello(name)));
                     self.stage = Stage::Joining { hello_sent: true };
@@ -117,9 +188,9 @@ impl Session {
 
     /// A typed line over the length limit, dropped.
     pub fn typed_too_long(&mut self, max: usize, out: &mut Vec<Effect>) {
-        out.push(Effect::Show(format!(
+        out.push(Effect::Show(Shown::Note(format!(
             "[!] line too long, not sent: at most {max} bytes"
-        )));
+        ))));
     }
 
     /// Stdin ended, or the user asked to stop: leave as soon as the session allows.
@@ -136,10 +207,10 @@ impl Session {
     /// A frame from the server.
     pub fn received(&mut self, frame: ServerFrame, now: Instant, out: &mut Vec<Effect>) {
         self.frames_seen = true;
-        let show = |out: &mut Vec<Effect>, msg: &ServerMsg| out.push(Effect::Show(render(msg)));
+        let show = |out: &mut Vec<Effect>, msg: ServerMsg| out.push(Effect::Show(Shown::Msg(msg)));
         match frame {
             ServerFrame::Welcome { name, others } => {
-                show(out, &ServerMsg::Welcome { name, others });
+                show(out, ServerMsg::Welcome { name, others });
                 if let Stage::Joining { .. } = self.stage {
                     self.stage = Stage::Joined;
                     self.act_on_pending(now, out);
@@ -157,22 +228,21 @@ impl Session {
                     chat_kind::HISTORY => ServerMsg::Backlog { at, from, text },
                     _ => ServerMsg::Chat { at, from, text },
                 };
-                let line = render(&msg);
                 out.push(Effect::Show(if digest_ok {
-                    line
+                    Shown::Msg(msg)
                 } else {
-                    format!("[!] digest mismatch: {line}")
+                    Shown::DigestMismatch(msg)
                 }));
             }
             ServerFrame::Event(event) => {
                 if event == Event::Shutdown {
                     self.ending = Some("the server shut down".to_owned());
                 }
-                show(out, &ServerMsg::Event(event));
+                show(out, ServerMsg::Event(event));
             }
             ServerFrame::Kicked { by, reason } => {
                 self.ending = Some(format!("kicked out by {by}"));
-                show(out, &ServerMsg::Kicked { by, reason });
+                show(out, ServerMsg::Kicked { by, reason });
             }
             ServerFrame::Reply { kind, lines } => {
                 if kind == reply_kind::NAME_PROMPT {
@@ -182,15 +252,18 @@ impl Session {
                     && self.stage == (Stage::Joining { hello_sent: true })
                 {
                     self.stage = Stage::Password;
-                    out.push(Effect::Show(lines.join("\n")));
+                    out.push(Effect::Show(Shown::Reply { kind, lines }));
                     return self.act_on_pending(now, out);
                 }
                 if self.failed.is_none() {
-                    out.push(Effect::Show(lines.join("\n")));
+                    out.push(Effect::Show(Shown::Reply { kind, lines }));
                 }
             }
-            ServerFrame::Error { text, .. } => {
-                out.push(Effect::Show(format!("[!] {text}")));
+            ServerFrame::Error { code, text, .. } => {
+                out.push(Effect::Show(Shown::Refused {
+                    code,
+                    text: text.clone(),
+                }));
                 if self.stage == (Stage::Joining { hello_sent: true }) {
                     self.name_refused(Some(text), now, out);
                 }
@@ -199,17 +272,15 @@ impl Session {
                 let sent = self
                     .pings
                     .iter()
-                    .position(|&(n, _)| n == nonce)
+                    .position(|ping| ping.nonce == nonce)
                     .and_then(|i| self.pings.remove(i));
-                out.push(Effect::Show(match sent {
-                    Some((_, sent)) => {
-                        let ms = now.saturating_duration_since(sent).as_secs_f64() * 1000.0;
-                        format!("[*] pong in {ms:.3} ms, server time {}", at.hms())
-                    }
-                    None => render(&ServerMsg::Pong { nonce, at }),
+                out.push(Effect::Show(Shown::Pong {
+                    round_trip: sent.map(|ping| now.saturating_duration_since(ping.at)),
+                    at,
+                    quiet: sent.is_some_and(|ping| ping.quiet),
                 }));
             }
-            ServerFrame::Bye => show(out, &ServerMsg::Bye),
+            ServerFrame::Bye => show(out, ServerMsg::Bye),
             ServerFrame::Ping { nonce } => out.push(Effect::Send(ClientFrame::Pong { nonce })),
         }
     }
@@ -286,13 +357,7 @@ impl Session {
                 }
             }
             TypedLine::Command { name, .. } if name.eq_ignore_ascii_case("ping") => {
-                let nonce = self.next_nonce;
-                self.next_nonce += 1;
-                if self.pings.len() == MAX_PINGS_IN_FLIGHT {
-                    self.pings.pop_front();
-                }
-                self.pings.push_back((nonce, now));
-                out.push(Effect::Send(ClientFrame::Ping { nonce }));
+                self.send_ping(now, false, out)
             }
             TypedLine::Command { name, args } => match Command::parse(name, args) {
                 Command::Dm { to, text } => {
@@ -306,6 +371,26 @@ impl Session {
                 })),
             },
         }
+    }
+
+    /// Sends a ping the user did not type (the window's periodic round-trip check); its pong comes
+    /// back as a [`Shown::Pong`] marked quiet.
+    pub fn ping_quietly(&mut self, now: Instant, out: &mut Vec<Effect>) {
+        self.send_ping(now, true, out);
+    }
+
+    fn send_ping(&mut self, now: Instant, quiet: bool, out: &mut Vec<Effect>) {
+        let nonce = self.next_nonce;
+        self.next_nonce += 1;
+        if self.pings.len() == MAX_PINGS_IN_FLIGHT {
+            self.pings.pop_front();
+        }
+        self.pings.push_back(PingSent {
+            nonce,
+            at: now,
+            quiet,
+        });
+        out.push(Effect::Send(ClientFrame::Ping { nonce }));
     }
 
     fn leave(&mut self, reason: Option<String>, out: &mut Vec<Effect>) {
@@ -371,7 +456,7 @@ mod tests {
         effects
             .iter()
             .filter_map(|e| match e {
-                Effect::Show(text) => Some(text.clone()),
+                Effect::Show(shown) => Some(shown.render()),
                 Effect::Send(_) => None,
             })
             .collect()
@@ -416,14 +501,19 @@ mod tests {
         assert_eq!(
             out,
             vec![
-                Effect::Show(
-                    "[*] Welcome, bot! Online: alice. Type /help for the commands.".into()
-                ),
+                Effect::Show(Shown::Msg(ServerMsg::Welcome {
+                    name: "bot".into(),
+                    others: vec!["alice".into()]
+                })),
                 Effect::Send(ClientFrame::say(1, "hello")),
                 Effect::Send(ClientFrame::Bye {
                     reason: Some("done".into())
                 }),
             ]
+        );
+        assert_eq!(
+            shown(&out),
+            vec!["[*] Welcome, bot! Online: alice. Type /help for the commands."]
         );
         assert!(s.is_leaving());
         out.clear();
@@ -565,6 +655,32 @@ mod tests {
                 "[*] pong in 1.500 ms, server time 09:05:07",
                 "[*] pong, server time 09:05:07",
             ]
+        );
+    }
+
+    #[test]
+    fn a_quiet_ping_is_timed_and_its_pong_marked_quiet() {
+        let start = Instant::now();
+        let mut s = Session::new(Some("bot".into()));
+        let mut out = Vec::new();
+        s.start(&mut out);
+        s.received(welcome("bot"), start, &mut out);
+        out.clear();
+        s.ping_quietly(start, &mut out);
+        assert_eq!(sent(&out), vec![ClientFrame::Ping { nonce: 1 }]);
+        out.clear();
+        let pong = ServerFrame::Pong {
+            nonce: 1,
+            at: stamp(),
+        };
+        s.received(pong, start + Duration::from_millis(2), &mut out);
+        assert_eq!(
+            out,
+            vec![Effect::Show(Shown::Pong {
+                round_trip: Some(Duration::from_millis(2)),
+                at: stamp(),
+                quiet: true,
+            })]
         );
     }
 

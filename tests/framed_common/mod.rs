@@ -24,7 +24,7 @@ pub struct Lines {
 }
 
 impl Lines {
-    fn spawn(what: &'static str, source: impl Read + Send + 'static) -> Lines {
+    pub fn spawn(what: &'static str, source: impl Read + Send + 'static) -> Lines {
         let (sender, receiver) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(source).lines() {
