@@ -279,12 +279,7 @@ impl Chat {
 
     /// Puts `conn` in the room as `name`: welcome, backlog, and the news to everyone else.
     fn join(&mut self, conn: ConnId, name: &str, role: Role, registered: bool, out: &mut Outbox) {
-        let others = self
-            .sessions
-            .entries()
-            .into_iter()
-            .map(|user| user.name)
-            .collect();
+        let others = self.sessions.names();
         self.sessions.join(conn, name, role, registered);
         log::info!(
             "{conn} joined as {name} ({role}, {})",

@@ -1,6 +1,6 @@
 //! Sessions and names: who is connected, in which state, and who holds which name.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
 use super::input::ConnId;
@@ -93,8 +93,8 @@ impl Session {
 #[derive(Debug, Default)]
 pub struct Sessions {
     sessions: HashMap<ConnId, Session>,
-    /// Lower-cased name -> the connection chatting under it.
-    names: HashMap<String, ConnId>,
+    /// Lower-cased name -> the connection chatting under it; sorted, so lists need no sorting.
+    names: BTreeMap<String, ConnId>,
 }
 
 impl Sessions {
@@ -176,8 +176,7 @@ impl Sessions {
 
     /// The users in the room, sorted by name ignoring case.
     pub fn entries(&self) -> Vec<UserEntry> {
-        let mut users: Vec<UserEntry> = self
-            .names
+        self.names
             .values()
             .filter_map(|conn| {
                 let session = self.sessions.get(conn)?;
@@ -190,9 +189,15 @@ impl Sessions {
                     away: session.away.clone(),
                 })
             })
-            .collect();
-        users.sort_by_key(|user| user.name.to_lowercase());
-        users
+            .collect()
+    }
+
+    /// The names of the users in the room, sorted ignoring case.
+    pub fn names(&self) -> Vec<String> {
+        self.names
+            .values()
+            .filter_map(|&conn| self.name_of(conn).map(str::to_owned))
+            .collect()
     }
 
     /// The connections of the users in the room, in no particular order.

@@ -13,6 +13,9 @@ use super::msg::{
 };
 use super::{sanitize, DecodeError, Decoded};
 
+/// Most names the welcome line lists; `/users` lists everyone.
+pub const WELCOME_NAMES: usize = 20;
+
 /// The line end written to text-mode clients.
 pub const CLIENT_EOL: &[u8] = b"\r\n";
 /// The line end written to the host console.
@@ -148,10 +151,14 @@ pub fn encode(msg: &ServerMsg, eol: &[u8], out: &mut Vec<u8>) {
         ServerMsg::NamePrompt => line(&["Enter your name:"]),
         ServerMsg::PasswordPrompt => line(&["Password:"]),
         ServerMsg::Welcome { name, others } => {
-            let others = if others.is_empty() {
-                "nobody else yet".to_owned()
-            } else {
-                others.join(", ")
+            let others = match others.len() {
+                0 => "nobody else yet".to_owned(),
+                n if n <= WELCOME_NAMES => others.join(", "),
+                n => format!(
+                    "{} and {} more",
+                    others[..WELCOME_NAMES].join(", "),
+                    n - WELCOME_NAMES
+                ),
             };
             line(&[
                 "[*] Welcome, ",
@@ -570,6 +577,17 @@ mod tests {
             render(&ServerMsg::Users { users }),
             "[*] Online (3): a, b (admin, away), c (away: lunch)\r\n"
         );
+    }
+
+    #[test]
+    fn the_welcome_lists_twenty_names_and_counts_the_rest() {
+        let others: Vec<String> = (0..25).map(|n| format!("u{n}")).collect();
+        let welcome = render(&ServerMsg::Welcome {
+            name: "me".into(),
+            others,
+        });
+        assert!(welcome.contains("u19 and 5 more. Type /help"), "{welcome}");
+        assert!(!welcome.contains("u20"), "{welcome}");
     }
 
     #[test]
