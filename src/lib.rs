@@ -15,6 +15,7 @@
 //! - [`accounts`]: registered names and bans: a pure model, the files that hold it, password hashing.
 //! - [`console`]: the host console on stdin/stdout.
 //! - [`config`]: validated settings; the binaries in `src/bin/` only parse flags into one.
+//! - [`load`]: `chatd-load`, the load generator that measures chatd (or any line-based chat server).
 
 #![deny(missing_docs, unsafe_code)]
 #![warn(rust_2018_idioms)]
@@ -23,6 +24,7 @@ pub mod accounts;
 pub mod config;
 pub mod console;
 pub mod core;
+pub mod load;
 pub mod proto;
 pub mod server;
 
