@@ -18,8 +18,8 @@ use mio::{Events, Interest, Poll, Token};
 
 use super::histogram::Histogram;
 use super::payload::{Kind, Marker};
-use super::procfs::{Process, Sample};
-use super::report::{si, Latency, Report, ServerUse};
+use super::procfs::{MachineSample, Process, Sample};
+use super::report::{si, Latency, MachineUse, Report, ServerUse};
 use super::settings::{Scenario, Settings};
 use super::tally::{Delivery, Tally};
 use super::wire::{Incoming, Reader};
@@ -268,6 +268,9 @@ struct Load<'a> {
     server_after: Option<Sample>,
     tool_run: Option<Sample>,
     tool_after: Option<Sample>,
+    /// The whole machine's CPU time, sampled with the tool's, and when the measured part began.
+    machine_run: Option<(MachineSample, Instant)>,
+    machine_after: Option<MachineSample>,
     notes: Vec<String>,
     next_progress: Instant,
     last_progress: (Instant, u64),
@@ -292,7 +295,9 @@ impl<'a> Load<'a> {
             None => None,
         };
         let tool_before = Process::current().sample().ok();
+        let machine_before = MachineSample::read().ok();
         let origin = Instant::now();
+        let idle = settings.scenario == Scenario::Idle;
         let said = settings.wire.said_len(settings.size).max(1);
         Ok(Load {
             settings,
@@ -333,8 +338,10 @@ impl<'a> Load<'a> {
             server_run: None,
             server_after: None,
             // An idle run is measured from the start; the others from the first measured message.
-            tool_run: tool_before.filter(|_| settings.scenario == Scenario::Idle),
+            tool_run: tool_before.filter(|_| idle),
             tool_after: None,
+            machine_run: machine_before.filter(|_| idle).map(|m| (m, origin)),
+            machine_after: None,
             notes: Vec::new(),
             next_progress: origin + PROGRESS_INTERVAL,
             last_progress: (origin, 0),
@@ -701,7 +708,9 @@ impl<'a> Load<'a> {
     fn start_running(&mut self, now: Instant) {
         self.server_run = self.sample_server();
         self.tool_run = Process::current().sample().ok();
-        self.run_started = Some(Instant::now().max(now));
+        let started = Instant::now().max(now);
+        self.machine_run = MachineSample::read().ok().map(|m| (m, started));
+        self.run_started = Some(started);
         self.stage = Stage::Running;
         if self.settings.scenario == Scenario::Burst {
             for i in 0..self.clients.len() {
@@ -807,6 +816,7 @@ impl<'a> Load<'a> {
         self.finished = Some(now);
         self.server_after = self.sample_server();
         self.tool_after = Process::current().sample().ok();
+        self.machine_after = MachineSample::read().ok();
     }
 
     fn sample_server(&mut self) -> Option<Sample> {
@@ -904,6 +914,19 @@ impl<'a> Load<'a> {
             (Some(from), Some(after)) => Some(after.cpu_since(&from)),
             _ => None,
         };
+        let machine = match (server, tool_cpu, self.machine_run, self.machine_after) {
+            (Some(server), Some(tool), Some((from, started)), Some(after)) => {
+                let window = finished.duration_since(started).as_secs_f64();
+                let busy = after.busy_ns.saturating_sub(from.busy_ns);
+                let others = busy.saturating_sub(server.cpu.total_ns + tool.total_ns);
+                let steal = after.steal_ns.saturating_sub(from.steal_ns);
+                (window > 0.0).then(|| MachineUse {
+                    other_cores: others as f64 / 1e9 / window,
+                    steal_cores: steal as f64 / 1e9 / window,
+                })
+            }
+            _ => None,
+        };
         if self.timed_out {
             self.notes.push(format!(
                 "the run hit --timeout ({} s) during {}",
@@ -938,11 +961,24 @@ impl<'a> Load<'a> {
             max_send_lag_ns: (s.scenario == Scenario::Rate).then_some(self.max_lag_ns),
             server,
             tool_cpu,
+            machine,
             notes: std::mem::take(&mut self.notes),
         };
         if report.tool_busy().is_some_and(|busy| busy > 0.9) {
             report.notes.push(
                 "the load tool was busy over 90% of the run and may be the bottleneck: give it a core of its own"
+                    .into(),
+            );
+        }
+        if let Some(m) = machine.filter(|m| m.other_cores + m.steal_cores > 0.1) {
+            report.notes.push(format!(
+                "other processes used {:.2} cores and the hypervisor stole {:.2} during the run: expect noisy figures",
+                m.other_cores, m.steal_cores
+            ));
+        }
+        if report.max_send_lag_ns.is_some_and(|lag| lag > 1_000_000) {
+            report.notes.push(
+                "the tool fell over 1 ms behind its schedule: latencies include its own delay"
                     .into(),
             );
         }

@@ -99,6 +99,39 @@ impl Sample {
     }
 }
 
+/// The whole machine's CPU time so far, from the first line of `/proc/stat`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MachineSample {
+    /// Time any CPU spent not idle (user, nice, system, irq, softirq, steal), to the tick.
+    pub busy_ns: u64,
+    /// Time the hypervisor ran something else while a CPU here wanted to run, to the tick.
+    pub steal_ns: u64,
+}
+
+impl MachineSample {
+    /// Reads `/proc/stat` now.
+    pub fn read() -> io::Result<MachineSample> {
+        let stat = fs::read_to_string("/proc/stat")?;
+        parse_machine(&stat).ok_or_else(|| malformed("../stat"))
+    }
+}
+
+/// The `cpu` line of `/proc/stat`: user nice system idle iowait irq softirq steal ..., in ticks.
+fn parse_machine(stat: &str) -> Option<MachineSample> {
+    let line = stat.lines().find(|line| line.starts_with("cpu "))?;
+    let ticks: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|field| field.parse().ok())
+        .collect::<Option<_>>()?;
+    let field = |i: usize| ticks.get(i).copied().unwrap_or(0);
+    let busy = field(0) + field(1) + field(2) + field(5) + field(6) + field(7);
+    Some(MachineSample {
+        busy_ns: busy * NS_PER_TICK,
+        steal_ns: field(7) * NS_PER_TICK,
+    })
+}
+
 fn malformed(file: &str) -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidData,
@@ -186,6 +219,20 @@ mod tests {
             Some(7_000_000)
         );
         assert_eq!(sched_runtime_ns("se.vruntime : 1.0\n"), None);
+    }
+
+    #[test]
+    fn machine_time_counts_everything_but_idle_and_iowait() {
+        let stat = "cpu  300 1 50 9000 20 2 3 4 0 0\ncpu0 150 0 25 4500 10 1 1 2 0 0\n";
+        assert_eq!(
+            parse_machine(stat),
+            Some(MachineSample {
+                busy_ns: 360 * NS_PER_TICK,
+                steal_ns: 4 * NS_PER_TICK,
+            })
+        );
+        assert_eq!(parse_machine("cpu0 1 2 3\n"), None);
+        assert!(MachineSample::read().is_ok());
     }
 
     #[test]

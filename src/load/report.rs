@@ -34,6 +34,15 @@ pub struct ServerUse {
     pub peak_rss: u64,
 }
 
+/// What the rest of the machine did meanwhile, to tell a clean run from a noisy one.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MachineUse {
+    /// CPU time of every process but the server and the tool, in cores (to the 10 ms tick).
+    pub other_cores: f64,
+    /// Time the hypervisor took the CPUs for something else while they had work, in cores.
+    pub steal_cores: f64,
+}
+
 /// Everything one run measured.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Report {
@@ -89,6 +98,8 @@ pub struct Report {
     pub server: Option<ServerUse>,
     /// The load tool's own CPU time over the measured part.
     pub tool_cpu: Option<CpuUsed>,
+    /// The rest of the machine over the measured part, with `--server-pid`.
+    pub machine: Option<MachineUse>,
     /// Warnings about the run's figures.
     pub notes: Vec<String>,
 }
@@ -218,6 +229,13 @@ impl Report {
             });
             let _ = writeln!(out, "  load tool   CPU {}{busy}", cpu_text(cpu));
         }
+        if let Some(m) = self.machine {
+            let _ = writeln!(
+                out,
+                "  machine     other processes {:.2} cores, hypervisor steal {:.2} cores",
+                m.other_cores, m.steal_cores
+            );
+        }
         if let Some(error) = &self.first_error {
             let _ = writeln!(out, "  first error {error}");
         }
@@ -290,6 +308,15 @@ impl Report {
                 j.raw("tool", &t.finish());
             }
             None => j.raw("tool", "null"),
+        }
+        match self.machine {
+            Some(m) => {
+                let mut o = Json::object();
+                o.number("other_cores", m.other_cores);
+                o.number("steal_cores", m.steal_cores);
+                j.raw("machine", &o.finish());
+            }
+            None => j.raw("machine", "null"),
         }
         let notes: Vec<String> = self.notes.iter().map(|n| quote(n)).collect();
         j.raw("notes", &format!("[{}]", notes.join(",")));
@@ -479,6 +506,10 @@ mod tests {
                 peak_rss: 2 << 20,
             }),
             tool_cpu: None,
+            machine: Some(MachineUse {
+                other_cores: 0.25,
+                steal_cores: 0.0,
+            }),
             notes: vec!["a \"quoted\"\nnote".into()],
         }
     }
@@ -510,6 +541,7 @@ mod tests {
             "\"mean_ns\":10000.500000",
             "\"cpu_us_per_1k_deliveries\":50000,",
             "\"rate\":null,",
+            "\"machine\":{\"other_cores\":0.250000,\"steal_cores\":0}",
             "\"notes\":[\"a \\\"quoted\\\"\\nnote\"]",
             "\"passed\":true}",
         ] {
