@@ -5,6 +5,7 @@
 //! recipient (encode once, queue, write) is in `benches/e2e.rs`.
 
 use std::hint::black_box;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -27,7 +28,8 @@ fn room(users: u64) -> (Chat, Now) {
     let mut out = Outbox::new();
     for id in 1..=users {
         let conn = ConnId(id);
-        chat.handle(&now, Input::Connected { conn }, &mut out);
+        let peer = IpAddr::from([127, 0, 0, 1]);
+        chat.handle(&now, Input::Connected { conn, peer }, &mut out);
         let name = ClientMsg::Say {
             text: format!("user{id}"),
         };

@@ -76,6 +76,9 @@ fn start_server(dir: &std::path::Path) -> SocketAddr {
         console: false,
         max_clients: 64,
         max_outbuf: 64 << 20,
+        outbuf_soft: 64 << 20,
+        // The bench floods on purpose.
+        flood: None,
         data_dir: dir.to_path_buf(),
         history: 0,
         ..Config::default()

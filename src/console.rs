@@ -3,103 +3,60 @@
 //! Reading is optional: when stdin cannot be polled (a regular file, /dev/null, closed) or
 //! `--no-console` is given, the server runs without it. Stdout always shows the room.
 
-use std::io::{self, IsTerminal, Read, Write};
+use std::io::{self, IsTerminal, Write};
+
 use std::os::fd::AsRawFd;
 
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 use rustix::fs::OFlags;
 
-use crate::accounts::model::Role;
-use crate::proto::msg::{split_word, HostCommand, ServerMsg, Stamp};
+use crate::proto::msg::{Command, HostCommand, ServerMsg, Stamp, HOST_COMMANDS};
 use crate::proto::text;
+pub use crate::stdin::ReadOutcome;
+use crate::stdin::{LineSplitter, PolledStdin};
 
-/// Longest console line kept; the rest of a longer line is dropped.
+/// Longest console line kept; a longer line is dropped.
 const MAX_LINE: usize = 8 * 1024;
 
 /// Reads host commands from stdin, registered with the server's poll.
 #[derive(Debug)]
 pub struct ConsoleInput {
-    pending: Vec<u8>,
-    /// The fd flags to put back on exit, if we changed them (the flags are shared with the shell).
-    restore: Option<OFlags>,
-    discarding: bool,
-}
-
-/// What reading the console gave.
-#[derive(Debug, PartialEq, Eq)]
-pub enum ReadOutcome {
-    /// Everything available was read; more may come.
-    Open,
-    /// Stdin reached end of file or failed; stop polling it.
-    Closed,
+    stdin: PolledStdin,
+    lines: LineSplitter,
 }
 
 impl ConsoleInput {
     /// Makes stdin non-blocking and registers it, or says why it cannot be used.
     pub fn open(registry: &Registry, token: Token) -> io::Result<ConsoleInput> {
-        let stdin = io::stdin();
-        let flags = rustix::fs::fcntl_getfl(&stdin)?;
-        let fd = stdin.as_raw_fd();
-        registry.register(&mut SourceFd(&fd), token, Interest::READABLE)?;
-        let restore = if flags.contains(OFlags::NONBLOCK) {
-            None
-        } else {
-            if let Err(e) = rustix::fs::fcntl_setfl(&stdin, flags | OFlags::NONBLOCK) {
-                let _ = registry.deregister(&mut SourceFd(&fd));
-                return Err(e.into());
-            }
-            Some(flags)
-        };
         Ok(ConsoleInput {
-            pending: Vec::new(),
-            restore,
-            discarding: false,
+            stdin: PolledStdin::open(registry, token)?,
+            lines: LineSplitter::new(MAX_LINE),
         })
     }
 
     /// Reads until stdin would block, appending every whole line's command to `commands`.
     pub fn read(&mut self, commands: &mut Vec<HostCommand>) -> ReadOutcome {
-        let mut chunk = [0u8; 4096];
-        let mut stdin = io::stdin().lock();
-        loop {
-            match stdin.read(&mut chunk) {
-                Ok(0) => return ReadOutcome::Closed,
-                Ok(n) => self.take(&chunk[..n], commands),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return ReadOutcome::Open,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    log::warn!("console read failed, closing the console: {e}");
-                    return ReadOutcome::Closed;
-                }
-            }
-        }
+        let lines = &mut self.lines;
+        self.stdin.read(|bytes| take(lines, bytes, commands))
     }
 
-    fn take(&mut self, bytes: &[u8], commands: &mut Vec<HostCommand>) {
-        for &byte in bytes {
-            if byte == b'\n' {
-                if !self.discarding {
-                    let raw = self.pending.strip_suffix(b"\r").unwrap_or(&self.pending);
-                    commands.extend(parse_command(&crate::proto::sanitize(raw)));
-                }
-                self.pending.clear();
-                self.discarding = false;
-            } else if self.pending.len() < MAX_LINE {
-                self.pending.push(byte);
-            } else {
-                self.discarding = true;
-            }
-        }
+    /// Stops polling stdin; its flags are put back when this is dropped.
+    pub fn deregister(&self, registry: &Registry) {
+        self.stdin.deregister(registry);
     }
 }
 
-impl Drop for ConsoleInput {
-    fn drop(&mut self) {
-        if let Some(flags) = self.restore {
-            let _ = rustix::fs::fcntl_setfl(io::stdin(), flags);
-        }
-    }
+/// Splits `bytes` into lines and appends their commands to `commands`; over-long lines are dropped.
+fn take(lines: &mut LineSplitter, bytes: &[u8], commands: &mut Vec<HostCommand>) {
+    let mut split = Vec::new();
+    lines.push(bytes, &mut split);
+    commands.extend(
+        split
+            .into_iter()
+            .flatten()
+            .filter_map(|l| parse_command(&l)),
+    );
 }
 
 /// Parses one console line. Commands are matched in any case; an empty line is nothing.
@@ -114,45 +71,14 @@ pub fn parse_command(line: &str) -> Option<HostCommand> {
         "HELP" if rest.is_empty() => HostCommand::Help,
         "LIST_USERS" if rest.is_empty() => HostCommand::ListUsers,
         "EXIT" if rest.is_empty() => HostCommand::Exit,
-        "BAN" if rest.is_empty() => HostCommand::BadUsage {
-            usage: "BAN NAME [REASON]",
-        },
-        "KICK" if rest.is_empty() => HostCommand::BadUsage {
-            usage: "KICK NAME [REASON]",
-        },
-        "KICK" | "BAN" => {
-            let (name, reason) = split_word(rest);
-            let (name, reason) = (
-                name.to_owned(),
-                (!reason.is_empty()).then(|| reason.to_owned()),
-            );
-            if word.eq_ignore_ascii_case("KICK") {
-                HostCommand::Kick { name, reason }
-            } else {
-                HostCommand::Ban { name, reason }
-            }
-        }
-        "BANS" if rest.is_empty() => HostCommand::Bans,
-        "UNBAN" => match split_word(rest) {
-            (name, "") if !name.is_empty() => HostCommand::Unban {
-                name: name.to_owned(),
+        // Moderation reads as the admins' slash commands do.
+        "KICK" | "BAN" | "UNBAN" | "BANS" | "GRANT" => match Command::parse(word, rest) {
+            Command::Moderate(request) => HostCommand::Moderate(request),
+            Command::BadUsage { usage } => HostCommand::BadUsage {
+                usage: console_usage(word).unwrap_or(usage),
             },
-            _ => HostCommand::BadUsage {
-                usage: "UNBAN NAME",
-            },
-        },
-        "GRANT" => match split_word(rest) {
-            (name, role) if !name.is_empty() => match Role::parse(role) {
-                Some(role) => HostCommand::Grant {
-                    name: name.to_owned(),
-                    role,
-                },
-                None => HostCommand::BadUsage {
-                    usage: "GRANT NAME admin|user",
-                },
-            },
-            _ => HostCommand::BadUsage {
-                usage: "GRANT NAME admin|user",
+            _ => HostCommand::Say {
+                text: line.to_owned(),
             },
         },
         _ => HostCommand::Say {
@@ -162,20 +88,50 @@ pub fn parse_command(line: &str) -> Option<HostCommand> {
     Some(command)
 }
 
-/// Shows the room on stdout, with a `[HH:MM:SS] Host > ` prompt when a person is typing at a terminal.
+/// The console's own usage line for the command `word` (`KICK NAME [REASON]`, not `/kick ...`).
+fn console_usage(word: &str) -> Option<&'static str> {
+    HOST_COMMANDS.iter().map(|(usage, _)| *usage).find(|usage| {
+        usage
+            .split(' ')
+            .next()
+            .is_some_and(|w| w.eq_ignore_ascii_case(word))
+    })
+}
+
+/// Most console output held while stdout is not being read; past it lines are dropped.
+const MAX_PENDING_OUTPUT: usize = 64 * 1024;
+
+/// Shows the room on stdout, with a `[HH:MM:SS] Host > ` prompt when a person is typing at a
+/// terminal. When stdout is a pipe or a file it is made non-blocking: a reader that does not keep
+/// up loses lines (counted, logged once), and the event loop never waits for it.
 #[derive(Debug)]
 pub struct ConsoleOutput {
     prompt: bool,
     line: Vec<u8>,
+    /// Output not yet written, bounded by `MAX_PENDING_OUTPUT`.
+    pending: Vec<u8>,
+    /// Stdout's flags to put back, if we made it non-blocking.
+    restore: Option<OFlags>,
+    dropped: u64,
 }
 
 impl ConsoleOutput {
-    /// Output with a prompt if `interactive` and both stdin and stdout are terminals.
-    pub fn new(interactive: bool) -> ConsoleOutput {
-        let prompt = interactive && io::stdin().is_terminal() && io::stdout().is_terminal();
+    /// Output with a prompt if `interactive` and both stdin and stdout are terminals. Unless it is
+    /// a terminal, stdout is made non-blocking and registered for WRITABLE under `token`.
+    pub fn new(interactive: bool, registry: &Registry, token: Token) -> ConsoleOutput {
+        let stdout = io::stdout();
+        let prompt = interactive && io::stdin().is_terminal() && stdout.is_terminal();
+        let restore = if stdout.is_terminal() {
+            None
+        } else {
+            make_non_blocking(registry, token)
+        };
         ConsoleOutput {
             prompt,
             line: Vec::new(),
+            pending: Vec::new(),
+            restore,
+            dropped: 0,
         }
     }
 
@@ -196,11 +152,29 @@ impl ConsoleOutput {
         self.write_with_prompt(stamp);
     }
 
-    /// Prints one plain line.
-    pub fn say(&mut self, line: &str) {
+    /// Writes what is pending until stdout would block (call when it is writable again).
+    pub fn flush(&mut self) {
         let mut stdout = io::stdout().lock();
-        let _ = writeln!(stdout, "{line}");
+        while !self.pending.is_empty() {
+            match stdout.write(&self.pending) {
+                Ok(0) => break,
+                Ok(n) => {
+                    self.pending.drain(..n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    log::debug!("console output failed: {e}");
+                    self.pending.clear();
+                }
+            }
+        }
         let _ = stdout.flush();
+    }
+
+    /// Lines dropped because stdout was not being read.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
     }
 
     fn write_with_prompt(&mut self, stamp: Stamp) {
@@ -208,9 +182,44 @@ impl ConsoleOutput {
             self.line
                 .extend_from_slice(format!("[{}] Host > ", stamp.hms()).as_bytes());
         }
-        let mut stdout = io::stdout().lock();
-        if let Err(e) = stdout.write_all(&self.line).and_then(|()| stdout.flush()) {
-            log::debug!("console output failed: {e}");
+        if self.pending.len() + self.line.len() > MAX_PENDING_OUTPUT {
+            if self.dropped == 0 {
+                log::warn!("console output is not being read: dropping console lines (counted)");
+            }
+            self.dropped += 1;
+            return;
+        }
+        self.pending.extend_from_slice(&self.line);
+        self.flush();
+    }
+}
+
+/// Makes stdout non-blocking and registers it for WRITABLE; returns the flags to put back.
+fn make_non_blocking(registry: &Registry, token: Token) -> Option<OFlags> {
+    let stdout = io::stdout();
+    let flags = rustix::fs::fcntl_getfl(&stdout).ok()?;
+    if flags.contains(OFlags::NONBLOCK) {
+        return None;
+    }
+    rustix::fs::fcntl_setfl(&stdout, flags | OFlags::NONBLOCK).ok()?;
+    // A regular file cannot be polled (and never blocks): then there is nothing to register.
+    let fd = stdout.as_raw_fd();
+    let _ = registry.register(&mut SourceFd(&fd), token, Interest::WRITABLE);
+    Some(flags)
+}
+
+impl Drop for ConsoleOutput {
+    fn drop(&mut self) {
+        if self.dropped > 0 {
+            log::warn!(
+                "{} console lines were dropped because stdout was not being read",
+                self.dropped
+            );
+        }
+        // What is pending goes out if stdout takes it now; exiting never waits for a reader.
+        self.flush();
+        if let Some(flags) = self.restore {
+            let _ = rustix::fs::fcntl_setfl(io::stdout(), flags);
         }
     }
 }
@@ -218,25 +227,23 @@ impl ConsoleOutput {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::accounts::model::Role;
+    use crate::proto::msg::Moderation;
 
     #[test]
     fn console_commands_are_parsed_in_any_case() {
         assert_eq!(parse_command("help"), Some(HostCommand::Help));
         assert_eq!(parse_command("List_Users"), Some(HostCommand::ListUsers));
         assert_eq!(parse_command(" EXIT "), Some(HostCommand::Exit));
-        assert_eq!(
-            parse_command("kick bob"),
-            Some(HostCommand::Kick {
-                name: "bob".into(),
-                reason: None
-            })
-        );
+        let moderate = |request| Some(HostCommand::Moderate(request));
+        let kick = |name: &str, reason: Option<&str>| Moderation::Kick {
+            name: name.into(),
+            reason: reason.map(Into::into),
+        };
+        assert_eq!(parse_command("kick bob"), moderate(kick("bob", None)));
         assert_eq!(
             parse_command("KICK bob  too loud "),
-            Some(HostCommand::Kick {
-                name: "bob".into(),
-                reason: Some("too loud".into())
-            })
+            moderate(kick("bob", Some("too loud")))
         );
         assert_eq!(
             parse_command("KICK"),
@@ -245,21 +252,19 @@ mod tests {
             })
         );
         assert_eq!(parse_command(""), None);
-        assert_eq!(
-            parse_command("ban eve spam"),
-            Some(HostCommand::Ban {
-                name: "eve".into(),
-                reason: Some("spam".into())
-            })
-        );
+        let ban = Moderation::Ban {
+            name: "eve".into(),
+            reason: Some("spam".into()),
+        };
+        assert_eq!(parse_command("ban eve spam"), moderate(ban));
         assert_eq!(
             parse_command("Unban eve"),
-            Some(HostCommand::Unban { name: "eve".into() })
+            moderate(Moderation::Unban { name: "eve".into() })
         );
-        assert_eq!(parse_command("BANS"), Some(HostCommand::Bans));
+        assert_eq!(parse_command("BANS"), moderate(Moderation::Bans));
         assert_eq!(
             parse_command("grant bob ADMIN"),
-            Some(HostCommand::Grant {
+            moderate(Moderation::Grant {
                 name: "bob".into(),
                 role: Role::Admin
             })
@@ -290,13 +295,9 @@ mod tests {
 
     #[test]
     fn pasted_lines_are_all_taken_and_a_partial_line_waits() {
-        let mut input = ConsoleInput {
-            pending: Vec::new(),
-            restore: None,
-            discarding: false,
-        };
+        let mut lines = LineSplitter::new(MAX_LINE);
         let mut commands = Vec::new();
-        input.take(b"LIST_USERS\r\nhi there\nKI", &mut commands);
+        take(&mut lines, b"LIST_USERS\r\nhi there\nKI", &mut commands);
         assert_eq!(
             commands,
             vec![
@@ -306,13 +307,13 @@ mod tests {
                 }
             ]
         );
-        input.take(b"CK bob\n", &mut commands);
+        take(&mut lines, b"CK bob\n", &mut commands);
         assert_eq!(
             commands.last(),
-            Some(&HostCommand::Kick {
+            Some(&HostCommand::Moderate(Moderation::Kick {
                 name: "bob".into(),
                 reason: None
-            })
+            }))
         );
     }
 }

@@ -14,6 +14,9 @@
 //!   bounded buffers; write interest only while output is pending; timers as the poll timeout.
 //! - [`accounts`]: registered names and bans: a pure model, the files that hold it, password hashing.
 //! - [`console`]: the host console on stdin/stdout.
+//! - [`client`]: the `chat` client: a pure session over [`proto::framed`], a line loop for scripts,
+//!   and [`client::ui`], the terminal window (a pure model, a ratatui view, a thin mio loop).
+//! - [`stdin`]: typed lines from stdin inside a mio loop, for the console and the client.
 //! - [`config`]: validated settings; the binaries in `src/bin/` only parse flags into one.
 //! - [`load`]: `chatd-load`, the load generator that measures chatd (or any line-based chat server).
 
@@ -21,12 +24,14 @@
 #![warn(rust_2018_idioms)]
 
 pub mod accounts;
+pub mod client;
 pub mod config;
 pub mod console;
 pub mod core;
 pub mod load;
 pub mod proto;
 pub mod server;
+pub mod stdin;
 
 pub use config::Config;
 pub use server::Server;

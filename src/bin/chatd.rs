@@ -11,6 +11,7 @@ use simplelog::{CombinedLogger, LevelFilter, SharedLogger, WriteLogger};
 use chatd::accounts::model::Role;
 use chatd::accounts::store::Store;
 use chatd::accounts::usercmd::{self, UserCommand};
+use chatd::server::FloodPolicy;
 use chatd::{Config, Server};
 
 /// A chat server for a team, a class or a LAN: talk to it with `nc HOST 3001` or the `chat` client.
@@ -31,6 +32,21 @@ struct Args {
     /// most connections at once, named or not (default 1024)
     #[argh(option, default = "1024")]
     max_clients: usize,
+    /// most connections from one address (default 16; loopback is exempt unless --limit-loopback)
+    #[argh(option, default = "16")]
+    max_per_ip: usize,
+    /// messages a client may send at once before flood control slows it (default 10)
+    #[argh(option, default = "10.0")]
+    flood_burst: f64,
+    /// messages per second a client may send after its burst (default 5)
+    #[argh(option, default = "5.0")]
+    flood_rate: f64,
+    /// turn flood control off (for load tests)
+    #[argh(switch)]
+    no_flood_control: bool,
+    /// apply --max-per-ip to loopback addresses too
+    #[argh(switch)]
+    limit_loopback: bool,
     /// most bytes queued for a client that does not read before it is disconnected (default 1048576)
     #[argh(option, default = "1024 * 1024")]
     max_outbuf: usize,
@@ -46,6 +62,24 @@ struct Args {
     /// how many recent chat lines a joining user is shown, 0 for none (default 20)
     #[argh(option, default = "20")]
     history: usize,
+    /// bytes queued for a client that may last only --outbuf-soft-secs (default 262144)
+    #[argh(option, default = "256 * 1024")]
+    outbuf_soft: usize,
+    /// seconds a client may stay over --outbuf-soft before it is disconnected (default 10)
+    #[argh(option, default = "10")]
+    outbuf_soft_secs: u64,
+    /// seconds a new connection may take to give its name and password (default 30)
+    #[argh(option, default = "30")]
+    name_timeout: u64,
+    /// longest frame a framed client may send, in bytes (default 65536); a longer one closes it
+    #[argh(option, default = "64 * 1024")]
+    max_frame: usize,
+    /// seconds a framed client may be silent before it is sent a keepalive ping (default 60)
+    #[argh(option, default = "60")]
+    ping_interval: u64,
+    /// keepalive pings a framed client may leave unanswered before it is closed (default 2)
+    #[argh(option, default = "2")]
+    ping_misses: u8,
     /// print the version and exit
     #[argh(switch)]
     version: bool,
@@ -154,11 +188,22 @@ fn main() -> ExitCode {
 
 fn run(args: Args, utc_offset: time::UtcOffset) -> Result<(), String> {
     init_logging(&args, utc_offset)?;
-    let config = Config {
+    let mut config = Config {
         listen: args.listen,
         console: !args.no_console,
         max_clients: args.max_clients,
         max_outbuf: args.max_outbuf,
+        outbuf_soft: args.outbuf_soft,
+        outbuf_soft_time: std::time::Duration::from_secs(args.outbuf_soft_secs),
+        max_per_ip: args.max_per_ip,
+        name_timeout: std::time::Duration::from_secs(args.name_timeout),
+        ping_interval: std::time::Duration::from_secs(args.ping_interval.max(1)),
+        ping_misses: args.ping_misses,
+        limit_loopback: args.limit_loopback,
+        flood: (!args.no_flood_control).then_some(FloodPolicy {
+            burst: args.flood_burst,
+            per_second: args.flood_rate,
+        }),
         utc_offset,
         data_dir: args.data_dir.unwrap_or_else(|| Config::default().data_dir),
         require_account: args.require_account,
@@ -166,6 +211,7 @@ fn run(args: Args, utc_offset: time::UtcOffset) -> Result<(), String> {
         history: args.history,
         ..Config::default()
     };
+    config.limits.max_frame = args.max_frame;
     config.validate().map_err(|e| e.to_string())?;
     // A corrupt or unreadable store stops start-up, naming the file and line; it is never replaced.
     let store = Store::open(&config.data_dir).map_err(|e| e.to_string())?;

@@ -23,11 +23,7 @@ pub(super) fn handle(chat: &mut Chat, now: &Now, command: HostCommand, out: &mut
                 },
             );
         }
-        HostCommand::Kick { name, reason } => admin::kick(chat, &HOST, &name, reason, out),
-        HostCommand::Ban { name, reason } => admin::ban(chat, now, &HOST, &name, reason, out),
-        HostCommand::Unban { name } => admin::unban(chat, Recipients::Console, &name, out),
-        HostCommand::Bans => admin::bans(chat, now, Recipients::Console, out),
-        HostCommand::Grant { name, role } => admin::grant(chat, &HOST, &name, role, out),
+        HostCommand::Moderate(request) => admin::moderate(chat, now, &HOST, request, out),
         HostCommand::Say { text } => {
             chat.remember(now.stamp, HOST_NAME, &text);
             chat.relayed += 1;
@@ -65,7 +61,7 @@ mod tests {
     use super::super::{Action, ConnId, Input};
     use super::*;
     use crate::accounts::model::Role;
-    use crate::proto::msg::{Done, LeaveKind, UserEntry};
+    use crate::proto::msg::{Done, LeaveKind, Moderation, UserEntry};
 
     #[test]
     fn the_host_speaks_to_the_room_as_host_without_echo_to_the_console() {
@@ -95,10 +91,10 @@ mod tests {
         let mut s = Script::new();
         s.join(1, "alice");
         s.join(2, "bob");
-        let actions = s.host(HostCommand::Kick {
+        let actions = s.host(HostCommand::Moderate(Moderation::Kick {
             name: "BOB".into(),
             reason: Some("spam".into()),
-        });
+        }));
         let kicked = Event::Left {
             name: "bob".into(),
             kind: LeaveKind::Kicked,
@@ -130,10 +126,10 @@ mod tests {
     fn kicking_nobody_tells_the_console() {
         let mut s = Script::new();
         assert_eq!(
-            s.host(HostCommand::Kick {
+            s.host(HostCommand::Moderate(Moderation::Kick {
                 name: "ghost".into(),
                 reason: None
-            }),
+            })),
             vec![Action::Deliver {
                 to: Recipients::Console,
                 msg: ServerMsg::Reject(Reject::UnknownUser {
@@ -168,17 +164,17 @@ mod tests {
     fn the_console_bans_and_lists_bans() {
         let mut s = Script::new();
         s.join(1, "eve");
-        let actions = s.host(HostCommand::Ban {
+        let actions = s.host(HostCommand::Moderate(Moderation::Ban {
             name: "eve".into(),
             reason: Some("spam".into()),
-        });
+        }));
         let done = ServerMsg::Done(Done::Banned { name: "eve".into() });
         assert!(
             matches!(&actions[0], Action::Store { reply: Some((Recipients::Console, msg)), .. } if *msg == done),
             "{actions:?}"
         );
         assert!(actions.contains(&Action::Close { conn: ConnId(1) }));
-        let bans = s.host(HostCommand::Bans);
+        let bans = s.host(HostCommand::Moderate(Moderation::Bans));
         assert!(
             matches!(&bans[0], Action::Deliver { to: Recipients::Console, msg: ServerMsg::Bans { bans } } if bans[0].by == "Host")
         );

@@ -33,6 +33,8 @@ pub enum Input {
     Connected {
         /// Its identity.
         conn: ConnId,
+        /// Where from (for per-address limits).
+        peer: std::net::IpAddr,
     },
     /// A client sent a whole message.
     Message {
@@ -53,6 +55,8 @@ pub enum Input {
         /// Whose.
         conn: ConnId,
     },
+    /// A deadline from [`super::Chat::next_deadline`] has passed (spurious ticks are harmless).
+    Tick,
     /// The host typed a command on the console.
     Host(HostCommand),
     /// A password job the core asked for ([`super::Action::Password`]) finished.

@@ -11,16 +11,19 @@ pub mod cmd;
 mod host;
 pub mod input;
 pub mod output;
+pub mod throttle;
 pub mod users;
 
 use std::collections::VecDeque;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub use input::{ConnId, Input, Now, PasswordJob, PasswordOutcome};
 pub use output::{Action, Outbox, Recipients};
 
 use crate::accounts::model::{Registry, Role};
 use crate::proto::msg::{ClientMsg, Event, LeaveKind, Reject, ServerMsg, Stamp};
+use crate::proto::DecodeError;
+use throttle::Throttle;
 use users::{Sessions, State};
 
 /// Most messages held for a connection while its password is checked.
@@ -37,6 +40,15 @@ pub struct ChatConfig {
     pub history: usize,
     /// Wrong passwords allowed on one connection before it is closed.
     pub max_login_failures: u8,
+    /// Wrong passwords allowed per account and per address within `login_window`; further
+    /// attempts are refused unchecked until the window has passed.
+    pub max_failed_logins: usize,
+    /// The window for `max_failed_logins`.
+    pub login_window: Duration,
+    /// How long a connection may take to give its name (and password).
+    pub name_timeout: Duration,
+    /// Over-long lines or bad frames allowed on one connection before it is closed.
+    pub max_bad_input: u8,
 }
 
 impl Default for ChatConfig {
@@ -46,6 +58,10 @@ impl Default for ChatConfig {
             allow_register: true,
             history: 20,
             max_login_failures: 3,
+            max_failed_logins: 3,
+            login_window: Duration::from_secs(60),
+            name_timeout: Duration::from_secs(30),
+            max_bad_input: 3,
         }
     }
 }
@@ -68,19 +84,28 @@ pub struct Chat {
     started: Instant,
     relayed: u64,
     shutting_down: bool,
+    /// Recent failed logins, per account and per address.
+    failed_logins: Throttle,
+    /// When each connection must have joined by, in connection order (so earliest first).
+    name_deadlines: VecDeque<(Instant, ConnId)>,
+    /// Say and dm frames dropped because their text did not match its digest.
+    bad_digests: u64,
 }
 
 impl Chat {
     /// An empty room with the given rules and accounts, started at `started`.
     pub fn new(config: ChatConfig, registry: Registry, started: Instant) -> Chat {
         Chat {
-            config,
             sessions: Sessions::default(),
             registry,
             backlog: VecDeque::new(),
             started,
             relayed: 0,
             shutting_down: false,
+            bad_digests: 0,
+            failed_logins: Throttle::new(config.max_failed_logins, config.login_window),
+            name_deadlines: VecDeque::new(),
+            config,
         }
     }
 
@@ -90,18 +115,16 @@ impl Chat {
             return;
         }
         match input {
-            Input::Connected { conn } => {
-                self.sessions.connect(conn);
+            Input::Connected { conn, peer } => {
+                self.sessions.connect(conn, peer);
+                self.name_deadlines
+                    .push_back((now.instant + self.config.name_timeout, conn));
                 let online = self.sessions.joined_count();
                 out.deliver(Recipients::One(conn), ServerMsg::Greeting { online });
             }
             Input::Message { conn, msg } => self.handle_message(now, conn, msg, out),
-            Input::BadInput { conn, error } => {
-                out.deliver(
-                    Recipients::One(conn),
-                    ServerMsg::Reject(Reject::BadInput(error)),
-                );
-            }
+            Input::BadInput { conn, error } => self.bad_input(conn, error, out),
+            Input::Tick => self.tick(now, out),
             Input::Disconnected { conn } => {
                 if let Some(name) = self.sessions.remove(conn) {
                     self.announce_leave(conn, name, LeaveKind::Exited, None, out);
@@ -115,9 +138,24 @@ impl Chat {
         }
     }
 
+    /// When the core next needs an [`Input::Tick`]; a tick before then is harmless.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.name_deadlines.front().map(|&(deadline, _)| deadline)
+    }
+
+    /// How many say or dm frames were dropped because their text did not match its digest.
+    pub fn bad_digests(&self) -> u64 {
+        self.bad_digests
+    }
+
     /// The connections of everyone in the room, for the shell to deliver room messages to.
     pub fn members(&self) -> impl Iterator<Item = ConnId> + '_ {
         self.sessions.members()
+    }
+
+    /// Whether `conn` is in the room.
+    pub fn has_joined(&self, conn: ConnId) -> bool {
+        self.sessions.name_of(conn).is_some()
     }
 
     /// The accounts and bans as the core knows them.
@@ -129,6 +167,10 @@ impl Chat {
         let Some(session) = self.sessions.get_mut(conn) else {
             return;
         };
+        if let ClientMsg::Pong { .. } = msg {
+            // An answer to the shell's keepalive: it only shows the client is there.
+            return;
+        }
         if let ClientMsg::Ping { nonce } = msg {
             if session.state != State::Closing {
                 out.deliver(
@@ -155,7 +197,7 @@ impl Chat {
                 cmd::auth::choose_name(self, conn, &name, out)
             }
             (State::AwaitingPassword { .. }, ClientMsg::Say { text: password }) => {
-                cmd::auth::check_password(self, conn, password, out)
+                cmd::auth::check_password(self, now, conn, password, out)
             }
             (State::AwaitingName | State::AwaitingPassword { .. }, ClientMsg::Command(command)) => {
                 cmd::dispatch_before_join(self, conn, command, out)
@@ -172,7 +214,66 @@ impl Chat {
             (State::Chatting { .. }, ClientMsg::Command(command)) => {
                 cmd::dispatch(self, now, conn, command, out)
             }
-            (_, ClientMsg::Ping { .. }) => {}
+            (_, ClientMsg::Ping { .. } | ClientMsg::Pong { .. }) => {}
+        }
+    }
+
+    /// Closes connections that took too long to give a name, and forgets old failed logins.
+    fn tick(&mut self, now: &Now, out: &mut Outbox) {
+        while let Some(&(deadline, conn)) = self.name_deadlines.front() {
+            if deadline > now.instant {
+                break;
+            }
+            self.name_deadlines.pop_front();
+            let waiting = self.sessions.get(conn).map(|s| &s.state);
+            if matches!(
+                waiting,
+                Some(State::AwaitingName | State::AwaitingPassword { .. })
+            ) {
+                log::info!("{conn}: no name within {:?}", self.config.name_timeout);
+                out.deliver(
+                    Recipients::One(conn),
+                    ServerMsg::Reject(Reject::NameTimeout),
+                );
+                self.close(conn, LeaveKind::Exited, None, out);
+            }
+        }
+        self.failed_logins.prune(now.instant);
+    }
+
+    /// Refuses input that could not be decoded. A message whose digest did not match is dropped
+    /// and counted (damage, not abuse: it does not count toward closing); a stream that cannot be
+    /// read on is closed; a connection that keeps sending unreadable input is closed too.
+    fn bad_input(&mut self, conn: ConnId, error: DecodeError, out: &mut Outbox) {
+        let Some(session) = self.sessions.get_mut(conn) else {
+            return;
+        };
+        if session.state == State::Closing {
+            return;
+        }
+        log::info!("{conn}: bad input: {error}");
+        out.deliver(
+            Recipients::One(conn),
+            ServerMsg::Reject(Reject::BadInput(error)),
+        );
+        if let DecodeError::BadDigest { .. } = error {
+            self.bad_digests += 1;
+            return;
+        }
+        if error.is_fatal() {
+            return self.close(conn, LeaveKind::Exited, None, out);
+        }
+        session.bad_inputs = session.bad_inputs.saturating_add(1);
+        if session.bad_inputs >= self.config.max_bad_input {
+            log::warn!(
+                "{conn}: closed after {} inputs it could not read",
+                session.bad_inputs
+            );
+            out.deliver(
+                Recipients::One(conn),
+                ServerMsg::Reject(Reject::TooMuchBadInput),
+            );
+            self.close(conn, LeaveKind::Exited, None, out);
         }
     }
 
@@ -310,7 +411,11 @@ pub(crate) mod testing {
         }
 
         pub fn connect(&mut self, id: u64) -> Vec<Action> {
-            self.input(Input::Connected { conn: ConnId(id) })
+            let peer = std::net::IpAddr::from([127, 0, 0, 1]);
+            self.input(Input::Connected {
+                conn: ConnId(id),
+                peer,
+            })
         }
 
         pub fn line(&mut self, id: u64, line: &str) -> Vec<Action> {
@@ -388,6 +493,7 @@ mod tests {
     use super::testing::*;
     use super::*;
     use crate::proto::DecodeError;
+    use std::time::Duration;
 
     #[test]
     fn a_new_connection_is_greeted_with_the_count_online() {
@@ -489,6 +595,156 @@ mod tests {
             )]
         );
         assert_eq!(s.chat.members().count(), 1);
+    }
+
+    #[test]
+    fn a_connection_without_a_name_is_closed_at_the_deadline_and_not_before() {
+        let mut s = Script::new();
+        s.connect(1);
+        s.join(2, "bob");
+        let deadline = s.chat.next_deadline().expect("a name deadline");
+        assert_eq!(deadline, s.now.instant + ChatConfig::default().name_timeout);
+        s.now.instant = deadline - Duration::from_millis(1);
+        assert_eq!(
+            s.input(Input::Tick),
+            vec![],
+            "a tick before the deadline does nothing"
+        );
+        s.now.instant = deadline;
+        assert_eq!(
+            s.input(Input::Tick),
+            vec![
+                to_one(1, ServerMsg::Reject(Reject::NameTimeout)),
+                Action::Close { conn: ConnId(1) }
+            ]
+        );
+        assert_eq!(s.chat.next_deadline(), None, "bob joined in time");
+        assert_eq!(s.chat.members().collect::<Vec<_>>(), vec![ConnId(2)]);
+    }
+
+    #[test]
+    fn a_connection_that_keeps_sending_unreadable_input_is_closed() {
+        let mut s = Script::new();
+        s.join(1, "alice");
+        let bad = Input::BadInput {
+            conn: ConnId(1),
+            error: DecodeError::LineTooLong,
+        };
+        let refused = to_one(
+            1,
+            ServerMsg::Reject(Reject::BadInput(DecodeError::LineTooLong)),
+        );
+        assert_eq!(s.input(bad.clone()), vec![refused.clone()]);
+        assert_eq!(s.input(bad.clone()), vec![refused.clone()]);
+        let closed = s.input(bad);
+        assert_eq!(
+            closed[..3],
+            [
+                refused,
+                to_one(1, ServerMsg::Reject(Reject::TooMuchBadInput)),
+                Action::Close { conn: ConnId(1) }
+            ]
+        );
+    }
+
+    #[test]
+    fn a_digest_mismatch_is_refused_naming_the_message_counted_and_not_relayed() {
+        let mut s = Script::new();
+        s.join(1, "alice");
+        s.join(2, "bob");
+        let error = DecodeError::BadDigest { id: 42 };
+        let bad = Input::BadInput {
+            conn: ConnId(1),
+            error,
+        };
+        assert_eq!(
+            s.input(bad.clone()),
+            vec![to_one(1, ServerMsg::Reject(Reject::BadInput(error)))]
+        );
+        s.input(bad);
+        assert_eq!(s.chat.bad_digests(), 2);
+        assert_eq!(s.chat.members().count(), 2, "nobody is closed");
+    }
+
+    #[test]
+    fn a_fatal_decode_error_is_told_then_closes_and_the_room_hears_an_exit() {
+        let mut s = Script::new();
+        s.join(1, "alice");
+        s.join(2, "bob");
+        let error = DecodeError::FrameTooLong {
+            len: 1 << 20,
+            max: 1 << 16,
+        };
+        let exited = Event::Left {
+            name: "alice".into(),
+            kind: LeaveKind::Exited,
+            reason: None,
+        };
+        assert_eq!(
+            s.input(Input::BadInput {
+                conn: ConnId(1),
+                error
+            }),
+            vec![
+                to_one(1, ServerMsg::Reject(Reject::BadInput(error))),
+                Action::Close { conn: ConnId(1) },
+                event_to_room(exited, None),
+            ]
+        );
+        assert_eq!(s.chat.bad_digests(), 0);
+        assert_eq!(s.chat.members().collect::<Vec<_>>(), vec![ConnId(2)]);
+        assert_eq!(s.input(Input::Disconnected { conn: ConnId(1) }), vec![]);
+    }
+
+    #[test]
+    fn a_bad_version_closes_a_connection_that_never_joined_silently() {
+        let mut s = Script::new();
+        s.join(1, "alice");
+        s.connect(2);
+        let error = DecodeError::BadVersion { version: 9 };
+        assert_eq!(
+            s.input(Input::BadInput {
+                conn: ConnId(2),
+                error
+            }),
+            vec![
+                to_one(2, ServerMsg::Reject(Reject::BadInput(error))),
+                Action::Close { conn: ConnId(2) },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_framed_hello_joins_like_a_typed_name() {
+        let mut s = Script::new();
+        s.join(1, "alice");
+        s.connect(2);
+        let hello = |name: &str| Input::Message {
+            conn: ConnId(2),
+            msg: ClientMsg::Hello { name: name.into() },
+        };
+        assert_eq!(
+            s.input(hello("ALICE")),
+            vec![
+                to_one(2, ServerMsg::Reject(Reject::NameTaken)),
+                to_one(2, ServerMsg::NamePrompt)
+            ]
+        );
+        let joined = s.input(hello("bob"));
+        assert_eq!(
+            joined.first(),
+            Some(&to_one(
+                2,
+                ServerMsg::Welcome {
+                    name: "bob".into(),
+                    others: vec!["alice".into()]
+                }
+            ))
+        );
+        assert_eq!(
+            s.input(hello("carol")),
+            vec![to_one(2, ServerMsg::Reject(Reject::AlreadyJoined))]
+        );
     }
 
     #[test]

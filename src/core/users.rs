@@ -1,6 +1,7 @@
 //! Sessions and names: who is connected, in which state, and who holds which name.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 
 use super::input::ConnId;
 use crate::accounts::model::{Registry, Role};
@@ -66,10 +67,14 @@ pub struct Session {
     pub held: Vec<ClientMsg>,
     /// A password job under way for a joined user.
     pub pending: Option<Pending>,
+    /// Where it connected from.
+    pub peer: IpAddr,
+    /// Inputs that could not be decoded so far.
+    pub bad_inputs: u8,
 }
 
 impl Session {
-    fn new() -> Session {
+    fn new(peer: IpAddr) -> Session {
         Session {
             state: State::AwaitingName,
             role: Role::User,
@@ -78,6 +83,8 @@ impl Session {
             failures: 0,
             held: Vec::new(),
             pending: None,
+            peer,
+            bad_inputs: 0,
         }
     }
 }
@@ -92,8 +99,8 @@ pub struct Sessions {
 
 impl Sessions {
     /// Records a new connection, awaiting its name.
-    pub fn connect(&mut self, conn: ConnId) {
-        self.sessions.insert(conn, Session::new());
+    pub fn connect(&mut self, conn: ConnId, peer: IpAddr) {
+        self.sessions.insert(conn, Session::new(peer));
     }
 
     /// The session of `conn`, if it is connected.
@@ -268,8 +275,9 @@ mod tests {
     fn names_are_unique_ignoring_case_and_freed_on_leaving() {
         let registry = Registry::default();
         let mut sessions = Sessions::default();
-        sessions.connect(ConnId(1));
-        sessions.connect(ConnId(2));
+        let here = IpAddr::from([127, 0, 0, 1]);
+        sessions.connect(ConnId(1), here);
+        sessions.connect(ConnId(2), here);
         sessions.join(ConnId(1), "Alice", Role::User, false);
         assert_eq!(
             check_join_name("aLiCe", &sessions, &registry),

@@ -1,8 +1,11 @@
 //! Codecs: bytes in, [`ClientMsg`]s out, and [`ServerMsg`]s back to bytes. No I/O, no clock, no users.
 //!
-//! Two wire modes share the port: newline-terminated text ([`text`]) for `nc`, `telnet` and `socat`.
-//! [`Decoder`] holds the per-connection decoding state; everything else here is a pure function.
+//! Two wire modes share the port: newline-terminated text ([`text`]) for `nc`, `telnet` and `socat`,
+//! and length-prefixed frames ([`framed`]) for the `chat` client. The first byte a client sends
+//! tells them apart ([`Mode::sniff`]). [`Decoder`] holds the per-connection decoding state;
+//! everything else here is a pure function.
 
+pub mod framed;
 pub mod msg;
 pub mod text;
 
@@ -10,18 +13,101 @@ use std::fmt;
 
 pub use msg::{ClientMsg, ServerMsg};
 
+/// The two wire modes a connection can speak.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// Lines of UTF-8 text, for `nc` and friends.
+    Text,
+    /// Length-prefixed typed frames, for the `chat` client.
+    Framed,
+}
+
+impl Mode {
+    /// The mode a connection speaks, told by the first byte it sends: a frame always starts with
+    /// 0x00, which no text client sends.
+    pub fn sniff(first_byte: u8) -> Mode {
+        if first_byte == 0 {
+            Mode::Framed
+        } else {
+            Mode::Text
+        }
+    }
+}
+
+/// Appends `msg` to `out` as `mode` lays it out for a client.
+pub fn encode(mode: Mode, msg: &ServerMsg, out: &mut Vec<u8>) {
+    match mode {
+        Mode::Text => text::encode(msg, text::CLIENT_EOL, out),
+        Mode::Framed => framed::encode(msg, out),
+    }
+}
+
 /// Why bytes from a peer could not be decoded. The core decides what the peer is told.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DecodeError {
     /// A text line longer than the line limit; it is discarded up to the next newline.
     LineTooLong,
+    /// A frame header announced more bytes than the frame limit allows.
+    FrameTooLong {
+        /// The length the header announced.
+        len: u32,
+        /// The limit.
+        max: u32,
+    },
+    /// A frame type this side does not take.
+    UnknownType {
+        /// The type byte.
+        code: u8,
+    },
+    /// A frame whose body does not fit its type's layout: too short, too long, or a bad field.
+    Malformed {
+        /// The type byte (0x00 for a frame too short to have one).
+        code: u8,
+    },
+    /// A hello for a protocol version this side does not speak.
+    BadVersion {
+        /// The version the peer asked for.
+        version: u16,
+    },
+    /// A say or dm frame whose text does not match its SHA-224 digest; the message was dropped.
+    BadDigest {
+        /// The message id the client gave it.
+        id: u32,
+    },
+}
+
+impl DecodeError {
+    /// Whether the connection cannot go on after this error: the framing is lost, or the peer
+    /// speaks something this side does not. The others drop one message and keep the connection.
+    pub fn is_fatal(self) -> bool {
+        match self {
+            DecodeError::LineTooLong | DecodeError::BadDigest { .. } => false,
+            DecodeError::FrameTooLong { .. }
+            | DecodeError::UnknownType { .. }
+            | DecodeError::Malformed { .. }
+            | DecodeError::BadVersion { .. } => true,
+        }
+    }
 }
 
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            DecodeError::LineTooLong => "line too long",
-        })
+        match self {
+            DecodeError::LineTooLong => f.write_str("line too long"),
+            DecodeError::FrameTooLong { len, max } => {
+                write!(f, "frame too long: {len} bytes, the limit is {max}")
+            }
+            DecodeError::UnknownType { code } => write!(f, "unknown frame type 0x{code:02x}"),
+            DecodeError::Malformed { code } => write!(f, "malformed frame of type 0x{code:02x}"),
+            DecodeError::BadVersion { version } => write!(
+                f,
+                "unsupported protocol version {version}: this side speaks version {}",
+                framed::PROTOCOL_VERSION
+            ),
+            DecodeError::BadDigest { id } => {
+                write!(f, "digest mismatch in message {id}: not relayed")
+            }
+        }
     }
 }
 
@@ -32,41 +118,123 @@ impl std::error::Error for DecodeError {}
 pub struct Limits {
     /// Longest text line, in bytes, not counting the line end.
     pub max_line: usize,
+    /// Longest frame, in bytes after the length field; at most [`framed::MAX_FRAME_CAP`].
+    pub max_frame: usize,
+    /// Longest line or frame before the connection has joined (its name, its password, a hello).
+    pub max_before_join: usize,
 }
 
 impl Default for Limits {
     fn default() -> Limits {
-        Limits { max_line: 8 * 1024 }
+        Limits {
+            max_line: 8 * 1024,
+            max_frame: 64 * 1024,
+            max_before_join: 4 * 1024,
+        }
     }
 }
 
 /// The result of one decoding step over a byte slice.
 #[derive(Debug, PartialEq, Eq)]
-pub struct Decoded {
+pub struct Decoded<T = ClientMsg> {
     /// How many bytes of the input were used up (decoded or discarded); the caller drops them.
     pub used: usize,
     /// A message or an error, or `None` when more bytes are needed.
-    pub item: Option<Result<ClientMsg, DecodeError>>,
+    pub item: Option<Result<T, DecodeError>>,
 }
 
-/// The per-connection decoding state.
+/// The per-connection decoding state: the mode, once the first byte has told it, and that mode's
+/// decoder.
 #[derive(Debug)]
 pub struct Decoder {
-    text: text::TextDecoder,
+    state: DecoderState,
+    limits: Limits,
+    joined: bool,
+}
+
+#[derive(Debug)]
+enum DecoderState {
+    /// No byte seen yet.
+    Sniffing,
+    Text(text::TextDecoder),
+    Framed(framed::ClientFrameDecoder),
 }
 
 impl Decoder {
     /// A decoder for a new connection.
     pub fn new(limits: Limits) -> Decoder {
         Decoder {
-            text: text::TextDecoder::new(limits.max_line),
+            state: DecoderState::Sniffing,
+            limits,
+            joined: false,
+        }
+    }
+
+    /// Lifts the tighter limit of a connection that has not joined yet.
+    pub fn joined(&mut self) {
+        self.joined = true;
+        match &mut self.state {
+            DecoderState::Sniffing => {}
+            DecoderState::Text(decoder) => decoder.set_max_line(self.limits.max_line),
+            DecoderState::Framed(decoder) => decoder.set_max_frame(self.limits.max_frame),
+        }
+    }
+
+    /// Whether [`Decoder::joined`] was called.
+    pub fn has_joined(&self) -> bool {
+        self.joined
+    }
+
+    fn max_line(&self) -> usize {
+        if self.joined {
+            self.limits.max_line
+        } else {
+            self.limits.max_line.min(self.limits.max_before_join)
+        }
+    }
+
+    fn max_frame(&self) -> usize {
+        if self.joined {
+            self.limits.max_frame
+        } else {
+            self.limits.max_frame.min(self.limits.max_before_join)
+        }
+    }
+
+    /// The connection's wire mode, or `None` before its first byte.
+    pub fn mode(&self) -> Option<Mode> {
+        match self.state {
+            DecoderState::Sniffing => None,
+            DecoderState::Text(_) => Some(Mode::Text),
+            DecoderState::Framed(_) => Some(Mode::Framed),
         }
     }
 
     /// Decodes the next message from the front of `input`. Call again with the unused rest until
     /// `item` is `None`.
     pub fn decode(&mut self, input: &[u8]) -> Decoded {
-        self.text.decode(input)
+        if let DecoderState::Sniffing = self.state {
+            let Some(&first) = input.first() else {
+                return Decoded {
+                    used: 0,
+                    item: None,
+                };
+            };
+            self.state = match Mode::sniff(first) {
+                Mode::Text => DecoderState::Text(text::TextDecoder::new(self.max_line())),
+                Mode::Framed => {
+                    DecoderState::Framed(framed::ClientFrameDecoder::new(self.max_frame()))
+                }
+            };
+        }
+        match &mut self.state {
+            DecoderState::Sniffing => Decoded {
+                used: 0,
+                item: None,
+            },
+            DecoderState::Text(decoder) => decoder.decode(input),
+            DecoderState::Framed(decoder) => decoder.decode(input),
+        }
     }
 }
 
@@ -96,8 +264,100 @@ fn is_unsafe_char(c: char) -> bool {
 }
 
 #[cfg(test)]
+pub(crate) mod testing {
+    //! Helpers for the codecs' tests.
+
+    use super::{DecodeError, Decoded};
+
+    /// Feeds `chunks` one after another as a socket reader does: append, decode all whole messages,
+    /// keep the rest.
+    pub fn feed<T>(
+        mut decode: impl FnMut(&[u8]) -> Decoded<T>,
+        chunks: &[&[u8]],
+    ) -> Vec<Result<T, DecodeError>> {
+        let mut buffer = Vec::new();
+        let mut items = Vec::new();
+        for chunk in chunks {
+            buffer.extend_from_slice(chunk);
+            loop {
+                let step = decode(&buffer);
+                assert!(step.used <= buffer.len(), "used more than given");
+                buffer.drain(..step.used);
+                match step.item {
+                    Some(item) => items.push(item),
+                    None => break,
+                }
+            }
+        }
+        items
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_first_byte_picks_the_mode_and_no_byte_leaves_it_open() {
+        let mut decoder = Decoder::new(Limits::default());
+        assert_eq!(decoder.decode(b"").item, None);
+        assert_eq!(decoder.mode(), None);
+        assert_eq!(
+            decoder.decode(b"alice\n").item,
+            Some(Ok(ClientMsg::Say {
+                text: "alice".into()
+            }))
+        );
+        assert_eq!(decoder.mode(), Some(Mode::Text));
+
+        let mut decoder = Decoder::new(Limits::default());
+        let mut hello = Vec::new();
+        framed::ClientFrame::hello("bob").encode(&mut hello);
+        assert_eq!(
+            decoder.decode(&hello).item,
+            Some(Ok(ClientMsg::Hello { name: "bob".into() }))
+        );
+        assert_eq!(decoder.mode(), Some(Mode::Framed));
+        assert_eq!(
+            decoder.decode(b"a line\n").item,
+            Some(Err(DecodeError::FrameTooLong {
+                len: u32::from_be_bytes(*b"a li"),
+                max: 4 * 1024
+            })),
+            "once framed, always framed (and before joining, 4 KiB at most)"
+        );
+    }
+
+    #[test]
+    fn the_limit_before_joining_is_tighter_until_lifted() {
+        let line = |len: usize| format!("{}\n", "x".repeat(len)).into_bytes();
+        let mut decoder = Decoder::new(Limits::default());
+        assert_eq!(
+            decoder.decode(&line(5000)).item,
+            Some(Err(DecodeError::LineTooLong))
+        );
+        assert!(matches!(decoder.decode(&line(4096)).item, Some(Ok(_))));
+        decoder.joined();
+        assert!(matches!(decoder.decode(&line(8192)).item, Some(Ok(_))));
+        assert_eq!(
+            decoder.decode(&line(8193)).item,
+            Some(Err(DecodeError::LineTooLong))
+        );
+        // Joined before the first byte: the full limit from the start.
+        let mut decoder = Decoder::new(Limits::default());
+        decoder.joined();
+        assert!(matches!(decoder.decode(&line(8000)).item, Some(Ok(_))));
+    }
+
+    #[test]
+    fn only_framing_errors_are_fatal() {
+        assert!(!DecodeError::LineTooLong.is_fatal());
+        assert!(!DecodeError::BadDigest { id: 1 }.is_fatal());
+        assert!(DecodeError::Malformed { code: 2 }.is_fatal());
+        assert!(DecodeError::UnknownType { code: 2 }.is_fatal());
+        assert!(DecodeError::BadVersion { version: 2 }.is_fatal());
+        assert!(DecodeError::FrameTooLong { len: 2, max: 1 }.is_fatal());
+    }
 
     #[test]
     fn sanitize_keeps_printable_text_and_tabs() {

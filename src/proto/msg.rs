@@ -90,6 +90,11 @@ pub enum ClientMsg {
         /// Opaque value echoed back.
         nonce: u64,
     },
+    /// The answer to a [`ServerMsg::KeepAlive`]; it only shows the client is alive.
+    Pong {
+        /// The nonce of the keepalive.
+        nonce: u64,
+    },
 }
 
 /// A command a user can give, parsed by [`Command::parse`] from a name and its argument text.
@@ -136,34 +141,8 @@ pub enum Command {
         /// The new password.
         new: String,
     },
-    /// Disconnect a user (admins).
-    Kick {
-        /// Who.
-        name: String,
-        /// Why, if given.
-        reason: Option<String>,
-    },
-    /// Disconnect a user and refuse the name from now on (admins).
-    Ban {
-        /// Who.
-        name: String,
-        /// Why, if given.
-        reason: Option<String>,
-    },
-    /// Lift a ban (admins).
-    Unban {
-        /// The banned name.
-        name: String,
-    },
-    /// List the bans (admins).
-    Bans,
-    /// Set a registered user's role (admins).
-    Grant {
-        /// Who.
-        name: String,
-        /// The new role.
-        role: Role,
-    },
+    /// Moderate (admins only).
+    Moderate(Moderation),
     /// Say text to one user only.
     Dm {
         /// The recipient's name.
@@ -343,7 +322,7 @@ impl Command {
             ("time", ..) => Command::Time,
             ("ping", ..) => Command::Ping,
             ("stats", ..) => Command::Stats,
-            ("bans", ..) => Command::Bans,
+            ("bans", ..) => Command::Moderate(Moderation::Bans),
             ("quit", ..) => Command::Quit {
                 reason: optional(args),
             },
@@ -364,22 +343,22 @@ impl Command {
                 old: first.to_owned(),
                 new: rest.to_owned(),
             },
-            ("kick", false, _) => Command::Kick {
+            ("kick", false, _) => Command::Moderate(Moderation::Kick {
                 name: first.to_owned(),
                 reason: optional(rest),
-            },
-            ("ban", false, _) => Command::Ban {
+            }),
+            ("ban", false, _) => Command::Moderate(Moderation::Ban {
                 name: first.to_owned(),
                 reason: optional(rest),
-            },
-            ("unban", false, true) => Command::Unban {
+            }),
+            ("unban", false, true) => Command::Moderate(Moderation::Unban {
                 name: first.to_owned(),
-            },
+            }),
             ("grant", false, false) => match Role::parse(rest) {
-                Some(role) => Command::Grant {
+                Some(role) => Command::Moderate(Moderation::Grant {
                     name: first.to_owned(),
                     role,
-                },
+                }),
                 None => usage,
             },
             _ => usage,
@@ -396,25 +375,21 @@ pub fn split_word(text: &str) -> (&str, &str) {
     }
 }
 
-/// A command typed on the host console (stdin of `chatd`).
+/// What an admin (or the console) can do to users and names.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum HostCommand {
-    /// List the console commands.
-    Help,
+pub enum Moderation {
     /// Disconnect a user.
     Kick {
         /// Who.
         name: String,
-        /// Why, if the host said.
+        /// Why, if given.
         reason: Option<String>,
     },
-    /// Print the users online.
-    ListUsers,
     /// Disconnect a user and refuse the name from now on.
     Ban {
         /// Who.
         name: String,
-        /// Why, if the host said.
+        /// Why, if given.
         reason: Option<String>,
     },
     /// Lift a ban.
@@ -431,6 +406,17 @@ pub enum HostCommand {
         /// The new role.
         role: Role,
     },
+}
+
+/// A command typed on the host console (stdin of `chatd`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HostCommand {
+    /// List the console commands.
+    Help,
+    /// Print the users online.    /// Print the users online.
+    ListUsers,
+    /// Moderate: the console is always an admin.
+    Moderate(Moderation),
     /// Shut the server down.
     Exit,
     /// Say a line to everyone as `Host`.
@@ -572,6 +558,8 @@ pub enum Reject {
     AlreadyJoined,
     /// The server has as many clients as it takes.
     ServerFull,
+    /// The peer's address has as many connections as it may.
+    TooManyFromAddress,
     /// No command has this name.
     UnknownCommand {
         /// The name as given.
@@ -595,6 +583,12 @@ pub enum Reject {
     WrongPassword,
     /// Too many wrong passwords; the connection closes.
     TooManyFailures,
+    /// Too many failed logins for this account or from this address lately.
+    TooManyAttempts,
+    /// No name was given in time; the connection closes.
+    NameTimeout,
+    /// Too much input that could not be read; the connection closes.
+    TooMuchBadInput,
     /// Only registered names may join this server.
     AccountRequired,
     /// The name is banned.
@@ -634,6 +628,7 @@ impl fmt::Display for Reject {
             Reject::PasswordFirst => f.write_str("enter your password first"),
             Reject::AlreadyJoined => f.write_str("already joined"),
             Reject::ServerFull => f.write_str("server full, try again later"),
+            Reject::TooManyFromAddress => f.write_str("too many connections from your address"),
             Reject::UnknownCommand { name } => {
                 write!(f, "unknown command /{name}: type /help for the list")
             }
@@ -643,6 +638,13 @@ impl fmt::Display for Reject {
             Reject::PermissionDenied => f.write_str("permission denied"),
             Reject::WrongPassword => f.write_str("wrong password"),
             Reject::TooManyFailures => f.write_str("too many wrong passwords, goodbye"),
+            Reject::TooManyAttempts => f.write_str(
+                "too many failed logins for this name or address: try again in a minute",
+            ),
+            Reject::NameTimeout => f.write_str("no name given in time, goodbye"),
+            Reject::TooMuchBadInput => {
+                f.write_str("too much input that could not be read, goodbye")
+            }
             Reject::AccountRequired => {
                 f.write_str("this server is for registered users only: ask an admin for an account")
             }
@@ -761,11 +763,18 @@ pub enum ServerMsg {
         online: usize,
         /// Seconds since start.
         uptime_secs: u64,
+        /// Framed messages dropped because their text did not match its digest.
+        bad_digests: u64,
     },
     /// The bans.
     Bans {
         /// One entry per banned name.
         bans: Vec<BanEntry>,
+    },
+    /// A keepalive ping from the shell to a silent framed client (text clients never get one).
+    KeepAlive {
+        /// To be echoed in the client's pong.
+        nonce: u64,
     },
     /// The answer to a ping.
     Pong {

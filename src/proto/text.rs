@@ -35,6 +35,11 @@ impl TextDecoder {
         }
     }
 
+    /// Changes the line limit (a connection that has joined may send longer lines).
+    pub fn set_max_line(&mut self, max_line: usize) {
+        self.max_line = max_line;
+    }
+
     /// Decodes the next line from the front of `input`; see [`super::Decoder::decode`].
     pub fn decode(&mut self, input: &[u8]) -> Decoded {
         let mut used = 0;
@@ -57,9 +62,18 @@ impl TextDecoder {
         let window = &rest[..rest.len().min(self.max_line + 2)];
         let Some(lf) = window.iter().position(|&b| b == b'\n') else {
             if rest.len() > self.max_line + 1 {
-                self.discarding = true;
+                // Too long: drop it up to its end if that is here, else up to the end of the
+                // input and go on dropping until the end comes.
+                let end = rest[window.len()..].iter().position(|&b| b == b'\n');
+                let used = match end {
+                    Some(lf) => used + window.len() + lf + 1,
+                    None => {
+                        self.discarding = true;
+                        input.len()
+                    }
+                };
                 return Decoded {
-                    used: input.len(),
+                    used,
                     item: Some(Err(DecodeError::LineTooLong)),
                 };
             }
@@ -79,21 +93,41 @@ impl TextDecoder {
     }
 }
 
-/// Parses one line of text-mode input (without its line end).
-pub fn parse_line(line: &str) -> ClientMsg {
+/// A typed line before parsing: chat text, or a slash command's name and argument text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TypedLine<'a> {
+    /// Text to say; a doubled leading slash is already undone (`//x` says `/x`).
+    Say(&'a str),
+    /// `/NAME ARGS`: the name without the slash, and the rest of the line after one blank.
+    Command {
+        /// The command name as typed.
+        name: &'a str,
+        /// Everything after the name and the blank after it.
+        args: &'a str,
+    },
+}
+
+/// Splits a typed line (without its line end) into chat text or a command name and arguments.
+pub fn split_line(line: &str) -> TypedLine<'_> {
     match line.strip_prefix('/') {
-        Some(escaped) if escaped.starts_with('/') => ClientMsg::Say {
-            text: escaped.to_owned(),
-        },
+        Some(escaped) if escaped.starts_with('/') => TypedLine::Say(escaped),
         Some(command) => {
             let (name, args) = command
                 .split_once(char::is_whitespace)
                 .unwrap_or((command, ""));
-            ClientMsg::Command(Command::parse(name, args))
+            TypedLine::Command { name, args }
         }
-        None => ClientMsg::Say {
-            text: line.to_owned(),
+        None => TypedLine::Say(line),
+    }
+}
+
+/// Parses one line of text-mode input (without its line end).
+pub fn parse_line(line: &str) -> ClientMsg {
+    match split_line(line) {
+        TypedLine::Say(text) => ClientMsg::Say {
+            text: text.to_owned(),
         },
+        TypedLine::Command { name, args } => ClientMsg::Command(Command::parse(name, args)),
     }
 }
 
@@ -175,6 +209,8 @@ pub fn encode(msg: &ServerMsg, eol: &[u8], out: &mut Vec<u8>) {
             &in_parens(reason),
         ]),
         ServerMsg::Bye => line(&["[*] Bye."]),
+        // Keepalives are a framed-mode matter: text clients are never pinged.
+        ServerMsg::KeepAlive { .. } => {}
         ServerMsg::Done(done) => line(&["[*] ", &done_text(done)]),
         ServerMsg::Away { name, reason } if reason.is_empty() => line(&["[*] ", name, " is away."]),
         ServerMsg::Away { name, reason } => line(&["[*] ", name, " is away: ", reason]),
@@ -191,6 +227,7 @@ pub fn encode(msg: &ServerMsg, eol: &[u8], out: &mut Vec<u8>) {
             relayed,
             online,
             uptime_secs,
+            bad_digests,
         } => {
             let (days, rest) = (uptime_secs / 86_400, uptime_secs % 86_400);
             let uptime = format!(
@@ -200,7 +237,7 @@ pub fn encode(msg: &ServerMsg, eol: &[u8], out: &mut Vec<u8>) {
                 rest % 60
             );
             let stats = format!(
-                "[*] Messages relayed: {relayed}, users online: {online}, uptime: {uptime}"
+                "[*] Messages relayed: {relayed}, users online: {online}, uptime: {uptime}, digest mismatches: {bad_digests}"
             );
             line(&[&stats]);
         }
@@ -341,20 +378,7 @@ mod tests {
         decoder: &mut TextDecoder,
         chunks: &[&[u8]],
     ) -> Vec<Result<ClientMsg, DecodeError>> {
-        let mut buffer = Vec::new();
-        let mut items = Vec::new();
-        for chunk in chunks {
-            buffer.extend_from_slice(chunk);
-            loop {
-                let step = decoder.decode(&buffer);
-                buffer.drain(..step.used);
-                match step.item {
-                    Some(item) => items.push(item),
-                    None => break,
-                }
-            }
-        }
-        items
+        crate::proto::testing::feed(|input| decoder.decode(input), chunks)
     }
 
     #[test]
@@ -395,6 +419,15 @@ mod tests {
         assert_eq!(
             decode_all(&mut d, b"abcde\nok\n"),
             vec![Err(DecodeError::LineTooLong), say("ok")]
+        );
+    }
+
+    #[test]
+    fn a_long_line_ending_in_the_same_chunk_loses_nothing_after_it() {
+        let mut d = TextDecoder::new(4);
+        assert_eq!(
+            decode_all(&mut d, b"abcdefghij\nnext\nmore\n"),
+            vec![Err(DecodeError::LineTooLong), say("next"), say("more")]
         );
     }
 
@@ -561,10 +594,11 @@ mod tests {
             relayed: 5,
             online: 2,
             uptime_secs: 90_061,
+            bad_digests: 1,
         };
         assert_eq!(
             render(&stats),
-            "[*] Messages relayed: 5, users online: 2, uptime: 1d 01:01:01\r\n"
+            "[*] Messages relayed: 5, users online: 2, uptime: 1d 01:01:01, digest mismatches: 1\r\n"
         );
     }
 

@@ -1,10 +1,12 @@
 //! One client connection as the shell sees it: socket, identity, buffers, and whether it is closing.
 
+use std::net::IpAddr;
 use std::time::Instant;
 
 use mio::net::TcpStream;
 use mio::Interest;
 
+use super::flood::Allowance;
 use super::outqueue::OutQueue;
 use crate::core::ConnId;
 use crate::proto::{Decoder, Limits};
@@ -28,6 +30,8 @@ pub struct Connection {
     pub socket: TcpStream,
     /// The identity the core knows it by.
     pub id: ConnId,
+    /// The peer's address.
+    pub peer: IpAddr,
     /// Decoding state for its input.
     pub decoder: Decoder,
     /// Received bytes not yet decoded (a partial line or frame).
@@ -38,19 +42,41 @@ pub struct Connection {
     pub closing: Option<Closing>,
     /// Whether the socket is registered for WRITABLE as well as READABLE.
     pub writable_interest: bool,
+    /// When bytes last came from the peer.
+    pub last_heard: Instant,
+    /// Keepalive pings sent since then.
+    pub pings_unanswered: u8,
+    /// Since when more than the soft limit has been queued, if it is.
+    pub over_soft_since: Option<Instant>,
+    /// Whether the socket may hold unread bytes (set by a readable event, cleared at WouldBlock).
+    pub readable: bool,
+    /// How many more messages it may send before reading pauses.
+    pub allowance: Allowance,
 }
 
 impl Connection {
     /// A connection for a freshly accepted socket.
-    pub fn new(socket: TcpStream, id: ConnId, limits: Limits) -> Connection {
+    pub fn new(
+        socket: TcpStream,
+        id: ConnId,
+        peer: IpAddr,
+        limits: Limits,
+        allowance: Allowance,
+    ) -> Connection {
         Connection {
             socket,
             id,
+            peer,
             decoder: Decoder::new(limits),
             inbuf: Vec::new(),
             out: OutQueue::default(),
             closing: None,
             writable_interest: false,
+            readable: false,
+            over_soft_since: None,
+            last_heard: allowance.since(),
+            pings_unanswered: 0,
+            allowance,
         }
     }
 

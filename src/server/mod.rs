@@ -6,11 +6,16 @@
 //! then write every connection with new output, then drop the connections that are done. The
 //! shell decides no chat rule; the core decides nothing about sockets.
 
+mod admission;
 mod clock;
 mod conn;
+mod flood;
 mod outqueue;
+mod wire;
 mod worker;
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::fmt;
 use std::io::{self, Read};
 use std::rc::Rc;
@@ -31,15 +36,20 @@ use crate::core::{
     Action, Chat, ChatConfig, ConnId, Input, Now, Outbox, PasswordOutcome, Recipients,
 };
 use crate::proto::msg::{HostCommand, Reject, ServerMsg};
-use crate::proto::text;
+use crate::proto::Mode;
+use admission::Admission;
 use clock::Clock;
 use conn::{conn_id, key_of, Closing, Connection};
+use flood::Allowance;
+pub use flood::FloodPolicy;
+use wire::WireBytes;
 use worker::{Finished, Reply, Worker, WriteError};
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const CONSOLE: Token = Token(usize::MAX - 2);
 const SIGNALS: Token = Token(usize::MAX - 3);
 const WAKER: Token = Token(usize::MAX - 4);
+const STDOUT: Token = Token(usize::MAX - 5);
 
 /// How long a connection the server is closing may take to receive what is queued for it.
 const CLOSE_LINGER: Duration = Duration::from_secs(5);
@@ -51,6 +61,8 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 const ACCEPT_LOG_INTERVAL: Duration = Duration::from_secs(1);
 /// How often the account files are checked for changes made by `chatd user`.
 const RELOAD_INTERVAL: Duration = Duration::from_secs(2);
+/// Most messages taken from one client in one turn of the loop; the rest wait for the next turn.
+const MAX_MESSAGES_PER_TURN: usize = 32;
 /// Bytes read from a socket per `read` call.
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -95,6 +107,16 @@ pub struct Server {
     dirty: Vec<usize>,
     /// Connections marked closing, to drop once done.
     closing: Vec<usize>,
+    /// Connections with input left to serve next turn (edge-triggered: no new event will come).
+    ready: Vec<(usize, ConnId)>,
+    /// When to look at each connection's silence again (framed clients get keepalive pings).
+    liveness: BinaryHeap<Reverse<(Instant, usize, ConnId)>>,
+    next_keepalive: u64,
+    /// Connections over the soft output limit, by when to check they still are.
+    soft_checks: BinaryHeap<Reverse<(Instant, usize, ConnId)>>,
+    /// Connections whose flood allowance ran out, by when it is back.
+    paused: BinaryHeap<Reverse<(Instant, usize, ConnId)>>,
+    admission: Admission,
     accept_paused_until: Option<Instant>,
     last_accept_log: Option<Instant>,
     shutdown_deadline: Option<Instant>,
@@ -111,6 +133,10 @@ impl Server {
         store: Store,
         registry: Registry,
     ) -> Result<Server, Error> {
+        let mut config = config;
+        // Descriptors beyond the clients': listener, poll, console, signals, waker, store, logs.
+        config.max_clients = admission::raise_fd_limit(config.max_clients, 32);
+        config.outbuf_soft = config.outbuf_soft.min(config.max_outbuf);
         let poll = Poll::new().map_err(context("could not create the poll"))?;
         let waker =
             Waker::new(poll.registry(), WAKER).map_err(context("could not create the waker"))?;
@@ -140,8 +166,11 @@ impl Server {
             log::info!("running without a console (--no-console)");
             None
         };
-        let console_out = ConsoleOutput::new(console_in.is_some());
+        let console_out = ConsoleOutput::new(console_in.is_some(), poll.registry(), STDOUT);
+        let admission =
+            Admission::new(config.max_clients, config.max_per_ip, config.limit_loopback);
         Ok(Server {
+            admission,
             poll,
             listener: Some(listener),
             signals,
@@ -153,6 +182,7 @@ impl Server {
                     require_account: config.require_account,
                     allow_register: config.allow_register,
                     history: config.history,
+                    name_timeout: config.name_timeout,
                     ..ChatConfig::default()
                 },
                 registry,
@@ -165,6 +195,11 @@ impl Server {
             read_buf: vec![0; READ_CHUNK],
             dirty: Vec::new(),
             closing: Vec::new(),
+            ready: Vec::new(),
+            paused: BinaryHeap::new(),
+            soft_checks: BinaryHeap::new(),
+            liveness: BinaryHeap::new(),
+            next_keepalive: 1,
             accept_paused_until: None,
             last_accept_log: None,
             shutdown_deadline: None,
@@ -193,9 +228,13 @@ impl Server {
                     CONSOLE => self.read_console(&now),
                     SIGNALS => self.take_signals(&now),
                     WAKER => self.take_finished(&now),
+                    STDOUT => self.console_out.flush(),
                     Token(key) => {
                         if event.is_readable() || event.is_read_closed() || event.is_error() {
-                            self.read(key, &now);
+                            if let Some(conn) = self.conns.get_mut(key) {
+                                conn.readable = true;
+                            }
+                            self.serve(key, &now);
                         }
                         if event.is_writable() {
                             self.dirty.push(key);
@@ -204,10 +243,15 @@ impl Server {
                 }
             }
             self.run_timers(&now);
+            for (key, id) in std::mem::take(&mut self.ready) {
+                if self.key(id) == Some(key) {
+                    self.serve(key, &now);
+                }
+            }
             // Dropping a connection tells the others, which is more output to write.
-            self.flush();
+            self.flush(&now);
             while self.reap(&now) {
-                self.flush();
+                self.flush(&now);
             }
             if self.shutdown_deadline.is_some() && self.conns.is_empty() {
                 // Changes still queued (a ban, a registration) must reach the disk.
@@ -219,6 +263,9 @@ impl Server {
 
     /// The poll timeout: until the earliest pending deadline, or none.
     fn next_timeout(&self, now: Instant) -> Option<Duration> {
+        if !self.ready.is_empty() {
+            return Some(Duration::ZERO);
+        }
         let linger = self
             .closing
             .iter()
@@ -230,11 +277,60 @@ impl Server {
             .chain(self.accept_paused_until)
             .chain(self.shutdown_deadline)
             .chain(Some(self.next_reload))
+            .chain(self.paused.peek().map(|Reverse((at, _, _))| *at))
+            .chain(self.soft_checks.peek().map(|Reverse((at, _, _))| *at))
+            .chain(self.liveness.peek().map(|Reverse((at, _, _))| *at))
+            .chain(self.chat.next_deadline())
             .min()
             .map(|deadline| deadline.saturating_duration_since(now))
     }
 
     fn run_timers(&mut self, now: &Now) {
+        while let Some(&Reverse((at, key, id))) = self.liveness.peek() {
+            if at > now.instant {
+                break;
+            }
+            self.liveness.pop();
+            self.check_liveness(key, id, now);
+        }
+        while let Some(&Reverse((at, key, id))) = self.soft_checks.peek() {
+            if at > now.instant {
+                break;
+            }
+            self.soft_checks.pop();
+            let Some(conn) = self.conns.get_mut(key).filter(|c| c.id == id) else {
+                continue;
+            };
+            let limit = self.config.outbuf_soft_time;
+            if conn
+                .over_soft_since
+                .is_some_and(|since| now.instant.duration_since(since) >= limit)
+            {
+                log::warn!(
+                    "{id}: slow consumer, over {} queued bytes for {limit:?} ({} now); disconnecting",
+                    self.config.outbuf_soft,
+                    conn.out.pending()
+                );
+                conn.out.clear();
+                self.close(key, Closing::Now, "slow consumer");
+            }
+        }
+        while let Some(&Reverse((at, key, id))) = self.paused.peek() {
+            if at > now.instant {
+                break;
+            }
+            self.paused.pop();
+            if self.key(id) == Some(key) {
+                self.serve(key, now);
+            }
+        }
+        if self
+            .chat
+            .next_deadline()
+            .is_some_and(|deadline| now.instant >= deadline)
+        {
+            self.feed(now, Input::Tick);
+        }
         if now.instant >= self.next_reload {
             self.next_reload = now.instant + RELOAD_INTERVAL;
             self.worker.reload(false);
@@ -267,29 +363,28 @@ impl Server {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if is_resource_exhaustion(&e) => {
-                    // Queued connections raise no new edge: come back on a timer or a close.
+                    log_accept_error(&mut self.last_accept_log, now, &e);
+                    // Refuse what is queued, one by one, with the spare descriptor; then wait for
+                    // a close or a timer: queued connections raise no new edge.
+                    let mut refused = 0;
+                    while refused < 1024 && self.admission.refuse_one_queued(listener) {
+                        refused += 1;
+                    }
                     self.accept_paused_until = Some(now.instant + ACCEPT_BACKOFF);
-                    self.log_accept_error(now, &e);
                     return;
                 }
                 Err(e) => {
-                    self.log_accept_error(now, &e);
+                    log_accept_error(&mut self.last_accept_log, now, &e);
                     continue;
                 }
             };
-            if self.conns.len() >= self.config.max_clients {
-                log::warn!(
-                    "refused {peer}: server full ({} clients)",
-                    self.config.max_clients
-                );
-                let mut refusal = Vec::new();
-                text::encode(
-                    &ServerMsg::Reject(Reject::ServerFull),
-                    text::CLIENT_EOL,
-                    &mut refusal,
-                );
-                let _ = io::Write::write(&mut socket, &refusal);
+            if let Err(reject) = self.admission.check(peer.ip(), self.conns.len()) {
+                log::warn!("refused {peer}: {reject}");
+                admission::refuse(socket, reject);
                 continue;
+            }
+            if let Err(e) = admission::keep_alive(&socket) {
+                log::debug!("could not set TCP keepalive for {peer}: {e}");
             }
             if let Err(e) = socket.set_nodelay(true) {
                 log::debug!("could not set TCP_NODELAY for {peer}: {e}");
@@ -306,19 +401,26 @@ impl Server {
                 log::warn!("could not register {peer}: {e}");
                 continue;
             }
-            entry.insert(Connection::new(socket, id, self.config.limits));
+            let policy = self.config.flood.unwrap_or_default();
+            let allowance = Allowance::new(now.instant, &policy);
+            entry.insert(Connection::new(
+                socket,
+                id,
+                peer.ip(),
+                self.config.limits,
+                allowance,
+            ));
+            self.admission.admit(peer.ip());
+            let check = now.instant + self.config.ping_interval;
+            self.liveness.push(Reverse((check, key, id)));
             log::info!("{id} connected from {peer}");
-            self.feed(now, Input::Connected { conn: id });
-        }
-    }
-
-    fn log_accept_error(&mut self, now: &Now, error: &io::Error) {
-        if self
-            .last_accept_log
-            .is_none_or(|at| now.instant.duration_since(at) >= ACCEPT_LOG_INTERVAL)
-        {
-            self.last_accept_log = Some(now.instant);
-            log::error!("accept failed: {error}");
+            self.feed(
+                now,
+                Input::Connected {
+                    conn: id,
+                    peer: peer.ip(),
+                },
+            );
         }
     }
 
@@ -335,12 +437,7 @@ impl Server {
         if outcome == ReadOutcome::Closed {
             log::info!("console closed (end of input); serving on without it");
             if let Some(console) = self.console_in.take() {
-                let fd = std::os::fd::AsRawFd::as_raw_fd(&io::stdin());
-                let _ = self
-                    .poll
-                    .registry()
-                    .deregister(&mut mio::unix::SourceFd(&fd));
-                drop(console);
+                console.deregister(self.poll.registry());
             }
         } else if typed && self.shutdown_deadline.is_none() {
             self.console_out.prompt(now.stamp);
@@ -405,67 +502,136 @@ impl Server {
         }
     }
 
-    fn read(&mut self, key: usize, now: &Now) {
+    /// A framed client silent for `--ping-interval` gets a keepalive ping; one that has let
+    /// `--ping-misses` of them go unanswered is closed. Text clients are never pinged (TCP
+    /// keepalive finds their dead peers).
+    fn check_liveness(&mut self, key: usize, id: ConnId, now: &Now) {
+        let interval = self.config.ping_interval;
+        let Some(conn) = self
+            .conns
+            .get_mut(key)
+            .filter(|c| c.id == id && c.closing.is_none())
+        else {
+            return;
+        };
+        if conn.decoder.mode() != Some(Mode::Framed) {
+            return;
+        }
+        let silent = now.instant.saturating_duration_since(conn.last_heard);
+        if silent < interval {
+            let next = conn.last_heard + interval;
+            self.liveness.push(Reverse((next, key, id)));
+            return;
+        }
+        if conn.pings_unanswered >= self.config.ping_misses {
+            let why = format!("no answer to {} keepalive pings", conn.pings_unanswered);
+            return self.close(key, Closing::Now, &why);
+        }
+        conn.pings_unanswered += 1;
+        let nonce = self.next_keepalive;
+        self.next_keepalive += 1;
+        self.liveness
+            .push(Reverse((now.instant + interval, key, id)));
+        self.deliver(Recipients::One(id), &ServerMsg::KeepAlive { nonce }, now);
+    }
+
+    /// Reads and decodes what `key` sent, feeding each message to the core, until the socket
+    /// would block, the client's flood allowance runs out (then reading pauses and TCP slows the
+    /// sender; nothing is dropped), or its share of this turn is used (then it waits on the ready
+    /// list: with edge-triggered readiness no new event would come for bytes already there).
+    fn serve(&mut self, key: usize, now: &Now) {
+        let mut served = 0;
         let mut buf = std::mem::take(&mut self.read_buf);
-        while let Some(conn) = self.conns.get_mut(key).filter(|c| c.closing.is_none()) {
+        while self.decode_buffered(key, now, &mut served) {
+            let Some(conn) = self
+                .conns
+                .get_mut(key)
+                .filter(|c| c.closing.is_none() && c.readable)
+            else {
+                break;
+            };
             match conn.socket.read(&mut buf) {
                 Ok(0) => {
-                    self.close(
-                        key,
-                        Closing::AfterFlush {
-                            deadline: now.instant + CLOSE_LINGER,
-                        },
-                        "closed by peer",
-                    );
-                    break;
+                    conn.readable = false;
+                    // A message cut off by the end of the stream is dropped, never decoded.
+                    let why = match conn.inbuf.len() {
+                        0 => "closed by peer".to_owned(),
+                        n => format!("closed by peer, dropping {n} bytes of an unfinished message"),
+                    };
+                    let deadline = now.instant + CLOSE_LINGER;
+                    self.close(key, Closing::AfterFlush { deadline }, &why);
                 }
-                Ok(n) => self.take_input(key, &buf[..n], now),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Ok(n) => {
+                    conn.inbuf.extend_from_slice(&buf[..n]);
+                    conn.last_heard = now.instant;
+                    conn.pings_unanswered = 0;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => conn.readable = false,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    self.close(key, Closing::Now, &format!("read failed: {e}"));
-                    break;
-                }
+                Err(e) => self.close(key, Closing::Now, &format!("read failed: {e}")),
             }
         }
         self.read_buf = buf;
     }
 
-    /// Decodes what `key` sent, feeding each message to the core; keeps any partial message.
-    fn take_input(&mut self, key: usize, bytes: &[u8], now: &Now) {
+    /// Feeds the whole messages buffered for `key` to the core. Returns whether it wants more
+    /// bytes (false: paused, out of turn, or closing).
+    fn decode_buffered(&mut self, key: usize, now: &Now, served: &mut usize) -> bool {
         let Some(conn) = self.conns.get_mut(key) else {
-            return;
+            return false;
         };
-        if conn.inbuf.is_empty() {
-            let used = self.decode(key, bytes, now);
-            if let Some(conn) = self.conns.get_mut(key) {
-                conn.inbuf.extend_from_slice(&bytes[used..]);
-            }
-        } else {
-            conn.inbuf.extend_from_slice(bytes);
-            let pending = std::mem::take(&mut conn.inbuf);
-            let used = self.decode(key, &pending, now);
-            if let Some(conn) = self.conns.get_mut(key) {
-                conn.inbuf = pending;
-                conn.inbuf.drain(..used);
-            }
-        }
-    }
-
-    /// Feeds every whole message at the front of `bytes` to the core; returns the bytes used.
-    fn decode(&mut self, key: usize, bytes: &[u8], now: &Now) -> usize {
+        let pending = std::mem::take(&mut conn.inbuf);
         let mut start = 0;
-        while let Some(conn) = self.conns.get_mut(key).filter(|c| c.closing.is_none()) {
-            let step = conn.decoder.decode(&bytes[start..]);
+        let wants_more = loop {
+            let Some(conn) = self.conns.get_mut(key).filter(|c| c.closing.is_none()) else {
+                break false;
+            };
+            if start == pending.len() {
+                break true;
+            }
+            if *served >= MAX_MESSAGES_PER_TURN {
+                self.ready.push((key, conn.id));
+                break false;
+            }
+            if let Some(policy) = &self.config.flood {
+                if let Err(back) = conn.allowance.take(now.instant, policy) {
+                    self.paused.push(Reverse((back, key, conn.id)));
+                    break false;
+                }
+            }
+            let step = conn.decoder.decode(&pending[start..]);
             start += step.used;
             let conn = conn.id;
             match step.item {
-                None => break,
-                Some(Ok(msg)) => self.feed(now, Input::Message { conn, msg }),
-                Some(Err(error)) => self.feed(now, Input::BadInput { conn, error }),
+                None => {
+                    // The allowance taken was not needed: nothing whole was there.
+                    if let (Some(policy), Some(c)) = (&self.config.flood, self.conns.get_mut(key)) {
+                        c.allowance.give_back(policy);
+                    }
+                    break true;
+                }
+                Some(item) => {
+                    *served += 1;
+                    let input = match item {
+                        Ok(msg) => Input::Message { conn, msg },
+                        Err(error) => Input::BadInput { conn, error },
+                    };
+                    self.feed(now, input);
+                    // Joined: the tighter limit of a connection without a name is lifted.
+                    if let Some(conn) = self.conns.get_mut(key) {
+                        if !conn.decoder.has_joined() && self.chat.has_joined(conn.id) {
+                            conn.decoder.joined();
+                        }
+                    }
+                }
             }
+        };
+        if let Some(conn) = self.conns.get_mut(key) {
+            let mut pending = pending;
+            pending.drain(..start);
+            conn.inbuf = pending;
         }
-        start
+        wants_more
     }
 
     /// Hands one input to the core and carries out what it asks.
@@ -503,7 +669,7 @@ impl Server {
         self.outbox = outbox;
     }
 
-    /// Encodes `msg` once and queues the shared bytes for every recipient.
+    /// Queues `msg` for every recipient, encoded at most once per wire mode and shared.
     fn deliver(&mut self, to: Recipients, msg: &ServerMsg, now: &Now) {
         let to_console = matches!(
             to,
@@ -512,14 +678,12 @@ impl Server {
         if to_console {
             self.console_out.show(msg, now.stamp);
         }
-        let mut bytes = Vec::new();
-        text::encode(msg, text::CLIENT_EOL, &mut bytes);
-        let bytes: Rc<[u8]> = Rc::from(bytes);
+        let mut wire = WireBytes::new(msg);
         match to {
             Recipients::Console => {}
             Recipients::One(conn) => {
                 if let Some(key) = self.key(conn) {
-                    self.enqueue(key, &bytes);
+                    self.enqueue_msg(key, &mut wire, now);
                 }
             }
             Recipients::Room { except, .. } => {
@@ -530,19 +694,29 @@ impl Server {
                     .filter_map(|m| self.key(m))
                     .collect();
                 for key in keys {
-                    self.enqueue(key, &bytes);
+                    self.enqueue_msg(key, &mut wire, now);
                 }
             }
             Recipients::Everyone => {
                 let keys: Vec<usize> = self.conns.iter().map(|(key, _)| key).collect();
                 for key in keys {
-                    self.enqueue(key, &bytes);
+                    self.enqueue_msg(key, &mut wire, now);
                 }
             }
         }
     }
 
-    fn enqueue(&mut self, key: usize, bytes: &Rc<[u8]>) {
+    /// Queues the message's bytes for `key` in the connection's mode; text until the mode is known.
+    fn enqueue_msg(&mut self, key: usize, wire: &mut WireBytes<'_>, now: &Now) {
+        let Some(conn) = self.conns.get(key) else {
+            return;
+        };
+        let mode = conn.decoder.mode().unwrap_or(Mode::Text);
+        let bytes = wire.for_mode(mode);
+        self.enqueue(key, &bytes, now);
+    }
+
+    fn enqueue(&mut self, key: usize, bytes: &Rc<[u8]>, now: &Now) {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
@@ -564,10 +738,11 @@ impl Server {
             self.dirty.push(key);
         }
         conn.out.push(Rc::clone(bytes));
+        watch_soft_limit(conn, key, &self.config, now, &mut self.soft_checks);
     }
 
     /// Writes every connection with new output; WRITABLE interest only for those left with bytes.
-    fn flush(&mut self) {
+    fn flush(&mut self, now: &Now) {
         let mut dirty = std::mem::take(&mut self.dirty);
         dirty.sort_unstable();
         dirty.dedup();
@@ -578,7 +753,9 @@ impl Server {
             if conn.closing == Some(Closing::Now) {
                 continue;
             }
-            if let Err(e) = conn.out.write_to(&mut conn.socket) {
+            let written = conn.out.write_to(&mut conn.socket);
+            watch_soft_limit(conn, key, &self.config, now, &mut self.soft_checks);
+            if let Err(e) = written {
                 conn.out.clear();
                 self.close(key, Closing::Now, &format!("write failed: {e}"));
                 continue;
@@ -631,6 +808,7 @@ impl Server {
                 Some(_) => {}
             }
             let mut conn = self.conns.remove(key);
+            self.admission.release(conn.peer);
             let _ = self.poll.registry().deregister(&mut conn.socket);
             let _ = conn.socket.shutdown(std::net::Shutdown::Both);
             log::info!("{} disconnected", conn.id);
@@ -670,6 +848,35 @@ impl Server {
             .get(key)
             .filter(|conn| conn.id == id)
             .map(|_| key)
+    }
+}
+
+/// Notes when `conn`'s queue went over the soft limit (and schedules a check), or that it is
+/// back under it: over it for too long is a slow consumer too, below the hard limit.
+fn watch_soft_limit(
+    conn: &mut Connection,
+    key: usize,
+    config: &Config,
+    now: &Now,
+    checks: &mut BinaryHeap<Reverse<(Instant, usize, ConnId)>>,
+) {
+    if conn.out.pending() <= config.outbuf_soft {
+        conn.over_soft_since = None;
+    } else if conn.over_soft_since.is_none() {
+        conn.over_soft_since = Some(now.instant);
+        checks.push(Reverse((
+            now.instant + config.outbuf_soft_time,
+            key,
+            conn.id,
+        )));
+    }
+}
+
+/// Logs an accept failure, at most once per `ACCEPT_LOG_INTERVAL`.
+fn log_accept_error(last: &mut Option<Instant>, now: &Now, error: &io::Error) {
+    if last.is_none_or(|at| now.instant.duration_since(at) >= ACCEPT_LOG_INTERVAL) {
+        *last = Some(now.instant);
+        log::error!("accept failed: {error}");
     }
 }
 

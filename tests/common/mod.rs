@@ -180,14 +180,36 @@ impl TestServer {
         TestServer::spawn(&args, true)
     }
 
+    /// Starts `chatd` under `ulimit -n LIMIT` with `held` extra descriptors open (inherited from
+    /// the shell that starts it), so it runs out of descriptors early.
+    pub fn start_with_fd_limit(limit: u32, held: u32, extra_args: &[&str]) -> TestServer {
+        let holds: String = (3..3 + held).map(|fd| format!(" {fd}</dev/null")).collect();
+        let script = format!("ulimit -n {limit} && exec{holds} \"$0\" \"$@\"");
+        TestServer::spawn_via(Some(script), extra_args, true)
+    }
+
     fn spawn(extra_args: &[&str], piped_stdin: bool) -> TestServer {
+        TestServer::spawn_via(None, extra_args, piped_stdin)
+    }
+
+    /// Starts the binary directly, or through `bash -c SCRIPT` (which must exec it as `$0`).
+    fn spawn_via(script: Option<String>, extra_args: &[&str], piped_stdin: bool) -> TestServer {
         // Every server gets a data directory of its own unless the test names one.
         let data = (!extra_args.contains(&"--data-dir")).then(DataDir::new);
         let data_args = data
             .as_ref()
             .map(|d| vec!["--data-dir", d.arg()])
             .unwrap_or_default();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_chatd"))
+        let binary = env!("CARGO_BIN_EXE_chatd");
+        let mut command = match &script {
+            Some(script) => {
+                let mut sh = Command::new("bash");
+                sh.args(["-c", script, binary]);
+                sh
+            }
+            None => Command::new(binary),
+        };
+        let mut child = command
             .args(["--listen", "127.0.0.1:0"])
             .args(&data_args)
             .args(extra_args)
@@ -257,6 +279,11 @@ impl TestServer {
     #[track_caller]
     pub fn expect_stdout(&mut self, m: impl Matcher, timeout: Duration) -> String {
         expect_from(&self.stdout, "chatd stdout", m, timeout)
+    }
+
+    /// The stderr lines that have arrived so far and were not taken yet.
+    pub fn stderr_lines(&mut self) -> Vec<String> {
+        self.stderr.try_iter().collect()
     }
 
     /// Waits for a stderr line matching `m`, skipping others; returns it.
@@ -345,6 +372,18 @@ impl TestServer {
             rss: field("VmRSS:"),
             peak: field("VmHWM:"),
         }
+    }
+
+    /// CPU time (user + system) the server has used so far, from /proc/PID/stat (100 ticks/s).
+    pub fn cpu_time(&self) -> Duration {
+        let path = format!("/proc/{}/stat", self.pid());
+        let stat = std::fs::read_to_string(&path).expect("read /proc/PID/stat");
+        // Fields after the command name (which is in parentheses and may hold spaces).
+        let rest = &stat[stat.rfind(')').expect("comm field") + 2..];
+        let fields: Vec<&str> = rest.split(' ').collect();
+        let ticks: u64 =
+            fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+        Duration::from_millis(ticks * 10)
     }
 
     /// Connects a client and joins it as `name`.

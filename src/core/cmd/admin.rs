@@ -3,7 +3,7 @@
 use super::super::users::validate_name;
 use super::super::{Action, Chat, Now, Outbox, Recipients};
 use crate::accounts::model::{Ban, Change, Role};
-use crate::proto::msg::{BanEntry, Done, LeaveKind, Reject, ServerMsg};
+use crate::proto::msg::{BanEntry, Done, LeaveKind, Moderation, Reject, ServerMsg};
 
 /// Who is moderating: the name they act under and where their replies go.
 #[derive(Clone, Copy, Debug)]
@@ -12,6 +12,17 @@ pub struct Actor<'a> {
     pub name: &'a str,
     /// The console or the admin's connection.
     pub reply_to: Recipients,
+}
+
+/// Carries out a moderation request from `by`.
+pub fn moderate(chat: &mut Chat, now: &Now, by: &Actor<'_>, request: Moderation, out: &mut Outbox) {
+    match request {
+        Moderation::Kick { name, reason } => kick(chat, by, &name, reason, out),
+        Moderation::Ban { name, reason } => ban(chat, now, by, &name, reason, out),
+        Moderation::Unban { name } => unban(chat, by.reply_to, &name, out),
+        Moderation::Bans => bans(chat, now, by.reply_to, out),
+        Moderation::Grant { name, role } => grant(chat, by, &name, role, out),
+    }
 }
 
 /// Disconnects the user named `name`: they are told, closed, and the room is told.

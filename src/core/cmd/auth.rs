@@ -32,11 +32,27 @@ pub fn choose_name(chat: &mut Chat, conn: ConnId, name: &str, out: &mut Outbox) 
 }
 
 /// `conn`, awaiting its password, gave `password`: have it checked off the loop.
-pub fn check_password(chat: &mut Chat, conn: ConnId, password: String, out: &mut Outbox) {
-    let Some(State::AwaitingPassword { name }) = chat.sessions.get(conn).map(|s| s.state.clone())
-    else {
+pub fn check_password(
+    chat: &mut Chat,
+    now: &Now,
+    conn: ConnId,
+    password: String,
+    out: &mut Outbox,
+) {
+    let Some(session) = chat.sessions.get(conn) else {
         return;
     };
+    let State::AwaitingPassword { name } = session.state.clone() else {
+        return;
+    };
+    if chat
+        .failed_logins
+        .is_blocked(&throttle_keys(&name, session.peer), now.instant)
+    {
+        log::warn!("{conn}: login to {name} refused unchecked: too many failures lately");
+        chat.sessions.set_state(conn, State::AwaitingName);
+        return refuse(conn, Reject::TooManyAttempts, out);
+    }
     let Some(account) = chat.registry.account(&name) else {
         // Deleted while we waited: start over.
         chat.sessions.set_state(conn, State::AwaitingName);
@@ -83,6 +99,13 @@ fn login_done(
     };
     let held = std::mem::take(&mut session.held);
     if outcome != PasswordOutcome::Verified {
+        if outcome == PasswordOutcome::Wrong {
+            let keys = throttle_keys(name, session.peer);
+            chat.failed_logins.record(&keys, now.instant);
+        }
+        let Some(session) = chat.sessions.get_mut(conn) else {
+            return;
+        };
         session.failures += 1;
         log::warn!(
             "{conn}: wrong password for {name} ({} so far)",
@@ -228,6 +251,14 @@ fn start_job(
     }
     session.pending = Some(pending);
     out.push(Action::Password { conn, job });
+}
+
+/// The throttle's keys for a login to `name` from `peer`.
+fn throttle_keys(name: &str, peer: std::net::IpAddr) -> [String; 2] {
+    [
+        format!("account:{}", name.to_lowercase()),
+        format!("address:{peer}"),
+    ]
 }
 
 /// Refuses a name or password: the reason, then the name prompt.
@@ -380,6 +411,33 @@ mod tests {
             s.line(1, "alice"),
             vec![],
             "a closing connection is not heard"
+        );
+    }
+
+    #[test]
+    fn an_account_with_recent_failures_is_refused_without_a_check_for_a_while() {
+        let mut s = with_account("alice", Role::User);
+        for id in 1..=3 {
+            s.connect(id);
+            s.line(id, "alice");
+            s.line(id, "guess");
+            done(&mut s, id, PasswordOutcome::Wrong);
+        }
+        s.connect(9);
+        s.line(9, "alice");
+        assert_eq!(
+            s.line(9, "the right one"),
+            vec![
+                to_one(9, ServerMsg::Reject(Reject::TooManyAttempts)),
+                to_one(9, ServerMsg::NamePrompt)
+            ],
+            "no password job is started"
+        );
+        s.now.instant += ChatConfig::default().login_window;
+        s.line(9, "alice");
+        assert!(
+            matches!(s.line(9, "the right one")[..], [Action::Password { .. }]),
+            "the window has passed"
         );
     }
 

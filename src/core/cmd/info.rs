@@ -30,6 +30,7 @@ pub fn stats(chat: &Chat, now: &Now, conn: ConnId, out: &mut Outbox) {
             .instant
             .saturating_duration_since(chat.started)
             .as_secs(),
+        bad_digests: chat.bad_digests,
     };
     out.deliver(Recipients::One(conn), msg);
 }
@@ -74,6 +75,7 @@ mod tests {
             relayed: 3,
             online: 2,
             uptime_secs: 61,
+            bad_digests: 0,
         };
         assert_eq!(s.line(1, "/total"), vec![to_one(1, stats)]);
     }

@@ -44,56 +44,14 @@ pub(super) fn dispatch(
         Command::Dm { to, text } => chat::direct(chat, now, conn, &to, text, out),
         Command::Register { password } => auth::register(chat, conn, password, out),
         Command::Passwd { old, new } => auth::passwd(chat, conn, old, new, out),
-        Command::Kick { .. }
-        | Command::Ban { .. }
-        | Command::Unban { .. }
-        | Command::Bans
-        | Command::Grant { .. }
-            if !is_admin =>
-        {
-            reject(conn, Reject::PermissionDenied, out)
-        }
-        Command::Kick { name, reason } => {
+        Command::Moderate(_) if !is_admin => reject(conn, Reject::PermissionDenied, out),
+        Command::Moderate(request) => {
             let by = chat.sessions.name_of(conn).unwrap_or_default().to_owned();
-            admin::kick(
-                chat,
-                &Actor {
-                    name: &by,
-                    reply_to: Recipients::One(conn),
-                },
-                &name,
-                reason,
-                out,
-            )
-        }
-        Command::Ban { name, reason } => {
-            let by = chat.sessions.name_of(conn).unwrap_or_default().to_owned();
-            admin::ban(
-                chat,
-                now,
-                &Actor {
-                    name: &by,
-                    reply_to: Recipients::One(conn),
-                },
-                &name,
-                reason,
-                out,
-            )
-        }
-        Command::Unban { name } => admin::unban(chat, Recipients::One(conn), &name, out),
-        Command::Bans => admin::bans(chat, now, Recipients::One(conn), out),
-        Command::Grant { name, role } => {
-            let by = chat.sessions.name_of(conn).unwrap_or_default().to_owned();
-            admin::grant(
-                chat,
-                &Actor {
-                    name: &by,
-                    reply_to: Recipients::One(conn),
-                },
-                &name,
-                role,
-                out,
-            )
+            let admin = Actor {
+                name: &by,
+                reply_to: Recipients::One(conn),
+            };
+            admin::moderate(chat, now, &admin, request, out)
         }
         Command::BadUsage { usage } => reject(conn, Reject::Usage { usage }, out),
         Command::Unknown { name } => reject(conn, Reject::UnknownCommand { name }, out),
@@ -187,10 +145,10 @@ mod tests {
                 to_one(1, ServerMsg::NamePrompt)
             ]
         );
-        let quit = s.line(1, "/quit");
-        assert!(
-            quit.contains(&Action::Close { conn: ConnId(1) }),
-            "{quit:?}"
+        assert_eq!(
+            s.line(1, "/quit"),
+            vec![to_one(1, ServerMsg::Bye), Action::Close { conn: ConnId(1) }],
+            "no prompt after the goodbye"
         );
     }
 }

@@ -1,0 +1,1639 @@
+//! The window's state, as a pure model: who is online, what was said, what is being typed, how
+//! the connection stands. It changes only through its methods, each given the time by the
+//! caller: key presses ([`Model::key`]), what the session shows ([`Model::shown`]), what became
+//! of the connection ([`Model::connected`], [`Model::closed`], ...) and the clock
+//! ([`Model::tick`] at [`Model::next_deadline`]). It answers with [`Order`]s for the shell to
+//! carry out. No terminal, no socket, no clock of its own: every rule is unit-tested below.
+
+use std::collections::VecDeque;
+use std::ops::Range;
+use std::time::{Duration, Instant};
+
+use super::editor::{History, LineEditor};
+use super::layout::Areas;
+use super::roster::{parse_online, Roster};
+use super::wrap::row_count;
+use crate::client::{Shown, DEFAULT_ADDR, MAX_LINE};
+use crate::proto::framed::{error_code, reply_kind};
+use crate::proto::msg::{Command, Event, ServerMsg, Stamp};
+use crate::proto::text::{split_line, TypedLine};
+
+/// The first wait before reconnecting; each failure doubles it.
+pub const FIRST_RETRY: Duration = Duration::from_millis(500);
+/// The longest wait before reconnecting.
+pub const MAX_RETRY: Duration = Duration::from_secs(10);
+/// How long a connect may take before it counts as failed.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the server may take to welcome us (not counting the user typing a password).
+pub const LOGIN_TIMEOUT: Duration = Duration::from_secs(15);
+/// How often a quiet ping measures the round trip (and `/users` refreshes the marks).
+pub const PING_EVERY: Duration = Duration::from_secs(15);
+/// How long a quiet ping may go unanswered before the connection counts as lost.
+pub const PONG_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long to wait for the server to close after our bye.
+pub const LEAVE_LINGER: Duration = Duration::from_secs(2);
+/// Entries kept in the chat; older ones are dropped.
+pub const MAX_ENTRIES: usize = 5000;
+/// Lines kept in the input history.
+pub const MAX_HISTORY: usize = 200;
+/// Longest server address or name typed in the connect form.
+const MAX_FIELD: usize = 256;
+/// How far back a history line from the server is looked for among what is shown already.
+const HISTORY_LOOKBACK: usize = 500;
+
+/// The time, as the shell read it: a monotonic instant for deadlines, a wall-clock stamp for
+/// the lines the window writes itself.
+#[derive(Clone, Copy, Debug)]
+pub struct Now {
+    /// For deadlines and round trips.
+    pub instant: Instant,
+    /// For timestamps shown.
+    pub stamp: Stamp,
+}
+
+/// A key press, as the model understands them (the shell maps the terminal's keys to these).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Key {
+    /// A character typed.
+    Char(char),
+    /// Enter: send the line, or go to the next field.
+    Enter,
+    /// Delete the character before the cursor.
+    Backspace,
+    /// Delete the character under the cursor.
+    Delete,
+    /// Cursor left.
+    Left,
+    /// Cursor right.
+    Right,
+    /// Cursor to the start of the line.
+    Home,
+    /// Cursor to the end of the line.
+    End,
+    /// The previous line of the history, or the previous field.
+    Up,
+    /// The next line of the history, or the next field.
+    Down,
+    /// Scroll the chat back a page.
+    PageUp,
+    /// Scroll the chat forward a page.
+    PageDown,
+    /// Scroll to the oldest line kept.
+    Top,
+    /// Scroll to the newest line.
+    Bottom,
+    /// The next field of the form.
+    Tab,
+    /// Delete everything before the cursor.
+    DeleteToStart,
+    /// Back to the connect form (when not connected), or leave the form.
+    Escape,
+    /// Ctrl-C: leave; a second one leaves at once.
+    Interrupt,
+}
+
+/// What the model asks the shell to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Order {
+    /// Drop any connection; connect to `addr` and, once connected, log in as `name`.
+    Connect {
+        /// The server, `HOST:PORT` or `HOST`.
+        addr: String,
+        /// The name to log in as.
+        name: String,
+    },
+    /// Hand this line to the session as typed (chat, a command, `/quit`, or the password).
+    Type(String),
+    /// Send a ping whose pong is not shown.
+    PingQuietly,
+    /// Ask `/users` for the marks; the model keeps the reply out of the chat.
+    AskUsersQuietly,
+    /// Say bye (Ctrl-C) and wait for the server to close.
+    Leave,
+    /// Drop the connection at once.
+    Drop,
+    /// End the program.
+    Exit,
+}
+
+/// The reconnect delays: 0.5 s, doubling after each failure up to 10 s; back to the start once
+/// joined again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Backoff {
+    next: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Backoff {
+        Backoff { next: FIRST_RETRY }
+    }
+}
+
+impl Backoff {
+    /// The delay before the next attempt; the one after is twice as long, up to the maximum.
+    pub fn next_delay(&mut self) -> Duration {
+        let delay = self.next;
+        self.next = (self.next * 2).min(MAX_RETRY);
+        delay
+    }
+
+    /// Joined again: the next loss waits the shortest time.
+    pub fn reset(&mut self) {
+        self.next = FIRST_RETRY;
+    }
+}
+
+/// Where the connection stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Link {
+    /// The connect form is up: no connection.
+    Form,
+    /// Connecting, until the deadline.
+    Connecting {
+        /// When the attempt counts as failed.
+        deadline: Instant,
+    },
+    /// Connected; hello sent, no welcome yet.
+    LoggingIn {
+        /// When the login counts as failed; none while the user types the password.
+        deadline: Option<Instant>,
+    },
+    /// In the room.
+    Online,
+    /// Lost; connecting again at `at`.
+    Retrying {
+        /// When to connect again.
+        at: Instant,
+        /// How long the wait was.
+        delay: Duration,
+    },
+    /// Kicked out: no retry until the user asks (Enter).
+    Offline,
+    /// Bye sent; waiting for the server to close.
+    Leaving {
+        /// When to stop waiting.
+        deadline: Instant,
+    },
+}
+
+/// What an entry of the chat is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EntryKind {
+    /// A line said to the room (ours included).
+    Chat,
+    /// A line said before we joined, shown on joining.
+    History,
+    /// A direct message to us.
+    DirectIn,
+    /// A direct message we sent.
+    DirectOut,
+    /// A `[*]` line from the server: an event or the answer to a command.
+    Event,
+    /// A `[!]` line: a refusal, being kicked, a bad digest.
+    Problem,
+    /// A `[~]` line from the window itself: the connection's ups and downs.
+    Note,
+}
+
+/// What a piece of an entry's text is, for the view to style.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    /// `[HH:MM:SS] `.
+    Time,
+    /// `[dm] `, `[dm to NAME] `, `[history] `.
+    Tag,
+    /// The sender's name (coloured by the name).
+    Name,
+    /// ` > `.
+    Separator,
+    /// What was said.
+    Body,
+    /// The whole of an event, problem or note line.
+    Whole,
+}
+
+/// One line of the chat as shown: its text and what each piece of it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// What it is.
+    pub kind: EntryKind,
+    /// The text, as one line.
+    pub text: String,
+    /// Byte ranges of `text` and what each is; together they cover it.
+    pub parts: Vec<(Range<usize>, Part)>,
+    /// For a chat line: when, who, what (to spot a history line shown already).
+    said: Option<(i64, String, String)>,
+}
+
+impl Entry {
+    fn whole(kind: EntryKind, text: &str) -> Entry {
+        let text = displayable(text);
+        Entry {
+            kind,
+            parts: vec![(0..text.len(), Part::Whole)],
+            text,
+            said: None,
+        }
+    }
+
+    fn chat(kind: EntryKind, at: &Stamp, tag: &str, from: &str, body: &str) -> Entry {
+        let mut text = String::new();
+        let mut parts = Vec::new();
+        let mut piece = |piece: &str, part: Part| {
+            let start = text.len();
+            text.push_str(piece);
+            if text.len() > start {
+                parts.push((start..text.len(), part));
+            }
+        };
+        piece(&format!("[{}] ", at.hms()), Part::Time);
+        piece(tag, Part::Tag);
+        piece(&displayable(from), Part::Name);
+        piece(" > ", Part::Separator);
+        piece(&displayable(body), Part::Body);
+        Entry {
+            kind,
+            text,
+            parts,
+            said: Some((at.unix, from.to_owned(), body.to_owned())),
+        }
+    }
+
+    /// The sender's name, for a chat line.
+    pub fn sender(&self) -> Option<&str> {
+        self.said.as_ref().map(|(_, from, _)| from.as_str())
+    }
+}
+
+/// Text safe to draw on one terminal line: tabs become spaces, other controls U+FFFD (the codec
+/// has already replaced those from the network).
+fn displayable(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\t' => ' ',
+            c if c.is_control() => '\u{FFFD}',
+            c => c,
+        })
+        .collect()
+}
+
+/// A field of the connect form.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Field {
+    /// `HOST:PORT` or `HOST`.
+    Server,
+    /// The name to join under.
+    Name,
+}
+
+/// The connect form: the server and the name, as the seeds' clients asked for them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Form {
+    /// The server field.
+    pub server: LineEditor,
+    /// The name field.
+    pub name: LineEditor,
+    /// The field being typed in.
+    pub focus: Field,
+    /// Why the last attempt failed, if it did.
+    pub error: Option<String>,
+}
+
+impl Form {
+    fn focused(&mut self) -> &mut LineEditor {
+        match self.focus {
+            Field::Server => &mut self.server,
+            Field::Name => &mut self.name,
+        }
+    }
+
+    fn switch(&mut self) {
+        self.focus = match self.focus {
+            Field::Server => Field::Name,
+            Field::Name => Field::Server,
+        };
+    }
+}
+
+/// The window's state.
+#[derive(Debug)]
+pub struct Model {
+    server: String,
+    name: String,
+    /// The password typed for the name, kept (in memory only) to log in again after a loss.
+    password: Option<String>,
+    link: Link,
+    /// Whether we joined since the form was last used: losses then retry rather than ask.
+    joined_once: bool,
+    backoff: Backoff,
+    /// The server said we were kicked out: do not come back on our own.
+    kicked: bool,
+    /// The last error code while logging in.
+    login_refusal: Option<u16>,
+    /// The password prompt came and the user is typing it (hidden).
+    asking_password: bool,
+    /// The kept password was sent for this login already.
+    password_sent: bool,
+    round_trip: Option<Duration>,
+    next_ping: Option<Instant>,
+    pong_due: Option<Instant>,
+    /// Quiet `/users` asked and not yet answered (0 or 1), and whether to ask again after.
+    quiet_users: u32,
+    users_stale: bool,
+    roster: Roster,
+    entries: VecDeque<Entry>,
+    /// Rows scrolled back from the newest; 0 follows new lines.
+    scroll: usize,
+    /// Columns and rows of the chat text.
+    chat_size: (u16, u16),
+    input: LineEditor,
+    secret: LineEditor,
+    history: History,
+    form: Option<Form>,
+}
+
+impl Model {
+    /// A window for `addr` and `name` as given on the command line; the form asks for what is
+    /// missing. `size` is the terminal's, in columns and rows.
+    pub fn new(addr: Option<String>, name: Option<String>, size: (u16, u16)) -> Model {
+        let mut model = Model {
+            server: addr.clone().unwrap_or_default(),
+            name: name.clone().unwrap_or_default(),
+            password: None,
+            link: Link::Form,
+            joined_once: false,
+            backoff: Backoff::default(),
+            kicked: false,
+            login_refusal: None,
+            asking_password: false,
+            password_sent: false,
+            round_trip: None,
+            next_ping: None,
+            pong_due: None,
+            quiet_users: 0,
+            users_stale: false,
+            roster: Roster::default(),
+            entries: VecDeque::new(),
+            scroll: 0,
+            chat_size: (0, 0),
+            input: LineEditor::new(MAX_LINE),
+            secret: LineEditor::new(MAX_LINE),
+            history: History::new(MAX_HISTORY),
+            form: None,
+        };
+        model.resize(size.0, size.1);
+        if addr.is_none() || name.is_none() {
+            model.open_form(None);
+            if let Some(form) = &mut model.form {
+                form.server.set(addr.as_deref().unwrap_or(DEFAULT_ADDR));
+                // The server is filled in already (the default, or as given): the name is next.
+                form.focus = Field::Name;
+            }
+        }
+        model
+    }
+
+    /// The first orders: connect at once when the command line said where and as whom.
+    pub fn start(&mut self, now: &Now, out: &mut Vec<Order>) {
+        if self.form.is_none() {
+            self.connect(now, out);
+        }
+    }
+
+    // ---- what the view reads ----
+
+    /// The server, as given.
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    /// Our name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// How the connection stands.
+    pub fn link(&self) -> &Link {
+        &self.link
+    }
+
+    /// The last round trip measured, by `/ping` or the quiet pings.
+    pub fn round_trip(&self) -> Option<Duration> {
+        self.round_trip
+    }
+
+    /// Who is online.
+    pub fn roster(&self) -> &Roster {
+        &self.roster
+    }
+
+    /// The chat, oldest first.
+    pub fn entries(&self) -> &VecDeque<Entry> {
+        &self.entries
+    }
+
+    /// Rows scrolled back from the newest (0 follows new lines).
+    pub fn scroll(&self) -> usize {
+        self.scroll
+    }
+
+    /// The input line.
+    pub fn input(&self) -> &LineEditor {
+        &self.input
+    }
+
+    /// Whether the input line is taking the password (drawn hidden).
+    pub fn asking_password(&self) -> bool {
+        self.asking_password
+    }
+
+    /// The connect form, while it is up.
+    pub fn form(&self) -> Option<&Form> {
+        self.form.as_ref()
+    }
+
+    // ---- input ----
+
+    /// The terminal is now `width` by `height`.
+    pub fn resize(&mut self, width: u16, height: u16) {
+        self.chat_size = Areas::of(width, height).chat_text_size();
+        self.scroll = self.scroll.min(self.max_scroll());
+    }
+
+    /// A key was pressed.
+    pub fn key(&mut self, key: Key, now: &Now, out: &mut Vec<Order>) {
+        if key == Key::Interrupt {
+            return self.quit(None, now, out);
+        }
+        if self.form.is_some() {
+            return self.form_key(key, now, out);
+        }
+        match key {
+            Key::PageUp => self.scroll_by(self.page() as isize),
+            Key::PageDown => self.scroll_by(-(self.page() as isize)),
+            Key::Top => self.scroll = self.max_scroll(),
+            Key::Bottom => self.scroll = 0,
+            Key::Escape => {
+                if matches!(self.link, Link::Retrying { .. } | Link::Offline) {
+                    out.push(Order::Drop);
+                    self.open_form(None);
+                }
+            }
+            Key::Enter if self.asking_password => self.send_password(now, out),
+            Key::Enter => self.enter(now, out),
+            key => {
+                let editor = if self.asking_password {
+                    &mut self.secret
+                } else {
+                    &mut self.input
+                };
+                edit(editor, key);
+                if !self.asking_password {
+                    match key {
+                        Key::Up => self.history.older(&mut self.input),
+                        Key::Down => self.history.newer(&mut self.input),
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// SIGINT, SIGTERM or SIGHUP: as Ctrl-C.
+    pub fn interrupted(&mut self, now: &Now, out: &mut Vec<Order>) {
+        self.quit(None, now, out);
+    }
+
+    fn form_key(&mut self, key: Key, now: &Now, out: &mut Vec<Order>) {
+        let Some(form) = &mut self.form else { return };
+        match key {
+            Key::Escape => out.push(Order::Exit),
+            Key::Tab | Key::Up | Key::Down => form.switch(),
+            Key::Enter if form.focus == Field::Server => form.focus = Field::Name,
+            Key::Enter => {
+                let server = form.server.text().trim().to_owned();
+                let name = form.name.text().trim().to_owned();
+                if server.is_empty() {
+                    form.focus = Field::Server;
+                    form.error = Some("the server is needed, e.g. 127.0.0.1:3001".into());
+                } else if name.is_empty() {
+                    form.error = Some("a name is needed".into());
+                } else {
+                    self.form = None;
+                    self.server = server;
+                    self.name = name;
+                    self.password = None;
+                    self.joined_once = false;
+                    self.backoff.reset();
+                    self.connect(now, out);
+                }
+            }
+            key => edit(form.focused(), key),
+        }
+    }
+
+    /// Enter on the chat input.
+    fn enter(&mut self, now: &Now, out: &mut Vec<Order>) {
+        let line = self.input.text();
+        let command = match split_line(&line) {
+            TypedLine::Command { name, args } => Some(Command::parse(name, args)),
+            TypedLine::Say(_) => None,
+        };
+        let reconnect = line.trim().eq_ignore_ascii_case("/reconnect");
+        if let Some(Command::Quit { .. }) = command {
+            self.history.push(&line);
+            self.input.take();
+            return self.quit(Some(line), now, out);
+        }
+        if self.link != Link::Online {
+            if matches!(self.link, Link::Retrying { .. } | Link::Offline)
+                && (line.trim().is_empty() || reconnect)
+            {
+                self.input.take();
+                self.connect(now, out);
+            } else if !line.trim().is_empty() {
+                self.note(
+                    "not connected: the line stays in the input; press Enter again once online",
+                );
+            }
+            return;
+        }
+        if line.trim().is_empty() {
+            return;
+        }
+        self.history.push(&line);
+        self.input.take();
+        self.scroll = 0;
+        // The server sends no echo: our own lines are shown as we send them.
+        let own = match (split_line(&line), command) {
+            (TypedLine::Say(text), _) => Some(Entry::chat(
+                EntryKind::Chat,
+                &now.stamp,
+                "",
+                &self.name,
+                text,
+            )),
+            (_, Some(Command::Broadcast { text })) => Some(Entry::chat(
+                EntryKind::Chat,
+                &now.stamp,
+                "",
+                &self.name,
+                &text,
+            )),
+            (_, Some(Command::Dm { to, text })) => Some(Entry::chat(
+                EntryKind::DirectOut,
+                &now.stamp,
+                &format!("[dm to {to}] "),
+                &self.name,
+                &text,
+            )),
+            _ => None,
+        };
+        out.push(Order::Type(line.clone()));
+        if let Some(entry) = own {
+            self.push(entry);
+        }
+    }
+
+    fn send_password(&mut self, now: &Now, out: &mut Vec<Order>) {
+        let password = self.secret.take();
+        if password.is_empty() {
+            return;
+        }
+        self.asking_password = false;
+        self.password = Some(password.clone());
+        self.password_sent = true;
+        if let Link::LoggingIn { deadline } = &mut self.link {
+            *deadline = Some(now.instant + LOGIN_TIMEOUT);
+        }
+        out.push(Order::Type(password));
+    }
+
+    /// Ctrl-C, a signal, or `/quit` (the typed `line`).
+    fn quit(&mut self, line: Option<String>, now: &Now, out: &mut Vec<Order>) {
+        match self.link {
+            Link::Online => {
+                out.push(match line {
+                    Some(line) => Order::Type(line),
+                    None => Order::Leave,
+                });
+                self.link = Link::Leaving {
+                    deadline: now.instant + LEAVE_LINGER,
+                };
+                self.note("leaving...");
+            }
+            _ => out.push(Order::Exit),
+        }
+    }
+
+    // ---- the connection ----
+
+    fn connect(&mut self, now: &Now, out: &mut Vec<Order>) {
+        if !matches!(self.link, Link::Retrying { .. }) {
+            self.note(&format!(
+                "connecting to {} as {}...",
+                self.server, self.name
+            ));
+        }
+        self.link = Link::Connecting {
+            deadline: now.instant + CONNECT_TIMEOUT,
+        };
+        self.kicked = false;
+        self.login_refusal = None;
+        self.asking_password = false;
+        self.password_sent = false;
+        out.push(Order::Connect {
+            addr: self.server.clone(),
+            name: self.name.clone(),
+        });
+    }
+
+    /// The connection is up; the session has sent its hello.
+    pub fn connected(&mut self, now: &Now) {
+        if let Link::Connecting { .. } = self.link {
+            self.link = Link::LoggingIn {
+                deadline: Some(now.instant + LOGIN_TIMEOUT),
+            };
+        }
+    }
+
+    /// The connection could not be made.
+    pub fn connect_failed(&mut self, why: &str, now: &Now, out: &mut Vec<Order>) {
+        if let Link::Connecting { .. } = self.link {
+            self.lost(
+                &format!("cannot connect to {}: {why}", self.server),
+                now,
+                out,
+            );
+        }
+    }
+
+    /// The server closed the connection: `why` it ended, or `None` after our bye.
+    pub fn closed(&mut self, why: Option<&str>, now: &Now, out: &mut Vec<Order>) {
+        match (&self.link, why) {
+            (Link::Form, _) => {}
+            (Link::Leaving { .. }, _) | (_, None) => out.push(Order::Exit),
+            (_, Some(why)) => self.lost(why, now, out),
+        }
+    }
+
+    /// The server refused the login (`why`): the session cannot go on; the shell has dropped it.
+    pub fn refused(&mut self, why: &str, now: &Now, out: &mut Vec<Order>) {
+        out.push(Order::Drop);
+        // Our own old session may still hold the name until the server notices it is gone.
+        let retry = self.joined_once
+            && matches!(
+                self.login_refusal,
+                Some(error_code::NAME_TAKEN | error_code::TOO_MANY_ATTEMPTS | error_code::BUSY)
+            );
+        if retry {
+            self.lost(why, now, out);
+        } else {
+            self.reset_connection();
+            self.password = None;
+            self.open_form(Some(why.to_owned()));
+        }
+    }
+
+    /// What is left of a lost connection: nothing of it is known any more.
+    fn reset_connection(&mut self) {
+        self.roster.clear();
+        self.round_trip = None;
+        self.next_ping = None;
+        self.pong_due = None;
+        self.quiet_users = 0;
+        self.users_stale = false;
+        self.asking_password = false;
+        self.secret.take();
+    }
+
+    fn lost(&mut self, why: &str, now: &Now, out: &mut Vec<Order>) {
+        self.reset_connection();
+        if let Link::Leaving { .. } = self.link {
+            out.push(Order::Exit);
+        } else if self.kicked {
+            self.link = Link::Offline;
+            self.note(&format!(
+                "{why}. Enter joins again, Esc opens the connect form, Ctrl-C quits."
+            ));
+        } else if self.joined_once {
+            let delay = self.backoff.next_delay();
+            let connecting = matches!(self.link, Link::Connecting { .. });
+            self.link = Link::Retrying {
+                at: now.instant + delay,
+                delay,
+            };
+            let retry = seconds(delay);
+            self.note(&if connecting {
+                format!("{why}; trying again in {retry}")
+            } else {
+                format!("connection lost ({why}); reconnecting in {retry}")
+            });
+        } else {
+            self.note(why);
+            self.open_form(Some(why.to_owned()));
+        }
+    }
+
+    fn open_form(&mut self, error: Option<String>) {
+        self.link = Link::Form;
+        self.form = Some(Form {
+            server: LineEditor::with_text(MAX_FIELD, &self.server),
+            name: LineEditor::with_text(MAX_FIELD, &self.name),
+            focus: if error.is_some() || !self.server.is_empty() {
+                Field::Name
+            } else {
+                Field::Server
+            },
+            error,
+        });
+    }
+
+    /// The time reached [`Model::next_deadline`] (early or spurious calls are harmless).
+    pub fn tick(&mut self, now: &Now, out: &mut Vec<Order>) {
+        let t = now.instant;
+        match self.link {
+            Link::Connecting { deadline } if t >= deadline => {
+                out.push(Order::Drop);
+                self.lost(
+                    &format!("cannot connect to {}: no answer", self.server),
+                    now,
+                    out,
+                );
+            }
+            Link::LoggingIn {
+                deadline: Some(deadline),
+            } if t >= deadline => {
+                out.push(Order::Drop);
+                self.lost("no welcome from the server", now, out);
+            }
+            Link::Retrying { at, .. } if t >= at => self.connect(now, out),
+            Link::Leaving { deadline } if t >= deadline => out.push(Order::Exit),
+            Link::Online => {
+                if self.pong_due.is_some_and(|due| t >= due) {
+                    out.push(Order::Drop);
+                    let why = format!("no answer to a ping in {}", seconds(PONG_TIMEOUT));
+                    self.lost(&why, now, out);
+                } else if self.next_ping.is_some_and(|at| t >= at) {
+                    self.ping(now, out);
+                    self.want_users(out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// When [`Model::tick`] next has something to do.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        match self.link {
+            Link::Connecting { deadline } | Link::Leaving { deadline } => Some(deadline),
+            Link::LoggingIn { deadline } => deadline,
+            Link::Retrying { at, .. } => Some(at),
+            Link::Online => [self.next_ping, self.pong_due].into_iter().flatten().min(),
+            Link::Form | Link::Offline => None,
+        }
+    }
+
+    fn ping(&mut self, now: &Now, out: &mut Vec<Order>) {
+        out.push(Order::PingQuietly);
+        self.next_ping = Some(now.instant + PING_EVERY);
+        self.pong_due.get_or_insert(now.instant + PONG_TIMEOUT);
+    }
+
+    fn want_users(&mut self, out: &mut Vec<Order>) {
+        if self.quiet_users == 0 {
+            self.quiet_users = 1;
+            out.push(Order::AskUsersQuietly);
+        } else {
+            self.users_stale = true;
+        }
+    }
+
+    // ---- what the server said ----
+
+    /// Something the session shows.
+    pub fn shown(&mut self, shown: Shown, now: &Now, out: &mut Vec<Order>) {
+        let text = shown.render();
+        if let Shown::Pong { round_trip, .. } = &shown {
+            // Any pong shows the connection is alive.
+            self.pong_due = None;
+            if round_trip.is_some() {
+                self.round_trip = *round_trip;
+            }
+        }
+        match shown {
+            Shown::Msg(ServerMsg::Welcome { name, others }) => {
+                self.link = Link::Online;
+                self.joined_once = true;
+                self.backoff.reset();
+                self.asking_password = false;
+                self.roster
+                    .reset(others.iter().map(String::as_str).chain([name.as_str()]));
+                self.name = name;
+                self.event(&text);
+                self.ping(now, out);
+                self.want_users(out);
+            }
+            Shown::Msg(ServerMsg::Chat { at, from, text }) => {
+                self.push(Entry::chat(EntryKind::Chat, &at, "", &from, &text))
+            }
+            Shown::Msg(ServerMsg::Direct { at, from, text }) => {
+                self.push(Entry::chat(EntryKind::DirectIn, &at, "[dm] ", &from, &text))
+            }
+            Shown::Msg(ServerMsg::Backlog { at, from, text }) => {
+                let entry = Entry::chat(EntryKind::History, &at, "[history] ", &from, &text);
+                let seen = self
+                    .entries
+                    .iter()
+                    .rev()
+                    .take(HISTORY_LOOKBACK)
+                    .any(|shown| shown.said.is_some() && shown.said == entry.said);
+                if !seen {
+                    self.push(entry);
+                }
+            }
+            Shown::Msg(ServerMsg::Event(event)) => {
+                match &event {
+                    Event::Entered { name } => {
+                        self.roster.add(name);
+                        self.want_users(out);
+                    }
+                    Event::Left { name, .. } => {
+                        self.roster.remove(name);
+                    }
+                    Event::Shutdown => {}
+                }
+                self.event(&text);
+            }
+            Shown::Msg(ServerMsg::Kicked { .. }) => {
+                self.kicked = true;
+                self.push(Entry::whole(EntryKind::Problem, &text));
+            }
+            Shown::Msg(_) | Shown::Pong { quiet: false, .. } => self.event(&text),
+            Shown::DigestMismatch(_) => self.push(Entry::whole(EntryKind::Problem, &text)),
+            Shown::Reply { kind, lines } => self.reply(kind, &lines, out),
+            Shown::Refused { code, .. } => {
+                if let Link::LoggingIn { .. } = self.link {
+                    self.login_refusal = Some(code);
+                }
+                self.push(Entry::whole(EntryKind::Problem, &text));
+            }
+            Shown::Pong { .. } => {}
+            Shown::Note(_) => self.push(Entry::whole(EntryKind::Problem, &text)),
+        }
+    }
+
+    fn reply(&mut self, kind: u8, lines: &[String], out: &mut Vec<Order>) {
+        match kind {
+            reply_kind::USERS => {
+                if let Some(listed) = lines.first().and_then(|line| parse_online(line)) {
+                    self.roster.apply_marks(&listed);
+                }
+                if self.quiet_users > 0 {
+                    self.quiet_users -= 1;
+                    if std::mem::take(&mut self.users_stale) {
+                        self.want_users(out);
+                    }
+                    return;
+                }
+            }
+            reply_kind::PASSWORD_PROMPT => {
+                if let (Some(password), false) = (&self.password, self.password_sent) {
+                    self.password_sent = true;
+                    out.push(Order::Type(password.clone()));
+                    return;
+                }
+                self.asking_password = true;
+                if let Link::LoggingIn { deadline } = &mut self.link {
+                    *deadline = None;
+                }
+            }
+            // A confirmed /away, /back or role change: the marks may have changed.
+            reply_kind::DONE => self.want_users(out),
+            _ => {}
+        }
+        for line in lines {
+            self.event(line);
+        }
+    }
+
+    // ---- the chat ----
+
+    fn event(&mut self, text: &str) {
+        for line in text.lines() {
+            self.push(Entry::whole(EntryKind::Event, line));
+        }
+    }
+
+    fn note(&mut self, text: &str) {
+        self.push(Entry::whole(EntryKind::Note, &format!("[~] {text}")));
+    }
+
+    fn push(&mut self, entry: Entry) {
+        if self.scroll > 0 {
+            // Scrolled back: keep the same lines in view.
+            self.scroll += row_count(&entry.text, self.chat_size.0 as usize);
+        }
+        self.entries.push_back(entry);
+        if self.entries.len() > MAX_ENTRIES {
+            self.entries.pop_front();
+            if self.scroll > 0 {
+                self.scroll = self.scroll.min(self.max_scroll());
+            }
+        }
+    }
+
+    fn page(&self) -> usize {
+        (self.chat_size.1 as usize).saturating_sub(1).max(1)
+    }
+
+    /// Rows the chat takes at the current width, beyond one screenful.
+    fn max_scroll(&self) -> usize {
+        let width = self.chat_size.0 as usize;
+        let rows: usize = self
+            .entries
+            .iter()
+            .map(|entry| row_count(&entry.text, width))
+            .sum();
+        rows.saturating_sub(self.chat_size.1 as usize)
+    }
+
+    fn scroll_by(&mut self, rows: isize) {
+        let wanted = self.scroll.saturating_add_signed(rows);
+        self.scroll = wanted.min(self.max_scroll());
+    }
+}
+
+/// Applies an editing key to `editor`; other keys do nothing.
+fn edit(editor: &mut LineEditor, key: Key) {
+    match key {
+        Key::Char(c) => {
+            editor.insert(c);
+        }
+        Key::Backspace => editor.backspace(),
+        Key::Delete => editor.delete(),
+        Key::Left => editor.left(),
+        Key::Right => editor.right(),
+        Key::Home => editor.home(),
+        Key::End => editor.end(),
+        Key::DeleteToStart => editor.delete_to_start(),
+        _ => {}
+    }
+}
+
+/// `d` as `0.5 s`, `10 s`.
+fn seconds(d: Duration) -> String {
+    let secs = d.as_secs_f64();
+    if secs.fract() == 0.0 {
+        format!("{secs:.0} s")
+    } else {
+        format!("{secs:.1} s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::msg::LeaveKind;
+
+    const ADDR: &str = "chat.example:3001";
+
+    /// A fake clock: `ms` milliseconds after `start`.
+    fn at(start: Instant, ms: u64) -> Now {
+        let secs = ms / 1000;
+        Now {
+            instant: start + Duration::from_millis(ms),
+            stamp: Stamp::new(
+                1_700_000_000 + secs as i64,
+                9,
+                (secs / 60 % 60) as u8,
+                (secs % 60) as u8,
+            ),
+        }
+    }
+
+    fn welcome(name: &str, others: &[&str]) -> Shown {
+        Shown::Msg(ServerMsg::Welcome {
+            name: name.into(),
+            others: others.iter().map(|s| s.to_string()).collect(),
+        })
+    }
+
+    fn event(event: Event) -> Shown {
+        Shown::Msg(ServerMsg::Event(event))
+    }
+
+    fn left(name: &str, kind: LeaveKind) -> Shown {
+        event(Event::Left {
+            name: name.into(),
+            kind,
+            reason: None,
+        })
+    }
+
+    fn reply(kind: u8, line: &str) -> Shown {
+        Shown::Reply {
+            kind,
+            lines: vec![line.into()],
+        }
+    }
+
+    fn chat(kind: fn(Stamp, String, String) -> ServerMsg, from: &str, text: &str) -> Shown {
+        Shown::Msg(kind(
+            Stamp::new(1_700_000_000, 9, 0, 0),
+            from.into(),
+            text.into(),
+        ))
+    }
+
+    fn room(at: Stamp, from: String, text: String) -> ServerMsg {
+        ServerMsg::Chat { at, from, text }
+    }
+
+    fn backlog(at: Stamp, from: String, text: String) -> ServerMsg {
+        ServerMsg::Backlog { at, from, text }
+    }
+
+    fn users(model: &Model) -> Vec<String> {
+        model
+            .roster()
+            .members()
+            .iter()
+            .map(|m| {
+                let mut shown = m.name.clone();
+                if m.admin {
+                    shown.insert(0, '@');
+                }
+                if m.away.is_some() {
+                    shown.push_str(" (away)");
+                }
+                shown
+            })
+            .collect()
+    }
+
+    fn texts(model: &Model) -> Vec<&str> {
+        model.entries().iter().map(|e| e.text.as_str()).collect()
+    }
+
+    fn type_text(model: &mut Model, text: &str, now: &Now, out: &mut Vec<Order>) {
+        for c in text.chars() {
+            model.key(Key::Char(c), now, out);
+        }
+    }
+
+    /// A model that has joined `ADDR` as `name` with `others` online, and the orders it gave.
+    fn joined(start: Instant, name: &str, others: &[&str]) -> (Model, Vec<Order>) {
+        let mut model = Model::new(Some(ADDR.into()), Some(name.into()), (80, 24));
+        let mut out = Vec::new();
+        let now = at(start, 0);
+        model.start(&now, &mut out);
+        assert_eq!(
+            out,
+            vec![Order::Connect {
+                addr: ADDR.into(),
+                name: name.into()
+            }]
+        );
+        model.connected(&now);
+        out.clear();
+        model.shown(welcome(name, others), &now, &mut out);
+        assert_eq!(*model.link(), Link::Online);
+        (model, out)
+    }
+
+    #[test]
+    fn the_user_list_follows_the_welcome_and_the_room_events() {
+        let start = Instant::now();
+        let (mut model, out) = joined(start, "alice", &["carol", "bob"]);
+        assert_eq!(users(&model), vec!["alice", "bob", "carol"]);
+        assert_eq!(out, vec![Order::PingQuietly, Order::AskUsersQuietly]);
+        let now = at(start, 10);
+        let mut out = Vec::new();
+        model.shown(
+            event(Event::Entered {
+                name: "dave".into(),
+            }),
+            &now,
+            &mut out,
+        );
+        model.shown(left("bob", LeaveKind::Exited), &now, &mut out);
+        model.shown(left("carol", LeaveKind::Kicked), &now, &mut out);
+        assert_eq!(users(&model), vec!["alice", "dave"]);
+        assert_eq!(out, vec![], "one quiet /users at a time");
+        // The answer to the first quiet /users is kept out of the chat; the marks are taken, and
+        // since someone entered meanwhile, the list is asked for again.
+        model.shown(
+            reply(
+                reply_kind::USERS,
+                "[*] Online (2): alice (admin), dave (away: tea)",
+            ),
+            &now,
+            &mut out,
+        );
+        assert_eq!(users(&model), vec!["@alice", "dave (away)"]);
+        assert_eq!(out, vec![Order::AskUsersQuietly]);
+        assert!(!texts(&model).iter().any(|t| t.contains("Online (")));
+        model.shown(
+            reply(reply_kind::USERS, "[*] Online (2): alice (admin), dave"),
+            &now,
+            &mut out,
+        );
+        assert_eq!(users(&model), vec!["@alice", "dave"]);
+        // A /users the user typed is answered in the chat.
+        model.shown(
+            reply(reply_kind::USERS, "[*] Online (2): alice (admin), dave"),
+            &now,
+            &mut out,
+        );
+        assert_eq!(
+            texts(&model).last(),
+            Some(&"[*] Online (2): alice (admin), dave")
+        );
+        assert_eq!(
+            &texts(&model)[texts(&model).len() - 4..texts(&model).len() - 1],
+            &[
+                "[*] dave entered.",
+                "[*] bob exited.",
+                "[*] carol has been kicked out."
+            ]
+        );
+        // Losing the connection forgets who was there.
+        model.closed(Some("connection lost"), &now, &mut out);
+        assert_eq!(users(&model), Vec::<String>::new());
+    }
+
+    #[test]
+    fn typing_edits_the_line_enter_sends_it_and_up_and_down_browse_the_history() {
+        let start = Instant::now();
+        let (mut model, _) = joined(start, "alice", &["bob"]);
+        let now = at(start, 1000);
+        let mut out = Vec::new();
+        type_text(&mut model, "helo", &now, &mut out);
+        model.key(Key::Left, &now, &mut out);
+        model.key(Key::Char('l'), &now, &mut out);
+        model.key(Key::End, &now, &mut out);
+        model.key(Key::Char('!'), &now, &mut out);
+        model.key(Key::Home, &now, &mut out);
+        model.key(Key::Delete, &now, &mut out);
+        model.key(Key::Char('H'), &now, &mut out);
+        assert_eq!(model.input().text(), "Hello!");
+        model.key(Key::Enter, &now, &mut out);
+        type_text(&mut model, "/dm bob psst", &now, &mut out);
+        model.key(Key::Enter, &now, &mut out);
+        type_text(&mut model, "/time", &now, &mut out);
+        model.key(Key::Enter, &now, &mut out);
+        assert_eq!(
+            out,
+            vec![
+                Order::Type("Hello!".into()),
+                Order::Type("/dm bob psst".into()),
+                Order::Type("/time".into()),
+            ]
+        );
+        // No echo comes from the server: our own lines are shown as sent; commands are not.
+        assert_eq!(
+            &texts(&model)[texts(&model).len() - 2..],
+            &[
+                "[09:00:01] alice > Hello!",
+                "[09:00:01] [dm to bob] alice > psst"
+            ]
+        );
+        assert!(model.input().is_empty());
+        type_text(&mut model, "draft", &now, &mut out);
+        model.key(Key::Up, &now, &mut out);
+        assert_eq!(model.input().text(), "/time");
+        model.key(Key::Up, &now, &mut out);
+        model.key(Key::Up, &now, &mut out);
+        assert_eq!(model.input().text(), "Hello!");
+        model.key(Key::Backspace, &now, &mut out);
+        assert_eq!(model.input().text(), "Hello");
+        model.key(Key::Down, &now, &mut out);
+        model.key(Key::Down, &now, &mut out);
+        model.key(Key::Down, &now, &mut out);
+        assert_eq!(model.input().text(), "draft");
+        model.key(Key::DeleteToStart, &now, &mut out);
+        assert!(model.input().is_empty());
+    }
+
+    #[test]
+    fn page_up_and_down_scroll_a_page_at_a_time_within_the_chat() {
+        let start = Instant::now();
+        let (mut model, _) = joined(start, "alice", &[]);
+        let now = at(start, 0);
+        let mut out = Vec::new();
+        // An 80x24 terminal leaves 18 rows of 56 columns for the chat: a page is 17 rows.
+        for i in 0..49 {
+            model.shown(chat(room, "bob", &format!("line {i}")), &now, &mut out);
+        }
+        // The welcome is the 50th entry (one row at 56 columns? it wraps to two).
+        let rows: usize = model.entries().iter().map(|e| row_count(&e.text, 56)).sum();
+        assert_eq!(model.scroll(), 0);
+        model.key(Key::PageUp, &now, &mut out);
+        assert_eq!(model.scroll(), 17);
+        model.key(Key::PageUp, &now, &mut out);
+        model.key(Key::PageUp, &now, &mut out);
+        model.key(Key::PageUp, &now, &mut out);
+        assert_eq!(model.scroll(), rows - 18, "not past the oldest line");
+        model.key(Key::PageDown, &now, &mut out);
+        let scrolled = model.scroll();
+        assert_eq!(scrolled, rows - 18 - 17);
+        // A new line while scrolled back keeps the same lines in view.
+        model.shown(chat(room, "bob", "new"), &now, &mut out);
+        assert_eq!(model.scroll(), scrolled + 1);
+        model.key(Key::Bottom, &now, &mut out);
+        assert_eq!(model.scroll(), 0);
+        model.key(Key::Top, &now, &mut out);
+        assert_eq!(model.scroll(), rows + 1 - 18);
+        // A narrower terminal wraps more; a taller one may need no scrolling at all.
+        model.resize(80, 200);
+        assert_eq!(model.scroll(), 0);
+        model.resize(80, 24);
+        model.key(Key::PageUp, &now, &mut out);
+        type_text(&mut model, "back to the bottom", &now, &mut out);
+        model.key(Key::Enter, &now, &mut out);
+        assert_eq!(model.scroll(), 0, "sending shows the newest");
+    }
+
+    #[test]
+    fn a_lost_connection_is_retried_after_half_a_second_doubling_up_to_ten() {
+        let start = Instant::now();
+        let (mut model, _) = joined(start, "alice", &["bob"]);
+        let mut out = Vec::new();
+        model.closed(Some("connection lost"), &at(start, 0), &mut out);
+        assert_eq!(out, vec![]);
+        assert_eq!(model.next_deadline(), Some(at(start, 500).instant));
+        assert!(texts(&model).last().is_some_and(
+            |t| t.ends_with("connection lost (connection lost); reconnecting in 0.5 s")
+        ));
+        model.tick(&at(start, 499), &mut out);
+        assert_eq!(out, vec![], "not before its time");
+        let mut t = 500;
+        let mut waits = Vec::new();
+        for _ in 0..7 {
+            model.tick(&at(start, t), &mut out);
+            assert_eq!(
+                out,
+                vec![Order::Connect {
+                    addr: ADDR.into(),
+                    name: "alice".into()
+                }]
+            );
+            out.clear();
+            model.connect_failed("Connection refused", &at(start, t), &mut out);
+            let Link::Retrying { at: when, delay } = model.link().clone() else {
+                panic!("{:?}", model.link())
+            };
+            assert_eq!(when, at(start, t).instant + delay);
+            waits.push(delay.as_millis());
+            t += delay.as_millis() as u64;
+        }
+        assert_eq!(waits, vec![1000, 2000, 4000, 8000, 10000, 10000, 10000]);
+        // Joined again: the next loss waits the shortest time again.
+        model.tick(&at(start, t), &mut out);
+        model.connected(&at(start, t));
+        model.shown(welcome("alice", &[]), &at(start, t), &mut out);
+        model.closed(Some("connection lost"), &at(start, t), &mut out);
+        assert_eq!(model.next_deadline(), Some(at(start, t + 500).instant));
+        // A connect or a login that never answers counts as a failure too.
+        model.tick(&at(start, t + 500), &mut out);
+        out.clear();
+        model.tick(&at(start, t + 500 + 5000), &mut out);
+        assert_eq!(out, vec![Order::Drop]);
+        assert!(matches!(model.link(), Link::Retrying { .. }));
+    }
+
+    #[test]
+    fn kicked_out_it_waits_until_enter_and_escape_opens_the_form() {
+        let start = Instant::now();
+        let (mut model, _) = joined(start, "alice", &["bob"]);
+        let now = at(start, 0);
+        let mut out = Vec::new();
+        model.shown(
+            Shown::Msg(ServerMsg::Kicked {
+                by: "Host".into(),
+                reason: None,
+            }),
+            &now,
+            &mut out,
+        );
+        model.closed(Some("kicked out by Host"), &now, &mut out);
+        assert_eq!(*model.link(), Link::Offline);
+        assert_eq!(model.next_deadline(), None, "no retry on its own");
+        model.key(Key::Enter, &now, &mut out);
+        assert_eq!(
+            out,
+            vec![Order::Connect {
+                addr: ADDR.into(),
+                name: "alice".into()
+            }]
+        );
+        out.clear();
+        model.connect_failed("Connection refused", &now, &mut out);
+        model.key(Key::Escape, &now, &mut out);
+        assert_eq!(out, vec![Order::Drop]);
+        assert_eq!(*model.link(), Link::Form);
+        let form = model.form().expect("the form");
+        assert_eq!(
+            (form.server.text(), form.name.text()),
+            (ADDR.to_owned(), "alice".to_owned())
+        );
+    }
+
+    #[test]
+    fn without_a_name_the_form_asks_and_a_refused_first_login_returns_to_it() {
+        let start = Instant::now();
+        let now = at(start, 0);
+        let mut model = Model::new(None, None, (80, 24));
+        let mut out = Vec::new();
+        model.start(&now, &mut out);
+        assert_eq!(out, vec![]);
+        let form = model.form().expect("the form");
+        assert_eq!(form.server.text(), crate::client::DEFAULT_ADDR);
+        assert_eq!(form.focus, Field::Name);
+        model.key(Key::Enter, &now, &mut out);
+        assert_eq!(
+            model.form().and_then(|f| f.error.clone()),
+            Some("a name is needed".into())
+        );
+        model.key(Key::Tab, &now, &mut out);
+        model.key(Key::DeleteToStart, &now, &mut out);
+        type_text(&mut model, "other:4000", &now, &mut out);
+        model.key(Key::Enter, &now, &mut out);
+        type_text(&mut model, "alice", &now, &mut out);
+        model.key(Key::Enter, &now, &mut out);
+        assert_eq!(
+            out,
+            vec![Order::Connect {
+                addr: "other:4000".into(),
+                name: "alice".into()
+            }]
+        );
+        assert!(model.form().is_none());
+        out.clear();
+        model.connected(&now);
+        model.shown(
+            Shown::Refused {
+                code: error_code::NAME_TAKEN,
+                text: "name taken: someone online already uses it".into(),
+            },
+            &now,
+            &mut out,
+        );
+        model.refused("name taken: someone online already uses it", &now, &mut out);
+        assert_eq!(out, vec![Order::Drop]);
+        let form = model.form().expect("back to the form");
+        assert_eq!(
+            form.error.as_deref(),
+            Some("name taken: someone online already uses it")
+        );
+        assert_eq!(form.focus, Field::Name);
+        // A server that cannot be reached before ever joining: back to the form too.
+        model.key(Key::Enter, &now, &mut out);
+        model.connect_failed("Connection refused", &now, &mut out);
+        assert!(model.form().is_some_and(
+            |f| f.error.as_deref() == Some("cannot connect to other:4000: Connection refused")
+        ));
+        model.key(Key::Escape, &now, &mut out);
+        assert_eq!(out.last(), Some(&Order::Exit));
+    }
+
+    #[test]
+    fn the_name_taken_at_a_relogin_is_retried_as_our_old_session_may_still_hold_it() {
+        let start = Instant::now();
+        let (mut model, _) = joined(start, "alice", &[]);
+        let mut out = Vec::new();
+        model.closed(Some("connection lost"), &at(start, 0), &mut out);
+        model.tick(&at(start, 500), &mut out);
+        model.connected(&at(start, 500));
+        out.clear();
+        model.shown(
+            Shown::Refused {
+                code: error_code::NAME_TAKEN,
+                text: "name taken".into(),
+            },
+            &at(start, 501),
+            &mut out,
+        );
+        model.refused("name taken", &at(start, 501), &mut out);
+        assert_eq!(out, vec![Order::Drop]);
+        assert!(matches!(model.link(), Link::Retrying { delay, .. } if delay.as_millis() == 1000));
+    }
+
+    #[test]
+    fn the_password_is_typed_hidden_kept_out_of_history_and_sent_again_on_relogin() {
+        let start = Instant::now();
+        let now = at(start, 0);
+        let mut model = Model::new(Some(ADDR.into()), Some("carol".into()), (80, 24));
+        let mut out = Vec::new();
+        model.start(&now, &mut out);
+        model.connected(&now);
+        out.clear();
+        model.shown(
+            reply(reply_kind::PASSWORD_PROMPT, "Password:"),
+            &now,
+            &mut out,
+        );
+        assert!(model.asking_password());
+        assert_eq!(
+            model.next_deadline(),
+            None,
+            "no login deadline while typing"
+        );
+        type_text(&mut model, "s3cret", &now, &mut out);
+        assert!(model.input().is_empty(), "typed where it is not drawn");
+        model.key(Key::Enter, &now, &mut out);
+        assert_eq!(out, vec![Order::Type("s3cret".into())]);
+        assert!(!model.asking_password());
+        out.clear();
+        model.shown(welcome("carol", &[]), &now, &mut out);
+        model.key(Key::Up, &now, &mut out);
+        assert!(
+            model.input().is_empty(),
+            "the password is not in the history"
+        );
+        assert!(!texts(&model).iter().any(|t| t.contains("s3cret")));
+        // Lost and back: the same password is given without asking.
+        model.closed(Some("connection lost"), &now, &mut out);
+        model.tick(&at(start, 500), &mut out);
+        model.connected(&at(start, 500));
+        out.clear();
+        model.shown(
+            reply(reply_kind::PASSWORD_PROMPT, "Password:"),
+            &at(start, 501),
+            &mut out,
+        );
+        assert_eq!(out, vec![Order::Type("s3cret".into())]);
+        assert!(!model.asking_password());
+        // If it is refused now (the password was changed), the form asks again.
+        out.clear();
+        model.shown(
+            Shown::Refused {
+                code: error_code::WRONG_PASSWORD,
+                text: "wrong password".into(),
+            },
+            &at(start, 502),
+            &mut out,
+        );
+        model.refused("wrong password", &at(start, 502), &mut out);
+        assert_eq!(out, vec![Order::Drop]);
+        assert!(model.form().is_some());
+    }
+
+    #[test]
+    fn quiet_pings_time_the_round_trip_and_silence_counts_as_a_lost_connection() {
+        let start = Instant::now();
+        let (mut model, _) = joined(start, "alice", &[]);
+        let mut out = Vec::new();
+        let pong = |ms: u64, quiet: bool| Shown::Pong {
+            round_trip: Some(Duration::from_micros(ms)),
+            at: Stamp::new(0, 9, 0, 0),
+            quiet,
+        };
+        model.shown(
+            reply(reply_kind::USERS, "[*] Online (1): alice"),
+            &at(start, 1),
+            &mut out,
+        );
+        let shown_before = model.entries().len();
+        model.shown(pong(420, true), &at(start, 1), &mut out);
+        assert_eq!(model.round_trip(), Some(Duration::from_micros(420)));
+        assert_eq!(
+            model.entries().len(),
+            shown_before,
+            "a quiet pong is not shown"
+        );
+        model.shown(pong(380, false), &at(start, 2), &mut out);
+        assert_eq!(model.round_trip(), Some(Duration::from_micros(380)));
+        assert_eq!(
+            texts(&model).last(),
+            Some(&"[*] pong in 0.380 ms, server time 09:00:00")
+        );
+        assert_eq!(model.next_deadline(), Some(at(start, 15_000).instant));
+        model.tick(&at(start, 15_000), &mut out);
+        assert_eq!(out, vec![Order::PingQuietly, Order::AskUsersQuietly]);
+        out.clear();
+        // No answer for 20 s: the connection is dropped and tried again.
+        model.tick(&at(start, 30_000), &mut out);
+        assert_eq!(
+            out,
+            vec![Order::PingQuietly],
+            "the /users asked is not answered yet"
+        );
+        out.clear();
+        model.tick(&at(start, 34_999), &mut out);
+        assert_eq!(out, vec![]);
+        model.tick(&at(start, 35_000), &mut out);
+        assert_eq!(out, vec![Order::Drop]);
+        assert!(matches!(model.link(), Link::Retrying { .. }));
+        assert_eq!(model.round_trip(), None);
+    }
+
+    #[test]
+    fn ctrl_c_says_bye_and_waits_a_little_then_a_second_one_exits() {
+        let start = Instant::now();
+        let (mut model, _) = joined(start, "alice", &[]);
+        let mut out = Vec::new();
+        model.key(Key::Interrupt, &at(start, 0), &mut out);
+        assert_eq!(out, vec![Order::Leave]);
+        assert!(matches!(model.link(), Link::Leaving { .. }));
+        model.key(Key::Interrupt, &at(start, 1), &mut out);
+        assert_eq!(out, vec![Order::Leave, Order::Exit]);
+
+        let (mut model, _) = joined(start, "alice", &[]);
+        out.clear();
+        type_text(&mut model, "/quit lunch", &at(start, 0), &mut out);
+        model.key(Key::Enter, &at(start, 0), &mut out);
+        assert_eq!(out, vec![Order::Type("/quit lunch".into())]);
+        model.closed(None, &at(start, 10), &mut out);
+        assert_eq!(out.last(), Some(&Order::Exit));
+
+        let (mut model, _) = joined(start, "alice", &[]);
+        out.clear();
+        model.interrupted(&at(start, 0), &mut out);
+        model.tick(&at(start, 2000), &mut out);
+        assert_eq!(
+            out,
+            vec![Order::Leave, Order::Exit],
+            "the server never closed"
+        );
+
+        let mut model = Model::new(Some(ADDR.into()), Some("alice".into()), (80, 24));
+        out.clear();
+        model.start(&at(start, 0), &mut out);
+        out.clear();
+        model.key(Key::Interrupt, &at(start, 0), &mut out);
+        assert_eq!(out, vec![Order::Exit], "nothing to say bye to");
+    }
+
+    #[test]
+    fn a_line_typed_while_disconnected_stays_in_the_input_and_enter_retries_at_once() {
+        let start = Instant::now();
+        let (mut model, _) = joined(start, "alice", &[]);
+        let mut out = Vec::new();
+        let now = at(start, 0);
+        model.closed(Some("connection lost"), &now, &mut out);
+        type_text(&mut model, "are you there", &now, &mut out);
+        model.key(Key::Enter, &now, &mut out);
+        assert_eq!(out, vec![]);
+        assert_eq!(model.input().text(), "are you there");
+        model.key(Key::DeleteToStart, &now, &mut out);
+        model.key(Key::Enter, &now, &mut out);
+        assert_eq!(
+            out,
+            vec![Order::Connect {
+                addr: ADDR.into(),
+                name: "alice".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn history_lines_shown_already_are_not_repeated_after_a_relogin() {
+        let start = Instant::now();
+        let (mut model, _) = joined(start, "alice", &[]);
+        let mut out = Vec::new();
+        let now = at(start, 0);
+        model.shown(chat(backlog, "bob", "old"), &now, &mut out);
+        model.shown(chat(room, "bob", "hi"), &now, &mut out);
+        model.shown(chat(backlog, "bob", "hi"), &now, &mut out);
+        model.shown(chat(backlog, "bob", "old"), &now, &mut out);
+        model.shown(chat(backlog, "bob", "new to us"), &now, &mut out);
+        assert_eq!(
+            &texts(&model)[texts(&model).len() - 3..],
+            &[
+                "[09:00:00] [history] bob > old",
+                "[09:00:00] bob > hi",
+                "[09:00:00] [history] bob > new to us",
+            ]
+        );
+    }
+
+    #[test]
+    fn entries_know_their_parts_for_the_view_to_colour() {
+        let entry = Entry::chat(
+            EntryKind::DirectIn,
+            &Stamp::new(0, 1, 2, 3),
+            "[dm] ",
+            "bob",
+            "a\tb",
+        );
+        assert_eq!(entry.text, "[01:02:03] [dm] bob > a b");
+        let parts: Vec<(&str, Part)> = entry
+            .parts
+            .iter()
+            .map(|(range, part)| (&entry.text[range.clone()], *part))
+            .collect();
+        assert_eq!(
+            parts,
+            vec![
+                ("[01:02:03] ", Part::Time),
+                ("[dm] ", Part::Tag),
+                ("bob", Part::Name),
+                (" > ", Part::Separator),
+                ("a b", Part::Body),
+            ]
+        );
+        assert_eq!(entry.sender(), Some("bob"));
+    }
+}

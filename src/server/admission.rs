@@ -1,0 +1,165 @@
+//! Who may connect: the client limits, the per-address limit, and what to do when the process
+//! runs out of file descriptors.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, Write};
+use std::net::IpAddr;
+
+use mio::net::TcpListener;
+
+use crate::proto::msg::{Reject, ServerMsg};
+use crate::proto::text;
+
+/// The connection limits, and the count of connections per address.
+#[derive(Debug)]
+pub struct Admission {
+    max_clients: usize,
+    max_per_ip: usize,
+    limit_loopback: bool,
+    per_ip: HashMap<IpAddr, usize>,
+    /// A descriptor held in reserve: closed to accept-and-refuse when descriptors run out.
+    spare: Option<File>,
+}
+
+impl Admission {
+    /// Limits of `max_clients` connections in all and `max_per_ip` per address (loopback exempt
+    /// unless `limit_loopback`).
+    pub fn new(max_clients: usize, max_per_ip: usize, limit_loopback: bool) -> Admission {
+        Admission {
+            max_clients,
+            max_per_ip,
+            limit_loopback,
+            per_ip: HashMap::new(),
+            spare: open_spare(),
+        }
+    }
+
+    /// Whether a connection from `peer` may join the `open` ones; the reason if not.
+    pub fn check(&self, peer: IpAddr, open: usize) -> Result<(), Reject> {
+        if open >= self.max_clients {
+            return Err(Reject::ServerFull);
+        }
+        let limited = self.limit_loopback || !peer.is_loopback();
+        if limited && self.per_ip.get(&peer).copied().unwrap_or(0) >= self.max_per_ip {
+            return Err(Reject::TooManyFromAddress);
+        }
+        Ok(())
+    }
+
+    /// Counts a connection from `peer`.
+    pub fn admit(&mut self, peer: IpAddr) {
+        *self.per_ip.entry(peer).or_default() += 1;
+    }
+
+    /// Uncounts a connection from `peer`.
+    pub fn release(&mut self, peer: IpAddr) {
+        if let Some(count) = self.per_ip.get_mut(&peer) {
+            *count -= 1;
+            if *count == 0 {
+                self.per_ip.remove(&peer);
+            }
+        }
+    }
+
+    /// Out of descriptors with connections queued: frees the spare descriptor to accept one
+    /// queued connection, refuses it, and takes the spare back. Returns whether one was refused
+    /// (call again while it does: each call drains one).
+    pub fn refuse_one_queued(&mut self, listener: &TcpListener) -> bool {
+        let Some(spare) = self.spare.take() else {
+            return false;
+        };
+        drop(spare);
+        let refused = match listener.accept() {
+            Ok((socket, peer)) => {
+                log::warn!("refused {peer}: out of file descriptors");
+                refuse(socket, Reject::ServerFull);
+                true
+            }
+            Err(_) => false,
+        };
+        self.spare = open_spare();
+        refused
+    }
+}
+
+/// Tells a connection it cannot be served, best effort, and closes it.
+pub fn refuse(mut socket: mio::net::TcpStream, reject: Reject) {
+    let mut line = Vec::new();
+    text::encode(&ServerMsg::Reject(reject), text::CLIENT_EOL, &mut line);
+    let _ = socket.write(&line);
+}
+
+fn open_spare() -> Option<File> {
+    File::open("/dev/null").ok()
+}
+
+/// Raises the soft limit on open files as far as the hard limit allows, and returns how many
+/// clients fit in it with `reserve` descriptors kept for everything else.
+pub fn raise_fd_limit(wanted_clients: usize, reserve: usize) -> usize {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let wanted = (wanted_clients + reserve) as u64;
+    let hard = limit.maximum.unwrap_or(u64::MAX);
+    let soft = limit.current.unwrap_or(u64::MAX);
+    let target = wanted.min(hard).max(soft);
+    if target > soft {
+        let raised = Rlimit {
+            current: Some(target),
+            maximum: limit.maximum,
+        };
+        if let Err(e) = setrlimit(Resource::Nofile, raised) {
+            log::warn!("could not raise the open-file limit from {soft} to {target}: {e}");
+        }
+    }
+    let soft = getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX);
+    let fits = usize::try_from(soft)
+        .unwrap_or(usize::MAX)
+        .saturating_sub(reserve);
+    if fits < wanted_clients {
+        log::warn!("the open-file limit ({soft}) allows only {fits} clients; --max-clients lowered from {wanted_clients}");
+        return fits.max(1);
+    }
+    wanted_clients
+}
+
+/// Turns on TCP keepalive so a peer that vanished is found in about five minutes.
+pub fn keep_alive(socket: &mio::net::TcpStream) -> io::Result<()> {
+    use rustix::net::sockopt;
+    use std::time::Duration;
+    sockopt::set_socket_keepalive(socket, true)?;
+    sockopt::set_tcp_keepidle(socket, Duration::from_secs(240))?;
+    sockopt::set_tcp_keepintvl(socket, Duration::from_secs(20))?;
+    sockopt::set_tcp_keepcnt(socket, 3)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_count_per_address_and_spare_loopback() {
+        let far = IpAddr::from([192, 0, 2, 7]);
+        let here = IpAddr::from([127, 0, 0, 1]);
+        let mut admission = Admission::new(10, 2, false);
+        admission.admit(far);
+        admission.admit(far);
+        assert_eq!(admission.check(far, 2), Err(Reject::TooManyFromAddress));
+        admission.release(far);
+        assert_eq!(admission.check(far, 1), Ok(()));
+        for _ in 0..5 {
+            admission.admit(here);
+        }
+        assert_eq!(admission.check(here, 6), Ok(()), "loopback is exempt");
+        assert_eq!(admission.check(here, 10), Err(Reject::ServerFull));
+        let strict = Admission {
+            limit_loopback: true,
+            ..Admission::new(10, 2, true)
+        };
+        let mut strict = strict;
+        strict.admit(here);
+        strict.admit(here);
+        assert_eq!(strict.check(here, 2), Err(Reject::TooManyFromAddress));
+    }
+}

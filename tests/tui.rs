@@ -1,0 +1,415 @@
+//! The `chat` window end to end: the real `chatd`, and `chat` running in tmux panes, typed at with
+//! `send-keys` and read with `capture-pane`. Each test has a tmux server of its own (`tmux -L`
+//! with a unique socket name), killed at the end; nothing else of tmux is touched. Every wait
+//! polls the screen until the text expected is there, with a deadline, and fails showing the
+//! screen.
+
+mod common;
+mod framed_common;
+
+use std::io::Write;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::DataDir;
+use framed_common::{Lines, Server, TextUser};
+
+/// The longest any expected screen may take to appear.
+const WAIT: Duration = Duration::from_secs(15);
+
+/// A tmux server of our own, killed when dropped, and a directory for what the shells around
+/// `chat` write when it exits.
+struct Tmux {
+    socket: String,
+    files: DataDir,
+}
+
+impl Tmux {
+    /// A tmux server on a fresh socket name; fails clearly when tmux is not installed.
+    fn new() -> Tmux {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let version = Command::new("tmux").arg("-V").output();
+        assert!(
+            version.as_ref().is_ok_and(|v| v.status.success()),
+            "tests/tui.rs drives `chat` in tmux, and tmux is not installed \
+             (apt-get install tmux; .ci/run installs it when it is missing): {version:?}"
+        );
+        Tmux {
+            socket: format!(
+                "chatd-tui-{}-{}",
+                std::process::id(),
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            ),
+            files: DataDir::new(),
+        }
+    }
+
+    /// Runs `tmux ARGS` on our socket, in UTF-8, with no configuration file.
+    fn tmux(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .args(["-u", "-f", "/dev/null", "-L", &self.socket])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run tmux")
+    }
+
+    /// Runs `tmux ARGS`, which must succeed, and returns its output.
+    #[track_caller]
+    fn ok(&self, args: &[&str]) -> String {
+        let output = self.tmux(args);
+        assert!(
+            output.status.success(),
+            "tmux {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// Starts `chat ARGS` in a new `width` x `height` window named `name` (a session of its own),
+    /// under a shell that, once it ends, writes the terminal's settings (`stty -a`) and then its
+    /// exit status to files. (The pane's screen is no witness of the end: tmux here can take
+    /// seconds to read the last output of a pane whose processes have ended.)
+    fn open_chat(&self, name: &str, width: u16, height: u16, args: &[&str]) {
+        let file = self.files.path().join(name);
+        let file = file.to_str().expect("a UTF-8 temp path");
+        let script = format!(
+            "\"$0\" \"$@\"; status=$?; stty -a > {file}.stty; \
+             echo $status > {file}.part && mv {file}.part {file}.status"
+        );
+        let mut command = vec!["sh", "-c", &script, env!("CARGO_BIN_EXE_chat")];
+        command.extend_from_slice(args);
+        self.open(name, width, height, &command);
+    }
+
+    /// Starts `command` in a new `width` x `height` window named `name`; the pane stays after the
+    /// command exits.
+    fn open(&self, name: &str, width: u16, height: u16, command: &[&str]) {
+        let (width, height) = (width.to_string(), height.to_string());
+        let mut args = vec![
+            "new-session",
+            "-d",
+            "-s",
+            name,
+            "-x",
+            &width,
+            "-y",
+            &height,
+            "--",
+        ];
+        args.extend_from_slice(command);
+        self.ok(&args);
+        // Keep the pane after the end, to read it if a test fails.
+        self.ok(&["set-option", "-t", name, "remain-on-exit", "on"]);
+    }
+
+    /// Types `text` into `name`'s pane, as it is.
+    fn type_text(&self, name: &str, text: &str) {
+        self.ok(&["send-keys", "-t", name, "-l", text]);
+    }
+
+    /// Presses `keys` (tmux key names: Enter, Tab, C-c, PageUp, ...) in `name`'s pane.
+    fn press(&self, name: &str, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", name];
+        args.extend_from_slice(keys);
+        self.ok(&args);
+    }
+
+    /// What `name`'s pane shows, row by row.
+    fn screen(&self, name: &str) -> Vec<String> {
+        self.ok(&["capture-pane", "-p", "-t", name])
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Polls `name`'s pane until `done` holds for its screen; fails after [`WAIT`] with the screen.
+    #[track_caller]
+    fn wait_for(&self, name: &str, what: &str, done: impl Fn(&[String]) -> bool) -> Vec<String> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let screen = self.screen(name);
+            if done(&screen) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name}: no {what} within {WAIT:?}; the screen:\n{}",
+                screen.join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// Waits until `name`'s pane shows `text` somewhere.
+    #[track_caller]
+    fn wait_text(&self, name: &str, text: &str) -> Vec<String> {
+        self.wait_for(name, &format!("{text:?}"), |screen| {
+            screen.iter().any(|row| row.contains(text))
+        })
+    }
+
+    /// Waits for `chat` in `name`'s pane to exit; returns its exit status and the terminal's
+    /// settings after it.
+    #[track_caller]
+    fn wait_exit(&self, name: &str) -> (i32, String) {
+        let file = self.files.path().join(name);
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Ok(status) = std::fs::read_to_string(file.with_extension("status")) {
+                let settings =
+                    std::fs::read_to_string(file.with_extension("stty")).unwrap_or_default();
+                let status = status.trim().parse().expect("an exit status");
+                return (status, settings);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name}: chat still running after {WAIT:?}; the screen:\n{}",
+                self.screen(name).join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+}
+
+/// Whether `stty -a` output shows a terminal in its usual cooked mode: lines, echo, signals.
+fn cooked(settings: &str) -> bool {
+    let flags: Vec<&str> = settings.split_whitespace().collect();
+    ["icanon", "echo", "isig"]
+        .iter()
+        .all(|flag| flags.contains(flag))
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        // tmux leaves its socket file behind when killed: remove ours too.
+        let socket = self.tmux(&["display-message", "-p", "#{socket_path}"]);
+        let _ = self.tmux(&["kill-server"]);
+        let socket = String::from_utf8_lossy(&socket.stdout);
+        if socket.trim().ends_with(&self.socket) {
+            let _ = std::fs::remove_file(socket.trim());
+        }
+    }
+}
+
+/// The user list's rows: the left pane, between its borders.
+fn user_list(screen: &[String]) -> Vec<String> {
+    screen
+        .iter()
+        .skip(1)
+        .take_while(|row| row.starts_with('│'))
+        .filter_map(|row| {
+            let inner: String = row.chars().skip(1).take_while(|&c| c != '│').collect();
+            let inner = inner.trim();
+            (!inner.is_empty()).then(|| inner.to_owned())
+        })
+        .collect()
+}
+
+/// Whether the screen has the window's frame: a user list (if wide enough), the input box and
+/// the status line, at `width` columns by `height` rows.
+fn has_layout(screen: &[String], width: usize, height: usize, users: bool) -> bool {
+    let rows_ok = screen.len() == height && screen.iter().all(|row| row.chars().count() <= width);
+    let top = screen.first().map(String::as_str).unwrap_or("");
+    let status = screen.last().map(String::as_str).unwrap_or("");
+    let input_top = screen.get(height.saturating_sub(4)).map(String::as_str);
+    rows_ok
+        && top.starts_with("┌ Users (") == users
+        && top.ends_with('┐')
+        && input_top.is_some_and(|row| row.starts_with("┌ Message"))
+        && status.starts_with(" chat │ ")
+}
+
+#[test]
+fn two_windows_and_a_text_user_see_each_other_and_a_resize_keeps_the_layout() {
+    let server = Server::start(&[]);
+    let addr = server.addr.to_string();
+    let tmux = Tmux::new();
+
+    // Alice names everything on the command line.
+    tmux.open_chat("alice", 80, 24, &["--name", "alice", &addr]);
+    tmux.wait_text("alice", "│ online │");
+
+    // Bob uses the connect form: the server field, then the name.
+    tmux.open_chat("bob", 80, 24, &[]);
+    tmux.wait_text("bob", "Join a chatd room");
+    tmux.press("bob", &["Tab", "C-u"]);
+    tmux.type_text("bob", &addr);
+    tmux.press("bob", &["Enter"]);
+    tmux.type_text("bob", "bob");
+    tmux.press("bob", &["Enter"]);
+    let screen = tmux.wait_text("bob", "│ online │");
+    assert_eq!(user_list(&screen), vec!["alice", "bob"], "{screen:#?}");
+    let screen = tmux.wait_for("alice", "bob in the list", |s| {
+        user_list(s) == ["alice", "bob"]
+    });
+    assert!(
+        screen.iter().any(|row| row.contains("[*] bob entered.")),
+        "{screen:#?}"
+    );
+
+    // A line typed in one window appears in the other, stamped and attributed.
+    tmux.type_text("bob", "hello from bob");
+    tmux.press("bob", &["Enter"]);
+    tmux.wait_text("alice", "] bob > hello from bob");
+    tmux.wait_text("bob", "] bob > hello from bob");
+    tmux.type_text("alice", "hi bob, this is alice");
+    tmux.press("alice", &["Enter"]);
+    tmux.wait_text("bob", "] alice > hi bob, this is alice");
+
+    // A text user on a raw socket is in both lists, and its lines show in both windows.
+    let mut carol = TextUser::join(&server, "carol");
+    for window in ["alice", "bob"] {
+        tmux.wait_for(window, "carol in the list", |s| {
+            user_list(s) == ["alice", "bob", "carol"]
+        });
+    }
+    carol.send("hi both");
+    tmux.wait_text("alice", "] carol > hi both");
+    tmux.wait_text("bob", "] carol > hi both");
+    tmux.type_text("alice", "/dm carol psst");
+    tmux.press("alice", &["Enter"]);
+    carol.expect_containing("[dm] alice > psst");
+    tmux.wait_text("alice", "[dm to carol] alice > psst");
+
+    // Resizes redraw the whole layout at the new size; a narrow window leaves the list out.
+    let before = tmux.screen("alice");
+    assert!(has_layout(&before, 80, 24, true), "{before:#?}");
+    tmux.ok(&["resize-window", "-t", "alice", "-x", "60", "-y", "16"]);
+    let screen = tmux.wait_for("alice", "the layout at 60x16", |s| {
+        has_layout(s, 60, 16, true)
+    });
+    assert!(
+        screen.iter().any(|row| row.contains("carol > hi both")),
+        "{screen:#?}"
+    );
+    assert_eq!(user_list(&screen), vec!["alice", "bob", "carol"]);
+    tmux.ok(&["resize-window", "-t", "alice", "-x", "44", "-y", "12"]);
+    let screen = tmux.wait_for("alice", "the layout at 44x12", |s| {
+        has_layout(s, 44, 12, false)
+    });
+    assert!(
+        screen.iter().any(|row| row.contains("carol > hi both")),
+        "{screen:#?}"
+    );
+    tmux.ok(&["resize-window", "-t", "alice", "-x", "100", "-y", "30"]);
+    tmux.wait_for("alice", "the layout at 100x30", |s| {
+        has_layout(s, 100, 30, true)
+    });
+
+    // Carol leaves: both lists follow. Bob quits: his window ends well, the terminal put back.
+    carol.send("/quit");
+    for window in ["alice", "bob"] {
+        tmux.wait_for(window, "carol gone from the list", |s| {
+            user_list(s) == ["alice", "bob"]
+        });
+    }
+    tmux.type_text("bob", "/quit bye all");
+    tmux.press("bob", &["Enter"]);
+    let (status, settings) = tmux.wait_exit("bob");
+    assert_eq!(status, 0);
+    assert!(cooked(&settings), "raw mode left on: {settings}");
+    let screen = tmux.wait_text("alice", "[*] bob exited. (bye all)");
+    assert_eq!(user_list(&screen), vec!["alice"]);
+
+    // Ctrl-C ends the window too.
+    tmux.press("alice", &["C-c"]);
+    let (status, settings) = tmux.wait_exit("alice");
+    assert_eq!(status, 0);
+    assert!(cooked(&settings), "raw mode left on: {settings}");
+}
+
+/// A `chatd` on a given address and data directory, killed when dropped.
+struct Chatd {
+    child: Child,
+    _stdout: Lines,
+}
+
+impl Chatd {
+    /// Starts `chatd --listen LISTEN --data-dir DATA --no-console`; returns it and its address.
+    fn start(data: &DataDir, listen: &str) -> (Chatd, String) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_chatd"))
+            .args(["--listen", listen, "--no-console", "--data-dir", data.arg()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chatd starts");
+        let mut stdout = Lines::spawn("chatd", child.stdout.take().expect("piped stdout"));
+        let line = stdout.expect("saying where it listens", |l| {
+            l.starts_with("chatd listening on ")
+        });
+        let addr = line["chatd listening on ".len()..].to_owned();
+        (
+            Chatd {
+                child,
+                _stdout: stdout,
+            },
+            addr,
+        )
+    }
+}
+
+impl Drop for Chatd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_registered_user_types_the_password_hidden_and_the_window_logs_in_again_after_a_restart() {
+    let data = DataDir::new();
+    let mut add = Command::new(env!("CARGO_BIN_EXE_chatd"))
+        .args(["--data-dir", data.arg(), "user", "add", "dora"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("chatd user add");
+    add.stdin
+        .take()
+        .expect("piped")
+        .write_all(b"hunter22\n")
+        .expect("the password");
+    assert!(add.wait().expect("chatd user add ends").success());
+
+    let (server, addr) = Chatd::start(&data, "127.0.0.1:0");
+    let tmux = Tmux::new();
+    tmux.open_chat("dora", 80, 24, &["--name", "dora", &addr]);
+    tmux.wait_text("dora", "Password for dora (hidden");
+    tmux.type_text("dora", "hunter22");
+    let screen = tmux.screen("dora");
+    assert!(
+        !screen.iter().any(|row| row.contains("hunter22")),
+        "the password shows: {screen:#?}"
+    );
+    tmux.press("dora", &["Enter"]);
+    let screen = tmux.wait_text("dora", "│ online │");
+    assert!(!screen.iter().any(|row| row.contains("hunter22")));
+    assert_eq!(user_list(&screen), vec!["dora"]);
+
+    // The server goes away: the window says so and keeps trying, then logs in again by itself,
+    // with the same name and password, once a server is back on the address.
+    drop(server);
+    tmux.wait_text("dora", "connection lost");
+    tmux.wait_text("dora", "│ reconnecting (");
+    let (_server, _) = Chatd::start(&data, &addr);
+    let screen = tmux.wait_for("dora", "the second welcome", |s| {
+        s.iter()
+            .filter(|row| row.contains("Welcome, dora!"))
+            .count()
+            == 2
+            && s.last().is_some_and(|row| row.contains("│ online │"))
+    });
+    assert_eq!(user_list(&screen), vec!["dora"]);
+    assert!(!screen.iter().any(|row| row.contains("hunter22")));
+    tmux.type_text("dora", "/whoami");
+    tmux.press("dora", &["Enter"]);
+    tmux.wait_text("dora", "[*] You are dora (user, registered).");
+    tmux.press("dora", &["C-c"]);
+    let (status, settings) = tmux.wait_exit("dora");
+    assert_eq!(status, 0);
+    assert!(cooked(&settings), "raw mode left on: {settings}");
+}
