@@ -25,7 +25,8 @@ fn json_number(json: &str, key: &str) -> Option<f64> {
 
 #[test]
 fn a_tiny_burst_reaches_every_other_client_once() {
-    let server = TestServer::start_with_stdin_null(&["--history", "0"]);
+    // Flood control would pace the burst to 5 lines a second per client.
+    let server = TestServer::start_with_stdin_null(&["--history", "0", "--no-flood-control"]);
     let addr = server.addr().to_string();
     let pid = server.pid().to_string();
     let output = chatd_load(&[
