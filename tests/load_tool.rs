@@ -23,14 +23,16 @@ fn json_number(json: &str, key: &str) -> Option<f64> {
     rest[..end].parse().ok()
 }
 
-#[test]
-fn a_tiny_burst_reaches_every_other_client_once() {
+/// Runs a burst of 4 clients x 50 lines against a fresh chatd in `mode`; checks every count.
+fn tiny_burst(mode: &str) {
     // Flood control would pace the burst to 5 lines a second per client.
     let server = TestServer::start_with_stdin_null(&["--history", "0", "--no-flood-control"]);
     let addr = server.addr().to_string();
     let pid = server.pid().to_string();
     let output = chatd_load(&[
         "burst",
+        "--mode",
+        mode,
         "--addr",
         &addr,
         "--clients",
@@ -63,8 +65,19 @@ fn a_tiny_burst_reaches_every_other_client_once() {
     assert_eq!(figure("unexpected"), 0.0);
     assert_eq!(figure("joined"), 4.0);
     assert!(figure("cpu_ns") > 0.0, "no server CPU figure: {stdout}");
+    assert!(stdout.contains(&format!("\"mode\":\"{mode}\"")), "{stdout}");
     assert!(stdout.trim_end().ends_with("\"passed\":true}"), "{stdout}");
     assert!(stderr.contains("result      PASS"), "{stderr}");
+}
+
+#[test]
+fn a_tiny_burst_reaches_every_other_client_once() {
+    tiny_burst("text");
+}
+
+#[test]
+fn a_tiny_framed_burst_reaches_every_other_client_once() {
+    tiny_burst("framed");
 }
 
 #[test]

@@ -46,7 +46,8 @@ struct Args {
     /// idle: seconds to hold the connections once all have joined (default 2)
     #[argh(option, default = "2.0")]
     hold: f64,
-    /// wire mode (default text)
+    /// text (default) or framed (chatd's frames, as the chat client speaks; the templates and
+    /// --welcome are for text mode only)
     #[argh(option, default = "WireMode::Text")]
     mode: WireMode,
     /// what a client sends to join, with {name} filled in and \n \r \t \\ escapes (default
@@ -142,6 +143,7 @@ fn settings(args: &Args) -> Result<Settings, SettingsError> {
                 say: Template::parse(&args.say_template, "{payload}"),
                 welcome: (!welcome.is_empty()).then(|| welcome.into_bytes()),
             }),
+            WireMode::Framed => Wire::Framed,
         },
         name_prefix: args.name_prefix.clone(),
         server_pid: args.server_pid,

@@ -593,6 +593,7 @@ impl<'a> Load<'a> {
                         &self.read_buf[..n],
                         |item| match item {
                             Incoming::Welcome => welcomed = true,
+                            Incoming::Other => received.other_lines += 1,
                             Incoming::Line(line) => {
                                 if joining {
                                     last_line = Some(String::from_utf8_lossy(line).into_owned());

@@ -164,8 +164,11 @@ impl Settings {
         if self.connect_batch == 0 {
             return error("--connect-batch", "must be at least 1".into());
         }
-        let Wire::Text(text) = &self.wire;
-        if text.say.holes() == 0 {
+        let no_payload = match &self.wire {
+            Wire::Text(text) => text.say.holes() == 0,
+            Wire::Framed => false,
+        };
+        if no_payload {
             return error(
                 "--say-template",
                 "must contain {payload} at least once".into(),

@@ -2,21 +2,24 @@
 //! reads what comes back.
 //!
 //! Text mode works against any line-based chat server: the join bytes and the say bytes are
-//! templates, and the welcome is recognised by a substring. A framed wire would add a variant to
-//! [`WireMode`], [`Wire`] and [`Reader`], turning chatd's welcome frame into
-//! [`Incoming::Welcome`] and each chat frame's text into [`Incoming::Line`]; the driver would not
-//! change.
+//! templates, and the welcome is recognised by a substring. Framed mode speaks chatd's frames with
+//! [`crate::proto::framed`]: a hello frame to join, a say frame (with its SHA-224 digest) per
+//! payload; the welcome frame is the welcome, and each chat frame's text is searched for the
+//! payload marker, unless its digest does not match. The driver sees only [`Incoming`] items.
 
 use std::fmt;
 use std::str::FromStr;
 
 use super::lines::LineBuffer;
+use crate::proto::framed::{self, ClientFrame, ServerFrame, ServerFrameDecoder};
 
 /// The wire protocol to speak.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WireMode {
     /// Lines of text ended by LF, as `nc` sends them.
     Text,
+    /// chatd's length-prefixed frames, as the `chat` client sends them.
+    Framed,
 }
 
 impl FromStr for WireMode {
@@ -25,9 +28,8 @@ impl FromStr for WireMode {
     fn from_str(text: &str) -> Result<WireMode, String> {
         match text {
             "text" => Ok(WireMode::Text),
-            other => Err(format!(
-                "unknown wire mode {other:?}: this build speaks text"
-            )),
+            "framed" => Ok(WireMode::Framed),
+            other => Err(format!("unknown wire mode {other:?}: use text or framed")),
         }
     }
 }
@@ -36,6 +38,7 @@ impl fmt::Display for WireMode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             WireMode::Text => "text",
+            WireMode::Framed => "framed",
         })
     }
 }
@@ -115,6 +118,8 @@ pub struct TextWire {
 pub enum Wire {
     /// Text lines.
     Text(TextWire),
+    /// chatd's frames: hello to join, say frames, the welcome frame as the welcome.
+    Framed,
 }
 
 /// Something a client received, as the driver needs to know it.
@@ -124,6 +129,9 @@ pub enum Incoming<'a> {
     Welcome,
     /// Any other line (or a chat message's text): searched for a payload marker.
     Line(&'a [u8]),
+    /// Something else the server sent (a framed event or reply, a chat frame whose digest does
+    /// not match its text): counted, never taken as a delivery.
+    Other,
 }
 
 /// One connection's decoding state for what the server sends.
@@ -136,6 +144,13 @@ pub enum Reader {
         /// Whether the welcome is still to come (checked on each line only until then).
         awaiting_welcome: bool,
     },
+    /// Splits frames, skipping the text greeting before the first one.
+    Framed {
+        /// Received bytes not yet decoded (a partial frame).
+        pending: Vec<u8>,
+        /// The frame decoder.
+        decoder: Box<ServerFrameDecoder>,
+    },
 }
 
 impl Wire {
@@ -143,6 +158,7 @@ impl Wire {
     pub fn join(&self, name: &str, out: &mut Vec<u8>) {
         match self {
             Wire::Text(text) => text.join.render(name.as_bytes(), out),
+            Wire::Framed => ClientFrame::hello(name).encode(out),
         }
     }
 
@@ -150,6 +166,10 @@ impl Wire {
     pub fn say(&self, payload: &[u8], out: &mut Vec<u8>) {
         match self {
             Wire::Text(text) => text.say.render(payload, out),
+            Wire::Framed => {
+                // The id only names a message in an error; the marker already identifies it.
+                ClientFrame::say(0, &String::from_utf8_lossy(payload)).encode(out)
+            }
         }
     }
 
@@ -158,6 +178,7 @@ impl Wire {
     pub fn has_welcome(&self) -> bool {
         match self {
             Wire::Text(text) => text.welcome.is_some(),
+            Wire::Framed => true,
         }
     }
 
@@ -167,6 +188,11 @@ impl Wire {
             Wire::Text(text) => Reader::Text {
                 lines: LineBuffer::default(),
                 awaiting_welcome: text.welcome.is_some(),
+            },
+            Wire::Framed => Reader::Framed {
+                pending: Vec::new(),
+                // Frames from the server may be as long as the format allows (a long welcome).
+                decoder: Box::new(ServerFrameDecoder::new(framed::MAX_FRAME_CAP)),
             },
         }
     }
@@ -179,6 +205,8 @@ impl Wire {
                 text.say.render(b"", &mut probe);
                 probe.len() + payload_len * text.say.holes()
             }
+            // Length, type, id, the text's length and the digest around the payload.
+            Wire::Framed => framed::HEADER_LEN + 1 + 4 + 2 + payload_len + framed::DIGEST_LEN,
         }
     }
 }
@@ -203,6 +231,28 @@ impl Reader {
                     each(Incoming::Line(line));
                 }
             }),
+            (Reader::Framed { pending, decoder }, _) => {
+                pending.extend_from_slice(bytes);
+                let mut used = 0;
+                loop {
+                    let step = decoder.decode(&pending[used..]);
+                    used += step.used;
+                    match step.item {
+                        None => break,
+                        Some(Ok(ServerFrame::Welcome { .. })) => each(Incoming::Welcome),
+                        Some(Ok(ServerFrame::Chat {
+                            text,
+                            digest_ok: true,
+                            ..
+                        })) => each(Incoming::Line(text.as_bytes())),
+                        // A frame that does not parse is skipped by the decoder; it is no
+                        // delivery either.
+                        Some(_) => each(Incoming::Other),
+                    }
+                }
+                pending.drain(..used);
+            }
+            (Reader::Text { .. }, Wire::Framed) => {}
         }
     }
 }
@@ -260,6 +310,7 @@ mod tests {
             got.push(match item {
                 Incoming::Welcome => "<welcome>".to_owned(),
                 Incoming::Line(line) => String::from_utf8_lossy(line).into_owned(),
+                Incoming::Other => "<other>".to_owned(),
             })
         });
         assert_eq!(
@@ -280,9 +331,51 @@ mod tests {
     }
 
     #[test]
-    fn only_text_is_a_wire_mode_in_this_build() {
+    fn wire_modes_are_named_text_and_framed() {
         assert_eq!("text".parse(), Ok(WireMode::Text));
-        assert!("framed".parse::<WireMode>().is_err());
-        assert_eq!(WireMode::Text.to_string(), "text");
+        assert_eq!("framed".parse(), Ok(WireMode::Framed));
+        assert!("binary".parse::<WireMode>().is_err());
+        assert_eq!(WireMode::Framed.to_string(), "framed");
+    }
+
+    #[test]
+    fn framed_mode_joins_with_a_hello_and_reads_chat_frames_after_the_greeting() {
+        use crate::proto::msg::{ServerMsg, Stamp};
+        let wire = Wire::Framed;
+        let mut hello = Vec::new();
+        wire.join("load3", &mut hello);
+        assert_eq!(hello[0], 0, "a framed client's first byte is 0x00");
+        let mut said = Vec::new();
+        wire.say(b"ld|1|", &mut said);
+        assert_eq!(said.len(), wire.said_len(5));
+
+        let mut stream = b"Welcome to chatd! Users online: 1.\r\nEnter your name:\r\n".to_vec();
+        let welcome = ServerMsg::Welcome {
+            name: "load3".into(),
+            others: vec!["load1".into()],
+        };
+        framed::encode(&welcome, &mut stream);
+        let chat = ServerMsg::Chat {
+            at: Stamp::new(1_700_000_000, 12, 0, 0),
+            from: "load1".into(),
+            text: "ld|1|2|3|4|xx".into(),
+        };
+        framed::encode(&chat, &mut stream);
+        // A chat frame whose text was changed on the way fails its digest.
+        let mut corrupt = Vec::new();
+        framed::encode(&chat, &mut corrupt);
+        let at = corrupt.len() - framed::DIGEST_LEN - 1;
+        corrupt[at] = b'y';
+        stream.extend_from_slice(&corrupt);
+
+        let mut reader = wire.reader();
+        let mut got = Vec::new();
+        for piece in stream.chunks(7) {
+            reader.feed(&wire, piece, |item| got.push(format!("{item:?}")));
+        }
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert_eq!(got[0], "Welcome");
+        assert!(got[1].contains("Line([108, 100, 124"), "{got:?}");
+        assert_eq!(got[2], "Other");
     }
 }
