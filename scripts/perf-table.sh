@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Measures the README's Performance table: chatd and the bare relay under the same load, each
-# figure the median of RUNS runs (default 3), every run on a freshly started server.
+# Measures the README's Performance table: chatd (text and framed) and the bare relay under the
+# same load, each figure the median of RUNS runs (default 3), every run on a freshly started server.
 # The server runs on core 0 (taskset -c 0), chatd-load on core 1 (taskset -c 1), both at nice -20
 # when allowed, so that other processes on a shared machine get the cores only when they are idle.
 #
@@ -46,7 +46,8 @@ start_server() {
     rm -rf "$scratch/data" "$scratch/stdout"
     case $1 in
         chatd) "${first[@]}" taskset -c 0 "$chatd" --listen 127.0.0.1:0 --data-dir "$scratch/data" --no-console \
-                   --history 0 --max-outbuf $((256 << 20)) --max-clients 11000 \
+                   --history 0 --no-flood-control --max-outbuf $((256 << 20)) \
+                   --outbuf-soft $((256 << 20)) --max-clients 11000 \
                    </dev/null >"$scratch/stdout" 2>"$scratch/stderr" &
                word="chatd listening on" ;;
         relay) "${first[@]}" taskset -c 0 "$relay" --listen 127.0.0.1:0 --max-outbuf $((256 << 20)) \
@@ -90,7 +91,10 @@ measure() {
     local server=$1 scenario=$2
     shift 2
     local server_flags=()
-    if [ "$server" = relay ]; then server_flags=(--welcome '' --label 'bare relay'); fi
+    case $server in
+        relay) server_flags=(--welcome '' --label 'bare relay') ;;
+        framed) server=chatd server_flags=(--mode framed --label 'chatd framed') ;;
+    esac
     for attempt in 1 2 3; do
         wait_quiet
         start_server "$server"
@@ -114,6 +118,7 @@ for _ in $(seq "$runs"); do
         measure "$server" rate --clients 100 --rate 500 --duration 10 --size 64 --timeout 60
         measure "$server" idle --clients 5000 --hold 2 --timeout 120
     done
+    measure framed burst --clients 50 --messages 2000 --size 64 --timeout 120
 done
 
 median() { # median LABEL SCENARIO JQ-EXPRESSION
@@ -124,7 +129,7 @@ median() { # median LABEL SCENARIO JQ-EXPRESSION
 
 echo "| server | CPU us per 1k deliveries | deliveries/s | idle RSS per connection (5,000 clients) | p99 latency at 500 msg/s x 100 clients | lost / dropped (all runs) | chatd-load busy (burst) | other processes (burst) |"
 echo "|---|---|---|---|---|---|---|---|"
-for label in "bare relay" chatd; do
+for label in "bare relay" chatd "chatd framed"; do
     cpu=$(median "$label" burst '.server.cpu_us_per_1k_deliveries')
     rate=$(median "$label" burst '.deliveries_per_sec')
     rss=$(median "$label" idle '.server.rss_per_connection')
@@ -134,8 +139,10 @@ for label in "bare relay" chatd; do
     bad=$(jq -rs --arg who "$label" \
         '[.[] | select(.label == $who)] | "\(map(.lost) | add) / \(map(.dropped) | add)"' \
         "$out/runs.jsonl")
-    printf '| %s | %.0f | %.2f M | %.2f KiB | %.2f ms | %s | %.0f%% | %.2f cores |\n' "$label" \
-        "$cpu" "$(jq -n "$rate / 1e6")" "$(jq -n "$rss / 1024")" "$(jq -n "$p99 / 1e6")" \
+    kib() { [ "$1" = null ] && echo - || printf '%.2f KiB' "$(jq -n "$1 / 1024")"; }
+    ms() { [ "$1" = null ] && echo - || printf '%.2f ms' "$(jq -n "$1 / 1e6")"; }
+    printf '| %s | %.0f | %.2f M | %s | %s | %s | %.0f%% | %.2f cores |\n' "$label" \
+        "$cpu" "$(jq -n "$rate / 1e6")" "$(kib "$rss")" "$(ms "$p99")" \
         "$bad" "$(jq -n "$busy * 100")" "$others"
 done
 echo
