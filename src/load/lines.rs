@@ -15,7 +15,7 @@ impl LineBuffer {
     /// a CR before it; keeps the unfinished rest for the next call.
     pub fn feed(&mut self, mut bytes: &[u8], mut each: impl FnMut(&[u8])) {
         if !self.partial.is_empty() {
-            let Some(lf) = bytes.iter().position(|&b| b == b'\n') else {
+            let Some(lf) = memchr::memchr(b'\n', bytes) else {
                 self.keep(bytes, &mut each);
                 return;
             };
@@ -24,7 +24,7 @@ impl LineBuffer {
             self.partial.clear();
             bytes = &bytes[lf + 1..];
         }
-        while let Some(lf) = bytes.iter().position(|&b| b == b'\n') {
+        while let Some(lf) = memchr::memchr(b'\n', bytes) {
             each(strip_cr(&bytes[..lf]));
             bytes = &bytes[lf + 1..];
         }

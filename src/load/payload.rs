@@ -65,13 +65,15 @@ impl Marker {
 
     /// The first well-formed marker in `line`, if any.
     pub fn find(line: &[u8]) -> Option<Marker> {
-        let mut from = 0;
-        while let Some(at) = line[from..].iter().position(|&b| b == b'l') {
-            let start = from + at;
+        // Every marker's first `|` follows its two-letter tag: look for the `|`s (a SIMD search),
+        // not for the letters, which names and text are full of.
+        for bar in memchr::memchr_iter(b'|', line) {
+            let Some(start) = bar.checked_sub(DATA_TAG.len() - 1) else {
+                continue;
+            };
             if let Some(marker) = Marker::parse_at(&line[start..]) {
                 return Some(marker);
             }
-            from = start + 1;
         }
         None
     }
@@ -85,14 +87,16 @@ impl Marker {
         } else {
             return None;
         };
-        let mut fields = text[DATA_TAG.len()..].splitn(5, |&b| b == b'|');
-        let mut next = || parse_hex(fields.next()?);
+        let mut rest = &text[DATA_TAG.len()..];
+        let mut next = || {
+            let (value, after) = parse_hex_field(rest)?;
+            rest = after;
+            Some(value)
+        };
         let run = u32::try_from(next()?).ok()?;
         let sender = u32::try_from(next()?).ok()?;
         let seq = next()?;
         let sent_ns = next()?;
-        // The last field must have been closed by its `|`: a fifth piece exists.
-        fields.next()?;
         Some(Marker {
             kind,
             run,
@@ -111,19 +115,19 @@ fn push_hex(value: u64, out: &mut Vec<u8>) {
     }
 }
 
-/// One to sixteen lower-case hex digits.
-fn parse_hex(text: &[u8]) -> Option<u64> {
-    if text.is_empty() || text.len() > 16 {
-        return None;
-    }
-    text.iter().try_fold(0u64, |acc, &b| {
+/// One to sixteen lower-case hex digits closed by a `|`, and what follows the `|`.
+fn parse_hex_field(text: &[u8]) -> Option<(u64, &[u8])> {
+    let mut value = 0u64;
+    for (i, &b) in text.iter().enumerate().take(17) {
         let digit = match b {
             b'0'..=b'9' => b - b'0',
             b'a'..=b'f' => b - b'a' + 10,
+            b'|' if i > 0 => return Some((value, &text[i + 1..])),
             _ => return None,
         };
-        Some(acc << 4 | u64::from(digit))
-    })
+        value = value << 4 | u64::from(digit);
+    }
+    None
 }
 
 #[cfg(test)]
@@ -204,8 +208,16 @@ mod tests {
         for value in [0, 1, 0xf, 0x10, u64::from(u32::MAX), u64::MAX] {
             let mut out = Vec::new();
             push_hex(value, &mut out);
-            assert_eq!(parse_hex(&out), Some(value), "{value:x}");
             assert_eq!(out, format!("{value:x}").into_bytes());
+            out.extend_from_slice(b"|rest");
+            assert_eq!(
+                parse_hex_field(&out),
+                Some((value, &b"rest"[..])),
+                "{value:x}"
+            );
         }
+        assert_eq!(parse_hex_field(b"|"), None);
+        assert_eq!(parse_hex_field(b"12345678123456781|"), None);
+        assert_eq!(parse_hex_field(b"12"), None);
     }
 }
