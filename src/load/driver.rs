@@ -273,6 +273,7 @@ struct Load<'a> {
     machine_after: Option<MachineSample>,
     notes: Vec<String>,
     next_progress: Instant,
+    /// When progress was last reported, and the deliveries then.
     last_progress: (Instant, u64),
 }
 
@@ -287,12 +288,13 @@ impl<'a> Load<'a> {
     fn new(settings: &'a Settings) -> Result<Load<'a>, LoadError> {
         let poll = Poll::new().map_err(context("cannot create a poll"))?;
         let server = settings.server_pid.map(Process::with_pid);
-        let server_before = match &server {
-            Some(process) => Some(process.sample().map_err(context(format!(
-                "--server-pid: cannot read /proc/{}",
-                settings.server_pid.unwrap_or(0)
-            )))?),
-            None => None,
+        let server_before = match (&server, settings.server_pid) {
+            (Some(process), Some(pid)) => Some(
+                process
+                    .sample()
+                    .map_err(context(format!("--server-pid: cannot read /proc/{pid}")))?,
+            ),
+            _ => None,
         };
         let tool_before = Process::current().sample().ok();
         let machine_before = MachineSample::read().ok();
@@ -358,7 +360,9 @@ impl<'a> Load<'a> {
             }
             self.advance(now);
             if now >= self.next_progress {
-                progress(&self.progress(now));
+                let seen = self.progress(now);
+                progress(&seen);
+                self.last_progress = (now, seen.delivered);
                 self.next_progress = now + PROGRESS_INTERVAL;
             }
             if self.stage == Stage::Done {
