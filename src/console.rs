@@ -152,7 +152,8 @@ impl ConsoleOutput {
         self.write_with_prompt(stamp);
     }
 
-    /// Writes what is pending until stdout would block (call when it is writable again).
+    /// Writes what is pending until stdout would block: once per turn of the loop, and when stdout
+    /// is writable again.
     pub fn flush(&mut self) {
         let mut stdout = io::stdout().lock();
         while !self.pending.is_empty() {
@@ -182,6 +183,10 @@ impl ConsoleOutput {
             self.line
                 .extend_from_slice(format!("[{}] Host > ", stamp.hms()).as_bytes());
         }
+        // Written once per turn of the loop (`flush`), or sooner when a burst fills the buffer.
+        if self.pending.len() + self.line.len() > MAX_PENDING_OUTPUT {
+            self.flush();
+        }
         if self.pending.len() + self.line.len() > MAX_PENDING_OUTPUT {
             if self.dropped == 0 {
                 log::warn!("console output is not being read: dropping console lines (counted)");
@@ -190,7 +195,6 @@ impl ConsoleOutput {
             return;
         }
         self.pending.extend_from_slice(&self.line);
-        self.flush();
     }
 }
 

@@ -213,6 +213,7 @@ impl Server {
         let mut events = Events::with_capacity(1024);
         let now = self.clock.now();
         self.console_out.prompt(now.stamp);
+        self.console_out.flush();
         loop {
             let timeout = self.next_timeout(Instant::now());
             if let Err(e) = self.poll.poll(&mut events, timeout) {
@@ -253,6 +254,7 @@ impl Server {
             while self.reap(&now) {
                 self.flush(&now);
             }
+            self.console_out.flush();
             if self.shutdown_deadline.is_some() && self.conns.is_empty() {
                 // Changes still queued (a ban, a registration) must reach the disk.
                 self.worker.finish();
