@@ -58,7 +58,7 @@ struct Args {
     #[argh(option, default = "String::from(r\"{payload}\\n\")")]
     say_template: String,
     /// a line containing this is the server's welcome; "" to count a client joined once its join
-    /// bytes are written (default "[*] Welcome")
+    /// bytes are written (default `[*] Welcome`)
     #[argh(option, default = "String::from(\"[*] Welcome\")")]
     welcome: String,
     /// clients are named PREFIX0, PREFIX1, ... (default "load")
