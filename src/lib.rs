@@ -18,6 +18,7 @@
 //!   and [`client::ui`], the terminal window (a pure model, a ratatui view, a thin mio loop).
 //! - [`stdin`]: typed lines from stdin inside a mio loop, for the console and the client.
 //! - [`config`]: validated settings; the binaries in `src/bin/` only parse flags into one.
+//! - [`load`]: `chatd-load`, the load generator that measures chatd (or any line-based chat server).
 
 #![deny(missing_docs, unsafe_code)]
 #![warn(rust_2018_idioms)]
@@ -27,6 +28,7 @@ pub mod client;
 pub mod config;
 pub mod console;
 pub mod core;
+pub mod load;
 pub mod proto;
 pub mod server;
 pub mod stdin;

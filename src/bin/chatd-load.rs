@@ -1,0 +1,213 @@
+//! `chatd-load`: parse the flags into validated settings, run, print the figures.
+//!
+//! Exits 0 when every client joined, stayed, and got every message exactly once; 1 when the run
+//! finished but did not; 2 when it could not run.
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use argh::FromArgs;
+
+use chatd::load::{
+    self, resolve_target, Scenario, Settings, SettingsError, Template, TextWire, Wire, WireMode,
+};
+
+/// Load a chat server: clients join, then burst, send at a steady rate, or stay idle. Reports
+/// deliveries per second, lost and duplicated deliveries, latency, and with --server-pid the
+/// server's CPU time per 1,000 deliveries and its memory.
+#[derive(FromArgs)]
+struct Args {
+    /// burst (every client sends --messages as fast as it can), rate (--rate msg/s for --duration
+    /// seconds) or idle (hold --clients connections for --hold seconds)
+    #[argh(positional)]
+    scenario: Scenario,
+    /// the server's HOST:PORT (default 127.0.0.1:3001); loopback only unless --allow-remote
+    #[argh(option, default = "String::from(\"127.0.0.1:3001\")")]
+    addr: String,
+    /// allow an --addr that is not loopback
+    #[argh(switch)]
+    allow_remote: bool,
+    /// connections (default 50 for burst, 100 for rate, 1000 for idle)
+    #[argh(option)]
+    clients: Option<usize>,
+    /// burst: messages each client sends (default 2000)
+    #[argh(option, default = "2000")]
+    messages: u64,
+    /// payload bytes per message, line end not counted (default 64)
+    #[argh(option, default = "64")]
+    size: usize,
+    /// rate: messages per second over all clients together (default 500)
+    #[argh(option, default = "500")]
+    rate: u64,
+    /// rate: seconds to send for (default 10)
+    #[argh(option, default = "10.0")]
+    duration: f64,
+    /// idle: seconds to hold the connections once all have joined (default 2)
+    #[argh(option, default = "2.0")]
+    hold: f64,
+    /// text (default) or framed (chatd's frames, as the chat client speaks; the templates and
+    /// --welcome are for text mode only)
+    #[argh(option, default = "WireMode::Text")]
+    mode: WireMode,
+    /// what a client sends to join, with {name} filled in and \n \r \t \\ escapes (default
+    /// "{name}\n")
+    #[argh(option, default = "String::from(r\"{name}\\n\")")]
+    name_template: String,
+    /// what a client sends to say a payload, with {payload} filled in (default "{payload}\n")
+    #[argh(option, default = "String::from(r\"{payload}\\n\")")]
+    say_template: String,
+    /// a line containing this is the server's welcome; "" to count a client joined once its join
+    /// bytes are written (default `[*] Welcome`)
+    #[argh(option, default = "String::from(\"[*] Welcome\")")]
+    welcome: String,
+    /// clients are named PREFIX0, PREFIX1, ... (default "load")
+    #[argh(option, default = "String::from(\"load\")")]
+    name_prefix: String,
+    /// the server's process id: report its CPU time per 1,000 deliveries and its memory
+    #[argh(option)]
+    server_pid: Option<u32>,
+    /// stop after this many seconds, whatever the stage (default 60)
+    #[argh(option, default = "60.0")]
+    timeout: f64,
+    /// most connections connecting or joining at once (default 100)
+    #[argh(option, default = "100")]
+    connect_batch: usize,
+    /// what to call the server in the report (default "chatd")
+    #[argh(option, default = "String::from(\"chatd\")")]
+    label: String,
+    /// print the figures as JSON on stdout; the summary goes to stderr
+    #[argh(switch)]
+    json: bool,
+    /// print no progress line
+    #[argh(switch)]
+    quiet: bool,
+}
+
+fn main() -> ExitCode {
+    let args: Args = argh::from_env();
+    let settings = match settings(&args) {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("chatd-load: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    raise_file_limit(settings.clients);
+    let mut progress = ProgressLine::new(args.quiet);
+    let report = match load::run(&settings, &mut |p| progress.show(&p.to_string())) {
+        Ok(report) => report,
+        Err(e) => {
+            progress.end();
+            eprintln!("chatd-load: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    progress.end();
+    if args.json {
+        eprint!("{}", report.human());
+        println!("{}", report.json());
+    } else {
+        print!("{}", report.human());
+    }
+    if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn settings(args: &Args) -> Result<Settings, SettingsError> {
+    let seconds = |flag: &'static str, value: f64| {
+        Duration::try_from_secs_f64(value).map_err(|_| SettingsError {
+            flag,
+            reason: format!("{value} is not a number of seconds"),
+        })
+    };
+    let welcome = load::wire::unescape(&args.welcome);
+    let settings = Settings {
+        scenario: args.scenario,
+        addr: resolve_target(&args.addr, args.allow_remote)?,
+        clients: args
+            .clients
+            .unwrap_or_else(|| args.scenario.default_clients()),
+        messages: args.messages,
+        size: args.size,
+        rate: args.rate,
+        duration: seconds("--duration", args.duration)?,
+        hold: seconds("--hold", args.hold)?,
+        mode: args.mode,
+        wire: match args.mode {
+            WireMode::Text => Wire::Text(TextWire {
+                join: Template::parse(&args.name_template, "{name}"),
+                say: Template::parse(&args.say_template, "{payload}"),
+                welcome: (!welcome.is_empty()).then(|| welcome.into_bytes()),
+            }),
+            WireMode::Framed => Wire::Framed,
+        },
+        name_prefix: args.name_prefix.clone(),
+        server_pid: args.server_pid,
+        timeout: seconds("--timeout", args.timeout)?,
+        connect_batch: args.connect_batch,
+        label: args.label.clone(),
+    };
+    settings.validate()?;
+    Ok(settings)
+}
+
+/// Raises this process's open-file limit to its hard limit if `clients` sockets would not fit.
+fn raise_file_limit(clients: usize) {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let wanted = clients as u64 + 64;
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current.is_none_or(|current| current >= wanted) {
+        return;
+    }
+    let raised = Rlimit {
+        current: limit
+            .maximum
+            .map_or(Some(wanted), |max| Some(max.min(wanted))),
+        maximum: limit.maximum,
+    };
+    if let Err(e) = setrlimit(Resource::Nofile, raised) {
+        eprintln!("chatd-load: cannot raise the open-file limit for {clients} clients: {e}");
+    }
+}
+
+/// The progress line on stderr: rewritten in place on a terminal, a line each time otherwise.
+struct ProgressLine {
+    quiet: bool,
+    in_place: bool,
+    shown: bool,
+}
+
+impl ProgressLine {
+    fn new(quiet: bool) -> ProgressLine {
+        ProgressLine {
+            quiet,
+            in_place: std::io::stderr().is_terminal(),
+            shown: false,
+        }
+    }
+
+    fn show(&mut self, line: &str) {
+        if self.quiet {
+            return;
+        }
+        let mut stderr = std::io::stderr().lock();
+        let _ = if self.in_place {
+            write!(stderr, "\r{line}\x1b[K")
+        } else {
+            writeln!(stderr, "{line}")
+        };
+        let _ = stderr.flush();
+        self.shown = true;
+    }
+
+    fn end(&mut self) {
+        if self.in_place && self.shown {
+            eprintln!();
+        }
+        self.shown = false;
+    }
+}

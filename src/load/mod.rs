@@ -1,0 +1,29 @@
+//! `chatd-load`: a load generator for chatd and any other line-based chat server.
+//!
+//! N clients join with unique names, then send payloads that carry their sender, a sequence
+//! number and a send time read from the tool's one monotonic clock; every other client checks
+//! what it receives. So one run counts lost and duplicated deliveries and measures latency end to
+//! end, and with the server's process id it reads the server's CPU time and memory from /proc.
+//!
+//! - [`settings`]: what a run does ([`Scenario`]: burst, rate, idle), validated.
+//! - [`wire`]: how clients join, say a payload, and read what comes back (text now).
+//! - [`payload`]: the marker each message carries.
+//! - [`tally`], [`histogram`], [`lines`]: the pure accounting behind the figures.
+//! - [`procfs`]: CPU time and memory from /proc.
+//! - [`driver`]: the mio loop, one thread, every connection.
+//! - [`report`]: the figures, for a person or as JSON.
+
+pub mod driver;
+pub mod histogram;
+pub mod lines;
+pub mod payload;
+pub mod procfs;
+pub mod report;
+pub mod settings;
+pub mod tally;
+pub mod wire;
+
+pub use driver::{run, LoadError, Progress};
+pub use report::Report;
+pub use settings::{resolve_target, Scenario, Settings, SettingsError};
+pub use wire::{Template, TextWire, Wire, WireMode};

@@ -1,0 +1,263 @@
+//! CPU time and memory of a process, read from Linux's /proc: the server's, and the tool's own.
+//!
+//! CPU time is the sum of every thread's `se.sum_exec_runtime` in `/proc/PID/task/*/sched`
+//! (nanoseconds) where the kernel provides it, else `utime + stime` from `/proc/PID/stat` (10 ms
+//! ticks). The user/system split always comes from `/proc/PID/stat`.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Nanoseconds per clock tick of `/proc/PID/stat`: Linux reports them in USER_HZ, which is 100 on
+/// every architecture it exports to user space.
+const NS_PER_TICK: u64 = 10_000_000;
+
+/// Which process to read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Process {
+    dir: PathBuf,
+}
+
+impl Process {
+    /// The process with id `pid`.
+    pub fn with_pid(pid: u32) -> Process {
+        Process {
+            dir: PathBuf::from(format!("/proc/{pid}")),
+        }
+    }
+
+    /// This process.
+    pub fn current() -> Process {
+        Process {
+            dir: PathBuf::from("/proc/self"),
+        }
+    }
+
+    /// Reads its CPU time and memory now.
+    pub fn sample(&self) -> io::Result<Sample> {
+        let stat = fs::read_to_string(self.dir.join("stat"))?;
+        let (user_ticks, system_ticks) =
+            parse_stat_times(&stat).ok_or_else(|| malformed("stat"))?;
+        let status = fs::read_to_string(self.dir.join("status"))?;
+        let rss = status_kib(&status, "VmRSS:").ok_or_else(|| malformed("status"))?;
+        let peak_rss = status_kib(&status, "VmHWM:").unwrap_or(rss);
+        let precise = threads_runtime_ns(&self.dir.join("task"));
+        Ok(Sample {
+            precise_cpu_ns: precise,
+            user_ns: user_ticks * NS_PER_TICK,
+            system_ns: system_ticks * NS_PER_TICK,
+            rss_bytes: rss * 1024,
+            peak_rss_bytes: peak_rss * 1024,
+        })
+    }
+}
+
+/// A process's CPU time and memory at one moment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sample {
+    /// CPU time used so far by every thread, to the nanosecond, if the kernel keeps scheduler
+    /// statistics.
+    pub precise_cpu_ns: Option<u64>,
+    /// User CPU time, to the tick.
+    pub user_ns: u64,
+    /// System CPU time, to the tick.
+    pub system_ns: u64,
+    /// Resident memory now.
+    pub rss_bytes: u64,
+    /// The highest resident memory so far.
+    pub peak_rss_bytes: u64,
+}
+
+/// CPU time used between two samples of one process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CpuUsed {
+    /// User and system together.
+    pub total_ns: u64,
+    /// Whether `total_ns` is to the nanosecond rather than to the 10 ms tick.
+    pub precise: bool,
+    /// User time, to the tick.
+    pub user_ns: u64,
+    /// System time, to the tick.
+    pub system_ns: u64,
+}
+
+impl Sample {
+    /// The CPU time used from `earlier` to this sample.
+    pub fn cpu_since(&self, earlier: &Sample) -> CpuUsed {
+        let user_ns = self.user_ns.saturating_sub(earlier.user_ns);
+        let system_ns = self.system_ns.saturating_sub(earlier.system_ns);
+        let precise = match (self.precise_cpu_ns, earlier.precise_cpu_ns) {
+            (Some(now), Some(then)) => Some(now.saturating_sub(then)),
+            _ => None,
+        };
+        CpuUsed {
+            total_ns: precise.unwrap_or(user_ns + system_ns),
+            precise: precise.is_some(),
+            user_ns,
+            system_ns,
+        }
+    }
+}
+
+/// The whole machine's CPU time so far, from the first line of `/proc/stat`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MachineSample {
+    /// Time any CPU spent not idle (user, nice, system, irq, softirq, steal), to the tick.
+    pub busy_ns: u64,
+    /// Time the hypervisor ran something else while a CPU here wanted to run, to the tick.
+    pub steal_ns: u64,
+}
+
+impl MachineSample {
+    /// Reads `/proc/stat` now.
+    pub fn read() -> io::Result<MachineSample> {
+        let stat = fs::read_to_string("/proc/stat")?;
+        parse_machine(&stat).ok_or_else(|| malformed("../stat"))
+    }
+}
+
+/// The `cpu` line of `/proc/stat`: user nice system idle iowait irq softirq steal ..., in ticks.
+fn parse_machine(stat: &str) -> Option<MachineSample> {
+    let line = stat.lines().find(|line| line.starts_with("cpu "))?;
+    let ticks: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|field| field.parse().ok())
+        .collect::<Option<_>>()?;
+    let field = |i: usize| ticks.get(i).copied().unwrap_or(0);
+    let busy = field(0) + field(1) + field(2) + field(5) + field(6) + field(7);
+    Some(MachineSample {
+        busy_ns: busy * NS_PER_TICK,
+        steal_ns: field(7) * NS_PER_TICK,
+    })
+}
+
+fn malformed(file: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("unexpected /proc/PID/{file}"),
+    )
+}
+
+/// `utime` and `stime` (fields 14 and 15) of a `/proc/PID/stat` line, in ticks. The command name
+/// in parentheses may hold spaces and parentheses, so fields are counted after the last `)`.
+fn parse_stat_times(stat: &str) -> Option<(u64, u64)> {
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    // Field 3 (the state) is the first after the name, so field N is at index N - 3.
+    let mut fields = after_name.split_whitespace().skip(14 - 3);
+    let user = fields.next()?.parse().ok()?;
+    let system = fields.next()?.parse().ok()?;
+    Some((user, system))
+}
+
+/// The value in KiB of a `/proc/PID/status` line such as `VmRSS:     1234 kB`.
+fn status_kib(status: &str, key: &str) -> Option<u64> {
+    let line = status.lines().find(|line| line.starts_with(key))?;
+    line[key.len()..].split_whitespace().next()?.parse().ok()
+}
+
+/// The sum of every thread's run time, if the kernel keeps scheduler statistics.
+fn threads_runtime_ns(task_dir: &Path) -> Option<u64> {
+    let mut total = 0;
+    for entry in fs::read_dir(task_dir).ok()? {
+        let sched = fs::read_to_string(entry.ok()?.path().join("sched")).ok()?;
+        total += sched_runtime_ns(&sched)?;
+    }
+    Some(total)
+}
+
+/// `se.sum_exec_runtime` of a `/proc/PID/task/TID/sched` file (milliseconds with six decimals),
+/// in nanoseconds.
+fn sched_runtime_ns(sched: &str) -> Option<u64> {
+    let line = sched
+        .lines()
+        .find(|line| line.starts_with("se.sum_exec_runtime"))?;
+    let value = line.split(':').nth(1)?.trim();
+    let (millis, fraction) = value.split_once('.').unwrap_or((value, "0"));
+    let millis: u64 = millis.parse().ok()?;
+    // Six decimals of a millisecond are nanoseconds; pad or cut to exactly six.
+    let digits: String = fraction
+        .chars()
+        .chain(std::iter::repeat('0'))
+        .take(6)
+        .collect();
+    let nanos: u64 = digits.parse().ok()?;
+    Some(millis * 1_000_000 + nanos)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_times_are_read_after_a_command_name_with_spaces_and_parens() {
+        let stat = "4242 (chat d) (x)) S 1 4242 4242 0 -1 4194560 4017 55600 1 61 \
+                    123 45 37 21 20 0 1 0 123801 5124096 973";
+        assert_eq!(parse_stat_times(stat), Some((123, 45)));
+        assert_eq!(parse_stat_times("4242 (short) S 1 2"), None);
+    }
+
+    #[test]
+    fn status_values_are_read_in_kib() {
+        let status = "Name:\tchatd\nVmHWM:\t   20480 kB\nVmRSS:\t    8192 kB\nThreads:\t2\n";
+        assert_eq!(status_kib(status, "VmRSS:"), Some(8192));
+        assert_eq!(status_kib(status, "VmHWM:"), Some(20480));
+        assert_eq!(status_kib(status, "VmSwap:"), None);
+    }
+
+    #[test]
+    fn scheduler_run_time_is_read_to_the_nanosecond() {
+        let sched = "chatd (704, #threads: 1)\n-----\nse.exec_start   :   1307013.491848\n\
+                     se.sum_exec_runtime                          :          1234.567891\n";
+        assert_eq!(sched_runtime_ns(sched), Some(1_234_567_891));
+        assert_eq!(
+            sched_runtime_ns("se.sum_exec_runtime : 2.5\n"),
+            Some(2_500_000)
+        );
+        assert_eq!(
+            sched_runtime_ns("se.sum_exec_runtime : 7\n"),
+            Some(7_000_000)
+        );
+        assert_eq!(sched_runtime_ns("se.vruntime : 1.0\n"), None);
+    }
+
+    #[test]
+    fn machine_time_counts_everything_but_idle_and_iowait() {
+        let stat = "cpu  300 1 50 9000 20 2 3 4 0 0\ncpu0 150 0 25 4500 10 1 1 2 0 0\n";
+        assert_eq!(
+            parse_machine(stat),
+            Some(MachineSample {
+                busy_ns: 360 * NS_PER_TICK,
+                steal_ns: 4 * NS_PER_TICK,
+            })
+        );
+        assert_eq!(parse_machine("cpu0 1 2 3\n"), None);
+        assert!(MachineSample::read().is_ok());
+    }
+
+    #[test]
+    fn this_process_can_be_sampled() {
+        let before = Process::current().sample().unwrap();
+        assert!(before.rss_bytes > 0);
+        assert!(before.peak_rss_bytes >= before.rss_bytes);
+        let after = Process::current().sample().unwrap();
+        let used = after.cpu_since(&before);
+        assert_eq!(used.precise, before.precise_cpu_ns.is_some());
+        assert!(used.user_ns + used.system_ns <= 10 * NS_PER_TICK);
+    }
+
+    #[test]
+    fn cpu_used_falls_back_to_ticks_unless_both_samples_are_precise() {
+        let sample = |precise, ticks| Sample {
+            precise_cpu_ns: precise,
+            user_ns: ticks * NS_PER_TICK,
+            system_ns: NS_PER_TICK,
+            rss_bytes: 0,
+            peak_rss_bytes: 0,
+        };
+        let used = sample(Some(95_000_000), 9).cpu_since(&sample(Some(1_000), 1));
+        assert_eq!((used.total_ns, used.precise), (94_999_000, true));
+        let used = sample(Some(95_000_000), 9).cpu_since(&sample(None, 1));
+        assert_eq!((used.total_ns, used.precise), (80_000_000, false));
+    }
+}
