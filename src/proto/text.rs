@@ -87,7 +87,7 @@ impl TextDecoder {
         let item = if line.len() > self.max_line {
             Err(DecodeError::LineTooLong)
         } else {
-            Ok(parse_line(&sanitize(line)))
+            Ok(parse_owned(sanitize(line)))
         };
         Decoded {
             used,
@@ -126,6 +126,18 @@ pub fn split_line(line: &str) -> TypedLine<'_> {
 
 /// Parses one line of text-mode input (without its line end).
 pub fn parse_line(line: &str) -> ClientMsg {
+    parse_owned(line.to_owned())
+}
+
+/// [`parse_line`] for a line already owned: chat text is moved, not copied.
+pub fn parse_owned(line: String) -> ClientMsg {
+    if !line.starts_with('/') {
+        return ClientMsg::Say { text: line };
+    }
+    parse_slash_line(&line)
+}
+
+fn parse_slash_line(line: &str) -> ClientMsg {
     match split_line(line) {
         TypedLine::Say(text) => ClientMsg::Say {
             text: text.to_owned(),

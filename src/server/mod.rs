@@ -107,6 +107,8 @@ pub struct Server {
     dirty: Vec<usize>,
     /// Connections marked closing, to drop once done.
     closing: Vec<usize>,
+    /// The slab keys of a broadcast's recipients, kept to reuse its allocation.
+    recipients: Vec<usize>,
     /// Connections with input left to serve next turn (edge-triggered: no new event will come).
     ready: Vec<(usize, ConnId)>,
     /// When to look at each connection's silence again (framed clients get keepalive pings).
@@ -196,6 +198,7 @@ impl Server {
             dirty: Vec::new(),
             closing: Vec::new(),
             ready: Vec::new(),
+            recipients: Vec::new(),
             paused: BinaryHeap::new(),
             soft_checks: BinaryHeap::new(),
             liveness: BinaryHeap::new(),
@@ -689,21 +692,23 @@ impl Server {
                 }
             }
             Recipients::Room { except, .. } => {
-                let keys: Vec<usize> = self
-                    .chat
-                    .members()
-                    .filter(|&m| Some(m) != except)
-                    .filter_map(|m| self.key(m))
-                    .collect();
-                for key in keys {
+                let mut keys = std::mem::take(&mut self.recipients);
+                keys.clear();
+                let members = self.chat.members().filter(|&m| Some(m) != except);
+                keys.extend(members.filter_map(|m| self.key(m)));
+                for &key in &keys {
                     self.enqueue_msg(key, &mut wire, now);
                 }
+                self.recipients = keys;
             }
             Recipients::Everyone => {
-                let keys: Vec<usize> = self.conns.iter().map(|(key, _)| key).collect();
-                for key in keys {
+                let mut keys = std::mem::take(&mut self.recipients);
+                keys.clear();
+                keys.extend(self.conns.iter().map(|(key, _)| key));
+                for &key in &keys {
                     self.enqueue_msg(key, &mut wire, now);
                 }
+                self.recipients = keys;
             }
         }
     }

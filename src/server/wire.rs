@@ -31,7 +31,8 @@ impl<'a> WireBytes<'a> {
         };
         let msg = self.msg;
         Rc::clone(slot.get_or_insert_with(|| {
-            let mut bytes = Vec::new();
+            // Most messages are a chat line: one allocation, not a few regrowths.
+            let mut bytes = Vec::with_capacity(256);
             proto::encode(mode, msg, &mut bytes);
             Rc::from(bytes)
         }))
