@@ -634,7 +634,8 @@ impl Server {
         if let Some(conn) = self.conns.get_mut(key) {
             let mut pending = pending;
             pending.drain(..start);
-            conn.inbuf = pending;
+            // Nothing left over (the usual case): an idle connection keeps no input buffer.
+            conn.inbuf = if pending.is_empty() { Vec::new() } else { pending };
         }
         wants_more
     }

@@ -85,6 +85,10 @@ impl OutQueue {
             self.written = 0;
             self.chunks.pop_front();
         }
+        if self.chunks.is_empty() {
+            // An idle connection keeps no buffer: a join storm would leave every one its peak.
+            self.chunks = VecDeque::new();
+        }
     }
 }
 
