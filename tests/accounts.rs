@@ -589,3 +589,34 @@ fn a_login_storm_on_one_account_is_refused_unchecked() {
         .expect_line("[!]")
         .starts_with("[!] too many failed logins for this name or address"));
 }
+
+#[test]
+fn past_thirty_two_queued_password_checks_a_login_is_told_to_try_again() {
+    const LOGINS: usize = 40;
+    let server = TestServer::start(&[]);
+    register(&server, "carol", "pw");
+    let mut logins: Vec<Client> = (0..LOGINS)
+        .map(|_| Client::connect(server.addr()))
+        .collect();
+    for client in &mut logins {
+        client.expect_line(|l: &str| l == PROMPT);
+        client.send_line("carol");
+        client.expect_line(|l: &str| l == "Password:");
+    }
+    // All at once: at most 32 wait for the worker; the rest are refused at once, unhashed.
+    for client in &mut logins {
+        client.send_line("wrong");
+    }
+    let answers: Vec<String> = logins.iter_mut().map(|c| c.expect_line("[!]")).collect();
+    let busy = answers
+        .iter()
+        .filter(|a| *a == "[!] busy, try again")
+        .count();
+    assert!(busy >= LOGINS - 32, "{busy} told to try again: {answers:?}");
+    assert!(
+        answers.iter().all(|a| a == "[!] busy, try again"
+            || a == "[!] wrong password"
+            || a.starts_with("[!] too many failed logins")),
+        "{answers:?}"
+    );
+}

@@ -635,7 +635,11 @@ impl Server {
             let mut pending = pending;
             pending.drain(..start);
             // Nothing left over (the usual case): an idle connection keeps no input buffer.
-            conn.inbuf = if pending.is_empty() { Vec::new() } else { pending };
+            conn.inbuf = if pending.is_empty() {
+                Vec::new()
+            } else {
+                pending
+            };
         }
         wants_more
     }
