@@ -26,6 +26,17 @@ fn login(server: &TestServer, name: &str, password: &str) -> Client {
     client
 }
 
+/// `count` connections that gave the registered `name` and wait at its password prompt.
+fn at_password_prompt(server: &TestServer, name: &str, count: usize) -> Vec<Client> {
+    let mut clients: Vec<Client> = (0..count).map(|_| Client::connect(server.addr())).collect();
+    for client in &mut clients {
+        client.expect_line(|l: &str| l == PROMPT);
+        client.send_line(name);
+        client.expect_line(|l: &str| l == "Password:");
+    }
+    clients
+}
+
 /// Registers `name` and makes it an admin from the console.
 fn admin(server: &mut TestServer, name: &str, password: &str) -> Client {
     register(server, name, password);
@@ -371,14 +382,7 @@ fn chat_flows_while_logins_are_being_verified() {
     register(&server, "carol", "pw");
     let mut alice = server.join("alice");
     let mut bob = server.join("bob");
-    let mut logins: Vec<Client> = (0..LOGINS)
-        .map(|_| Client::connect(server.addr()))
-        .collect();
-    for client in &mut logins {
-        client.expect_line(|l: &str| l == PROMPT);
-        client.send_line("carol");
-        client.expect_line(|l: &str| l == "Password:");
-    }
+    let mut logins = at_password_prompt(&server, "carol", LOGINS);
     // Every password goes in at once: the worker hashes them one after another.
     for client in &mut logins {
         client.send_line("wrong");
@@ -595,14 +599,7 @@ fn past_thirty_two_queued_password_checks_a_login_is_told_to_try_again() {
     const LOGINS: usize = 40;
     let server = TestServer::start(&[]);
     register(&server, "carol", "pw");
-    let mut logins: Vec<Client> = (0..LOGINS)
-        .map(|_| Client::connect(server.addr()))
-        .collect();
-    for client in &mut logins {
-        client.expect_line(|l: &str| l == PROMPT);
-        client.send_line("carol");
-        client.expect_line(|l: &str| l == "Password:");
-    }
+    let mut logins = at_password_prompt(&server, "carol", LOGINS);
     // All at once: at most 32 wait for the worker; the rest are refused at once, unhashed.
     for client in &mut logins {
         client.send_line("wrong");
