@@ -173,11 +173,6 @@ impl ConsoleOutput {
         let _ = stdout.flush();
     }
 
-    /// Lines dropped because stdout was not being read.
-    pub fn dropped(&self) -> u64 {
-        self.dropped
-    }
-
     fn write_with_prompt(&mut self, stamp: Stamp) {
         if self.prompt {
             self.line

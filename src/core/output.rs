@@ -83,9 +83,4 @@ impl Outbox {
     pub fn drain(&mut self) -> std::vec::Drain<'_, Action> {
         self.actions.drain(..)
     }
-
-    /// The actions not yet drained.
-    pub fn actions(&self) -> &[Action] {
-        &self.actions
-    }
 }

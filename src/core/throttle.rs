@@ -56,11 +56,6 @@ impl Throttle {
         });
     }
 
-    /// How many keys have recent failures.
-    pub fn len(&self) -> usize {
-        self.failures.len()
-    }
-
     /// Whether no key has recent failures.
     pub fn is_empty(&self) -> bool {
         self.failures.is_empty()
