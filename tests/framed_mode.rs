@@ -14,6 +14,36 @@ use chatd::proto::text;
 use framed_common::{is_chat_line, ChatClient, FramedUser, Server, TextUser};
 
 #[test]
+fn past_twenty_users_the_welcome_names_the_first_twenty_and_counts_the_rest() {
+    let server = Server::start(&[]);
+    let users: Vec<TextUser> = (0..22)
+        .rev()
+        .map(|n| TextUser::join(&server, &format!("u{n:02}")))
+        .collect();
+    let mut framed = FramedUser::connect(&server);
+    framed.send(&ClientFrame::hello("zed"));
+    let welcome = framed.expect("the welcome", |f| matches!(f, ServerFrame::Welcome { .. }));
+    let first: Vec<String> = (0..20).map(|n| format!("u{n:02}")).collect();
+    assert_eq!(
+        welcome,
+        ServerFrame::Welcome {
+            name: "zed".into(),
+            others: first.clone(),
+            more: 2,
+        }
+    );
+    let mut text = TextUser::connect(&server);
+    text.send("yan");
+    text.expect_line("the welcome", |l| {
+        l == format!(
+            "[*] Welcome, yan! Online: {} and 3 more. Type /help for the commands.",
+            first.join(", ")
+        )
+    });
+    drop(users);
+}
+
+#[test]
 fn a_chat_user_and_two_text_users_talk_both_ways() {
     let server = Server::start(&[]);
     let mut nina = TextUser::join(&server, "nina");
@@ -286,6 +316,7 @@ fn chat_flags_a_message_whose_digest_does_not_match() {
         ServerMsg::Welcome {
             name: "eve".into(),
             others: vec!["mallory".into()],
+            more: 0,
         },
         ServerMsg::Chat {
             at,

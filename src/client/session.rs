@@ -209,8 +209,8 @@ impl Session {
         self.frames_seen = true;
         let show = |out: &mut Vec<Effect>, msg: ServerMsg| out.push(Effect::Show(Shown::Msg(msg)));
         match frame {
-            ServerFrame::Welcome { name, others } => {
-                show(out, ServerMsg::Welcome { name, others });
+            ServerFrame::Welcome { name, others, more } => {
+                show(out, ServerMsg::Welcome { name, others, more });
                 if let Stage::Joining { .. } = self.stage {
                     self.stage = Stage::Joined;
                     self.act_on_pending(now, out);
@@ -439,6 +439,7 @@ mod tests {
         ServerFrame::Welcome {
             name: name.into(),
             others: vec!["alice".into()],
+            more: 0,
         }
     }
 
@@ -503,7 +504,8 @@ mod tests {
             vec![
                 Effect::Show(Shown::Msg(ServerMsg::Welcome {
                     name: "bot".into(),
-                    others: vec!["alice".into()]
+                    others: vec!["alice".into()],
+                    more: 0,
                 })),
                 Effect::Send(ClientFrame::say(1, "hello")),
                 Effect::Send(ClientFrame::Bye {

@@ -21,7 +21,7 @@ pub use input::{ConnId, Input, Now, PasswordJob, PasswordOutcome};
 pub use output::{Action, Outbox, Recipients};
 
 use crate::accounts::model::{Registry, Role};
-use crate::proto::msg::{ClientMsg, Event, LeaveKind, Reject, ServerMsg, Stamp};
+use crate::proto::msg::{ClientMsg, Event, LeaveKind, Reject, ServerMsg, Stamp, WELCOME_NAMES};
 use crate::proto::DecodeError;
 use throttle::Throttle;
 use users::{Sessions, State};
@@ -279,7 +279,8 @@ impl Chat {
 
     /// Puts `conn` in the room as `name`: welcome, backlog, and the news to everyone else.
     fn join(&mut self, conn: ConnId, name: &str, role: Role, registered: bool, out: &mut Outbox) {
-        let others = self.sessions.names();
+        let others = self.sessions.first_names(WELCOME_NAMES);
+        let more = self.sessions.joined_count().saturating_sub(others.len());
         self.sessions.join(conn, name, role, registered);
         log::info!(
             "{conn} joined as {name} ({role}, {})",
@@ -290,6 +291,7 @@ impl Chat {
             ServerMsg::Welcome {
                 name: name.to_owned(),
                 others,
+                more,
             },
         );
         for line in &self.backlog {
@@ -512,7 +514,8 @@ mod tests {
                     2,
                     ServerMsg::Welcome {
                         name: "alice".into(),
-                        others: vec!["bob".into()]
+                        others: vec!["bob".into()],
+                        more: 0,
                     }
                 ),
                 event_to_room(
@@ -710,6 +713,28 @@ mod tests {
     }
 
     #[test]
+    fn the_welcome_names_the_first_twenty_by_name_and_counts_the_rest() {
+        let mut s = Script::new();
+        for n in (0..25).rev() {
+            s.join(n, &format!("U{n:02}"));
+        }
+        s.connect(99);
+        let joined = s.line(99, "zed");
+        let expected: Vec<String> = (0..20).map(|n| format!("U{n:02}")).collect();
+        assert_eq!(
+            joined.first(),
+            Some(&to_one(
+                99,
+                ServerMsg::Welcome {
+                    name: "zed".into(),
+                    others: expected,
+                    more: 5,
+                }
+            ))
+        );
+    }
+
+    #[test]
     fn a_framed_hello_joins_like_a_typed_name() {
         let mut s = Script::new();
         s.join(1, "alice");
@@ -732,7 +757,8 @@ mod tests {
                 2,
                 ServerMsg::Welcome {
                     name: "bob".into(),
-                    others: vec!["alice".into()]
+                    others: vec!["alice".into()],
+                    more: 0,
                 }
             ))
         );

@@ -192,11 +192,12 @@ impl Sessions {
             .collect()
     }
 
-    /// The names of the users in the room, sorted ignoring case.
-    pub fn names(&self) -> Vec<String> {
+    /// The first `limit` names of the users in the room, sorted ignoring case.
+    pub fn first_names(&self, limit: usize) -> Vec<String> {
         self.names
             .values()
             .filter_map(|&conn| self.name_of(conn).map(str::to_owned))
+            .take(limit)
             .collect()
     }
 

@@ -353,6 +353,7 @@ mod tests {
         let welcome = ServerMsg::Welcome {
             name: "load3".into(),
             others: vec!["load1".into()],
+            more: 0,
         };
         framed::encode(&welcome, &mut stream);
         let chat = ServerMsg::Chat {

@@ -477,8 +477,10 @@ pub enum ServerFrame {
     Welcome {
         /// The name granted.
         name: String,
-        /// Who else is online.
+        /// Who else is online: the first names, sorted ignoring case.
         others: Vec<String>,
+        /// How many more are online than `others` names.
+        more: usize,
     },
     /// A chat message.
     Chat {
@@ -543,7 +545,8 @@ impl ServerFrame {
             frame_type::WELCOME => {
                 let name = r.string()?;
                 let others = r.strings()?;
-                ServerFrame::Welcome { name, others }
+                let more = usize::try_from(r.u32()?).unwrap_or(usize::MAX);
+                ServerFrame::Welcome { name, others, more }
             }
             frame_type::CHAT => {
                 let kind = r.u8()?;
@@ -628,10 +631,11 @@ pub fn encode(msg: &ServerMsg, out: &mut Vec<u8>) {
         }
         ServerMsg::HostHelp => encode_reply(reply_kind::HOST_HELP, msg, out),
         ServerMsg::Users { .. } => encode_reply(reply_kind::USERS, msg, out),
-        ServerMsg::Welcome { name, others } => {
+        ServerMsg::Welcome { name, others, more } => {
             let mut w = FrameWriter::begin(out, frame_type::WELCOME);
             w.string(name);
             w.strings(others.iter().map(String::as_str));
+            w.u32(u32::try_from(*more).unwrap_or(u32::MAX));
             w.finish();
         }
         ServerMsg::Chat { at, from, text } => encode_chat(chat_kind::ROOM, at, from, text, out),
@@ -1130,6 +1134,7 @@ mod tests {
             3 => ServerMsg::Welcome {
                 name: rng.name(),
                 others: (0..rng.below(4)).map(|_| rng.name()).collect(),
+                more: rng.below(100_000),
             },
             4 => ServerMsg::Pong {
                 nonce: rng.next(),
@@ -1294,10 +1299,12 @@ mod tests {
                 ServerMsg::Welcome {
                     name: "carol".into(),
                     others: vec!["alice".into(), "bob".into()],
+                    more: 70_000,
                 },
                 ServerFrame::Welcome {
                     name: "carol".into(),
                     others: vec!["alice".into(), "bob".into()],
+                    more: 70_000,
                 },
             ),
             (
@@ -1754,6 +1761,7 @@ mod tests {
                 ServerMsg::Welcome {
                     name: "alice".into(),
                     others: vec!["bob".into()],
+                    more: 2,
                 },
             ),
             (

@@ -9,6 +9,9 @@ use time::{OffsetDateTime, UtcOffset};
 
 use crate::accounts::model::Role;
 
+/// Most names a welcome lists; the count of the others follows them.
+pub const WELCOME_NAMES: usize = 20;
+
 /// A wall-clock second as the server shows it: the Unix time, its local `HH:MM:SS` text, and the
 /// local offset from UTC.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -677,8 +680,10 @@ pub enum ServerMsg {
     Welcome {
         /// The name granted.
         name: String,
-        /// Who else is online.
+        /// Who else is online: the first [`WELCOME_NAMES`] by name; `/users` lists everyone.
         others: Vec<String>,
+        /// How many more are online than `others` names.
+        more: usize,
     },
     /// A chat line.
     Chat {

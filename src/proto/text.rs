@@ -13,9 +13,6 @@ use super::msg::{
 };
 use super::{sanitize, DecodeError, Decoded};
 
-/// Most names the welcome line lists; `/users` lists everyone.
-pub const WELCOME_NAMES: usize = 20;
-
 /// The line end written to text-mode clients.
 pub const CLIENT_EOL: &[u8] = b"\r\n";
 /// The line end written to the host console.
@@ -162,15 +159,12 @@ pub fn encode(msg: &ServerMsg, eol: &[u8], out: &mut Vec<u8>) {
         }
         ServerMsg::NamePrompt => line(&["Enter your name:"]),
         ServerMsg::PasswordPrompt => line(&["Password:"]),
-        ServerMsg::Welcome { name, others } => {
-            let others = match others.len() {
-                0 => "nobody else yet".to_owned(),
-                n if n <= WELCOME_NAMES => others.join(", "),
-                n => format!(
-                    "{} and {} more",
-                    others[..WELCOME_NAMES].join(", "),
-                    n - WELCOME_NAMES
-                ),
+        ServerMsg::Welcome { name, others, more } => {
+            let others = match (others.is_empty(), more) {
+                (true, 0) => "nobody else yet".to_owned(),
+                (_, 0) => others.join(", "),
+                (true, more) => format!("{more} others"),
+                (false, more) => format!("{} and {more} more", others.join(", ")),
             };
             line(&[
                 "[*] Welcome, ",
@@ -592,14 +586,22 @@ mod tests {
     }
 
     #[test]
-    fn the_welcome_lists_twenty_names_and_counts_the_rest() {
-        let others: Vec<String> = (0..25).map(|n| format!("u{n}")).collect();
-        let welcome = render(&ServerMsg::Welcome {
-            name: "me".into(),
-            others,
-        });
-        assert!(welcome.contains("u19 and 5 more. Type /help"), "{welcome}");
-        assert!(!welcome.contains("u20"), "{welcome}");
+    fn the_welcome_lists_its_names_then_counts_the_rest() {
+        let welcome = |others: &[&str], more| {
+            render(&ServerMsg::Welcome {
+                name: "me".into(),
+                others: others.iter().map(|name| name.to_string()).collect(),
+                more,
+            })
+        };
+        let online = |line: String| {
+            let start = line.find("Online: ").unwrap() + "Online: ".len();
+            let end = line.find(". Type /help").unwrap();
+            line[start..end].to_owned()
+        };
+        assert_eq!(online(welcome(&[], 0)), "nobody else yet");
+        assert_eq!(online(welcome(&["a", "b"], 0)), "a, b");
+        assert_eq!(online(welcome(&["a", "b"], 5)), "a, b and 5 more");
     }
 
     #[test]

@@ -822,7 +822,7 @@ impl Model {
             }
         }
         match shown {
-            Shown::Msg(ServerMsg::Welcome { name, others }) => {
+            Shown::Msg(ServerMsg::Welcome { name, others, .. }) => {
                 self.link = Link::Online;
                 self.joined_once = true;
                 self.backoff.reset();
@@ -887,7 +887,7 @@ impl Model {
         match kind {
             reply_kind::USERS => {
                 if let Some(listed) = lines.first().and_then(|line| parse_online(line)) {
-                    self.roster.apply_marks(&listed);
+                    self.roster.replace(listed);
                 }
                 if self.quiet_users > 0 {
                     self.quiet_users -= 1;
@@ -1016,6 +1016,7 @@ mod tests {
         Shown::Msg(ServerMsg::Welcome {
             name: name.into(),
             others: others.iter().map(|s| s.to_string()).collect(),
+            more: 0,
         })
     }
 
@@ -1161,6 +1162,29 @@ mod tests {
         // Losing the connection forgets who was there.
         model.closed(Some("connection lost"), &now, &mut out);
         assert_eq!(users(&model), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_welcome_that_names_only_some_users_is_completed_by_the_users_reply() {
+        let start = Instant::now();
+        let mut model = Model::new(Some(ADDR.into()), Some("zed".into()), (80, 24));
+        let now = at(start, 0);
+        let mut out = Vec::new();
+        model.start(&now, &mut out);
+        model.connected(&now);
+        let welcome = Shown::Msg(ServerMsg::Welcome {
+            name: "zed".into(),
+            others: vec!["amy".into()],
+            more: 2,
+        });
+        model.shown(welcome, &now, &mut out);
+        assert_eq!(users(&model), vec!["amy", "zed"]);
+        model.shown(
+            reply(reply_kind::USERS, "[*] Online (4): amy, ben, cy, zed"),
+            &now,
+            &mut out,
+        );
+        assert_eq!(users(&model), vec!["amy", "ben", "cy", "zed"]);
     }
 
     #[test]

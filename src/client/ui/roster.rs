@@ -1,6 +1,7 @@
-//! Who is online, kept from the server's events: the welcome names everyone, `entered`, `exited`
-//! and `kicked` events add and remove. Admin and away marks come from the `/users` reply line
-//! (`[*] Online (3): alice (admin), bob (away: lunch), carol`), which [`parse_online`] reads.
+//! Who is online, kept from the server's messages: the welcome names the first 20, `entered`,
+//! `exited` and `kicked` events add and remove, and each `/users` reply line
+//! (`[*] Online (3): alice (admin), bob (away: lunch), carol`, read by [`parse_online`]) gives
+//! the whole list with the admin and away marks.
 
 /// A user in the room.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,16 +71,12 @@ impl Roster {
         }
     }
 
-    /// Takes the marks of `listed` for the users already in the list; the list itself is left to
-    /// the events.
-    pub fn apply_marks(&mut self, listed: &[Member]) {
-        for entry in listed {
-            if let Ok(at) = self.search(&entry.name) {
-                let member = &mut self.members[at];
-                member.admin = entry.admin;
-                member.away = entry.away.clone();
-            }
-        }
+    /// Starts over with `listed`, marks and all (a `/users` reply: the server's whole list, as of
+    /// the reply; later events follow it on the wire).
+    pub fn replace(&mut self, mut listed: Vec<Member>) {
+        listed.sort_by_cached_key(|member| member.name.to_ascii_lowercase());
+        listed.dedup_by(|a, b| a.name.eq_ignore_ascii_case(&b.name));
+        self.members = listed;
     }
 
     fn search(&self, name: &str) -> Result<usize, usize> {
@@ -113,12 +110,13 @@ fn ends_marks(rest: &str) -> bool {
     len > 0 && (after.is_empty() || after.starts_with(", ") || after.starts_with(" ("))
 }
 
-/// The users of a `/users` reply line, with their marks; `None` if it is not one. An away reason
-/// that itself looks like the end of an entry (`), bob (`) can cut it short; marks are a hint.
+/// The users of a `/users` reply line, with their marks; `None` if it is not one, or if it does not
+/// read as the count of users it announces (an away reason that looks like the end of an entry,
+/// `), bob (`, can make a line unreadable).
 pub fn parse_online(line: &str) -> Option<Vec<Member>> {
     let rest = line.strip_prefix("[*] Online (")?;
     let (count, mut rest) = rest.split_once("): ")?;
-    count.parse::<usize>().ok()?;
+    let count = count.parse::<usize>().ok()?;
     let mut members = Vec::new();
     while !rest.is_empty() {
         let len = name_len(rest);
@@ -150,7 +148,7 @@ pub fn parse_online(line: &str) -> Option<Vec<Member>> {
         members.push(member);
         rest = rest.strip_prefix(", ").unwrap_or(rest);
     }
-    Some(members)
+    (members.len() == count).then_some(members)
 }
 
 #[cfg(test)]
@@ -204,22 +202,31 @@ mod tests {
     }
 
     #[test]
-    fn marks_apply_to_users_already_listed_and_no_one_is_added() {
+    fn a_users_reply_replaces_the_list_with_its_names_and_marks() {
         let mut roster = Roster::default();
-        roster.reset(["alice", "bob"]);
-        roster.apply_marks(&[
+        roster.reset(["alice", "bob", "gone"]);
+        roster.replace(vec![
+            member("dave", false, None),
             member("Alice", true, None),
             member("bob", false, Some("lunch")),
-            member("ghost", true, None),
+            member("BOB", false, None),
         ]);
         assert_eq!(
             roster.members(),
             &[
-                member("alice", true, None),
-                member("bob", false, Some("lunch"))
+                member("Alice", true, None),
+                member("bob", false, Some("lunch")),
+                member("dave", false, None),
             ]
         );
-        roster.apply_marks(&[member("bob", false, None)]);
-        assert_eq!(roster.members()[1], member("bob", false, None));
+    }
+
+    #[test]
+    fn a_users_line_that_does_not_add_up_to_its_count_is_not_read() {
+        assert_eq!(parse_online("[*] Online (3): a, b"), None);
+        assert_eq!(
+            parse_online("[*] Online (2): a, b"),
+            Some(vec![member("a", false, None), member("b", false, None)])
+        );
     }
 }

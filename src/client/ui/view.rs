@@ -334,6 +334,7 @@ mod tests {
             Shown::Msg(ServerMsg::Welcome {
                 name: "alice".into(),
                 others: vec!["bob".into()],
+                more: 0,
             }),
             Shown::Reply {
                 kind: reply_kind::USERS,
