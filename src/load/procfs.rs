@@ -237,13 +237,17 @@ mod tests {
 
     #[test]
     fn this_process_can_be_sampled() {
+        let started = std::time::Instant::now();
         let before = Process::current().sample().unwrap();
         assert!(before.rss_bytes > 0);
         assert!(before.peak_rss_bytes >= before.rss_bytes);
         let after = Process::current().sample().unwrap();
         let used = after.cpu_since(&before);
         assert_eq!(used.precise, before.precise_cpu_ns.is_some());
-        assert!(used.user_ns + used.system_ns <= 10 * NS_PER_TICK);
+        // The other tests run in this process too: its CPU time is bounded by the cores, not 0.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+        let elapsed_ns = started.elapsed().as_nanos() as u64;
+        assert!(used.user_ns + used.system_ns <= cores * elapsed_ns + 2 * NS_PER_TICK);
     }
 
     #[test]
