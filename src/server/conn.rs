@@ -38,6 +38,8 @@ pub struct Connection {
     pub inbuf: Vec<u8>,
     /// Encoded output not yet written.
     pub out: OutQueue,
+    /// While in the room: the number of the first room broadcast not yet taken into `out`.
+    pub room: Option<u64>,
     /// Set once the connection is on its way out; it is no longer read.
     pub closing: Option<Closing>,
     /// Whether the socket is registered for WRITABLE as well as READABLE.
@@ -70,6 +72,7 @@ impl Connection {
             decoder: Decoder::new(limits),
             inbuf: Vec::new(),
             out: OutQueue::default(),
+            room: None,
             closing: None,
             writable_interest: false,
             readable: false,

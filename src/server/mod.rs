@@ -9,6 +9,7 @@
 mod admission;
 mod clock;
 mod conn;
+mod fanout;
 mod flood;
 mod outqueue;
 mod wire;
@@ -18,7 +19,6 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fmt;
 use std::io::{self, Read};
-use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -40,6 +40,7 @@ use crate::proto::Mode;
 use admission::Admission;
 use clock::Clock;
 use conn::{conn_id, key_of, Closing, Connection};
+use fanout::RoomLog;
 use flood::Allowance;
 pub use flood::FloodPolicy;
 use wire::WireBytes;
@@ -105,10 +106,10 @@ pub struct Server {
     read_buf: Vec<u8>,
     /// Connections with output queued since the last flush.
     dirty: Vec<usize>,
+    /// This turn's room broadcasts, taken by each member as it is written.
+    room: RoomLog,
     /// Connections marked closing, to drop once done.
     closing: Vec<usize>,
-    /// The slab keys of a broadcast's recipients, kept to reuse its allocation.
-    recipients: Vec<usize>,
     /// Connections with input left to serve next turn (edge-triggered: no new event will come).
     ready: Vec<(usize, ConnId)>,
     /// When to look at each connection's silence again (framed clients get keepalive pings).
@@ -196,9 +197,9 @@ impl Server {
             next_serial: 1,
             read_buf: vec![0; READ_CHUNK],
             dirty: Vec::new(),
+            room: RoomLog::default(),
             closing: Vec::new(),
             ready: Vec::new(),
-            recipients: Vec::new(),
             paused: BinaryHeap::new(),
             soft_checks: BinaryHeap::new(),
             liveness: BinaryHeap::new(),
@@ -503,7 +504,7 @@ impl Server {
             }
         };
         if let Some((to, msg)) = answer {
-            self.deliver(to, &msg, now);
+            self.deliver(to, msg, now);
         }
     }
 
@@ -537,7 +538,7 @@ impl Server {
         self.next_keepalive += 1;
         self.liveness
             .push(Reverse((now.instant + interval, key, id)));
-        self.deliver(Recipients::One(id), &ServerMsg::KeepAlive { nonce }, now);
+        self.deliver(Recipients::One(id), ServerMsg::KeepAlive { nonce }, now);
     }
 
     /// Reads and decodes what `key` sent, feeding each message to the core, until the socket
@@ -650,9 +651,14 @@ impl Server {
         let mut outbox = std::mem::take(&mut self.outbox);
         for action in outbox.drain() {
             match action {
-                Action::Deliver { to, msg } => self.deliver(to, &msg, now),
+                Action::Deliver { to, msg } => self.deliver(to, msg, now),
                 Action::Close { conn } => {
                     if let Some(key) = self.key(conn) {
+                        // It leaves the room: it still gets what was broadcast before.
+                        self.take_broadcasts(key, now);
+                        if let Some(conn) = self.conns.get_mut(key) {
+                            conn.room = None;
+                        }
                         let deadline = now.instant + CLOSE_LINGER;
                         self.close(
                             key,
@@ -679,63 +685,86 @@ impl Server {
         self.outbox = outbox;
     }
 
-    /// Queues `msg` for every recipient, encoded at most once per wire mode and shared.
-    fn deliver(&mut self, to: Recipients, msg: &ServerMsg, now: &Now) {
+    /// Queues `msg` for its recipients, encoded at most once per wire mode and shared; a room
+    /// broadcast goes to the turn's log, which members take from as they are written.
+    fn deliver(&mut self, to: Recipients, msg: ServerMsg, now: &Now) {
         let to_console = matches!(
             to,
             Recipients::Console | Recipients::Room { console: true, .. }
         );
         if to_console {
-            self.console_out.show(msg, now.stamp);
+            self.console_out.show(&msg, now.stamp);
         }
-        let mut wire = WireBytes::new(msg);
         match to {
             Recipients::Console => {}
+            Recipients::Room { except, .. } => self.room.push(msg, except),
             Recipients::One(conn) => {
-                if let Some(key) = self.key(conn) {
-                    self.enqueue_msg(key, &mut wire, now);
+                let Some(key) = self.key(conn) else {
+                    return;
+                };
+                if let ServerMsg::Welcome { .. } = msg {
+                    // The core sends the welcome as the user joins, before any broadcast that
+                    // user should see: from here on it is a member.
+                    if let Some(conn) = self.conns.get_mut(key) {
+                        conn.room = Some(self.room.end());
+                    }
                 }
-            }
-            Recipients::Room { except, .. } => {
-                let mut keys = std::mem::take(&mut self.recipients);
-                keys.clear();
-                let members = self.chat.members().filter(|&m| Some(m) != except);
-                keys.extend(members.filter_map(|m| self.key(m)));
-                for &key in &keys {
-                    self.enqueue_msg(key, &mut wire, now);
-                }
-                self.recipients = keys;
+                self.enqueue_msg(key, &mut WireBytes::new(msg), now);
             }
             Recipients::Everyone => {
-                let mut keys = std::mem::take(&mut self.recipients);
-                keys.clear();
-                keys.extend(self.conns.iter().map(|(key, _)| key));
-                for &key in &keys {
+                let mut wire = WireBytes::new(msg);
+                let keys: Vec<usize> = self.conns.iter().map(|(key, _)| key).collect();
+                for key in keys {
                     self.enqueue_msg(key, &mut wire, now);
                 }
-                self.recipients = keys;
             }
         }
     }
 
-    /// Queues the message's bytes for `key` in the connection's mode; text until the mode is known.
-    fn enqueue_msg(&mut self, key: usize, wire: &mut WireBytes<'_>, now: &Now) {
-        let Some(conn) = self.conns.get(key) else {
-            return;
-        };
-        let mode = conn.decoder.mode().unwrap_or(Mode::Text);
-        let bytes = wire.for_mode(mode);
-        self.enqueue(key, &bytes, now);
-    }
-
-    fn enqueue(&mut self, key: usize, bytes: &Rc<[u8]>, now: &Now) {
+    /// Queues the message's bytes for `key` in the connection's mode (text until the mode is
+    /// known), after the room broadcasts it has not taken yet.
+    fn enqueue_msg(&mut self, key: usize, wire: &mut WireBytes, now: &Now) {
+        self.take_broadcasts(key, now);
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
         if conn.closing == Some(Closing::Now) {
             return;
         }
-        if conn.out.pending() + bytes.len() > self.config.max_outbuf {
+        let bytes = wire.for_mode(conn.decoder.mode().unwrap_or(Mode::Text));
+        if conn.out.is_empty() {
+            self.dirty.push(key);
+        }
+        conn.out.push(bytes);
+        self.check_queued(key, now);
+    }
+
+    /// Moves into `key`'s queue the room broadcasts it has not taken yet.
+    fn take_broadcasts(&mut self, key: usize, now: &Now) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        let Some(next) = conn.room.filter(|&next| next < self.room.end()) else {
+            return;
+        };
+        if conn.closing == Some(Closing::Now) {
+            conn.room = Some(self.room.end());
+            return;
+        }
+        if conn.out.is_empty() {
+            self.dirty.push(key);
+        }
+        let mode = conn.decoder.mode().unwrap_or(Mode::Text);
+        conn.room = Some(self.room.take(next, conn.id, mode, &mut conn.out));
+        self.check_queued(key, now);
+    }
+
+    /// Cuts `key` off if more than `--max-outbuf` is queued for it, and watches the soft limit.
+    fn check_queued(&mut self, key: usize, now: &Now) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        if conn.out.pending() > self.config.max_outbuf {
             log::warn!(
                 "{}: slow consumer, {} bytes queued past the {} byte limit; disconnecting",
                 conn.id,
@@ -746,19 +775,25 @@ impl Server {
             self.close(key, Closing::Now, "slow consumer");
             return;
         }
-        if conn.out.is_empty() {
-            self.dirty.push(key);
-        }
-        conn.out.push(Rc::clone(bytes));
         watch_soft_limit(conn, key, &self.config, now, &mut self.soft_checks);
     }
 
-    /// Writes every connection with new output; WRITABLE interest only for those left with bytes.
+    /// Writes every connection with new output, each member taking the turn's broadcasts just
+    /// before it is written; WRITABLE interest only for those left with bytes.
     fn flush(&mut self, now: &Now) {
         let mut dirty = std::mem::take(&mut self.dirty);
+        if !self.room.is_empty() {
+            let end = self.room.end();
+            let behind = self
+                .conns
+                .iter()
+                .filter(|(_, c)| c.room.is_some_and(|n| n < end));
+            dirty.extend(behind.map(|(key, _)| key));
+        }
         dirty.sort_unstable();
         dirty.dedup();
         for &key in &dirty {
+            self.take_broadcasts(key, now);
             let Some(conn) = self.conns.get_mut(key) else {
                 continue;
             };
@@ -785,8 +820,11 @@ impl Server {
                 }
             }
         }
+        self.room.clear();
         dirty.clear();
-        self.dirty = dirty;
+        // Taking broadcasts may have marked some dirty again; they were all written above.
+        self.dirty.clear();
+        std::mem::swap(&mut self.dirty, &mut dirty);
     }
 
     /// Marks `key` closing; it is no longer read and is dropped by `reap` once done.

@@ -7,15 +7,15 @@ use crate::proto::{self, Mode, ServerMsg};
 /// A message and its encodings: each mode's bytes are made the first time a recipient needs them,
 /// so a broadcast costs one encoding (and one digest) per mode, whatever the number of recipients.
 #[derive(Debug)]
-pub struct WireBytes<'a> {
-    msg: &'a ServerMsg,
+pub struct WireBytes {
+    msg: ServerMsg,
     text: Option<Rc<[u8]>>,
     framed: Option<Rc<[u8]>>,
 }
 
-impl<'a> WireBytes<'a> {
+impl WireBytes {
     /// Nothing encoded yet.
-    pub fn new(msg: &'a ServerMsg) -> WireBytes<'a> {
+    pub fn new(msg: ServerMsg) -> WireBytes {
         WireBytes {
             msg,
             text: None,
@@ -29,7 +29,7 @@ impl<'a> WireBytes<'a> {
             Mode::Text => &mut self.text,
             Mode::Framed => &mut self.framed,
         };
-        let msg = self.msg;
+        let msg = &self.msg;
         Rc::clone(slot.get_or_insert_with(|| {
             // Most messages are a chat line: one allocation, not a few regrowths.
             let mut bytes = Vec::with_capacity(256);
@@ -47,7 +47,7 @@ mod tests {
     #[test]
     fn each_mode_is_encoded_once_and_shared() {
         let msg = ServerMsg::Event(Event::Entered { name: "bob".into() });
-        let mut wire = WireBytes::new(&msg);
+        let mut wire = WireBytes::new(msg);
         let text = wire.for_mode(Mode::Text);
         let framed = wire.for_mode(Mode::Framed);
         assert_eq!(&text[..], b"[*] bob entered.\r\n");
