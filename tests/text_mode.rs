@@ -126,6 +126,21 @@ fn a_chat_line_reaches_the_others_and_the_console_but_not_the_sender() {
 }
 
 #[test]
+fn room_lines_and_direct_messages_sent_together_arrive_in_the_order_they_were_sent() {
+    let mut server = TestServer::start(&[]);
+    let mut alice = server.join("alice");
+    let mut bob = server.join("bob");
+    alice.expect_line("[*] bob entered.");
+    // One write: the server reads and relays them in the same turn of its loop.
+    alice.send_raw(b"one\n/dm bob two\nthree\n/dm bob four\n/quit\n");
+    assert_chat(&bob.next_line(), "alice", "one");
+    assert_chat(&bob.next_line(), "[dm] alice", "two");
+    assert_chat(&bob.next_line(), "alice", "three");
+    assert_chat(&bob.next_line(), "[dm] alice", "four");
+    assert_eq!(bob.next_line(), "[*] alice exited.");
+}
+
+#[test]
 fn empty_lines_are_ignored_and_crlf_is_accepted() {
     let server = TestServer::start(&[]);
     let mut alice = server.join("alice");
