@@ -150,6 +150,8 @@ pub enum Reader {
         pending: Vec<u8>,
         /// The frame decoder.
         decoder: Box<ServerFrameDecoder>,
+        /// Whether the welcome has come: from then on chat frames are read in place.
+        welcomed: bool,
     },
 }
 
@@ -193,6 +195,7 @@ impl Wire {
                 pending: Vec::new(),
                 // Frames from the server may be as long as the format allows (a long welcome).
                 decoder: Box::new(ServerFrameDecoder::new(framed::MAX_FRAME_CAP)),
+                welcomed: false,
             },
         }
     }
@@ -231,15 +234,36 @@ impl Reader {
                     each(Incoming::Line(line));
                 }
             }),
-            (Reader::Framed { pending, decoder }, _) => {
+            (
+                Reader::Framed {
+                    pending,
+                    decoder,
+                    welcomed,
+                },
+                _,
+            ) => {
                 pending.extend_from_slice(bytes);
                 let mut used = 0;
                 loop {
+                    // Chat frames, nearly all of a run's, are read without decoding them whole.
+                    let chat = framed::peek_chat(&pending[used..]).filter(|_| *welcomed);
+                    if let Some(chat) = chat {
+                        used += chat.len;
+                        if framed::digest(chat.text) == chat.digest {
+                            each(Incoming::Line(chat.text));
+                        } else {
+                            each(Incoming::Other);
+                        }
+                        continue;
+                    }
                     let step = decoder.decode(&pending[used..]);
                     used += step.used;
                     match step.item {
                         None => break,
-                        Some(Ok(ServerFrame::Welcome { .. })) => each(Incoming::Welcome),
+                        Some(Ok(ServerFrame::Welcome { .. })) => {
+                            *welcomed = true;
+                            each(Incoming::Welcome)
+                        }
                         Some(Ok(ServerFrame::Chat {
                             text,
                             digest_ok: true,

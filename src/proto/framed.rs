@@ -789,6 +789,48 @@ impl ServerFrameDecoder {
     }
 }
 
+/// A chat frame read in place by [`peek_chat`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChatPeek<'a> {
+    /// The whole frame's length, header included.
+    pub len: usize,
+    /// The text as sent.
+    pub text: &'a [u8],
+    /// The digest sent with it (not checked).
+    pub digest: Digest,
+}
+
+/// Reads the whole chat frame at the front of `input` in place, for tools that count deliveries
+/// and need neither the sender nor the time (the load generator). `None` if `input` does not
+/// start with a whole chat frame with its fields in place (the time and the sender are not
+/// checked, nor the digest); [`ServerFrameDecoder`] reads and checks every frame.
+pub fn peek_chat(input: &[u8]) -> Option<ChatPeek<'_>> {
+    let (header, rest) = input.split_first_chunk::<HEADER_LEN>()?;
+    let frame_len = usize::try_from(u32::from_be_bytes(*header)).ok()?;
+    let (&code, body) = rest.get(..frame_len)?.split_first()?;
+    if code != frame_type::CHAT {
+        return None;
+    }
+    let mut r = Reader { code, body };
+    let kind = r.u8().ok()?;
+    if !matches!(
+        kind,
+        chat_kind::ROOM | chat_kind::DIRECT | chat_kind::HISTORY
+    ) {
+        return None;
+    }
+    r.take(16).ok()?;
+    r.raw_string().ok()?;
+    let text = r.raw_string().ok()?;
+    let digest = r.digest().ok()?;
+    r.finish().ok()?;
+    Some(ChatPeek {
+        len: HEADER_LEN + frame_len,
+        text,
+        digest,
+    })
+}
+
 /// Takes the frame at the front of `input` and parses it with `parse`. The length is checked
 /// against `max_frame` as soon as the header is in, before anything waits for the body. After a
 /// fatal error `failed` is set and all input is dropped from then on.
@@ -1603,6 +1645,33 @@ mod tests {
                 max: len as u32 - 1
             })]
         );
+    }
+
+    #[test]
+    fn a_chat_frame_read_in_place_gives_its_length_text_and_digest() {
+        let chat = encoded_msg(&ServerMsg::Chat {
+            at: stamp(),
+            from: "bob".into(),
+            text: "hi \u{1f600}".into(),
+        });
+        let mut two = chat.clone();
+        two.extend_from_slice(&chat);
+        let text = "hi \u{1f600}".as_bytes();
+        let expected = Some(ChatPeek {
+            len: chat.len(),
+            text,
+            digest: digest(text),
+        });
+        assert_eq!(peek_chat(&two), expected);
+        assert_eq!(peek_chat(&two[chat.len()..]), expected);
+        for len in 0..chat.len() {
+            assert_eq!(peek_chat(&chat[..len]), None, "{len} bytes");
+        }
+        let event = encoded_msg(&ServerMsg::Event(Event::Shutdown));
+        assert_eq!(peek_chat(&event), None);
+        let mut bad_kind = chat.clone();
+        bad_kind[HEADER_LEN + 1] = 9;
+        assert_eq!(peek_chat(&bad_kind), None);
     }
 
     #[test]
