@@ -127,7 +127,7 @@ fn a_chat_line_reaches_the_others_and_the_console_but_not_the_sender() {
 
 #[test]
 fn room_lines_and_direct_messages_sent_together_arrive_in_the_order_they_were_sent() {
-    let mut server = TestServer::start(&[]);
+    let server = TestServer::start(&[]);
     let mut alice = server.join("alice");
     let mut bob = server.join("bob");
     alice.expect_line("[*] bob entered.");
