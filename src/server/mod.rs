@@ -2,8 +2,9 @@
 //!
 //! Each turn of the loop: wait (until the earliest timer), handle every event (accept until
 //! `WouldBlock`; read until `WouldBlock` and feed each decoded message to the core; carry out the
-//! core's actions by encoding each message once per wire mode and queueing the shared bytes),
-//! then write every connection with new output, then drop the connections that are done. The
+//! core's actions by encoding each message once per wire mode and queueing the shared bytes, a
+//! room broadcast once in the turn's log), then write every connection with new output (each
+//! member taking the log's broadcasts just before), then drop the connections that are done. The
 //! shell decides no chat rule; the core decides nothing about sockets.
 
 mod admission;
