@@ -1,12 +1,15 @@
 //! Feeds arbitrary bytes, split in two at an arbitrary point, to both sides' decoders: the
 //! server's (`proto::Decoder`: text, or framed when the first byte is 0x00) and the client's
 //! (`ServerFrameDecoder`). No input may panic, use more bytes than given, or leave more buffered
-//! than one line or frame may take.
+//! than one line or frame may take. `peek_chat` (the load tool's in-place reading) must agree with
+//! the client's decoder on every chat frame it reads.
 
 #![no_main]
 
-use chatd::proto::framed::{ServerFrameDecoder, HEADER_LEN, MAX_FRAME_CAP};
-use chatd::proto::{Decoded, Decoder, Limits};
+use chatd::proto::framed::{
+    digest, peek_chat, ServerFrame, ServerFrameDecoder, HEADER_LEN, MAX_FRAME_CAP,
+};
+use chatd::proto::{sanitize, Decoded, Decoder, Limits};
 use libfuzzer_sys::fuzz_target;
 
 const LIMITS: Limits = Limits {
@@ -28,6 +31,25 @@ fuzz_target!(|data: &[u8]| {
 
     let mut client_side = ServerFrameDecoder::new(MAX_FRAME_CAP);
     feed(|input| client_side.decode(input), head, tail);
+
+    // A frame at the very start: the client's decoder skips nothing before a leading 0x00.
+    if let Some(chat) = peek_chat(bytes) {
+        assert!(chat.len <= bytes.len());
+        let mut decoder = ServerFrameDecoder::new(MAX_FRAME_CAP);
+        let step = decoder.decode(bytes);
+        assert_eq!(step.used, chat.len);
+        match step.item {
+            Some(Ok(ServerFrame::Chat {
+                text, digest_ok, ..
+            })) => {
+                assert_eq!(digest_ok, digest(chat.text) == chat.digest);
+                assert_eq!(text, sanitize(chat.text));
+            }
+            // The decoder also checks the time and the sender, which peek_chat does not read.
+            Some(Err(_)) => {}
+            other => panic!("peek_chat read a chat frame the decoder reads as {other:?}"),
+        }
+    }
 });
 
 /// Decodes `head` then `tail` as a reader loop does; returns the bytes left waiting.
