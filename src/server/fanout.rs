@@ -12,6 +12,9 @@ use super::wire::WireBytes;
 use crate::core::ConnId;
 use crate::proto::{Mode, ServerMsg};
 
+/// Most entries whose room the log keeps from one turn to the next; a bigger turn's is given back.
+const KEPT_CAPACITY: usize = 4096;
+
 /// A broadcast and who it skips.
 #[derive(Debug)]
 struct Broadcast {
@@ -62,6 +65,7 @@ impl RoomLog {
     pub fn clear(&mut self) {
         self.first = self.end();
         self.entries.clear();
+        self.entries.shrink_to(KEPT_CAPACITY);
     }
 }
 
@@ -104,5 +108,16 @@ mod tests {
         log.push(entered("dave"), None);
         log.take(bob_next, bob, Mode::Text, &mut to_bob);
         assert_eq!(drain(&mut to_bob), "[*] dave entered.\r\n");
+    }
+
+    #[test]
+    fn a_big_turn_does_not_keep_its_room_after_it() {
+        let mut log = RoomLog::default();
+        for n in 0..5 * KEPT_CAPACITY {
+            log.push(entered(&format!("u{n}")), None);
+        }
+        log.clear();
+        assert!(log.entries.capacity() <= KEPT_CAPACITY);
+        assert_eq!(log.end(), 5 * KEPT_CAPACITY as u64);
     }
 }
