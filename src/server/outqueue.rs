@@ -52,7 +52,10 @@ impl OutQueue {
     pub fn write_to(&mut self, sink: &mut impl Write) -> io::Result<usize> {
         let mut total = 0;
         while !self.is_empty() {
-            let written = if self.chunks.len() <= FEW_SLICES {
+            let written = if self.chunks.len() == 1 {
+                // One message (the usual case at a chat's pace): a plain write.
+                sink.write(&self.chunks[0][self.written..])
+            } else if self.chunks.len() <= FEW_SLICES {
                 self.write_some::<FEW_SLICES>(sink)
             } else {
                 self.write_some::<MAX_SLICES>(sink)
