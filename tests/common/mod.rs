@@ -512,28 +512,43 @@ impl Client {
             if left.is_zero() {
                 return Read1::Timeout;
             }
-            self.stream
-                .set_read_timeout(Some(left.max(Duration::from_millis(1))))
-                .expect("set a read timeout");
-            match self.stream.read(&mut chunk) {
-                Ok(0) => self.closed = true,
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted
-                    ) =>
-                {
-                    self.closed = true
-                }
-                Err(e) => panic!("read from chatd: {e}"),
+            let n = self.read_within(left, &mut chunk);
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// One read into `chunk`, waiting at most `left`; returns the bytes read (0 on timeout) and
+    /// marks the connection closed on end of stream or reset.
+    fn read_within(&mut self, left: Duration, chunk: &mut [u8]) -> usize {
+        self.stream
+            .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .expect("set a read timeout");
+        match self.stream.read(chunk) {
+            Ok(0) => {
+                self.closed = true;
+                0
             }
+            Ok(n) => n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
+                ) =>
+            {
+                0
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted
+                ) =>
+            {
+                self.closed = true;
+                0
+            }
+            Err(e) => panic!("read from chatd: {e}"),
         }
     }
 
@@ -618,29 +633,7 @@ impl Client {
                 !left.is_zero(),
                 "not closed within {TIMEOUT:?} ({total} bytes read)"
             );
-            self.stream
-                .set_read_timeout(Some(left.max(Duration::from_millis(1))))
-                .expect("set a read timeout");
-            match self.stream.read(&mut chunk) {
-                Ok(0) => self.closed = true,
-                Ok(n) => total += n,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock
-                            | io::ErrorKind::TimedOut
-                            | io::ErrorKind::Interrupted
-                    ) => {}
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted
-                    ) =>
-                {
-                    self.closed = true
-                }
-                Err(e) => panic!("read from chatd: {e}"),
-            }
+            total += self.read_within(left, &mut chunk);
         }
         total
     }
