@@ -153,11 +153,6 @@ impl Chat {
         self.sessions.members()
     }
 
-    /// Whether `conn` is in the room.
-    pub fn has_joined(&self, conn: ConnId) -> bool {
-        self.sessions.name_of(conn).is_some()
-    }
-
     /// The accounts and bans as the core knows them.
     pub fn registry(&self) -> &Registry {
         &self.registry
@@ -294,6 +289,7 @@ impl Chat {
                 more,
             },
         );
+        out.push(Action::Joined { conn });
         for line in &self.backlog {
             let msg = ServerMsg::Backlog {
                 at: line.at,
@@ -518,6 +514,7 @@ mod tests {
                         more: 0,
                     }
                 ),
+                Action::Joined { conn: ConnId(2) },
                 event_to_room(
                     Event::Entered {
                         name: "alice".into()

@@ -32,7 +32,13 @@ pub enum Action {
         /// The message.
         msg: ServerMsg,
     },
-    /// Close `conn` once what is queued for it has been written. The core has already forgotten it.
+    /// `conn` is in the room from here on: it gets every room broadcast that follows this action.
+    Joined {
+        /// The connection that joined.
+        conn: ConnId,
+    },
+    /// Close `conn` once what is queued for it has been written. The core has already forgotten it
+    /// (it is out of the room, if it was in it).
     Close {
         /// The connection to close.
         conn: ConnId,

@@ -180,11 +180,6 @@ impl Decoder {
         }
     }
 
-    /// Whether [`Decoder::joined`] was called.
-    pub fn has_joined(&self) -> bool {
-        self.joined
-    }
-
     fn max_line(&self) -> usize {
         if self.joined {
             self.limits.max_line

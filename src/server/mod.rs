@@ -624,12 +624,6 @@ impl Server {
                         Err(error) => Input::BadInput { conn, error },
                     };
                     self.feed(now, input);
-                    // Joined: the tighter limit of a connection without a name is lifted.
-                    if let Some(conn) = self.conns.get_mut(key) {
-                        if !conn.decoder.has_joined() && self.chat.has_joined(conn.id) {
-                            conn.decoder.joined();
-                        }
-                    }
                 }
             }
         };
@@ -653,6 +647,13 @@ impl Server {
         for action in outbox.drain() {
             match action {
                 Action::Deliver { to, msg } => self.deliver(to, msg, now),
+                Action::Joined { conn } => {
+                    if let Some(conn) = self.key(conn).and_then(|key| self.conns.get_mut(key)) {
+                        // The tighter input limit of a connection without a name is lifted.
+                        conn.decoder.joined();
+                        conn.room = Some(self.room.end());
+                    }
+                }
                 Action::Close { conn } => {
                     if let Some(key) = self.key(conn) {
                         // It leaves the room: it still gets what was broadcast before.
@@ -700,17 +701,9 @@ impl Server {
             Recipients::Console => {}
             Recipients::Room { except, .. } => self.room.push(msg, except),
             Recipients::One(conn) => {
-                let Some(key) = self.key(conn) else {
-                    return;
-                };
-                if let ServerMsg::Welcome { .. } = msg {
-                    // The core sends the welcome as the user joins, before any broadcast that
-                    // user should see: from here on it is a member.
-                    if let Some(conn) = self.conns.get_mut(key) {
-                        conn.room = Some(self.room.end());
-                    }
+                if let Some(key) = self.key(conn) {
+                    self.enqueue_msg(key, &mut WireBytes::new(msg), now);
                 }
-                self.enqueue_msg(key, &mut WireBytes::new(msg), now);
             }
             Recipients::Everyone => {
                 let mut wire = WireBytes::new(msg);
