@@ -549,13 +549,7 @@ impl ServerFrame {
                 ServerFrame::Welcome { name, others, more }
             }
             frame_type::CHAT => {
-                let kind = r.u8()?;
-                if !matches!(
-                    kind,
-                    chat_kind::ROOM | chat_kind::DIRECT | chat_kind::HISTORY
-                ) {
-                    return Err(r.malformed());
-                }
+                let kind = r.chat_kind()?;
                 let at = r.stamp()?;
                 let from = r.string()?;
                 let text = r.raw_string()?;
@@ -812,14 +806,8 @@ pub fn peek_chat(input: &[u8]) -> Option<ChatPeek<'_>> {
         return None;
     }
     let mut r = Reader { code, body };
-    let kind = r.u8().ok()?;
-    if !matches!(
-        kind,
-        chat_kind::ROOM | chat_kind::DIRECT | chat_kind::HISTORY
-    ) {
-        return None;
-    }
-    r.take(16).ok()?;
+    r.chat_kind().ok()?;
+    r.stamp_bytes().ok()?;
     r.raw_string().ok()?;
     let text = r.raw_string().ok()?;
     let digest = r.digest().ok()?;
@@ -1012,10 +1000,22 @@ impl<'a> Reader<'a> {
         (0..count).map(|_| self.string()).collect()
     }
 
+    /// A chat frame's kind: room, direct or history.
+    fn chat_kind(&mut self) -> Result<u8, DecodeError> {
+        match self.u8()? {
+            kind @ (chat_kind::ROOM | chat_kind::DIRECT | chat_kind::HISTORY) => Ok(kind),
+            _ => Err(self.malformed()),
+        }
+    }
+
+    /// A time's bytes, unchecked: Unix seconds, then `HH:MM:SS`.
+    fn stamp_bytes(&mut self) -> Result<([u8; 8], [u8; 8]), DecodeError> {
+        Ok((self.array()?, self.array()?))
+    }
+
     fn stamp(&mut self) -> Result<Stamp, DecodeError> {
-        let unix = i64::from_be_bytes(self.array()?);
-        let hms: [u8; 8] = self.array()?;
-        parse_hms(unix, hms).ok_or(self.malformed())
+        let (unix, hms) = self.stamp_bytes()?;
+        parse_hms(i64::from_be_bytes(unix), hms).ok_or(self.malformed())
     }
 
     fn finish(self) -> Result<(), DecodeError> {
