@@ -139,6 +139,15 @@ impl Registry {
         self.bans.values()
     }
 
+    /// Whether `name` holds the only admin account (so taking its role away leaves no admin).
+    pub fn is_last_admin(&self, name: &str) -> bool {
+        let mut admins = self.accounts.values().filter(|a| a.role == Role::Admin);
+        match (admins.next(), admins.next()) {
+            (Some(only), None) => only.name.eq_ignore_ascii_case(name),
+            _ => false,
+        }
+    }
+
     /// Applies `change`; a change to an account that does not exist does nothing.
     pub fn apply(&mut self, change: &Change) {
         match change {

@@ -23,7 +23,7 @@ pub use output::{Action, Outbox, Recipients};
 use crate::accounts::model::{Registry, Role};
 use crate::proto::msg::{ClientMsg, Event, LeaveKind, Reject, ServerMsg, Stamp, WELCOME_NAMES};
 use crate::proto::DecodeError;
-use throttle::Throttle;
+use throttle::{LoginPolicy, LoginThrottle};
 use users::{Sessions, State};
 
 /// Most messages held for a connection while its password is checked.
@@ -40,11 +40,8 @@ pub struct ChatConfig {
     pub history: usize,
     /// Wrong passwords allowed on one connection before it is closed.
     pub max_login_failures: u8,
-    /// Wrong passwords allowed per account and per address within `login_window`; further
-    /// attempts are refused unchecked until the window has passed.
-    pub max_failed_logins: usize,
-    /// The window for `max_failed_logins`.
-    pub login_window: Duration,
+    /// How wrong passwords slow down further logins (see [`throttle`]).
+    pub logins: LoginPolicy,
     /// How long a connection may take to give its name (and password).
     pub name_timeout: Duration,
     /// Over-long lines or bad frames allowed on one connection before it is closed.
@@ -58,8 +55,7 @@ impl Default for ChatConfig {
             allow_register: true,
             history: 20,
             max_login_failures: 3,
-            max_failed_logins: 3,
-            login_window: Duration::from_secs(60),
+            logins: LoginPolicy::default(),
             name_timeout: Duration::from_secs(30),
             max_bad_input: 3,
         }
@@ -84,8 +80,10 @@ pub struct Chat {
     started: Instant,
     relayed: u64,
     shutting_down: bool,
-    /// Recent failed logins, per account and per address.
-    failed_logins: Throttle,
+    /// Recent failed logins, per (address, account) pair, account and address.
+    logins: LoginThrottle,
+    /// Password checks held back by the throttle, in the order they came.
+    held_checks: Vec<cmd::auth::HeldCheck>,
     /// When each connection must have joined by, in connection order (so earliest first).
     name_deadlines: VecDeque<(Instant, ConnId)>,
     /// Say and dm frames dropped because their text did not match its digest.
@@ -103,7 +101,8 @@ impl Chat {
             relayed: 0,
             shutting_down: false,
             bad_digests: 0,
-            failed_logins: Throttle::new(config.max_failed_logins, config.login_window),
+            logins: LoginThrottle::new(config.logins.clone()),
+            held_checks: Vec::new(),
             name_deadlines: VecDeque::new(),
             config,
         }
@@ -129,6 +128,7 @@ impl Chat {
                 if let Some(name) = self.sessions.remove(conn) {
                     self.announce_leave(conn, name, LeaveKind::Exited, None, out);
                 }
+                cmd::auth::forget_checks(self, now, conn, out);
             }
             Input::Host(command) => host::handle(self, now, command, out),
             Input::PasswordDone { conn, outcome } => {
@@ -140,7 +140,9 @@ impl Chat {
 
     /// When the core next needs an [`Input::Tick`]; a tick before then is harmless.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.name_deadlines.front().map(|&(deadline, _)| deadline)
+        let names = self.name_deadlines.front().map(|&(deadline, _)| deadline);
+        let checks = self.held_checks.iter().filter_map(|held| held.until).min();
+        names.into_iter().chain(checks).min()
     }
 
     /// How many say or dm frames were dropped because their text did not match its digest.
@@ -178,6 +180,9 @@ impl Chat {
             }
             return;
         }
+        if session.passwd.is_some() {
+            return cmd::auth::passwd_step(self, now, conn, msg, out);
+        }
         match (&session.state, msg) {
             (State::Closing, _) => {}
             (State::Verifying { .. }, msg) => {
@@ -213,7 +218,8 @@ impl Chat {
         }
     }
 
-    /// Closes connections that took too long to give a name, and forgets old failed logins.
+    /// Closes connections that took too long to give a name, starts the password checks whose
+    /// hold is over, and forgets old failed logins.
     fn tick(&mut self, now: &Now, out: &mut Outbox) {
         while let Some(&(deadline, conn)) = self.name_deadlines.front() {
             if deadline > now.instant {
@@ -233,7 +239,8 @@ impl Chat {
                 self.close(conn, LeaveKind::Exited, None, out);
             }
         }
-        self.failed_logins.prune(now.instant);
+        self.logins.prune(now.instant);
+        cmd::auth::release_checks(self, now, out);
     }
 
     /// Refuses input that could not be decoded. A message whose digest did not match is dropped
@@ -404,7 +411,10 @@ pub(crate) mod testing {
         }
 
         pub fn connect(&mut self, id: u64) -> Vec<Action> {
-            let peer = std::net::IpAddr::from([127, 0, 0, 1]);
+            self.connect_from(id, std::net::IpAddr::from([127, 0, 0, 1]))
+        }
+
+        pub fn connect_from(&mut self, id: u64, peer: std::net::IpAddr) -> Vec<Action> {
             self.input(Input::Connected {
                 conn: ConnId(id),
                 peer,

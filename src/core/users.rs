@@ -71,6 +71,38 @@ pub struct Session {
     pub peer: IpAddr,
     /// Inputs that could not be decoded so far.
     pub bad_inputs: u8,
+    /// Where an interactive `/passwd` is: the next line is the password it asks for.
+    pub passwd: Option<PasswdEntry>,
+}
+
+/// The steps of `/passwd` given alone: what the next line is, and what was typed so far.
+#[derive(Clone, PartialEq, Eq)]
+pub enum PasswdEntry {
+    /// The next line is the current password.
+    Current,
+    /// The next line is the new password.
+    New {
+        /// The current password, as typed.
+        old: String,
+    },
+    /// The next line is the new password again.
+    Again {
+        /// The current password, as typed.
+        old: String,
+        /// The new password, as typed the first time.
+        new: String,
+    },
+}
+
+impl std::fmt::Debug for PasswdEntry {
+    /// Never shows a password, not even in a debug log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PasswdEntry::Current => "Current",
+            PasswdEntry::New { .. } => "New",
+            PasswdEntry::Again { .. } => "Again",
+        })
+    }
 }
 
 impl Session {
@@ -85,6 +117,7 @@ impl Session {
             pending: None,
             peer,
             bad_inputs: 0,
+            passwd: None,
         }
     }
 }
@@ -150,6 +183,7 @@ impl Sessions {
         let session = self.sessions.get_mut(&conn)?;
         let state = std::mem::replace(&mut session.state, State::Closing);
         session.held.clear();
+        session.passwd = None;
         self.free_name(state)
     }
 
@@ -231,9 +265,10 @@ pub fn validate_name(name: &str) -> Result<(), Reject> {
 /// would pass for the server (allowed only when registered).
 pub fn check_join_name(name: &str, sessions: &Sessions, registry: &Registry) -> Result<(), Reject> {
     validate_name(name)?;
-    if registry.ban(name).is_some() {
+    if let Some(ban) = registry.ban(name) {
         return Err(Reject::Banned {
             name: name.to_owned(),
+            reason: ban.reason.clone(),
         });
     }
     if sessions.find(name).is_some() {
@@ -317,7 +352,10 @@ mod tests {
         registry.apply(&Change::PutBan(ban));
         assert_eq!(
             check_join_name("eve", &sessions, &registry),
-            Err(Reject::Banned { name: "eve".into() })
+            Err(Reject::Banned {
+                name: "eve".into(),
+                reason: None
+            })
         );
         assert_eq!(
             check_join_name("ADMIN", &sessions, &registry),

@@ -119,6 +119,8 @@ pub mod reply_kind {
     pub const STATS: u8 = 11;
     /// The bans.
     pub const BANS: u8 = 12;
+    /// An explanation of what happens next (a `/passwd` step, a delayed check, a ban, a takeover).
+    pub const NOTICE: u8 = 13;
 }
 
 /// The code of an error frame: hundreds group them (1xx names, 2xx commands, 3xx bad input).
@@ -188,6 +190,14 @@ pub mod error_code {
     pub const BUSY: u16 = 208;
     /// The change could not be made.
     pub const FAILED: u16 = 209;
+    /// An admin may not ban their own name.
+    pub const CANNOT_BAN_SELF: u16 = 210;
+    /// The change would leave no admin account.
+    pub const LAST_ADMIN: u16 = 211;
+    /// The new password and its confirmation differ.
+    pub const PASSWORDS_DIFFER: u16 = 212;
+    /// A password may not begin with `/`.
+    pub const PASSWORD_SLASH: u16 = 213;
 
     /// The code for `reject`.
     pub fn of(reject: &Reject) -> u16 {
@@ -208,7 +218,11 @@ pub mod error_code {
             Reject::AccountRequired => ACCOUNT_REQUIRED,
             Reject::WrongPassword => WRONG_PASSWORD,
             Reject::TooManyFailures => TOO_MANY_FAILURES,
-            Reject::TooManyAttempts => TOO_MANY_ATTEMPTS,
+            Reject::TooManyAttempts { .. } => TOO_MANY_ATTEMPTS,
+            Reject::CannotBanSelf => CANNOT_BAN_SELF,
+            Reject::LastAdmin { .. } => LAST_ADMIN,
+            Reject::PasswordsDiffer => PASSWORDS_DIFFER,
+            Reject::PasswordSlash => PASSWORD_SLASH,
             Reject::PermissionDenied => PERMISSION_DENIED,
             Reject::AlreadyRegistered => ALREADY_REGISTERED,
             Reject::RegistrationClosed => REGISTRATION_CLOSED,
@@ -620,6 +634,7 @@ pub fn encode(msg: &ServerMsg, out: &mut Vec<u8>) {
         ServerMsg::Time { .. } => encode_reply(reply_kind::TIME, msg, out),
         ServerMsg::Stats { .. } => encode_reply(reply_kind::STATS, msg, out),
         ServerMsg::Bans { .. } => encode_reply(reply_kind::BANS, msg, out),
+        ServerMsg::Notice(_) => encode_reply(reply_kind::NOTICE, msg, out),
         ServerMsg::Backlog { at, from, text } => {
             encode_chat(chat_kind::HISTORY, at, from, text, out)
         }
@@ -1263,7 +1278,8 @@ mod tests {
             | ServerMsg::WhoAmI { .. }
             | ServerMsg::Time { .. }
             | ServerMsg::Stats { .. }
-            | ServerMsg::Bans { .. } => frame_type::REPLY,
+            | ServerMsg::Bans { .. }
+            | ServerMsg::Notice(_) => frame_type::REPLY,
             ServerMsg::Welcome { .. } => frame_type::WELCOME,
             ServerMsg::Chat { .. } | ServerMsg::Direct { .. } | ServerMsg::Backlog { .. } => {
                 frame_type::CHAT

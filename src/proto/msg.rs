@@ -137,7 +137,9 @@ pub enum Command {
         /// The password.
         password: String,
     },
-    /// Change one's password.
+    /// `/passwd` alone: change one's password, asked for step by step (so it may hold spaces).
+    PasswdAsk,
+    /// Change one's password, both given on the command line (one word each).
     Passwd {
         /// The current password.
         old: String,
@@ -244,8 +246,8 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec(
         "passwd",
         &[],
-        "/passwd OLD NEW",
-        "change your password",
+        "/passwd [OLD NEW]",
+        "change your password; alone, it asks for each (passwords with spaces)",
         false,
     ),
     spec(
@@ -342,6 +344,7 @@ impl Command {
                 to: first.to_owned(),
                 text: rest.to_owned(),
             },
+            ("passwd", true, _) => Command::PasswdAsk,
             ("passwd", false, false) => Command::Passwd {
                 old: first.to_owned(),
                 new: rest.to_owned(),
@@ -544,6 +547,65 @@ pub enum Done {
     },
 }
 
+/// What the server explains to one user, shown as a `[*]` line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Notice {
+    /// `/passwd` asks for the current password next.
+    PasswdCurrent,
+    /// `/passwd` asks for the new password next.
+    PasswdNew,
+    /// `/passwd` asks for the new password once more.
+    PasswdAgain,
+    /// `/passwd` was cancelled (an empty line or a command); the password is unchanged.
+    PasswdCancelled,
+    /// The password is checked only in `secs`, after failed logins for this name from this address.
+    CheckDelayed {
+        /// Seconds until the check.
+        secs: u64,
+    },
+    /// The user's name was banned by `by`; the connection closes next.
+    Banned {
+        /// The banned name.
+        name: String,
+        /// Who banned it.
+        by: String,
+        /// Why, if given.
+        reason: Option<String>,
+    },
+    /// The user logged in to this name again from another connection, which takes it over; this
+    /// connection closes next.
+    Replaced,
+}
+
+impl fmt::Display for Notice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Notice::PasswdCurrent => {
+                f.write_str("Changing your password: your current password? (an empty line cancels)")
+            }
+            Notice::PasswdNew => f.write_str("Your new password?"),
+            Notice::PasswdAgain => f.write_str("Your new password once more?"),
+            Notice::PasswdCancelled => {
+                f.write_str("Password change cancelled: your password is unchanged.")
+            }
+            Notice::CheckDelayed { secs } => write!(
+                f,
+                "Failed logins to this name from your address lately: your password is checked in {secs} s."
+            ),
+            Notice::Banned { name, by, reason } => {
+                write!(f, "You have been banned by {by}")?;
+                if let Some(reason) = reason {
+                    write!(f, " ({reason})")?;
+                }
+                write!(f, ": the name {name} is refused here from now on.")
+            }
+            Notice::Replaced => f.write_str(
+                "You logged in to your name from another connection: this one closes.",
+            ),
+        }
+    }
+}
+
 /// Why a request was refused: the user is told with a `[!]` line (text) or an error frame (framed).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Reject {
@@ -586,8 +648,11 @@ pub enum Reject {
     WrongPassword,
     /// Too many wrong passwords; the connection closes.
     TooManyFailures,
-    /// Too many failed logins for this account or from this address lately.
-    TooManyAttempts,
+    /// This address has failed logins for too many accounts lately; try another in `retry_secs`.
+    TooManyAttempts {
+        /// Seconds until a login to a further account is checked again.
+        retry_secs: u64,
+    },
     /// No name was given in time; the connection closes.
     NameTimeout,
     /// Too much input that could not be read; the connection closes.
@@ -598,7 +663,20 @@ pub enum Reject {
     Banned {
         /// The name.
         name: String,
+        /// Why, if the ban gave a reason.
+        reason: Option<String>,
     },
+    /// An admin may not ban their own name.
+    CannotBanSelf,
+    /// The change would leave no admin account.
+    LastAdmin {
+        /// The last admin's name.
+        name: String,
+    },
+    /// The new password and its confirmation differ.
+    PasswordsDiffer,
+    /// A password may not begin with `/`: the login prompt would read it as a command.
+    PasswordSlash,
     /// The name is registered already.
     AlreadyRegistered,
     /// This server does not let guests register.
@@ -641,8 +719,9 @@ impl fmt::Display for Reject {
             Reject::PermissionDenied => f.write_str("permission denied"),
             Reject::WrongPassword => f.write_str("wrong password"),
             Reject::TooManyFailures => f.write_str("too many wrong passwords, goodbye"),
-            Reject::TooManyAttempts => f.write_str(
-                "too many failed logins for this name or address: try again in a minute",
+            Reject::TooManyAttempts { retry_secs } => write!(
+                f,
+                "too many accounts failed from your address lately: try again in {retry_secs} s"
             ),
             Reject::NameTimeout => f.write_str("no name given in time, goodbye"),
             Reject::TooMuchBadInput => {
@@ -651,10 +730,26 @@ impl fmt::Display for Reject {
             Reject::AccountRequired => {
                 f.write_str("this server is for registered users only: ask an admin for an account")
             }
-            Reject::Banned { name } => write!(f, "the name {name} is banned here"),
-            Reject::AlreadyRegistered => f.write_str(
-                "your name is registered already: use /passwd OLD NEW to change the password",
+            Reject::Banned { name, reason } => {
+                write!(f, "the name {name} is banned here")?;
+                match reason {
+                    Some(reason) => write!(f, ": {reason}"),
+                    None => Ok(()),
+                }
+            }
+            Reject::CannotBanSelf => f.write_str("you cannot ban yourself"),
+            Reject::LastAdmin { name } => {
+                write!(f, "{name} is the last admin: make someone else admin first")
+            }
+            Reject::PasswordsDiffer => {
+                f.write_str("the two new passwords differ: your password is unchanged")
+            }
+            Reject::PasswordSlash => f.write_str(
+                "a password may not begin with '/': the login prompt would read it as a command",
             ),
+            Reject::AlreadyRegistered => {
+                f.write_str("your name is registered already: use /passwd to change the password")
+            }
             Reject::RegistrationClosed => f.write_str("registration is closed on this server"),
             Reject::NotRegistered { name } => write!(f, "{name} is not a registered name"),
             Reject::NotBanned { name } => write!(f, "{name} is not banned"),
@@ -674,8 +769,11 @@ pub enum ServerMsg {
     },
     /// Asks for a name again after a refused one.
     NamePrompt,
-    /// Asks for the password of the registered name just given.
+    /// Asks for a password: of the registered name just given, or a step of `/passwd` (a
+    /// [`Notice`] before it says which). Telnet hides what is typed after it.
     PasswordPrompt,
+    /// A line that explains what happens next.
+    Notice(Notice),
     /// The client joined under `name`.
     Welcome {
         /// The name granted.

@@ -222,6 +222,7 @@ pub fn encode(msg: &ServerMsg, eol: &[u8], out: &mut Vec<u8>) {
             &in_parens(reason),
         ]),
         ServerMsg::Bye => line(&["[*] Bye."]),
+        ServerMsg::Notice(notice) => line(&["[*] ", &notice.to_string()]),
         // Keepalives are a framed-mode matter: text clients are never pinged.
         ServerMsg::KeepAlive { .. } => {}
         ServerMsg::Done(done) => line(&["[*] ", &done_text(done)]),

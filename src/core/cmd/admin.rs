@@ -3,7 +3,7 @@
 use super::super::users::validate_name;
 use super::super::{Action, Chat, Now, Outbox, Recipients};
 use crate::accounts::model::{Ban, Change, Role};
-use crate::proto::msg::{BanEntry, Done, LeaveKind, Moderation, Reject, ServerMsg};
+use crate::proto::msg::{BanEntry, Done, LeaveKind, Moderation, Notice, Reject, ServerMsg};
 
 /// Who is moderating: the name they act under and where their replies go.
 #[derive(Clone, Copy, Debug)]
@@ -62,6 +62,9 @@ pub fn ban(
     if let Err(reject) = validate_name(name) {
         return out.deliver(by.reply_to, ServerMsg::Reject(reject));
     }
+    if name.eq_ignore_ascii_case(by.name) {
+        return out.deliver(by.reply_to, ServerMsg::Reject(Reject::CannotBanSelf));
+    }
     let ban = Ban {
         name: name.to_owned(),
         by: by.name.to_owned(),
@@ -73,7 +76,13 @@ pub fn ban(
     });
     store(chat, Change::PutBan(ban), Some((by.reply_to, done)), out);
     log::info!("{name} banned by {}", by.name);
-    if chat.sessions.find(name).is_some() {
+    if let Some(conn) = chat.sessions.find(name) {
+        let banned = Notice::Banned {
+            name: chat.sessions.name_of(conn).unwrap_or(name).to_owned(),
+            by: by.name.to_owned(),
+            reason: reason.clone(),
+        };
+        out.deliver(Recipients::One(conn), ServerMsg::Notice(banned));
         kick(chat, by, name, reason, out);
     }
 }
@@ -124,6 +133,9 @@ pub fn grant(chat: &mut Chat, by: &Actor<'_>, name: &str, role: Role, out: &mut 
         return out.deliver(by.reply_to, ServerMsg::Reject(reject));
     };
     let name = account.name.clone();
+    if role != Role::Admin && chat.registry.is_last_admin(&name) {
+        return out.deliver(by.reply_to, ServerMsg::Reject(Reject::LastAdmin { name }));
+    }
     let done = ServerMsg::Done(Done::Granted {
         name: name.clone(),
         role,
@@ -168,7 +180,8 @@ mod tests {
     use super::super::super::ConnId;
     use super::*;
     use crate::accounts::model::Account;
-    use crate::proto::msg::Event;
+    use crate::core::Input;
+    use crate::proto::msg::{Event, HostCommand};
 
     fn admin_script() -> Script {
         let mut s = Script::new();
@@ -267,11 +280,18 @@ mod tests {
             by: "root".into(),
             reason: Some("spam".into()),
         };
-        assert_eq!(actions[1], to_one(2, kicked));
-        assert_eq!(actions[2], Action::Close { conn: ConnId(2) });
+        let told = Notice::Banned {
+            name: "carol".into(),
+            by: "root".into(),
+            reason: Some("spam".into()),
+        };
+        assert_eq!(actions[1], to_one(2, ServerMsg::Notice(told)), "told why");
+        assert_eq!(actions[2], to_one(2, kicked));
+        assert_eq!(actions[3], Action::Close { conn: ConnId(2) });
         s.connect(3);
         let banned = ServerMsg::Reject(Reject::Banned {
             name: "Carol".into(),
+            reason: Some("spam".into()),
         });
         assert_eq!(s.line(3, "Carol")[0], to_one(3, banned));
         let bans = s.line(1, "/bans");
@@ -342,6 +362,56 @@ mod tests {
                     reason: None
                 }
             )
+        );
+    }
+
+    #[test]
+    fn an_admin_may_not_ban_themself_and_the_console_still_may_ban_anyone() {
+        let mut s = admin_script();
+        assert_eq!(
+            s.line(1, "/ban ROOT oops"),
+            vec![to_one(1, ServerMsg::Reject(Reject::CannotBanSelf))]
+        );
+        assert!(s.chat.registry.ban("root").is_none());
+        assert!(s.chat.sessions.find("root").is_some(), "still online");
+    }
+
+    #[test]
+    fn the_last_admin_cannot_be_made_a_user_but_one_of_two_can() {
+        let mut s = admin_script();
+        let last = ServerMsg::Reject(Reject::LastAdmin {
+            name: "root".into(),
+        });
+        assert_eq!(s.line(1, "/grant root user"), vec![to_one(1, last.clone())]);
+        assert_eq!(
+            s.input(Input::Host(HostCommand::Moderate(Moderation::Grant {
+                name: "root".into(),
+                role: Role::User
+            }))),
+            vec![Action::Deliver {
+                to: Recipients::Console,
+                msg: last
+            }],
+            "the console too: the rule is about the accounts, whoever asks"
+        );
+        s.line(1, "/grant bob admin");
+        let demoted = s.line(1, "/grant root user");
+        assert!(
+            matches!(
+                &demoted[0],
+                Action::Store {
+                    change: Change::SetRole {
+                        role: Role::User,
+                        ..
+                    },
+                    ..
+                }
+            ),
+            "{demoted:?}"
+        );
+        assert_eq!(
+            s.line(1, "/kick carol"),
+            vec![to_one(1, ServerMsg::Reject(Reject::PermissionDenied))]
         );
     }
 }

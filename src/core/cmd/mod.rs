@@ -44,6 +44,7 @@ pub(super) fn dispatch(
         Command::Dm { to, text } => chat::direct(chat, now, conn, &to, text, out),
         Command::Register { password } => auth::register(chat, conn, password, out),
         Command::Passwd { old, new } => auth::passwd(chat, conn, old, new, out),
+        Command::PasswdAsk => auth::passwd_ask(chat, conn, out),
         Command::Moderate(_) if !is_admin => reject(conn, Reject::PermissionDenied, out),
         Command::Moderate(request) => {
             let by = chat.sessions.name_of(conn).unwrap_or_default().to_owned();
