@@ -290,6 +290,11 @@ fn bans_are_listed_lifted_and_survive_a_restart() {
         boss.send_line("/ban eve spamming");
         assert_eq!(boss.expect_line("[*] eve is"), "[*] eve is banned.");
         assert_eq!(
+            eve.next_line(),
+            "[*] You have been banned by boss (spamming): the name eve is refused here from now on.",
+            "told it is a ban, and why, before the kick"
+        );
+        assert_eq!(
             eve.expect_line("[!]"),
             "[!] You have been kicked out by boss. (spamming)"
         );
@@ -317,7 +322,10 @@ fn bans_are_listed_lifted_and_survive_a_restart() {
     let mut eve = Client::connect(server.addr());
     eve.expect_line(|l: &str| l == PROMPT);
     eve.send_line("EVE");
-    assert_eq!(eve.expect_line("[!]"), "[!] the name EVE is banned here");
+    assert_eq!(
+        eve.expect_line("[!]"),
+        "[!] the name EVE is banned here: spamming"
+    );
     server.console("BANS");
     server.expect_stdout("[*] Bans (2):", TIMEOUT);
     server.console("UNBAN eve");
@@ -572,26 +580,75 @@ fn a_registration_never_replaces_an_account_added_offline_meanwhile() {
     frank.expect_line("[*] Welcome, frank");
 }
 
+/// Gives `name` and `password` on a fresh connection; returns the lines from the password on up
+/// to the answer (a refusal or the welcome), and how long the answer took.
+fn try_login(server: &TestServer, name: &str, password: &str) -> (Client, Vec<String>, Duration) {
+    let mut client = Client::connect(server.addr());
+    client.expect_line(|l: &str| l == PROMPT);
+    client.send_line(name);
+    client.expect_line(|l: &str| l == "Password:");
+    client.send_line(password);
+    let sent = Instant::now();
+    let mut lines = Vec::new();
+    loop {
+        let line = client.next_line();
+        let answer = line.starts_with("[!]") || line.starts_with("[*] Welcome");
+        lines.push(line);
+        if answer {
+            return (client, lines, sent.elapsed());
+        }
+    }
+}
+
+/// The notice a held password check gets.
+fn held_for(secs: u64) -> String {
+    format!(
+        "[*] Failed logins to this name from your address lately: your password is checked in {secs} s."
+    )
+}
+
 #[test]
-fn a_login_storm_on_one_account_is_refused_unchecked() {
+fn one_persons_typos_never_keep_another_out_behind_the_same_address() {
+    let mut server = TestServer::start(&[]);
+    register(&server, "alice", "a pw");
+    register(&server, "bob", "b pw");
+    drop(admin(&mut server, "boss", "boss pw"));
+    // Everyone here comes from 127.0.0.1, as a class behind one NAT does.
+    let (_, lines, _) = try_login(&server, "alice", "typo");
+    assert_eq!(lines, ["[!] wrong password"]);
+    for _ in 0..2 {
+        let (_, lines, _) = try_login(&server, "bob", "typo");
+        assert_eq!(lines.last().map(String::as_str), Some("[!] wrong password"));
+    }
+    let (mut boss, lines, took) = try_login(&server, "boss", "boss pw");
+    assert_eq!(lines.len(), 1, "no hold, no refusal: {lines:?}");
+    assert!(lines[0].starts_with("[*] Welcome, boss!"), "{lines:?}");
+    assert!(took < Duration::from_secs(1), "{took:?}");
+    boss.send_line("/whoami");
+    boss.expect_line("[*] You are boss (admin, registered).");
+}
+
+#[test]
+fn a_name_failing_from_one_address_is_held_longer_each_time_but_its_password_still_works() {
     let server = TestServer::start(&[]);
     register(&server, "carol", "pw");
-    for _ in 0..3 {
-        let mut guess = Client::connect(server.addr());
-        guess.expect_line(|l: &str| l == PROMPT);
-        guess.send_line("carol");
-        guess.expect_line(|l: &str| l == "Password:");
-        guess.send_line("wrong");
-        assert_eq!(guess.expect_line("[!]"), "[!] wrong password");
+    let (_, lines, _) = try_login(&server, "carol", "guess 1");
+    assert_eq!(
+        lines,
+        ["[!] wrong password"],
+        "the first is checked at once"
+    );
+    for (guess, secs) in [("guess 2", 1), ("guess 3", 2)] {
+        let (_, lines, took) = try_login(&server, "carol", guess);
+        assert_eq!(lines, [held_for(secs), "[!] wrong password".to_owned()]);
+        let least = Duration::from_secs(secs) - Duration::from_millis(250);
+        assert!(took >= least, "{guess}: answered after {took:?}");
     }
-    let mut owner = Client::connect(server.addr());
-    owner.expect_line(|l: &str| l == PROMPT);
-    owner.send_line("carol");
-    owner.expect_line(|l: &str| l == "Password:");
-    owner.send_line("pw");
-    assert!(owner
-        .expect_line("[!]")
-        .starts_with("[!] too many failed logins for this name or address"));
+    // Held, never refused: the right password gets in once the hold is over.
+    let (_, lines, took) = try_login(&server, "carol", "pw");
+    assert_eq!(lines[0], held_for(4));
+    assert!(lines[1].starts_with("[*] Welcome, carol!"), "{lines:?}");
+    assert!(took >= Duration::from_millis(3750), "{took:?}");
 }
 
 #[test]
@@ -615,5 +672,119 @@ fn past_thirty_two_queued_password_checks_a_login_is_told_to_try_again() {
             || a == "[!] wrong password"
             || a.starts_with("[!] too many failed logins")),
         "{answers:?}"
+    );
+}
+
+#[test]
+fn passwd_alone_changes_a_password_with_spaces_asking_for_each_behind_the_password_prompt() {
+    let server = TestServer::start(&[]);
+    let mut carol = server.join("carol");
+    carol.send_line("/register my secret phrase");
+    carol.expect_line("[*] Your name is registered");
+    // The one-line form splits at the first space, so it cannot take this password.
+    carol.send_line("/passwd my secret phrase newer");
+    assert_eq!(carol.expect_line("[!]"), "[!] wrong password");
+    carol.send_line("/passwd");
+    let asked = [
+        "[*] Changing your password: your current password? (an empty line cancels)",
+        "Password:",
+    ];
+    assert_eq!([carol.next_line(), carol.next_line()], asked);
+    carol.send_line("my secret phrase");
+    assert_eq!(
+        [carol.next_line(), carol.next_line()],
+        ["[*] Your new password?", "Password:"]
+    );
+    carol.send_line("a newer secret phrase");
+    assert_eq!(
+        [carol.next_line(), carol.next_line()],
+        ["[*] Your new password once more?", "Password:"]
+    );
+    carol.send_line("a newer secret phrase");
+    assert_eq!(carol.next_line(), "[*] Your password is changed.");
+    // A mistyped confirmation changes nothing; an empty line cancels.
+    carol.send_line("/passwd");
+    carol.send_line("a newer secret phrase");
+    carol.send_line("x y");
+    carol.send_line("x z");
+    assert_eq!(
+        carol.expect_line("[!]"),
+        "[!] the two new passwords differ: your password is unchanged"
+    );
+    carol.send_line("/passwd");
+    carol.send_line("");
+    carol.expect_line("[*] Password change cancelled: your password is unchanged.");
+    drop(carol);
+    drop(login(&server, "carol", "a newer secret phrase"));
+    let (_, lines, _) = try_login(&server, "carol", "my secret phrase");
+    assert_eq!(lines.last().map(String::as_str), Some("[!] wrong password"));
+}
+
+#[test]
+fn a_password_the_login_prompt_would_read_as_a_command_is_refused() {
+    let server = TestServer::start(&[]);
+    let mut dave = server.join("dave");
+    dave.send_line("/register /secret");
+    assert_eq!(
+        dave.expect_line("[!]"),
+        "[!] a password may not begin with '/': the login prompt would read it as a command"
+    );
+}
+
+#[test]
+fn admins_cannot_ban_themselves_nor_leave_the_server_without_an_admin() {
+    let mut server = TestServer::start(&[]);
+    let mut boss = admin(&mut server, "boss", "pw");
+    boss.send_line("/ban Boss");
+    assert_eq!(boss.expect_line("[!]"), "[!] you cannot ban yourself");
+    boss.send_line("/grant boss user");
+    assert_eq!(
+        boss.expect_line("[!]"),
+        "[!] boss is the last admin: make someone else admin first"
+    );
+    boss.send_line("/whoami");
+    boss.expect_line("[*] You are boss (admin, registered).");
+    register(&server, "ann", "pw");
+    boss.send_line("/grant ann admin");
+    boss.expect_line("[*] ann is now admin.");
+    boss.send_line("/grant boss user");
+    boss.expect_line("[*] boss is now user.");
+}
+
+#[test]
+fn the_right_password_takes_over_a_name_held_by_a_lost_session() {
+    let server = TestServer::start(&[]);
+    register(&server, "alice", "alice pw");
+    let mut bob = server.join("bob");
+    // The old session: its laptop changed networks, so it never answers again.
+    let mut lost = login(&server, "alice", "alice pw");
+    bob.expect_line("[*] alice entered.");
+    let (_, lines, _) = try_login(&server, "alice", "not it");
+    assert_eq!(lines, ["[!] wrong password"], "a wrong one takes nothing");
+    let (mut alice, lines, took) = try_login(&server, "ALICE", "alice pw");
+    assert!(
+        lines
+            .last()
+            .is_some_and(|l| l.starts_with("[*] Welcome, alice!")),
+        "{lines:?}"
+    );
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    let told = lost.expect_closed();
+    assert_eq!(
+        told.first().map(String::as_str),
+        Some("[*] You logged in to your name from another connection: this one closes."),
+        "{told:?}"
+    );
+    bob.expect_line("[*] alice exited. (logged in again from another connection)");
+    bob.expect_line("[*] alice entered.");
+    alice.send_line("hello again");
+    bob.expect_line(chat_line("alice", "hello again"));
+    // A guest's name is not taken over: there is no password to prove it.
+    let mut other = Client::connect(server.addr());
+    other.expect_line(|l: &str| l == PROMPT);
+    other.send_line("bob");
+    assert_eq!(
+        other.expect_line("[!]"),
+        "[!] name taken: someone online already uses it"
     );
 }

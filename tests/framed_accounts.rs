@@ -139,3 +139,92 @@ fn the_chat_client_logs_in_to_a_registered_name_with_the_next_line_of_stdin() {
         .stderr
         .expect("the refusal", |l| l.contains("wrong password"));
 }
+
+#[test]
+fn passwd_alone_works_in_framed_mode_and_through_the_chat_client() {
+    let server = Server::start(&[]);
+    let mut frank = FramedUser::join(&server, "frank");
+    assert_eq!(
+        reply(&mut frank, "register", "old phrase", reply_kind::DONE),
+        vec!["[*] Your name is registered: from now on it needs your password."]
+    );
+    // A command frame with no arguments asks, with a notice before each password prompt; each
+    // password goes as a say frame, as at the login.
+    assert_eq!(
+        reply(&mut frank, "passwd", "", reply_kind::NOTICE),
+        vec!["[*] Changing your password: your current password? (an empty line cancels)"]
+    );
+    let prompt = |user: &mut FramedUser| {
+        user.expect("the password prompt", |f| {
+            matches!(f, ServerFrame::Reply { kind, .. } if *kind == reply_kind::PASSWORD_PROMPT)
+        })
+    };
+    prompt(&mut frank);
+    for line in ["old phrase", "new phrase", "new phrase"] {
+        frank.send(&ClientFrame::say(1, line));
+    }
+    frank.expect("the change", |f| {
+        matches!(f, ServerFrame::Reply { kind, lines } if *kind == reply_kind::DONE
+            && lines == &["[*] Your password is changed."])
+    });
+    drop(frank);
+
+    // The chat client: the prompts are shown and the typed lines are sent as the passwords.
+    let mut chat = ChatClient::start(&["--name", "frank", &server.addr.to_string()]);
+    chat.stdout
+        .expect("the password prompt", |l| l == "Password:");
+    chat.send("new phrase");
+    chat.stdout
+        .expect("the welcome", |l| l.starts_with("[*] Welcome, frank!"));
+    chat.send("/passwd");
+    chat.stdout.expect("the first step", |l| {
+        l == "[*] Changing your password: your current password? (an empty line cancels)"
+    });
+    chat.stdout.expect("its prompt", |l| l == "Password:");
+    chat.send("new phrase");
+    chat.stdout
+        .expect("the second step", |l| l == "[*] Your new password?");
+    chat.send("third phrase");
+    chat.stdout.expect("the third step", |l| {
+        l == "[*] Your new password once more?"
+    });
+    chat.send("third phrase");
+    chat.stdout
+        .expect("the change", |l| l == "[*] Your password is changed.");
+    chat.send("/quit");
+    assert!(chat.wait().success());
+    let mut text = TextUser::connect(&server);
+    text.expect_line("the prompt", |l| l == "Enter your name:");
+    text.send("frank");
+    text.expect_line("the password prompt", |l| l == "Password:");
+    text.send("third phrase");
+    text.expect_containing("[*] Welcome, frank!");
+}
+
+#[test]
+fn a_takeover_stops_the_chat_client_instead_of_it_logging_in_again() {
+    let server = Server::start(&[]);
+    let mut carol = TextUser::join(&server, "carol");
+    carol.send("/register pw");
+    carol.expect_containing("[*] Your name is registered");
+    carol.send("/quit");
+    drop(carol);
+    let mut chat = ChatClient::start(&["--name", "carol", &server.addr.to_string()]);
+    chat.stdout
+        .expect("the password prompt", |l| l == "Password:");
+    chat.send("pw");
+    chat.stdout
+        .expect("the welcome", |l| l.starts_with("[*] Welcome, carol!"));
+    let mut elsewhere = TextUser::connect(&server);
+    elsewhere.expect_line("the prompt", |l| l == "Enter your name:");
+    elsewhere.send("carol");
+    elsewhere.expect_line("the password prompt", |l| l == "Password:");
+    elsewhere.send("pw");
+    elsewhere.expect_containing("[*] Welcome, carol!");
+    chat.stdout.expect("why", |l| {
+        l == "[*] You logged in to your name from another connection: this one closes."
+    });
+    assert!(!chat.wait().success(), "chat ends, reporting why");
+    elsewhere.send("/users");
+    elsewhere.expect_containing("[*] Online (1): carol");
+}
