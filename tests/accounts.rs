@@ -721,17 +721,6 @@ fn passwd_alone_changes_a_password_with_spaces_asking_for_each_behind_the_passwo
 }
 
 #[test]
-fn a_password_the_login_prompt_would_read_as_a_command_is_refused() {
-    let server = TestServer::start(&[]);
-    let mut dave = server.join("dave");
-    dave.send_line("/register /secret");
-    assert_eq!(
-        dave.expect_line("[!]"),
-        "[!] a password may not begin with '/': the login prompt would read it as a command"
-    );
-}
-
-#[test]
 fn admins_cannot_ban_themselves_nor_leave_the_server_without_an_admin() {
     let mut server = TestServer::start(&[]);
     let mut boss = admin(&mut server, "boss", "pw");

@@ -196,8 +196,6 @@ pub mod error_code {
     pub const LAST_ADMIN: u16 = 211;
     /// The new password and its confirmation differ.
     pub const PASSWORDS_DIFFER: u16 = 212;
-    /// A password may not begin with `/`.
-    pub const PASSWORD_SLASH: u16 = 213;
 
     /// The code for `reject`.
     pub fn of(reject: &Reject) -> u16 {
@@ -222,7 +220,6 @@ pub mod error_code {
             Reject::CannotBanSelf => CANNOT_BAN_SELF,
             Reject::LastAdmin { .. } => LAST_ADMIN,
             Reject::PasswordsDiffer => PASSWORDS_DIFFER,
-            Reject::PasswordSlash => PASSWORD_SLASH,
             Reject::PermissionDenied => PERMISSION_DENIED,
             Reject::AlreadyRegistered => ALREADY_REGISTERED,
             Reject::RegistrationClosed => REGISTRATION_CLOSED,

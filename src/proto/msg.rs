@@ -675,8 +675,6 @@ pub enum Reject {
     },
     /// The new password and its confirmation differ.
     PasswordsDiffer,
-    /// A password may not begin with `/`: the login prompt would read it as a command.
-    PasswordSlash,
     /// The name is registered already.
     AlreadyRegistered,
     /// This server does not let guests register.
@@ -744,9 +742,6 @@ impl fmt::Display for Reject {
             Reject::PasswordsDiffer => {
                 f.write_str("the two new passwords differ: your password is unchanged")
             }
-            Reject::PasswordSlash => f.write_str(
-                "a password may not begin with '/': the login prompt would read it as a command",
-            ),
             Reject::AlreadyRegistered => {
                 f.write_str("your name is registered already: use /passwd to change the password")
             }

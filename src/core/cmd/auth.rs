@@ -316,7 +316,7 @@ pub fn register(chat: &mut Chat, conn: ConnId, password: String, out: &mut Outbo
     } else if chat.registry.account(name).is_some() {
         Some(Reject::AlreadyRegistered)
     } else {
-        password_rule(&password)
+        None
     };
     start_job(
         chat,
@@ -339,13 +339,12 @@ pub fn passwd(chat: &mut Chat, conn: ConnId, old: String, new: String, out: &mut
         };
         return out.deliver(Recipients::One(conn), ServerMsg::Reject(reject));
     };
-    let reject = password_rule(&new);
     let job = PasswordJob::Rehash {
         old,
         phc: account.password_hash.clone(),
         new,
     };
-    start_job(chat, conn, Pending::Passwd, reject, job, out);
+    start_job(chat, conn, Pending::Passwd, None, job, out);
 }
 
 /// `/passwd` alone: asks for the current password, then the new one twice, each behind the
@@ -427,12 +426,6 @@ fn ask(chat: &mut Chat, conn: ConnId, entry: PasswdEntry, notice: Notice, out: &
         out.deliver(Recipients::One(conn), ServerMsg::Notice(notice));
         out.deliver(Recipients::One(conn), ServerMsg::PasswordPrompt);
     }
-}
-
-/// A new password must be one the login prompt can take: a line beginning with `/` is read as a
-/// command there.
-fn password_rule(password: &str) -> Option<Reject> {
-    password.starts_with('/').then_some(Reject::PasswordSlash)
 }
 
 fn start_job(
@@ -944,14 +937,26 @@ mod tests {
     }
 
     #[test]
-    fn a_new_password_may_not_begin_with_a_slash() {
+    fn at_a_passwd_step_a_slash_is_doubled_as_at_the_login_prompt_and_a_command_cancels() {
         let mut s = accounts(&["alice"]);
-        s.join(2, "guest");
-        let slash = vec![to_one(2, ServerMsg::Reject(Reject::PasswordSlash))];
-        assert_eq!(s.line(2, "/register /secret"), slash);
         s.login(1, "alice");
         s.line(1, "/passwd");
-        s.line(1, "old");
+        s.line(1, "//old");
+        s.line(1, "//new one");
+        let rehash = PasswordJob::Rehash {
+            old: "/old".into(),
+            phc: "$argon2id$hash-of-alice".into(),
+            new: "/new one".into(),
+        };
+        assert_eq!(
+            s.line(1, "//new one"),
+            vec![Action::Password {
+                conn: ConnId(1),
+                job: rehash
+            }]
+        );
+        done(&mut s, 1, PasswordOutcome::Wrong);
+        s.line(1, "/passwd");
         assert_eq!(
             s.line(1, "/new"),
             vec![
@@ -960,12 +965,7 @@ mod tests {
                     1,
                     ServerMsg::Reject(Reject::UnknownCommand { name: "new".into() })
                 )
-            ],
-            "at the prompt, a slash line is a command, as at the login prompt"
-        );
-        assert_eq!(
-            s.line(1, "/passwd old /new"),
-            vec![to_one(1, ServerMsg::Reject(Reject::PasswordSlash))]
+            ]
         );
     }
 
