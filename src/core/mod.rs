@@ -227,6 +227,13 @@ impl Chat {
             }
             self.name_deadlines.pop_front();
             let waiting = self.sessions.get(conn).map(|s| &s.state);
+            if let Some(State::Verifying { .. }) = waiting {
+                // Its password is being checked, or held back by the throttle: if it fails, the
+                // connection gets another while to give a name (pushed last, so still in order).
+                self.name_deadlines
+                    .push_back((now.instant + self.config.name_timeout, conn));
+                continue;
+            }
             if matches!(
                 waiting,
                 Some(State::AwaitingName | State::AwaitingPassword { .. })

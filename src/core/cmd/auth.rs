@@ -776,6 +776,28 @@ mod tests {
     }
 
     #[test]
+    fn a_connection_whose_check_outlasts_the_name_timeout_gets_another_while_after_it() {
+        let mut s = accounts(&["carol"]);
+        let timeout = ChatConfig::default().name_timeout;
+        s.connect(1);
+        attempt(&mut s, 1, "carol", "pw");
+        s.now.instant += timeout;
+        assert_eq!(s.input(Input::Tick), vec![], "not closed while checking");
+        done(&mut s, 1, PasswordOutcome::Wrong);
+        s.now.instant += timeout - Duration::from_millis(1);
+        assert_eq!(s.input(Input::Tick), vec![]);
+        s.now.instant += Duration::from_millis(1);
+        assert_eq!(
+            s.input(Input::Tick),
+            vec![
+                to_one(1, ServerMsg::Reject(Reject::NameTimeout)),
+                Action::Close { conn: ConnId(1) }
+            ],
+            "no name for a while after the failed check"
+        );
+    }
+
+    #[test]
     fn a_held_check_of_a_connection_that_left_is_dropped() {
         let mut s = accounts(&["carol"]);
         wrong_from(&mut s, 1, NAT, "carol");
