@@ -287,6 +287,18 @@ mod tests {
     }
 
     #[test]
+    fn the_last_admin_is_the_only_admin_account() {
+        let mut registry = Registry::default();
+        assert!(!registry.is_last_admin("root"), "no admin at all");
+        registry.apply(&Change::PutAccount(account("Root", Role::Admin)));
+        registry.apply(&Change::PutAccount(account("bob", Role::User)));
+        assert!(registry.is_last_admin("ROOT"));
+        assert!(!registry.is_last_admin("bob"));
+        registry.apply(&Change::PutAccount(account("ann", Role::Admin)));
+        assert!(!registry.is_last_admin("root"), "one of two");
+    }
+
+    #[test]
     fn lookups_ignore_case_and_changes_apply() {
         let mut registry = Registry::default();
         registry.apply(&Change::PutAccount(account("Alice", Role::User)));
