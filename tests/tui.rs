@@ -479,3 +479,51 @@ fn a_paste_of_any_size_is_sent_whole_and_in_order_without_another_key() {
     tmux.press("alice", &["C-c"]);
     assert_eq!(tmux.wait_exit("alice").0, 0);
 }
+
+/// Takes `tom`'s chat lines from alice until their text adds up to `len` bytes; returns the texts.
+fn alice_lines_totalling(tom: &mut TextUser, len: usize) -> Vec<String> {
+    let mut texts = Vec::new();
+    while texts.iter().map(String::len).sum::<usize>() < len {
+        let line = tom.expect_line("alice's next part", |l| l.contains("] alice > "));
+        let at = line.find("] alice > ").expect("a chat line") + "] alice > ".len();
+        texts.push(line[at..].to_owned());
+    }
+    texts
+}
+
+#[test]
+fn a_line_over_8192_bytes_is_sent_in_parts_and_the_window_says_so() {
+    let server = Server::start(&["--no-flood-control"]);
+    let addr = server.addr.to_string();
+    let mut tom = TextUser::join(&server, "tom");
+    let tmux = Tmux::new();
+    tmux.open_chat("alice", 100, 30, &["--name", "alice", &addr]);
+    tmux.wait_text("alice", "│ online │");
+    tom.expect_containing("[*] alice entered.");
+
+    // 20,000 bytes of words: cut at spaces into lines of at most 8,192 bytes, every word there.
+    let words: Vec<String> = (0..2500).map(|i| format!("w{i:06}")).collect();
+    let line = words.join(" ");
+    assert!(line.len() > 2 * 8192);
+    tmux.paste("alice", &(line.clone() + "\n"));
+    let parts = alice_lines_totalling(&mut tom, line.len() - 2);
+    assert_eq!(parts.len(), 3, "{parts:?}");
+    assert!(parts.iter().all(|part| part.len() <= 8192));
+    assert_eq!(parts.join(" "), line);
+    tmux.wait_text(
+        "alice",
+        "[~] that line was over 8192 bytes: sent as 3 lines",
+    );
+
+    // 9,000 bytes with no space: cut between characters, nothing lost.
+    let run: String = (0..9000)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    tmux.paste("alice", &(run.clone() + "\n"));
+    let parts = alice_lines_totalling(&mut tom, run.len());
+    assert_eq!(parts.len(), 2, "{parts:?}");
+    assert_eq!(parts.concat(), run);
+    tmux.wait_text("alice", "sent as 2 lines");
+    tmux.press("alice", &["C-c"]);
+    assert_eq!(tmux.wait_exit("alice").0, 0);
+}
