@@ -1029,11 +1029,8 @@ enum Edit {
 
 fn edit(editor: &mut LineEditor, key: Key) -> Edit {
     match key {
-        Key::Char(c) => {
-            if !editor.insert(c) && !c.is_control() {
-                return Edit::Full;
-            }
-        }
+        Key::Char(c) if !editor.insert(c) && !c.is_control() => return Edit::Full,
+        Key::Char(_) => {}
         Key::Backspace => editor.backspace(),
         Key::Delete => editor.delete(),
         Key::Left => editor.left(),
