@@ -403,7 +403,11 @@ fn a_registered_user_types_the_password_hidden_and_the_window_logs_in_again_afte
     // The server goes away: the window says so and keeps trying, then logs in again by itself,
     // with the same name and password, once a server is back on the address.
     drop(server);
-    tmux.wait_text("dora", "connection lost");
+    let screen = tmux.wait_text("dora", "[~] connection lost; reconnecting in ");
+    assert!(
+        !screen.iter().any(|row| row.contains("connection lost (")),
+        "said twice: {screen:#?}"
+    );
     tmux.wait_text("dora", "│ reconnecting (");
     let (_server, _) = Chatd::start(&data, &addr);
     let screen = tmux.wait_for("dora", "the second welcome", |s| {

@@ -775,7 +775,8 @@ impl Model {
             self.note(&if connecting {
                 format!("{why}; trying again in {retry}")
             } else {
-                format!("connection lost ({why}); reconnecting in {retry}")
+                // `why` says what happened ("connection lost", "the server shut down", ...).
+                format!("{why}; reconnecting in {retry}")
             });
         } else {
             self.note(why);
@@ -1420,9 +1421,11 @@ mod tests {
         model.closed(Some("connection lost"), &at(start, 0), &mut out);
         assert_eq!(out, vec![]);
         assert_eq!(model.next_deadline(), Some(at(start, 500).instant));
-        assert!(texts(&model).last().is_some_and(
-            |t| t.ends_with("connection lost (connection lost); reconnecting in 0.5 s")
-        ));
+        assert_eq!(
+            texts(&model).last(),
+            Some(&"[~] connection lost; reconnecting in 0.5 s"),
+            "said once"
+        );
         model.tick(&at(start, 499), &mut out);
         assert_eq!(out, vec![], "not before its time");
         let mut t = 500;
@@ -1450,8 +1453,12 @@ mod tests {
         model.tick(&at(start, t), &mut out);
         model.connected(&at(start, t));
         model.shown(welcome("alice", &[]), &at(start, t), &mut out);
-        model.closed(Some("connection lost"), &at(start, t), &mut out);
+        model.closed(Some("the server shut down"), &at(start, t), &mut out);
         assert_eq!(model.next_deadline(), Some(at(start, t + 500).instant));
+        assert_eq!(
+            texts(&model).last(),
+            Some(&"[~] the server shut down; reconnecting in 0.5 s")
+        );
         // A connect or a login that never answers counts as a failure too.
         model.tick(&at(start, t + 500), &mut out);
         out.clear();
