@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::DataDir;
-use framed_common::{Lines, Server, TextUser};
+use framed_common::{is_chat_line, Lines, Server, TextUser};
 
 /// The longest any expected screen may take to appear.
 const WAIT: Duration = Duration::from_secs(15);
@@ -114,6 +114,16 @@ impl Tmux {
         let mut args = vec!["send-keys", "-t", name];
         args.extend_from_slice(keys);
         self.ok(&args);
+    }
+
+    /// Pastes `text` into `name`'s pane as a terminal does: the whole of it at once, each newline
+    /// as a carriage return (tmux `load-buffer`, then `paste-buffer`, without bracketed paste).
+    fn paste(&self, name: &str, text: &str) {
+        let file = self.files.path().join(format!("{name}.paste"));
+        std::fs::write(&file, text).expect("write the paste");
+        let file = file.to_str().expect("a UTF-8 temp path");
+        self.ok(&["load-buffer", "-b", name, file]);
+        self.ok(&["paste-buffer", "-d", "-b", name, "-t", name]);
     }
 
     /// What `name`'s pane shows, row by row.
@@ -393,7 +403,11 @@ fn a_registered_user_types_the_password_hidden_and_the_window_logs_in_again_afte
     // The server goes away: the window says so and keeps trying, then logs in again by itself,
     // with the same name and password, once a server is back on the address.
     drop(server);
-    tmux.wait_text("dora", "connection lost");
+    let screen = tmux.wait_text("dora", "[~] connection lost; reconnecting in ");
+    assert!(
+        !screen.iter().any(|row| row.contains("connection lost (")),
+        "said twice: {screen:#?}"
+    );
     tmux.wait_text("dora", "│ reconnecting (");
     let (_server, _) = Chatd::start(&data, &addr);
     let screen = tmux.wait_for("dora", "the second welcome", |s| {
@@ -412,4 +426,108 @@ fn a_registered_user_types_the_password_hidden_and_the_window_logs_in_again_afte
     let (status, settings) = tmux.wait_exit("dora");
     assert_eq!(status, 0);
     assert!(cooked(&settings), "raw mode left on: {settings}");
+}
+
+/// The input box's text: the row under its top border, between the borders.
+fn input_box(screen: &[String]) -> String {
+    let top = screen
+        .iter()
+        .position(|row| row.starts_with("┌ Message"))
+        .expect("the input box");
+    let row = screen.get(top + 1).map(String::as_str).unwrap_or("");
+    row.trim_start_matches('│')
+        .trim_end()
+        .trim_end_matches('│')
+        .trim()
+        .to_owned()
+}
+
+#[test]
+fn a_paste_of_any_size_is_sent_whole_and_in_order_without_another_key() {
+    let server = Server::start(&["--no-flood-control"]);
+    let addr = server.addr.to_string();
+    let mut tom = TextUser::join(&server, "tom");
+    let tmux = Tmux::new();
+    tmux.open_chat("alice", 100, 30, &["--name", "alice", &addr]);
+    tmux.wait_text("alice", "│ online │");
+    tom.expect_containing("[*] alice entered.");
+
+    // 100 lines of 47 bytes (46 and the newline), 4,700 bytes in one paste: each newline is an
+    // Enter, and every line reaches tom whole and in order, with no key pressed after.
+    let lines: Vec<String> = (0..100)
+        .map(|i| format!("ml{i:03} {}", "z".repeat(40)))
+        .collect();
+    assert!(lines.iter().all(|line| line.len() == 46));
+    tmux.paste("alice", &(lines.join("\n") + "\n"));
+    for line in &lines {
+        let got = tom.expect_line(&format!("alice's {line:.5}"), |l| l.contains("] alice > "));
+        assert!(
+            is_chat_line(&got, &format!("alice > {line}")),
+            "expected {line:?}, got {got:?}"
+        );
+    }
+    let screen = tmux.wait_text("alice", "] alice > ml099 zzz");
+    assert_eq!(input_box(&screen), "", "{screen:#?}");
+
+    // One line of 3,000 characters, pasted: it arrives whole.
+    let long: String = (0..3000)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    tmux.paste("alice", &(long.clone() + "\n"));
+    let got = tom.expect_line("alice's long line", |l| l.contains("] alice > "));
+    assert!(
+        is_chat_line(&got, &format!("alice > {long}")),
+        "{} bytes came: {got:?}",
+        got.len()
+    );
+    tmux.press("alice", &["C-c"]);
+    assert_eq!(tmux.wait_exit("alice").0, 0);
+}
+
+/// Takes `tom`'s chat lines from alice until their text adds up to `len` bytes; returns the texts.
+fn alice_lines_totalling(tom: &mut TextUser, len: usize) -> Vec<String> {
+    let mut texts = Vec::new();
+    while texts.iter().map(String::len).sum::<usize>() < len {
+        let line = tom.expect_line("alice's next part", |l| l.contains("] alice > "));
+        let at = line.find("] alice > ").expect("a chat line") + "] alice > ".len();
+        texts.push(line[at..].to_owned());
+    }
+    texts
+}
+
+#[test]
+fn a_line_over_8192_bytes_is_sent_in_parts_and_the_window_says_so() {
+    let server = Server::start(&["--no-flood-control"]);
+    let addr = server.addr.to_string();
+    let mut tom = TextUser::join(&server, "tom");
+    let tmux = Tmux::new();
+    tmux.open_chat("alice", 100, 30, &["--name", "alice", &addr]);
+    tmux.wait_text("alice", "│ online │");
+    tom.expect_containing("[*] alice entered.");
+
+    // 20,000 bytes of words: cut at spaces into lines of at most 8,192 bytes, every word there.
+    let words: Vec<String> = (0..2500).map(|i| format!("w{i:06}")).collect();
+    let line = words.join(" ");
+    assert!(line.len() > 2 * 8192);
+    tmux.paste("alice", &(line.clone() + "\n"));
+    let parts = alice_lines_totalling(&mut tom, line.len() - 2);
+    assert_eq!(parts.len(), 3, "{parts:?}");
+    assert!(parts.iter().all(|part| part.len() <= 8192));
+    assert_eq!(parts.join(" "), line);
+    tmux.wait_text(
+        "alice",
+        "[~] that line was over 8192 bytes: sent as 3 lines",
+    );
+
+    // 9,000 bytes with no space: cut between characters, nothing lost.
+    let run: String = (0..9000)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    tmux.paste("alice", &(run.clone() + "\n"));
+    let parts = alice_lines_totalling(&mut tom, run.len());
+    assert_eq!(parts.len(), 2, "{parts:?}");
+    assert_eq!(parts.concat(), run);
+    tmux.wait_text("alice", "sent as 2 lines");
+    tmux.press("alice", &["C-c"]);
+    assert_eq!(tmux.wait_exit("alice").0, 0);
 }

@@ -128,15 +128,18 @@ impl LineEditor {
     /// text from some character on, and the cursor's column within it.
     pub fn visible(&self, width: usize) -> (String, usize) {
         let width = width.max(1);
-        let column_of =
-            |index: usize| -> usize { self.chars[..index].iter().copied().map(char_width).sum() };
-        let cursor_column = column_of(self.cursor);
-        // Scroll just far enough that the cursor (and the character under it) fits.
-        let mut first = 0;
-        while first < self.cursor && cursor_column - column_of(first) >= width {
-            first += 1;
+        // Scroll just far enough that the cursor (and the character under it) fits: walk back
+        // from the cursor while the columns before it stay under the width. Linear in what is
+        // shown, so a long pasted line draws as fast as a short one.
+        let mut first = self.cursor;
+        let mut before_cursor = 0;
+        while let Some(&c) = first.checked_sub(1).and_then(|i| self.chars.get(i)) {
+            if before_cursor + char_width(c) >= width {
+                break;
+            }
+            before_cursor += char_width(c);
+            first -= 1;
         }
-        let shown_from = column_of(first);
         let mut text = String::new();
         let mut used = 0;
         for &c in &self.chars[first..] {
@@ -147,7 +150,7 @@ impl LineEditor {
             text.push(c);
             used += w;
         }
-        (text, cursor_column - shown_from)
+        (text, before_cursor)
     }
 }
 

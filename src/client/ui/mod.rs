@@ -4,7 +4,8 @@
 //! - [`model`]: the window's state, pure: key presses, what the session shows and what became of
 //!   the connection go in, [`model::Order`]s come out. Unit-tested without a terminal.
 //! - [`view`]: draws the model with ratatui widgets ([`layout`] places the panes, [`wrap`] cuts
-//!   chat lines into rows the same way for the model's scrolling and the drawing).
+//!   chat lines into rows the same way for the model's scrolling and the drawing; [`split`] cuts a
+//!   typed line too long for one message into several).
 //! - [`terminal`]: raw mode and the alternate screen, put back on every way out, and the thread
 //!   that reads keys and resizes.
 //! - [`run`], here: the one-thread mio loop. It owns the connection (a [`Wire`] and a
@@ -15,6 +16,7 @@ pub mod editor;
 pub mod layout;
 pub mod model;
 pub mod roster;
+pub mod split;
 pub mod terminal;
 pub mod view;
 pub mod wrap;

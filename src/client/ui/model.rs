@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use super::editor::{History, LineEditor};
 use super::layout::Areas;
 use super::roster::{parse_online, Roster};
+use super::split::{split_long, Parts};
 use super::wrap::row_count;
 use crate::client::{Shown, DEFAULT_ADDR, MAX_LINE};
 use crate::proto::framed::{error_code, reply_kind};
@@ -36,6 +37,8 @@ pub const LEAVE_LINGER: Duration = Duration::from_secs(2);
 pub const MAX_ENTRIES: usize = 5000;
 /// Lines kept in the input history.
 pub const MAX_HISTORY: usize = 200;
+/// Longest line the input box takes, in bytes; chat text over [`MAX_LINE`] is sent in parts.
+pub const MAX_INPUT: usize = 8 * MAX_LINE;
 /// Longest server address or name typed in the connect form.
 const MAX_FIELD: usize = 256;
 /// How far back a history line from the server is looked for among what is shown already.
@@ -348,6 +351,9 @@ pub struct Model {
     chat_size: (u16, u16),
     input: LineEditor,
     secret: LineEditor,
+    /// A character was refused because the input line is full, and the user told so; cleared
+    /// once a character fits again.
+    told_full: bool,
     history: History,
     form: Option<Form>,
 }
@@ -376,8 +382,9 @@ impl Model {
             entries: VecDeque::new(),
             scroll: 0,
             chat_size: (0, 0),
-            input: LineEditor::new(MAX_LINE),
+            input: LineEditor::new(MAX_INPUT),
             secret: LineEditor::new(MAX_LINE),
+            told_full: false,
             history: History::new(MAX_HISTORY),
             form: None,
         };
@@ -482,12 +489,22 @@ impl Model {
             Key::Enter if self.asking_password => self.send_password(now, out),
             Key::Enter => self.enter(now, out),
             key => {
-                let editor = if self.asking_password {
-                    &mut self.secret
+                let (editor, max) = if self.asking_password {
+                    (&mut self.secret, MAX_LINE)
                 } else {
-                    &mut self.input
+                    (&mut self.input, MAX_INPUT)
                 };
-                edit(editor, key);
+                match edit(editor, key) {
+                    Edit::Full if !self.told_full => {
+                        self.told_full = true;
+                        self.problem(&format!(
+                            "the input line is full ({max} bytes): \
+                             what did not fit was not taken"
+                        ));
+                    }
+                    Edit::Full => {}
+                    Edit::Done => self.told_full = false,
+                }
                 if !self.asking_password {
                     match key {
                         Key::Up => self.history.older(&mut self.input),
@@ -528,7 +545,11 @@ impl Model {
                     self.connect(now, out);
                 }
             }
-            key => edit(form.focused(), key),
+            key => {
+                if edit(form.focused(), key) == Edit::Full {
+                    form.error = Some(format!("at most {MAX_FIELD} bytes"));
+                }
+            }
         }
     }
 
@@ -561,9 +582,36 @@ impl Model {
         if line.trim().is_empty() {
             return;
         }
+        let parts = match split_long(&line, MAX_LINE) {
+            Parts::Send(parts) => parts,
+            Parts::Refused(command) => {
+                return self.problem(&format!(
+                    "line too long, not sent: {command} takes at most {MAX_LINE} bytes; \
+                     the line stays in the input"
+                ));
+            }
+        };
         self.history.push(&line);
         self.input.take();
+        self.told_full = false;
         self.scroll = 0;
+        let count = parts.len();
+        for part in parts {
+            self.send_typed(part, now, out);
+        }
+        if count > 1 {
+            self.note(&format!(
+                "that line was over {MAX_LINE} bytes: sent as {count} lines"
+            ));
+        }
+    }
+
+    /// Sends a typed line that fits in one message, and shows it if it is our own chat.
+    fn send_typed(&mut self, line: String, now: &Now, out: &mut Vec<Order>) {
+        let command = match split_line(&line) {
+            TypedLine::Command { name, args } => Some(Command::parse(name, args)),
+            TypedLine::Say(_) => None,
+        };
         // The server sends no echo: our own lines are shown as we send them.
         let own = match (split_line(&line), command) {
             (TypedLine::Say(text), _) => Some(Entry::chat(
@@ -589,7 +637,7 @@ impl Model {
             )),
             _ => None,
         };
-        out.push(Order::Type(line.clone()));
+        out.push(Order::Type(line));
         if let Some(entry) = own {
             self.push(entry);
         }
@@ -727,7 +775,8 @@ impl Model {
             self.note(&if connecting {
                 format!("{why}; trying again in {retry}")
             } else {
-                format!("connection lost ({why}); reconnecting in {retry}")
+                // `why` says what happened ("connection lost", "the server shut down", ...).
+                format!("{why}; reconnecting in {retry}")
             });
         } else {
             self.note(why);
@@ -929,6 +978,11 @@ impl Model {
         self.push(Entry::whole(EntryKind::Note, &format!("[~] {text}")));
     }
 
+    /// A `[!]` line of the window's own: what it did not do, and why.
+    fn problem(&mut self, text: &str) {
+        self.push(Entry::whole(EntryKind::Problem, &format!("[!] {text}")));
+    }
+
     fn push(&mut self, entry: Entry) {
         if self.scroll > 0 {
             // Scrolled back: keep the same lines in view.
@@ -965,11 +1019,19 @@ impl Model {
 }
 
 /// Applies an editing key to `editor`; other keys do nothing.
-fn edit(editor: &mut LineEditor, key: Key) {
+/// What became of an editing key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Edit {
+    /// Done, or nothing to do.
+    Done,
+    /// A character refused: the line is full.
+    Full,
+}
+
+fn edit(editor: &mut LineEditor, key: Key) -> Edit {
     match key {
-        Key::Char(c) => {
-            editor.insert(c);
-        }
+        Key::Char(c) if !editor.insert(c) && !c.is_control() => return Edit::Full,
+        Key::Char(_) => {}
         Key::Backspace => editor.backspace(),
         Key::Delete => editor.delete(),
         Key::Left => editor.left(),
@@ -979,6 +1041,7 @@ fn edit(editor: &mut LineEditor, key: Key) {
         Key::DeleteToStart => editor.delete_to_start(),
         _ => {}
     }
+    Edit::Done
 }
 
 /// `d` as `0.5 s`, `10 s`.
@@ -1188,6 +1251,77 @@ mod tests {
     }
 
     #[test]
+    fn a_line_over_the_limit_is_sent_in_parts_and_the_window_says_so() {
+        let start = Instant::now();
+        let (mut model, _) = joined(start, "alice", &["bob"]);
+        let now = at(start, 1000);
+        let mut out = Vec::new();
+        let line = "x".repeat(MAX_LINE * 2 + 10);
+        type_text(&mut model, &line, &now, &mut out);
+        model.key(Key::Enter, &now, &mut out);
+        let sent: Vec<&str> = out
+            .iter()
+            .map(|order| match order {
+                Order::Type(part) => part.as_str(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(sent.len(), 3);
+        assert!(sent.iter().all(|part| part.len() <= MAX_LINE));
+        assert_eq!(sent.concat(), line);
+        let shown = texts(&model);
+        assert_eq!(
+            shown.last(),
+            Some(&"[~] that line was over 8192 bytes: sent as 3 lines")
+        );
+        assert_eq!(
+            shown.iter().filter(|t| t.contains("] alice > x")).count(),
+            3
+        );
+        assert!(model.input().is_empty());
+    }
+
+    #[test]
+    fn a_command_over_the_limit_is_refused_and_stays_in_the_input() {
+        let start = Instant::now();
+        let (mut model, _) = joined(start, "alice", &[]);
+        let now = at(start, 1000);
+        let mut out = Vec::new();
+        let line = format!("/away {}", "r".repeat(MAX_LINE));
+        type_text(&mut model, &line, &now, &mut out);
+        model.key(Key::Enter, &now, &mut out);
+        assert_eq!(out, vec![]);
+        assert_eq!(
+            texts(&model).last(),
+            Some(
+                &"[!] line too long, not sent: /away takes at most 8192 bytes; \
+                  the line stays in the input"
+            )
+        );
+        assert_eq!(model.input().text(), line);
+    }
+
+    #[test]
+    fn a_full_input_line_says_once_that_it_refused_characters() {
+        let start = Instant::now();
+        let (mut model, _) = joined(start, "alice", &[]);
+        let now = at(start, 1000);
+        let mut out = Vec::new();
+        type_text(&mut model, &"y".repeat(MAX_INPUT + 100), &now, &mut out);
+        let told = |model: &Model| {
+            texts(model)
+                .iter()
+                .filter(|t| t.starts_with("[!] the input line is full (65536 bytes)"))
+                .count()
+        };
+        assert_eq!(told(&model), 1);
+        assert_eq!(model.input().text().len(), MAX_INPUT);
+        model.key(Key::Backspace, &now, &mut out);
+        type_text(&mut model, "zz", &now, &mut out);
+        assert_eq!(told(&model), 2);
+    }
+
+    #[test]
     fn typing_edits_the_line_enter_sends_it_and_up_and_down_browse_the_history() {
         let start = Instant::now();
         let (mut model, _) = joined(start, "alice", &["bob"]);
@@ -1287,9 +1421,11 @@ mod tests {
         model.closed(Some("connection lost"), &at(start, 0), &mut out);
         assert_eq!(out, vec![]);
         assert_eq!(model.next_deadline(), Some(at(start, 500).instant));
-        assert!(texts(&model).last().is_some_and(
-            |t| t.ends_with("connection lost (connection lost); reconnecting in 0.5 s")
-        ));
+        assert_eq!(
+            texts(&model).last(),
+            Some(&"[~] connection lost; reconnecting in 0.5 s"),
+            "said once"
+        );
         model.tick(&at(start, 499), &mut out);
         assert_eq!(out, vec![], "not before its time");
         let mut t = 500;
@@ -1317,8 +1453,12 @@ mod tests {
         model.tick(&at(start, t), &mut out);
         model.connected(&at(start, t));
         model.shown(welcome("alice", &[]), &at(start, t), &mut out);
-        model.closed(Some("connection lost"), &at(start, t), &mut out);
+        model.closed(Some("the server shut down"), &at(start, t), &mut out);
         assert_eq!(model.next_deadline(), Some(at(start, t + 500).instant));
+        assert_eq!(
+            texts(&model).last(),
+            Some(&"[~] the server shut down; reconnecting in 0.5 s")
+        );
         // A connect or a login that never answers counts as a failure too.
         model.tick(&at(start, t + 500), &mut out);
         out.clear();

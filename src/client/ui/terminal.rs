@@ -7,6 +7,12 @@
 //! event per wake-up; a blocking `event::read` on a thread hands over whole events and never
 //! misses a resize. The thread touches nothing else: the loop stays the only one that draws or
 //! uses the socket.
+//!
+//! crossterm is built with `use-dev-tty`, whose reader waits on the terminal with a
+//! level-triggered poll(2). Its default reader waits with mio, edge-triggered, and reads the
+//! terminal 1 KiB at a time, returning as soon as that gives an event: the rest of a paste stays
+//! unread, with no new edge to wake it, until the next key press. With poll(2) whatever is still
+//! unread wakes the next read at once, so a paste of any size is taken whole.
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
