@@ -59,7 +59,22 @@ fn take(lines: &mut LineSplitter, bytes: &[u8], commands: &mut Vec<HostCommand>)
     );
 }
 
+/// The console commands, as their first word is typed.
+const COMMAND_WORDS: &[&str] = &[
+    "HELP",
+    "KICK",
+    "LIST_USERS",
+    "BAN",
+    "UNBAN",
+    "BANS",
+    "GRANT",
+    "SAY",
+    "EXIT",
+];
+
 /// Parses one console line. Commands are matched in any case; an empty line is nothing.
+/// `SAY TEXT` says TEXT as it is. Any other line is said as Host, unless its first word is in
+/// capitals and a typo of a command (see [`mistyped`]): then it is refused with a hint.
 pub fn parse_command(line: &str) -> Option<HostCommand> {
     let line = line.trim();
     if line.is_empty() {
@@ -67,25 +82,57 @@ pub fn parse_command(line: &str) -> Option<HostCommand> {
     }
     let (word, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
     let rest = rest.trim();
+    let say = || HostCommand::Say {
+        text: line.to_owned(),
+    };
     let command = match word.to_ascii_uppercase().as_str() {
         "HELP" if rest.is_empty() => HostCommand::Help,
         "LIST_USERS" if rest.is_empty() => HostCommand::ListUsers,
         "EXIT" if rest.is_empty() => HostCommand::Exit,
+        "SAY" if rest.is_empty() => HostCommand::BadUsage { usage: "SAY TEXT" },
+        "SAY" => HostCommand::Say {
+            text: rest.to_owned(),
+        },
         // Moderation reads as the admins' slash commands do.
         "KICK" | "BAN" | "UNBAN" | "BANS" | "GRANT" => match Command::parse(word, rest) {
             Command::Moderate(request) => HostCommand::Moderate(request),
             Command::BadUsage { usage } => HostCommand::BadUsage {
                 usage: console_usage(word).unwrap_or(usage),
             },
-            _ => HostCommand::Say {
-                text: line.to_owned(),
-            },
+            _ => say(),
         },
-        _ => HostCommand::Say {
-            text: line.to_owned(),
+        // HELP, LIST_USERS and EXIT with words after them are said.
+        "HELP" | "LIST_USERS" | "EXIT" => say(),
+        _ => match mistyped(word) {
+            Some(meant) => HostCommand::Mistyped {
+                word: word.to_owned(),
+                meant,
+            },
+            None => say(),
         },
     };
     Some(command)
+}
+
+/// The command `word` is a typo of, if any. Only a word of at least 3 characters, all capital
+/// letters A-Z or `_`, counts; it is a typo of a command when one edit turns it into the command
+/// (a letter changed, added or dropped, or two neighbours swapped: optimal string alignment
+/// distance 1), or two edits for a command of 6 letters or more (LIST_USERS). Ties go to the
+/// command listed first. Words in capitals far from every command ("LOL", "HELLO") are not typos.
+pub fn mistyped(word: &str) -> Option<&'static str> {
+    let shouted = word.len() >= 3 && word.bytes().all(|b| b.is_ascii_uppercase() || b == b'_');
+    if !shouted {
+        return None;
+    }
+    COMMAND_WORDS
+        .iter()
+        .map(|&command| (strsim::osa_distance(word, command), command))
+        .filter(|&(distance, command)| {
+            let allowed = if command.len() >= 6 { 2 } else { 1 };
+            (1..=allowed).contains(&distance)
+        })
+        .min_by_key(|&(distance, _)| distance)
+        .map(|(_, command)| command)
 }
 
 /// The console's own usage line for the command `word` (`KICK NAME [REASON]`, not `/kick ...`).
@@ -288,6 +335,59 @@ mod tests {
             parse_command("exit now"),
             Some(HostCommand::Say {
                 text: "exit now".into()
+            })
+        );
+    }
+
+    #[test]
+    fn say_says_the_rest_as_it_is() {
+        let say = |text: &str| {
+            Some(HostCommand::Say {
+                text: text.to_owned(),
+            })
+        };
+        assert_eq!(parse_command("SAY KICK bob"), say("KICK bob"));
+        assert_eq!(parse_command("say  KIKC  bob "), say("KIKC  bob"));
+        assert_eq!(
+            parse_command("SAY"),
+            Some(HostCommand::BadUsage { usage: "SAY TEXT" })
+        );
+    }
+
+    #[test]
+    fn a_word_in_capitals_one_typo_from_a_command_is_refused() {
+        let refused = |word: &str, meant| {
+            Some(HostCommand::Mistyped {
+                word: word.to_owned(),
+                meant,
+            })
+        };
+        assert_eq!(parse_command("KIKC bob"), refused("KIKC", "KICK"));
+        assert_eq!(parse_command("KCK bob"), refused("KCK", "KICK"));
+        assert_eq!(parse_command("HLEP"), refused("HLEP", "HELP"));
+        assert_eq!(parse_command("EXTI now"), refused("EXTI", "EXIT"));
+        assert_eq!(parse_command("GARNT bob admin"), refused("GARNT", "GRANT"));
+        assert_eq!(parse_command("LIST_USR"), refused("LIST_USR", "LIST_USERS"));
+        // Ties go to the command listed first.
+        assert_eq!(mistyped("BAS"), Some("BAN"));
+        // Not a typo: too short, not all capitals, or too far from every command.
+        for word in [
+            "OK", "Kikc", "kikc", "LOL", "HELLO", "HEY", "BYE", "KICK2", "WOW",
+        ] {
+            assert_eq!(mistyped(word), None, "{word}");
+        }
+        assert_eq!(
+            parse_command("HELLO everyone"),
+            Some(HostCommand::Say {
+                text: "HELLO everyone".into()
+            })
+        );
+        // A command itself is no typo, nor is HELP with words after it.
+        assert_eq!(mistyped("KICK"), None);
+        assert_eq!(
+            parse_command("HELP me"),
+            Some(HostCommand::Say {
+                text: "HELP me".into()
             })
         );
     }

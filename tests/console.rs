@@ -50,7 +50,7 @@ fn help_prints_the_console_commands() {
                     .trim_start()
             })
             .collect();
-        for name in ["HELP", "KICK", "LIST_USERS", "EXIT"] {
+        for name in ["HELP", "KICK", "LIST_USERS", "SAY", "EXIT"] {
             let lines_for = entries.iter().filter(|e| e.starts_with(name)).count();
             assert_eq!(lines_for, 1, "{name} after {command}: {lines:#?}");
         }
@@ -119,6 +119,71 @@ fn any_other_line_is_said_to_everyone_as_host() {
     // The host's own line is not echoed to the console: the next thing it shows is LIST_USERS.
     let shown = server.console_sync();
     assert!(!shown.iter().any(|l| l.contains("Host >")), "{shown:#?}");
+}
+
+#[test]
+fn a_capitalised_typo_of_a_command_is_refused_with_a_hint_and_not_said() {
+    let mut server = TestServer::start(&[]);
+    let mut alice = server.join("alice");
+    let mut bob = server.join("bob");
+    alice.expect_line("[*] bob entered.");
+    for (typed, word, meant) in [
+        ("KIKC bob", "KIKC", "KICK"),
+        ("KICKK bob", "KICKK", "KICK"),
+        ("EXTI", "EXTI", "EXIT"),
+        ("LIST_USRES", "LIST_USRES", "LIST_USERS"),
+        ("LISTUSER", "LISTUSER", "LIST_USERS"),
+        ("BNA eve spam", "BNA", "BAN"),
+    ] {
+        server.console(typed);
+        assert_eq!(
+            server.expect_stdout("unknown command", TIMEOUT),
+            format!(
+                "[!] unknown command {word}; did you mean {meant}? (SAY TEXT says TEXT as it is)"
+            ),
+            "{typed}"
+        );
+    }
+    // Nothing was said and nobody was kicked: the next thing each user gets is its /users answer.
+    assert_eq!(alice.sync(), vec!["[*] Online (2): alice, bob"]);
+    assert_eq!(bob.sync(), vec!["[*] Online (2): alice, bob"]);
+
+    // Shouting that is not near a command, and typos not in capitals, are said as before.
+    for line in [
+        "LOL that was close",
+        "HELLO everyone",
+        "kikc is not a word",
+        "OK",
+    ] {
+        server.console(line);
+        assert_chat(&alice.next_line(), "Host", line);
+        assert_chat(&bob.next_line(), "Host", line);
+    }
+}
+
+#[test]
+fn say_says_the_rest_of_the_line_as_it_is_even_a_command() {
+    let mut server = TestServer::start(&[]);
+    let mut alice = server.join("alice");
+    let mut bob = server.join("bob");
+    alice.expect_line("[*] bob entered.");
+    for (typed, said) in [
+        ("SAY KIKC bob", "KIKC bob"),
+        ("SAY KICK bob, please behave", "KICK bob, please behave"),
+        ("say EXIT is at the back", "EXIT is at the back"),
+        ("SAY   HELP", "HELP"),
+    ] {
+        server.console(typed);
+        assert_chat(&alice.next_line(), "Host", said);
+        assert_chat(&bob.next_line(), "Host", said);
+    }
+    // Bob is still there, and SAY with nothing to say gets its usage.
+    server.console("SAY");
+    assert_eq!(
+        server.expect_stdout("usage", TIMEOUT),
+        "[!] usage: SAY TEXT"
+    );
+    assert_eq!(alice.sync(), vec!["[*] Online (2): alice, bob"]);
 }
 
 #[test]
