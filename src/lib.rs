@@ -13,7 +13,8 @@
 //! - [`server`]: the mio shell. One `Poll` over the listener, the console, signals and every client;
 //!   bounded buffers; write interest only while output is pending; timers as the poll timeout.
 //! - [`accounts`]: registered names and bans: a pure model, the files that hold it, password hashing.
-//! - [`console`]: the host console on stdin/stdout.
+//! - [`console`]: the host console on stdin/stdout; at a terminal it edits the line typed itself
+//!   and draws it again under incoming lines.
 //! - [`client`]: the `chat` client: a pure session over [`proto::framed`], a line loop for scripts,
 //!   and [`client::ui`], the terminal window (a pure model, a ratatui view, a thin mio loop).
 //! - [`stdin`]: typed lines from stdin inside a mio loop, for the console and the client.

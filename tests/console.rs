@@ -1,11 +1,15 @@
 //! The host console (chatd's stdin and stdout), and stopping the server: EXIT, signals, and a
-//! console that closes or was never there.
+//! console that closes or was never there. Most tests pipe the console; the terminal's editing
+//! and redrawing are tested with `chatd` in a tmux pane.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{assert_chat, chat_line, Client, TestServer, PROMPT, SHUTDOWN_LINE, TIMEOUT};
+use common::tmux::{cooked, Tmux};
+use common::{
+    assert_chat, chat_line, chat_text, Client, DataDir, TestServer, PROMPT, SHUTDOWN_LINE, TIMEOUT,
+};
 use rustix::process::Signal;
 
 /// How long a clean stop may take: flushing has a short deadline.
@@ -50,7 +54,7 @@ fn help_prints_the_console_commands() {
                     .trim_start()
             })
             .collect();
-        for name in ["HELP", "KICK", "LIST_USERS", "EXIT"] {
+        for name in ["HELP", "KICK", "LIST_USERS", "SAY", "EXIT"] {
             let lines_for = entries.iter().filter(|e| e.starts_with(name)).count();
             assert_eq!(lines_for, 1, "{name} after {command}: {lines:#?}");
         }
@@ -119,6 +123,71 @@ fn any_other_line_is_said_to_everyone_as_host() {
     // The host's own line is not echoed to the console: the next thing it shows is LIST_USERS.
     let shown = server.console_sync();
     assert!(!shown.iter().any(|l| l.contains("Host >")), "{shown:#?}");
+}
+
+#[test]
+fn a_capitalised_typo_of_a_command_is_refused_with_a_hint_and_not_said() {
+    let mut server = TestServer::start(&[]);
+    let mut alice = server.join("alice");
+    let mut bob = server.join("bob");
+    alice.expect_line("[*] bob entered.");
+    for (typed, word, meant) in [
+        ("KIKC bob", "KIKC", "KICK"),
+        ("KICKK bob", "KICKK", "KICK"),
+        ("EXTI", "EXTI", "EXIT"),
+        ("LIST_USRES", "LIST_USRES", "LIST_USERS"),
+        ("LISTUSER", "LISTUSER", "LIST_USERS"),
+        ("BNA eve spam", "BNA", "BAN"),
+    ] {
+        server.console(typed);
+        assert_eq!(
+            server.expect_stdout("unknown command", TIMEOUT),
+            format!(
+                "[!] unknown command {word}; did you mean {meant}? (SAY TEXT says TEXT as it is)"
+            ),
+            "{typed}"
+        );
+    }
+    // Nothing was said and nobody was kicked: the next thing each user gets is its /users answer.
+    assert_eq!(alice.sync(), vec!["[*] Online (2): alice, bob"]);
+    assert_eq!(bob.sync(), vec!["[*] Online (2): alice, bob"]);
+
+    // Shouting that is not near a command, and typos not in capitals, are said as before.
+    for line in [
+        "LOL that was close",
+        "HELLO everyone",
+        "kikc is not a word",
+        "OK",
+    ] {
+        server.console(line);
+        assert_chat(&alice.next_line(), "Host", line);
+        assert_chat(&bob.next_line(), "Host", line);
+    }
+}
+
+#[test]
+fn say_says_the_rest_of_the_line_as_it_is_even_a_command() {
+    let mut server = TestServer::start(&[]);
+    let mut alice = server.join("alice");
+    let mut bob = server.join("bob");
+    alice.expect_line("[*] bob entered.");
+    for (typed, said) in [
+        ("SAY KIKC bob", "KIKC bob"),
+        ("SAY KICK bob, please behave", "KICK bob, please behave"),
+        ("say EXIT is at the back", "EXIT is at the back"),
+        ("SAY   HELP", "HELP"),
+    ] {
+        server.console(typed);
+        assert_chat(&alice.next_line(), "Host", said);
+        assert_chat(&bob.next_line(), "Host", said);
+    }
+    // Bob is still there, and SAY with nothing to say gets its usage.
+    server.console("SAY");
+    assert_eq!(
+        server.expect_stdout("usage", TIMEOUT),
+        "[!] usage: SAY TEXT"
+    );
+    assert_eq!(alice.sync(), vec!["[*] Online (2): alice, bob"]);
 }
 
 #[test]
@@ -267,4 +336,250 @@ fn stdin_from_dev_null_still_serves_clients() {
     server.expect_stdout("[*] bob entered.", TIMEOUT);
     server.signal(Signal::TERM);
     assert_eq!(server.wait_exit(STOP_WITHIN).code(), Some(0));
+}
+
+/// What follows the prompt `[HH:MM:SS] Host > ` on a console row, if the row starts with one.
+fn after_prompt(row: &str) -> Option<&str> {
+    common::chat_text(row, "Host")
+}
+
+/// The rows that start with the console's prompt, in order, with what was typed after each.
+fn prompt_rows(screen: &[String]) -> Vec<(usize, String)> {
+    screen
+        .iter()
+        .enumerate()
+        .filter_map(|(at, row)| {
+            // capture-pane drops trailing spaces: a bare prompt reads `[HH:MM:SS] Host >`.
+            let row = format!("{} ", row.trim_end());
+            after_prompt(&row).map(|typed| (at, typed.trim_end().to_owned()))
+        })
+        .collect()
+}
+
+/// The last row with anything on it, and its index.
+fn last_row(screen: &[String]) -> (usize, &str) {
+    screen
+        .iter()
+        .enumerate()
+        .rev()
+        .find(|(_, row)| !row.trim().is_empty())
+        .map(|(at, row)| (at, row.trim_end()))
+        .unwrap_or((0, ""))
+}
+
+/// Whether the screen ends with one bare prompt (no text typed, none repeated on its row).
+fn ends_with_a_bare_prompt(screen: &[String]) -> bool {
+    let (_, row) = last_row(screen);
+    // capture-pane drops trailing spaces: a bare prompt reads `[HH:MM:SS] Host >`.
+    after_prompt(&format!("{row} ")) == Some("")
+}
+
+/// `chatd` started in a tmux pane with its console on the pane's terminal, and its address.
+fn chatd_in_tmux(tmux: &Tmux, name: &str, data: &DataDir) -> std::net::SocketAddr {
+    let args = ["--listen", "127.0.0.1:0", "--data-dir", data.arg()];
+    tmux.open_program(name, 100, 30, env!("CARGO_BIN_EXE_chatd"), &args);
+    let screen = tmux.wait_for(name, "the first prompt", ends_with_a_bare_prompt);
+    let line = screen
+        .iter()
+        .find_map(|row| row.trim().strip_prefix("chatd listening on "))
+        .unwrap_or_else(|| panic!("no address on the screen: {screen:#?}"));
+    line.parse()
+        .unwrap_or_else(|e| panic!("bad address {line:?}: {e}"))
+}
+
+/// Asserts no row shows the prompt twice (`[..] Host > [..] Host > `).
+#[track_caller]
+fn assert_no_double_prompt(screen: &[String]) {
+    for (_, typed) in prompt_rows(screen) {
+        assert!(
+            after_prompt(&typed).is_none() && !typed.contains("Host >"),
+            "a prompt is repeated on its row: {screen:#?}"
+        );
+    }
+}
+
+/// `chatd` in a tmux pane named `name`, and alice joined to it (the pane has shown her entering).
+fn chatd_in_tmux_with_alice(tmux: &Tmux, name: &str, data: &DataDir) -> Client {
+    let addr = chatd_in_tmux(tmux, name, data);
+    let mut alice = Client::connect(addr);
+    alice.join("alice");
+    tmux.wait_text(name, "[*] alice entered.");
+    alice
+}
+
+/// Waits until `name`'s pane shows alice's chat line `text` above a last row that is the prompt
+/// with `typed` after it; returns the screen.
+#[track_caller]
+fn wait_line_above_prompt(tmux: &Tmux, name: &str, text: &str, typed: &str) -> Vec<String> {
+    tmux.wait_for(name, &format!("{text:?} above the prompt {typed:?}"), |s| {
+        let (at, row) = last_row(s);
+        let above = s[..at].iter().any(|r| chat_text(r, "alice") == Some(text));
+        let row = format!("{row} ");
+        above && after_prompt(&row).map(str::trim_end) == Some(typed)
+    })
+}
+
+#[test]
+fn on_a_terminal_a_half_typed_line_stays_under_incoming_lines_and_is_sent_whole() {
+    let tmux = Tmux::new();
+    let data = DataDir::new();
+    let mut alice = chatd_in_tmux_with_alice(&tmux, "host", &data);
+
+    // The host has typed half a line when alice's line arrives: it shows above, and the half
+    // line is still in the prompt, the cursor after it.
+    tmux.type_text("host", "hello wor");
+    tmux.wait_for("host", "the half line", |s| {
+        after_prompt(last_row(s).1) == Some("hello wor")
+    });
+    alice.send_line("a line from alice");
+    let screen = wait_line_above_prompt(&tmux, "host", "a line from alice", "hello wor");
+    let (at, row) = last_row(&screen);
+    let end = row.chars().count();
+    assert_eq!(tmux.cursor("host"), (end, at), "{screen:#?}");
+
+    // With the cursor moved back into the text, a line arriving leaves it where it was.
+    tmux.press("host", &["Left", "Left", "Left"]);
+    tmux.wait_for("host", "the cursor moved", |_| {
+        tmux.cursor("host").0 == end - 3
+    });
+    alice.send_line("another from alice");
+    let screen = wait_line_above_prompt(&tmux, "host", "another from alice", "hello wor");
+    let (at, _) = last_row(&screen);
+    assert_eq!(tmux.cursor("host"), (end - 3, at), "{screen:#?}");
+
+    // Finishing the line sends it whole; it stays on the screen as typed.
+    tmux.press("host", &["End"]);
+    tmux.type_text("host", "ld");
+    tmux.press("host", &["Enter"]);
+    assert_chat(&alice.next_line(), "Host", "hello world");
+    let screen = tmux.wait_for(
+        "host",
+        "a bare prompt after the line",
+        ends_with_a_bare_prompt,
+    );
+    assert!(
+        prompt_rows(&screen)
+            .iter()
+            .any(|(_, typed)| typed == "hello world"),
+        "{screen:#?}"
+    );
+}
+
+#[test]
+fn on_a_terminal_the_prompt_shows_once_after_each_line() {
+    let tmux = Tmux::new();
+    let data = DataDir::new();
+    let mut alice = chatd_in_tmux_with_alice(&tmux, "host", &data);
+
+    // A line said: the row as typed, then exactly one fresh prompt on the next row.
+    tmux.type_text("host", "hello all");
+    tmux.press("host", &["Enter"]);
+    assert_chat(&alice.next_line(), "Host", "hello all");
+    let screen = tmux.wait_for(
+        "host",
+        "a bare prompt after the line",
+        ends_with_a_bare_prompt,
+    );
+    let rows = prompt_rows(&screen);
+    let sent = rows
+        .iter()
+        .position(|(_, typed)| typed == "hello all")
+        .unwrap_or_else(|| panic!("the line typed is not on the screen: {screen:#?}"));
+    assert_eq!(rows.len(), sent + 2, "{screen:#?}");
+    assert_eq!(
+        rows[sent + 1],
+        (rows[sent].0 + 1, String::new()),
+        "{screen:#?}"
+    );
+    assert_no_double_prompt(&screen);
+
+    // A command with an answer: the command as typed, the answer, then one prompt.
+    tmux.type_text("host", "KICK nobody");
+    tmux.press("host", &["Enter"]);
+    let screen = tmux.wait_for("host", "the refusal, then a bare prompt", |s| {
+        s.iter()
+            .any(|r| r.contains("[!] no user named nobody is online"))
+            && ends_with_a_bare_prompt(s)
+    });
+    assert_no_double_prompt(&screen);
+    assert!(
+        prompt_rows(&screen)
+            .iter()
+            .any(|(_, typed)| typed == "KICK nobody"),
+        "{screen:#?}"
+    );
+    // The next line typed is on a row with one prompt too, and lines arriving keep it so.
+    tmux.type_text("host", "LIST_USERS");
+    tmux.press("host", &["Enter"]);
+    alice.send_line("a line from alice");
+    let screen = wait_line_above_prompt(&tmux, "host", "a line from alice", "");
+    assert!(
+        screen.iter().any(|r| r == "[*] Online (1): alice"),
+        "{screen:#?}"
+    );
+    assert_no_double_prompt(&screen);
+    let rows = prompt_rows(&screen);
+    assert_eq!(
+        rows.iter()
+            .map(|(_, typed)| typed.as_str())
+            .collect::<Vec<_>>(),
+        vec!["hello all", "KICK nobody", "LIST_USERS", ""],
+        "{screen:#?}"
+    );
+}
+
+#[test]
+fn on_a_terminal_ctrl_d_says_the_console_closed_and_chatd_serves_on() {
+    let tmux = Tmux::new();
+    let data = DataDir::new();
+    let mut alice = chatd_in_tmux_with_alice(&tmux, "host", &data);
+    tmux.press("host", &["C-d"]);
+    tmux.wait_text(
+        "host",
+        "[*] Console closed (Ctrl-D): chatd keeps serving; stop it with Ctrl-C or SIGTERM.",
+    );
+    alice.send_line("still here");
+    tmux.wait_for("host", "a line after the console closed", |s| {
+        s.iter()
+            .any(|r| chat_text(r, "alice") == Some("still here"))
+    });
+    assert_eq!(alice.sync(), vec!["[*] Online (1): alice"]);
+    // No prompt any more, and Ctrl-C stops chatd with the terminal as it was.
+    let screen = tmux.screen("host");
+    assert!(!ends_with_a_bare_prompt(&screen), "{screen:#?}");
+    tmux.press("host", &["C-c"]);
+    let (status, settings) = tmux.wait_exit("host");
+    assert_eq!(status, 0);
+    assert!(cooked(&settings), "terminal modes not put back: {settings}");
+}
+
+#[test]
+fn on_a_terminal_exit_and_ctrl_c_put_the_terminal_back() {
+    let tmux = Tmux::new();
+    let data = DataDir::new();
+    // EXIT typed on the console.
+    let addr = chatd_in_tmux(&tmux, "exit", &data);
+    let mut alice = Client::connect(addr);
+    alice.join("alice");
+    tmux.type_text("exit", "EXIT");
+    tmux.press("exit", &["Enter"]);
+    alice.expect_line(|l: &str| l == SHUTDOWN_LINE);
+    let (status, settings) = tmux.wait_exit("exit");
+    assert_eq!(status, 0);
+    assert!(cooked(&settings), "terminal modes not put back: {settings}");
+
+    // Ctrl-C (SIGINT from the terminal) with half a line typed.
+    let data = DataDir::new();
+    let addr = chatd_in_tmux(&tmux, "sigint", &data);
+    let mut bob = Client::connect(addr);
+    bob.join("bob");
+    tmux.type_text("sigint", "half a li");
+    tmux.wait_for("sigint", "the half line", |s| {
+        after_prompt(last_row(s).1) == Some("half a li")
+    });
+    tmux.press("sigint", &["C-c"]);
+    bob.expect_line(|l: &str| l == SHUTDOWN_LINE);
+    let (status, settings) = tmux.wait_exit("sigint");
+    assert_eq!(status, 0);
+    assert!(cooked(&settings), "terminal modes not put back: {settings}");
 }

@@ -46,6 +46,12 @@ pub(super) fn handle(chat: &mut Chat, now: &Now, command: HostCommand, out: &mut
                 ServerMsg::Reject(Reject::Usage { usage }),
             );
         }
+        HostCommand::Mistyped { word, meant } => {
+            out.deliver(
+                Recipients::Console,
+                ServerMsg::Reject(Reject::MistypedHostCommand { word, meant }),
+            );
+        }
         HostCommand::Exit => {
             log::info!("shutting down at the host's request");
             chat.shutting_down = true;
@@ -118,6 +124,26 @@ mod tests {
             s.input(Input::Disconnected { conn: ConnId(2) }),
             vec![],
             "no second leave event"
+        );
+        assert_eq!(s.chat.members().collect::<Vec<_>>(), vec![ConnId(1)]);
+    }
+
+    #[test]
+    fn a_mistyped_command_is_refused_on_the_console_and_said_to_nobody() {
+        let mut s = Script::new();
+        s.join(1, "bob");
+        assert_eq!(
+            s.host(HostCommand::Mistyped {
+                word: "KIKC".into(),
+                meant: "KICK"
+            }),
+            vec![Action::Deliver {
+                to: Recipients::Console,
+                msg: ServerMsg::Reject(Reject::MistypedHostCommand {
+                    word: "KIKC".into(),
+                    meant: "KICK"
+                })
+            }]
         );
         assert_eq!(s.chat.members().collect::<Vec<_>>(), vec![ConnId(1)]);
     }

@@ -206,7 +206,7 @@ pub mod error_code {
             Reject::NameFirst => NAME_FIRST,
             Reject::AlreadyJoined => ALREADY_JOINED,
             Reject::ServerFull => SERVER_FULL,
-            Reject::UnknownCommand { .. } => UNKNOWN_COMMAND,
+            Reject::UnknownCommand { .. } | Reject::MistypedHostCommand { .. } => UNKNOWN_COMMAND,
             Reject::Usage { .. } => USAGE,
             Reject::UnknownUser { .. } => UNKNOWN_USER,
             Reject::PasswordFirst => PASSWORD_FIRST,

@@ -435,6 +435,13 @@ pub enum HostCommand {
         /// The usage line.
         usage: &'static str,
     },
+    /// A first word in capitals that is a typo of a console command: refused, not said.
+    Mistyped {
+        /// The word as typed.
+        word: String,
+        /// The command it is closest to.
+        meant: &'static str,
+    },
 }
 
 /// The console commands, as `HELP` lists them: usage and summary.
@@ -453,7 +460,14 @@ pub const HOST_COMMANDS: &[(&str, &str)] = &[
         "EXIT",
         "tell everyone, close every connection and stop the server",
     ),
-    ("anything else", "said to everyone as Host"),
+    (
+        "SAY TEXT",
+        "say TEXT to everyone as Host, as it is (even if it reads like a command)",
+    ),
+    (
+        "anything else",
+        "said to everyone as Host; a first word in capitals one typo from a command is refused",
+    ),
 ];
 
 /// How a connection ended, as far as the others are told.
@@ -630,6 +644,13 @@ pub enum Reject {
         /// The name as given.
         name: String,
     },
+    /// A console line whose first word, in capitals, is a typo of a console command.
+    MistypedHostCommand {
+        /// The word as typed.
+        word: String,
+        /// The command it is closest to.
+        meant: &'static str,
+    },
     /// A known command with the wrong arguments.
     Usage {
         /// The usage line.
@@ -711,6 +732,10 @@ impl fmt::Display for Reject {
             Reject::UnknownCommand { name } => {
                 write!(f, "unknown command /{name}: type /help for the list")
             }
+            Reject::MistypedHostCommand { word, meant } => write!(
+                f,
+                "unknown command {word}; did you mean {meant}? (SAY TEXT says TEXT as it is)"
+            ),
             Reject::Usage { usage } => write!(f, "usage: {usage}"),
             Reject::UnknownUser { name } => write!(f, "no user named {name} is online"),
             Reject::BadInput(error) => write!(f, "{error}"),

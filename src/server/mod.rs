@@ -32,7 +32,7 @@ use slab::Slab;
 use crate::accounts::model::Registry;
 use crate::accounts::store::Store;
 use crate::config::Config;
-use crate::console::{ConsoleInput, ConsoleOutput, ReadOutcome};
+use crate::console::{ConsoleInput, ConsoleOutput};
 use crate::core::{
     Action, Chat, ChatConfig, ConnId, Input, Now, Outbox, PasswordOutcome, Recipients,
 };
@@ -170,7 +170,9 @@ impl Server {
             log::info!("running without a console (--no-console)");
             None
         };
-        let console_out = ConsoleOutput::new(console_in.is_some(), poll.registry(), STDOUT);
+        let mut clock = Clock::new(config.utc_offset);
+        let editing = console_in.as_ref().is_some_and(ConsoleInput::edits);
+        let console_out = ConsoleOutput::new(editing, clock.now().stamp, poll.registry(), STDOUT);
         let admission =
             Admission::new(config.max_clients, config.max_per_ip, config.limit_loopback);
         Ok(Server {
@@ -193,7 +195,7 @@ impl Server {
                 Instant::now(),
             ),
             outbox: Outbox::new(),
-            clock: Clock::new(config.utc_offset),
+            clock,
             config,
             next_serial: 1,
             read_buf: vec![0; READ_CHUNK],
@@ -216,8 +218,6 @@ impl Server {
     /// Runs until the host or a signal stops the server and every client is flushed and closed.
     pub fn run(mut self) -> Result<(), Error> {
         let mut events = Events::with_capacity(1024);
-        let now = self.clock.now();
-        self.console_out.prompt(now.stamp);
         self.console_out.flush();
         loop {
             let timeout = self.next_timeout(Instant::now());
@@ -436,18 +436,15 @@ impl Server {
             return;
         };
         let mut commands = Vec::new();
-        let outcome = console.read(&mut commands);
-        let typed = !commands.is_empty();
+        let closed = console.read(&mut self.console_out, now.stamp, &mut commands);
         for command in commands {
             self.feed(now, Input::Host(command));
         }
-        if outcome == ReadOutcome::Closed {
-            log::info!("console closed (end of input); serving on without it");
+        if let Some(why) = closed {
+            log::info!("console closed ({why}); serving on without it");
             if let Some(console) = self.console_in.take() {
                 console.deregister(self.poll.registry());
             }
-        } else if typed && self.shutdown_deadline.is_none() {
-            self.console_out.prompt(now.stamp);
         }
     }
 
@@ -875,6 +872,7 @@ impl Server {
         }
         let deadline = now.instant + SHUTDOWN_LINGER;
         self.shutdown_deadline = Some(deadline);
+        self.console_out.end_typing();
         let keys: Vec<usize> = self.conns.iter().map(|(key, _)| key).collect();
         for key in keys {
             self.close(

@@ -6,6 +6,8 @@
 
 #![allow(dead_code)] // Each test file uses a different part of this module.
 
+pub mod tmux;
+
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
