@@ -127,6 +127,15 @@ impl Config {
                 ),
             });
         }
+        if self.limits.max_discard < self.limits.max_line {
+            return Err(ConfigError {
+                flag: "--max-line-discard",
+                reason: format!(
+                    "must be at least the line limit, {} bytes",
+                    self.limits.max_line
+                ),
+            });
+        }
         if self.max_outbuf < 64 * 1024 {
             return error(
                 "--max-outbuf",
@@ -166,6 +175,14 @@ mod tests {
             };
             assert_eq!(config.validate().unwrap_err().flag, "--max-frame");
         }
+        let config = Config {
+            limits: Limits {
+                max_discard: Limits::default().max_line - 1,
+                ..Limits::default()
+            },
+            ..Config::default()
+        };
+        assert_eq!(config.validate().unwrap_err().flag, "--max-line-discard");
         assert_eq!(Config::default().validate(), Ok(()));
     }
 }

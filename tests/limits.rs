@@ -8,6 +8,8 @@ use common::{assert_chat, chat_text, Client, TestServer, TIMEOUT};
 
 const MAX_LINE: usize = 8 * 1024;
 const MIB: usize = 1024 * 1024;
+/// What a joined user is told about a line over the limit: the limit, and that it was not sent.
+const TOO_LONG: &str = "[!] line too long (limit 8192 bytes); it was not sent.";
 
 #[test]
 fn a_line_longer_than_8_kib_is_refused_and_the_connection_stays_usable() {
@@ -23,7 +25,7 @@ fn a_line_longer_than_8_kib_is_refused_and_the_connection_stays_usable() {
 
     // One byte past it is refused, once, and the next line goes through.
     alice.send_line(&"y".repeat(MAX_LINE + 1));
-    assert_eq!(alice.next_line(), "[!] line too long");
+    assert_eq!(alice.next_line(), TOO_LONG);
     alice.send_line("after the long one");
     assert_chat(&bob.next_line(), "alice", "after the long one");
 
@@ -31,15 +33,15 @@ fn a_line_longer_than_8_kib_is_refused_and_the_connection_stays_usable() {
     let mut huge = vec![b'z'; 10 * MAX_LINE];
     huge.extend_from_slice(b"\r\nstill here\r\n");
     alice.send_raw(&huge);
-    assert_eq!(alice.next_line(), "[!] line too long");
+    assert_eq!(alice.next_line(), TOO_LONG);
     assert_chat(&bob.next_line(), "alice", "still here");
     assert_eq!(alice.sync(), vec!["[*] Online (2): alice, bob"]);
     assert_eq!(bob.sync(), vec!["[*] Online (2): alice, bob"]);
 }
 
 #[test]
-fn sixteen_mib_without_a_newline_keeps_the_server_small_and_others_served() {
-    let server = TestServer::start(&[]);
+fn sixteen_mib_without_a_newline_under_a_larger_discard_limit_keeps_the_server_small() {
+    let server = TestServer::start(&["--max-line-discard", "33554432"]);
     let mut alice = server.join("alice");
     let mut bob = server.join("bob");
     let mut big = server.join("big");
@@ -56,7 +58,7 @@ fn sixteen_mib_without_a_newline_keeps_the_server_small_and_others_served() {
         bob.send_line(&format!("bob {i}"));
         assert_chat(&alice.next_line(), "bob", &format!("bob {i}"));
     }
-    assert_eq!(big.next_line(), "[!] line too long", "told once");
+    assert_eq!(big.next_line(), TOO_LONG, "told once");
     // The end of the endless line ends the discarding; the next line is said.
     big.send_raw(b"aaaa\nback to normal\n");
     assert_chat(&alice.next_line(), "big", "back to normal");
@@ -76,6 +78,46 @@ fn sixteen_mib_without_a_newline_keeps_the_server_small_and_others_served() {
         grew < 8 * MIB as u64,
         "the server's peak RSS grew by {grew} bytes (before {before:?}, after {after:?})"
     );
+}
+
+#[test]
+fn an_unfinished_line_past_one_mib_closes_the_connection_and_the_others_stay() {
+    let server = TestServer::start(&[]);
+    let mut alice = server.join("alice");
+    let mut big = server.join("big");
+    alice.expect_line("[*] big entered.");
+    // One byte past the 1 MiB default, in two writes, with no line end.
+    big.send_raw(&vec![b'a'; MIB]);
+    big.send_raw(b"a");
+    assert_eq!(big.next_line(), TOO_LONG);
+    assert_eq!(
+        big.next_line(),
+        "[!] line too long: no line end in 1048576 bytes, goodbye"
+    );
+    big.expect_closed();
+    assert_eq!(alice.next_line(), "[*] big exited.");
+    assert_eq!(alice.sync(), vec!["[*] Online (1): alice"]);
+}
+
+#[test]
+fn max_line_discard_sets_how_much_of_an_unfinished_line_is_dropped_before_closing() {
+    let server = TestServer::start(&["--max-line-discard", "100000"]);
+    let mut alice = server.join("alice");
+    // At the limit the line may still end, and the connection stays.
+    let mut line = vec![b'b'; 100_000];
+    line.push(b'\n');
+    alice.send_raw(&line);
+    assert_eq!(alice.next_line(), TOO_LONG);
+    alice.send_line("/users");
+    assert_eq!(alice.next_line(), "[*] Online (1): alice");
+    // One byte more, and it is closed.
+    alice.send_raw(&[b'c'; 100_001]);
+    assert_eq!(alice.next_line(), TOO_LONG);
+    assert_eq!(
+        alice.next_line(),
+        "[!] line too long: no line end in 100000 bytes, goodbye"
+    );
+    alice.expect_closed();
 }
 
 #[test]

@@ -328,7 +328,8 @@ fn invalid_utf8_is_replaced_with_the_replacement_character() {
     let mut alice = server.join("alice");
     let mut bob = server.join("bob");
     alice.expect_line("[*] bob entered.");
-    alice.send_raw(b"caf\xe9 \xff\xfe ok \xc3\xa9t\xc3\xa9\n");
+    // (0xFF is left out: it starts a telnet command, see tests/telnet.rs.)
+    alice.send_raw(b"caf\xe9 \xfe\xc0 ok \xc3\xa9t\xc3\xa9\n");
     let raw = bob.next_line_raw();
     let line = String::from_utf8(raw).expect("the server sends valid UTF-8");
     assert_chat(
@@ -393,5 +394,46 @@ fn escape_and_bell_never_reach_another_user_and_names_with_controls_are_refused(
     assert_eq!(
         rest.last().map(String::as_str),
         Some("[*] Online (3): alice, bob, eve")
+    );
+}
+
+#[test]
+fn a_command_with_blanks_or_control_bytes_in_front_is_still_a_command_never_a_public_line() {
+    let server = TestServer::start(&[]);
+    let mut alice = server.join("alice");
+    let mut bob = server.join("bob");
+    let mut carol = server.join("carol");
+    alice.expect_line("[*] carol entered.");
+    bob.expect_line("[*] carol entered.");
+    for typed in [
+        b" /dm bob secret one\n".as_slice(),
+        b"\t /dm bob secret two\r\n",
+        b"\x01\x1b/dm bob secret three\n",
+    ] {
+        alice.send_raw(typed);
+    }
+    for n in ["one", "two", "three"] {
+        let dm = bob.next_line();
+        assert!(
+            dm.ends_with(&format!("] [dm] alice > secret {n}")),
+            "{dm:?}"
+        );
+    }
+    alice.send_raw(b"  /users\n");
+    assert_eq!(alice.next_line(), "[*] Online (3): alice, bob, carol");
+    // A doubled slash after blanks is still the way to say a line that starts with `/`.
+    alice.send_raw(b"  //not a command\n");
+    assert_chat(&carol.next_line(), "alice", "/not a command");
+    // Nobody else saw the secrets, and a newcomer's history does not hold them.
+    assert_eq!(carol.sync(), vec!["[*] Online (3): alice, bob, carol"]);
+    let mut dave = Client::connect(server.addr());
+    let welcome = dave.join("dave");
+    assert!(welcome.contains("[*] Welcome, dave!"));
+    let seen = dave.sync();
+    assert!(seen.iter().all(|l| !l.contains("secret")), "{seen:#?}");
+    assert!(
+        seen.iter()
+            .any(|l| l.ends_with("] [history] alice > /not a command")),
+        "{seen:#?}"
     );
 }

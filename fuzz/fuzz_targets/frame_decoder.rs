@@ -16,6 +16,7 @@ const LIMITS: Limits = Limits {
     max_line: 1024,
     max_frame: 4096,
     max_before_join: 4096,
+    max_discard: 4096,
 };
 
 fuzz_target!(|data: &[u8]| {

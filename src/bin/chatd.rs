@@ -74,6 +74,9 @@ struct Args {
     /// longest frame a framed client may send, in bytes (default 65536); a longer one closes it
     #[argh(option, default = "64 * 1024")]
     max_frame: usize,
+    /// most bytes of one unfinished over-long text line read and dropped before the connection is closed (default 1048576)
+    #[argh(option, default = "1024 * 1024")]
+    max_line_discard: usize,
     /// seconds a framed client may be silent before it is sent a keepalive ping (default 60)
     #[argh(option, default = "60")]
     ping_interval: u64,
@@ -212,6 +215,7 @@ fn run(args: Args, utc_offset: time::UtcOffset) -> Result<(), String> {
         ..Config::default()
     };
     config.limits.max_frame = args.max_frame;
+    config.limits.max_discard = args.max_line_discard;
     config.validate().map_err(|e| e.to_string())?;
     // A corrupt or unreadable store stops start-up, naming the file and line; it is never replaced.
     let store = Store::open(&config.data_dir).map_err(|e| e.to_string())?;

@@ -597,13 +597,13 @@ mod tests {
         s.join(1, "alice");
         let bad = Input::BadInput {
             conn: ConnId(1),
-            error: DecodeError::LineTooLong,
+            error: DecodeError::LineTooLong { max: 8192 },
         };
         assert_eq!(
             s.input(bad),
             vec![to_one(
                 1,
-                ServerMsg::Reject(Reject::BadInput(DecodeError::LineTooLong))
+                ServerMsg::Reject(Reject::BadInput(DecodeError::LineTooLong { max: 8192 }))
             )]
         );
         assert_eq!(s.chat.members().count(), 1);
@@ -640,11 +640,11 @@ mod tests {
         s.join(1, "alice");
         let bad = Input::BadInput {
             conn: ConnId(1),
-            error: DecodeError::LineTooLong,
+            error: DecodeError::LineTooLong { max: 8192 },
         };
         let refused = to_one(
             1,
-            ServerMsg::Reject(Reject::BadInput(DecodeError::LineTooLong)),
+            ServerMsg::Reject(Reject::BadInput(DecodeError::LineTooLong { max: 8192 })),
         );
         assert_eq!(s.input(bad.clone()), vec![refused.clone()]);
         assert_eq!(s.input(bad.clone()), vec![refused.clone()]);

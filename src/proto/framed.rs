@@ -229,7 +229,7 @@ pub mod error_code {
             Reject::Failed => FAILED,
             Reject::TooMuchBadInput => TOO_MUCH_BAD_INPUT,
             Reject::BadInput(error) => match error {
-                DecodeError::LineTooLong => LINE_TOO_LONG,
+                DecodeError::LineTooLong { .. } | DecodeError::EndlessLine { .. } => LINE_TOO_LONG,
                 DecodeError::FrameTooLong { .. } => FRAME_TOO_LONG,
                 DecodeError::UnknownType { .. } => UNKNOWN_TYPE,
                 DecodeError::Malformed { .. } => MALFORMED,

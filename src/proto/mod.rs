@@ -7,6 +7,7 @@
 
 pub mod framed;
 pub mod msg;
+pub mod telnet;
 pub mod text;
 
 use std::fmt;
@@ -46,7 +47,16 @@ pub fn encode(mode: Mode, msg: &ServerMsg, out: &mut Vec<u8>) {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DecodeError {
     /// A text line longer than the line limit; it is discarded up to the next newline.
-    LineTooLong,
+    LineTooLong {
+        /// The line limit in force, in bytes.
+        max: usize,
+    },
+    /// An over-long text line went on past the discard limit with no newline: the peer is not
+    /// sending lines, and the connection is closed.
+    EndlessLine {
+        /// The discard limit, in bytes.
+        max: usize,
+    },
     /// A frame header announced more bytes than the frame limit allows.
     FrameTooLong {
         /// The length the header announced.
@@ -81,8 +91,9 @@ impl DecodeError {
     /// speaks something this side does not. The others drop one message and keep the connection.
     pub fn is_fatal(self) -> bool {
         match self {
-            DecodeError::LineTooLong | DecodeError::BadDigest { .. } => false,
-            DecodeError::FrameTooLong { .. }
+            DecodeError::LineTooLong { .. } | DecodeError::BadDigest { .. } => false,
+            DecodeError::EndlessLine { .. }
+            | DecodeError::FrameTooLong { .. }
             | DecodeError::UnknownType { .. }
             | DecodeError::Malformed { .. }
             | DecodeError::BadVersion { .. } => true,
@@ -93,7 +104,12 @@ impl DecodeError {
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            DecodeError::LineTooLong => f.write_str("line too long"),
+            DecodeError::LineTooLong { max } => {
+                write!(f, "line too long (limit {max} bytes); it was not sent.")
+            }
+            DecodeError::EndlessLine { max } => {
+                write!(f, "line too long: no line end in {max} bytes, goodbye")
+            }
             DecodeError::FrameTooLong { len, max } => {
                 write!(f, "frame too long: {len} bytes, the limit is {max}")
             }
@@ -122,6 +138,8 @@ pub struct Limits {
     pub max_frame: usize,
     /// Longest line or frame before the connection has joined (its name, its password, a hello).
     pub max_before_join: usize,
+    /// Most bytes of one unfinished over-long text line dropped before the connection is closed.
+    pub max_discard: usize,
 }
 
 impl Default for Limits {
@@ -130,6 +148,7 @@ impl Default for Limits {
             max_line: 8 * 1024,
             max_frame: 64 * 1024,
             max_before_join: 4 * 1024,
+            max_discard: 1024 * 1024,
         }
     }
 }
@@ -196,6 +215,13 @@ impl Decoder {
         }
     }
 
+    /// Ends the over-long text line being dropped, if there is one (the user pressed Ctrl-C).
+    pub fn interrupt(&mut self) {
+        if let DecoderState::Text(decoder) = &mut self.state {
+            decoder.interrupt();
+        }
+    }
+
     /// The connection's wire mode, or `None` before its first byte.
     pub fn mode(&self) -> Option<Mode> {
         match self.state {
@@ -216,7 +242,10 @@ impl Decoder {
                 };
             };
             self.state = match Mode::sniff(first) {
-                Mode::Text => DecoderState::Text(text::TextDecoder::new(self.max_line())),
+                Mode::Text => DecoderState::Text(text::TextDecoder::new(
+                    self.max_line(),
+                    self.limits.max_discard,
+                )),
                 Mode::Framed => {
                     DecoderState::Framed(framed::ClientFrameDecoder::new(self.max_frame()))
                 }
@@ -252,7 +281,7 @@ pub fn sanitize(bytes: &[u8]) -> String {
         .collect()
 }
 
-fn is_unsafe_char(c: char) -> bool {
+pub(crate) fn is_unsafe_char(c: char) -> bool {
     matches!(c,
         '\u{0}'..='\u{8}' | '\u{a}'..='\u{1f}' | '\u{7f}'..='\u{9f}'
         | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
@@ -329,14 +358,14 @@ mod tests {
         let mut decoder = Decoder::new(Limits::default());
         assert_eq!(
             decoder.decode(&line(5000)).item,
-            Some(Err(DecodeError::LineTooLong))
+            Some(Err(DecodeError::LineTooLong { max: 4096 }))
         );
         assert!(matches!(decoder.decode(&line(4096)).item, Some(Ok(_))));
         decoder.joined();
         assert!(matches!(decoder.decode(&line(8192)).item, Some(Ok(_))));
         assert_eq!(
             decoder.decode(&line(8193)).item,
-            Some(Err(DecodeError::LineTooLong))
+            Some(Err(DecodeError::LineTooLong { max: 8192 }))
         );
         // Joined before the first byte: the full limit from the start.
         let mut decoder = Decoder::new(Limits::default());
@@ -346,7 +375,8 @@ mod tests {
 
     #[test]
     fn only_framing_errors_are_fatal() {
-        assert!(!DecodeError::LineTooLong.is_fatal());
+        assert!(!DecodeError::LineTooLong { max: 1 }.is_fatal());
+        assert!(DecodeError::EndlessLine { max: 1 }.is_fatal());
         assert!(!DecodeError::BadDigest { id: 1 }.is_fatal());
         assert!(DecodeError::Malformed { code: 2 }.is_fatal());
         assert!(DecodeError::UnknownType { code: 2 }.is_fatal());

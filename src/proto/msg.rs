@@ -907,3 +907,12 @@ pub enum ServerMsg {
         at: Stamp,
     },
 }
+
+impl ServerMsg {
+    /// Whether the user's answer to this message is a secret that should not show as it is
+    /// typed: every password prompt, wherever it is sent from. A telnet client is asked not to
+    /// echo it.
+    pub fn hides_input(&self) -> bool {
+        matches!(self, ServerMsg::PasswordPrompt)
+    }
+}

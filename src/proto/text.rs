@@ -22,16 +22,30 @@ pub const CONSOLE_EOL: &[u8] = b"\n";
 #[derive(Debug)]
 pub struct TextDecoder {
     max_line: usize,
-    /// Set after an over-long line: input is dropped up to and including the next LF.
-    discarding: bool,
+    /// The most bytes of one unfinished over-long line dropped before the peer is given up on.
+    max_discard: usize,
+    discard: Discard,
+}
+
+/// What happens to input after an over-long line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Discard {
+    /// Nothing: lines are decoded.
+    No,
+    /// Input is dropped up to and including the next LF; so many bytes of the line so far.
+    Line(usize),
+    /// The line went on past the discard limit: everything is dropped, nothing decoded again.
+    GaveUp,
 }
 
 impl TextDecoder {
-    /// A decoder that refuses lines longer than `max_line` bytes (without the line end).
-    pub fn new(max_line: usize) -> TextDecoder {
+    /// A decoder that refuses lines longer than `max_line` bytes (without the line end), and
+    /// gives up on a peer whose unfinished line goes on past `max_discard` bytes.
+    pub fn new(max_line: usize, max_discard: usize) -> TextDecoder {
         TextDecoder {
             max_line,
-            discarding: false,
+            max_discard,
+            discard: Discard::No,
         }
     }
 
@@ -40,26 +54,36 @@ impl TextDecoder {
         self.max_line = max_line;
     }
 
+    /// Ends the over-long line being dropped, if there is one: the user interrupted it (Ctrl-C).
+    pub fn interrupt(&mut self) {
+        if let Discard::Line(_) = self.discard {
+            self.discard = Discard::No;
+        }
+    }
+
     /// Decodes the next line from the front of `input`; see [`super::Decoder::decode`].
     pub fn decode(&mut self, input: &[u8]) -> Decoded {
         let mut used = 0;
-        if self.discarding {
-            match input.iter().position(|&b| b == b'\n') {
-                Some(lf) => {
-                    self.discarding = false;
-                    used = lf + 1;
-                }
-                None => {
-                    return Decoded {
-                        used: input.len(),
-                        item: None,
-                    }
+        match self.discard {
+            Discard::No => {}
+            Discard::GaveUp => {
+                return Decoded {
+                    used: input.len(),
+                    item: None,
                 }
             }
+            Discard::Line(so_far) => match input.iter().position(|&b| b == b'\n') {
+                Some(lf) => {
+                    self.discard = Discard::No;
+                    used = lf + 1;
+                }
+                None => return self.drop_unfinished(so_far, input.len()),
+            },
         }
         let rest = &input[used..];
         // A line may take max_line bytes plus CR and LF: look no further than that.
         let window = &rest[..rest.len().min(self.max_line + 2)];
+        let too_long = Err(DecodeError::LineTooLong { max: self.max_line });
         let Some(lf) = window.iter().position(|&b| b == b'\n') else {
             if rest.len() > self.max_line + 1 {
                 // Too long: drop it up to its end if that is here, else up to the end of the
@@ -68,13 +92,13 @@ impl TextDecoder {
                 let used = match end {
                     Some(lf) => used + window.len() + lf + 1,
                     None => {
-                        self.discarding = true;
+                        self.discard = Discard::Line(rest.len());
                         input.len()
                     }
                 };
                 return Decoded {
                     used,
-                    item: Some(Err(DecodeError::LineTooLong)),
+                    item: Some(too_long),
                 };
             }
             return Decoded { used, item: None };
@@ -82,13 +106,33 @@ impl TextDecoder {
         used += lf + 1;
         let line = window[..lf].strip_suffix(b"\r").unwrap_or(&window[..lf]);
         let item = if line.len() > self.max_line {
-            Err(DecodeError::LineTooLong)
+            too_long
         } else {
             Ok(parse_owned(sanitize(line)))
         };
         Decoded {
             used,
             item: Some(item),
+        }
+    }
+
+    /// Drops `len` more bytes of an over-long line with `so_far` bytes dropped before them; past
+    /// the discard limit, gives up on the connection.
+    fn drop_unfinished(&mut self, so_far: usize, len: usize) -> Decoded {
+        let so_far = so_far.saturating_add(len);
+        if so_far <= self.max_discard {
+            self.discard = Discard::Line(so_far);
+            return Decoded {
+                used: len,
+                item: None,
+            };
+        }
+        self.discard = Discard::GaveUp;
+        Decoded {
+            used: len,
+            item: Some(Err(DecodeError::EndlessLine {
+                max: self.max_discard,
+            })),
         }
     }
 }
@@ -127,11 +171,17 @@ pub fn parse_line(line: &str) -> ClientMsg {
 }
 
 /// [`parse_line`] for a line already owned: chat text is moved, not copied.
+///
+/// Blanks and control characters in front of a `/` are skipped: ` /dm bob hi` is the command,
+/// never a public line. A line that does not start with `/` after them is said as it is.
 pub fn parse_owned(line: String) -> ClientMsg {
-    if !line.starts_with('/') {
+    let command = line.trim_start_matches(|c: char| {
+        c.is_whitespace() || c.is_control() || c == '\u{FFFD}' || super::is_unsafe_char(c)
+    });
+    if !command.starts_with('/') {
         return ClientMsg::Say { text: line };
     }
-    parse_slash_line(&line)
+    parse_slash_line(command)
 }
 
 fn parse_slash_line(line: &str) -> ClientMsg {
@@ -355,6 +405,10 @@ mod tests {
         }
     }
 
+    fn too_long(max: usize) -> Result<ClientMsg, DecodeError> {
+        Err(DecodeError::LineTooLong { max })
+    }
+
     fn say(text: &str) -> Result<ClientMsg, DecodeError> {
         Ok(ClientMsg::Say { text: text.into() })
     }
@@ -367,7 +421,7 @@ mod tests {
 
     #[test]
     fn lines_end_with_lf_and_a_cr_before_it_is_dropped() {
-        let mut d = TextDecoder::new(100);
+        let mut d = TextDecoder::new(100, 1000);
         assert_eq!(
             decode_all(&mut d, b"hi\r\nthere\n\npartial"),
             vec![say("hi"), say("there"), say("")]
@@ -376,7 +430,7 @@ mod tests {
 
     #[test]
     fn a_partial_line_waits_for_its_end() {
-        let mut d = TextDecoder::new(100);
+        let mut d = TextDecoder::new(100, 1000);
         assert_eq!(
             d.decode(b"abc"),
             Decoded {
@@ -398,18 +452,18 @@ mod tests {
     #[test]
     fn every_split_point_gives_the_same_messages() {
         let input = b"one\r\n/users\ntwo words\n/quit bye now\n";
-        let whole = decode_all(&mut TextDecoder::new(100), input);
+        let whole = decode_all(&mut TextDecoder::new(100, 1000), input);
         assert_eq!(whole.len(), 4);
         for split in 0..=input.len() {
             let items = feed_chunks(
-                &mut TextDecoder::new(100),
+                &mut TextDecoder::new(100, 1000),
                 &[&input[..split], &input[split..]],
             );
             assert_eq!(items, whole, "split at {split}");
         }
         let bytes: Vec<&[u8]> = input.chunks(1).collect();
         assert_eq!(
-            feed_chunks(&mut TextDecoder::new(100), &bytes),
+            feed_chunks(&mut TextDecoder::new(100, 1000), &bytes),
             whole,
             "a byte at a time"
         );
@@ -421,39 +475,39 @@ mod tests {
         input.extend_from_slice(b"\nok\n");
         let bytes: Vec<&[u8]> = input.chunks(1).collect();
         assert_eq!(
-            feed_chunks(&mut TextDecoder::new(10), &bytes),
-            vec![Err(DecodeError::LineTooLong), say("ok")]
+            feed_chunks(&mut TextDecoder::new(10, 1000), &bytes),
+            vec![too_long(10), say("ok")]
         );
     }
 
     #[test]
     fn a_line_at_the_limit_passes_and_one_past_it_is_refused_and_discarded() {
-        let mut d = TextDecoder::new(4);
+        let mut d = TextDecoder::new(4, 1000);
         assert_eq!(decode_all(&mut d, b"abcd\r\n"), vec![say("abcd")]);
         assert_eq!(
             decode_all(&mut d, b"abcde\nok\n"),
-            vec![Err(DecodeError::LineTooLong), say("ok")]
+            vec![too_long(4), say("ok")]
         );
     }
 
     #[test]
     fn a_long_line_ending_in_the_same_chunk_loses_nothing_after_it() {
-        let mut d = TextDecoder::new(4);
+        let mut d = TextDecoder::new(4, 1000);
         assert_eq!(
             decode_all(&mut d, b"abcdefghij\nnext\nmore\n"),
-            vec![Err(DecodeError::LineTooLong), say("next"), say("more")]
+            vec![too_long(4), say("next"), say("more")]
         );
     }
 
     #[test]
     fn an_endless_line_is_refused_before_the_buffer_grows_and_skipped_to_its_end() {
-        let mut d = TextDecoder::new(4);
+        let mut d = TextDecoder::new(4, 1000);
         let step = d.decode(b"abcdefgh");
         assert_eq!(
             step,
             Decoded {
                 used: 8,
-                item: Some(Err(DecodeError::LineTooLong))
+                item: Some(too_long(4))
             }
         );
         assert_eq!(
@@ -464,6 +518,69 @@ mod tests {
             }
         );
         assert_eq!(decode_all(&mut d, b"tail\nnext\n"), vec![say("next")]);
+    }
+
+    #[test]
+    fn an_unfinished_line_past_the_discard_limit_gives_up_on_the_connection() {
+        let mut d = TextDecoder::new(4, 20);
+        assert_eq!(d.decode(b"abcdefgh").item, Some(too_long(4)));
+        // 8 + 12 = 20 bytes dropped: at the limit, not past it.
+        assert_eq!(d.decode(&[b'x'; 12]).item, None);
+        let past = d.decode(b"y");
+        assert_eq!(
+            past,
+            Decoded {
+                used: 1,
+                item: Some(Err(DecodeError::EndlessLine { max: 20 }))
+            }
+        );
+        assert!(past
+            .item
+            .is_some_and(|e| e.is_err_and(DecodeError::is_fatal)));
+        // Given up: nothing is decoded again, and nothing is reported twice.
+        assert_eq!(
+            d.decode(b"\nhello\n"),
+            Decoded {
+                used: 7,
+                item: None
+            }
+        );
+        // A line that ends within the limit is one refusal, however it was cut into reads.
+        let mut line = vec![b'z'; 20];
+        line.extend_from_slice(b"\nok\n");
+        let bytes: Vec<&[u8]> = line.chunks(1).collect();
+        assert_eq!(
+            feed_chunks(&mut TextDecoder::new(4, 20), &bytes),
+            vec![too_long(4), say("ok")]
+        );
+    }
+
+    #[test]
+    fn an_interrupt_ends_the_over_long_line_being_dropped() {
+        let mut d = TextDecoder::new(4, 1000);
+        assert_eq!(d.decode(b"abcdefgh").item, Some(too_long(4)));
+        d.interrupt();
+        assert_eq!(decode_all(&mut d, b"next\n"), vec![say("next")]);
+    }
+
+    #[test]
+    fn blanks_and_controls_before_a_slash_never_make_a_command_public() {
+        let dm = ClientMsg::Command(Command::Dm {
+            to: "bob".into(),
+            text: "secret".into(),
+        });
+        let mut d = TextDecoder::new(100, 1000);
+        for line in [
+            " /dm bob secret\n".as_bytes(),
+            b"\t  /dm bob secret\r\n",
+            b"\x01\x1b /dm bob secret\n",
+            "\u{a0}\u{200b}/dm bob secret\n".as_bytes(),
+        ] {
+            assert_eq!(decode_all(&mut d, line), vec![Ok(dm.clone())], "{line:?}");
+        }
+        // A doubled slash after blanks still says the line; other text keeps its blanks.
+        assert_eq!(decode_all(&mut d, b"  //x\n"), vec![say("/x")]);
+        assert_eq!(decode_all(&mut d, b"  indented\n"), vec![say("  indented")]);
     }
 
     #[test]
@@ -523,7 +640,7 @@ mod tests {
 
     #[test]
     fn control_characters_never_survive_decoding() {
-        let mut d = TextDecoder::new(100);
+        let mut d = TextDecoder::new(100, 1000);
         assert_eq!(
             decode_all(&mut d, b"\x1b[2Jhi\x07\r\n"),
             vec![say("\u{FFFD}[2Jhi\u{FFFD}")]
@@ -566,9 +683,9 @@ mod tests {
         );
         assert_eq!(
             render(&ServerMsg::Reject(Reject::BadInput(
-                DecodeError::LineTooLong
+                DecodeError::LineTooLong { max: 4096 }
             ))),
-            "[!] line too long\r\n"
+            "[!] line too long (limit 4096 bytes); it was not sent.\r\n"
         );
         let entry = |name: &str, role, away: Option<&str>| UserEntry {
             name: name.into(),

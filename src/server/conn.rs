@@ -1,6 +1,7 @@
 //! One client connection as the shell sees it: socket, identity, buffers, and whether it is closing.
 
 use std::net::IpAddr;
+use std::rc::Rc;
 use std::time::Instant;
 
 use mio::net::TcpStream;
@@ -9,7 +10,8 @@ use mio::Interest;
 use super::flood::Allowance;
 use super::outqueue::OutQueue;
 use crate::core::ConnId;
-use crate::proto::{Decoder, Limits};
+use crate::proto::telnet::Telnet;
+use crate::proto::{Decoder, Limits, Mode, ServerMsg};
 
 /// When a closing connection may be dropped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,8 +36,10 @@ pub struct Connection {
     pub peer: IpAddr,
     /// Decoding state for its input.
     pub decoder: Decoder,
-    /// Received bytes not yet decoded (a partial line or frame).
+    /// Received bytes not yet decoded (a partial line or frame); telnet commands already taken out.
     pub inbuf: Vec<u8>,
+    /// The telnet layer in front of a text connection's decoder.
+    pub telnet: Telnet,
     /// Encoded output not yet written.
     pub out: OutQueue,
     /// While in the room: the number of the first room broadcast not yet taken into `out`.
@@ -71,6 +75,7 @@ impl Connection {
             peer,
             decoder: Decoder::new(limits),
             inbuf: Vec::new(),
+            telnet: Telnet::new(),
             out: OutQueue::default(),
             room: None,
             closing: None,
@@ -81,6 +86,43 @@ impl Connection {
             pings_unanswered: 0,
             allowance,
         }
+    }
+
+    /// Takes bytes read from the socket into `inbuf`: a text connection's pass the telnet layer
+    /// first, whose answers are queued. Returns whether output was queued.
+    pub fn receive(&mut self, bytes: &[u8]) -> bool {
+        let first = self.inbuf.first().or(bytes.first());
+        let mode = self.decoder.mode().or(first.map(|&b| Mode::sniff(b)));
+        if mode != Some(Mode::Text) {
+            self.inbuf.extend_from_slice(bytes);
+            return false;
+        }
+        let mut reply = Vec::new();
+        let received = self.telnet.receive(bytes, &mut self.inbuf, &mut reply);
+        if received.interrupted && !self.inbuf.contains(&b'\n') {
+            // The unfinished line was the over-long one being dropped: it ends here too.
+            self.decoder.interrupt();
+        }
+        self.queue_bytes(reply)
+    }
+
+    /// Queues what the telnet layer sends ahead of `msg`: before a password prompt, a telnet
+    /// client is asked not to echo. Returns whether output was queued.
+    pub fn before_message(&mut self, msg: &ServerMsg) -> bool {
+        if !msg.hides_input() || self.decoder.mode() != Some(Mode::Text) {
+            return false;
+        }
+        let mut reply = Vec::new();
+        self.telnet.hide_input(&mut reply);
+        self.queue_bytes(reply)
+    }
+
+    fn queue_bytes(&mut self, bytes: Vec<u8>) -> bool {
+        if bytes.is_empty() {
+            return false;
+        }
+        self.out.push(Rc::from(bytes));
+        true
     }
 
     /// The interest it should be registered with: WRITABLE only while output is pending.

@@ -566,7 +566,10 @@ impl Server {
                     self.close(key, Closing::AfterFlush { deadline }, &why);
                 }
                 Ok(n) => {
-                    conn.inbuf.extend_from_slice(&buf[..n]);
+                    let was_idle = conn.out.is_empty();
+                    if conn.receive(&buf[..n]) && was_idle {
+                        self.dirty.push(key);
+                    }
                     conn.last_heard = now.instant;
                     conn.pings_unanswered = 0;
                 }
@@ -726,6 +729,7 @@ impl Server {
         if conn.out.is_empty() {
             self.dirty.push(key);
         }
+        conn.before_message(wire.msg());
         conn.out.push(bytes);
         self.check_queued(key, now);
     }

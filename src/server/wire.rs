@@ -23,6 +23,11 @@ impl WireBytes {
         }
     }
 
+    /// The message itself.
+    pub fn msg(&self) -> &ServerMsg {
+        &self.msg
+    }
+
     /// The bytes for a client speaking `mode`, shared with every other such recipient.
     pub fn for_mode(&mut self, mode: Mode) -> Rc<[u8]> {
         let slot = match mode {

@@ -474,6 +474,11 @@ impl Client {
             .unwrap_or_else(|e| panic!("send {} bytes: {e}", bytes.len()));
     }
 
+    /// Sends `bytes` as they are, giving back the error if the connection is gone.
+    pub fn try_send_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.stream.write_all(bytes)
+    }
+
     /// Reads the greeting, sends `name` and waits for the welcome; returns the welcome line.
     #[track_caller]
     pub fn join(&mut self, name: &str) -> String {
