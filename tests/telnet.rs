@@ -25,6 +25,8 @@ const SGA: u8 = 3;
 const TM: u8 = 6;
 const NAWS: u8 = 31;
 
+const MIB: usize = 1024 * 1024;
+
 const INTERRUPTED: &str = "[*] Interrupted: the line you were typing was not sent.";
 
 /// Joins `name` and waits until `watcher` has seen it enter.
@@ -246,4 +248,20 @@ fn a_password_typed_in_the_real_telnet_client_does_not_show() {
     // Echo is back: what is typed next shows as it is typed.
     tmux.type_text("tel", "visible");
     tmux.wait_text("tel", "visible");
+}
+
+#[test]
+fn a_peer_that_asks_for_options_endlessly_and_never_reads_is_cut_as_a_slow_consumer() {
+    let server = TestServer::start(&["--max-outbuf", "65536"]);
+    let mut bob = server.join("bob");
+    let mut evil = join_watched(&server, "evil", &mut bob);
+    // Each request gets a refusal of its own: 3 bytes out for 3 in, never read.
+    let requests = [IAC, DO, SGA].repeat(MIB / 3);
+    let sent = (0..64)
+        .take_while(|_| evil.try_send_raw(&requests).is_ok())
+        .count();
+    assert!(sent < 64, "all of the 64 MiB of requests were taken");
+    bob.expect_line("[*] evil exited.");
+    bob.send_line("/users");
+    assert_eq!(bob.next_line(), "[*] Online (1): bob");
 }

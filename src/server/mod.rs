@@ -567,11 +567,16 @@ impl Server {
                 }
                 Ok(n) => {
                     let was_idle = conn.out.is_empty();
-                    if conn.receive(&buf[..n]) && was_idle {
-                        self.dirty.push(key);
-                    }
+                    let answered = conn.receive(&buf[..n]);
                     conn.last_heard = now.instant;
                     conn.pings_unanswered = 0;
+                    if answered {
+                        if was_idle {
+                            self.dirty.push(key);
+                        }
+                        // Telnet answers count toward the output limits like any output.
+                        self.check_queued(key, now);
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => conn.readable = false,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
