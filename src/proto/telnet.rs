@@ -36,6 +36,9 @@ pub const ECHO: u8 = 1;
 /// The TIMING-MARK option (RFC 860): answered once what came before it is dealt with.
 pub const TIMING_MARK: u8 = 6;
 
+/// The longest subnegotiation skipped; the bytes after a longer one are text.
+pub const MAX_SUB: usize = 4096;
+
 /// What the server says after an interrupt: the line being typed is gone. It starts on a line of
 /// its own, as the terminal is left after the `^C` it echoed.
 pub const INTERRUPTED: &str = "[*] Interrupted: the line you were typing was not sent.";
@@ -51,10 +54,10 @@ enum Parse {
     Command,
     /// After IAC and a negotiation verb; the option byte comes next.
     Option(u8),
-    /// Inside a subnegotiation: skipped up to IAC SE.
-    Sub,
-    /// After IAC inside a subnegotiation.
-    SubCommand,
+    /// Inside a subnegotiation, so many bytes into it: skipped up to IAC SE.
+    Sub(usize),
+    /// After IAC inside a subnegotiation, so many bytes into it.
+    SubCommand(usize),
 }
 
 /// The server's side of the ECHO option (RFC 1143's states; the queue bit is not needed, as a
@@ -141,12 +144,15 @@ impl Telnet {
                     self.negotiate(verb, byte, reply);
                     Parse::Data
                 }
-                Parse::Sub if byte == IAC => Parse::SubCommand,
-                Parse::Sub => Parse::Sub,
-                Parse::SubCommand => match byte {
+                // Real subnegotiations are a few bytes: one that runs on is taken as ended, and
+                // what follows is text, under the line limits.
+                Parse::Sub(len) | Parse::SubCommand(len) if len >= MAX_SUB => Parse::Data,
+                Parse::Sub(len) if byte == IAC => Parse::SubCommand(len + 1),
+                Parse::Sub(len) => Parse::Sub(len + 1),
+                Parse::SubCommand(len) => match byte {
                     SE => Parse::Data,
                     // A doubled IAC is a 0xFF inside the subnegotiation.
-                    IAC => Parse::Sub,
+                    IAC => Parse::Sub(len + 1),
                     // Anything else ends a subnegotiation left open; the command is read as one.
                     other => self.command(other, text, reply, &mut received),
                 },
@@ -176,7 +182,7 @@ impl Telnet {
         self.seen = true;
         match byte {
             WILL | WONT | DO | DONT => Parse::Option(byte),
-            SB => Parse::Sub,
+            SB => Parse::Sub(0),
             IP => {
                 let line_start = text
                     .iter()
@@ -432,6 +438,16 @@ mod tests {
         assert!(reply.is_empty(), "a refusal is not answered");
         let (_, reply, _) = feed(&mut telnet, b"pw\r\n");
         assert!(reply.is_empty(), "echo was never off: nothing to turn on");
+    }
+
+    #[test]
+    fn a_subnegotiation_that_never_ends_is_cut_and_what_follows_is_text() {
+        let mut telnet = Telnet::new();
+        // The option byte and MAX_SUB - 1 more are skipped, one more ends it, ten are text.
+        let mut input = vec![IAC, SB, 24];
+        input.extend(std::iter::repeat_n(b'x', MAX_SUB + 10));
+        let (text, _, _) = feed(&mut telnet, &input);
+        assert_eq!(text, [b'x'; 10]);
     }
 
     #[test]
