@@ -6,7 +6,8 @@
 //! the shell owns every socket and calls into both.
 //!
 //! - [`proto`]: codecs. Bytes in, [`proto::ClientMsg`] out; [`proto::ServerMsg`] back to bytes.
-//!   [`proto::msg`] is the typed vocabulary every layer speaks.
+//!   [`proto::msg`] is the typed vocabulary every layer speaks. [`proto::telnet`] is a sans-IO
+//!   layer in front of the text decoder: telnet commands out, their answers back.
 //! - [`core`]: the chat. [`core::Chat::handle`] takes one [`core::Input`] and the time, changes the
 //!   room, and appends [`core::Action`]s (deliver this to these, close that, stop) to an outbox.
 //!   Every chat rule lives and is tested here.

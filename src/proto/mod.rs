@@ -2,7 +2,8 @@
 //!
 //! Two wire modes share the port: newline-terminated text ([`text`]) for `nc`, `telnet` and `socat`,
 //! and length-prefixed frames ([`framed`]) for the `chat` client. The first byte a client sends
-//! tells them apart ([`Mode::sniff`]). [`Decoder`] holds the per-connection decoding state;
+//! tells them apart ([`Mode::sniff`]). [`Decoder`] holds the per-connection decoding state, and
+//! [`telnet::Telnet`] the state of the telnet layer in front of a text connection's decoder;
 //! everything else here is a pure function.
 
 pub mod framed;
