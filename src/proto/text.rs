@@ -1,7 +1,8 @@
 //! Text mode: one message per LF-terminated line, for `nc`, `telnet` and `socat`.
 //!
-//! Input: a CR before the LF is dropped; a line starting with `/` is a command, `//` escapes a
-//! leading slash, anything else is chat text. Output: lines end with CRLF for clients (so `telnet`
+//! Input: a CR before the LF is dropped; a line starting with `/` (after any blanks and control
+//! characters) is a command, `//` escapes a leading slash, anything else is chat text. Telnet
+//! commands are taken out before this decoder sees the bytes ([`super::telnet`]). Output: lines end with CRLF for clients (so `telnet`
 //! shows them right) and LF for the console.
 
 use time::format_description::FormatItem;
