@@ -1,7 +1,7 @@
 //! Validated server settings, built by the binary from its command-line flags.
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 
 use time::UtcOffset;
@@ -56,7 +56,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Config {
         Config {
-            listen: SocketAddr::from(([0, 0, 0, 0], 3001)),
+            listen: SocketAddr::from(([0, 0, 0, 0], DEFAULT_PORT)),
             console: true,
             max_clients: 1024,
             max_per_ip: 16,
@@ -78,102 +78,232 @@ impl Default for Config {
     }
 }
 
-/// A setting that cannot work, named by its flag.
+/// The port chatd listens on when `--listen` names none.
+pub const DEFAULT_PORT: u16 = 3001;
+/// The range of `--name-timeout`, in seconds.
+pub const NAME_TIMEOUT_SECS: (u64, u64) = (1, 3600);
+/// The range of `--ping-interval`, in seconds.
+pub const PING_INTERVAL_SECS: (u64, u64) = (1, 86_400);
+/// The range of `--ping-misses`.
+pub const PING_MISSES: (u8, u8) = (1, u8::MAX);
+/// The range of `--outbuf-soft-secs`.
+pub const OUTBUF_SOFT_SECS: (u64, u64) = (1, 3600);
+/// The range of `--flood-burst`, in messages.
+pub const FLOOD_BURST: (f64, f64) = (1.0, 10_000.0);
+/// The range of `--flood-rate`, in messages a second.
+pub const FLOOD_RATE: (f64, f64) = (0.01, 10_000.0);
+/// The most lines `--history` may keep.
+pub const MAX_HISTORY: usize = 1000;
+/// The smallest `--max-outbuf`: one help text must fit.
+pub const MIN_OUTBUF: usize = 64 * 1024;
+
+/// A setting that cannot work: the flag, the value given, and what is allowed.
 #[derive(Debug, PartialEq, Eq)]
 pub struct ConfigError {
     /// The flag, e.g. `--max-clients`.
     pub flag: &'static str,
-    /// What is wrong with it.
-    pub reason: String,
+    /// The value as given.
+    pub value: String,
+    /// What the flag allows, e.g. `must be at least 1`.
+    pub allowed: String,
+}
+
+impl ConfigError {
+    /// The error for `flag` given `value`, which is not `allowed`.
+    pub fn new(flag: &'static str, value: impl fmt::Display, allowed: impl Into<String>) -> Self {
+        ConfigError {
+            flag,
+            value: value.to_string(),
+            allowed: allowed.into(),
+        }
+    }
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.flag, self.reason)
+        write!(
+            f,
+            "invalid value '{}' for {}: {}",
+            self.value, self.flag, self.allowed
+        )
     }
 }
 
 impl std::error::Error for ConfigError {}
 
+/// Checks that `value` is in `range`, else names the flag, the value and the range.
+fn check_range<T: PartialOrd + fmt::Display + Copy>(
+    flag: &'static str,
+    value: T,
+    (low, high): (T, T),
+    unit: &str,
+) -> Result<(), ConfigError> {
+    if value >= low && value <= high {
+        return Ok(());
+    }
+    Err(ConfigError::new(
+        flag,
+        value,
+        format!("must be from {low} to {high}{unit}"),
+    ))
+}
+
 impl Config {
-    /// Checks that the settings can work together.
+    /// Checks that every setting can work, naming the first that cannot by its flag.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let error = |flag, reason: &str| {
-            Err(ConfigError {
-                flag,
-                reason: reason.to_owned(),
-            })
-        };
         if self.max_clients == 0 {
-            return error("--max-clients", "must be at least 1");
-        }
-        if let Some(flood) = &self.flood {
-            if !(flood.burst >= 1.0 && flood.per_second > 0.0 && flood.per_second.is_finite()) {
-                return error(
-                    "--flood-burst",
-                    "the burst must be at least 1 and the rate above 0",
-                );
-            }
+            return Err(ConfigError::new("--max-clients", 0, "must be at least 1"));
         }
         if self.max_per_ip == 0 {
-            return error("--max-per-ip", "must be at least 1");
+            return Err(ConfigError::new("--max-per-ip", 0, "must be at least 1"));
         }
-        if !(MIN_FRAME..=framed::MAX_FRAME_CAP).contains(&self.limits.max_frame) {
-            return Err(ConfigError {
-                flag: "--max-frame",
-                reason: format!(
-                    "must be from {MIN_FRAME} to {} bytes, so that every frame starts with 0x00",
-                    framed::MAX_FRAME_CAP
-                ),
-            });
+        if let Some(flood) = &self.flood {
+            let rate_hint = " messages a second (--no-flood-control turns it off)";
+            check_range("--flood-burst", flood.burst, FLOOD_BURST, " messages")?;
+            check_range("--flood-rate", flood.per_second, FLOOD_RATE, rate_hint)?;
         }
+        check_range(
+            "--max-frame",
+            self.limits.max_frame,
+            (MIN_FRAME, framed::MAX_FRAME_CAP),
+            " bytes, so that every frame starts with 0x00",
+        )?;
         if self.limits.max_discard < self.limits.max_line {
-            return Err(ConfigError {
-                flag: "--max-line-discard",
-                reason: format!(
+            return Err(ConfigError::new(
+                "--max-line-discard",
+                self.limits.max_discard,
+                format!(
                     "must be at least the line limit, {} bytes",
                     self.limits.max_line
                 ),
-            });
+            ));
         }
-        if self.max_outbuf < 64 * 1024 {
-            return error(
+        if self.max_outbuf < MIN_OUTBUF {
+            return Err(ConfigError::new(
                 "--max-outbuf",
-                "must be at least 65536 bytes, or one help text would not fit",
-            );
+                self.max_outbuf,
+                format!("must be at least {MIN_OUTBUF} bytes, or one help text would not fit"),
+            ));
+        }
+        if self.outbuf_soft == 0 {
+            return Err(ConfigError::new(
+                "--outbuf-soft",
+                0,
+                "must be at least 1 byte (it is capped at --max-outbuf)",
+            ));
+        }
+        let secs = " seconds";
+        check_range(
+            "--outbuf-soft-secs",
+            self.outbuf_soft_time.as_secs(),
+            OUTBUF_SOFT_SECS,
+            secs,
+        )?;
+        check_range(
+            "--name-timeout",
+            self.name_timeout.as_secs(),
+            NAME_TIMEOUT_SECS,
+            secs,
+        )?;
+        check_range(
+            "--ping-interval",
+            self.ping_interval.as_secs(),
+            PING_INTERVAL_SECS,
+            secs,
+        )?;
+        check_range("--ping-misses", self.ping_misses, PING_MISSES, " pings")?;
+        if self.history > MAX_HISTORY {
+            return Err(ConfigError::new(
+                "--history",
+                self.history,
+                format!("must be from 0 to {MAX_HISTORY} lines"),
+            ));
         }
         Ok(())
     }
 }
 
+/// The addresses `--listen TEXT` names, in the resolver's order: `HOST:PORT`, `[IPV6]:PORT`, or
+/// a host, IPv4 or IPv6 address alone (port 3001). A host name may resolve to several.
+pub fn listen_addrs(text: &str) -> Result<Vec<SocketAddr>, ConfigError> {
+    let allowed = |why: &str| {
+        ConfigError::new(
+            "--listen",
+            text,
+            format!(
+                "{why}; give HOST:PORT, [IPV6]:PORT, or a host or address alone for port {DEFAULT_PORT}"
+            ),
+        )
+    };
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(vec![addr]);
+    }
+    let bare = text
+        .strip_prefix('[')
+        .and_then(|t| t.strip_suffix(']'))
+        .unwrap_or(text);
+    if let Ok(ip) = bare.parse::<IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, DEFAULT_PORT)]);
+    }
+    let (host, port) = match text.rsplit_once(':') {
+        Some((host, port)) => {
+            let port = port
+                .parse::<u16>()
+                .map_err(|_| allowed("the port must be a number from 0 to 65535"))?;
+            (host, port)
+        }
+        None => (text, DEFAULT_PORT),
+    };
+    if host.is_empty() || host.contains(':') {
+        return Err(allowed("not an address"));
+    }
+    let addrs: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| allowed(&format!("cannot resolve {host}: {e}")))?
+        .collect();
+    if addrs.is_empty() {
+        return Err(allowed(&format!("{host} has no address")));
+    }
+    Ok(addrs)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
+    fn refused(config: Config) -> ConfigError {
+        config.validate().expect_err("refused")
+    }
 
     #[test]
-    fn errors_name_the_flag() {
-        let config = Config {
+    fn errors_name_the_flag_the_value_and_what_is_allowed() {
+        let error = refused(Config {
             max_clients: 0,
             ..Config::default()
-        };
-        assert_eq!(config.validate().unwrap_err().flag, "--max-clients");
-        let config = Config {
+        });
+        assert_eq!(
+            error.to_string(),
+            "invalid value '0' for --max-clients: must be at least 1"
+        );
+        let error = refused(Config {
             max_outbuf: 10,
             ..Config::default()
-        };
-        assert_eq!(
-            config.validate().unwrap_err().to_string().split(':').next(),
-            Some("--max-outbuf")
-        );
+        });
+        assert_eq!((error.flag, error.value.as_str()), ("--max-outbuf", "10"));
         for max_frame in [MIN_FRAME - 1, framed::MAX_FRAME_CAP + 1] {
-            let config = Config {
+            let error = refused(Config {
                 limits: Limits {
                     max_frame,
                     ..Limits::default()
                 },
                 ..Config::default()
-            };
-            assert_eq!(config.validate().unwrap_err().flag, "--max-frame");
+            });
+            assert_eq!(error.flag, "--max-frame");
+            assert!(
+                error.allowed.starts_with("must be from 1024 to "),
+                "{error}"
+            );
         }
         let config = Config {
             limits: Limits {
@@ -184,5 +314,77 @@ mod tests {
         };
         assert_eq!(config.validate().unwrap_err().flag, "--max-line-discard");
         assert_eq!(Config::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn the_flood_rate_and_burst_are_told_apart() {
+        let flood = |burst, per_second| Config {
+            flood: Some(FloodPolicy { burst, per_second }),
+            ..Config::default()
+        };
+        assert_eq!(refused(flood(10.0, 0.0)).flag, "--flood-rate");
+        assert_eq!(refused(flood(10.0, f64::NAN)).flag, "--flood-rate");
+        assert_eq!(refused(flood(0.5, 5.0)).flag, "--flood-burst");
+        assert_eq!(refused(flood(f64::INFINITY, 5.0)).flag, "--flood-burst");
+        let off = Config {
+            flood: None,
+            ..Config::default()
+        };
+        assert_eq!(off.validate(), Ok(()));
+    }
+
+    #[test]
+    fn timeouts_of_zero_or_past_their_range_are_refused() {
+        let error = refused(Config {
+            name_timeout: Duration::ZERO,
+            ..Config::default()
+        });
+        assert_eq!(
+            error.to_string(),
+            "invalid value '0' for --name-timeout: must be from 1 to 3600 seconds"
+        );
+        let error = refused(Config {
+            ping_interval: Duration::from_secs(u64::MAX),
+            ..Config::default()
+        });
+        assert_eq!(error.flag, "--ping-interval");
+        let error = refused(Config {
+            outbuf_soft_time: Duration::ZERO,
+            ..Config::default()
+        });
+        assert_eq!(error.flag, "--outbuf-soft-secs");
+        let error = refused(Config {
+            ping_misses: 0,
+            ..Config::default()
+        });
+        assert_eq!(error.flag, "--ping-misses");
+        let error = refused(Config {
+            history: MAX_HISTORY + 1,
+            ..Config::default()
+        });
+        assert_eq!(error.flag, "--history");
+    }
+
+    #[test]
+    fn listen_takes_addresses_hosts_and_a_missing_port() {
+        let v4 = SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT));
+        assert_eq!(listen_addrs("127.0.0.1"), Ok(vec![v4]));
+        assert_eq!(
+            listen_addrs("127.0.0.1:0"),
+            Ok(vec![SocketAddr::from(([127, 0, 0, 1], 0))])
+        );
+        let v6 = SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, DEFAULT_PORT));
+        assert_eq!(listen_addrs("::1"), Ok(vec![v6]));
+        assert_eq!(listen_addrs("[::1]"), Ok(vec![v6]));
+        let local = listen_addrs("localhost:4000").expect("localhost resolves");
+        assert!(local
+            .iter()
+            .all(|a| a.ip().is_loopback() && a.port() == 4000));
+        let error = listen_addrs("localhost:99999").unwrap_err();
+        assert_eq!(error.flag, "--listen");
+        assert_eq!(error.value, "localhost:99999");
+        assert!(error.allowed.contains("port must be a number"), "{error}");
+        assert!(listen_addrs(":3001").is_err());
+        assert!(listen_addrs("").is_err());
     }
 }

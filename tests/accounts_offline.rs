@@ -4,10 +4,11 @@
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::process::{Child, ExitStatus};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+mod common;
 
 use chatd::accounts::hash::verify_password;
 use chatd::accounts::Store;
@@ -54,42 +55,12 @@ impl Drop for DataDir {
 
 /// Starts `chatd ARGS` with `stdin` piped in (and closed), never inheriting the terminal.
 fn spawn(args: &[&str], stdin: &str) -> Child {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_chatd"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn chatd");
-    let mut pipe = child.stdin.take().expect("piped stdin");
-    // The child may exit without reading (e.g. a bad name); a broken pipe is fine then.
-    let _ = pipe.write_all(stdin.as_bytes());
-    child
-}
-
-/// Waits for `child` to exit within [`RUN_LIMIT`], polling, and collects its output.
-fn finish(mut child: Child) -> Output {
-    let deadline = Instant::now() + RUN_LIMIT;
-    loop {
-        match child.try_wait().expect("wait for chatd") {
-            Some(_) => return child.wait_with_output().expect("read chatd's output"),
-            None if Instant::now() > deadline => {
-                let _ = child.kill();
-                panic!("chatd did not exit within {RUN_LIMIT:?}");
-            }
-            None => std::thread::sleep(Duration::from_millis(2)),
-        }
-    }
+    common::spawn_chatd(args, stdin, None)
 }
 
 /// Runs `chatd ARGS` with `stdin`; returns (exit code, stdout, stderr).
 fn chatd(args: &[&str], stdin: &str) -> (i32, String, String) {
-    let output = finish(spawn(args, stdin));
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    common::run_chatd(args, stdin, None, RUN_LIMIT)
 }
 
 /// Runs `chatd --data-dir DIR user ARGS`, expecting success; returns stdout.
@@ -114,7 +85,6 @@ fn user_err(dir: &DataDir, args: &[&str], stdin: &str) -> String {
 #[test]
 fn add_list_passwd_grant_del() {
     let dir = DataDir::new("flow");
-    assert_eq!(user_ok(&dir, &["list"], ""), "");
     assert_eq!(
         user_ok(&dir, &["add", "alice"], "alice-secret-1\n"),
         "added alice as user\n"
@@ -216,13 +186,16 @@ fn refusals_are_one_line_and_change_nothing() {
             dir.path(),
             "user",
             "--data-dir",
-            dir.path(),
+            "/elsewhere",
             "list",
         ],
         "",
     );
     assert_eq!(code, 1);
-    assert!(err.starts_with("chatd: --data-dir: "), "{err}");
+    assert!(
+        err.starts_with("chatd: invalid value '/elsewhere' for --data-dir: given twice"),
+        "{err}"
+    );
 
     assert_eq!(dir.accounts(), before);
 }
@@ -361,21 +334,67 @@ fn writers_killed_at_random_moments_leave_a_readable_store() {
 fn the_data_dir_defaults_to_chatd_data_in_the_working_directory() {
     let dir = DataDir::new("default");
     fs::create_dir_all(&dir.0).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_chatd"))
-        .args(["user", "add", "carol"])
-        .current_dir(&dir.0)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map(|mut child| {
-            let _ = child.stdin.take().map(|mut s| s.write_all(b"pw\n"));
-            child
-        })
-        .expect("spawn chatd");
-    let output = finish(child);
-    assert!(output.status.success(), "{output:?}");
+    let (code, out, err) =
+        common::run_chatd(&["user", "add", "carol"], "pw\n", Some(&dir.0), RUN_LIMIT);
+    assert_eq!(code, 0, "{out}{err}");
     let store_dir: &Path = &dir.0.join("chatd-data");
     let registry = Store::open(store_dir).unwrap().load().unwrap();
     assert!(registry.account("carol").is_some());
+}
+
+#[test]
+fn read_only_commands_on_a_missing_data_dir_create_nothing() {
+    let dir = DataDir::new("read-only");
+    fs::create_dir_all(&dir.0).unwrap();
+    let (code, out, err) = common::run_chatd(&["user", "list"], "", Some(&dir.0), RUN_LIMIT);
+    assert_eq!((code, out.as_str()), (0, ""), "{err}");
+    assert_eq!(
+        err,
+        "no accounts in chatd-data (it does not exist yet: `chatd user add` makes it)\n"
+    );
+    for command in [&["del", "ghost"][..], &["grant", "ghost", "admin"]] {
+        let mut args = vec!["user"];
+        args.extend_from_slice(command);
+        let (code, _, err) = common::run_chatd(&args, "", Some(&dir.0), RUN_LIMIT);
+        assert_eq!(
+            (code, err.as_str()),
+            (1, "chatd: no account named \"ghost\"\n")
+        );
+    }
+    assert_eq!(
+        fs::read_dir(&dir.0).unwrap().count(),
+        0,
+        "nothing was created"
+    );
+
+    // An existing empty directory is listed as empty, and gets no lock file either.
+    let (code, out, err) = chatd(&["--data-dir", dir.path(), "user", "list"], "");
+    assert_eq!((code, out.as_str()), (0, ""), "{err}");
+    assert_eq!(err, format!("no accounts in {}\n", dir.path()));
+    assert_eq!(
+        fs::read_dir(&dir.0).unwrap().count(),
+        0,
+        "nothing was created"
+    );
+}
+
+#[test]
+fn a_data_dir_that_is_a_file_is_named_as_not_a_directory() {
+    let dir = DataDir::new("file");
+    fs::write(&dir.0, "not a directory").unwrap();
+    for args in [&["list"][..], &["add", "alice"]] {
+        let mut all = vec!["--data-dir", dir.path(), "user"];
+        all.extend_from_slice(args);
+        let (code, _, err) = chatd(&all, "pw\n");
+        assert_eq!(code, 1);
+        assert!(
+            err.starts_with(&format!(
+                "chatd: invalid value '{}' for --data-dir: ",
+                dir.path()
+            )) && err.contains("it is not a directory")
+                && err.contains("it must be a directory"),
+            "{err}"
+        );
+    }
+    let _ = fs::remove_file(&dir.0);
 }

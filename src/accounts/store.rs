@@ -115,6 +115,11 @@ impl FileStamp {
 impl Store {
     /// Opens the data directory `dir`, creating it (mode 0700) if it does not exist.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        if fs::metadata(dir).is_ok_and(|meta| !meta.is_dir()) {
+            return Err(io_error(dir, "use it as the data directory")(
+                io::Error::new(io::ErrorKind::NotADirectory, "it is not a directory"),
+            ));
+        }
         DirBuilder::new()
             .recursive(true)
             .mode(0o700)
@@ -125,15 +130,31 @@ impl Store {
         })
     }
 
+    /// Opens the data directory `dir` for reading only: `None` if it does not exist, and nothing
+    /// is created (not even the lock file: without one, no writer is there to wait for).
+    pub fn open_existing(dir: &Path) -> Result<Option<Store>, StoreError> {
+        match fs::metadata(dir) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_error(dir, "read the data directory")(e)),
+            Ok(meta) if !meta.is_dir() => Err(io_error(dir, "use it as the data directory")(
+                io::Error::new(io::ErrorKind::NotADirectory, "it is not a directory"),
+            )),
+            Ok(_) => Ok(Some(Store {
+                dir: dir.to_owned(),
+            })),
+        }
+    }
+
     /// The data directory.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
-    /// Reads both files under a shared lock. A missing file is empty; an unreadable or corrupt
-    /// one is an error naming it (and the line).
+    /// Reads both files under a shared lock (none if no writer ever made the lock file: reading
+    /// creates nothing). A missing file is empty; an unreadable or corrupt one is an error naming
+    /// it (and the line).
     pub fn load(&self) -> Result<Registry, StoreError> {
-        let _lock = self.lock(false)?;
+        let _lock = self.shared_lock()?;
         self.read()
     }
 
@@ -154,7 +175,7 @@ impl Store {
         E: From<StoreError>,
         F: FnOnce(&Registry) -> Result<Vec<Change>, E>,
     {
-        let _lock = self.lock(true)?;
+        let _lock = self.exclusive_lock()?;
         self.remove_stale_temp_files()?;
         let old = self.read()?;
         let changes = decide(&old)?;
@@ -188,9 +209,21 @@ impl Store {
         }
     }
 
-    /// Takes the lock, shared or exclusive; it is released when the returned file is dropped
-    /// (or the process dies).
-    fn lock(&self, exclusive: bool) -> Result<File, StoreError> {
+    /// Takes the shared lock if the lock file exists; `None` if it does not.
+    fn shared_lock(&self) -> Result<Option<File>, StoreError> {
+        let path = self.dir.join(LOCK_FILE);
+        let file = match File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_error(&path, "open the lock file")(e)),
+        };
+        file.lock_shared().map_err(io_error(&path, "lock"))?;
+        Ok(Some(file))
+    }
+
+    /// Takes the exclusive lock, making the lock file if needed; it is released when the
+    /// returned file is dropped (or the process dies).
+    fn exclusive_lock(&self) -> Result<File, StoreError> {
         let path = self.dir.join(LOCK_FILE);
         let file = OpenOptions::new()
             .read(true)
@@ -203,12 +236,7 @@ impl Store {
             // locks just as well.
             .or_else(|_| File::open(&path))
             .map_err(io_error(&path, "open the lock file"))?;
-        let locked = if exclusive {
-            file.lock()
-        } else {
-            file.lock_shared()
-        };
-        locked.map_err(io_error(&path, "lock"))?;
+        file.lock().map_err(io_error(&path, "lock"))?;
         Ok(file)
     }
 

@@ -123,17 +123,35 @@ pub fn check_new_name(name: &str) -> Result<(), UserError> {
     }
 }
 
-/// Runs `command` on the data directory `data_dir` (created if missing).
+/// Runs `command` on the data directory `data_dir`. Only `add` creates it if missing; the other
+/// commands create nothing (`list` of a missing directory lists no accounts).
 ///
 /// `password(name)` is asked for a password only by `add` and `passwd`, and only after the name
-/// was checked; [`read_password`] is the one the binary uses. Results go to `out`.
+/// was checked; [`read_password`] is the one the binary uses. Results go to `out`; a note for
+/// the person reading (there are no accounts) goes to `notes`.
 pub fn run(
     data_dir: &Path,
     command: &UserCommand,
     password: impl FnOnce(&str) -> Result<String, UserError>,
     out: &mut impl Write,
+    notes: &mut impl Write,
 ) -> Result<(), UserError> {
-    let store = Store::open(data_dir)?;
+    let store = match command {
+        UserCommand::Add { .. } => Store::open(data_dir)?,
+        _ => match Store::open_existing(data_dir)? {
+            Some(store) => store,
+            None => {
+                return match command {
+                    UserCommand::Del { name }
+                    | UserCommand::Passwd { name }
+                    | UserCommand::Grant { name, .. } => {
+                        Err(UserError::Unknown { name: name.clone() })
+                    }
+                    _ => note_no_accounts(data_dir, notes),
+                };
+            }
+        },
+    };
     let message = match command {
         UserCommand::Add { name, admin } => {
             check_new_name(name)?;
@@ -185,15 +203,31 @@ pub fn run(
             })?;
             format!("{name} is now {role}\n")
         }
-        UserCommand::List => store
-            .load()?
-            .accounts()
-            .map(|account| format!("{} {}\n", account.name, account.role))
-            .collect(),
+        UserCommand::List => {
+            let listing: String = store
+                .load()?
+                .accounts()
+                .map(|account| format!("{} {}\n", account.name, account.role))
+                .collect();
+            if listing.is_empty() {
+                return note_no_accounts(data_dir, notes);
+            }
+            listing
+        }
     };
     out.write_all(message.as_bytes())
         .and_then(|()| out.flush())
         .map_err(UserError::Output)
+}
+
+/// Tells the reader that `data_dir` holds no accounts (its listing, on stdout, stays empty).
+fn note_no_accounts(data_dir: &Path, notes: &mut impl Write) -> Result<(), UserError> {
+    let missing = if data_dir.exists() {
+        ""
+    } else {
+        " (it does not exist yet: `chatd user add` makes it)"
+    };
+    writeln!(notes, "no accounts in {}{missing}", data_dir.display()).map_err(UserError::Output)
 }
 
 fn refuse_existing(registry: &Registry, name: &str) -> Result<(), UserError> {

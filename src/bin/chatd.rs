@@ -2,44 +2,46 @@
 
 use std::fs::File;
 use std::net::{SocketAddr, TcpListener};
-use std::path::PathBuf;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use argh::FromArgs;
 use simplelog::{CombinedLogger, LevelFilter, SharedLogger, WriteLogger};
 
 use chatd::accounts::model::Role;
-use chatd::accounts::store::Store;
-use chatd::accounts::usercmd::{self, UserCommand};
+use chatd::accounts::store::{Store, StoreError};
+use chatd::accounts::usercmd::{self, UserCommand, UserError};
 use chatd::server::FloodPolicy;
-use chatd::{Config, Server};
+use chatd::{config, Config, Server};
 
 /// A chat server for a team, a class or a LAN: talk to it with `nc HOST 3001` or the `chat` client.
 #[derive(FromArgs)]
 struct Args {
-    /// address to listen on (default 0.0.0.0:3001)
-    #[argh(option, default = "SocketAddr::from(([0, 0, 0, 0], 3001))")]
-    listen: SocketAddr,
+    /// address to listen on: HOST:PORT, or HOST for port 3001; a host name binds the first of its addresses that works (default 0.0.0.0:3001)
+    #[argh(option, default = "String::from(\"0.0.0.0:3001\")")]
+    listen: String,
     /// write a log of connections, names, kicks, drops and errors to this file
     #[argh(option)]
     log_file: Option<String>,
     /// log level for --log-file: error, warn, info, debug or trace (default info; debug logs chat text)
-    #[argh(option, default = "LevelFilter::Info")]
+    #[argh(option, default = "LevelFilter::Info", from_str_fn(parse_level))]
     log_level: LevelFilter,
     /// do not read host commands from stdin
     #[argh(switch)]
     no_console: bool,
     /// most connections at once, named or not (default 1024)
-    #[argh(option, default = "1024")]
+    #[argh(option, default = "1024", from_str_fn(whole))]
     max_clients: usize,
     /// most connections from one address (default 16; loopback is exempt unless --limit-loopback)
-    #[argh(option, default = "16")]
+    #[argh(option, default = "16", from_str_fn(whole))]
     max_per_ip: usize,
     /// messages a client may send at once before flood control slows it (default 10)
-    #[argh(option, default = "10.0")]
+    #[argh(option, default = "10.0", from_str_fn(decimal))]
     flood_burst: f64,
     /// messages per second a client may send after its burst (default 5)
-    #[argh(option, default = "5.0")]
+    #[argh(option, default = "5.0", from_str_fn(decimal))]
     flood_rate: f64,
     /// turn flood control off (for load tests)
     #[argh(switch)]
@@ -48,7 +50,7 @@ struct Args {
     #[argh(switch)]
     limit_loopback: bool,
     /// most bytes queued for a client that does not read before it is disconnected (default 1048576)
-    #[argh(option, default = "1024 * 1024")]
+    #[argh(option, default = "1024 * 1024", from_str_fn(whole))]
     max_outbuf: usize,
     /// directory of the accounts and bans files, created on first use (default ./chatd-data)
     #[argh(option)]
@@ -60,28 +62,28 @@ struct Args {
     #[argh(switch)]
     no_register: bool,
     /// how many recent chat lines a joining user is shown, 0 for none (default 20)
-    #[argh(option, default = "20")]
+    #[argh(option, default = "20", from_str_fn(whole))]
     history: usize,
     /// bytes queued for a client that may last only --outbuf-soft-secs (default 262144)
-    #[argh(option, default = "256 * 1024")]
+    #[argh(option, default = "256 * 1024", from_str_fn(whole))]
     outbuf_soft: usize,
     /// seconds a client may stay over --outbuf-soft before it is disconnected (default 10)
-    #[argh(option, default = "10")]
+    #[argh(option, default = "10", from_str_fn(whole))]
     outbuf_soft_secs: u64,
     /// seconds a new connection may take to give its name and password (default 30)
-    #[argh(option, default = "30")]
+    #[argh(option, default = "30", from_str_fn(whole))]
     name_timeout: u64,
     /// longest frame a framed client may send, in bytes (default 65536); a longer one closes it
-    #[argh(option, default = "64 * 1024")]
+    #[argh(option, default = "64 * 1024", from_str_fn(whole))]
     max_frame: usize,
     /// most bytes of one unfinished over-long text line read and dropped before the connection is closed (default 1048576)
-    #[argh(option, default = "1024 * 1024")]
+    #[argh(option, default = "1024 * 1024", from_str_fn(whole))]
     max_line_discard: usize,
     /// seconds a framed client may be silent before it is sent a keepalive ping (default 60)
-    #[argh(option, default = "60")]
+    #[argh(option, default = "60", from_str_fn(whole))]
     ping_interval: u64,
     /// keepalive pings a framed client may leave unanswered before it is closed (default 2)
-    #[argh(option, default = "2")]
+    #[argh(option, default = "2", from_str_fn(whole))]
     ping_misses: u8,
     /// print the version and exit
     #[argh(switch)]
@@ -168,6 +170,56 @@ fn parse_role(text: &str) -> Result<Role, String> {
     Role::parse(text).ok_or_else(|| "the role must be admin or user".to_owned())
 }
 
+/// The levels `--log-level` takes, quietest first.
+const LOG_LEVELS: &str = "off, error, warn, info, debug or trace";
+
+fn parse_level(text: &str) -> Result<LevelFilter, String> {
+    text.parse()
+        .map_err(|_| format!("the level must be {LOG_LEVELS}"))
+}
+
+/// A whole number flag; its range is checked with the others by [`Config::validate`].
+fn whole<T: std::str::FromStr + Bounded>(text: &str) -> Result<T, String> {
+    text.parse().map_err(|_| {
+        if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+            format!("too large: at most {}", T::max_text())
+        } else {
+            "expected a whole number (digits only)".to_owned()
+        }
+    })
+}
+
+/// A decimal number flag, e.g. `2.5`.
+fn decimal(text: &str) -> Result<f64, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|n| n.is_finite())
+        .ok_or_else(|| "expected a number, e.g. 5 or 0.5".to_owned())
+}
+
+/// The largest value of a number type, as shown in an error.
+trait Bounded {
+    fn max_text() -> String;
+}
+
+impl Bounded for u8 {
+    fn max_text() -> String {
+        u8::MAX.to_string()
+    }
+}
+
+impl Bounded for u64 {
+    fn max_text() -> String {
+        u64::MAX.to_string()
+    }
+}
+
+impl Bounded for usize {
+    fn max_text() -> String {
+        usize::MAX.to_string()
+    }
+}
+
 fn main() -> ExitCode {
     // Before any thread exists: the local offset cannot be read safely afterwards.
     let utc_offset = time::UtcOffset::current_local_offset().unwrap_or(time::UtcOffset::UTC);
@@ -190,17 +242,17 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args, utc_offset: time::UtcOffset) -> Result<(), String> {
-    init_logging(&args, utc_offset)?;
+    let listen = config::listen_addrs(&args.listen).map_err(|e| e.to_string())?;
     let mut config = Config {
-        listen: args.listen,
+        listen: listen[0],
         console: !args.no_console,
         max_clients: args.max_clients,
         max_outbuf: args.max_outbuf,
         outbuf_soft: args.outbuf_soft,
-        outbuf_soft_time: std::time::Duration::from_secs(args.outbuf_soft_secs),
+        outbuf_soft_time: Duration::from_secs(args.outbuf_soft_secs),
         max_per_ip: args.max_per_ip,
-        name_timeout: std::time::Duration::from_secs(args.name_timeout),
-        ping_interval: std::time::Duration::from_secs(args.ping_interval.max(1)),
+        name_timeout: Duration::from_secs(args.name_timeout),
+        ping_interval: Duration::from_secs(args.ping_interval),
         ping_misses: args.ping_misses,
         limit_loopback: args.limit_loopback,
         flood: (!args.no_flood_control).then_some(FloodPolicy {
@@ -217,14 +269,15 @@ fn run(args: Args, utc_offset: time::UtcOffset) -> Result<(), String> {
     config.limits.max_frame = args.max_frame;
     config.limits.max_discard = args.max_line_discard;
     config.validate().map_err(|e| e.to_string())?;
+    init_logging(&args.log_file, args.log_level, utc_offset)?;
     // A corrupt or unreadable store stops start-up, naming the file and line; it is never replaced.
-    let store = Store::open(&config.data_dir).map_err(|e| e.to_string())?;
+    let store = Store::open(&config.data_dir).map_err(|e| data_dir_error(&config.data_dir, e))?;
     let registry = store.load().map_err(|e| e.to_string())?;
-    let listener = TcpListener::bind(config.listen)
-        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let listener = bind(&args.listen, &listen)?;
     let local = listener
         .local_addr()
         .map_err(|e| format!("cannot read the listening address: {e}"))?;
+    config.listen = local;
     println!("chatd listening on {local}");
     log::info!("listening on {local}");
     let server = Server::new(listener, config, store, registry).map_err(|e| e.to_string())?;
@@ -233,10 +286,39 @@ fn run(args: Args, utc_offset: time::UtcOffset) -> Result<(), String> {
     Ok(())
 }
 
+/// Binds the first of `addrs` (what `--listen text` named) that can be bound.
+fn bind(text: &str, addrs: &[SocketAddr]) -> Result<TcpListener, String> {
+    let mut failures = Vec::new();
+    for &addr in addrs {
+        match TcpListener::bind(addr) {
+            Ok(listener) => return Ok(listener),
+            Err(e) => failures.push(format!("{addr}: {e}")),
+        }
+    }
+    Err(format!(
+        "--listen {text}: cannot listen on {}",
+        failures.join("; ")
+    ))
+}
+
+/// A data directory that cannot be opened, named with its flag.
+fn data_dir_error(dir: &Path, error: StoreError) -> String {
+    format!(
+        "invalid value '{}' for --data-dir: {error} (it must be a directory, or a path where one can be made)",
+        dir.display()
+    )
+}
+
 /// `chatd user ...`: no server, no logging; the data directory from either side of `user`.
 fn run_user(args: &Args, user: &UserArgs) -> Result<(), String> {
     let data_dir = match (&args.data_dir, &user.data_dir) {
-        (Some(_), Some(_)) => return Err("--data-dir: give it once, before or after `user`".into()),
+        (Some(before), Some(after)) => {
+            return Err(format!(
+                "invalid value '{}' for --data-dir: given twice (also '{}'); give it once, before or after `user`",
+                after.display(),
+                before.display()
+            ))
+        }
         (Some(dir), None) | (None, Some(dir)) => dir.clone(),
         (None, None) => Config::default().data_dir,
     };
@@ -262,26 +344,49 @@ fn run_user(args: &Args, user: &UserArgs) -> Result<(), String> {
         &command,
         usercmd::read_password,
         &mut std::io::stdout().lock(),
+        &mut std::io::stderr().lock(),
     )
-    .map_err(|e| e.to_string())
+    .map_err(|e| match e {
+        UserError::Store(e) if e.path == data_dir => data_dir_error(&data_dir, e),
+        e => e.to_string(),
+    })
 }
 
-fn init_logging(args: &Args, utc_offset: time::UtcOffset) -> Result<(), String> {
+/// The time stamp of every log line: RFC 3339 to the millisecond, with the local offset.
+const LOG_TIME: &[time::format_description::BorrowedFormatItem<'static>] = time::macros::format_description!(
+    "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3][offset_hour sign:mandatory]:[offset_minute]"
+);
+
+/// Warnings and errors to stderr; everything at `level` to `log_file` if given, a file made
+/// mode 0600 (at debug it holds chat text) and appended to.
+fn init_logging(
+    log_file: &Option<String>,
+    level: LevelFilter,
+    utc_offset: time::UtcOffset,
+) -> Result<(), String> {
     let mut builder = simplelog::ConfigBuilder::new();
-    builder.set_time_offset(utc_offset);
+    builder
+        .set_time_offset(utc_offset)
+        .set_time_format_custom(LOG_TIME)
+        .set_target_level(LevelFilter::Off)
+        .set_thread_level(LevelFilter::Off)
+        .set_location_level(LevelFilter::Off);
     let log_config = builder.build();
     let mut loggers: Vec<Box<dyn SharedLogger>> = vec![WriteLogger::new(
         LevelFilter::Warn,
         log_config.clone(),
         std::io::stderr(),
     )];
-    if let Some(path) = &args.log_file {
+    if let Some(path) = log_file {
         let file = File::options()
             .create(true)
             .append(true)
+            .mode(0o600)
             .open(path)
-            .map_err(|e| format!("--log-file: cannot open {path}: {e}"))?;
-        loggers.push(WriteLogger::new(args.log_level, log_config, file));
+            .map_err(|e| {
+                format!("invalid value '{path}' for --log-file: cannot open it: {e} (it must be a file that can be made or appended to)")
+            })?;
+        loggers.push(WriteLogger::new(level, log_config, file));
     }
     CombinedLogger::init(loggers).map_err(|e| format!("cannot start logging: {e}"))
 }

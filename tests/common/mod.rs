@@ -152,6 +152,60 @@ impl Drop for DataDir {
     }
 }
 
+/// Starts `chatd ARGS` (in `cwd` if given) with `stdin` written to it and closed, stdout and
+/// stderr piped, never inheriting the terminal.
+pub fn spawn_chatd(args: &[&str], stdin: &str, cwd: Option<&std::path::Path>) -> Child {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_chatd"));
+    command
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(cwd) = cwd {
+        command.current_dir(cwd);
+    }
+    let mut child = command.spawn().expect("spawn chatd");
+    let mut pipe = child.stdin.take().expect("piped stdin");
+    // The child may exit without reading (e.g. a bad name); a broken pipe is fine then.
+    let _ = pipe.write_all(stdin.as_bytes());
+    child
+}
+
+/// Waits for `child` to exit within `limit`, polling (killing it by its PID past the limit),
+/// and collects its output.
+#[track_caller]
+pub fn finish(mut child: Child, limit: Duration) -> std::process::Output {
+    let deadline = Instant::now() + limit;
+    loop {
+        match child.try_wait().expect("wait for chatd") {
+            Some(_) => return child.wait_with_output().expect("read chatd's output"),
+            None if Instant::now() > deadline => {
+                let _ = child.kill();
+                let output = child.wait_with_output().expect("read chatd's output");
+                panic!("chatd did not exit within {limit:?}: {output:?}");
+            }
+            None => thread::sleep(Duration::from_millis(2)),
+        }
+    }
+}
+
+/// Runs `chatd ARGS` (in `cwd` if given) with `stdin` to its end, within `limit`; returns
+/// (exit code, stdout, stderr).
+#[track_caller]
+pub fn run_chatd(
+    args: &[&str],
+    stdin: &str,
+    cwd: Option<&std::path::Path>,
+    limit: Duration,
+) -> (i32, String, String) {
+    let output = finish(spawn_chatd(args, stdin, cwd), limit);
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
 /// A running `chatd`, killed (by its PID) when dropped if it has not exited.
 pub struct TestServer {
     child: Child,
@@ -196,8 +250,14 @@ impl TestServer {
 
     /// Starts the binary directly, or through `bash -c SCRIPT` (which must exec it as `$0`).
     fn spawn_via(script: Option<String>, extra_args: &[&str], piped_stdin: bool) -> TestServer {
-        // Every server gets a data directory of its own unless the test names one.
+        // Every server gets a data directory of its own unless the test names one, and listens
+        // on a free loopback port unless the test says where.
         let data = (!extra_args.contains(&"--data-dir")).then(DataDir::new);
+        let listen: &[&str] = if extra_args.contains(&"--listen") {
+            &[]
+        } else {
+            &["--listen", "127.0.0.1:0"]
+        };
         let data_args = data
             .as_ref()
             .map(|d| vec!["--data-dir", d.arg()])
@@ -212,7 +272,7 @@ impl TestServer {
             None => Command::new(binary),
         };
         let mut child = command
-            .args(["--listen", "127.0.0.1:0"])
+            .args(listen)
             .args(&data_args)
             .args(extra_args)
             .stdin(if piped_stdin {
