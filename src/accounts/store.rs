@@ -89,6 +89,17 @@ pub struct Stamp {
     bans: Option<FileStamp>,
 }
 
+/// What [`Store::update_stamped`] wrote, and the files' stamps around the write.
+#[derive(Clone, Debug)]
+pub struct Written {
+    /// The registry as written.
+    pub registry: Registry,
+    /// The stamp just before the write, under the lock.
+    pub before: Stamp,
+    /// The stamp just after it, under the lock.
+    pub after: Stamp,
+}
+
 /// Identity and times of one file: every replace makes a new inode with new times.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct FileStamp {
@@ -175,7 +186,19 @@ impl Store {
         E: From<StoreError>,
         F: FnOnce(&Registry) -> Result<Vec<Change>, E>,
     {
+        self.update_stamped(decide).map(|written| written.registry)
+    }
+
+    /// [`Store::update`], also giving the files' [`Stamp`] just before and just after, both
+    /// under the lock: a watcher that had seen `before` has seen every change but this one, and
+    /// can take `after` as seen instead of mistaking its own write for another process's.
+    pub fn update_stamped<E, F>(&self, decide: F) -> Result<Written, E>
+    where
+        E: From<StoreError>,
+        F: FnOnce(&Registry) -> Result<Vec<Change>, E>,
+    {
         let _lock = self.exclusive_lock()?;
+        let before = self.stamp();
         self.remove_stale_temp_files()?;
         let old = self.read()?;
         let changes = decide(&old)?;
@@ -198,7 +221,11 @@ impl Store {
                 .and_then(|dir| dir.sync_all())
                 .map_err(io_error(&self.dir, "sync the data directory"))?;
         }
-        Ok(new)
+        Ok(Written {
+            registry: new,
+            before,
+            after: self.stamp(),
+        })
     }
 
     /// The files' current [`Stamp`].
@@ -547,6 +574,25 @@ mod tests {
         assert_eq!(store.stamp(), stamp);
         store.apply(&[put("bob", Role::User)]).unwrap();
         assert_ne!(store.stamp(), stamp);
+    }
+
+    #[test]
+    fn an_update_gives_the_stamps_around_its_own_write() {
+        let tmp = TempDir::new("stamped");
+        let store = Store::open(&tmp.0).unwrap();
+        let seen = store.stamp();
+        let written = store
+            .update_stamped(|_| Ok::<_, StoreError>(vec![put("alice", Role::User)]))
+            .unwrap();
+        assert_eq!(written.before, seen);
+        assert_eq!(written.after, store.stamp());
+        assert_ne!(written.after, seen);
+        // Another writer's change shows as a `before` the watcher had not seen.
+        store.apply(&[put("bob", Role::User)]).unwrap();
+        let next = store
+            .update_stamped(|_| Ok::<_, StoreError>(vec![put("carol", Role::User)]))
+            .unwrap();
+        assert_ne!(next.before, written.after);
     }
 
     #[test]

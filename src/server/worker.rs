@@ -184,16 +184,22 @@ fn work(store: Store, jobs: Receiver<Job>, done: Sender<Finished>, waker: Arc<Wa
             },
             Job::Store { change, reply } => {
                 // A new account must not replace one added on disk since the core last read it.
-                let result = store
-                    .update(|on_disk| match &change {
-                        Change::PutAccount(account) if on_disk.account(&account.name).is_some() => {
-                            Err(WriteError::Taken(on_disk.clone()))
-                        }
-                        _ => Ok(vec![change.clone()]),
-                    })
-                    .map(|_| ());
-                seen = None;
-                Finished::Stored { result, reply }
+                let written = store.update_stamped(|on_disk| match &change {
+                    Change::PutAccount(account) if on_disk.account(&account.name).is_some() => {
+                        Err(WriteError::Taken(on_disk.clone()))
+                    }
+                    _ => Ok(vec![change.clone()]),
+                });
+                // Our own write is not a change on disk to read back; one made by another
+                // process before it (the stamp before differs from the one seen) still is.
+                seen = match &written {
+                    Ok(w) if seen == Some(w.before) => Some(w.after),
+                    _ => None,
+                };
+                Finished::Stored {
+                    result: written.map(|_| ()),
+                    reply,
+                }
             }
             Job::Reload { force } => {
                 let stamp = store.stamp();
