@@ -116,7 +116,13 @@ mod tests {
                         reason: Some("spam".into())
                     }
                 ),
-                Action::Close { conn: ConnId(2) },
+                Action::Close {
+                    conn: ConnId(2),
+                    why: crate::core::CloseReason::Kicked {
+                        by: "Host".into(),
+                        reason: Some("spam".into())
+                    },
+                },
                 event_to_room(kicked, None),
             ]
         );
@@ -199,7 +205,13 @@ mod tests {
             matches!(&actions[0], Action::Store { reply: Some((Recipients::Console, msg)), .. } if *msg == done),
             "{actions:?}"
         );
-        assert!(actions.contains(&Action::Close { conn: ConnId(1) }));
+        assert!(actions.contains(&Action::Close {
+            conn: ConnId(1),
+            why: crate::core::CloseReason::Kicked {
+                by: "Host".into(),
+                reason: Some("spam".into())
+            },
+        }));
         let bans = s.host(HostCommand::Moderate(Moderation::Bans));
         assert!(
             matches!(&bans[0], Action::Deliver { to: Recipients::Console, msg: ServerMsg::Bans { bans } } if bans[0].by == "Host")

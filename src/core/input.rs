@@ -8,12 +8,19 @@ use crate::proto::msg::{ClientMsg, HostCommand, Stamp};
 use crate::proto::DecodeError;
 
 /// A connection's identity for the life of the server; never reused, unlike a slab key.
+///
+/// The shell packs a serial number (1, 2, 3, ... in order of arrival) in the high 32 bits and
+/// its own slot in the low 32. Logs show the serial alone (`conn 12`): short and stable. An id
+/// without a serial (as in tests) is shown whole.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnId(pub u64);
 
 impl fmt::Display for ConnId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "conn {}", self.0)
+        match self.0 >> 32 {
+            0 => write!(f, "conn {}", self.0),
+            serial => write!(f, "conn {serial}"),
+        }
     }
 }
 

@@ -18,7 +18,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 pub use input::{ConnId, Input, Now, PasswordJob, PasswordOutcome};
-pub use output::{Action, Outbox, Recipients};
+pub use output::{Action, CloseReason, Outbox, Recipients};
 
 use crate::accounts::model::{Registry, Role};
 use crate::proto::msg::{ClientMsg, Event, LeaveKind, Reject, ServerMsg, Stamp, WELCOME_NAMES};
@@ -243,7 +243,7 @@ impl Chat {
                     Recipients::One(conn),
                     ServerMsg::Reject(Reject::NameTimeout),
                 );
-                self.close(conn, LeaveKind::Exited, None, out);
+                self.close(conn, CloseReason::NameTimeout, LeaveKind::Exited, None, out);
             }
         }
         self.logins.prune(now.instant);
@@ -270,7 +270,13 @@ impl Chat {
             return;
         }
         if error.is_fatal() {
-            return self.close(conn, LeaveKind::Exited, None, out);
+            return self.close(
+                conn,
+                CloseReason::BadInput(error),
+                LeaveKind::Exited,
+                None,
+                out,
+            );
         }
         session.bad_inputs = session.bad_inputs.saturating_add(1);
         if session.bad_inputs >= self.config.max_bad_input {
@@ -282,7 +288,13 @@ impl Chat {
                 Recipients::One(conn),
                 ServerMsg::Reject(Reject::TooMuchBadInput),
             );
-            self.close(conn, LeaveKind::Exited, None, out);
+            self.close(
+                conn,
+                CloseReason::TooMuchBadInput,
+                LeaveKind::Exited,
+                None,
+                out,
+            );
         }
     }
 
@@ -325,8 +337,15 @@ impl Chat {
     }
 
     /// Closes `conn` after what is queued for it is written; tells the room if it was in it.
-    fn close(&mut self, conn: ConnId, kind: LeaveKind, reason: Option<String>, out: &mut Outbox) {
-        out.push(Action::Close { conn });
+    fn close(
+        &mut self,
+        conn: ConnId,
+        why: CloseReason,
+        kind: LeaveKind,
+        reason: Option<String>,
+        out: &mut Outbox,
+    ) {
+        out.push(Action::Close { conn, why });
         if let Some(name) = self.sessions.close(conn) {
             self.announce_leave(conn, name, kind, reason, out);
         }
@@ -340,7 +359,8 @@ impl Chat {
         reason: Option<String>,
         out: &mut Outbox,
     ) {
-        log::info!("{conn} ({name}) left: {kind:?}");
+        // The shell logs the one disconnect line, with the reason.
+        log::debug!("{conn} ({name}) left: {kind:?}");
         let left = Event::Left { name, kind, reason };
         out.deliver(
             Recipients::Room {
@@ -627,7 +647,10 @@ mod tests {
             s.input(Input::Tick),
             vec![
                 to_one(1, ServerMsg::Reject(Reject::NameTimeout)),
-                Action::Close { conn: ConnId(1) }
+                Action::Close {
+                    conn: ConnId(1),
+                    why: CloseReason::NameTimeout,
+                }
             ]
         );
         assert_eq!(s.chat.next_deadline(), None, "bob joined in time");
@@ -654,7 +677,10 @@ mod tests {
             [
                 refused,
                 to_one(1, ServerMsg::Reject(Reject::TooMuchBadInput)),
-                Action::Close { conn: ConnId(1) }
+                Action::Close {
+                    conn: ConnId(1),
+                    why: CloseReason::TooMuchBadInput,
+                }
             ]
         );
     }
@@ -699,7 +725,10 @@ mod tests {
             }),
             vec![
                 to_one(1, ServerMsg::Reject(Reject::BadInput(error))),
-                Action::Close { conn: ConnId(1) },
+                Action::Close {
+                    conn: ConnId(1),
+                    why: CloseReason::BadInput(error),
+                },
                 event_to_room(exited, None),
             ]
         );
@@ -721,7 +750,10 @@ mod tests {
             }),
             vec![
                 to_one(2, ServerMsg::Reject(Reject::BadInput(error))),
-                Action::Close { conn: ConnId(2) },
+                Action::Close {
+                    conn: ConnId(2),
+                    why: CloseReason::BadInput(error),
+                },
             ]
         );
     }

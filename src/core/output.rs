@@ -1,8 +1,10 @@
 //! What the core asks the shell to do: deliver messages, close connections, stop.
 
+use std::fmt;
+
 use super::input::{ConnId, PasswordJob};
 use crate::accounts::model::Change;
-use crate::proto::ServerMsg;
+use crate::proto::{DecodeError, ServerMsg};
 
 /// Who gets a message. A broadcast is one action, so the shell can encode it once per wire mode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,6 +44,8 @@ pub enum Action {
     Close {
         /// The connection to close.
         conn: ConnId,
+        /// Why, for the log.
+        why: CloseReason,
     },
     /// Run a password job off the event loop; its result comes back as
     /// [`super::Input::PasswordDone`] for `conn`.
@@ -61,6 +65,55 @@ pub enum Action {
     },
     /// Stop the server: stop accepting, flush everyone within a short deadline, close, exit.
     Shutdown,
+}
+
+/// Why the core closes a connection; the shell logs it in the connection's one disconnect line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The user left with `/quit`, maybe saying why.
+    Quit(Option<String>),
+    /// The user was kicked (or banned) by `by`, maybe with a reason.
+    Kicked {
+        /// The admin or the host.
+        by: String,
+        /// Their reason.
+        reason: Option<String>,
+    },
+    /// No name (and password) came within the time allowed.
+    NameTimeout,
+    /// The input cannot be read on from (e.g. a frame over the limit).
+    BadInput(DecodeError),
+    /// Too many inputs that could not be read.
+    TooMuchBadInput,
+    /// Too many wrong passwords.
+    TooManyFailures,
+    /// The owner of the registered name logged in on another connection, `by`.
+    Replaced {
+        /// The name.
+        name: String,
+        /// The connection that took it over.
+        by: ConnId,
+    },
+}
+
+impl fmt::Display for CloseReason {
+    /// Human text; what users typed is quoted and escaped, so it cannot forge log lines.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CloseReason::Quit(None) => f.write_str("quit"),
+            CloseReason::Quit(Some(reason)) => write!(f, "quit: {reason:?}"),
+            CloseReason::Kicked { by, reason: None } => write!(f, "kicked by {by}"),
+            CloseReason::Kicked {
+                by,
+                reason: Some(reason),
+            } => write!(f, "kicked by {by}: {reason:?}"),
+            CloseReason::NameTimeout => f.write_str("name timeout"),
+            CloseReason::BadInput(error) => write!(f, "unreadable input: {error}"),
+            CloseReason::TooMuchBadInput => f.write_str("too much unreadable input"),
+            CloseReason::TooManyFailures => f.write_str("too many wrong passwords"),
+            CloseReason::Replaced { name, by } => write!(f, "{name} logged in again on {by}"),
+        }
+    }
 }
 
 /// Where [`super::Chat::handle`] appends its actions; owned by the caller and drained after each call.
@@ -88,5 +141,23 @@ impl Outbox {
     /// Takes the actions out, in the order they were added.
     pub fn drain(&mut self) -> std::vec::Drain<'_, Action> {
         self.actions.drain(..)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn close_reasons_read_as_text_with_what_users_typed_quoted() {
+        let quit = CloseReason::Quit(Some("gone for lunch".into()));
+        assert_eq!(quit.to_string(), "quit: \"gone for lunch\"");
+        assert_eq!(CloseReason::Quit(None).to_string(), "quit");
+        let kicked = CloseReason::Kicked {
+            by: "root".into(),
+            reason: Some("line\nforged".into()),
+        };
+        assert_eq!(kicked.to_string(), "kicked by root: \"line\\nforged\"");
+        assert_eq!(CloseReason::NameTimeout.to_string(), "name timeout");
     }
 }

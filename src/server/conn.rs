@@ -1,6 +1,7 @@
 //! One client connection as the shell sees it: socket, identity, buffers, and whether it is closing.
 
-use std::net::IpAddr;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -34,6 +35,10 @@ pub struct Connection {
     pub id: ConnId,
     /// The peer's address.
     pub peer: IpAddr,
+    /// The peer's address and port, for the log.
+    pub addr: SocketAddr,
+    /// Why it is closing (the first reason given), and how loudly to log its disconnect line.
+    pub why: Option<(log::Level, String)>,
     /// Decoding state for its input.
     pub decoder: Decoder,
     /// Received bytes not yet decoded (a partial line or frame); telnet commands already taken out.
@@ -65,14 +70,16 @@ impl Connection {
     pub fn new(
         socket: TcpStream,
         id: ConnId,
-        peer: IpAddr,
+        addr: SocketAddr,
         limits: Limits,
         allowance: Allowance,
     ) -> Connection {
         Connection {
             socket,
             id,
-            peer,
+            peer: addr.ip(),
+            addr,
+            why: None,
             decoder: Decoder::new(limits),
             inbuf: Vec::new(),
             telnet: Telnet::new(),
@@ -134,6 +141,11 @@ impl Connection {
         }
     }
 
+    /// How its log lines start: `conn 12 127.0.0.1:51544`.
+    pub fn label(&self) -> Label {
+        Label(self.id, self.addr)
+    }
+
     /// Whether it can be dropped now.
     pub fn is_done(&self, now: Instant) -> bool {
         match self.closing {
@@ -153,4 +165,14 @@ pub fn conn_id(serial: u64, key: usize) -> ConnId {
 /// The slab key inside `id`.
 pub fn key_of(id: ConnId) -> usize {
     (id.0 & 0xffff_ffff) as usize
+}
+
+/// A connection as its log lines name it: its id and the peer's address.
+#[derive(Clone, Copy, Debug)]
+pub struct Label(ConnId, SocketAddr);
+
+impl fmt::Display for Label {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.0, self.1)
+    }
 }

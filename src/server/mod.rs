@@ -313,13 +313,13 @@ impl Server {
                 .over_soft_since
                 .is_some_and(|since| now.instant.duration_since(since) >= limit)
             {
-                log::warn!(
-                    "{id}: slow consumer, over {} queued bytes for {limit:?} ({} now); disconnecting",
+                let why = format!(
+                    "slow consumer: over {} queued bytes for {limit:?} ({} now)",
                     self.config.outbuf_soft,
                     conn.out.pending()
                 );
                 conn.out.clear();
-                self.close(key, Closing::Now, "slow consumer");
+                self.close_with(key, Closing::Now, log::Level::Warn, why);
             }
         }
         while let Some(&Reverse((at, key, id))) = self.paused.peek() {
@@ -410,17 +410,17 @@ impl Server {
             }
             let policy = self.config.flood.unwrap_or_default();
             let allowance = Allowance::new(now.instant, &policy);
-            entry.insert(Connection::new(
+            let conn = entry.insert(Connection::new(
                 socket,
                 id,
-                peer.ip(),
+                peer,
                 self.config.limits,
                 allowance,
             ));
+            log::info!("{} connected", conn.label());
             self.admission.admit(peer.ip());
             let check = now.instant + self.config.ping_interval;
             self.liveness.push(Reverse((check, key, id)));
-            log::info!("{id} connected from {peer}");
             self.feed(
                 now,
                 Input::Connected {
@@ -528,7 +528,10 @@ impl Server {
             return;
         }
         if conn.pings_unanswered >= self.config.ping_misses {
-            let why = format!("no answer to {} keepalive pings", conn.pings_unanswered);
+            let why = format!(
+                "idle timeout: no answer to {} keepalive pings",
+                conn.pings_unanswered
+            );
             return self.close(key, Closing::Now, &why);
         }
         conn.pings_unanswered += 1;
@@ -580,7 +583,10 @@ impl Server {
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => conn.readable = false,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => self.close(key, Closing::Now, &format!("read failed: {e}")),
+                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {
+                    self.close(key, Closing::Now, "closed by peer (connection reset)")
+                }
+                Err(e) => self.close(key, Closing::Now, format!("read failed: {e}")),
             }
         }
         self.read_buf = buf;
@@ -659,7 +665,7 @@ impl Server {
                         conn.room = Some(self.room.end());
                     }
                 }
-                Action::Close { conn } => {
+                Action::Close { conn, why } => {
                     if let Some(key) = self.key(conn) {
                         // It leaves the room: it still gets what was broadcast before.
                         self.take_broadcasts(key, now);
@@ -667,11 +673,7 @@ impl Server {
                             conn.room = None;
                         }
                         let deadline = now.instant + CLOSE_LINGER;
-                        self.close(
-                            key,
-                            Closing::AfterFlush { deadline },
-                            "closed by the server",
-                        );
+                        self.close(key, Closing::AfterFlush { deadline }, why.to_string());
                     }
                 }
                 Action::Password { conn, job } => {
@@ -765,14 +767,13 @@ impl Server {
             return;
         };
         if conn.out.pending() > self.config.max_outbuf {
-            log::warn!(
-                "{}: slow consumer, {} bytes queued past the {} byte limit; disconnecting",
-                conn.id,
+            let why = format!(
+                "slow consumer: {} bytes queued past the {} byte limit",
                 conn.out.pending(),
                 self.config.max_outbuf
             );
             conn.out.clear();
-            self.close(key, Closing::Now, "slow consumer");
+            self.close_with(key, Closing::Now, log::Level::Warn, why);
             return;
         }
         watch_soft_limit(conn, key, &self.config, now, &mut self.soft_checks);
@@ -804,7 +805,7 @@ impl Server {
             watch_soft_limit(conn, key, &self.config, now, &mut self.soft_checks);
             if let Err(e) = written {
                 conn.out.clear();
-                self.close(key, Closing::Now, &format!("write failed: {e}"));
+                self.close(key, Closing::Now, format!("write failed: {e}"));
                 continue;
             }
             let wanted = conn.wanted_interest();
@@ -816,7 +817,7 @@ impl Server {
                         .registry()
                         .reregister(&mut conn.socket, Token(key), wanted)
                 {
-                    self.close(key, Closing::Now, &format!("reregister failed: {e}"));
+                    self.close(key, Closing::Now, format!("reregister failed: {e}"));
                 }
             }
         }
@@ -827,18 +828,26 @@ impl Server {
         std::mem::swap(&mut self.dirty, &mut dirty);
     }
 
-    /// Marks `key` closing; it is no longer read and is dropped by `reap` once done.
-    fn close(&mut self, key: usize, how: Closing, why: &str) {
+    /// Marks `key` closing; it is no longer read and is dropped by `reap` once done. The first
+    /// reason given is the one its disconnect line shows.
+    fn close(&mut self, key: usize, how: Closing, why: impl Into<String>) {
+        self.close_with(key, how, log::Level::Info, why);
+    }
+
+    /// [`Server::close`], its disconnect line logged at `level`.
+    fn close_with(&mut self, key: usize, how: Closing, level: log::Level, why: impl Into<String>) {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
+        let why = why.into();
+        log::debug!("{} closing: {why}", conn.label());
+        conn.why.get_or_insert((level, why));
         let already = conn.closing.is_some();
         match (conn.closing, how) {
             (Some(Closing::Now), _) => return,
             (Some(Closing::AfterFlush { .. }), Closing::AfterFlush { .. }) => return,
             _ => conn.closing = Some(how),
         }
-        log::info!("{} closing: {why}", conn.id);
         if !already {
             self.closing.push(key);
         }
@@ -861,7 +870,11 @@ impl Server {
             self.admission.release(conn.peer);
             let _ = self.poll.registry().deregister(&mut conn.socket);
             let _ = conn.socket.shutdown(std::net::Shutdown::Both);
-            log::info!("{} disconnected", conn.id);
+            let (level, why) = conn
+                .why
+                .take()
+                .unwrap_or_else(|| (log::Level::Info, "closed".to_owned()));
+            log::log!(level, "{} disconnected: {why}", conn.label());
             freed = true;
             self.feed(now, Input::Disconnected { conn: conn.id });
         }

@@ -515,6 +515,13 @@ impl Client {
         }
     }
 
+    /// The client's own address (the peer address the server sees).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.stream
+            .local_addr()
+            .expect("the socket's local address")
+    }
+
     /// Every line read so far (without CRLF).
     pub fn history_lines(&self) -> Vec<String> {
         self.history.clone()

@@ -1,7 +1,7 @@
 //! Moderation: kick, ban, unban, bans, grant. The console and admins share these.
 
 use super::super::users::validate_name;
-use super::super::{Action, Chat, Now, Outbox, Recipients};
+use super::super::{Action, Chat, CloseReason, Now, Outbox, Recipients};
 use crate::accounts::model::{Ban, Change, Role};
 use crate::proto::msg::{BanEntry, Done, LeaveKind, Moderation, Notice, Reject, ServerMsg};
 
@@ -47,7 +47,11 @@ pub fn kick(chat: &mut Chat, by: &Actor<'_>, name: &str, reason: Option<String>,
             reason: reason.clone(),
         },
     );
-    chat.close(conn, LeaveKind::Kicked, reason, out);
+    let why = CloseReason::Kicked {
+        by: by.name.to_owned(),
+        reason: reason.clone(),
+    };
+    chat.close(conn, why, LeaveKind::Kicked, reason, out);
 }
 
 /// Refuses `name` from now on, persistently, and kicks its holder if online.
@@ -242,7 +246,13 @@ mod tests {
                         reason: Some("be nice".into())
                     }
                 ),
-                Action::Close { conn: ConnId(2) },
+                Action::Close {
+                    conn: ConnId(2),
+                    why: CloseReason::Kicked {
+                        by: "root".into(),
+                        reason: Some("be nice".into())
+                    },
+                },
                 event_to_room(kicked, None),
             ]
         );
@@ -287,7 +297,16 @@ mod tests {
         };
         assert_eq!(actions[1], to_one(2, ServerMsg::Notice(told)), "told why");
         assert_eq!(actions[2], to_one(2, kicked));
-        assert_eq!(actions[3], Action::Close { conn: ConnId(2) });
+        assert_eq!(
+            actions[3],
+            Action::Close {
+                conn: ConnId(2),
+                why: CloseReason::Kicked {
+                    by: "root".into(),
+                    reason: Some("spam".into())
+                },
+            }
+        );
         s.connect(3);
         let banned = ServerMsg::Reject(Reject::Banned {
             name: "Carol".into(),

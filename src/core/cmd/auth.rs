@@ -9,7 +9,9 @@ use std::time::Instant;
 
 use super::super::throttle::{Finished, Gate};
 use super::super::users::{check_join_name, PasswdEntry, Pending, State};
-use super::super::{Action, Chat, ConnId, Now, Outbox, PasswordJob, PasswordOutcome, Recipients};
+use super::super::{
+    Action, Chat, CloseReason, ConnId, Now, Outbox, PasswordJob, PasswordOutcome, Recipients,
+};
 use super::admin::store;
 use crate::accounts::model::{Account, Change, Role};
 use crate::proto::msg::{ClientMsg, Done, LeaveKind, Notice, Reject, ServerMsg};
@@ -197,7 +199,13 @@ fn login_done(
                 Recipients::One(conn),
                 ServerMsg::Reject(Reject::TooManyFailures),
             );
-            return chat.close(conn, LeaveKind::Exited, None, out);
+            return chat.close(
+                conn,
+                CloseReason::TooManyFailures,
+                LeaveKind::Exited,
+                None,
+                out,
+            );
         }
         chat.sessions.set_state(conn, State::AwaitingName);
         let reject = if outcome == PasswordOutcome::Failed {
@@ -249,8 +257,13 @@ fn take_over(chat: &mut Chat, conn: ConnId, name: &str, out: &mut Outbox) -> Res
             reason: Some(REPLACED_REASON.to_owned()),
         },
     );
+    let why = CloseReason::Replaced {
+        name: name.to_owned(),
+        by: conn,
+    };
     chat.close(
         old,
+        why,
         LeaveKind::Exited,
         Some(REPLACED_REASON.to_owned()),
         out,
@@ -599,7 +612,10 @@ mod tests {
             done(&mut s, 1, PasswordOutcome::Wrong),
             vec![
                 to_one(1, ServerMsg::Reject(Reject::TooManyFailures)),
-                Action::Close { conn: ConnId(1) }
+                Action::Close {
+                    conn: ConnId(1),
+                    why: CloseReason::TooManyFailures,
+                }
             ]
         );
         assert_eq!(
@@ -791,7 +807,10 @@ mod tests {
             s.input(Input::Tick),
             vec![
                 to_one(1, ServerMsg::Reject(Reject::NameTimeout)),
-                Action::Close { conn: ConnId(1) }
+                Action::Close {
+                    conn: ConnId(1),
+                    why: CloseReason::NameTimeout
+                }
             ],
             "no name for a while after the failed check"
         );
@@ -837,7 +856,13 @@ mod tests {
                         reason: reason.clone()
                     }
                 ),
-                Action::Close { conn: ConnId(1) },
+                Action::Close {
+                    conn: ConnId(1),
+                    why: CloseReason::Replaced {
+                        name: "alice".into(),
+                        by: ConnId(2)
+                    }
+                },
                 event_to_room(
                     crate::proto::msg::Event::Left {
                         name: "alice".into(),
@@ -1003,9 +1028,10 @@ mod tests {
                 to_one(1, ServerMsg::PasswordPrompt)
             ]
         );
-        assert!(s
-            .line(1, "/quit")
-            .contains(&Action::Close { conn: ConnId(1) }));
+        assert!(s.line(1, "/quit").contains(&Action::Close {
+            conn: ConnId(1),
+            why: CloseReason::Quit(None),
+        }));
     }
 
     #[test]

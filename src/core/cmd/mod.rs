@@ -148,7 +148,13 @@ mod tests {
         );
         assert_eq!(
             s.line(1, "/quit"),
-            vec![to_one(1, ServerMsg::Bye), Action::Close { conn: ConnId(1) }],
+            vec![
+                to_one(1, ServerMsg::Bye),
+                Action::Close {
+                    conn: ConnId(1),
+                    why: crate::core::CloseReason::Quit(None),
+                }
+            ],
             "no prompt after the goodbye"
         );
     }

@@ -1,6 +1,6 @@
 //! Who is here: the user list, away status, and leaving.
 
-use super::super::{Chat, ConnId, Outbox, Recipients};
+use super::super::{Chat, CloseReason, ConnId, Outbox, Recipients};
 use crate::proto::msg::{Done, LeaveKind, ServerMsg};
 
 /// Lists the users online to `conn`.
@@ -32,7 +32,8 @@ pub fn back(chat: &mut Chat, conn: ConnId, out: &mut Outbox) {
 /// `conn` leaves: it gets a goodbye and is closed; the room is told it exited.
 pub fn quit(chat: &mut Chat, conn: ConnId, reason: Option<String>, out: &mut Outbox) {
     out.deliver(Recipients::One(conn), ServerMsg::Bye);
-    chat.close(conn, LeaveKind::Exited, reason, out);
+    let why = CloseReason::Quit(reason.clone());
+    chat.close(conn, why, LeaveKind::Exited, reason, out);
 }
 
 #[cfg(test)]
@@ -90,7 +91,10 @@ mod tests {
             s.line(1, "/exit lunch"),
             vec![
                 to_one(1, ServerMsg::Bye),
-                Action::Close { conn: ConnId(1) },
+                Action::Close {
+                    conn: ConnId(1),
+                    why: CloseReason::Quit(Some("lunch".into())),
+                },
                 event_to_room(exited, None)
             ]
         );
