@@ -22,10 +22,10 @@ struct Args {
     /// address to listen on: HOST:PORT, or HOST for port 3001; a host name binds the first of its addresses that works (default 0.0.0.0:3001)
     #[argh(option, default = "String::from(\"0.0.0.0:3001\")")]
     listen: String,
-    /// write a log of connections, names, kicks, drops and errors to this file
+    /// append a log of connections, names, kicks, drops and errors to this file (made mode 0600)
     #[argh(option)]
     log_file: Option<String>,
-    /// log level for --log-file: error, warn, info, debug or trace (default info; debug logs chat text)
+    /// log level for --log-file: off, error, warn, info, debug or trace (default info; debug logs chat text)
     #[argh(option, default = "LevelFilter::Info", from_str_fn(parse_level))]
     log_level: LevelFilter,
     /// do not read host commands from stdin
