@@ -201,6 +201,15 @@ fn a_data_dir_or_log_file_of_the_wrong_kind_is_named_with_its_flag() {
     args.extend_from_slice(&["--data-dir", file]);
     assert_refused(&args, "--data-dir", file, "it is not a directory");
     let mut args = with(&[]);
+    args.extend_from_slice(&["--data-dir", ""]);
+    assert_refused(&args, "--data-dir", "", "the path is empty");
+    assert_refused(
+        &["--data-dir", "", "user", "list"],
+        "--data-dir",
+        "",
+        "the path is empty",
+    );
+    let mut args = with(&[]);
     args.extend_from_slice(&["--data-dir", dir, "--log-file", dir]);
     assert_refused(&args, "--log-file", dir, "Is a directory");
     assert!(

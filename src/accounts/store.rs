@@ -71,6 +71,16 @@ impl std::error::Error for StoreError {
     }
 }
 
+/// An empty path names no directory (joined with a file name it would be the working one).
+fn refuse_empty(dir: &Path) -> Result<(), StoreError> {
+    if dir.as_os_str().is_empty() {
+        return Err(io_error(dir, "use it as the data directory")(
+            io::Error::new(io::ErrorKind::InvalidInput, "the path is empty"),
+        ));
+    }
+    Ok(())
+}
+
 fn io_error<'a>(path: &'a Path, action: &'static str) -> impl FnOnce(io::Error) -> StoreError + 'a {
     move |error| StoreError {
         path: path.to_owned(),
@@ -126,6 +136,7 @@ impl FileStamp {
 impl Store {
     /// Opens the data directory `dir`, creating it (mode 0700) if it does not exist.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        refuse_empty(dir)?;
         if fs::metadata(dir).is_ok_and(|meta| !meta.is_dir()) {
             return Err(io_error(dir, "use it as the data directory")(
                 io::Error::new(io::ErrorKind::NotADirectory, "it is not a directory"),
@@ -144,6 +155,7 @@ impl Store {
     /// Opens the data directory `dir` for reading only: `None` if it does not exist, and nothing
     /// is created (not even the lock file: without one, no writer is there to wait for).
     pub fn open_existing(dir: &Path) -> Result<Option<Store>, StoreError> {
+        refuse_empty(dir)?;
         match fs::metadata(dir) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(io_error(dir, "read the data directory")(e)),
@@ -417,6 +429,23 @@ mod tests {
         assert_eq!(fs::metadata(&dir).unwrap().mode() & 0o777, 0o700);
         assert_eq!(store.load().unwrap(), Registry::default());
         assert_eq!(store.stamp(), store.stamp());
+    }
+
+    #[test]
+    fn an_empty_or_file_path_is_no_data_directory() {
+        assert!(Store::open(Path::new("")).is_err());
+        assert!(Store::open_existing(Path::new("")).is_err());
+        let tmp = TempDir::new("file");
+        fs::write(&tmp.0, "x").unwrap();
+        let error = Store::open(&tmp.0).unwrap_err();
+        assert!(
+            error.to_string().ends_with("it is not a directory"),
+            "{error}"
+        );
+        assert!(Store::open_existing(&tmp.0).is_err());
+        fs::remove_file(&tmp.0).unwrap();
+        assert!(Store::open_existing(&tmp.0).unwrap().is_none());
+        assert!(!tmp.0.exists(), "open_existing creates nothing");
     }
 
     #[test]
