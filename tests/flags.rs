@@ -124,6 +124,18 @@ const SERVER_CASES: &[Case] = &[
         "from 1024 to ",
     ),
     case(
+        &["--max-line-discard", "10"],
+        "--max-line-discard",
+        "10",
+        "at least the line limit, 8192 bytes",
+    ),
+    case(
+        &["--max-line-discard", "lots"],
+        "--max-line-discard",
+        "lots",
+        "a whole number",
+    ),
+    case(
         &["--history", "5000"],
         "--history",
         "5000",
