@@ -159,6 +159,13 @@ fn chatds_own_account_writes_are_not_logged_as_changes_on_disk() {
         std::thread::sleep(Duration::from_millis(50));
     }
 
+    // A forced reload says the files did not change.
+    server.signal(Signal::HUP);
+    let lines = wait_for_line(&log, "the SIGHUP reload", |l| {
+        l.contains("account files read again (unchanged on disk)")
+    });
+    assert!(!lines.iter().any(|l| changed(l)), "{lines:#?}");
+
     // Another process's write still is.
     let (code, _, err) = run_chatd(
         &["--data-dir", data.arg(), "user", "add", "zed"],

@@ -474,12 +474,19 @@ impl Server {
                 }
                 Finished::Password { .. } => {}
                 Finished::Stored { result, reply } => self.stored(result, reply, now),
-                Finished::Reloaded(Ok(registry)) if !self.worker.stores_pending() => {
-                    log::info!("account files changed on disk; read them again");
+                Finished::Reloaded {
+                    changed,
+                    result: Ok(registry),
+                } if !self.worker.stores_pending() => {
+                    if changed {
+                        log::info!("account files changed on disk; read them again");
+                    } else {
+                        log::info!("account files read again (unchanged on disk)");
+                    }
                     self.feed(now, Input::RegistryLoaded(registry));
                 }
-                Finished::Reloaded(Ok(_)) => {}
-                Finished::Reloaded(Err(e)) => {
+                Finished::Reloaded { result: Ok(_), .. } => {}
+                Finished::Reloaded { result: Err(e), .. } => {
                     log::error!("could not read the account files again: {e}")
                 }
             }

@@ -55,8 +55,14 @@ pub enum Finished {
         /// The confirmation to send if it was (its recipients are told of a failure otherwise).
         reply: Option<Reply>,
     },
-    /// The files changed on disk and were read again (or could not be).
-    Reloaded(Result<Registry, StoreError>),
+    /// The files were read again (or could not be): because they changed on disk, or, if
+    /// `changed` is false, because a reload was forced (SIGHUP).
+    Reloaded {
+        /// Whether they changed since last seen.
+        changed: bool,
+        /// What they hold now.
+        result: Result<Registry, StoreError>,
+    },
 }
 
 /// Why a change was not written.
@@ -137,7 +143,7 @@ impl Worker {
                     match &result {
                         Finished::Password { .. } => self.queued_passwords -= 1,
                         Finished::Stored { .. } => self.queued_stores -= 1,
-                        Finished::Reloaded(_) => {}
+                        Finished::Reloaded { .. } => {}
                     }
                     results.push(result);
                 }
@@ -203,11 +209,15 @@ fn work(store: Store, jobs: Receiver<Job>, done: Sender<Finished>, waker: Arc<Wa
             }
             Job::Reload { force } => {
                 let stamp = store.stamp();
-                if !force && seen.as_ref() == Some(&stamp) {
+                let changed = seen.as_ref() != Some(&stamp);
+                if !force && !changed {
                     continue;
                 }
                 seen = Some(stamp);
-                Finished::Reloaded(store.load())
+                Finished::Reloaded {
+                    changed,
+                    result: store.load(),
+                }
             }
         };
         if done.send(result).is_err() {
