@@ -51,6 +51,8 @@ pub struct Config {
     pub allow_register: bool,
     /// How many recent chat lines a joining user is shown (0: none).
     pub history: usize,
+    /// The rooms: the default room, limits, the persistent rooms.
+    pub rooms: crate::core::rooms::RoomConfig,
 }
 
 impl Default for Config {
@@ -74,6 +76,7 @@ impl Default for Config {
             require_account: false,
             allow_register: true,
             history: 20,
+            rooms: crate::core::rooms::RoomConfig::default(),
         }
     }
 }
@@ -218,6 +221,22 @@ impl Config {
                 self.history,
                 format!("must be from 0 to {MAX_HISTORY} lines"),
             ));
+        }
+        if crate::core::rooms::validate_room_name(&self.rooms.default_room).is_err() {
+            return Err(ConfigError::new(
+                "--default-room",
+                &self.rooms.default_room,
+                "must be # then 1 to 32 letters, digits, '_', '-' or '.'",
+            ));
+        }
+        for (flag, value) in [
+            ("--max-rooms", self.rooms.max_rooms),
+            ("--max-rooms-per-user", self.rooms.max_rooms_per_user),
+        ] {
+            if value == 0 {
+                let allowed = "must be at least 1 (the default room counts)";
+                return Err(ConfigError::new(flag, value, allowed));
+            }
         }
         Ok(())
     }

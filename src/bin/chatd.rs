@@ -85,6 +85,18 @@ struct Args {
     /// keepalive pings a framed client may leave unanswered before it is closed (default 2)
     #[argh(option, default = "2", from_str_fn(whole))]
     ping_misses: u8,
+    /// the room everyone is in, '#' then 1 to 32 letters, digits, '_', '-', '.' (default #lobby)
+    #[argh(option, default = "String::from(\"#lobby\")")]
+    default_room: String,
+    /// do not let users make rooms with /join (admins still may)
+    #[argh(switch)]
+    no_create_rooms: bool,
+    /// most rooms on the server, the default room included (default 1000)
+    #[argh(option, default = "1000", from_str_fn(whole))]
+    max_rooms: usize,
+    /// most rooms one user may be in, the default room included (default 20)
+    #[argh(option, default = "20", from_str_fn(whole))]
+    max_rooms_per_user: usize,
     /// print the version and exit
     #[argh(switch)]
     version: bool,
@@ -268,6 +280,10 @@ fn run(args: Args, utc_offset: time::UtcOffset) -> Result<(), String> {
     };
     config.limits.max_frame = args.max_frame;
     config.limits.max_discard = args.max_line_discard;
+    config.rooms.default_room = args.default_room;
+    config.rooms.create_rooms = !args.no_create_rooms;
+    config.rooms.max_rooms = args.max_rooms;
+    config.rooms.max_rooms_per_user = args.max_rooms_per_user;
     config.validate().map_err(|e| e.to_string())?;
     init_logging(&args.log_file, args.log_level, utc_offset)?;
     // A corrupt or unreadable store stops start-up, naming the file and line; it is never replaced.

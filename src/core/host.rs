@@ -1,6 +1,7 @@
 //! The host console's commands. The host is always an admin and speaks as `Host`.
 
 use super::cmd::admin::{self, Actor};
+use super::rooms::RoomId;
 use super::{Chat, Now, Outbox, Recipients};
 use crate::proto::msg::{Event, HostCommand, Reject, ServerMsg};
 
@@ -39,6 +40,19 @@ pub(super) fn handle(chat: &mut Chat, now: &Now, command: HostCommand, out: &mut
                 },
                 msg,
             );
+        }
+        HostCommand::Rooms => super::cmd::rooms::list(chat, Recipients::Console, out),
+        HostCommand::SayIn { room, text } => {
+            let found = super::rooms::validate_room_name(&room).and_then(|()| {
+                chat.rooms
+                    .lookup(&room)
+                    .ok_or(Reject::NoSuchRoom { room: room.clone() })
+            });
+            match found {
+                Ok(RoomId::DEFAULT) => handle(chat, now, HostCommand::Say { text }, out),
+                Ok(id) => super::cmd::rooms::say_in(chat, now, None, HOST_NAME, id, text, out),
+                Err(reject) => out.deliver(Recipients::Console, ServerMsg::Reject(reject)),
+            }
         }
         HostCommand::BadUsage { usage } => {
             out.deliver(

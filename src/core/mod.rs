@@ -11,6 +11,7 @@ pub mod cmd;
 mod host;
 pub mod input;
 pub mod output;
+pub mod rooms;
 pub mod throttle;
 pub mod users;
 
@@ -21,8 +22,11 @@ pub use input::{ConnId, Input, Now, PasswordJob, PasswordOutcome};
 pub use output::{Action, CloseReason, Outbox, Recipients};
 
 use crate::accounts::model::{Registry, Role};
-use crate::proto::msg::{ClientMsg, Event, LeaveKind, Reject, ServerMsg, Stamp, WELCOME_NAMES};
+use crate::proto::msg::{
+    ClientMsg, Departure, Event, LeaveKind, Reject, RoomLine, ServerMsg, Stamp, WELCOME_NAMES,
+};
 use crate::proto::DecodeError;
+use rooms::{HistoryLine, RoomConfig, RoomId, Rooms};
 use throttle::{LoginPolicy, LoginThrottle};
 use users::{Sessions, State};
 
@@ -46,6 +50,8 @@ pub struct ChatConfig {
     pub name_timeout: Duration,
     /// Over-long lines or bad frames allowed on one connection before it is closed.
     pub max_bad_input: u8,
+    /// The rooms' rules and the persistent rooms.
+    pub rooms: RoomConfig,
 }
 
 impl Default for ChatConfig {
@@ -58,16 +64,9 @@ impl Default for ChatConfig {
             logins: LoginPolicy::default(),
             name_timeout: Duration::from_secs(30),
             max_bad_input: 3,
+            rooms: RoomConfig::default(),
         }
     }
-}
-
-/// A chat line kept for users who join later.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct BacklogLine {
-    at: Stamp,
-    from: String,
-    text: String,
 }
 
 /// The room, everyone in it, and the accounts and bans.
@@ -76,7 +75,8 @@ pub struct Chat {
     config: ChatConfig,
     sessions: Sessions,
     registry: Registry,
-    backlog: VecDeque<BacklogLine>,
+    /// Every room, its members, topic and history (the default room's history is the backlog).
+    rooms: Rooms,
     started: Instant,
     relayed: u64,
     shutting_down: bool,
@@ -88,6 +88,8 @@ pub struct Chat {
     name_deadlines: VecDeque<(Instant, ConnId)>,
     /// Say and dm frames dropped because their text did not match its digest.
     bad_digests: u64,
+    /// The monotonic time of the input being handled.
+    now: Instant,
 }
 
 impl Chat {
@@ -96,7 +98,7 @@ impl Chat {
         Chat {
             sessions: Sessions::default(),
             registry,
-            backlog: VecDeque::new(),
+            rooms: Rooms::new(config.rooms.clone()),
             started,
             relayed: 0,
             shutting_down: false,
@@ -104,6 +106,7 @@ impl Chat {
             logins: LoginThrottle::new(config.logins.clone()),
             held_checks: Vec::new(),
             name_deadlines: VecDeque::new(),
+            now: started,
             config,
         }
     }
@@ -113,6 +116,7 @@ impl Chat {
         if self.shutting_down {
             return;
         }
+        self.now = now.instant;
         match input {
             Input::Connected { conn, peer } => {
                 self.sessions.connect(conn, peer);
@@ -142,7 +146,8 @@ impl Chat {
     pub fn next_deadline(&self) -> Option<Instant> {
         let names = self.name_deadlines.front().map(|&(deadline, _)| deadline);
         let checks = self.held_checks.iter().filter_map(|held| held.until).min();
-        names.into_iter().chain(checks).min()
+        let crowds = self.rooms.next_deadline();
+        names.into_iter().chain(checks).chain(crowds).min()
     }
 
     /// How many say or dm frames were dropped because their text did not match its digest.
@@ -248,6 +253,9 @@ impl Chat {
         }
         self.logins.prune(now.instant);
         cmd::auth::release_checks(self, now, out);
+        for room in self.rooms.crowds_due(now.instant) {
+            self.tell_crowd(room, out);
+        }
     }
 
     /// Refuses input that could not be decoded. A message whose digest did not match is dropped
@@ -316,24 +324,126 @@ impl Chat {
             },
         );
         out.push(Action::Joined { conn });
-        for line in &self.backlog {
-            let msg = ServerMsg::Backlog {
-                at: line.at,
-                from: line.from.clone(),
-                text: line.text.clone(),
-            };
-            out.deliver(Recipients::One(conn), msg);
+        self.show_history(conn, RoomId::DEFAULT, out);
+        if self.is_crowded(RoomId::DEFAULT) {
+            return self.rooms.gather(RoomId::DEFAULT, name, true, self.now);
         }
         let entered = Event::Entered {
             name: name.to_owned(),
         };
-        out.deliver(
+        self.broadcast(RoomId::DEFAULT, Some(conn), ServerMsg::Event(entered), out);
+    }
+
+    /// Shows `conn` the history of `room`, marked as history.
+    fn show_history(&self, conn: ConnId, room: RoomId, out: &mut Outbox) {
+        let Some(r) = self.rooms.get(room) else {
+            return;
+        };
+        for line in &r.history {
+            let msg = if room == RoomId::DEFAULT && !line.me {
+                ServerMsg::Backlog {
+                    at: line.at,
+                    from: line.from.clone(),
+                    text: line.text.clone(),
+                }
+            } else {
+                ServerMsg::Room {
+                    room: self.rooms.tag(room),
+                    line: RoomLine::History {
+                        at: line.at,
+                        from: line.from.clone(),
+                        text: line.text.clone(),
+                        me: line.me,
+                    },
+                }
+            };
+            out.deliver(Recipients::One(conn), msg);
+        }
+    }
+
+    /// How many users are in `room`.
+    fn member_count(&self, room: RoomId) -> usize {
+        if room == RoomId::DEFAULT {
+            return self.sessions.joined_count();
+        }
+        self.rooms.get(room).map_or(0, |r| r.members.len())
+    }
+
+    /// Whether `room` is crowded once one more user is in it.
+    fn is_crowded_after_join(&self, room: RoomId) -> bool {
+        self.member_count(room) + 1 > self.rooms.config().crowd
+    }
+
+    /// Whether joins and leaves in `room` are gathered rather than told one by one.
+    fn is_crowded(&self, room: RoomId) -> bool {
+        self.member_count(room) > self.rooms.config().crowd
+    }
+
+    /// Sends `msg` to every member of `room` but `except`, and the console; whatever joins and
+    /// leaves the room had gathered are told first.
+    fn broadcast(
+        &mut self,
+        room: RoomId,
+        except: Option<ConnId>,
+        msg: ServerMsg,
+        out: &mut Outbox,
+    ) {
+        self.tell_crowd(room, out);
+        let to = if room == RoomId::DEFAULT {
             Recipients::Room {
-                except: Some(conn),
+                except,
                 console: true,
-            },
-            ServerMsg::Event(entered),
-        );
+            }
+        } else {
+            Recipients::InRoom {
+                room,
+                except,
+                console: true,
+            }
+        };
+        out.deliver(to, msg);
+    }
+
+    /// Tells `room` the joins and leaves it had gathered, as one line each.
+    fn tell_crowd(&mut self, room: RoomId, out: &mut Outbox) {
+        let Some(crowd) = self.rooms.take_crowd(room) else {
+            return;
+        };
+        let tag = self.rooms.tag(room);
+        let to = if room == RoomId::DEFAULT {
+            Recipients::Room {
+                except: None,
+                console: true,
+            }
+        } else {
+            Recipients::InRoom {
+                room,
+                except: None,
+                console: true,
+            }
+        };
+        if !crowd.entered.is_empty() {
+            let line = RoomLine::Entered {
+                names: crowd.entered,
+                more: crowd.entered_more,
+            };
+            let room = tag.clone();
+            out.deliver(to, ServerMsg::Room { room, line });
+        }
+        if !crowd.left.is_empty() {
+            let how = if room == RoomId::DEFAULT {
+                Departure::Exited
+            } else {
+                Departure::Parted
+            };
+            let line = RoomLine::Left {
+                names: crowd.left,
+                more: crowd.left_more,
+                how,
+                reason: None,
+            };
+            out.deliver(to, ServerMsg::Room { room: tag, line });
+        }
     }
 
     /// Closes `conn` after what is queued for it is written; tells the room if it was in it.
@@ -351,6 +461,7 @@ impl Chat {
         }
     }
 
+    /// Tells every room `conn` was in that it left the server, and takes it out of them.
     fn announce_leave(
         &mut self,
         conn: ConnId,
@@ -361,29 +472,57 @@ impl Chat {
     ) {
         // The shell logs the one disconnect line, with the reason.
         log::debug!("{conn} ({name}) left: {kind:?}");
+        let how = match kind {
+            LeaveKind::Exited => Departure::Exited,
+            LeaveKind::Kicked => Departure::Kicked,
+        };
+        for room in self.rooms.joined(conn).to_vec() {
+            let crowded = self.is_crowded(room);
+            self.rooms.remove_member(room, conn, &name);
+            if crowded && how == Departure::Exited {
+                self.rooms.gather(room, &name, false, self.now);
+                continue;
+            }
+            if self.rooms.get(room).is_none() {
+                continue;
+            }
+            let line = RoomLine::Left {
+                names: vec![name.clone()],
+                more: 0,
+                how,
+                reason: reason.clone(),
+            };
+            let tag = self.rooms.tag(room);
+            self.broadcast(room, None, ServerMsg::Room { room: tag, line }, out);
+        }
+        // The user has left the default room's count already: it was crowded if the count with
+        // the user in it was over the limit.
+        if kind == LeaveKind::Exited
+            && self.member_count(RoomId::DEFAULT) >= self.rooms.config().crowd
+        {
+            return self.rooms.gather(RoomId::DEFAULT, &name, false, self.now);
+        }
         let left = Event::Left { name, kind, reason };
-        out.deliver(
-            Recipients::Room {
-                except: None,
-                console: true,
-            },
-            ServerMsg::Event(left),
-        );
+        self.broadcast(RoomId::DEFAULT, None, ServerMsg::Event(left), out);
     }
 
-    /// Remembers a room line for the backlog.
+    /// Remembers a chat line of the default room for the backlog.
     fn remember(&mut self, at: Stamp, from: &str, text: &str) {
-        if self.config.history == 0 {
-            return;
+        self.remember_in(RoomId::DEFAULT, at, from, text, false);
+    }
+
+    /// Remembers a line of `room` for its history.
+    fn remember_in(&mut self, room: RoomId, at: Stamp, from: &str, text: &str, me: bool) {
+        let limit = self.config.history;
+        if let Some(r) = self.rooms.get_mut(room) {
+            let line = HistoryLine {
+                at,
+                from: from.to_owned(),
+                text: text.to_owned(),
+                me,
+            };
+            r.remember(limit, line);
         }
-        if self.backlog.len() == self.config.history {
-            self.backlog.pop_front();
-        }
-        self.backlog.push_back(BacklogLine {
-            at,
-            from: from.to_owned(),
-            text: text.to_owned(),
-        });
     }
 
     /// Takes accounts read again from disk, bringing the roles of users online up to date.

@@ -3,6 +3,7 @@
 use std::fmt;
 
 use super::input::{ConnId, PasswordJob};
+use super::rooms::{PersistentRoom, RoomId};
 use crate::accounts::model::Change;
 use crate::proto::{DecodeError, ServerMsg};
 
@@ -13,8 +14,19 @@ pub enum Recipients {
     One(ConnId),
     /// The host console only.
     Console,
-    /// Every user in the room, but `except`; and the console if `console`.
+    /// Every user in the default room (everyone who has joined), but `except`; and the console
+    /// if `console`.
     Room {
+        /// A user to leave out (usually the one who caused the message).
+        except: Option<ConnId>,
+        /// Whether the console sees it too.
+        console: bool,
+    },
+    /// Every member of `room` (never the default room: that is [`Recipients::Room`]), but
+    /// `except`; and the console if `console`.
+    InRoom {
+        /// The room.
+        room: RoomId,
         /// A user to leave out (usually the one who caused the message).
         except: Option<ConnId>,
         /// Whether the console sees it too.
@@ -38,6 +50,28 @@ pub enum Action {
     Joined {
         /// The connection that joined.
         conn: ConnId,
+    },
+    /// `conn` is in `room` (never the default room) from here on: it gets every broadcast to the
+    /// room that follows this action.
+    EnteredRoom {
+        /// The connection.
+        conn: ConnId,
+        /// The room.
+        room: RoomId,
+    },
+    /// `conn` is out of `room` from here on: it still gets what was broadcast to the room before
+    /// this action, and nothing after.
+    LeftRoom {
+        /// The connection.
+        conn: ConnId,
+        /// The room.
+        room: RoomId,
+    },
+    /// The persistent rooms changed (one was made, or a topic set): here is the whole list, to
+    /// write where they are kept. The core has applied the change already.
+    SaveRooms {
+        /// Every persistent room, the default room first.
+        rooms: Vec<PersistentRoom>,
     },
     /// Close `conn` once what is queued for it has been written. The core has already forgotten it
     /// (it is out of the room, if it was in it).

@@ -196,6 +196,14 @@ pub mod error_code {
     pub const LAST_ADMIN: u16 = 211;
     /// The new password and its confirmation differ.
     pub const PASSWORDS_DIFFER: u16 = 212;
+    /// A room name that breaks the rules, or no room of that name.
+    pub const NO_SUCH_ROOM: u16 = 220;
+    /// The user is not in the room, or in it already, or the other user is not in it.
+    pub const ROOM_MEMBERSHIP: u16 = 221;
+    /// A room limit is reached, or rooms may not be made.
+    pub const ROOM_LIMIT: u16 = 222;
+    /// The command is for the room's moderators.
+    pub const NOT_MODERATOR: u16 = 223;
 
     /// The code for `reject`.
     pub fn of(reject: &Reject) -> u16 {
@@ -228,6 +236,17 @@ pub mod error_code {
             Reject::Busy => BUSY,
             Reject::Failed => FAILED,
             Reject::TooMuchBadInput => TOO_MUCH_BAD_INPUT,
+            Reject::RoomNameInvalid { .. } | Reject::NoSuchRoom { .. } => NO_SUCH_ROOM,
+            Reject::NotInRoom { .. }
+            | Reject::AlreadyInRoom { .. }
+            | Reject::UserNotInRoom { .. }
+            | Reject::AlreadyModerator { .. }
+            | Reject::CannotLeaveDefaultRoom { .. } => ROOM_MEMBERSHIP,
+            Reject::RoomExists { .. }
+            | Reject::RoomCreationClosed { .. }
+            | Reject::TooManyRooms { .. }
+            | Reject::TooManyRoomsForUser { .. } => ROOM_LIMIT,
+            Reject::NotModerator { .. } => NOT_MODERATOR,
             Reject::BadInput(error) => match error {
                 DecodeError::LineTooLong { .. } | DecodeError::EndlessLine { .. } => LINE_TOO_LONG,
                 DecodeError::FrameTooLong { .. } => FRAME_TOO_LONG,
@@ -632,6 +651,12 @@ pub fn encode(msg: &ServerMsg, out: &mut Vec<u8>) {
         ServerMsg::Stats { .. } => encode_reply(reply_kind::STATS, msg, out),
         ServerMsg::Bans { .. } => encode_reply(reply_kind::BANS, msg, out),
         ServerMsg::Notice(_) => encode_reply(reply_kind::NOTICE, msg, out),
+        // Rooms have no frames of their own yet: framed clients get their lines as text, in a
+        // notice reply, exactly as text mode shows them.
+        ServerMsg::Room { .. }
+        | ServerMsg::Rooms { .. }
+        | ServerMsg::Who { .. }
+        | ServerMsg::Topic { .. } => encode_reply(reply_kind::NOTICE, msg, out),
         ServerMsg::Backlog { at, from, text } => {
             encode_chat(chat_kind::HISTORY, at, from, text, out)
         }
@@ -1276,7 +1301,11 @@ mod tests {
             | ServerMsg::Time { .. }
             | ServerMsg::Stats { .. }
             | ServerMsg::Bans { .. }
-            | ServerMsg::Notice(_) => frame_type::REPLY,
+            | ServerMsg::Notice(_)
+            | ServerMsg::Room { .. }
+            | ServerMsg::Rooms { .. }
+            | ServerMsg::Who { .. }
+            | ServerMsg::Topic { .. } => frame_type::REPLY,
             ServerMsg::Welcome { .. } => frame_type::WELCOME,
             ServerMsg::Chat { .. } | ServerMsg::Direct { .. } | ServerMsg::Backlog { .. } => {
                 frame_type::CHAT

@@ -148,6 +148,8 @@ pub enum Command {
     },
     /// Moderate (admins only).
     Moderate(Moderation),
+    /// Rooms: join, switch, leave, list, topic, actions, room moderation.
+    Room(RoomCommand),
     /// Say text to one user only.
     Dm {
         /// The recipient's name.
@@ -204,6 +206,69 @@ pub const COMMANDS: &[CommandSpec] = &[
         &[],
         "/bm TEXT",
         "say TEXT to everyone, as a plain line does",
+        false,
+    ),
+    spec(
+        "me",
+        &[],
+        "/me TEXT",
+        "an action line to your current room: * you TEXT",
+        false,
+    ),
+    spec(
+        "join",
+        &[],
+        "/join #ROOM",
+        "join ROOM (made if it does not exist) and make it your current room",
+        false,
+    ),
+    spec(
+        "room",
+        &[],
+        "/room #ROOM",
+        "make ROOM, one you joined, your current room (plain lines go there)",
+        false,
+    ),
+    spec(
+        "part",
+        &["leave"],
+        "/part [#ROOM] [REASON]",
+        "leave ROOM (your current room if none is named)",
+        false,
+    ),
+    spec(
+        "rooms",
+        &[],
+        "/rooms",
+        "list every room: members and topic",
+        false,
+    ),
+    spec(
+        "who",
+        &[],
+        "/who [#ROOM]",
+        "list a room's members (your current room if none is named)",
+        false,
+    ),
+    spec(
+        "topic",
+        &[],
+        "/topic [TEXT]",
+        "show your current room's topic; with TEXT, set it (moderators)",
+        false,
+    ),
+    spec(
+        "remove",
+        &[],
+        "/remove NAME [REASON]",
+        "take NAME out of your current room (moderators)",
+        false,
+    ),
+    spec(
+        "mod",
+        &[],
+        "/mod NAME",
+        "make NAME a moderator of your current room (moderators)",
         false,
     ),
     spec(
@@ -272,6 +337,14 @@ pub const COMMANDS: &[CommandSpec] = &[
         true,
     ),
     spec("unban", &[], "/unban NAME", "lift the ban on NAME", true),
+    spec(
+        // Two words, so never matched as a command name: `/room` reads `create`.
+        "room create",
+        &[],
+        "/room create #ROOM",
+        "make a persistent room: it stays when empty",
+        true,
+    ),
     spec(
         "bans",
         &["viewkickusers"],
@@ -360,6 +433,50 @@ impl Command {
             ("unban", false, true) => Command::Moderate(Moderation::Unban {
                 name: first.to_owned(),
             }),
+            ("me", false, _) => Command::Room(RoomCommand::Me {
+                text: args.to_owned(),
+            }),
+            ("join", false, true) => Command::Room(RoomCommand::Join {
+                room: first.to_owned(),
+            }),
+            ("room", false, false) if first.eq_ignore_ascii_case("create") => {
+                match split_word(rest) {
+                    (room, "") => Command::Room(RoomCommand::Create {
+                        room: room.to_owned(),
+                    }),
+                    _ => Command::BadUsage {
+                        usage: "/room create #ROOM",
+                    },
+                }
+            }
+            ("room", false, true) if first.eq_ignore_ascii_case("create") => Command::BadUsage {
+                usage: "/room create #ROOM",
+            },
+            ("room", false, true) => Command::Room(RoomCommand::Switch {
+                room: first.to_owned(),
+            }),
+            ("part", ..) if first.starts_with('#') => Command::Room(RoomCommand::Part {
+                room: Some(first.to_owned()),
+                reason: optional(rest),
+            }),
+            ("part", ..) => Command::Room(RoomCommand::Part {
+                room: None,
+                reason: optional(args),
+            }),
+            ("rooms", ..) => Command::Room(RoomCommand::List),
+            ("who", _, true) => Command::Room(RoomCommand::Who {
+                room: optional(first),
+            }),
+            ("topic", ..) => Command::Room(RoomCommand::Topic {
+                text: optional(args),
+            }),
+            ("remove", false, _) => Command::Room(RoomCommand::Remove {
+                name: first.to_owned(),
+                reason: optional(rest),
+            }),
+            ("mod", false, true) => Command::Room(RoomCommand::Mod {
+                name: first.to_owned(),
+            }),
             ("grant", false, false) => match Role::parse(rest) {
                 Some(role) => Command::Moderate(Moderation::Grant {
                     name: first.to_owned(),
@@ -379,6 +496,62 @@ pub fn split_word(text: &str) -> (&str, &str) {
         Some((first, rest)) => (first, rest.trim()),
         None => (text, ""),
     }
+}
+
+/// What a user can do with rooms. Room names are as typed (`#dev`); the core checks them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RoomCommand {
+    /// Join a room (made ad hoc if it does not exist) and make it the current room.
+    Join {
+        /// The room's name.
+        room: String,
+    },
+    /// Make a joined room the current room.
+    Switch {
+        /// The room's name.
+        room: String,
+    },
+    /// Make a persistent room (admins).
+    Create {
+        /// The room's name.
+        room: String,
+    },
+    /// Leave a room: the named one, or the current one.
+    Part {
+        /// The room, if named.
+        room: Option<String>,
+        /// Why, if given.
+        reason: Option<String>,
+    },
+    /// List every room.
+    List,
+    /// List a room's members: the named one, or the current one.
+    Who {
+        /// The room, if named.
+        room: Option<String>,
+    },
+    /// Show the current room's topic, or set it.
+    Topic {
+        /// The new topic, if given.
+        text: Option<String>,
+    },
+    /// An action line to the current room.
+    Me {
+        /// What the user does.
+        text: String,
+    },
+    /// Take a user out of the current room (moderators).
+    Remove {
+        /// Who.
+        name: String,
+        /// Why, if given.
+        reason: Option<String>,
+    },
+    /// Make a user a moderator of the current room (moderators).
+    Mod {
+        /// Who.
+        name: String,
+    },
 }
 
 /// What an admin (or the console) can do to users and names.
@@ -430,6 +603,15 @@ pub enum HostCommand {
         /// The text.
         text: String,
     },
+    /// List every room.
+    Rooms,
+    /// Say a line to one room as `Host`.
+    SayIn {
+        /// The room's name, as typed.
+        room: String,
+        /// The text.
+        text: String,
+    },
     /// A console command given with missing arguments.
     BadUsage {
         /// The usage line.
@@ -449,6 +631,7 @@ pub const HOST_COMMANDS: &[(&str, &str)] = &[
     ("HELP", "list the console commands"),
     ("KICK NAME [REASON]", "disconnect NAME, telling everyone"),
     ("LIST_USERS", "print the users online"),
+    ("ROOMS", "print every room: members and topic"),
     (
         "BAN NAME [REASON]",
         "disconnect NAME and refuse the name from now on",
@@ -464,6 +647,7 @@ pub const HOST_COMMANDS: &[(&str, &str)] = &[
         "SAY TEXT",
         "say TEXT to everyone as Host, as it is (even if it reads like a command)",
     ),
+    ("SAY #ROOM TEXT", "say TEXT to ROOM as Host"),
     (
         "anything else",
         "said to everyone as Host; a first word in capitals one typo from a command is refused",
@@ -498,6 +682,139 @@ pub enum Event {
     },
     /// The server is shutting down; the connection closes next.
     Shutdown,
+}
+
+/// Which room a line belongs to: its name as created, and whether it is the server's default
+/// room (whose lines text mode shows without the name, as before rooms existed).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoomTag {
+    /// The room's name, with its `#`, as created.
+    pub name: String,
+    /// Whether it is the default room.
+    pub default: bool,
+}
+
+/// A room's topic: what, who set it, when.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopicEntry {
+    /// The topic.
+    pub text: String,
+    /// Who set it.
+    pub by: String,
+    /// When.
+    pub at: Stamp,
+}
+
+/// A line of a room, said or happened there ([`ServerMsg::Room`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RoomLine {
+    /// A chat line (the default room's use [`ServerMsg::Chat`], as before rooms).
+    Chat {
+        /// When the server relayed it.
+        at: Stamp,
+        /// Who said it.
+        from: String,
+        /// What was said.
+        text: String,
+    },
+    /// An action line (`/me`).
+    Me {
+        /// When the server relayed it.
+        at: Stamp,
+        /// Who did it.
+        from: String,
+        /// What they do.
+        text: String,
+    },
+    /// A line said before the user joined the room, shown on joining (the default room's chat
+    /// lines use [`ServerMsg::Backlog`], as before rooms).
+    History {
+        /// When it was said.
+        at: Stamp,
+        /// Who said it.
+        from: String,
+        /// What was said.
+        text: String,
+        /// Whether it was an action line.
+        me: bool,
+    },
+    /// Users joined the room. One name is one join; in a crowded room the joins of a second come
+    /// as one line: the first names, and how many more.
+    Entered {
+        /// Who, the first few.
+        names: Vec<String>,
+        /// How many more than `names`.
+        more: usize,
+    },
+    /// Users left the room, put together in a crowded room as [`RoomLine::Entered`] is.
+    Left {
+        /// Who, the first few.
+        names: Vec<String>,
+        /// How many more than `names`.
+        more: usize,
+        /// How they left.
+        how: Departure,
+        /// The reason given, if any (never for a crowd).
+        reason: Option<String>,
+    },
+    /// A moderator took a user out of the room.
+    Removed {
+        /// Who was taken out.
+        name: String,
+        /// Who did it.
+        by: String,
+        /// Why, if given.
+        reason: Option<String>,
+    },
+    /// The topic was set.
+    Topic {
+        /// The new topic.
+        text: String,
+        /// Who set it.
+        by: String,
+    },
+    /// A user was made a moderator of the room.
+    Moderator {
+        /// Who.
+        name: String,
+        /// By whom.
+        by: String,
+    },
+}
+
+/// How users left a room.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Departure {
+    /// With `/part`: they left the room only.
+    Parted,
+    /// They left the server (quit, or the connection was lost).
+    Exited,
+    /// They were kicked off the server.
+    Kicked,
+}
+
+/// A room as listed by `/rooms`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoomEntry {
+    /// The room's name, as created.
+    pub name: String,
+    /// How many users are in it.
+    pub members: usize,
+    /// Its topic, if set.
+    pub topic: Option<String>,
+    /// Whether it stays when empty.
+    pub persistent: bool,
+}
+
+/// A member of a room as listed by `/who`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberEntry {
+    /// The user's name.
+    pub name: String,
+    /// Whether they moderate the room (admins moderate every room).
+    pub moderator: bool,
+    /// Set while the user is away: the reason, possibly empty.
+    pub away: Option<String>,
 }
 
 /// A user as listed by `/users`.
@@ -559,6 +876,32 @@ pub enum Done {
         /// Who changed it.
         by: String,
     },
+    /// The user joined a room, now their current room.
+    JoinedRoom {
+        /// The room.
+        room: RoomTag,
+        /// How many users are in it now, the user included.
+        members: usize,
+        /// Whether the user made it (and so moderates it).
+        created: bool,
+    },
+    /// The user's current room is now `room`.
+    SwitchedRoom {
+        /// The room.
+        room: RoomTag,
+    },
+    /// The user left `room`; `current` is their current room now.
+    PartedRoom {
+        /// The room left.
+        room: String,
+        /// The current room now.
+        current: String,
+    },
+    /// A persistent room was made.
+    RoomCreated {
+        /// Its name.
+        room: String,
+    },
 }
 
 /// What the server explains to one user, shown as a `[*]` line.
@@ -589,6 +932,17 @@ pub enum Notice {
     /// The user logged in to this name again from another connection, which takes it over; this
     /// connection closes next.
     Replaced,
+    /// A moderator took the user out of `room`; `current` is their current room now.
+    RemovedFromRoom {
+        /// The room.
+        room: String,
+        /// Who did it.
+        by: String,
+        /// Why, if given.
+        reason: Option<String>,
+        /// The user's current room now.
+        current: String,
+    },
 }
 
 impl fmt::Display for Notice {
@@ -616,6 +970,18 @@ impl fmt::Display for Notice {
             Notice::Replaced => f.write_str(
                 "You logged in to your name from another connection: this one closes.",
             ),
+            Notice::RemovedFromRoom {
+                room,
+                by,
+                reason,
+                current,
+            } => {
+                write!(f, "{by} removed you from {room}")?;
+                if let Some(reason) = reason {
+                    write!(f, " ({reason})")?;
+                }
+                write!(f, "; your current room is {current}.")
+            }
         }
     }
 }
@@ -712,6 +1078,70 @@ pub enum Reject {
     },
     /// The server is busy with this connection's last request; try again.
     Busy,
+    /// A room name that breaks the room name rules.
+    RoomNameInvalid {
+        /// The name as given.
+        room: String,
+    },
+    /// No room has this name.
+    NoSuchRoom {
+        /// The name as given.
+        room: String,
+    },
+    /// The user is not in this room.
+    NotInRoom {
+        /// The room.
+        room: String,
+    },
+    /// The user is in this room already.
+    AlreadyInRoom {
+        /// The room.
+        room: String,
+    },
+    /// A room of that name exists already.
+    RoomExists {
+        /// The room, as created.
+        room: String,
+    },
+    /// Users may not make rooms on this server (`--no-create-rooms`).
+    RoomCreationClosed {
+        /// The room asked for.
+        room: String,
+    },
+    /// The server has as many rooms as it takes (`--max-rooms`).
+    TooManyRooms {
+        /// The limit.
+        max: usize,
+    },
+    /// The user is in as many rooms as a user may be (`--max-rooms-per-user`).
+    TooManyRoomsForUser {
+        /// The limit.
+        max: usize,
+    },
+    /// The default room cannot be left (but the server can, with `/quit`).
+    CannotLeaveDefaultRoom {
+        /// The default room.
+        room: String,
+    },
+    /// The command is for the room's moderators.
+    NotModerator {
+        /// The room.
+        room: String,
+    },
+    /// The named user is not in the room.
+    UserNotInRoom {
+        /// Who.
+        name: String,
+        /// The room.
+        room: String,
+    },
+    /// The named user moderates the room already.
+    AlreadyModerator {
+        /// Who.
+        name: String,
+        /// The room.
+        room: String,
+    },
     /// The account could not be changed (the password could not be hashed).
     Failed,
 }
@@ -774,6 +1204,37 @@ impl fmt::Display for Reject {
             Reject::NotRegistered { name } => write!(f, "{name} is not a registered name"),
             Reject::NotBanned { name } => write!(f, "{name} is not banned"),
             Reject::Busy => f.write_str("busy, try again"),
+            Reject::RoomNameInvalid { room } => write!(
+                f,
+                "invalid room name {room}: use # then 1 to 32 letters, digits, '_', '-' or '.'"
+            ),
+            Reject::NoSuchRoom { room } => {
+                write!(f, "no room named {room}: /rooms lists them, /join makes one")
+            }
+            Reject::NotInRoom { room } => write!(f, "you are not in {room}: /join {room} first"),
+            Reject::AlreadyInRoom { room } => write!(f, "you are in {room} already"),
+            Reject::RoomExists { room } => write!(f, "there is a room named {room} already"),
+            Reject::RoomCreationClosed { room } => write!(
+                f,
+                "no room named {room}, and only admins make rooms on this server"
+            ),
+            Reject::TooManyRooms { max } => write!(
+                f,
+                "the server has {max} rooms, as many as it takes: join one of them (/rooms)"
+            ),
+            Reject::TooManyRoomsForUser { max } => write!(
+                f,
+                "you are in {max} rooms, as many as a user may be: /part one first"
+            ),
+            Reject::CannotLeaveDefaultRoom { room } => write!(
+                f,
+                "{room} is the server's default room: everyone stays in it (/quit leaves the server)"
+            ),
+            Reject::NotModerator { room } => write!(f, "only moderators of {room} may do that"),
+            Reject::UserNotInRoom { name, room } => write!(f, "{name} is not in {room}"),
+            Reject::AlreadyModerator { name, room } => {
+                write!(f, "{name} moderates {room} already")
+            }
             Reject::Failed => f.write_str("that did not work, try again later"),
         }
     }
@@ -893,6 +1354,32 @@ pub enum ServerMsg {
     Bans {
         /// One entry per banned name.
         bans: Vec<BanEntry>,
+    },
+    /// A line of a room: said, acted or happened there.
+    Room {
+        /// The room.
+        room: RoomTag,
+        /// The line.
+        line: RoomLine,
+    },
+    /// Every room, for `/rooms` and the console's `ROOMS`.
+    Rooms {
+        /// One entry per room, by name ignoring case.
+        rooms: Vec<RoomEntry>,
+    },
+    /// A room's members, for `/who`.
+    Who {
+        /// The room.
+        room: String,
+        /// One entry per member, by name ignoring case.
+        members: Vec<MemberEntry>,
+    },
+    /// A room's topic, for `/topic` alone.
+    Topic {
+        /// The room.
+        room: String,
+        /// The topic, if set.
+        topic: Option<TopicEntry>,
     },
     /// A keepalive ping from the shell to a silent framed client (text clients never get one).
     KeepAlive {

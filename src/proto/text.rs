@@ -9,8 +9,8 @@ use time::format_description::FormatItem;
 use time::macros::format_description;
 
 use super::msg::{
-    ClientMsg, Command, Done, Event, LeaveKind, ServerMsg, Stamp, UserEntry, COMMANDS,
-    HOST_COMMANDS,
+    ClientMsg, Command, Departure, Done, Event, LeaveKind, MemberEntry, RoomEntry, RoomLine,
+    RoomTag, ServerMsg, Stamp, UserEntry, COMMANDS, HOST_COMMANDS,
 };
 use super::{sanitize, DecodeError, Decoded};
 
@@ -323,6 +323,130 @@ pub fn encode(msg: &ServerMsg, eol: &[u8], out: &mut Vec<u8>) {
             }
         }
         ServerMsg::Pong { at, .. } => line(&["[*] pong, server time ", at.hms()]),
+        ServerMsg::Room { room, line: said } => line(&[&room_line(room, said)]),
+        ServerMsg::Rooms { rooms } => {
+            line(&["[*] Rooms (", &rooms.len().to_string(), "):"]);
+            for room in rooms {
+                line(&["[*]   ", &room_entry(room)]);
+            }
+        }
+        ServerMsg::Who { room, members } => {
+            let names: Vec<String> = members.iter().map(member_entry).collect();
+            let count = names.len().to_string();
+            line(&["[*] ", room, " (", &count, "): ", &names.join(", ")]);
+        }
+        ServerMsg::Topic { room, topic: None } => line(&["[*] ", room, " has no topic."]),
+        ServerMsg::Topic {
+            room,
+            topic: Some(topic),
+        } => line(&[
+            "[*] Topic of ",
+            room,
+            ": ",
+            &topic.text,
+            " (set by ",
+            &topic.by,
+            " on ",
+            &short_date(&topic.at),
+            ")",
+        ]),
+    }
+}
+
+/// A room's line: the default room's as before rooms, every other's with the room after the
+/// stamp (`[14:02:09] #dev alice > hi`) or after `[*] ` (`[*] #dev: bob entered.`).
+fn room_line(room: &RoomTag, said: &RoomLine) -> String {
+    let tag = if room.default {
+        String::new()
+    } else {
+        format!("{} ", room.name)
+    };
+    let event = |text: String| {
+        if room.default {
+            format!("[*] {text}")
+        } else {
+            format!("[*] {}: {text}", room.name)
+        }
+    };
+    match said {
+        RoomLine::Chat { at, from, text } => format!("[{}] {tag}{from} > {text}", at.hms()),
+        RoomLine::Me { at, from, text } => format!("[{}] {tag}* {from} {text}", at.hms()),
+        RoomLine::History {
+            at,
+            from,
+            text,
+            me: false,
+        } => format!("[{}] {tag}[history] {from} > {text}", at.hms()),
+        RoomLine::History {
+            at,
+            from,
+            text,
+            me: true,
+        } => format!("[{}] {tag}[history] * {from} {text}", at.hms()),
+        RoomLine::Entered { names, more } => event(format!("{} entered.", crowd(names, *more))),
+        RoomLine::Left {
+            names,
+            more,
+            how,
+            reason,
+        } => {
+            let what = match how {
+                Departure::Parted => "left",
+                Departure::Exited => "exited",
+                Departure::Kicked => "has been kicked out",
+            };
+            event(format!(
+                "{} {what}.{}",
+                crowd(names, *more),
+                in_parens(reason)
+            ))
+        }
+        RoomLine::Removed { name, by, reason } => {
+            event(format!("{name} was removed by {by}.{}", in_parens(reason)))
+        }
+        RoomLine::Topic { text, by } => event(format!("{by} set the topic: {text}")),
+        RoomLine::Moderator { name, by } => event(format!("{by} made {name} a moderator.")),
+    }
+}
+
+/// `bob`, `alice and bob`, `alice, bob and 38 others`.
+fn crowd(names: &[String], more: usize) -> String {
+    match (names, more) {
+        ([], 1) => "someone".to_owned(),
+        ([], more) => format!("{more} users"),
+        ([one], 0) => one.clone(),
+        ([first @ .., last], 0) => format!("{} and {last}", first.join(", ")),
+        (names, 1) => format!("{} and 1 other", names.join(", ")),
+        (names, more) => format!("{} and {more} others", names.join(", ")),
+    }
+}
+
+fn room_entry(room: &RoomEntry) -> String {
+    let members = match room.members {
+        1 => "1 member".to_owned(),
+        n => format!("{n} members"),
+    };
+    let persistent = if room.persistent { ", persistent" } else { "" };
+    match &room.topic {
+        Some(topic) => format!("{} ({members}{persistent}): {topic}", room.name),
+        None => format!("{} ({members}{persistent})", room.name),
+    }
+}
+
+fn member_entry(member: &MemberEntry) -> String {
+    let mut marks = Vec::new();
+    if member.moderator {
+        marks.push("moderator".to_owned());
+    }
+    match member.away.as_deref() {
+        Some("") => marks.push("away".to_owned()),
+        Some(reason) => marks.push(format!("away: {reason}")),
+        None => {}
+    }
+    if marks.is_empty() {
+        member.name.clone()
+    } else {
+        format!("{} ({})", member.name, marks.join(", "))
     }
 }
 
@@ -355,6 +479,31 @@ fn done_text(done: &Done) -> String {
         Done::Banned { name } => format!("{name} is banned."),
         Done::Unbanned { name } => format!("{name} is no longer banned."),
         Done::RoleChanged { role, by } => format!("{by} made you {role}."),
+        Done::JoinedRoom {
+            room,
+            members,
+            created: false,
+        } => format!(
+            "You joined {} ({members} {}): plain lines go there now.",
+            room.name,
+            if *members == 1 { "member" } else { "members" }
+        ),
+        Done::JoinedRoom {
+            room,
+            created: true,
+            ..
+        } => format!(
+            "You made {} and moderate it: plain lines go there now.",
+            room.name
+        ),
+        Done::SwitchedRoom { room } => format!(
+            "Your current room is {}: plain lines go there now.",
+            room.name
+        ),
+        Done::PartedRoom { room, current } => {
+            format!("You left {room}; your current room is {current}.")
+        }
+        Done::RoomCreated { room } => format!("{room} is made: it stays when empty."),
     }
 }
 

@@ -8,6 +8,7 @@ use std::time::Instant;
 use mio::net::TcpStream;
 use mio::Interest;
 
+use super::fanout::Cursor;
 use super::flood::Allowance;
 use super::outqueue::OutQueue;
 use crate::core::ConnId;
@@ -47,8 +48,9 @@ pub struct Connection {
     pub telnet: Telnet,
     /// Encoded output not yet written.
     pub out: OutQueue,
-    /// While in the room: the number of the first room broadcast not yet taken into `out`.
-    pub room: Option<u64>,
+    /// The rooms it is in, each with the number of the first broadcast to it not yet taken into
+    /// `out` (empty until it has joined the default room).
+    pub rooms: Vec<Cursor>,
     /// Set once the connection is on its way out; it is no longer read.
     pub closing: Option<Closing>,
     /// Whether the socket is registered for WRITABLE as well as READABLE.
@@ -84,7 +86,7 @@ impl Connection {
             inbuf: Vec::new(),
             telnet: Telnet::new(),
             out: OutQueue::default(),
-            room: None,
+            rooms: Vec::new(),
             closing: None,
             writable_interest: false,
             readable: false,

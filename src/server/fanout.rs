@@ -1,71 +1,133 @@
-//! The room's broadcasts of the current turn of the loop, kept once for every member.
+//! The rooms' broadcasts of the current turn of the loop, kept once for every member.
 //!
-//! A broadcast is appended here, not queued to each member. A member's queue takes the broadcasts
-//! it has not taken yet just before anything else is queued for it, when it leaves the room, and
-//! when it is written at the end of the turn; so it gets everything in the order the core sent
-//! it. Members are written one after another, so a turn's broadcasts sit in one member's queue at
-//! a time (and stay only in those of members that cannot take them yet): a join storm of
-//! thousands does not leave thousands of queues at their peak size.
+//! A broadcast is appended to its room's log, not queued to each member. A member's queue takes
+//! the broadcasts it has not taken yet just before anything else is queued for it, when it leaves
+//! a room or the server, and when it is written at the end of the turn; so it gets everything in
+//! the order the core sent it. Every broadcast has a number from one sequence shared by all the
+//! rooms, so a member of several rooms takes their broadcasts merged in the order they were made,
+//! and looks only at the logs of its own rooms. Members are written one after another, so a
+//! turn's broadcasts sit in one member's queue at a time (and stay only in those of members that
+//! cannot take them yet): a join storm of thousands does not leave thousands of queues at their
+//! peak size.
+
+use std::collections::HashMap;
 
 use super::outqueue::OutQueue;
 use super::wire::WireBytes;
+use crate::core::rooms::RoomId;
 use crate::core::ConnId;
 use crate::proto::{Mode, ServerMsg};
 
-/// Most entries whose room the log keeps from one turn to the next; a bigger turn's is given back.
+/// Most entries whose room the default room's log keeps from one turn to the next; a bigger
+/// turn's is given back.
 const KEPT_CAPACITY: usize = 4096;
 
-/// A broadcast and who it skips.
+/// A broadcast, its number, and who it skips.
 #[derive(Debug)]
 struct Broadcast {
+    seq: u64,
     wire: WireBytes,
     except: Option<ConnId>,
 }
 
-/// This turn's broadcasts, numbered on from the previous turns'.
+/// One member's place in one room: the room, and the number of the first broadcast it has not
+/// taken from it.
+pub type Cursor = (RoomId, u64);
+
+/// This turn's broadcasts, per room, numbered on from the previous turns'.
 #[derive(Debug, Default)]
-pub struct RoomLog {
-    /// The number of the first entry (every broadcast ever made has one).
-    first: u64,
-    entries: Vec<Broadcast>,
+pub struct Fanout {
+    /// The number the next broadcast gets (every broadcast ever made has one).
+    next: u64,
+    logs: HashMap<RoomId, Vec<Broadcast>>,
 }
 
-impl RoomLog {
-    /// The number the next broadcast will get: a member that joins now takes broadcasts from it.
+impl Fanout {
+    /// The number the next broadcast will get: a member that joins a room now takes its
+    /// broadcasts from it.
     pub fn end(&self) -> u64 {
-        self.first + self.entries.len() as u64
+        self.next
     }
 
     /// Whether nothing was broadcast this turn.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.logs.values().all(Vec::is_empty)
     }
 
-    /// Broadcasts `msg` to every member but `except`.
-    pub fn push(&mut self, msg: ServerMsg, except: Option<ConnId>) {
-        self.entries.push(Broadcast {
+    /// Broadcasts `msg` to every member of `room` but `except`.
+    pub fn push(&mut self, room: RoomId, msg: ServerMsg, except: Option<ConnId>) {
+        let seq = self.next;
+        self.next += 1;
+        self.logs.entry(room).or_default().push(Broadcast {
+            seq,
             wire: WireBytes::new(msg),
             except,
         });
     }
 
-    /// Queues for member `me`, speaking `mode`, the broadcasts from number `next` on (encoded once
-    /// per mode and shared); returns the number it should take from next time.
-    pub fn take(&mut self, next: u64, me: ConnId, mode: Mode, queue: &mut OutQueue) -> u64 {
-        let skip = usize::try_from(next.saturating_sub(self.first)).unwrap_or(usize::MAX);
-        for entry in self.entries.iter_mut().skip(skip) {
-            if entry.except != Some(me) {
-                queue.push(entry.wire.for_mode(mode));
-            }
-        }
-        self.end()
+    /// Whether a member at `cursors` has broadcasts to take.
+    pub fn is_behind(&self, cursors: &[Cursor]) -> bool {
+        cursors.iter().any(|&(room, next)| {
+            self.logs
+                .get(&room)
+                .and_then(|log| log.last())
+                .is_some_and(|last| last.seq >= next)
+        })
     }
 
-    /// Ends the turn: every member has taken every broadcast.
+    /// Queues for member `me`, speaking `mode`, the broadcasts of its rooms it has not taken
+    /// (each encoded once per mode and shared), merged in the order they were made; moves its
+    /// cursors past them.
+    pub fn take(&mut self, cursors: &mut [Cursor], me: ConnId, mode: Mode, queue: &mut OutQueue) {
+        // Where each of the member's rooms' untaken broadcasts start in its log.
+        let mut heads: Vec<(RoomId, usize)> = Vec::new();
+        for &(room, next) in cursors.iter() {
+            if let Some(log) = self.logs.get(&room) {
+                let at = log.partition_point(|b| b.seq < next);
+                if at < log.len() {
+                    heads.push((room, at));
+                }
+            }
+        }
+        loop {
+            // The room whose next broadcast was made first; members are in few rooms.
+            let mut first: Option<(usize, u64)> = None;
+            for (i, &(room, at)) in heads.iter().enumerate() {
+                let seq = self
+                    .logs
+                    .get(&room)
+                    .and_then(|log| log.get(at))
+                    .map(|b| b.seq);
+                if let Some(seq) = seq {
+                    if first.is_none_or(|(_, best)| seq < best) {
+                        first = Some((i, seq));
+                    }
+                }
+            }
+            let Some((i, _)) = first else {
+                break;
+            };
+            let (room, at) = heads[i];
+            heads[i].1 += 1;
+            if let Some(entry) = self.logs.get_mut(&room).and_then(|log| log.get_mut(at)) {
+                if entry.except != Some(me) {
+                    queue.push(entry.wire.for_mode(mode));
+                }
+            }
+        }
+        for cursor in cursors.iter_mut() {
+            cursor.1 = self.next;
+        }
+    }
+
+    /// Ends the turn: every member has taken every broadcast. The logs of rooms other than the
+    /// default room are dropped (most rooms are quiet most turns).
     pub fn clear(&mut self) {
-        self.first = self.end();
-        self.entries.clear();
-        self.entries.shrink_to(KEPT_CAPACITY);
+        self.logs.retain(|&room, _| room == RoomId::DEFAULT);
+        if let Some(log) = self.logs.get_mut(&RoomId::DEFAULT) {
+            log.clear();
+            log.shrink_to(KEPT_CAPACITY);
+        }
     }
 }
 
@@ -84,40 +146,70 @@ mod tests {
         String::from_utf8(sink).unwrap()
     }
 
+    const LOBBY: RoomId = RoomId::DEFAULT;
+
     #[test]
     fn members_take_what_came_after_they_joined_but_their_own() {
-        let mut log = RoomLog::default();
+        let mut log = Fanout::default();
         let (alice, bob) = (ConnId(1), ConnId(2));
-        let alice_next = log.end();
-        log.push(entered("bob"), Some(bob));
-        let bob_next = log.end();
-        log.push(entered("carol"), None);
+        let mut alice_at = [(LOBBY, log.end())];
+        log.push(LOBBY, entered("bob"), Some(bob));
+        let mut bob_at = [(LOBBY, log.end())];
+        log.push(LOBBY, entered("carol"), None);
         let (mut to_alice, mut to_bob) = (OutQueue::default(), OutQueue::default());
-        let alice_next = log.take(alice_next, alice, Mode::Text, &mut to_alice);
-        let bob_next = log.take(bob_next, bob, Mode::Text, &mut to_bob);
+        log.take(&mut alice_at, alice, Mode::Text, &mut to_alice);
+        log.take(&mut bob_at, bob, Mode::Text, &mut to_bob);
         assert_eq!(
             drain(&mut to_alice),
             "[*] bob entered.\r\n[*] carol entered.\r\n"
         );
         assert_eq!(drain(&mut to_bob), "[*] carol entered.\r\n");
         // Taking again gives nothing new; after the turn, numbering goes on.
-        assert_eq!(log.take(alice_next, alice, Mode::Text, &mut to_alice), 2);
+        assert!(!log.is_behind(&alice_at));
+        log.take(&mut alice_at, alice, Mode::Text, &mut to_alice);
         assert!(to_alice.is_empty());
+        assert_eq!(alice_at, [(LOBBY, 2)]);
         log.clear();
         assert!(log.is_empty());
-        log.push(entered("dave"), None);
-        log.take(bob_next, bob, Mode::Text, &mut to_bob);
+        log.push(LOBBY, entered("dave"), None);
+        log.take(&mut bob_at, bob, Mode::Text, &mut to_bob);
         assert_eq!(drain(&mut to_bob), "[*] dave entered.\r\n");
     }
 
     #[test]
     fn a_big_turn_does_not_keep_its_room_after_it() {
-        let mut log = RoomLog::default();
+        let mut log = Fanout::default();
         for n in 0..5 * KEPT_CAPACITY {
-            log.push(entered(&format!("u{n}")), None);
+            log.push(LOBBY, entered(&format!("u{n}")), None);
         }
         log.clear();
-        assert!(log.entries.capacity() <= KEPT_CAPACITY);
+        assert!(log.logs[&LOBBY].capacity() <= KEPT_CAPACITY);
         assert_eq!(log.end(), 5 * KEPT_CAPACITY as u64);
+    }
+
+    #[test]
+    fn a_member_of_several_rooms_takes_theirs_in_the_order_made_and_no_other_rooms() {
+        let mut log = Fanout::default();
+        let (dev, ops, other) = (RoomId(1), RoomId(2), RoomId(3));
+        let me = ConnId(1);
+        let mut cursors = [(LOBBY, 0), (dev, 0), (ops, 0)];
+        log.push(dev, entered("a"), None);
+        log.push(other, entered("not for me"), None);
+        log.push(LOBBY, entered("b"), None);
+        log.push(ops, entered("c"), None);
+        log.push(dev, entered("d"), None);
+        assert!(log.is_behind(&cursors));
+        assert!(!log.is_behind(&[(RoomId(9), 0)]));
+        let mut queue = OutQueue::default();
+        log.take(&mut cursors, me, Mode::Text, &mut queue);
+        assert_eq!(
+            drain(&mut queue),
+            "[*] a entered.\r\n[*] b entered.\r\n[*] c entered.\r\n[*] d entered.\r\n"
+        );
+        assert!(cursors.iter().all(|&(_, next)| next == 5));
+        // Joined later: only what came after.
+        let mut late = [(other, 4)];
+        log.take(&mut late, me, Mode::Text, &mut queue);
+        assert!(queue.is_empty());
     }
 }

@@ -33,6 +33,7 @@ use crate::accounts::model::Registry;
 use crate::accounts::store::Store;
 use crate::config::Config;
 use crate::console::{ConsoleInput, ConsoleOutput};
+use crate::core::rooms::RoomId;
 use crate::core::{
     Action, Chat, ChatConfig, ConnId, Input, Now, Outbox, PasswordOutcome, Recipients,
 };
@@ -41,7 +42,7 @@ use crate::proto::Mode;
 use admission::Admission;
 use clock::Clock;
 use conn::{conn_id, key_of, Closing, Connection};
-use fanout::RoomLog;
+use fanout::Fanout;
 use flood::Allowance;
 pub use flood::FloodPolicy;
 use wire::WireBytes;
@@ -108,7 +109,7 @@ pub struct Server {
     /// Connections with output queued since the last flush.
     dirty: Vec<usize>,
     /// This turn's room broadcasts, taken by each member as it is written.
-    room: RoomLog,
+    fanout: Fanout,
     /// Connections marked closing, to drop once done.
     closing: Vec<usize>,
     /// Connections with input left to serve next turn (edge-triggered: no new event will come).
@@ -189,6 +190,7 @@ impl Server {
                     allow_register: config.allow_register,
                     history: config.history,
                     name_timeout: config.name_timeout,
+                    rooms: config.rooms.clone(),
                     ..ChatConfig::default()
                 },
                 registry,
@@ -200,7 +202,7 @@ impl Server {
             next_serial: 1,
             read_buf: vec![0; READ_CHUNK],
             dirty: Vec::new(),
-            room: RoomLog::default(),
+            fanout: Fanout::default(),
             closing: Vec::new(),
             ready: Vec::new(),
             paused: BinaryHeap::new(),
@@ -669,15 +671,35 @@ impl Server {
                     if let Some(conn) = self.key(conn).and_then(|key| self.conns.get_mut(key)) {
                         // The tighter input limit of a connection without a name is lifted.
                         conn.decoder.joined();
-                        conn.room = Some(self.room.end());
+                        conn.rooms = vec![(RoomId::DEFAULT, self.fanout.end())];
                     }
+                }
+                Action::EnteredRoom { conn, room } => {
+                    if let Some(conn) = self.key(conn).and_then(|key| self.conns.get_mut(key)) {
+                        conn.rooms.push((room, self.fanout.end()));
+                    }
+                }
+                Action::LeftRoom { conn, room } => {
+                    if let Some(key) = self.key(conn) {
+                        // It still gets what was broadcast to the room before.
+                        self.take_broadcasts(key, now);
+                        if let Some(conn) = self.conns.get_mut(key) {
+                            conn.rooms.retain(|&(r, _)| r != room);
+                        }
+                    }
+                }
+                Action::SaveRooms { rooms } => {
+                    log::info!(
+                        "persistent rooms changed ({} rooms); kept in memory until the server stops",
+                        rooms.len()
+                    );
                 }
                 Action::Close { conn, why } => {
                     if let Some(key) = self.key(conn) {
                         // It leaves the room: it still gets what was broadcast before.
                         self.take_broadcasts(key, now);
                         if let Some(conn) = self.conns.get_mut(key) {
-                            conn.room = None;
+                            conn.rooms = Vec::new();
                         }
                         let deadline = now.instant + CLOSE_LINGER;
                         self.close(key, Closing::AfterFlush { deadline }, why.to_string());
@@ -706,14 +728,17 @@ impl Server {
     fn deliver(&mut self, to: Recipients, msg: ServerMsg, now: &Now) {
         let to_console = matches!(
             to,
-            Recipients::Console | Recipients::Room { console: true, .. }
+            Recipients::Console
+                | Recipients::Room { console: true, .. }
+                | Recipients::InRoom { console: true, .. }
         );
         if to_console {
             self.console_out.show(&msg, now.stamp);
         }
         match to {
             Recipients::Console => {}
-            Recipients::Room { except, .. } => self.room.push(msg, except),
+            Recipients::Room { except, .. } => self.fanout.push(RoomId::DEFAULT, msg, except),
+            Recipients::InRoom { room, except, .. } => self.fanout.push(room, msg, except),
             Recipients::One(conn) => {
                 if let Some(key) = self.key(conn) {
                     self.enqueue_msg(key, &mut WireBytes::new(msg), now);
@@ -753,18 +778,20 @@ impl Server {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
-        let Some(next) = conn.room.filter(|&next| next < self.room.end()) else {
+        if !self.fanout.is_behind(&conn.rooms) {
             return;
-        };
+        }
         if conn.closing == Some(Closing::Now) {
-            conn.room = Some(self.room.end());
+            let end = self.fanout.end();
+            conn.rooms.iter_mut().for_each(|cursor| cursor.1 = end);
             return;
         }
         if conn.out.is_empty() {
             self.dirty.push(key);
         }
         let mode = conn.decoder.mode().unwrap_or(Mode::Text);
-        conn.room = Some(self.room.take(next, conn.id, mode, &mut conn.out));
+        self.fanout
+            .take(&mut conn.rooms, conn.id, mode, &mut conn.out);
         self.check_queued(key, now);
     }
 
@@ -790,12 +817,12 @@ impl Server {
     /// before it is written; WRITABLE interest only for those left with bytes.
     fn flush(&mut self, now: &Now) {
         let mut dirty = std::mem::take(&mut self.dirty);
-        if !self.room.is_empty() {
-            let end = self.room.end();
+        if !self.fanout.is_empty() {
+            let fanout = &self.fanout;
             let behind = self
                 .conns
                 .iter()
-                .filter(|(_, c)| c.room.is_some_and(|n| n < end));
+                .filter(|(_, c)| fanout.is_behind(&c.rooms));
             dirty.extend(behind.map(|(key, _)| key));
         }
         dirty.sort_unstable();
@@ -828,7 +855,7 @@ impl Server {
                 }
             }
         }
-        self.room.clear();
+        self.fanout.clear();
         dirty.clear();
         // Taking broadcasts may have marked some dirty again; they were all written above.
         self.dirty.clear();

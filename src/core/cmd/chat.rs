@@ -1,5 +1,6 @@
 //! Saying things: to the room, or to one user.
 
+use super::super::rooms::RoomId;
 use super::super::users::State;
 use super::super::{Chat, ConnId, Now, Outbox, Recipients};
 use crate::proto::msg::{Reject, ServerMsg};
@@ -14,6 +15,10 @@ pub fn say(chat: &mut Chat, now: &Now, conn: ConnId, text: String, out: &mut Out
     };
     log::debug!("{from} says {text:?}");
     let from = from.to_owned();
+    let room = chat.rooms.current(conn);
+    if room != RoomId::DEFAULT {
+        return super::rooms::say_in(chat, now, Some(conn), &from, room, text, out);
+    }
     chat.remember(now.stamp, &from, &text);
     chat.relayed += 1;
     let msg = ServerMsg::Chat {

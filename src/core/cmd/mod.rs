@@ -5,6 +5,7 @@ pub mod auth;
 pub mod chat;
 pub mod info;
 pub mod presence;
+pub mod rooms;
 
 use super::users::State;
 use super::{Chat, ConnId, Now, Outbox, Recipients};
@@ -54,6 +55,7 @@ pub(super) fn dispatch(
             };
             admin::moderate(chat, now, &admin, request, out)
         }
+        Command::Room(command) => rooms::run(chat, now, conn, command, out),
         Command::BadUsage { usage } => reject(conn, Reject::Usage { usage }, out),
         Command::Unknown { name } => reject(conn, Reject::UnknownCommand { name }, out),
     }

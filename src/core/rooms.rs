@@ -1,0 +1,646 @@
+//! Rooms: names, members, each user's joined rooms and current room, topics, moderators,
+//! per-room history, and the crowd rule that keeps big rooms cheap.
+//!
+//! # Design
+//!
+//! - **Ids.** Every room has a [`RoomId`] the core gives it when it is made and never reuses; the
+//!   default room is always [`RoomId::DEFAULT`]. The shell only sees ids: a broadcast to a room is
+//!   one `Deliver` to [`Recipients::InRoom`](super::Recipients::InRoom), membership changes are
+//!   [`Action::EnteredRoom`](super::Action::EnteredRoom) and
+//!   [`Action::LeftRoom`](super::Action::LeftRoom). The default room keeps the vocabulary it had
+//!   before rooms existed (`Recipients::Room`, `Action::Joined`, `ServerMsg::Chat`,
+//!   `ServerMsg::Backlog`, `Event::Entered`/`Left`), so a user who never types a room command
+//!   gets exactly what they got before.
+//! - **Lines.** Every other room's lines, and the new kinds of line in the default room (`/me`,
+//!   topics, crowd notices), are [`ServerMsg::Room`](crate::proto::msg::ServerMsg::Room) with a
+//!   [`RoomTag`] (name as created, and whether it is the default room) and a
+//!   [`RoomLine`](crate::proto::msg::RoomLine). Text mode shows the default room's untagged and
+//!   every other's with the room after the stamp.
+//! - **The default room** holds everyone who has joined, so its members are the sessions'
+//!   joined users (not kept twice); it cannot be parted (`/quit` leaves the server). Admins
+//!   moderate every room; the creator of an ad-hoc room moderates it; `/mod` adds moderators.
+//! - **Ad-hoc rooms** vanish with their history when their last member leaves. **Persistent
+//!   rooms** (and the default room) stay, with topic and history; the core is given them at start
+//!   ([`RoomConfig::persistent`]) and reports each change as
+//!   [`Action::SaveRooms`](super::Action::SaveRooms) with the whole list, as account changes are
+//!   reported with `Action::Store`.
+//! - **Current room.** Plain lines go to it. Joining makes a room current; parting the current
+//!   room falls back to the room joined last, then the default room.
+//! - **Leaving the server** is told in every room the user was in: the default room as before
+//!   (`[*] bob exited.`), each other room tagged (`[*] #dev: bob exited.`).
+//! - **Crowds.** In a room of more than [`RoomConfig::crowd`] members (100), joins and leaves are
+//!   not told one by one: they are gathered for up to [`RoomConfig::crowd_window`] (1 s) and told
+//!   as one line (`[*] alice, bob, carol and 38 others entered.`), sooner if anything else is said
+//!   in the room (so the notice always comes before what the newcomers say). Smaller rooms hear
+//!   every join and leave as it happens.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use super::input::ConnId;
+use crate::proto::msg::{Reject, RoomTag, Stamp, TopicEntry};
+
+/// Longest room name after the `#`, in characters.
+pub const MAX_ROOM_NAME_LEN: usize = 32;
+
+/// How many names a crowd notice names before counting the rest.
+pub const CROWD_NAMES: usize = 3;
+
+/// A room's identity for the life of the server; never reused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RoomId(pub u32);
+
+impl RoomId {
+    /// The default room's id.
+    pub const DEFAULT: RoomId = RoomId(0);
+}
+
+/// A room that stays when empty and across restarts, as it is kept on disk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PersistentRoom {
+    /// The name, with its `#`, as created.
+    pub name: String,
+    /// The topic, if set.
+    pub topic: Option<TopicEntry>,
+}
+
+/// The room rules a server operator can choose.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoomConfig {
+    /// The room everyone is in (`--default-room`).
+    pub default_room: String,
+    /// Whether users may make ad-hoc rooms with `/join` (`--no-create-rooms` turns it off).
+    pub create_rooms: bool,
+    /// Most rooms on the server, the default room included (`--max-rooms`).
+    pub max_rooms: usize,
+    /// Most rooms one user may be in, the default room included (`--max-rooms-per-user`).
+    pub max_rooms_per_user: usize,
+    /// The persistent rooms, as read from disk at start.
+    pub persistent: Vec<PersistentRoom>,
+    /// Rooms of more members than this hear joins and leaves gathered (see the module doc).
+    pub crowd: usize,
+    /// How long joins and leaves in a crowded room are gathered at most.
+    pub crowd_window: Duration,
+}
+
+impl Default for RoomConfig {
+    fn default() -> RoomConfig {
+        RoomConfig {
+            default_room: "#lobby".to_owned(),
+            create_rooms: true,
+            max_rooms: 1000,
+            max_rooms_per_user: 20,
+            persistent: Vec::new(),
+            crowd: 100,
+            crowd_window: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Checks the room name rules: `#` then 1 to 32 ASCII letters, digits, `_`, `-`, `.`.
+pub fn validate_room_name(name: &str) -> Result<(), Reject> {
+    let valid_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
+    let invalid = || Reject::RoomNameInvalid {
+        room: name.to_owned(),
+    };
+    let rest = name.strip_prefix('#').ok_or_else(invalid)?;
+    let len = rest.chars().count();
+    if len == 0 || len > MAX_ROOM_NAME_LEN || !rest.chars().all(valid_char) {
+        return Err(invalid());
+    }
+    Ok(())
+}
+
+/// The key a room name is unique under: ignoring case.
+fn key(name: &str) -> String {
+    name.to_ascii_lowercase()
+}
+
+/// A line kept for users who join the room later.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistoryLine {
+    /// When it was said.
+    pub at: Stamp,
+    /// Who said it.
+    pub from: String,
+    /// What was said.
+    pub text: String,
+    /// Whether it was an action line (`/me`).
+    pub me: bool,
+}
+
+/// Joins and leaves of a crowded room not told yet.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Crowd {
+    /// When the first of them happened.
+    pub since: Option<Instant>,
+    /// The first few who entered.
+    pub entered: Vec<String>,
+    /// How many more entered.
+    pub entered_more: usize,
+    /// The first few who left.
+    pub left: Vec<String>,
+    /// How many more left.
+    pub left_more: usize,
+}
+
+impl Crowd {
+    fn add(names: &mut Vec<String>, more: &mut usize, name: &str) {
+        if names.len() < CROWD_NAMES {
+            names.push(name.to_owned());
+        } else {
+            *more += 1;
+        }
+    }
+}
+
+/// One room.
+#[derive(Debug)]
+pub struct Room {
+    /// Its id.
+    pub id: RoomId,
+    /// Its name, as created.
+    pub name: String,
+    /// Whether it stays when empty.
+    pub persistent: bool,
+    /// Its topic, if set.
+    pub topic: Option<TopicEntry>,
+    /// Who moderates it besides the admins, by lower-cased name.
+    pub moderators: BTreeSet<String>,
+    /// Its members by lower-cased name (empty for the default room: everyone is in it).
+    pub members: BTreeMap<String, ConnId>,
+    /// Its recent lines.
+    pub history: VecDeque<HistoryLine>,
+    /// Joins and leaves not told yet (crowded rooms only).
+    pub crowd: Crowd,
+}
+
+impl Room {
+    fn new(id: RoomId, name: &str, persistent: bool) -> Room {
+        Room {
+            id,
+            name: name.to_owned(),
+            persistent,
+            topic: None,
+            moderators: BTreeSet::new(),
+            members: BTreeMap::new(),
+            history: VecDeque::new(),
+            crowd: Crowd::default(),
+        }
+    }
+
+    /// Keeps `line`, dropping the oldest past `limit` lines.
+    pub fn remember(&mut self, limit: usize, line: HistoryLine) {
+        if limit == 0 {
+            return;
+        }
+        while self.history.len() >= limit {
+            self.history.pop_front();
+        }
+        self.history.push_back(line);
+    }
+
+    /// Whether `name` (any case) moderates the room (admins aside).
+    pub fn is_moderator(&self, name: &str) -> bool {
+        self.moderators.contains(&key(name))
+    }
+}
+
+/// Where one user is: the rooms joined besides the default room, and the current room.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Membership {
+    /// In the order joined (the last is the one joined last).
+    joined: Vec<RoomId>,
+    current: Option<RoomId>,
+}
+
+/// Every room, and who is in which.
+#[derive(Debug)]
+pub struct Rooms {
+    config: RoomConfig,
+    rooms: HashMap<RoomId, Room>,
+    /// Lower-cased name -> id; sorted, so `/rooms` needs no sorting.
+    by_key: BTreeMap<String, RoomId>,
+    next_id: u32,
+    /// Only users in some room besides the default room are here.
+    users: HashMap<ConnId, Membership>,
+    /// Rooms with joins or leaves not told yet.
+    crowded: Vec<RoomId>,
+}
+
+impl Rooms {
+    /// The default room and the persistent rooms of `config`. A persistent room with a bad or
+    /// repeated name is skipped (and logged); one named as the default room gives it its topic.
+    pub fn new(config: RoomConfig) -> Rooms {
+        let mut rooms = Rooms {
+            rooms: HashMap::new(),
+            by_key: BTreeMap::new(),
+            next_id: 0,
+            users: HashMap::new(),
+            crowded: Vec::new(),
+            config: RoomConfig {
+                persistent: Vec::new(),
+                ..config.clone()
+            },
+        };
+        let default = config.default_room.clone();
+        rooms.insert(&default, true);
+        for room in config.persistent {
+            if let Err(e) = validate_room_name(&room.name) {
+                log::warn!("persistent room skipped: {e}");
+                continue;
+            }
+            let id = match rooms.lookup(&room.name) {
+                Some(RoomId::DEFAULT) => RoomId::DEFAULT,
+                Some(_) => {
+                    log::warn!("persistent room {} is listed twice", room.name);
+                    continue;
+                }
+                None => rooms.insert(&room.name, true),
+            };
+            if let Some(r) = rooms.rooms.get_mut(&id) {
+                r.topic = room.topic;
+            }
+        }
+        rooms
+    }
+
+    fn insert(&mut self, name: &str, persistent: bool) -> RoomId {
+        let id = RoomId(self.next_id);
+        self.next_id += 1;
+        self.by_key.insert(key(name), id);
+        self.rooms.insert(id, Room::new(id, name, persistent));
+        id
+    }
+
+    /// The rules.
+    pub fn config(&self) -> &RoomConfig {
+        &self.config
+    }
+
+    /// The room named `name` (any case).
+    pub fn lookup(&self, name: &str) -> Option<RoomId> {
+        self.by_key.get(&key(name)).copied()
+    }
+
+    /// The room `id`.
+    pub fn get(&self, id: RoomId) -> Option<&Room> {
+        self.rooms.get(&id)
+    }
+
+    /// The room `id`, to change it.
+    pub fn get_mut(&mut self, id: RoomId) -> Option<&mut Room> {
+        self.rooms.get_mut(&id)
+    }
+
+    /// The default room.
+    pub fn default_room(&self) -> &Room {
+        // Made in `new` and never removed.
+        &self.rooms[&RoomId::DEFAULT]
+    }
+
+    /// The tag lines of room `id` carry.
+    pub fn tag(&self, id: RoomId) -> RoomTag {
+        RoomTag {
+            name: self.name(id).to_owned(),
+            default: id == RoomId::DEFAULT,
+        }
+    }
+
+    /// The name of room `id` (empty if there is none).
+    pub fn name(&self, id: RoomId) -> &str {
+        self.rooms.get(&id).map(|r| r.name.as_str()).unwrap_or("")
+    }
+
+    /// Every room, by name ignoring case.
+    pub fn iter(&self) -> impl Iterator<Item = &Room> + '_ {
+        self.by_key.values().filter_map(|id| self.rooms.get(id))
+    }
+
+    /// How many rooms there are.
+    pub fn len(&self) -> usize {
+        self.rooms.len()
+    }
+
+    /// Whether there are no rooms (never: the default room always exists).
+    pub fn is_empty(&self) -> bool {
+        self.rooms.is_empty()
+    }
+
+    /// Makes a room named `name` (checked), persistent or ad hoc.
+    pub fn create(&mut self, name: &str, persistent: bool) -> Result<RoomId, Reject> {
+        validate_room_name(name)?;
+        if let Some(id) = self.lookup(name) {
+            return Err(Reject::RoomExists {
+                room: self.name(id).to_owned(),
+            });
+        }
+        if self.rooms.len() >= self.config.max_rooms {
+            return Err(Reject::TooManyRooms {
+                max: self.config.max_rooms,
+            });
+        }
+        Ok(self.insert(name, persistent))
+    }
+
+    /// The persistent rooms, the default room first, as they are to be kept.
+    pub fn persistent(&self) -> Vec<PersistentRoom> {
+        let default = self.default_room();
+        let first = PersistentRoom {
+            name: default.name.clone(),
+            topic: default.topic.clone(),
+        };
+        let others = self
+            .iter()
+            .filter(|r| r.persistent && r.id != RoomId::DEFAULT)
+            .map(|r| PersistentRoom {
+                name: r.name.clone(),
+                topic: r.topic.clone(),
+            });
+        std::iter::once(first).chain(others).collect()
+    }
+
+    /// The rooms `conn` joined besides the default room, in the order joined.
+    pub fn joined(&self, conn: ConnId) -> &[RoomId] {
+        self.users
+            .get(&conn)
+            .map(|m| m.joined.as_slice())
+            .unwrap_or(&[])
+    }
+
+    /// Whether `conn` is in room `id` (everyone who joined is in the default room).
+    pub fn is_member(&self, conn: ConnId, id: RoomId) -> bool {
+        id == RoomId::DEFAULT || self.joined(conn).contains(&id)
+    }
+
+    /// `conn`'s current room.
+    pub fn current(&self, conn: ConnId) -> RoomId {
+        self.users
+            .get(&conn)
+            .and_then(|m| m.current)
+            .unwrap_or(RoomId::DEFAULT)
+    }
+
+    /// Makes `id` (one `conn` is in) its current room.
+    pub fn set_current(&mut self, conn: ConnId, id: RoomId) {
+        if id == RoomId::DEFAULT {
+            if let Some(m) = self.users.get_mut(&conn) {
+                m.current = None;
+            }
+        } else if let Some(m) = self.users.get_mut(&conn) {
+            m.current = Some(id);
+        }
+    }
+
+    /// Puts `conn`, chatting as `name`, in room `id` (not the default room), as its current room.
+    pub fn add_member(&mut self, id: RoomId, conn: ConnId, name: &str) {
+        let Some(room) = self.rooms.get_mut(&id) else {
+            return;
+        };
+        room.members.insert(key(name), conn);
+        let m = self.users.entry(conn).or_default();
+        m.joined.retain(|&r| r != id);
+        m.joined.push(id);
+        m.current = Some(id);
+    }
+
+    /// Takes `conn` (chatting as `name`) out of room `id` (not the default room); if it was the
+    /// current room, the room joined last becomes current, else the default room. An ad-hoc room
+    /// left empty is gone. Returns whether `conn` was in it.
+    pub fn remove_member(&mut self, id: RoomId, conn: ConnId, name: &str) -> bool {
+        let Some(room) = self.rooms.get_mut(&id) else {
+            return false;
+        };
+        if room.members.remove(&key(name)).is_none() {
+            return false;
+        }
+        if room.members.is_empty() && !room.persistent {
+            self.rooms.remove(&id);
+            self.by_key.retain(|_, r| *r != id);
+            self.crowded.retain(|&r| r != id);
+        }
+        if let Some(m) = self.users.get_mut(&conn) {
+            m.joined.retain(|&r| r != id);
+            if m.current == Some(id) {
+                m.current = m.joined.last().copied();
+            }
+            if m.joined.is_empty() {
+                self.users.remove(&conn);
+            }
+        }
+        true
+    }
+
+    /// Notes a join (`entered`) or a leave of `name` in crowded room `id`, to tell later.
+    pub fn gather(&mut self, id: RoomId, name: &str, entered: bool, now: Instant) {
+        let Some(room) = self.rooms.get_mut(&id) else {
+            return;
+        };
+        let crowd = &mut room.crowd;
+        if crowd.since.is_none() {
+            crowd.since = Some(now);
+            self.crowded.push(id);
+        }
+        if entered {
+            Crowd::add(&mut crowd.entered, &mut crowd.entered_more, name);
+        } else {
+            Crowd::add(&mut crowd.left, &mut crowd.left_more, name);
+        }
+    }
+
+    /// Takes room `id`'s joins and leaves not told yet.
+    pub fn take_crowd(&mut self, id: RoomId) -> Option<Crowd> {
+        let room = self.rooms.get_mut(&id)?;
+        room.crowd.since?;
+        self.crowded.retain(|&r| r != id);
+        Some(std::mem::take(&mut room.crowd))
+    }
+
+    /// The crowded rooms whose joins and leaves are due by `now`.
+    pub fn crowds_due(&self, now: Instant) -> Vec<RoomId> {
+        let window = self.config.crowd_window;
+        self.crowded
+            .iter()
+            .copied()
+            .filter(|id| {
+                self.rooms
+                    .get(id)
+                    .and_then(|r| r.crowd.since)
+                    .is_some_and(|since| since + window <= now)
+            })
+            .collect()
+    }
+
+    /// When the next crowd notice is due.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let window = self.config.crowd_window;
+        self.crowded
+            .iter()
+            .filter_map(|id| self.rooms.get(id)?.crowd.since)
+            .min()
+            .map(|since| since + window)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn room_names_are_a_hash_and_1_to_32_plain_characters() {
+        for good in [
+            "#a",
+            "#dev",
+            "#Rust-2024_x.y",
+            &format!("#{}", "x".repeat(32)),
+        ] {
+            assert_eq!(validate_room_name(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "dev",
+            "#",
+            "#a b",
+            "#é",
+            "##",
+            &format!("#{}", "x".repeat(33)),
+        ] {
+            assert_eq!(
+                validate_room_name(bad),
+                Err(Reject::RoomNameInvalid { room: bad.into() }),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn names_are_unique_ignoring_case_and_shown_as_created() {
+        let mut rooms = Rooms::new(RoomConfig::default());
+        let id = rooms.create("#Dev", false).unwrap();
+        assert_eq!(rooms.lookup("#DEV"), Some(id));
+        assert_eq!(
+            rooms.create("#dev", false),
+            Err(Reject::RoomExists {
+                room: "#Dev".into()
+            })
+        );
+        assert_eq!(rooms.name(id), "#Dev");
+        assert_eq!(rooms.lookup("#LOBBY"), Some(RoomId::DEFAULT));
+    }
+
+    #[test]
+    fn the_room_limit_counts_the_default_room() {
+        let config = RoomConfig {
+            max_rooms: 2,
+            ..RoomConfig::default()
+        };
+        let mut rooms = Rooms::new(config);
+        rooms.create("#a", false).unwrap();
+        assert_eq!(
+            rooms.create("#b", false),
+            Err(Reject::TooManyRooms { max: 2 })
+        );
+    }
+
+    #[test]
+    fn an_ad_hoc_room_vanishes_when_empty_and_a_persistent_one_stays() {
+        let mut rooms = Rooms::new(RoomConfig::default());
+        let adhoc = rooms.create("#adhoc", false).unwrap();
+        let kept = rooms.create("#kept", true).unwrap();
+        for id in [adhoc, kept] {
+            rooms.add_member(id, ConnId(1), "alice");
+        }
+        assert_eq!(rooms.joined(ConnId(1)), &[adhoc, kept]);
+        assert!(rooms.remove_member(adhoc, ConnId(1), "ALICE"));
+        assert!(rooms.remove_member(kept, ConnId(1), "alice"));
+        assert_eq!(rooms.lookup("#adhoc"), None);
+        assert_eq!(rooms.lookup("#kept"), Some(kept));
+        assert!(!rooms.remove_member(kept, ConnId(1), "alice"));
+    }
+
+    #[test]
+    fn the_current_room_falls_back_to_the_last_joined_then_the_default() {
+        let mut rooms = Rooms::new(RoomConfig::default());
+        let a = rooms.create("#a", false).unwrap();
+        let b = rooms.create("#b", false).unwrap();
+        let c = rooms.create("#c", false).unwrap();
+        let me = ConnId(1);
+        assert_eq!(rooms.current(me), RoomId::DEFAULT);
+        for id in [a, b, c] {
+            rooms.add_member(id, me, "alice");
+        }
+        rooms.set_current(me, a);
+        rooms.remove_member(a, me, "alice");
+        assert_eq!(rooms.current(me), c, "the room joined last");
+        rooms.remove_member(c, me, "alice");
+        assert_eq!(rooms.current(me), b);
+        rooms.remove_member(b, me, "alice");
+        assert_eq!(rooms.current(me), RoomId::DEFAULT);
+    }
+
+    #[test]
+    fn persistent_rooms_come_from_the_config_and_go_back_in_the_list() {
+        let topic = TopicEntry {
+            text: "all welcome".into(),
+            by: "root".into(),
+            at: Stamp::new(1, 0, 0, 1),
+        };
+        let config = RoomConfig {
+            persistent: vec![
+                PersistentRoom {
+                    name: "#Lobby".into(),
+                    topic: Some(topic.clone()),
+                },
+                PersistentRoom {
+                    name: "#ops".into(),
+                    topic: None,
+                },
+                PersistentRoom {
+                    name: "bad name".into(),
+                    topic: None,
+                },
+                PersistentRoom {
+                    name: "#OPS".into(),
+                    topic: None,
+                },
+            ],
+            ..RoomConfig::default()
+        };
+        let rooms = Rooms::new(config);
+        assert_eq!(rooms.len(), 2);
+        assert_eq!(
+            rooms.persistent(),
+            vec![
+                PersistentRoom {
+                    name: "#lobby".into(),
+                    topic: Some(topic)
+                },
+                PersistentRoom {
+                    name: "#ops".into(),
+                    topic: None
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_crowd_names_the_first_three_and_counts_the_rest_and_is_due_after_its_window() {
+        let mut rooms = Rooms::new(RoomConfig::default());
+        let start = Instant::now();
+        for n in 0..5 {
+            rooms.gather(RoomId::DEFAULT, &format!("u{n}"), true, start);
+        }
+        rooms.gather(RoomId::DEFAULT, "gone", false, start);
+        assert_eq!(rooms.next_deadline(), Some(start + Duration::from_secs(1)));
+        assert!(rooms.crowds_due(start).is_empty());
+        assert_eq!(
+            rooms.crowds_due(start + Duration::from_secs(1)),
+            vec![RoomId::DEFAULT]
+        );
+        let crowd = rooms.take_crowd(RoomId::DEFAULT).unwrap();
+        assert_eq!(crowd.entered, vec!["u0", "u1", "u2"]);
+        assert_eq!(crowd.entered_more, 2);
+        assert_eq!(crowd.left, vec!["gone"]);
+        assert_eq!(rooms.next_deadline(), None);
+        assert_eq!(rooms.take_crowd(RoomId::DEFAULT), None);
+    }
+}
