@@ -19,7 +19,7 @@ use mio::{Interest, Registry, Token};
 use rustix::fs::OFlags;
 
 use crate::client::ui::wrap;
-use crate::proto::msg::{Command, HostCommand, ServerMsg, Stamp, HOST_COMMANDS};
+use crate::proto::msg::{split_word, Command, HostCommand, ServerMsg, Stamp, HOST_COMMANDS};
 use crate::proto::text;
 use crate::stdin::{LineSplitter, PolledStdin, ReadOutcome};
 use terminal::{EditLine, Edited, Key, KeyDecoder, RawMode};
@@ -143,6 +143,7 @@ const COMMAND_WORDS: &[&str] = &[
     "HELP",
     "KICK",
     "LIST_USERS",
+    "ROOMS",
     "BAN",
     "UNBAN",
     "BANS",
@@ -168,9 +169,17 @@ pub fn parse_command(line: &str) -> Option<HostCommand> {
         "HELP" if rest.is_empty() => HostCommand::Help,
         "LIST_USERS" if rest.is_empty() => HostCommand::ListUsers,
         "EXIT" if rest.is_empty() => HostCommand::Exit,
+        "ROOMS" if rest.is_empty() => HostCommand::Rooms,
         "SAY" if rest.is_empty() => HostCommand::BadUsage { usage: "SAY TEXT" },
-        "SAY" => HostCommand::Say {
-            text: rest.to_owned(),
+        // `SAY #room TEXT` says TEXT in that room; the core refuses a room that does not exist.
+        "SAY" => match split_word(rest) {
+            (room, text) if room.starts_with('#') && !text.is_empty() => HostCommand::SayIn {
+                room: room.to_owned(),
+                text: text.to_owned(),
+            },
+            _ => HostCommand::Say {
+                text: rest.to_owned(),
+            },
         },
         // Moderation reads as the admins' slash commands do.
         "KICK" | "BAN" | "UNBAN" | "BANS" | "GRANT" => match Command::parse(word, rest) {
@@ -180,8 +189,8 @@ pub fn parse_command(line: &str) -> Option<HostCommand> {
             },
             _ => say(),
         },
-        // HELP, LIST_USERS and EXIT with words after them are said.
-        "HELP" | "LIST_USERS" | "EXIT" => say(),
+        // HELP, LIST_USERS, ROOMS and EXIT with words after them are said.
+        "HELP" | "LIST_USERS" | "ROOMS" | "EXIT" => say(),
         _ => match mistyped(word) {
             Some(meant) => HostCommand::Mistyped {
                 word: word.to_owned(),
@@ -523,6 +532,38 @@ mod tests {
             parse_command("exit now"),
             Some(HostCommand::Say {
                 text: "exit now".into()
+            })
+        );
+    }
+
+    #[test]
+    fn rooms_lists_the_rooms_and_say_names_a_room_with_a_hash() {
+        assert_eq!(parse_command("rooms"), Some(HostCommand::Rooms));
+        assert_eq!(
+            parse_command("SAY #dev hello  there"),
+            Some(HostCommand::SayIn {
+                room: "#dev".into(),
+                text: "hello  there".into()
+            })
+        );
+        assert_eq!(
+            parse_command("SAY #dev"),
+            Some(HostCommand::Say {
+                text: "#dev".into()
+            }),
+            "a room with nothing to say is said as it is"
+        );
+        assert_eq!(
+            parse_command("ROOMS please"),
+            Some(HostCommand::Say {
+                text: "ROOMS please".into()
+            })
+        );
+        assert_eq!(
+            parse_command("ROOMZ"),
+            Some(HostCommand::Mistyped {
+                word: "ROOMZ".into(),
+                meant: "ROOMS"
             })
         );
     }

@@ -33,6 +33,7 @@ pub(super) fn handle(chat: &mut Chat, now: &Now, command: HostCommand, out: &mut
                 from: HOST_NAME.to_owned(),
                 text,
             };
+            chat.tell_crowd(RoomId::DEFAULT, out);
             out.deliver(
                 Recipients::Room {
                     except: None,

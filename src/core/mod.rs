@@ -570,6 +570,12 @@ pub(crate) mod testing {
             }
         }
 
+        pub fn with_config(config: ChatConfig) -> Script {
+            let mut s = Script::new();
+            s.chat = Chat::new(config, Registry::default(), s.now.instant);
+            s
+        }
+
         pub fn input(&mut self, input: Input) -> Vec<Action> {
             let mut out = Outbox::new();
             self.chat.handle(&self.now, input, &mut out);
@@ -615,6 +621,12 @@ pub(crate) mod testing {
                 ),
                 "{name} could not log in: {actions:?}"
             );
+        }
+
+        /// Connects `id` and joins it as `name`, returning what joining did.
+        pub fn line_after_connect(&mut self, id: u64, name: &str) -> Vec<Action> {
+            self.connect(id);
+            self.line(id, name)
         }
 
         pub fn host(&mut self, command: HostCommand) -> Vec<Action> {

@@ -921,4 +921,168 @@ mod tests {
             "{user_help}"
         );
     }
+
+    #[test]
+    fn room_lines_carry_the_room_after_the_stamp_but_the_default_rooms_do_not() {
+        use crate::proto::msg::{RoomEntry, TopicEntry};
+        let at = Stamp::new(0, 14, 2, 9);
+        let room = |name: &str, line| ServerMsg::Room {
+            room: RoomTag {
+                name: name.into(),
+                default: name == "#lobby",
+            },
+            line,
+        };
+        let chat = RoomLine::Chat {
+            at,
+            from: "alice".into(),
+            text: "hi".into(),
+        };
+        assert_eq!(
+            render(&room("#dev", chat)),
+            "[14:02:09] #dev alice > hi\r\n"
+        );
+        let me = RoomLine::Me {
+            at,
+            from: "alice".into(),
+            text: "waves".into(),
+        };
+        assert_eq!(
+            render(&room("#lobby", me.clone())),
+            "[14:02:09] * alice waves\r\n"
+        );
+        assert_eq!(
+            render(&room("#dev", me)),
+            "[14:02:09] #dev * alice waves\r\n"
+        );
+        let history = |me| RoomLine::History {
+            at,
+            from: "bob".into(),
+            text: "earlier".into(),
+            me,
+        };
+        assert_eq!(
+            render(&room("#dev", history(false))),
+            "[14:02:09] #dev [history] bob > earlier\r\n"
+        );
+        assert_eq!(
+            render(&room("#lobby", history(true))),
+            "[14:02:09] [history] * bob earlier\r\n"
+        );
+        let entered = |names: &[&str], more| RoomLine::Entered {
+            names: names.iter().map(|n| n.to_string()).collect(),
+            more,
+        };
+        assert_eq!(
+            render(&room("#dev", entered(&["bob"], 0))),
+            "[*] #dev: bob entered.\r\n"
+        );
+        assert_eq!(
+            render(&room("#lobby", entered(&["bob"], 0))),
+            "[*] bob entered.\r\n",
+            "one join in the default room reads as before rooms"
+        );
+        assert_eq!(
+            render(&room("#lobby", entered(&["alice", "bob", "carol"], 38))),
+            "[*] alice, bob, carol and 38 others entered.\r\n"
+        );
+        assert_eq!(
+            render(&room("#dev", entered(&["alice", "bob"], 0))),
+            "[*] #dev: alice and bob entered.\r\n"
+        );
+        let left = |how, reason: Option<&str>| RoomLine::Left {
+            names: vec!["bob".into()],
+            more: 0,
+            how,
+            reason: reason.map(str::to_owned),
+        };
+        assert_eq!(
+            render(&room("#dev", left(Departure::Parted, Some("lunch")))),
+            "[*] #dev: bob left. (lunch)\r\n"
+        );
+        assert_eq!(
+            render(&room("#lobby", left(Departure::Exited, None))),
+            "[*] bob exited.\r\n"
+        );
+        assert_eq!(
+            render(&room("#dev", left(Departure::Kicked, None))),
+            "[*] #dev: bob has been kicked out.\r\n"
+        );
+        let removed = RoomLine::Removed {
+            name: "bob".into(),
+            by: "alice".into(),
+            reason: Some("noise".into()),
+        };
+        assert_eq!(
+            render(&room("#dev", removed)),
+            "[*] #dev: bob was removed by alice. (noise)\r\n"
+        );
+        let topic = RoomLine::Topic {
+            text: "Rust talk".into(),
+            by: "alice".into(),
+        };
+        assert_eq!(
+            render(&room("#dev", topic)),
+            "[*] #dev: alice set the topic: Rust talk\r\n"
+        );
+        let made = RoomLine::Moderator {
+            name: "bob".into(),
+            by: "alice".into(),
+        };
+        assert_eq!(
+            render(&room("#dev", made)),
+            "[*] #dev: alice made bob a moderator.\r\n"
+        );
+        let rooms = ServerMsg::Rooms {
+            rooms: vec![
+                RoomEntry {
+                    name: "#dev".into(),
+                    members: 1,
+                    topic: Some("Rust talk".into()),
+                    persistent: false,
+                },
+                RoomEntry {
+                    name: "#ops".into(),
+                    members: 0,
+                    topic: None,
+                    persistent: true,
+                },
+            ],
+        };
+        assert_eq!(
+            render(&rooms),
+            "[*] Rooms (2):\r\n[*]   #dev (1 member): Rust talk\r\n[*]   #ops (0 members, persistent)\r\n"
+        );
+        let who = ServerMsg::Who {
+            room: "#dev".into(),
+            members: vec![
+                MemberEntry {
+                    name: "alice".into(),
+                    moderator: true,
+                    away: None,
+                },
+                MemberEntry {
+                    name: "bob".into(),
+                    moderator: false,
+                    away: Some("lunch".into()),
+                },
+            ],
+        };
+        assert_eq!(
+            render(&who),
+            "[*] #dev (2): alice (moderator), bob (away: lunch)\r\n"
+        );
+        let topic = ServerMsg::Topic {
+            room: "#dev".into(),
+            topic: Some(TopicEntry {
+                text: "Rust talk".into(),
+                by: "alice".into(),
+                at,
+            }),
+        };
+        assert_eq!(
+            render(&topic),
+            "[*] Topic of #dev: Rust talk (set by alice on 1970-01-01 00:00:00)\r\n"
+        );
+    }
 }

@@ -26,13 +26,7 @@ pub fn say(chat: &mut Chat, now: &Now, conn: ConnId, text: String, out: &mut Out
         from,
         text,
     };
-    out.deliver(
-        Recipients::Room {
-            except: Some(conn),
-            console: true,
-        },
-        msg,
-    );
+    chat.broadcast(RoomId::DEFAULT, Some(conn), msg, out);
 }
 
 /// `conn` says `text` to the user named `to` only; nobody else, not even the console, sees it.
