@@ -644,10 +644,9 @@ pub const HOST_COMMANDS: &[(&str, &str)] = &[
         "tell everyone, close every connection and stop the server",
     ),
     (
-        "SAY TEXT",
-        "say TEXT to everyone as Host, as it is (even if it reads like a command)",
+        "SAY [#ROOM] TEXT",
+        "say TEXT to everyone (or in ROOM) as Host, as it is (even if it reads like a command)",
     ),
-    ("SAY #ROOM TEXT", "say TEXT to ROOM as Host"),
     (
         "anything else",
         "said to everyone as Host; a first word in capitals one typo from a command is refused",
