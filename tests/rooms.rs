@@ -309,3 +309,49 @@ fn the_default_room_is_named_by_a_flag() {
     alice.send_line("/part #main");
     alice.expect_line("[!] #Main is the server's default room");
 }
+
+/// How many users a join line names: `[*] a entered.`, `[*] a and b entered.`,
+/// `[*] a, b, c and 38 others entered.`
+fn joins_told(line: &str) -> usize {
+    let names = line
+        .strip_prefix("[*] ")
+        .and_then(|l| l.strip_suffix(" entered."))
+        .unwrap_or_else(|| panic!("not a join line: {line}"));
+    let (named, more) = match names.rsplit_once(" and ") {
+        Some((named, rest)) => match rest.strip_suffix(" others").or(rest.strip_suffix(" other")) {
+            Some(count) => (named, count.parse::<usize>().expect("a count")),
+            None => (named, 1),
+        },
+        None => (names, 0),
+    };
+    named.split(", ").count() + more
+}
+
+#[test]
+fn in_a_room_of_more_than_100_joins_are_told_together_and_before_the_newcomers_lines() {
+    let server = TestServer::start(&["--no-flood-control"]);
+    let mut watcher = server.join("watcher");
+    let crowd: Vec<Client> = (0..100).map(|n| server.join(&format!("c{n}"))).collect();
+    // Up to here each join was told by itself.
+    watcher.expect_line(|l: &str| l == "[*] c99 entered.");
+    lines_before_sync(&mut watcher);
+    let newcomers: Vec<Client> = (0..5).map(|n| server.join(&format!("new{n}"))).collect();
+    let mut told = 0;
+    let mut lines = 0;
+    while told < 5 {
+        let line = watcher.expect_line("[*] ");
+        told += joins_told(&line);
+        lines += 1;
+    }
+    assert_eq!(told, 5);
+    // Five joins within a second: gathered (in one line unless a second passed among them).
+    assert!(lines < 5, "{lines} lines for 5 joins");
+    assert!(PROTOCOL.contains("[*] alice, bob, carol and 38 others entered."));
+    // A newcomer's first line comes after the line that tells of its join.
+    let mut last = server.join("last");
+    last.send_line("hello all");
+    let first = watcher.next_line();
+    assert_eq!(first, "[*] last entered.");
+    watcher.expect_line(chat_line("last", "hello all"));
+    drop((crowd, newcomers));
+}
