@@ -406,4 +406,32 @@ mod tests {
         assert!(listen_addrs(":3001").is_err());
         assert!(listen_addrs("").is_err());
     }
+
+    #[test]
+    fn the_default_room_and_the_room_limits_are_checked() {
+        let with_rooms = |rooms: crate::core::rooms::RoomConfig| Config {
+            rooms,
+            ..Config::default()
+        };
+        let base = crate::core::rooms::RoomConfig::default();
+        for bad in ["lobby", "#", "#two words"] {
+            let config = with_rooms(crate::core::rooms::RoomConfig {
+                default_room: bad.into(),
+                ..base.clone()
+            });
+            let error = config.validate().unwrap_err();
+            assert_eq!((error.flag, error.value.as_str()), ("--default-room", bad));
+        }
+        let config = with_rooms(crate::core::rooms::RoomConfig {
+            max_rooms: 0,
+            ..base.clone()
+        });
+        assert_eq!(config.validate().unwrap_err().flag, "--max-rooms");
+        let config = with_rooms(crate::core::rooms::RoomConfig {
+            max_rooms_per_user: 0,
+            ..base.clone()
+        });
+        assert_eq!(config.validate().unwrap_err().flag, "--max-rooms-per-user");
+        assert_eq!(with_rooms(base).validate(), Ok(()));
+    }
 }

@@ -1811,6 +1811,39 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn room_messages_reach_framed_clients_as_notice_replies_and_refusals_as_room_errors() {
+        use crate::proto::msg::{RoomLine, RoomTag};
+        let line = ServerMsg::Room {
+            room: RoomTag {
+                name: "#dev".into(),
+                default: false,
+            },
+            line: RoomLine::Chat {
+                at: stamp(),
+                from: "alice".into(),
+                text: "hi".into(),
+            },
+        };
+        let frames = server_stream(&[&encoded_msg(&line)]);
+        assert_eq!(frames, vec![Ok(reply(reply_kind::NOTICE, &line))]);
+        let Ok(ServerFrame::Reply { lines, .. }) = &frames[0] else {
+            panic!("{frames:?}");
+        };
+        assert!(lines[0].ends_with("] #dev alice > hi"), "{lines:?}");
+        let refused = Reject::NotModerator {
+            room: "#dev".into(),
+        };
+        assert_eq!(
+            server_stream(&[&encoded_msg(&ServerMsg::Reject(refused.clone()))]),
+            vec![Ok(ServerFrame::Error {
+                code: error_code::NOT_MODERATOR,
+                id: 0,
+                text: refused.to_string(),
+            })]
+        );
+    }
+
     /// The hex examples in PROTOCOL.md, by name: each is a fenced block whose first line is
     /// `# frame: NAME`, then hex bytes with `#` comments.
     fn protocol_examples() -> Vec<(String, Vec<u8>)> {
