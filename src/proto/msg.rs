@@ -205,7 +205,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "bm",
         &[],
         "/bm TEXT",
-        "say TEXT to everyone, as a plain line does",
+        "say TEXT in your current room, as a plain line does",
         false,
     ),
     spec(

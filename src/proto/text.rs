@@ -243,7 +243,7 @@ pub fn encode(msg: &ServerMsg, eol: &[u8], out: &mut Vec<u8>) {
         ServerMsg::Event(Event::Shutdown) => line(&["[*] The server is shutting down. Bye!"]),
         ServerMsg::Reject(reject) => line(&["[!] ", &reject.to_string()]),
         ServerMsg::Help { admin } => {
-            line(&["[*] Commands (a line not starting with / is said to everyone):"]);
+            line(&["[*] Commands (a line not starting with / is said in your current room):"]);
             for spec in COMMANDS.iter().filter(|spec| *admin || !spec.admin) {
                 let aliases: Vec<String> = spec.aliases.iter().map(|a| format!("/{a}")).collect();
                 let aliases = if aliases.is_empty() {

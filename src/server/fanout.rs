@@ -80,12 +80,27 @@ impl Fanout {
     /// cursors past them.
     pub fn take(&mut self, cursors: &mut [Cursor], me: ConnId, mode: Mode, queue: &mut OutQueue) {
         // Where each of the member's rooms' untaken broadcasts start in its log.
+        let pending = |&(room, next): &Cursor| {
+            let log = self.logs.get(&room)?;
+            let at = log.partition_point(|b| b.seq < next);
+            (at < log.len()).then_some((room, at))
+        };
         let mut heads: Vec<(RoomId, usize)> = Vec::new();
-        for &(room, next) in cursors.iter() {
-            if let Some(log) = self.logs.get(&room) {
-                let at = log.partition_point(|b| b.seq < next);
-                if at < log.len() {
-                    heads.push((room, at));
+        let mut only = None;
+        for head in cursors.iter().filter_map(pending) {
+            match only.take() {
+                None if heads.is_empty() => only = Some(head),
+                None => heads.push(head),
+                Some(first) => heads.extend([first, head]),
+            }
+        }
+        if let Some((room, at)) = only {
+            // The usual case, one room with news: its log in order, nothing to merge.
+            if let Some(log) = self.logs.get_mut(&room) {
+                for entry in &mut log[at..] {
+                    if entry.except != Some(me) {
+                        queue.push(entry.wire.for_mode(mode));
+                    }
                 }
             }
         }
