@@ -39,7 +39,10 @@ pub type Cursor = (RoomId, u64);
 pub struct Fanout {
     /// The number the next broadcast gets (every broadcast ever made has one).
     next: u64,
-    logs: HashMap<RoomId, Vec<Broadcast>>,
+    /// The default room's log, kept apart: everyone is in it, so it is looked at most.
+    lobby: Vec<Broadcast>,
+    /// The other rooms' logs, only of rooms that had broadcasts this turn.
+    others: HashMap<RoomId, Vec<Broadcast>>,
 }
 
 impl Fanout {
@@ -51,14 +54,35 @@ impl Fanout {
 
     /// Whether nothing was broadcast this turn.
     pub fn is_empty(&self) -> bool {
-        self.logs.values().all(Vec::is_empty)
+        self.lobby.is_empty() && self.others.is_empty()
+    }
+
+    fn log(&self, room: RoomId) -> Option<&Vec<Broadcast>> {
+        if room == RoomId::DEFAULT {
+            Some(&self.lobby)
+        } else {
+            self.others.get(&room)
+        }
+    }
+
+    fn log_mut(&mut self, room: RoomId) -> Option<&mut Vec<Broadcast>> {
+        if room == RoomId::DEFAULT {
+            Some(&mut self.lobby)
+        } else {
+            self.others.get_mut(&room)
+        }
     }
 
     /// Broadcasts `msg` to every member of `room` but `except`.
     pub fn push(&mut self, room: RoomId, msg: ServerMsg, except: Option<ConnId>) {
         let seq = self.next;
         self.next += 1;
-        self.logs.entry(room).or_default().push(Broadcast {
+        let log = if room == RoomId::DEFAULT {
+            &mut self.lobby
+        } else {
+            self.others.entry(room).or_default()
+        };
+        log.push(Broadcast {
             seq,
             wire: WireBytes::new(msg),
             except,
@@ -68,8 +92,7 @@ impl Fanout {
     /// Whether a member at `cursors` has broadcasts to take.
     pub fn is_behind(&self, cursors: &[Cursor]) -> bool {
         cursors.iter().any(|&(room, next)| {
-            self.logs
-                .get(&room)
+            self.log(room)
                 .and_then(|log| log.last())
                 .is_some_and(|last| last.seq >= next)
         })
@@ -81,7 +104,7 @@ impl Fanout {
     pub fn take(&mut self, cursors: &mut [Cursor], me: ConnId, mode: Mode, queue: &mut OutQueue) {
         // Where each of the member's rooms' untaken broadcasts start in its log.
         let pending = |&(room, next): &Cursor| {
-            let log = self.logs.get(&room)?;
+            let log = self.log(room)?;
             let at = log.partition_point(|b| b.seq < next);
             (at < log.len()).then_some((room, at))
         };
@@ -96,7 +119,7 @@ impl Fanout {
         }
         if let Some((room, at)) = only {
             // The usual case, one room with news: its log in order, nothing to merge.
-            if let Some(log) = self.logs.get_mut(&room) {
+            if let Some(log) = self.log_mut(room) {
                 for entry in &mut log[at..] {
                     if entry.except != Some(me) {
                         queue.push(entry.wire.for_mode(mode));
@@ -108,11 +131,7 @@ impl Fanout {
             // The room whose next broadcast was made first; members are in few rooms.
             let mut first: Option<(usize, u64)> = None;
             for (i, &(room, at)) in heads.iter().enumerate() {
-                let seq = self
-                    .logs
-                    .get(&room)
-                    .and_then(|log| log.get(at))
-                    .map(|b| b.seq);
+                let seq = self.log(room).and_then(|log| log.get(at)).map(|b| b.seq);
                 if let Some(seq) = seq {
                     if first.is_none_or(|(_, best)| seq < best) {
                         first = Some((i, seq));
@@ -124,7 +143,7 @@ impl Fanout {
             };
             let (room, at) = heads[i];
             heads[i].1 += 1;
-            if let Some(entry) = self.logs.get_mut(&room).and_then(|log| log.get_mut(at)) {
+            if let Some(entry) = self.log_mut(room).and_then(|log| log.get_mut(at)) {
                 if entry.except != Some(me) {
                     queue.push(entry.wire.for_mode(mode));
                 }
@@ -138,11 +157,9 @@ impl Fanout {
     /// Ends the turn: every member has taken every broadcast. The logs of rooms other than the
     /// default room are dropped (most rooms are quiet most turns).
     pub fn clear(&mut self) {
-        self.logs.retain(|&room, _| room == RoomId::DEFAULT);
-        if let Some(log) = self.logs.get_mut(&RoomId::DEFAULT) {
-            log.clear();
-            log.shrink_to(KEPT_CAPACITY);
-        }
+        self.others.clear();
+        self.lobby.clear();
+        self.lobby.shrink_to(KEPT_CAPACITY);
     }
 }
 
@@ -198,7 +215,7 @@ mod tests {
             log.push(LOBBY, entered(&format!("u{n}")), None);
         }
         log.clear();
-        assert!(log.logs[&LOBBY].capacity() <= KEPT_CAPACITY);
+        assert!(log.lobby.capacity() <= KEPT_CAPACITY);
         assert_eq!(log.end(), 5 * KEPT_CAPACITY as u64);
     }
 
