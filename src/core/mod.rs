@@ -478,7 +478,7 @@ impl Chat {
         };
         for room in self.rooms.joined(conn).to_vec() {
             let crowded = self.is_crowded(room);
-            self.rooms.remove_member(room, conn, &name);
+            self.rooms.remove_member(room, conn);
             if crowded && how == Departure::Exited {
                 self.rooms.gather(room, &name, false, self.now);
                 continue;

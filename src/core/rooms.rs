@@ -167,8 +167,9 @@ pub struct Room {
     pub topic: Option<TopicEntry>,
     /// Who moderates it besides the admins, by lower-cased name.
     pub moderators: BTreeSet<String>,
-    /// Its members by lower-cased name (empty for the default room: everyone is in it).
-    pub members: BTreeMap<String, ConnId>,
+    /// Its members (none for the default room: everyone is in it). Kept by connection, not by
+    /// name, so a membership costs a few bytes; `/who` sorts the names when asked.
+    pub members: BTreeSet<ConnId>,
     /// Its recent lines.
     pub history: VecDeque<HistoryLine>,
     /// Joins and leaves not told yet (crowded rooms only).
@@ -183,7 +184,7 @@ impl Room {
             persistent,
             topic: None,
             moderators: BTreeSet::new(),
-            members: BTreeMap::new(),
+            members: BTreeSet::new(),
             history: VecDeque::new(),
             crowd: Crowd::default(),
         }
@@ -392,26 +393,28 @@ impl Rooms {
         }
     }
 
-    /// Puts `conn`, chatting as `name`, in room `id` (not the default room), as its current room.
-    pub fn add_member(&mut self, id: RoomId, conn: ConnId, name: &str) {
+    /// Puts `conn` in room `id` (not the default room), as its current room.
+    pub fn add_member(&mut self, id: RoomId, conn: ConnId) {
         let Some(room) = self.rooms.get_mut(&id) else {
             return;
         };
-        room.members.insert(key(name), conn);
+        room.members.insert(conn);
         let m = self.users.entry(conn).or_default();
         m.joined.retain(|&r| r != id);
+        // Joins are rare and a user is in few rooms: room for one more, not for double.
+        m.joined.reserve_exact(1);
         m.joined.push(id);
         m.current = Some(id);
     }
 
-    /// Takes `conn` (chatting as `name`) out of room `id` (not the default room); if it was the
+    /// Takes `conn` out of room `id` (not the default room); if it was the
     /// current room, the room joined last becomes current, else the default room. An ad-hoc room
     /// left empty is gone. Returns whether `conn` was in it.
-    pub fn remove_member(&mut self, id: RoomId, conn: ConnId, name: &str) -> bool {
+    pub fn remove_member(&mut self, id: RoomId, conn: ConnId) -> bool {
         let Some(room) = self.rooms.get_mut(&id) else {
             return false;
         };
-        if room.members.remove(&key(name)).is_none() {
+        if !room.members.remove(&conn) {
             return false;
         }
         if room.members.is_empty() && !room.persistent {
@@ -547,14 +550,14 @@ mod tests {
         let adhoc = rooms.create("#adhoc", false).unwrap();
         let kept = rooms.create("#kept", true).unwrap();
         for id in [adhoc, kept] {
-            rooms.add_member(id, ConnId(1), "alice");
+            rooms.add_member(id, ConnId(1));
         }
         assert_eq!(rooms.joined(ConnId(1)), &[adhoc, kept]);
-        assert!(rooms.remove_member(adhoc, ConnId(1), "ALICE"));
-        assert!(rooms.remove_member(kept, ConnId(1), "alice"));
+        assert!(rooms.remove_member(adhoc, ConnId(1)));
+        assert!(rooms.remove_member(kept, ConnId(1)));
         assert_eq!(rooms.lookup("#adhoc"), None);
         assert_eq!(rooms.lookup("#kept"), Some(kept));
-        assert!(!rooms.remove_member(kept, ConnId(1), "alice"));
+        assert!(!rooms.remove_member(kept, ConnId(1)));
     }
 
     #[test]
@@ -566,14 +569,14 @@ mod tests {
         let me = ConnId(1);
         assert_eq!(rooms.current(me), RoomId::DEFAULT);
         for id in [a, b, c] {
-            rooms.add_member(id, me, "alice");
+            rooms.add_member(id, me);
         }
         rooms.set_current(me, a);
-        rooms.remove_member(a, me, "alice");
+        rooms.remove_member(a, me);
         assert_eq!(rooms.current(me), c, "the room joined last");
-        rooms.remove_member(c, me, "alice");
+        rooms.remove_member(c, me);
         assert_eq!(rooms.current(me), b);
-        rooms.remove_member(b, me, "alice");
+        rooms.remove_member(b, me);
         assert_eq!(rooms.current(me), RoomId::DEFAULT);
     }
 

@@ -8,7 +8,7 @@ use std::time::Instant;
 use mio::net::TcpStream;
 use mio::Interest;
 
-use super::fanout::Cursor;
+use super::fanout::Cursors;
 use super::flood::Allowance;
 use super::outqueue::OutQueue;
 use crate::core::ConnId;
@@ -49,8 +49,8 @@ pub struct Connection {
     /// Encoded output not yet written.
     pub out: OutQueue,
     /// The rooms it is in, each with the number of the first broadcast to it not yet taken into
-    /// `out` (empty until it has joined the default room).
-    pub rooms: Vec<Cursor>,
+    /// `out` (none until it has joined the default room).
+    pub rooms: Cursors,
     /// Set once the connection is on its way out; it is no longer read.
     pub closing: Option<Closing>,
     /// Whether the socket is registered for WRITABLE as well as READABLE.
@@ -86,7 +86,7 @@ impl Connection {
             inbuf: Vec::new(),
             telnet: Telnet::new(),
             out: OutQueue::default(),
-            rooms: Vec::new(),
+            rooms: Cursors::default(),
             closing: None,
             writable_interest: false,
             readable: false,

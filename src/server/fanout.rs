@@ -32,7 +32,57 @@ struct Broadcast {
 
 /// One member's place in one room: the room, and the number of the first broadcast it has not
 /// taken from it.
-pub type Cursor = (RoomId, u64);
+type Cursor = (RoomId, u64);
+
+/// One member's places in the rooms it is in. The default room's is kept apart, so a member of
+/// no other room (most of them) costs no allocation.
+#[derive(Debug, Default)]
+pub struct Cursors {
+    lobby: Option<u64>,
+    others: Vec<Cursor>,
+}
+
+impl Cursors {
+    /// In `room` from broadcast number `next` on.
+    pub fn enter(&mut self, room: RoomId, next: u64) {
+        if room == RoomId::DEFAULT {
+            self.lobby = Some(next);
+        } else {
+            self.others.retain(|&(r, _)| r != room);
+            // Joins are rare and a member is in few rooms: room for one more, not for double.
+            self.others.reserve_exact(1);
+            self.others.push((room, next));
+        }
+    }
+
+    /// Out of `room`.
+    pub fn leave(&mut self, room: RoomId) {
+        if room == RoomId::DEFAULT {
+            self.lobby = None;
+        } else {
+            self.others.retain(|&(r, _)| r != room);
+        }
+    }
+
+    /// Out of every room.
+    pub fn leave_all(&mut self) {
+        *self = Cursors::default();
+    }
+
+    fn iter(&self) -> impl Iterator<Item = Cursor> + '_ {
+        let lobby = self.lobby.map(|next| (RoomId::DEFAULT, next));
+        lobby.into_iter().chain(self.others.iter().copied())
+    }
+
+    fn set_all(&mut self, next: u64) {
+        if let Some(lobby) = &mut self.lobby {
+            *lobby = next;
+        }
+        for cursor in &mut self.others {
+            cursor.1 = next;
+        }
+    }
+}
 
 /// This turn's broadcasts, per room, numbered on from the previous turns'.
 #[derive(Debug, Default)]
@@ -90,8 +140,8 @@ impl Fanout {
     }
 
     /// Whether a member at `cursors` has broadcasts to take.
-    pub fn is_behind(&self, cursors: &[Cursor]) -> bool {
-        cursors.iter().any(|&(room, next)| {
+    pub fn is_behind(&self, cursors: &Cursors) -> bool {
+        cursors.iter().any(|(room, next)| {
             self.log(room)
                 .and_then(|log| log.last())
                 .is_some_and(|last| last.seq >= next)
@@ -101,9 +151,9 @@ impl Fanout {
     /// Queues for member `me`, speaking `mode`, the broadcasts of its rooms it has not taken
     /// (each encoded once per mode and shared), merged in the order they were made; moves its
     /// cursors past them.
-    pub fn take(&mut self, cursors: &mut [Cursor], me: ConnId, mode: Mode, queue: &mut OutQueue) {
+    pub fn take(&mut self, cursors: &mut Cursors, me: ConnId, mode: Mode, queue: &mut OutQueue) {
         // Where each of the member's rooms' untaken broadcasts start in its log.
-        let pending = |&(room, next): &Cursor| {
+        let pending = |(room, next): Cursor| {
             let log = self.log(room)?;
             let at = log.partition_point(|b| b.seq < next);
             (at < log.len()).then_some((room, at))
@@ -149,9 +199,12 @@ impl Fanout {
                 }
             }
         }
-        for cursor in cursors.iter_mut() {
-            cursor.1 = self.next;
-        }
+        cursors.set_all(self.next);
+    }
+
+    /// Moves `cursors` past every broadcast made so far, taking none (for a member cut off).
+    pub fn skip(&self, cursors: &mut Cursors) {
+        cursors.set_all(self.next);
     }
 
     /// Ends the turn: every member has taken every broadcast. The logs of rooms other than the
@@ -184,9 +237,11 @@ mod tests {
     fn members_take_what_came_after_they_joined_but_their_own() {
         let mut log = Fanout::default();
         let (alice, bob) = (ConnId(1), ConnId(2));
-        let mut alice_at = [(LOBBY, log.end())];
+        let mut alice_at = Cursors::default();
+        alice_at.enter(LOBBY, log.end());
         log.push(LOBBY, entered("bob"), Some(bob));
-        let mut bob_at = [(LOBBY, log.end())];
+        let mut bob_at = Cursors::default();
+        bob_at.enter(LOBBY, log.end());
         log.push(LOBBY, entered("carol"), None);
         let (mut to_alice, mut to_bob) = (OutQueue::default(), OutQueue::default());
         log.take(&mut alice_at, alice, Mode::Text, &mut to_alice);
@@ -200,7 +255,7 @@ mod tests {
         assert!(!log.is_behind(&alice_at));
         log.take(&mut alice_at, alice, Mode::Text, &mut to_alice);
         assert!(to_alice.is_empty());
-        assert_eq!(alice_at, [(LOBBY, 2)]);
+        assert_eq!(alice_at.lobby, Some(2));
         log.clear();
         assert!(log.is_empty());
         log.push(LOBBY, entered("dave"), None);
@@ -224,24 +279,33 @@ mod tests {
         let mut log = Fanout::default();
         let (dev, ops, other) = (RoomId(1), RoomId(2), RoomId(3));
         let me = ConnId(1);
-        let mut cursors = [(LOBBY, 0), (dev, 0), (ops, 0)];
+        let mut cursors = Cursors::default();
+        for room in [LOBBY, dev, ops] {
+            cursors.enter(room, 0);
+        }
         log.push(dev, entered("a"), None);
         log.push(other, entered("not for me"), None);
         log.push(LOBBY, entered("b"), None);
         log.push(ops, entered("c"), None);
         log.push(dev, entered("d"), None);
         assert!(log.is_behind(&cursors));
-        assert!(!log.is_behind(&[(RoomId(9), 0)]));
+        let mut elsewhere = Cursors::default();
+        elsewhere.enter(RoomId(9), 0);
+        assert!(!log.is_behind(&elsewhere));
         let mut queue = OutQueue::default();
         log.take(&mut cursors, me, Mode::Text, &mut queue);
         assert_eq!(
             drain(&mut queue),
             "[*] a entered.\r\n[*] b entered.\r\n[*] c entered.\r\n[*] d entered.\r\n"
         );
-        assert!(cursors.iter().all(|&(_, next)| next == 5));
-        // Joined later: only what came after.
-        let mut late = [(other, 4)];
+        assert!(cursors.iter().all(|(_, next)| next == 5));
+        // Joined later: only what came after; and a room left gives nothing more.
+        let mut late = Cursors::default();
+        late.enter(other, 4);
         log.take(&mut late, me, Mode::Text, &mut queue);
         assert!(queue.is_empty());
+        cursors.leave(dev);
+        log.push(dev, entered("e"), None);
+        assert!(!log.is_behind(&cursors));
     }
 }

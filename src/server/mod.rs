@@ -671,12 +671,12 @@ impl Server {
                     if let Some(conn) = self.key(conn).and_then(|key| self.conns.get_mut(key)) {
                         // The tighter input limit of a connection without a name is lifted.
                         conn.decoder.joined();
-                        conn.rooms = vec![(RoomId::DEFAULT, self.fanout.end())];
+                        conn.rooms.enter(RoomId::DEFAULT, self.fanout.end());
                     }
                 }
                 Action::EnteredRoom { conn, room } => {
                     if let Some(conn) = self.key(conn).and_then(|key| self.conns.get_mut(key)) {
-                        conn.rooms.push((room, self.fanout.end()));
+                        conn.rooms.enter(room, self.fanout.end());
                     }
                 }
                 Action::LeftRoom { conn, room } => {
@@ -684,7 +684,7 @@ impl Server {
                         // It still gets what was broadcast to the room before.
                         self.take_broadcasts(key, now);
                         if let Some(conn) = self.conns.get_mut(key) {
-                            conn.rooms.retain(|&(r, _)| r != room);
+                            conn.rooms.leave(room);
                         }
                     }
                 }
@@ -699,7 +699,7 @@ impl Server {
                         // It leaves the room: it still gets what was broadcast before.
                         self.take_broadcasts(key, now);
                         if let Some(conn) = self.conns.get_mut(key) {
-                            conn.rooms = Vec::new();
+                            conn.rooms.leave_all();
                         }
                         let deadline = now.instant + CLOSE_LINGER;
                         self.close(key, Closing::AfterFlush { deadline }, why.to_string());
@@ -782,8 +782,7 @@ impl Server {
             return;
         }
         if conn.closing == Some(Closing::Now) {
-            let end = self.fanout.end();
-            conn.rooms.iter_mut().for_each(|cursor| cursor.1 = end);
+            self.fanout.skip(&mut conn.rooms);
             return;
         }
         if conn.out.is_empty() {

@@ -96,7 +96,7 @@ pub fn join(chat: &mut Chat, conn: ConnId, name: &str, out: &mut Outbox) {
         }
     }
     let crowded = chat.is_crowded_after_join(room);
-    chat.rooms.add_member(room, conn, &me);
+    chat.rooms.add_member(room, conn);
     log::info!("{conn} ({me}) joined {}", chat.rooms.name(room));
     out.push(Action::EnteredRoom { conn, room });
     let tag = chat.rooms.tag(room);
@@ -221,7 +221,7 @@ fn leave(
     }
     log::info!("{conn} ({name}) left {}", chat.rooms.name(room));
     out.push(Action::LeftRoom { conn, room });
-    chat.rooms.remove_member(room, conn, name);
+    chat.rooms.remove_member(room, conn);
 }
 
 /// `/rooms` and the console's `ROOMS`: every room with its member count and topic.
@@ -261,9 +261,12 @@ pub fn who(chat: &Chat, conn: ConnId, name: Option<&str>, out: &mut Outbox) {
         })
     };
     let members = if room == RoomId::DEFAULT {
+        // Sorted already: the sessions keep the names in order.
         chat.sessions.members().filter_map(entry).collect()
     } else {
-        r.members.values().filter_map(|&m| entry(m)).collect()
+        let mut members: Vec<MemberEntry> = r.members.iter().filter_map(|&m| entry(m)).collect();
+        members.sort_by_cached_key(|m| m.name.to_ascii_lowercase());
+        members
     };
     out.deliver(
         Recipients::One(conn),
