@@ -1402,3 +1402,104 @@ impl ServerMsg {
         matches!(self, ServerMsg::PasswordPrompt)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn room(name: &str, args: &str) -> Command {
+        Command::parse(name, args)
+    }
+
+    #[test]
+    fn room_commands_read_their_arguments_and_refuse_wrong_ones_with_their_usage() {
+        let usage = |usage| Command::BadUsage { usage };
+        let cmd = Command::Room;
+        assert_eq!(
+            room("JOIN", " #dev "),
+            cmd(RoomCommand::Join {
+                room: "#dev".into()
+            })
+        );
+        assert_eq!(room("join", ""), usage("/join #ROOM"));
+        assert_eq!(room("join", "#a #b"), usage("/join #ROOM"));
+        assert_eq!(
+            room("room", "#dev"),
+            cmd(RoomCommand::Switch {
+                room: "#dev".into()
+            })
+        );
+        assert_eq!(
+            room("room", "CREATE #ops"),
+            cmd(RoomCommand::Create {
+                room: "#ops".into()
+            })
+        );
+        assert_eq!(room("room", "create"), usage("/room create #ROOM"));
+        assert_eq!(room("room", "create #a #b"), usage("/room create #ROOM"));
+        assert_eq!(room("room", ""), usage("/room #ROOM"));
+        assert_eq!(
+            room("roomcreate", "#x"),
+            Command::Unknown {
+                name: "roomcreate".into()
+            }
+        );
+        assert_eq!(
+            room("part", "#dev see you"),
+            cmd(RoomCommand::Part {
+                room: Some("#dev".into()),
+                reason: Some("see you".into())
+            })
+        );
+        assert_eq!(
+            room("leave", "see you"),
+            cmd(RoomCommand::Part {
+                room: None,
+                reason: Some("see you".into())
+            })
+        );
+        assert_eq!(
+            room("part", ""),
+            cmd(RoomCommand::Part {
+                room: None,
+                reason: None
+            })
+        );
+        assert_eq!(room("rooms", ""), cmd(RoomCommand::List));
+        assert_eq!(room("who", ""), cmd(RoomCommand::Who { room: None }));
+        assert_eq!(
+            room("who", "#dev"),
+            cmd(RoomCommand::Who {
+                room: Some("#dev".into())
+            })
+        );
+        assert_eq!(room("who", "#a #b"), usage("/who [#ROOM]"));
+        assert_eq!(room("topic", ""), cmd(RoomCommand::Topic { text: None }));
+        assert_eq!(
+            room("topic", " Rust  talk "),
+            cmd(RoomCommand::Topic {
+                text: Some("Rust  talk".into())
+            })
+        );
+        assert_eq!(
+            room("me", "waves hello"),
+            cmd(RoomCommand::Me {
+                text: "waves hello".into()
+            })
+        );
+        assert_eq!(room("me", " "), usage("/me TEXT"));
+        assert_eq!(
+            room("remove", "bob too loud"),
+            cmd(RoomCommand::Remove {
+                name: "bob".into(),
+                reason: Some("too loud".into())
+            })
+        );
+        assert_eq!(room("remove", ""), usage("/remove NAME [REASON]"));
+        assert_eq!(
+            room("mod", "bob"),
+            cmd(RoomCommand::Mod { name: "bob".into() })
+        );
+        assert_eq!(room("mod", "bob carol"), usage("/mod NAME"));
+    }
+}
