@@ -172,6 +172,19 @@ fn rooms_who_topic_and_history_on_joining() {
     // /users stays the list of everyone online.
     carol.send_line("/users");
     carol.expect_line(|l: &str| l == "[*] Online (3): alice, bob (away: lunch), carol");
+    // Each room keeps its own history: a newcomer to the server sees the default room's only.
+    carol.send_line("/room #lobby");
+    carol.expect_line("[*] Your current room is #lobby");
+    carol.send_line("said in the lobby");
+    alice.expect_line(chat_line("carol", "said in the lobby"));
+    let mut erin = Client::connect(server.addr());
+    erin.join("erin");
+    let seen = lines_before_sync(&mut erin);
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert!(
+        seen[0].ends_with("] [history] carol > said in the lobby"),
+        "{seen:?}"
+    );
 }
 
 #[test]
