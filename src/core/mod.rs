@@ -69,7 +69,20 @@ impl Default for ChatConfig {
     }
 }
 
-/// The room, everyone in it, and the accounts and bans.
+/// Who gets a broadcast to `room`: the default room keeps the recipients it had before rooms.
+fn to_room(room: RoomId, except: Option<ConnId>, console: bool) -> Recipients {
+    if room == RoomId::DEFAULT {
+        Recipients::Room { except, console }
+    } else {
+        Recipients::InRoom {
+            room,
+            except,
+            console,
+        }
+    }
+}
+
+/// The rooms, everyone in them, and the accounts and bans.
 #[derive(Debug)]
 pub struct Chat {
     config: ChatConfig,
@@ -389,19 +402,7 @@ impl Chat {
         out: &mut Outbox,
     ) {
         self.tell_crowd(room, out);
-        let to = if room == RoomId::DEFAULT {
-            Recipients::Room {
-                except,
-                console: true,
-            }
-        } else {
-            Recipients::InRoom {
-                room,
-                except,
-                console: true,
-            }
-        };
-        out.deliver(to, msg);
+        out.deliver(to_room(room, except, true), msg);
     }
 
     /// Tells `room` the joins and leaves it had gathered, as one line each.
@@ -410,18 +411,7 @@ impl Chat {
             return;
         };
         let tag = self.rooms.tag(room);
-        let to = if room == RoomId::DEFAULT {
-            Recipients::Room {
-                except: None,
-                console: true,
-            }
-        } else {
-            Recipients::InRoom {
-                room,
-                except: None,
-                console: true,
-            }
-        };
+        let to = to_room(room, None, true);
         if !crowd.entered.is_empty() {
             let line = RoomLine::Entered {
                 names: crowd.entered,

@@ -355,11 +355,7 @@ pub fn say_in(
     };
     chat.tell_crowd(room, out);
     // The host's own lines are not echoed to the console, as in the default room.
-    let to = Recipients::InRoom {
-        room,
-        except: conn,
-        console: conn.is_some(),
-    };
+    let to = super::super::to_room(room, conn, conn.is_some());
     out.deliver(to, ServerMsg::Room { room: tag, line });
 }
 
