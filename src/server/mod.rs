@@ -3,8 +3,8 @@
 //! Each turn of the loop: wait (until the earliest timer), handle every event (accept until
 //! `WouldBlock`; read until `WouldBlock` and feed each decoded message to the core; carry out the
 //! core's actions by encoding each message once per wire mode and queueing the shared bytes, a
-//! room broadcast once in the turn's log), then write every connection with new output (each
-//! member taking the log's broadcasts just before), then drop the connections that are done. The
+//! room broadcast once in its room's log for the turn), then write every connection with new
+//! output (each member taking its rooms' broadcasts just before), then drop the connections that are done. The
 //! shell decides no chat rule; the core decides nothing about sockets.
 
 mod admission;
@@ -724,7 +724,7 @@ impl Server {
     }
 
     /// Queues `msg` for its recipients, encoded at most once per wire mode and shared; a room
-    /// broadcast goes to the turn's log, which members take from as they are written.
+    /// broadcast goes to its room's log for the turn, which members take from as they are written.
     fn deliver(&mut self, to: Recipients, msg: ServerMsg, now: &Now) {
         let to_console = matches!(
             to,
