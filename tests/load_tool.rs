@@ -1,5 +1,5 @@
-//! `chatd-load` against the real `chatd`: a tiny burst arrives whole, and the tool refuses to
-//! flood a machine other than this one.
+//! `chatd-load` against the real `chatd`: a tiny burst arrives whole (in one room or spread over
+//! several), and the tool refuses to flood a machine other than this one.
 
 mod common;
 
@@ -23,20 +23,23 @@ fn json_number(json: &str, key: &str) -> Option<f64> {
     rest[..end].parse().ok()
 }
 
-/// Runs a burst of 4 clients x 50 lines against a fresh chatd in `mode`; checks every count.
-fn tiny_burst(mode: &str) {
+/// Runs a burst of `clients` clients x 50 lines against a fresh chatd in `mode`, with `extra`
+/// flags; checks that every line reached exactly the `expected` receivers it was due to, and
+/// returns the JSON figures.
+fn tiny_burst_with(mode: &str, clients: usize, extra: &[&str], expected: f64) -> String {
     // Flood control would pace the burst to 5 lines a second per client.
     let server = TestServer::start_with_stdin_null(&["--history", "0", "--no-flood-control"]);
     let addr = server.addr().to_string();
     let pid = server.pid().to_string();
-    let output = chatd_load(&[
+    let clients = clients.to_string();
+    let mut args = vec![
         "burst",
         "--mode",
         mode,
         "--addr",
         &addr,
         "--clients",
-        "4",
+        &clients,
         "--messages",
         "50",
         "--size",
@@ -47,7 +50,9 @@ fn tiny_burst(mode: &str) {
         "20",
         "--json",
         "--quiet",
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    let output = chatd_load(&args);
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -56,18 +61,24 @@ fn tiny_burst(mode: &str) {
         output.status
     );
     let figure = |key| json_number(&stdout, key).unwrap_or_else(|| panic!("no {key} in {stdout}"));
-    // Each of 4 clients sends 50 lines; each line reaches the 3 others.
-    assert_eq!(figure("sent"), 200.0);
-    assert_eq!(figure("delivered"), 600.0);
-    assert_eq!(figure("expected"), 600.0);
+    assert_eq!(figure("sent"), clients.parse::<f64>().unwrap() * 50.0);
+    assert_eq!(figure("delivered"), expected);
+    assert_eq!(figure("expected"), expected);
     assert_eq!(figure("lost"), 0.0);
     assert_eq!(figure("duplicated"), 0.0);
     assert_eq!(figure("unexpected"), 0.0);
-    assert_eq!(figure("joined"), 4.0);
+    assert_eq!(figure("joined"), clients.parse::<f64>().unwrap());
     assert!(figure("cpu_ns") > 0.0, "no server CPU figure: {stdout}");
     assert!(stdout.contains(&format!("\"mode\":\"{mode}\"")), "{stdout}");
     assert!(stdout.trim_end().ends_with("\"passed\":true}"), "{stdout}");
     assert!(stderr.contains("result      PASS"), "{stderr}");
+    stdout.into_owned()
+}
+
+/// Runs a burst of 4 clients x 50 lines against a fresh chatd in `mode`; checks every count.
+fn tiny_burst(mode: &str) {
+    // Each of 4 clients sends 50 lines; each line reaches the 3 others.
+    tiny_burst_with(mode, 4, &[], 600.0);
 }
 
 #[test]
@@ -78,6 +89,22 @@ fn a_tiny_burst_reaches_every_other_client_once() {
 #[test]
 fn a_tiny_framed_burst_reaches_every_other_client_once() {
     tiny_burst("framed");
+}
+
+#[test]
+fn a_burst_spread_over_rooms_reaches_exactly_each_rooms_other_members() {
+    // 7 clients in 3 rooms: #load0 has clients 0, 3 and 6, #load1 has 1 and 4, #load2 has 2 and
+    // 5. Each line reaches its room's others only: 3 x 2 + 2 x 1 + 2 x 1 receivers, 50 lines each.
+    let json = tiny_burst_with("text", 7, &["--rooms", "3"], (3.0 * 2.0 + 2.0 + 2.0) * 50.0);
+    assert_eq!(json_number(&json, "rooms"), Some(3.0), "{json}");
+}
+
+#[test]
+fn rooms_need_two_members_each_to_burst() {
+    let output = chatd_load(&["burst", "--clients", "4", "--rooms", "3", "--timeout", "1"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--rooms"), "{stderr}");
 }
 
 #[test]

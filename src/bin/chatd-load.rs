@@ -64,6 +64,21 @@ struct Args {
     /// clients are named PREFIX0, PREFIX1, ... (default "load")
     #[argh(option, default = "String::from(\"load\")")]
     name_prefix: String,
+    /// spread the clients over N rooms: client i joins room ROOM-PREFIX(i % N) after its welcome
+    /// and hears only its room's others (default 0: no rooms; text mode only)
+    #[argh(option, default = "0")]
+    rooms: usize,
+    /// rooms are named PREFIX0, PREFIX1, ... (default "#load")
+    #[argh(option, default = "String::from(\"#load\")")]
+    room_prefix: String,
+    /// what a client sends to join its room, with {room} filled in (default "/join {room}\n")
+    #[argh(option, default = "String::from(r\"/join {room}\\n\")")]
+    room_template: String,
+    /// a line containing this, with {room} filled in, confirms the room join; repeat for more
+    /// than one form, "" to count a client in its room once its join bytes are written (default
+    /// chatd's "You joined {room} (" and "You made {room} and")
+    #[argh(option)]
+    room_joined: Vec<String>,
     /// the server's process id: report its CPU time per 1,000 deliveries and its memory
     #[argh(option)]
     server_pid: Option<u32>,
@@ -142,10 +157,22 @@ fn settings(args: &Args) -> Result<Settings, SettingsError> {
                 join: Template::parse(&args.name_template, "{name}"),
                 say: Template::parse(&args.say_template, "{payload}"),
                 welcome: (!welcome.is_empty()).then(|| welcome.into_bytes()),
+                room_join: Template::parse(&args.room_template, "{room}"),
+                room_joined: if args.room_joined.is_empty() {
+                    TextWire::default().room_joined
+                } else {
+                    args.room_joined
+                        .iter()
+                        .filter(|form| !form.is_empty())
+                        .map(|form| Template::parse(form, "{room}"))
+                        .collect()
+                },
             }),
             WireMode::Framed => Wire::Framed,
         },
         name_prefix: args.name_prefix.clone(),
+        rooms: args.rooms,
+        room_prefix: args.room_prefix.clone(),
         server_pid: args.server_pid,
         timeout: seconds("--timeout", args.timeout)?,
         connect_batch: args.connect_batch,

@@ -1,8 +1,10 @@
 //! The mio loop that runs every connection of a load run on one thread.
 //!
 //! A run goes through stages: **joining** (connect at most `connect_batch` at a time, send the join
-//! bytes, wait for the welcome), **probing** (client 0 says a probe until every other client has
-//! seen one, so the server is known to relay to everyone before anything is measured), then
+//! bytes, wait for the welcome; with `--rooms`, then join the client's room and wait for the
+//! confirmation), **probing** (client 0, or the first member of each room, says a probe until
+//! every other client has seen one, so the server is known to relay to everyone before anything
+//! is measured), then
 //! **running** (burst or rate), **draining** (until every delivery has come, or nothing has come
 //! for a while), or for an idle run **holding**. Reads are handled before writes in each turn, so
 //! the tool drains the server before it adds more.
@@ -138,6 +140,8 @@ impl fmt::Display for Progress {
 enum ClientState {
     Connecting,
     Joining,
+    /// Welcomed; joining its room.
+    JoiningRoom,
     Joined,
     Closed,
 }
@@ -310,7 +314,7 @@ impl<'a> Load<'a> {
             stage: Stage::Joining,
             received: Received {
                 run: run_id(origin),
-                tally: Tally::new(settings.clients, settings.planned_per_client()),
+                tally: Tally::in_groups(settings.groups(), settings.planned_per_client()),
                 latency: Histogram::default(),
                 other_lines: 0,
                 last_delivery_ns: None,
@@ -423,7 +427,7 @@ impl<'a> Load<'a> {
                 let everyone_saw_one = self
                     .clients
                     .iter()
-                    .skip(1)
+                    .skip(self.settings.probers())
                     .all(|c| c.probe_seen || c.state != ClientState::Joined);
                 if everyone_saw_one {
                     self.start_running(now);
@@ -588,8 +592,12 @@ impl<'a> Load<'a> {
                 Ok(n) => {
                     let now_ns = self.origin.elapsed().as_nanos() as u64;
                     let received = &mut self.received;
-                    let joining = client.state == ClientState::Joining;
+                    let joining = matches!(
+                        client.state,
+                        ClientState::Joining | ClientState::JoiningRoom
+                    );
                     let mut welcomed = false;
+                    let mut in_room = false;
                     let mut probed = false;
                     let mut last_line = None;
                     client.reader.feed(
@@ -604,13 +612,17 @@ impl<'a> Load<'a> {
                                 }
                                 probed |= received.line(i, line, now_ns);
                             }
+                            Incoming::RoomJoined => in_room = true,
                         },
                     );
                     if last_line.is_some() {
                         client.last_line = last_line;
                     }
                     client.probe_seen |= probed;
-                    if welcomed && joining {
+                    if welcomed && client.state == ClientState::Joining {
+                        self.welcomed(i);
+                    }
+                    if in_room && self.clients[i].state == ClientState::JoiningRoom {
                         self.set_joined(i);
                     }
                 }
@@ -641,14 +653,30 @@ impl<'a> Load<'a> {
         match write_out(&mut self.clients[i]) {
             Written::All(lines) => {
                 self.received.tally.sent(i, lines);
-                let client = &self.clients[i];
-                if client.state == ClientState::Joining && !self.settings.wire.has_welcome() {
-                    self.set_joined(i);
+                let wire = &self.settings.wire;
+                match self.clients[i].state {
+                    ClientState::Joining if !wire.has_welcome() => self.welcomed(i),
+                    ClientState::JoiningRoom if !wire.has_room_confirmation() => self.set_joined(i),
+                    _ => {}
                 }
             }
             Written::Blocked => {}
             Written::Failed(why) => self.close(i, &why),
         }
+    }
+
+    /// Client `i` has its welcome: it is joined, or with `--rooms` it joins its room now.
+    fn welcomed(&mut self, i: usize) {
+        let Some(room) = self.settings.room_of(i) else {
+            return self.set_joined(i);
+        };
+        let room = self.settings.room_name(room);
+        let wire = &self.settings.wire;
+        let client = &mut self.clients[i];
+        client.state = ClientState::JoiningRoom;
+        client.reader.await_room(wire, &room);
+        wire.join_room(&room, &mut client.out);
+        self.flush(i);
     }
 
     fn set_joined(&mut self, i: usize) {
@@ -674,7 +702,7 @@ impl<'a> Load<'a> {
             .take()
             .map_or(String::new(), |line| format!(" after {line:?}"));
         match was {
-            ClientState::Connecting | ClientState::Joining => {
+            ClientState::Connecting | ClientState::Joining | ClientState::JoiningRoom => {
                 self.join_failures += 1;
                 self.in_flight -= 1;
             }
@@ -685,18 +713,20 @@ impl<'a> Load<'a> {
             .get_or_insert_with(|| format!("client {i}: {why}{after}"));
     }
 
+    /// Each prober (client 0, or the first member of each room) says a probe.
     fn send_probe(&mut self) {
-        let now_ns = self.now_ns();
-        let marker = Marker {
-            kind: Kind::Probe,
-            run: self.received.run,
-            sender: 0,
-            seq: self.probes_sent,
-            sent_ns: now_ns,
-        };
+        for sender in 0..self.settings.probers() {
+            let marker = Marker {
+                kind: Kind::Probe,
+                run: self.received.run,
+                sender: sender as u32,
+                seq: self.probes_sent,
+                sent_ns: self.now_ns(),
+            };
+            self.say(sender, marker);
+            self.flush(sender);
+        }
         self.probes_sent += 1;
-        self.say(0, marker);
-        self.flush(0);
     }
 
     /// Queues `marker`'s payload on client `i`.
@@ -946,6 +976,7 @@ impl<'a> Load<'a> {
             mode: s.mode,
             clients: s.clients,
             planned_per_client: s.planned_per_client(),
+            rooms: s.rooms,
             size: s.size,
             rate: (s.scenario == Scenario::Rate).then_some(s.rate),
             joined: self.joined,

@@ -58,6 +58,8 @@ pub struct Report {
     pub clients: usize,
     /// Messages each client was to send.
     pub planned_per_client: u64,
+    /// The rooms the clients were spread over (0: none).
+    pub rooms: usize,
     /// Payload bytes per message.
     pub size: usize,
     /// Rate: messages per second asked for.
@@ -155,6 +157,10 @@ impl Report {
                 self.size
             ),
             Scenario::Idle => format!("{} idle connections", self.clients),
+        };
+        let what = match self.rooms {
+            0 => what,
+            n => format!("{what}, in {n} rooms"),
         };
         let _ = writeln!(
             out,
@@ -259,6 +265,7 @@ impl Report {
         j.string("mode", &self.mode.to_string());
         j.number("clients", self.clients as f64);
         j.number("planned_per_client", self.planned_per_client as f64);
+        j.number("rooms", self.rooms as f64);
         j.number("size", self.size as f64);
         j.optional("rate", self.rate.map(|r| r as f64));
         j.number("joined", self.joined as f64);
@@ -470,6 +477,7 @@ mod tests {
             mode: WireMode::Text,
             clients: 3,
             planned_per_client: 10,
+            rooms: 0,
             size: 64,
             rate: None,
             joined: 3,

@@ -80,6 +80,11 @@ pub struct Settings {
     pub wire: Wire,
     /// Client `i` is named `{name_prefix}{i}`.
     pub name_prefix: String,
+    /// How many rooms the clients are spread over (0: none, everyone stays where joining puts
+    /// them); see [`Settings::room_of`].
+    pub rooms: usize,
+    /// Room `r` is named `{room_prefix}{r}`.
+    pub room_prefix: String,
     /// The server's process id, to read its CPU time and memory from /proc.
     pub server_pid: Option<u32>,
     /// The longest the whole run may take.
@@ -164,6 +169,40 @@ impl Settings {
         if self.connect_batch == 0 {
             return error("--connect-batch", "must be at least 1".into());
         }
+        if self.rooms > 0 {
+            // A burst or rate run needs someone in every room to hear what is said there.
+            let most = match self.scenario {
+                Scenario::Burst | Scenario::Rate => self.clients / 2,
+                Scenario::Idle => self.clients,
+            };
+            if self.rooms > most {
+                return error(
+                    "--rooms",
+                    format!(
+                        "{} clients fill at most {most} rooms in a {} run{}",
+                        self.clients,
+                        self.scenario,
+                        if self.scenario == Scenario::Idle {
+                            ""
+                        } else {
+                            " (two members each at least)"
+                        }
+                    ),
+                );
+            }
+            match &self.wire {
+                Wire::Framed => {
+                    return error("--rooms", "is for --mode text only (for now)".into());
+                }
+                Wire::Text(text) if text.room_join.holes() == 0 => {
+                    return error(
+                        "--room-template",
+                        "must contain {room} at least once".into(),
+                    );
+                }
+                Wire::Text(_) => {}
+            }
+        }
         let no_payload = match &self.wire {
             Wire::Text(text) => text.say.holes() == 0,
             Wire::Framed => false,
@@ -184,6 +223,29 @@ impl Settings {
             Scenario::Rate => self.rate_total().div_ceil(self.clients.max(1) as u64),
             Scenario::Idle => 0,
         }
+    }
+
+    /// The room client `i` joins, if the clients are spread over rooms: `i % rooms`, so the
+    /// first `rooms` clients are each the first member of their room.
+    pub fn room_of(&self, i: usize) -> Option<usize> {
+        (self.rooms > 0).then(|| i % self.rooms)
+    }
+
+    /// The name of room `r`.
+    pub fn room_name(&self, r: usize) -> String {
+        format!("{}{r}", self.room_prefix)
+    }
+
+    /// How many clients say the probe: the first member of each room (client 0 without rooms).
+    pub fn probers(&self) -> usize {
+        self.rooms.clamp(1, self.clients.max(1))
+    }
+
+    /// Each client's group for the delivery accounting: its room (0 for all without rooms).
+    pub fn groups(&self) -> Vec<u32> {
+        (0..self.clients)
+            .map(|i| self.room_of(i).unwrap_or(0) as u32)
+            .collect()
     }
 
     /// Rate: messages sent over the whole run.
@@ -232,8 +294,11 @@ mod tests {
                 join: Template::parse("{name}\\n", "{name}"),
                 say: Template::parse("{payload}\\n", "{payload}"),
                 welcome: Some(b"[*] Welcome".to_vec()),
+                ..TextWire::default()
             }),
             name_prefix: "load".into(),
+            rooms: 0,
+            room_prefix: "#load".into(),
             server_pid: None,
             timeout: Duration::from_secs(60),
             connect_batch: 100,
@@ -262,6 +327,7 @@ mod tests {
                     join: Template::parse("{name}\\n", "{name}"),
                     say: Template::parse("hello\\n", "{payload}"),
                     welcome: None,
+                    ..TextWire::default()
                 })
             }),
         ];
@@ -273,6 +339,45 @@ mod tests {
         let mut s = settings(Scenario::Rate);
         s.rate = 0;
         assert_eq!(s.validate().map_err(|e| e.flag), Err("--rate"));
+    }
+
+    #[test]
+    fn rooms_spread_the_clients_round_robin_and_need_two_members_to_chat() {
+        let mut s = settings(Scenario::Burst);
+        assert_eq!(s.room_of(7), None);
+        assert_eq!(s.probers(), 1);
+        assert_eq!(s.groups(), vec![0; 50]);
+        s.rooms = 25;
+        assert_eq!(s.validate(), Ok(()));
+        assert_eq!(s.room_of(0), Some(0));
+        assert_eq!(s.room_of(26), Some(1));
+        assert_eq!(s.room_name(3), "#load3");
+        assert_eq!(s.probers(), 25);
+        let groups = s.groups();
+        assert_eq!((groups[24], groups[25], groups[49]), (24, 0, 24));
+        s.rooms = 26;
+        assert_eq!(s.validate().map_err(|e| e.flag), Err("--rooms"));
+        // Idle clients may each have a room of their own.
+        let mut idle = settings(Scenario::Idle);
+        idle.rooms = idle.clients;
+        assert_eq!(idle.validate(), Ok(()));
+        idle.rooms += 1;
+        assert_eq!(idle.validate().map_err(|e| e.flag), Err("--rooms"));
+    }
+
+    #[test]
+    fn rooms_are_joined_with_a_template_naming_the_room_in_text_mode_only() {
+        let mut s = settings(Scenario::Burst);
+        s.rooms = 2;
+        s.wire = Wire::Text(TextWire {
+            room_join: Template::parse("/join #all\\n", "{room}"),
+            ..TextWire::default()
+        });
+        assert_eq!(s.validate().map_err(|e| e.flag), Err("--room-template"));
+        s.wire = Wire::Framed;
+        let refused = s.validate().unwrap_err();
+        assert_eq!(refused.flag, "--rooms");
+        assert!(refused.reason.contains("text"), "{refused}");
     }
 
     #[test]

@@ -3,6 +3,9 @@
 //! Each receiver keeps one bit per message of each other sender, so a line that arrives twice is
 //! a duplicate and a line that never arrives is lost, whatever order they come in. Memory is one
 //! bit per expected delivery: 4.9 million deliveries take 600 KiB.
+//!
+//! Clients may be in groups (the rooms of a `--rooms` run): a receiver is due exactly the
+//! messages of the other members of its group, and a message from another group is unexpected.
 
 /// What one received marker turned out to be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,8 +24,12 @@ pub enum Delivery {
 pub struct Tally {
     /// How many messages each sender is to send at most.
     planned: Vec<u64>,
+    /// Each client's group: it is due the messages of the others in its group only.
+    group: Vec<u32>,
     /// How many each sender has written out whole.
     sent: Vec<u64>,
+    /// How many the members of each group have written out whole together.
+    group_sent: Vec<u64>,
     /// `seen[receiver][sender]`: one bit per sequence number; a receiver's row is made on its
     /// first delivery, so thousands of idle clients cost nothing here.
     seen: Vec<Vec<Vec<u64>>>,
@@ -33,11 +40,21 @@ pub struct Tally {
 }
 
 impl Tally {
-    /// Accounting for `clients` clients, each to send at most `planned` messages.
+    /// Accounting for `clients` clients in one group, each to send at most `planned` messages.
     pub fn new(clients: usize, planned: u64) -> Tally {
+        Tally::in_groups(vec![0; clients], planned)
+    }
+
+    /// Accounting for one client per entry of `group` (the client's group), each to send at most
+    /// `planned` messages.
+    pub fn in_groups(group: Vec<u32>, planned: u64) -> Tally {
+        let clients = group.len();
+        let groups = group.iter().max().map_or(0, |&g| g as usize + 1);
         Tally {
             planned: vec![planned; clients],
+            group,
             sent: vec![0; clients],
+            group_sent: vec![0; groups],
             seen: vec![Vec::new(); clients],
             distinct: vec![0; clients],
             duplicates: 0,
@@ -49,7 +66,20 @@ impl Tally {
     pub fn sent(&mut self, sender: usize, count: u64) {
         if let Some(sent) = self.sent.get_mut(sender) {
             *sent += count;
+            self.group_sent[self.group[sender] as usize] += count;
         }
+    }
+
+    /// The messages due to `receiver`: those its group's other members have sent so far.
+    fn due(&self, receiver: usize) -> u64 {
+        let Some(&group) = self.group.get(receiver) else {
+            return 0;
+        };
+        self.group_sent[group as usize] - self.sent[receiver]
+    }
+
+    fn same_group(&self, a: usize, b: usize) -> bool {
+        matches!((self.group.get(a), self.group.get(b)), (Some(x), Some(y)) if x == y)
     }
 
     /// Messages written out whole by every sender together.
@@ -60,7 +90,7 @@ impl Tally {
     /// Records that `receiver` got message `seq` of `sender`.
     pub fn receive(&mut self, receiver: usize, sender: usize, seq: u64) -> Delivery {
         let in_plan = sender != receiver
-            && receiver < self.seen.len()
+            && self.same_group(receiver, sender)
             && self.planned.get(sender).is_some_and(|&p| seq < p);
         if !in_plan {
             self.unexpected += 1;
@@ -85,13 +115,9 @@ impl Tally {
         Delivery::New
     }
 
-    /// Whether every receiver in `receivers` has everything the others have sent so far.
-    pub fn all_delivered(&self, receivers: impl Iterator<Item = usize>) -> bool {
-        let total = self.total_sent();
-        receivers.into_iter().all(|r| {
-            let expected = total - self.sent.get(r).copied().unwrap_or(0);
-            self.distinct.get(r).copied().unwrap_or(0) >= expected
-        })
+    /// Whether every receiver in `receivers` has everything its group's others have sent so far.
+    pub fn all_delivered(&self, mut receivers: impl Iterator<Item = usize>) -> bool {
+        receivers.all(|r| self.distinct.get(r).copied().unwrap_or(0) >= self.due(r))
     }
 
     /// Distinct deliveries over all receivers.
@@ -99,12 +125,9 @@ impl Tally {
         self.distinct.iter().sum()
     }
 
-    /// Deliveries due to the receivers in `receivers` (the others' messages, as sent).
+    /// Deliveries due to the receivers in `receivers` (their groups' others' messages, as sent).
     pub fn expected(&self, receivers: impl Iterator<Item = usize>) -> u64 {
-        let total = self.total_sent();
-        receivers
-            .map(|r| total - self.sent.get(r).copied().unwrap_or(0))
-            .sum()
+        receivers.map(|r| self.due(r)).sum()
     }
 
     /// Messages sent whole that the receivers in `receivers` never got, counted once per receiver.
@@ -115,7 +138,7 @@ impl Tally {
                 continue;
             }
             for (sender, &sent) in self.sent.iter().enumerate() {
-                if sender == receiver {
+                if sender == receiver || !self.same_group(sender, receiver) {
                     continue;
                 }
                 let bits = self.seen[receiver]
@@ -219,6 +242,33 @@ mod tests {
         assert_eq!(t.receive(1, 0, 71), Delivery::New);
         assert_eq!(t.lost(0..2), 6);
         assert_eq!(t.lost(std::iter::once(0)), 0);
+    }
+
+    #[test]
+    fn in_groups_a_receiver_is_due_exactly_its_groups_others_messages() {
+        // Clients 0 and 2 are in group 0, clients 1, 3 and 4 in group 1.
+        let mut t = Tally::in_groups(vec![0, 1, 0, 1, 1], 10);
+        for sender in 0..5 {
+            t.sent(sender, 10);
+        }
+        // Client 0 is due client 2's 10 only; client 1 the 20 of clients 3 and 4.
+        assert_eq!(t.expected(std::iter::once(0)), 10);
+        assert_eq!(t.expected(std::iter::once(1)), 20);
+        assert_eq!(t.expected(0..5), 10 + 20 + 10 + 20 + 20);
+        assert_eq!(t.receive(0, 1, 3), Delivery::Unexpected, "another room's");
+        assert_eq!(t.receive(4, 2, 0), Delivery::Unexpected, "another room's");
+        for seq in 0..10 {
+            assert_eq!(t.receive(0, 2, seq), Delivery::New);
+            assert_eq!(t.receive(2, 0, seq), Delivery::New);
+        }
+        assert_eq!(t.receive(0, 2, 9), Delivery::Duplicate);
+        assert!(t.all_delivered([0, 2].into_iter()));
+        assert!(!t.all_delivered(0..5));
+        assert_eq!(t.lost([0, 2].into_iter()), 0);
+        // Group 1 got nothing: each of its 3 members lost the other two's 20.
+        assert_eq!(t.lost(0..5), 60);
+        assert_eq!(t.unexpected(), 2);
+        assert_eq!(t.duplicates(), 1);
     }
 
     #[test]

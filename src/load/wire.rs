@@ -101,7 +101,8 @@ pub fn unescape(text: &str) -> String {
     out
 }
 
-/// The text wire's settings: how to join, how to say a payload, how a welcome looks.
+/// The text wire's settings: how to join, how to say a payload, how a welcome looks, and how to
+/// join a room.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TextWire {
     /// What a client sends first, with `{name}` filled in.
@@ -111,6 +112,29 @@ pub struct TextWire {
     /// A line containing this means the client has joined; `None` means joined once the join
     /// bytes are written.
     pub welcome: Option<Vec<u8>>,
+    /// What a client sends after its welcome to join its room (with `--rooms`), with `{room}`
+    /// filled in.
+    pub room_join: Template,
+    /// A line containing any of these, with `{room}` filled in, means the client is in its room;
+    /// none means in it once the room's join bytes are written.
+    pub room_joined: Vec<Template>,
+}
+
+impl Default for TextWire {
+    /// chatd's text mode: the name as the first line, plain lines, `[*] Welcome`, `/join #room`
+    /// answered by `You joined #room (...` or, for the room's maker, `You made #room and ...`.
+    fn default() -> TextWire {
+        TextWire {
+            join: Template::parse(r"{name}\n", "{name}"),
+            say: Template::parse(r"{payload}\n", "{payload}"),
+            welcome: Some(b"[*] Welcome".to_vec()),
+            room_join: Template::parse(r"/join {room}\n", "{room}"),
+            room_joined: vec![
+                Template::parse("You joined {room} (", "{room}"),
+                Template::parse("You made {room} and", "{room}"),
+            ],
+        }
+    }
 }
 
 /// The wire the tool speaks, with its settings.
@@ -127,6 +151,8 @@ pub enum Wire {
 pub enum Incoming<'a> {
     /// The server's sign that the client is in the room.
     Welcome,
+    /// The server's sign that the client is in the room it asked to join with `--rooms`.
+    RoomJoined,
     /// Any other line (or a chat message's text): searched for a payload marker.
     Line(&'a [u8]),
     /// Something else the server sent (a framed event or reply, a chat frame whose digest does
@@ -143,6 +169,8 @@ pub enum Reader {
         lines: LineBuffer,
         /// Whether the welcome is still to come (checked on each line only until then).
         awaiting_welcome: bool,
+        /// The lines that confirm the room join asked for, until one has come.
+        awaiting_room: Vec<Vec<u8>>,
     },
     /// Splits frames, skipping the text greeting before the first one.
     Framed {
@@ -175,6 +203,19 @@ impl Wire {
         }
     }
 
+    /// Appends what a client sends to join room `room` (nothing in framed mode).
+    pub fn join_room(&self, room: &str, out: &mut Vec<u8>) {
+        if let Wire::Text(text) = self {
+            text.room_join.render(room.as_bytes(), out);
+        }
+    }
+
+    /// Whether the server confirms a room join; if not, a client counts as in its room once its
+    /// room's join bytes are written.
+    pub fn has_room_confirmation(&self) -> bool {
+        matches!(self, Wire::Text(text) if !text.room_joined.is_empty())
+    }
+
     /// Whether the server signals a join; if not, a client counts as joined once its join bytes
     /// are written.
     pub fn has_welcome(&self) -> bool {
@@ -190,6 +231,7 @@ impl Wire {
             Wire::Text(text) => Reader::Text {
                 lines: LineBuffer::default(),
                 awaiting_welcome: text.welcome.is_some(),
+                awaiting_room: Vec::new(),
             },
             Wire::Framed => Reader::Framed {
                 pending: Vec::new(),
@@ -215,6 +257,29 @@ impl Wire {
 }
 
 impl Reader {
+    /// From now on, a line confirming that the client is in room `room` is
+    /// [`Incoming::RoomJoined`] (once).
+    pub fn await_room(&mut self, wire: &Wire, room: &str) {
+        if let (
+            Reader::Text {
+                awaiting_room: awaiting,
+                ..
+            },
+            Wire::Text(text),
+        ) = (self, wire)
+        {
+            *awaiting = text
+                .room_joined
+                .iter()
+                .map(|t| {
+                    let mut line = Vec::new();
+                    t.render(room.as_bytes(), &mut line);
+                    line
+                })
+                .collect();
+        }
+    }
+
     /// Decodes `bytes` (the next ones received), handing each item to `each`.
     pub fn feed(&mut self, wire: &Wire, bytes: &[u8], mut each: impl FnMut(Incoming<'_>)) {
         match (self, wire) {
@@ -222,6 +287,7 @@ impl Reader {
                 Reader::Text {
                     lines,
                     awaiting_welcome,
+                    awaiting_room,
                 },
                 Wire::Text(text),
             ) => lines.feed(bytes, |line| {
@@ -230,6 +296,9 @@ impl Reader {
                 if welcome {
                     *awaiting_welcome = false;
                     each(Incoming::Welcome);
+                } else if awaiting_room.iter().any(|w| contains(line, w)) {
+                    awaiting_room.clear();
+                    each(Incoming::RoomJoined);
                 } else {
                     each(Incoming::Line(line));
                 }
@@ -295,6 +364,7 @@ mod tests {
             join: Template::parse(join, "{name}"),
             say: Template::parse(say, "{payload}"),
             welcome: welcome.map(|w| w.as_bytes().to_vec()),
+            ..TextWire::default()
         })
     }
 
@@ -335,6 +405,7 @@ mod tests {
                 Incoming::Welcome => "<welcome>".to_owned(),
                 Incoming::Line(line) => String::from_utf8_lossy(line).into_owned(),
                 Incoming::Other => "<other>".to_owned(),
+                Incoming::RoomJoined => "<in room>".to_owned(),
             })
         });
         assert_eq!(
@@ -352,6 +423,47 @@ mod tests {
         });
         assert_eq!(got.len(), 1);
         assert!(got[0].starts_with("Line("), "{got:?}");
+    }
+
+    #[test]
+    fn a_room_join_is_confirmed_by_its_line_once_asked_for() {
+        let chatd = Wire::Text(TextWire::default());
+        let mut out = Vec::new();
+        chatd.join_room("#load3", &mut out);
+        assert_eq!(out, b"/join #load3\n");
+        assert!(chatd.has_room_confirmation());
+        let mut reader = chatd.reader();
+        let mut got = Vec::new();
+        let mut feed = |reader: &mut Reader, bytes: &[u8]| {
+            reader.feed(&chatd, bytes, |item| got.push(format!("{item:?}")));
+        };
+        // Not awaited yet: just a line.
+        feed(
+            &mut reader,
+            b"[*] Welcome, load3!\r\n[*] You made #load3 and moderate it.\r\n",
+        );
+        reader.await_room(&chatd, "#load3");
+        feed(
+            &mut reader,
+            b"[*] You joined #load30 (2 members)\r\n[*] You joined #load3 (2 members): plain lines go there now.\r\n[*] You joined #load3 (2 members)\r\n",
+        );
+        assert_eq!(got.len(), 5, "{got:?}");
+        assert_eq!(got[0], "Welcome");
+        assert!(got[1].starts_with("Line("), "{got:?}");
+        assert!(
+            got[2].starts_with("Line("),
+            "another room is not ours: {got:?}"
+        );
+        assert_eq!(got[3], "RoomJoined");
+        assert!(got[4].starts_with("Line("), "only once: {got:?}");
+        // The maker of a room is told so instead.
+        let mut reader = chatd.reader();
+        reader.await_room(&chatd, "#load0");
+        let mut made = Vec::new();
+        reader.feed(&chatd, b"[*] You made #load0 and moderate it\r\n", |item| {
+            made.push(format!("{item:?}"))
+        });
+        assert_eq!(made, vec!["RoomJoined"]);
     }
 
     #[test]
