@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
-# Measures the README's Performance table: chatd (text and framed) and the bare relay under the
-# same load, each figure the median of RUNS runs (default 3), every run on a freshly started server.
+# Measures the README's Performance tables: chatd (text and framed) and the bare relay under the
+# same load, and chatd's rooms (the one-room burst against the relay's, 1,000 users in 50 rooms
+# against the one-room burst, idle memory in the lobby and in 20 rooms, 10,000 joins into one
+# room), each figure the median of RUNS runs (default 3), every run on a freshly started server.
 # The server runs on core 0 (taskset -c 0), chatd-load on core 1 (taskset -c 1), both at nice -20
 # when allowed, so that other processes on a shared machine get the cores only when they are idle.
 #
-#   scripts/perf-table.sh [RUNS]
+#   scripts/perf-table.sh [RUNS] [all|rooms]
 #
+# `rooms` measures only what the rooms table needs (the relay's and chatd's one-room burst, then
+# the rooms rows), alternating them in every run so each ratio is taken within the same run.
 # Prints the table in Markdown; every run's JSON and summary are kept in $CARGO_TARGET_DIR/perf/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
+what=${2:-all}
+case $what in all | rooms) ;; *) echo "usage: $0 [RUNS] [all|rooms]" >&2; exit 2 ;; esac
 target=${CARGO_TARGET_DIR:-target}
 cargo build --quiet --release --bin chatd --bin chatd-load --example bare_relay
 chatd=$target/release/chatd
@@ -119,9 +125,28 @@ measure() {
 # cannot give framed mode the text burst's pace: it checks the SHA-224 of every delivery).
 latency_rate=500
 same_rate=20000
-for _ in $(seq "$runs"); do
+# Each of 5,000 users joins the 19 rooms #r1 to #r19 besides the lobby: 20 rooms each, the most
+# --max-rooms-per-user allows.
+twenty_rooms='{name}\n'
+for r in $(seq 19); do twenty_rooms+="/join #r$r\n"; done
+rooms_rows() {
     for server in relay chatd; do
         measure "$server" burst --clients 50 --messages 2000 --size 64 --timeout 120
+    done
+    measure chatd burst --clients 1000 --rooms 50 --messages 200 --size 64 --timeout 120 \
+        --label 'chatd 50 rooms'
+    measure chatd idle --clients 5000 --hold 2 --timeout 120 --label 'chatd idle lobby'
+    measure chatd idle --clients 5000 --hold 2 --timeout 120 --name-template "$twenty_rooms" \
+        --label 'chatd idle 20 rooms'
+    measure chatd idle --clients 10000 --rooms 1 --hold 2 --timeout 120 --label 'chatd 10k joins'
+}
+for _ in $(seq "$runs"); do
+    if [ "$what" = rooms ]; then
+        rooms_rows
+        continue
+    fi
+    rooms_rows # the relay's and chatd's bursts among them
+    for server in relay chatd; do
         measure "$server" rate --clients 100 --rate $latency_rate --duration 10 --size 64 --timeout 60
         measure "$server" idle --clients 5000 --hold 2 --timeout 120
     done
@@ -138,6 +163,29 @@ median() { # median LABEL SCENARIO JQ-EXPRESSION [RATE]
          | if length == 0 then null else .[(length - 1) / 2 | floor] end" "$out/runs.jsonl"
 }
 
+ratio() { jq -n --argjson a "$1" --argjson b "$2" 'if $a == null or $b == null then "-" else "\($a / $b * 100 | round / 100)x" end' -r; }
+relay_cpu=$(median "bare relay" burst '.server.cpu_us_per_1k_deliveries')
+one_cpu=$(median chatd burst '.server.cpu_us_per_1k_deliveries')
+rooms_cpu=$(median "chatd 50 rooms" burst '.server.cpu_us_per_1k_deliveries')
+lobby_rss=$(median "chatd idle lobby" idle '.server.rss_per_connection')
+twenty_rss=$(median "chatd idle 20 rooms" idle '.server.rss_per_connection')
+joins_cpu=$(median "chatd 10k joins" idle '.server.cpu_ns')
+echo "| rooms figure | median of $runs | target |"
+echo "|---|---|---|"
+printf '| one-room burst (50 x 2,000 x 64 B): CPU us per 1k deliveries, chatd / bare relay | %.0f / %.0f = %s | within 1.3x |\n' \
+    "$one_cpu" "$relay_cpu" "$(ratio "$one_cpu" "$relay_cpu")"
+printf '| 1,000 users in 50 rooms of 20, burst (200 x 64 B each): CPU us per 1k deliveries, against the one-room burst | %.0f / %.0f = %s | within 1.2x |\n' \
+    "$rooms_cpu" "$one_cpu" "$(ratio "$rooms_cpu" "$one_cpu")"
+printf '| idle RSS per connection, 5,000 users in the lobby | %.2f KiB | under 1 KiB |\n' "$(jq -n "$lobby_rss / 1024")"
+printf '| idle RSS per connection, 5,000 users in 20 rooms each | %.2f KiB (%.2f KiB more) | under 1 KiB more |\n' \
+    "$(jq -n "$twenty_rss / 1024")" "$(jq -n "($twenty_rss - $lobby_rss) / 1024")"
+printf '| 10,000 users joining one room (and the lobby): server CPU | %.2f s | under 3 s |\n' "$(jq -n "$joins_cpu / 1e9")"
+echo
+if [ "$what" = rooms ]; then
+    echo "Every run: $out/runs.jsonl (JSON) and $out/summaries.txt;" \
+        "$(wc -l <"$out/disturbed.jsonl") disturbed runs were repeated: $out/disturbed.jsonl"
+    exit 0
+fi
 echo "| server | CPU us per 1k deliveries | deliveries/s | idle RSS per connection (5,000 clients) | p99 latency at 500 msg/s x 100 clients | CPU us per 1k at 20,000 msg/s x 50 clients | lost / dropped (all runs) | chatd-load busy (burst) | other processes (burst) |"
 echo "|---|---|---|---|---|---|---|---|---|"
 for label in "bare relay" chatd "chatd framed"; do

@@ -504,6 +504,10 @@ impl Chat {
     /// Remembers a line of `room` for its history.
     fn remember_in(&mut self, room: RoomId, at: Stamp, from: &str, text: &str, me: bool) {
         let limit = self.config.history;
+        if limit == 0 {
+            // Nothing is kept: no copy of the line to drop again.
+            return;
+        }
         if let Some(r) = self.rooms.get_mut(room) {
             let line = HistoryLine {
                 at,

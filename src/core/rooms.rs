@@ -46,6 +46,10 @@ pub const MAX_ROOM_NAME_LEN: usize = 32;
 /// How many names a crowd notice names before counting the rest.
 pub const CROWD_NAMES: usize = 3;
 
+/// A hash map keyed by the server's own ids ([`ConnId`], [`RoomId`]), with a fast hash: the keys
+/// are never a peer's input, so no peer can make them collide.
+pub type IdMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// A room's identity for the life of the server; never reused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RoomId(pub u32);
@@ -219,12 +223,12 @@ struct Membership {
 #[derive(Debug)]
 pub struct Rooms {
     config: RoomConfig,
-    rooms: HashMap<RoomId, Room>,
+    rooms: IdMap<RoomId, Room>,
     /// Lower-cased name -> id; sorted, so `/rooms` needs no sorting.
     by_key: BTreeMap<String, RoomId>,
     next_id: u32,
     /// Only users in some room besides the default room are here.
-    users: HashMap<ConnId, Membership>,
+    users: IdMap<ConnId, Membership>,
     /// Rooms with joins or leaves not told yet.
     crowded: Vec<RoomId>,
 }
@@ -234,10 +238,10 @@ impl Rooms {
     /// repeated name is skipped (and logged); one named as the default room gives it its topic.
     pub fn new(config: RoomConfig) -> Rooms {
         let mut rooms = Rooms {
-            rooms: HashMap::new(),
+            rooms: IdMap::default(),
             by_key: BTreeMap::new(),
             next_id: 0,
-            users: HashMap::new(),
+            users: IdMap::default(),
             crowded: Vec::new(),
             config: RoomConfig {
                 persistent: Vec::new(),

@@ -1,6 +1,6 @@
 //! Sessions and names: who is connected, in which state, and who holds which name.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use super::input::ConnId;
@@ -125,7 +125,7 @@ impl Session {
 /// Every connection the core knows of, and the names in use.
 #[derive(Debug, Default)]
 pub struct Sessions {
-    sessions: HashMap<ConnId, Session>,
+    sessions: super::rooms::IdMap<ConnId, Session>,
     /// Lower-cased name -> the connection chatting under it; sorted, so lists need no sorting.
     names: BTreeMap<String, ConnId>,
 }

@@ -269,12 +269,15 @@ impl Decoder {
 /// a cursor, ring a bell or reorder text: C0 controls but TAB, DEL, C1, and the bidi and zero-width
 /// marks U+200B..U+200F, U+202A..U+202E, U+2066..U+2069.
 pub fn sanitize(bytes: &[u8]) -> String {
-    if bytes
-        .iter()
-        .all(|&b| b == b'\t' || (0x20..0x7f).contains(&b))
-    {
-        // Printable ASCII (the common case) is kept as it is.
-        return String::from_utf8_lossy(bytes).into_owned();
+    // Every byte is looked at, with no early exit, so the check runs many bytes at a time.
+    let printable = bytes.iter().fold(true, |ok, &b| {
+        ok & (b == b'\t' || (0x20..0x7f).contains(&b))
+    });
+    if printable {
+        // Printable ASCII (the common case) is kept as it is; it is valid UTF-8.
+        if let Ok(text) = std::str::from_utf8(bytes) {
+            return text.to_owned();
+        }
     }
     String::from_utf8_lossy(bytes)
         .chars()

@@ -323,7 +323,7 @@ pub fn encode(msg: &ServerMsg, eol: &[u8], out: &mut Vec<u8>) {
             }
         }
         ServerMsg::Pong { at, .. } => line(&["[*] pong, server time ", at.hms()]),
-        ServerMsg::Room { room, line: said } => line(&[&room_line(room, said)]),
+        ServerMsg::Room { room, line: said } => room_line(room, said, &mut line),
         ServerMsg::Rooms { rooms } => {
             line(&["[*] Rooms (", &rooms.len().to_string(), "):"]);
             for room in rooms {
@@ -354,35 +354,59 @@ pub fn encode(msg: &ServerMsg, eol: &[u8], out: &mut Vec<u8>) {
 }
 
 /// A room's line: the default room's as before rooms, every other's with the room after the
-/// stamp (`[14:02:09] #dev alice > hi`) or after `[*] ` (`[*] #dev: bob entered.`).
-fn room_line(room: &RoomTag, said: &RoomLine) -> String {
-    let tag = if room.default {
-        String::new()
+/// stamp (`[14:02:09] #dev alice > hi`) or after `[*] ` (`[*] #dev: bob entered.`). Chat lines,
+/// nearly all of a busy room's, are written in their pieces, with no string of their own.
+fn room_line(room: &RoomTag, said: &RoomLine, line: &mut dyn FnMut(&[&str])) {
+    let (tag, space) = if room.default {
+        ("", "")
     } else {
-        format!("{} ", room.name)
+        (room.name.as_str(), " ")
     };
-    let event = |text: String| {
-        if room.default {
-            format!("[*] {text}")
-        } else {
-            format!("[*] {}: {text}", room.name)
-        }
+    let (colon, event_tag) = if room.default {
+        ("", "")
+    } else {
+        (": ", room.name.as_str())
     };
+    let mut event = |text: String| line(&["[*] ", event_tag, colon, &text]);
     match said {
-        RoomLine::Chat { at, from, text } => format!("[{}] {tag}{from} > {text}", at.hms()),
-        RoomLine::Me { at, from, text } => format!("[{}] {tag}* {from} {text}", at.hms()),
+        RoomLine::Chat { at, from, text } => {
+            line(&["[", at.hms(), "] ", tag, space, from, " > ", text])
+        }
+        RoomLine::Me { at, from, text } => {
+            line(&["[", at.hms(), "] ", tag, space, "* ", from, " ", text])
+        }
         RoomLine::History {
             at,
             from,
             text,
             me: false,
-        } => format!("[{}] {tag}[history] {from} > {text}", at.hms()),
+        } => line(&[
+            "[",
+            at.hms(),
+            "] ",
+            tag,
+            space,
+            "[history] ",
+            from,
+            " > ",
+            text,
+        ]),
         RoomLine::History {
             at,
             from,
             text,
             me: true,
-        } => format!("[{}] {tag}[history] * {from} {text}", at.hms()),
+        } => line(&[
+            "[",
+            at.hms(),
+            "] ",
+            tag,
+            space,
+            "[history] * ",
+            from,
+            " ",
+            text,
+        ]),
         RoomLine::Entered { names, more } => event(format!("{} entered.", crowd(names, *more))),
         RoomLine::Left {
             names,

@@ -10,11 +10,9 @@
 //! cannot take them yet): a join storm of thousands does not leave thousands of queues at their
 //! peak size.
 
-use std::collections::HashMap;
-
 use super::outqueue::OutQueue;
 use super::wire::WireBytes;
-use crate::core::rooms::RoomId;
+use crate::core::rooms::{IdMap, RoomId};
 use crate::core::ConnId;
 use crate::proto::{Mode, ServerMsg};
 
@@ -91,8 +89,9 @@ pub struct Fanout {
     next: u64,
     /// The default room's log, kept apart: everyone is in it, so it is looked at most.
     lobby: Vec<Broadcast>,
-    /// The other rooms' logs, only of rooms that had broadcasts this turn.
-    others: HashMap<RoomId, Vec<Broadcast>>,
+    /// The other rooms' logs: of rooms that had broadcasts this turn or the turn before (a busy
+    /// room keeps its log's room from turn to turn).
+    others: IdMap<RoomId, Vec<Broadcast>>,
 }
 
 impl Fanout {
@@ -104,7 +103,7 @@ impl Fanout {
 
     /// Whether nothing was broadcast this turn.
     pub fn is_empty(&self) -> bool {
-        self.lobby.is_empty() && self.others.is_empty()
+        self.lobby.is_empty() && self.others.values().all(Vec::is_empty)
     }
 
     fn log(&self, room: RoomId) -> Option<&Vec<Broadcast>> {
@@ -170,6 +169,7 @@ impl Fanout {
         if let Some((room, at)) = only {
             // The usual case, one room with news: its log in order, nothing to merge.
             if let Some(log) = self.log_mut(room) {
+                queue.reserve(log.len() - at);
                 for entry in &mut log[at..] {
                     if entry.except != Some(me) {
                         queue.push(entry.wire.for_mode(mode));
@@ -177,6 +177,11 @@ impl Fanout {
                 }
             }
         }
+        let merged: usize = heads
+            .iter()
+            .filter_map(|&(room, at)| Some(self.log(room)?.len() - at))
+            .sum();
+        queue.reserve(merged);
         loop {
             // The room whose next broadcast was made first; members are in few rooms.
             let mut first: Option<(usize, u64)> = None;
@@ -207,10 +212,16 @@ impl Fanout {
         cursors.set_all(self.next);
     }
 
-    /// Ends the turn: every member has taken every broadcast. The logs of rooms other than the
-    /// default room are dropped (most rooms are quiet most turns).
+    /// Ends the turn: every member has taken every broadcast. A room that had broadcasts keeps
+    /// its log's room for the next turn (a busy room is busy turn after turn); one that had none
+    /// gives its log up (most rooms are quiet most turns).
     pub fn clear(&mut self) {
-        self.others.clear();
+        self.others.retain(|_, log| {
+            let busy = !log.is_empty();
+            log.clear();
+            log.shrink_to(KEPT_CAPACITY / 16);
+            busy
+        });
         self.lobby.clear();
         self.lobby.shrink_to(KEPT_CAPACITY);
     }
@@ -272,6 +283,32 @@ mod tests {
         log.clear();
         assert!(log.lobby.capacity() <= KEPT_CAPACITY);
         assert_eq!(log.end(), 5 * KEPT_CAPACITY as u64);
+    }
+
+    #[test]
+    fn a_busy_room_keeps_its_log_for_the_next_turn_and_a_quiet_one_gives_it_up() {
+        let mut log = Fanout::default();
+        let (busy, quiet) = (RoomId(1), RoomId(2));
+        let me = ConnId(1);
+        let mut cursors = Cursors::default();
+        cursors.enter(busy, log.end());
+        log.push(busy, entered("a"), None);
+        log.push(quiet, entered("b"), None);
+        let mut queue = OutQueue::default();
+        log.take(&mut cursors, me, Mode::Text, &mut queue);
+        log.clear();
+        assert!(log.is_empty());
+        assert_eq!(log.others.len(), 2, "both had broadcasts this turn");
+        // The next turn: the busy room again, the quiet one not; a kept log gives only the new.
+        log.push(busy, entered("c"), None);
+        assert!(log.is_behind(&cursors));
+        log.take(&mut cursors, me, Mode::Text, &mut queue);
+        assert_eq!(drain(&mut queue), "[*] a entered.\r\n[*] c entered.\r\n");
+        log.clear();
+        assert_eq!(log.others.keys().copied().collect::<Vec<_>>(), vec![busy]);
+        log.clear();
+        assert!(log.others.is_empty(), "quiet for a turn: given up");
+        assert!(!log.is_behind(&cursors));
     }
 
     #[test]

@@ -32,6 +32,13 @@ impl OutQueue {
     }
 
     /// Bytes still to write.
+    /// Makes room for `more` chunks at once: a member taking a turn's broadcasts gets its queue
+    /// in one allocation, not a doubling for every few lines (its queue is given back whenever it
+    /// is drained).
+    pub fn reserve(&mut self, more: usize) {
+        self.chunks.reserve(more);
+    }
+
     pub fn pending(&self) -> usize {
         self.pending
     }
