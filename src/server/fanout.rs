@@ -5,7 +5,9 @@
 //! a room or the server, and when it is written at the end of the turn; so it gets everything in
 //! the order the core sent it. Every broadcast has a number from one sequence shared by all the
 //! rooms, so a member of several rooms takes their broadcasts merged in the order they were made,
-//! and looks only at the logs of its own rooms. Members are written one after another, so a
+//! and looks only at the logs of its own rooms. A member takes from all its rooms at once, and
+//! takes what it has not taken before it enters another room, so one number says where it is in
+//! every room's log: a membership costs the shell four bytes. Members are written one after another, so a
 //! turn's broadcasts sit in one member's queue at a time (and stay only in those of members that
 //! cannot take them yet): a join storm of thousands does not leave thousands of queues at their
 //! peak size.
@@ -28,37 +30,39 @@ struct Broadcast {
     except: Option<ConnId>,
 }
 
-/// One member's place in one room: the room, and the number of the first broadcast it has not
-/// taken from it.
-type Cursor = (RoomId, u64);
-
-/// One member's places in the rooms it is in. The default room's is kept apart, so a member of
-/// no other room (most of them) costs no allocation.
+/// One member's place in the rooms' logs: the rooms it is in, and the number of the first
+/// broadcast of any of them it has not taken. The default room is kept apart, so a member of no
+/// other room (most of them) costs no allocation.
 #[derive(Debug, Default)]
 pub struct Cursors {
-    lobby: Option<u64>,
-    others: Vec<Cursor>,
+    next: u64,
+    lobby: bool,
+    others: Vec<RoomId>,
 }
 
 impl Cursors {
-    /// In `room` from broadcast number `next` on.
+    /// In `room` from broadcast number `next` on, which must be where it is in its other rooms:
+    /// a member takes what it has not taken before it enters a room.
     pub fn enter(&mut self, room: RoomId, next: u64) {
+        self.next = next;
         if room == RoomId::DEFAULT {
-            self.lobby = Some(next);
-        } else {
-            self.others.retain(|&(r, _)| r != room);
+            self.lobby = true;
+        } else if !self.others.contains(&room) {
             // Joins are rare and a member is in few rooms: room for one more, not for double.
             self.others.reserve_exact(1);
-            self.others.push((room, next));
+            self.others.push(room);
         }
     }
 
     /// Out of `room`.
     pub fn leave(&mut self, room: RoomId) {
         if room == RoomId::DEFAULT {
-            self.lobby = None;
+            self.lobby = false;
         } else {
-            self.others.retain(|&(r, _)| r != room);
+            self.others.retain(|&r| r != room);
+            if self.others.is_empty() {
+                self.others = Vec::new();
+            }
         }
     }
 
@@ -67,18 +71,14 @@ impl Cursors {
         *self = Cursors::default();
     }
 
-    fn iter(&self) -> impl Iterator<Item = Cursor> + '_ {
-        let lobby = self.lobby.map(|next| (RoomId::DEFAULT, next));
+    /// The rooms it is in.
+    fn rooms(&self) -> impl Iterator<Item = RoomId> + '_ {
+        let lobby = self.lobby.then_some(RoomId::DEFAULT);
         lobby.into_iter().chain(self.others.iter().copied())
     }
 
     fn set_all(&mut self, next: u64) {
-        if let Some(lobby) = &mut self.lobby {
-            *lobby = next;
-        }
-        for cursor in &mut self.others {
-            cursor.1 = next;
-        }
+        self.next = next;
     }
 }
 
@@ -140,7 +140,8 @@ impl Fanout {
 
     /// Whether a member at `cursors` has broadcasts to take.
     pub fn is_behind(&self, cursors: &Cursors) -> bool {
-        cursors.iter().any(|(room, next)| {
+        let next = cursors.next;
+        cursors.rooms().any(|room| {
             self.log(room)
                 .and_then(|log| log.last())
                 .is_some_and(|last| last.seq >= next)
@@ -152,14 +153,15 @@ impl Fanout {
     /// cursors past them.
     pub fn take(&mut self, cursors: &mut Cursors, me: ConnId, mode: Mode, queue: &mut OutQueue) {
         // Where each of the member's rooms' untaken broadcasts start in its log.
-        let pending = |(room, next): Cursor| {
+        let next = cursors.next;
+        let pending = |room: RoomId| {
             let log = self.log(room)?;
             let at = log.partition_point(|b| b.seq < next);
             (at < log.len()).then_some((room, at))
         };
         let mut heads: Vec<(RoomId, usize)> = Vec::new();
         let mut only = None;
-        for head in cursors.iter().filter_map(pending) {
+        for head in cursors.rooms().filter_map(pending) {
             match only.take() {
                 None if heads.is_empty() => only = Some(head),
                 None => heads.push(head),
@@ -266,7 +268,7 @@ mod tests {
         assert!(!log.is_behind(&alice_at));
         log.take(&mut alice_at, alice, Mode::Text, &mut to_alice);
         assert!(to_alice.is_empty());
-        assert_eq!(alice_at.lobby, Some(2));
+        assert_eq!((alice_at.lobby, alice_at.next), (true, 2));
         log.clear();
         assert!(log.is_empty());
         log.push(LOBBY, entered("dave"), None);
@@ -320,6 +322,7 @@ mod tests {
         for room in [LOBBY, dev, ops] {
             cursors.enter(room, 0);
         }
+        assert_eq!(cursors.rooms().collect::<Vec<_>>(), vec![LOBBY, dev, ops]);
         log.push(dev, entered("a"), None);
         log.push(other, entered("not for me"), None);
         log.push(LOBBY, entered("b"), None);
@@ -335,7 +338,7 @@ mod tests {
             drain(&mut queue),
             "[*] a entered.\r\n[*] b entered.\r\n[*] c entered.\r\n[*] d entered.\r\n"
         );
-        assert!(cursors.iter().all(|(_, next)| next == 5));
+        assert_eq!(cursors.next, 5);
         // Joined later: only what came after; and a room left gives nothing more.
         let mut late = Cursors::default();
         late.enter(other, 4);

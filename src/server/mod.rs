@@ -675,8 +675,13 @@ impl Server {
                     }
                 }
                 Action::EnteredRoom { conn, room } => {
-                    if let Some(conn) = self.key(conn).and_then(|key| self.conns.get_mut(key)) {
-                        conn.rooms.enter(room, self.fanout.end());
+                    if let Some(key) = self.key(conn) {
+                        // What its other rooms had before comes first: then one number says
+                        // where it is in all of them.
+                        self.take_broadcasts(key, now);
+                        if let Some(conn) = self.conns.get_mut(key) {
+                            conn.rooms.enter(room, self.fanout.end());
+                        }
                     }
                 }
                 Action::LeftRoom { conn, room } => {
