@@ -92,6 +92,8 @@ pub struct Fanout {
     /// The other rooms' logs: of rooms that had broadcasts this turn or the turn before (a busy
     /// room keeps its log's room from turn to turn).
     others: IdMap<RoomId, Vec<Broadcast>>,
+    /// Where broadcasts are encoded before they get their shared allocation.
+    scratch: Vec<u8>,
 }
 
 impl Fanout {
@@ -152,6 +154,7 @@ impl Fanout {
     /// (each encoded once per mode and shared), merged in the order they were made; moves its
     /// cursors past them.
     pub fn take(&mut self, cursors: &mut Cursors, me: ConnId, mode: Mode, queue: &mut OutQueue) {
+        let mut scratch = std::mem::take(&mut self.scratch);
         // Where each of the member's rooms' untaken broadcasts start in its log.
         let next = cursors.next;
         let pending = |room: RoomId| {
@@ -174,7 +177,7 @@ impl Fanout {
                 queue.reserve(log.len() - at);
                 for entry in &mut log[at..] {
                     if entry.except != Some(me) {
-                        queue.push(entry.wire.for_mode(mode));
+                        queue.push(entry.wire.for_mode_in(mode, &mut scratch));
                     }
                 }
             }
@@ -202,11 +205,14 @@ impl Fanout {
             heads[i].1 += 1;
             if let Some(entry) = self.log_mut(room).and_then(|log| log.get_mut(at)) {
                 if entry.except != Some(me) {
-                    queue.push(entry.wire.for_mode(mode));
+                    queue.push(entry.wire.for_mode_in(mode, &mut scratch));
                 }
             }
         }
         cursors.set_all(self.next);
+        // A long message (a list of thousands of names) does not keep its buffer's size.
+        scratch.shrink_to(KEPT_CAPACITY);
+        self.scratch = scratch;
     }
 
     /// Moves `cursors` past every broadcast made so far, taking none (for a member cut off).

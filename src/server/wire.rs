@@ -30,16 +30,22 @@ impl WireBytes {
 
     /// The bytes for a client speaking `mode`, shared with every other such recipient.
     pub fn for_mode(&mut self, mode: Mode) -> Rc<[u8]> {
+        // Most messages are a chat line: one allocation, not a few regrowths.
+        self.for_mode_in(mode, &mut Vec::with_capacity(256))
+    }
+
+    /// [`WireBytes::for_mode`], encoding in `scratch` (a buffer kept from one message to the next)
+    /// so that the bytes get the one allocation they are shared in.
+    pub fn for_mode_in(&mut self, mode: Mode, scratch: &mut Vec<u8>) -> Rc<[u8]> {
         let slot = match mode {
             Mode::Text => &mut self.text,
             Mode::Framed => &mut self.framed,
         };
         let msg = &self.msg;
         Rc::clone(slot.get_or_insert_with(|| {
-            // Most messages are a chat line: one allocation, not a few regrowths.
-            let mut bytes = Vec::with_capacity(256);
-            proto::encode(mode, msg, &mut bytes);
-            Rc::from(bytes)
+            scratch.clear();
+            proto::encode(mode, msg, scratch);
+            Rc::from(&scratch[..])
         }))
     }
 }
