@@ -77,6 +77,12 @@ impl Cursors {
         lobby.into_iter().chain(self.others.iter().copied())
     }
 
+    /// The room it is written with: its first room besides the default one, else the default.
+    /// Members written room by room read each room's log while it is still in the cache.
+    pub fn group(&self) -> RoomId {
+        self.others.first().copied().unwrap_or(RoomId::DEFAULT)
+    }
+
     fn set_all(&mut self, next: u64) {
         self.next = next;
     }

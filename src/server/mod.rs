@@ -831,6 +831,14 @@ impl Server {
         }
         dirty.sort_unstable();
         dirty.dedup();
+        if !self.fanout.is_empty() {
+            // Room by room: each member reads its room's log and its lines' bytes, still in the
+            // cache from the member before it in the same room. A burst's turn is 30 to 45
+            // thousand lines (30 MiB) with 1,000 members in 50 rooms: in key order each member
+            // found its room's lines gone from the cache.
+            let conns = &self.conns;
+            dirty.sort_by_cached_key(|&key| (conns.get(key).map(|c| c.rooms.group().0), key));
+        }
         for &key in &dirty {
             self.take_broadcasts(key, now);
             let Some(conn) = self.conns.get_mut(key) else {
