@@ -1094,13 +1094,11 @@ pub fn encode(msg: &ServerMsg, out: &mut Vec<u8>) {
             }
             w.finish();
         }
-        ServerMsg::Done(_) | ServerMsg::Notice(_) if RoomChange::of(msg).is_some() => {
-            if let Some(change) = RoomChange::of(msg) {
-                encode_room_change(&change, out);
-            }
-        }
-        ServerMsg::Done(_) => encode_reply(reply_kind::DONE, msg, out),
-        ServerMsg::Notice(_) => encode_reply(reply_kind::NOTICE, msg, out),
+        ServerMsg::Done(_) | ServerMsg::Notice(_) => match RoomChange::of(msg) {
+            Some(change) => encode_room_change(&change, out),
+            None if matches!(msg, ServerMsg::Done(_)) => encode_reply(reply_kind::DONE, msg, out),
+            None => encode_reply(reply_kind::NOTICE, msg, out),
+        },
         ServerMsg::Backlog { at, from, text } => {
             encode_chat(chat_kind::HISTORY, at, from, text, out)
         }
@@ -1405,19 +1403,29 @@ pub struct ChatPeek<'a> {
     pub digest: Digest,
 }
 
-/// Reads the whole chat frame at the front of `input` in place, for tools that count deliveries
-/// and need neither the sender nor the time (the load generator). `None` if `input` does not
-/// start with a whole chat frame with its fields in place (the time and the sender are not
-/// checked, nor the digest); [`ServerFrameDecoder`] reads and checks every frame.
+/// Reads the whole chat frame (or room chat frame) at the front of `input` in place, for tools
+/// that count deliveries and need neither the sender nor the time nor the room (the load
+/// generator). `None` if `input` does not start with a whole chat frame with its fields in place
+/// (the time and the sender are not checked, nor the digest); [`ServerFrameDecoder`] reads and
+/// checks every frame.
 pub fn peek_chat(input: &[u8]) -> Option<ChatPeek<'_>> {
     let (header, rest) = input.split_first_chunk::<HEADER_LEN>()?;
     let frame_len = usize::try_from(u32::from_be_bytes(*header)).ok()?;
     let (&code, body) = rest.get(..frame_len)?.split_first()?;
-    if code != frame_type::CHAT {
-        return None;
-    }
     let mut r = Reader { code, body };
-    r.chat_kind().ok()?;
+    match code {
+        frame_type::CHAT => {
+            r.chat_kind().ok()?;
+        }
+        frame_type::ROOM_CHAT => {
+            r.raw_string().ok()?;
+            r.u8().ok()?;
+            if r.u8().ok()? > room_chat_kind::HISTORY_ACTION {
+                return None;
+            }
+        }
+        _ => return None,
+    }
     r.stamp_bytes().ok()?;
     r.raw_string().ok()?;
     let text = r.raw_string().ok()?;
@@ -2743,6 +2751,26 @@ mod tests {
         }
         let event = encoded_msg(&ServerMsg::Event(Event::Shutdown));
         assert_eq!(peek_chat(&event), None);
+        let in_room = encoded_msg(&ServerMsg::Room {
+            room: RoomTag {
+                name: "#dev".into(),
+                default: false,
+            },
+            line: RoomLine::Me {
+                at: stamp(),
+                from: "bob".into(),
+                text: "hi \u{1f600}".into(),
+            },
+        });
+        assert_eq!(
+            peek_chat(&in_room),
+            Some(ChatPeek {
+                len: in_room.len(),
+                text,
+                digest: digest(text),
+            }),
+            "a room's line is a delivery too"
+        );
         let mut bad_kind = chat.clone();
         bad_kind[HEADER_LEN + 1] = 9;
         assert_eq!(peek_chat(&bad_kind), None);
