@@ -17,7 +17,9 @@ use super::split::{split_long, Parts};
 use super::wrap::row_count;
 use crate::client::{Shown, DEFAULT_ADDR, MAX_LINE};
 use crate::proto::framed::{error_code, reply_kind, RoomChange};
-use crate::proto::msg::{Command, Event, MemberEntry, RoomLine, RoomTag, ServerMsg, Stamp};
+use crate::proto::msg::{
+    Command, Event, MemberEntry, RoomCommand, RoomLine, RoomTag, ServerMsg, Stamp,
+};
 use crate::proto::text::{split_line, TypedLine};
 
 /// The first wait before reconnecting; each failure doubles it.
@@ -799,6 +801,13 @@ impl Model {
                 text,
             )),
             (_, Some(Command::Broadcast { text })) => Some(Entry::chat(
+                EntryKind::Chat,
+                &now.stamp,
+                "",
+                &self.name,
+                &text,
+            )),
+            (_, Some(Command::Room(RoomCommand::Me { text }))) => Some(Entry::action(
                 EntryKind::Chat,
                 &now.stamp,
                 "",
@@ -1819,12 +1828,17 @@ mod tests {
         assert!(!texts(&model)
             .iter()
             .any(|t| t.contains("Your current room")));
-        // A typed line is ours in #dev only.
+        // A typed line is ours in #dev only, and so is an action (the server echoes neither).
         type_text(&mut model, "hello dev", &now, &mut out);
         model.key(Key::Enter, &now, &mut out);
         assert!(visible(&model)
             .iter()
             .any(|t| t.ends_with("alice > hello dev")));
+        type_text(&mut model, "/me nods", &now, &mut out);
+        model.key(Key::Enter, &now, &mut out);
+        assert!(visible(&model)
+            .iter()
+            .any(|t| t.ends_with("] * alice nods")));
         // Ctrl-N and Ctrl-P go round the list.
         out.clear();
         model.key(Key::NextRoom, &now, &mut out);
