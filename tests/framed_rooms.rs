@@ -218,7 +218,7 @@ fn a_client_of_the_version_before_rooms_is_refused_naming_both_versions() {
         vec![ServerFrame::Error {
             code: error_code::BAD_VERSION,
             id: 0,
-            text: "unsupported protocol version 1: this side speaks version 2".into(),
+            text: "unsupported protocol version 1: this server speaks version 2; use a chat client of that version".into(),
         }]
     );
     // Everyone else carries on.

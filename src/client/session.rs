@@ -779,7 +779,7 @@ mod tests {
         let mut s = Session::new(Some("bot".into()));
         let mut out = Vec::new();
         s.start(&mut out);
-        let text = "unsupported protocol version 2: this side speaks version 1";
+        let text = "unsupported protocol version 2: this server speaks version 1; use a chat client of that version";
         s.received(
             ServerFrame::Error {
                 code: error_code::BAD_VERSION,
