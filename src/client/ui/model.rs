@@ -1,9 +1,10 @@
-//! The window's state, as a pure model: who is online, what was said, what is being typed, how
-//! the connection stands. It changes only through its methods, each given the time by the
-//! caller: key presses ([`Model::key`]), what the session shows ([`Model::shown`]), what became
-//! of the connection ([`Model::connected`], [`Model::closed`], ...) and the clock
-//! ([`Model::tick`] at [`Model::next_deadline`]). It answers with [`Order`]s for the shell to
-//! carry out. No terminal, no socket, no clock of its own: every rule is unit-tested below.
+//! The window's state, as a pure model: who is online, the rooms we are in (each with its
+//! members and unread lines), what was said, what is being typed, how the connection stands. It
+//! changes only through its methods, each given the time by the caller: key presses
+//! ([`Model::key`]), what the session shows ([`Model::shown`]), what became of the connection
+//! ([`Model::connected`], [`Model::closed`], ...) and the clock ([`Model::tick`] at
+//! [`Model::next_deadline`]). It answers with [`Order`]s for the shell to carry out. No terminal,
+//! no socket, no clock of its own: every rule is unit-tested below.
 
 use std::collections::VecDeque;
 use std::ops::Range;
@@ -11,8 +12,7 @@ use std::time::{Duration, Instant};
 
 use super::editor::{History, LineEditor};
 use super::layout::Areas;
-use super::roster::Member;
-use super::roster::{parse_online, Roster};
+use super::roster::{parse_online, Member, Roster};
 use super::split::{split_long, Parts};
 use super::wrap::row_count;
 use crate::client::{Shown, DEFAULT_ADDR, MAX_LINE};
