@@ -182,7 +182,7 @@ fn an_unknown_version_gets_an_error_frame_then_the_connection_closes() {
     let server = Server::start(&[]);
     let mut future = FramedUser::connect(&server);
     future.send(&ClientFrame::Hello {
-        version: 2,
+        version: 3,
         name: "future".into(),
     });
     let frames = future.expect_closed();
@@ -190,7 +190,7 @@ fn an_unknown_version_gets_an_error_frame_then_the_connection_closes() {
         matches!(
             &frames[..],
             [ServerFrame::Error { code: error_code::BAD_VERSION, text, .. }]
-                if text.starts_with("unsupported protocol version 2")
+                if text.starts_with("unsupported protocol version 3")
         ),
         "{frames:?}"
     );

@@ -342,3 +342,108 @@ fn a_line_over_8192_bytes_is_sent_in_parts_and_the_window_says_so() {
     tmux.press("alice", &["C-c"]);
     assert_eq!(tmux.wait_exit("alice").0, 0);
 }
+
+/// The room list's rows: the left pane's first box, between its borders, once it is up.
+fn room_list(screen: &[String]) -> Vec<String> {
+    if !screen
+        .first()
+        .is_some_and(|row| row.starts_with("┌ Rooms ("))
+    {
+        return Vec::new();
+    }
+    user_list(screen)
+}
+
+#[test]
+fn the_window_lists_its_rooms_counts_unread_lines_and_mentions_and_switches_with_the_keys() {
+    let server = Server::start(&[]);
+    let addr = server.addr.to_string();
+    let tmux = Tmux::new();
+    tmux.open_chat("alice", 90, 26, &["--name", "alice", &addr]);
+    tmux.wait_text("alice", "│ online │");
+    let mut bob = TextUser::join(&server, "bob");
+    bob.send("/join #dev");
+    bob.expect_containing("You made #dev");
+
+    // Alone in the default room, the window looks as it always did: no room list.
+    let screen = tmux.screen("alice");
+    assert!(screen[0].starts_with("┌ Users ("), "{screen:#?}");
+    tmux.type_text("alice", "/join #dev");
+    tmux.press("alice", &["Enter"]);
+    bob.expect_line("alice entering #dev", |l| l == "[*] #dev: alice entered.");
+    tmux.type_text("alice", "/join #ops");
+    tmux.press("alice", &["Enter"]);
+    let screen = tmux.wait_for("alice", "three rooms, #ops current", |s| {
+        room_list(s).starts_with(&["1 #lobby".into(), "2 #dev".into(), "3 #ops".into()])
+            && s.iter().any(|row| row.contains("┌ #ops (1) "))
+    });
+    assert!(
+        screen.iter().any(|row| row.contains("You made #ops")),
+        "{screen:#?}"
+    );
+
+    // Lines in #dev while #ops is shown: counted, and the one naming alice counted as a mention.
+    bob.send("hello alice, a review?");
+    bob.send("no hurry");
+    let screen = tmux.wait_for("alice", "two unread lines in #dev", |s| {
+        room_list(s).contains(&"2 #dev (2, @1)".to_owned())
+    });
+    assert!(
+        !screen.iter().any(|row| row.contains("no hurry")),
+        "#dev's lines wait in #dev: {screen:#?}"
+    );
+
+    // Alt-2: #dev is shown with its members, and the server sends alice's lines there.
+    tmux.press("alice", &["M-2"]);
+    let screen = tmux.wait_for("alice", "#dev shown", |s| {
+        s.iter().any(|row| row.contains("┌ #dev (2) "))
+            && s.iter().any(|row| row.contains("bob > no hurry"))
+    });
+    assert_eq!(room_list(&screen)[1], "2 #dev", "{screen:#?}");
+    let members: Vec<String> = screen
+        .iter()
+        .skip_while(|row| !row.starts_with("┌ #dev (2) "))
+        .skip(1)
+        .take(2)
+        .map(|row| {
+            row.chars()
+                .skip(1)
+                .take_while(|&c| c != '│')
+                .collect::<String>()
+                .trim()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(members, vec!["alice", "@bob"], "{screen:#?}");
+    tmux.type_text("alice", "on it");
+    tmux.press("alice", &["Enter"]);
+    bob.expect_line("alice's line in #dev", |l| {
+        is_chat_line(l, "#dev alice > on it")
+    });
+
+    // The mention is highlighted: its text on a yellow background.
+    let coloured = tmux.ok(&["capture-pane", "-p", "-e", "-t", "alice"]);
+    let row = coloured
+        .lines()
+        .find(|row| row.contains("hello alice"))
+        .expect("the mention's row");
+    let before = &row[..row.find("hello alice").expect("the text")];
+    let last_style = before.rsplit("\x1b[").next().unwrap_or("");
+    assert!(
+        last_style.starts_with("43m") || last_style.starts_with("48;5;3m"),
+        "a yellow background before the mention: {row:?}"
+    );
+
+    // Ctrl-N goes to #ops, Ctrl-P twice back to the default room, where lines are untagged.
+    tmux.press("alice", &["C-n"]);
+    tmux.wait_text("alice", "┌ #ops (1) ");
+    tmux.press("alice", &["C-p", "C-p"]);
+    tmux.wait_for("alice", "the default room shown", |s| {
+        s[0].starts_with("┌ Rooms (3)") && s.iter().any(|row| row.contains("┌ Users (2) "))
+    });
+    tmux.type_text("alice", "back in the lobby");
+    tmux.press("alice", &["Enter"]);
+    bob.expect_line("alice's lobby line", |l| {
+        is_chat_line(l, "alice > back in the lobby")
+    });
+}

@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use super::Error;
-use crate::proto::framed::{chat_kind, reply_kind, ClientFrame, ServerFrame};
+use crate::proto::framed::{chat_kind, error_code, reply_kind, ClientFrame, ServerFrame};
 use crate::proto::msg::{Command, Event, ServerMsg, Stamp};
 use crate::proto::text::{self, split_line, TypedLine};
 
@@ -264,7 +264,10 @@ impl Session {
                     code,
                     text: text.clone(),
                 }));
-                if self.stage == (Stage::Joining { hello_sent: true }) {
+                if code == error_code::BAD_VERSION {
+                    // Not the name's fault: the server speaks another version and closes next.
+                    self.ending = Some(text);
+                } else if self.stage == (Stage::Joining { hello_sent: true }) {
                     self.name_refused(Some(text), now, out);
                 }
             }
@@ -282,6 +285,26 @@ impl Session {
             }
             ServerFrame::Bye => show(out, ServerMsg::Bye),
             ServerFrame::Ping { nonce } => out.push(Effect::Send(ClientFrame::Pong { nonce })),
+            ServerFrame::Room {
+                room,
+                line,
+                digest_ok,
+            } => {
+                let msg = ServerMsg::Room { room, line };
+                out.push(Effect::Show(if digest_ok {
+                    Shown::Msg(msg)
+                } else {
+                    Shown::DigestMismatch(msg)
+                }));
+            }
+            frame @ (ServerFrame::Rooms { .. }
+            | ServerFrame::Who { .. }
+            | ServerFrame::Topic { .. }
+            | ServerFrame::CurrentRoom(_)) => {
+                if let Some(msg) = frame.to_msg() {
+                    show(out, msg);
+                }
+            }
         }
     }
 
@@ -427,8 +450,10 @@ fn refusal_in(bytes: &[u8]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::framed::error_code;
-    use crate::proto::msg::{LeaveKind, Stamp};
+    use crate::proto::framed::RoomChange;
+    use crate::proto::msg::{
+        Departure, LeaveKind, MemberEntry, RoomEntry, RoomLine, RoomTag, Stamp, TopicEntry,
+    };
     use std::time::Duration;
 
     fn stamp() -> Stamp {
@@ -622,6 +647,153 @@ mod tests {
                 "[!] digest mismatch in message 4: not relayed",
                 "[*] a\n[*] b",
             ]
+        );
+    }
+
+    #[test]
+    fn room_commands_pass_through_and_room_frames_show_as_text_mode_lines() {
+        let now = Instant::now();
+        let mut s = Session::new(Some("bot".into()));
+        let mut out = Vec::new();
+        s.start(&mut out);
+        s.received(welcome("bot"), now, &mut out);
+        out.clear();
+        for line in [
+            "/join #dev",
+            "/room #lobby",
+            "/part #dev bye",
+            "/rooms",
+            "/who #dev",
+            "/topic Rust talk",
+            "/me waves",
+        ] {
+            s.typed(line, now, &mut out);
+        }
+        let command = |name: &str, args: &str| ClientFrame::Command {
+            name: name.into(),
+            args: args.into(),
+        };
+        assert_eq!(
+            sent(&out),
+            vec![
+                command("join", "#dev"),
+                command("room", "#lobby"),
+                command("part", "#dev bye"),
+                command("rooms", ""),
+                command("who", "#dev"),
+                command("topic", "Rust talk"),
+                command("me", "waves"),
+            ]
+        );
+        out.clear();
+        let dev = RoomTag {
+            name: "#dev".into(),
+            default: false,
+        };
+        let frames = vec![
+            ServerFrame::CurrentRoom(RoomChange::Joined {
+                room: dev.clone(),
+                members: 2,
+                created: false,
+            }),
+            ServerFrame::Room {
+                room: dev.clone(),
+                line: RoomLine::Chat {
+                    at: stamp(),
+                    from: "alice".into(),
+                    text: "hi".into(),
+                },
+                digest_ok: true,
+            },
+            ServerFrame::Room {
+                room: dev.clone(),
+                line: RoomLine::Me {
+                    at: stamp(),
+                    from: "alice".into(),
+                    text: "waves".into(),
+                },
+                digest_ok: false,
+            },
+            ServerFrame::Room {
+                room: dev.clone(),
+                line: RoomLine::Left {
+                    names: vec!["alice".into()],
+                    more: 0,
+                    how: Departure::Parted,
+                    reason: None,
+                },
+                digest_ok: true,
+            },
+            ServerFrame::Rooms {
+                rooms: vec![RoomEntry {
+                    name: "#dev".into(),
+                    members: 1,
+                    topic: None,
+                    persistent: false,
+                }],
+            },
+            ServerFrame::Who {
+                room: "#dev".into(),
+                members: vec![MemberEntry {
+                    name: "bot".into(),
+                    moderator: true,
+                    away: None,
+                }],
+            },
+            ServerFrame::Topic {
+                room: "#dev".into(),
+                topic: Some(TopicEntry {
+                    text: "Rust talk".into(),
+                    by: "bot".into(),
+                    at: stamp(),
+                }),
+            },
+            ServerFrame::CurrentRoom(RoomChange::Switched {
+                room: RoomTag {
+                    name: "#lobby".into(),
+                    default: true,
+                },
+            }),
+        ];
+        for frame in frames {
+            s.received(frame, now, &mut out);
+        }
+        assert_eq!(
+            shown(&out),
+            vec![
+                "[*] You joined #dev (2 members): plain lines go there now.",
+                "[09:05:07] #dev alice > hi",
+                "[!] digest mismatch: [09:05:07] #dev * alice waves",
+                "[*] #dev: alice left.",
+                "[*] Rooms (1):\n[*]   #dev (1 member)",
+                "[*] #dev (1): bot (moderator)",
+                "[*] Topic of #dev: Rust talk (set by bot on 2023-11-14 22:13:20)",
+                "[*] Your current room is #lobby: plain lines go there now.",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_refused_version_ends_the_session_naming_it_not_the_name() {
+        let now = Instant::now();
+        let mut s = Session::new(Some("bot".into()));
+        let mut out = Vec::new();
+        s.start(&mut out);
+        let text = "unsupported protocol version 2: this server speaks version 1; use a chat client of that version";
+        s.received(
+            ServerFrame::Error {
+                code: error_code::BAD_VERSION,
+                id: 0,
+                text: text.into(),
+            },
+            now,
+            &mut out,
+        );
+        assert!(s.take_failure().is_none());
+        assert_eq!(shown(&out), vec![format!("[!] {text}")]);
+        assert_eq!(
+            outcome(s.closed(b"")),
+            Err(format!("the server closed the connection: {text}"))
         );
     }
 

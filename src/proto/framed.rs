@@ -13,11 +13,16 @@
 
 use sha2::{Digest as _, Sha224};
 
-use super::msg::{ClientMsg, Command, Event, LeaveKind, Reject, ServerMsg, Stamp};
+use super::msg::{
+    ClientMsg, Command, Departure, Done, Event, LeaveKind, MemberEntry, Notice, Reject, RoomEntry,
+    RoomLine, RoomTag, ServerMsg, Stamp, TopicEntry,
+};
 use super::{sanitize, text, DecodeError, Decoded};
 
-/// The protocol version this code speaks, sent in the client's hello.
-pub const PROTOCOL_VERSION: u16 = 1;
+/// The protocol version this code speaks, sent in the client's hello. Version 2 added the room
+/// frames (`0x89` to `0x8d`); a hello of any other version is refused with error 304. The hello
+/// and error frames keep their layout in every version, so an old client understands the refusal.
+pub const PROTOCOL_VERSION: u16 = 2;
 /// Bytes in the length field that starts every frame.
 pub const HEADER_LEN: usize = 4;
 /// The largest frame length any limit may allow: it keeps the first byte of every frame 0x00.
@@ -67,6 +72,76 @@ pub mod frame_type {
     pub const SERVER_BYE: u8 = 0x87;
     /// Server: a keepalive ping to a client that has been silent; it must answer with a pong.
     pub const SERVER_PING: u8 = 0x88;
+    /// Server: a line said in a room (chat, action, history), tagged with the room, with a digest.
+    pub const ROOM_CHAT: u8 = 0x89;
+    /// Server: something that happened in a room (joins, leaves, removals, topic, moderators).
+    pub const ROOM_EVENT: u8 = 0x8a;
+    /// Server: every room, for `rooms`.
+    pub const ROOMS: u8 = 0x8b;
+    /// Server: a room's members, for `who`.
+    pub const WHO: u8 = 0x8c;
+    /// Server: a room's topic, for `topic` alone.
+    pub const TOPIC: u8 = 0x8d;
+    /// Server: the client's current room changed (joined, switched, parted, removed).
+    pub const CURRENT_ROOM: u8 = 0x8e;
+}
+
+/// The flags byte after a room's name in room frames.
+pub mod room_flag {
+    /// The room is the server's default room.
+    pub const DEFAULT: u8 = 0x01;
+    /// (Current-room frame, kind joined) the client made the room and moderates it.
+    pub const CREATED: u8 = 0x02;
+    /// (Rooms frame) the room stays when empty.
+    pub const PERSISTENT: u8 = 0x01;
+    /// (Who frame) the member moderates the room.
+    pub const MODERATOR: u8 = 0x01;
+    /// (Who frame) the member is away.
+    pub const AWAY: u8 = 0x02;
+    /// (Topic frame) the room has a topic.
+    pub const TOPIC_SET: u8 = 0x01;
+}
+
+/// The kind byte of a room chat frame.
+pub mod room_chat_kind {
+    /// Said in the room.
+    pub const SAID: u8 = 0;
+    /// An action (`/me`).
+    pub const ACTION: u8 = 1;
+    /// Said before the recipient joined the room (its history, shown on joining).
+    pub const HISTORY: u8 = 2;
+    /// An action said before the recipient joined.
+    pub const HISTORY_ACTION: u8 = 3;
+}
+
+/// The kind byte of a room event frame.
+pub mod room_event_kind {
+    /// NAMES entered (and MORE others).
+    pub const ENTERED: u8 = 1;
+    /// NAMES left the room with `part` (TEXT is the reason).
+    pub const PARTED: u8 = 2;
+    /// NAMES left the server (TEXT is the reason).
+    pub const EXITED: u8 = 3;
+    /// NAMES were kicked off the server (TEXT is the reason).
+    pub const KICKED: u8 = 4;
+    /// BY removed NAME from the room (TEXT is the reason).
+    pub const REMOVED: u8 = 5;
+    /// BY set the topic to TEXT.
+    pub const TOPIC: u8 = 6;
+    /// BY made NAME a moderator.
+    pub const MODERATOR: u8 = 7;
+}
+
+/// The kind byte of a current-room frame.
+pub mod current_room_kind {
+    /// The client joined ROOM, now its current room.
+    pub const JOINED: u8 = 1;
+    /// The client switched to ROOM.
+    pub const SWITCHED: u8 = 2;
+    /// The client left ROOM; CURRENT is its current room now.
+    pub const PARTED: u8 = 3;
+    /// BY removed the client from ROOM (REASON); CURRENT is its current room now.
+    pub const REMOVED: u8 = 4;
 }
 
 /// The kind byte of a chat frame.
@@ -564,6 +639,182 @@ pub enum ServerFrame {
         /// To echo in the pong.
         nonce: u64,
     },
+    /// A line of a room: said, acted, history, or something that happened there.
+    Room {
+        /// The room.
+        room: RoomTag,
+        /// The line.
+        line: RoomLine,
+        /// Whether a said line's text matched its digest (always true for events).
+        digest_ok: bool,
+    },
+    /// Every room.
+    Rooms {
+        /// One entry per room.
+        rooms: Vec<RoomEntry>,
+    },
+    /// A room's members.
+    Who {
+        /// The room.
+        room: String,
+        /// One entry per member.
+        members: Vec<MemberEntry>,
+    },
+    /// A room's topic.
+    Topic {
+        /// The room.
+        room: String,
+        /// The topic, if set.
+        topic: Option<TopicEntry>,
+    },
+    /// The client's current room changed.
+    CurrentRoom(RoomChange),
+}
+
+/// How the client's current room changed, as a current-room frame tells it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RoomChange {
+    /// The client joined `room`, now its current room.
+    Joined {
+        /// The room.
+        room: RoomTag,
+        /// Its members now, the client included.
+        members: usize,
+        /// Whether the client made it (and so moderates it).
+        created: bool,
+    },
+    /// The client's current room is now `room`.
+    Switched {
+        /// The room.
+        room: RoomTag,
+    },
+    /// The client left `room`; `current` is its current room now.
+    Parted {
+        /// The room left.
+        room: String,
+        /// The current room now.
+        current: String,
+    },
+    /// A moderator took the client out of `room`; `current` is its current room now.
+    Removed {
+        /// The room.
+        room: String,
+        /// Who did it.
+        by: String,
+        /// Why, if given.
+        reason: Option<String>,
+        /// The current room now.
+        current: String,
+    },
+}
+
+impl RoomChange {
+    /// The change told by `msg`, if `msg` tells one.
+    pub fn of(msg: &ServerMsg) -> Option<RoomChange> {
+        Some(match msg {
+            ServerMsg::Done(Done::JoinedRoom {
+                room,
+                members,
+                created,
+            }) => RoomChange::Joined {
+                room: room.clone(),
+                members: *members,
+                created: *created,
+            },
+            ServerMsg::Done(Done::SwitchedRoom { room }) => {
+                RoomChange::Switched { room: room.clone() }
+            }
+            ServerMsg::Done(Done::PartedRoom { room, current }) => RoomChange::Parted {
+                room: room.clone(),
+                current: current.clone(),
+            },
+            ServerMsg::Notice(Notice::RemovedFromRoom {
+                room,
+                by,
+                reason,
+                current,
+            }) => RoomChange::Removed {
+                room: room.clone(),
+                by: by.clone(),
+                reason: reason.clone(),
+                current: current.clone(),
+            },
+            _ => return None,
+        })
+    }
+
+    /// The message this change was made from.
+    pub fn to_msg(&self) -> ServerMsg {
+        match self.clone() {
+            RoomChange::Joined {
+                room,
+                members,
+                created,
+            } => ServerMsg::Done(Done::JoinedRoom {
+                room,
+                members,
+                created,
+            }),
+            RoomChange::Switched { room } => ServerMsg::Done(Done::SwitchedRoom { room }),
+            RoomChange::Parted { room, current } => {
+                ServerMsg::Done(Done::PartedRoom { room, current })
+            }
+            RoomChange::Removed {
+                room,
+                by,
+                reason,
+                current,
+            } => ServerMsg::Notice(Notice::RemovedFromRoom {
+                room,
+                by,
+                reason,
+                current,
+            }),
+        }
+    }
+
+    /// The client's current room after the change.
+    pub fn current(&self) -> &str {
+        match self {
+            RoomChange::Joined { room, .. } | RoomChange::Switched { room } => &room.name,
+            RoomChange::Parted { current, .. } | RoomChange::Removed { current, .. } => current,
+        }
+    }
+}
+
+impl ServerFrame {
+    /// The message a server encoded into this frame, as far as the frame tells it (a chat frame's
+    /// kind picks room, direct or history; a kick becomes [`ServerMsg::Kicked`]; a reply frame and
+    /// an error frame have no one message and give `None`).
+    pub fn to_msg(&self) -> Option<ServerMsg> {
+        Some(match self.clone() {
+            ServerFrame::Welcome { name, others, more } => {
+                ServerMsg::Welcome { name, others, more }
+            }
+            ServerFrame::Chat {
+                kind,
+                at,
+                from,
+                text,
+                ..
+            } => match kind {
+                chat_kind::DIRECT => ServerMsg::Direct { at, from, text },
+                chat_kind::HISTORY => ServerMsg::Backlog { at, from, text },
+                _ => ServerMsg::Chat { at, from, text },
+            },
+            ServerFrame::Event(event) => ServerMsg::Event(event),
+            ServerFrame::Kicked { by, reason } => ServerMsg::Kicked { by, reason },
+            ServerFrame::Reply { .. } | ServerFrame::Error { .. } => return None,
+            ServerFrame::Pong { nonce, at } => ServerMsg::Pong { nonce, at },
+            ServerFrame::Bye => ServerMsg::Bye,
+            ServerFrame::Ping { nonce } => ServerMsg::KeepAlive { nonce },
+            ServerFrame::Room { room, line, .. } => ServerMsg::Room { room, line },
+            ServerFrame::Rooms { rooms } => ServerMsg::Rooms { rooms },
+            ServerFrame::Who { room, members } => ServerMsg::Who { room, members },
+            ServerFrame::Topic { room, topic } => ServerMsg::Topic { room, topic },
+            ServerFrame::CurrentRoom(change) => change.to_msg(),
+        })
+    }
 }
 
 impl ServerFrame {
@@ -629,6 +880,145 @@ impl ServerFrame {
             }
             frame_type::SERVER_BYE => ServerFrame::Bye,
             frame_type::SERVER_PING => ServerFrame::Ping { nonce: r.u64()? },
+            frame_type::ROOM_CHAT => {
+                let room = r.room_tag()?;
+                let kind = r.u8()?;
+                let at = r.stamp()?;
+                let from = r.string()?;
+                let raw = r.raw_string()?;
+                let sent = r.digest()?;
+                let text = sanitize(raw);
+                let line = match kind {
+                    room_chat_kind::SAID => RoomLine::Chat { at, from, text },
+                    room_chat_kind::ACTION => RoomLine::Me { at, from, text },
+                    room_chat_kind::HISTORY | room_chat_kind::HISTORY_ACTION => RoomLine::History {
+                        at,
+                        from,
+                        text,
+                        me: kind == room_chat_kind::HISTORY_ACTION,
+                    },
+                    _ => return Err(r.malformed()),
+                };
+                ServerFrame::Room {
+                    room,
+                    line,
+                    digest_ok: digest(raw) == sent,
+                }
+            }
+            frame_type::ROOM_EVENT => {
+                let room = r.room_tag()?;
+                let kind = r.u8()?;
+                let mut names = r.strings()?;
+                let more = usize::try_from(r.u32()?).unwrap_or(usize::MAX);
+                let by = r.string()?;
+                let text = r.string()?;
+                let reason = (!text.is_empty()).then(|| text.clone());
+                let left = |how| RoomLine::Left {
+                    names: names.clone(),
+                    more,
+                    how,
+                    reason: reason.clone(),
+                };
+                let line = match kind {
+                    room_event_kind::ENTERED => RoomLine::Entered {
+                        names: names.clone(),
+                        more,
+                    },
+                    room_event_kind::PARTED => left(Departure::Parted),
+                    room_event_kind::EXITED => left(Departure::Exited),
+                    room_event_kind::KICKED => left(Departure::Kicked),
+                    room_event_kind::REMOVED if names.len() == 1 => RoomLine::Removed {
+                        name: names.remove(0),
+                        by,
+                        reason,
+                    },
+                    room_event_kind::TOPIC => RoomLine::Topic { text, by },
+                    room_event_kind::MODERATOR if names.len() == 1 => RoomLine::Moderator {
+                        name: names.remove(0),
+                        by,
+                    },
+                    _ => return Err(r.malformed()),
+                };
+                ServerFrame::Room {
+                    room,
+                    line,
+                    digest_ok: true,
+                }
+            }
+            frame_type::ROOMS => {
+                let count = r.u16()?;
+                let rooms = (0..count)
+                    .map(|_| {
+                        let name = r.string()?;
+                        let members = usize::try_from(r.u32()?).unwrap_or(usize::MAX);
+                        let flags = r.u8()?;
+                        let topic = r.string()?;
+                        Ok(RoomEntry {
+                            name,
+                            members,
+                            topic: (!topic.is_empty()).then_some(topic),
+                            persistent: flags & room_flag::PERSISTENT != 0,
+                        })
+                    })
+                    .collect::<Result<_, DecodeError>>()?;
+                ServerFrame::Rooms { rooms }
+            }
+            frame_type::WHO => {
+                let room = r.string()?;
+                let count = r.u16()?;
+                let members = (0..count)
+                    .map(|_| {
+                        let name = r.string()?;
+                        let flags = r.u8()?;
+                        let away = r.string()?;
+                        Ok(MemberEntry {
+                            name,
+                            moderator: flags & room_flag::MODERATOR != 0,
+                            away: (flags & room_flag::AWAY != 0).then_some(away),
+                        })
+                    })
+                    .collect::<Result<_, DecodeError>>()?;
+                ServerFrame::Who { room, members }
+            }
+            frame_type::TOPIC => {
+                let room = r.string()?;
+                let flags = r.u8()?;
+                let text = r.string()?;
+                let by = r.string()?;
+                let at = r.local_stamp()?;
+                let topic =
+                    (flags & room_flag::TOPIC_SET != 0).then_some(TopicEntry { text, by, at });
+                ServerFrame::Topic { room, topic }
+            }
+            frame_type::CURRENT_ROOM => {
+                let kind = r.u8()?;
+                let (room, flags) = r.room_tag_flags()?;
+                let members = usize::try_from(r.u32()?).unwrap_or(usize::MAX);
+                let current = r.string()?;
+                let by = r.string()?;
+                let reason = r.string()?;
+                let reason = (!reason.is_empty()).then_some(reason);
+                let created = flags & room_flag::CREATED != 0;
+                ServerFrame::CurrentRoom(match kind {
+                    current_room_kind::JOINED => RoomChange::Joined {
+                        room,
+                        members,
+                        created,
+                    },
+                    current_room_kind::SWITCHED => RoomChange::Switched { room },
+                    current_room_kind::PARTED => RoomChange::Parted {
+                        room: room.name,
+                        current,
+                    },
+                    current_room_kind::REMOVED => RoomChange::Removed {
+                        room: room.name,
+                        by,
+                        reason,
+                        current,
+                    },
+                    _ => return Err(r.malformed()),
+                })
+            }
             _ => return Err(DecodeError::UnknownType { code }),
         };
         r.finish()?;
@@ -644,19 +1034,71 @@ pub fn encode(msg: &ServerMsg, out: &mut Vec<u8>) {
         ServerMsg::NamePrompt => encode_reply(reply_kind::NAME_PROMPT, msg, out),
         ServerMsg::Help { .. } => encode_reply(reply_kind::HELP, msg, out),
         ServerMsg::PasswordPrompt => encode_reply(reply_kind::PASSWORD_PROMPT, msg, out),
-        ServerMsg::Done(_) => encode_reply(reply_kind::DONE, msg, out),
         ServerMsg::Away { .. } => encode_reply(reply_kind::AWAY, msg, out),
         ServerMsg::WhoAmI { .. } => encode_reply(reply_kind::WHOAMI, msg, out),
         ServerMsg::Time { .. } => encode_reply(reply_kind::TIME, msg, out),
         ServerMsg::Stats { .. } => encode_reply(reply_kind::STATS, msg, out),
         ServerMsg::Bans { .. } => encode_reply(reply_kind::BANS, msg, out),
-        ServerMsg::Notice(_) => encode_reply(reply_kind::NOTICE, msg, out),
-        // Rooms have no frames of their own yet: framed clients get their lines as text, in a
-        // notice reply, exactly as text mode shows them.
-        ServerMsg::Room { .. }
-        | ServerMsg::Rooms { .. }
-        | ServerMsg::Who { .. }
-        | ServerMsg::Topic { .. } => encode_reply(reply_kind::NOTICE, msg, out),
+        ServerMsg::Room { room, line } => encode_room_line(room, line, out),
+        ServerMsg::Rooms { rooms } => {
+            let mut w = FrameWriter::begin(out, frame_type::ROOMS);
+            let count = rooms.len().min(usize::from(u16::MAX));
+            w.u16(u16::try_from(count).unwrap_or(u16::MAX));
+            for room in &rooms[..count] {
+                w.string(&room.name);
+                w.u32(u32::try_from(room.members).unwrap_or(u32::MAX));
+                w.u8(if room.persistent {
+                    room_flag::PERSISTENT
+                } else {
+                    0
+                });
+                w.string(room.topic.as_deref().unwrap_or(""));
+            }
+            w.finish();
+        }
+        ServerMsg::Who { room, members } => {
+            let mut w = FrameWriter::begin(out, frame_type::WHO);
+            w.string(room);
+            let count = members.len().min(usize::from(u16::MAX));
+            w.u16(u16::try_from(count).unwrap_or(u16::MAX));
+            for member in &members[..count] {
+                w.string(&member.name);
+                let mut flags = 0;
+                if member.moderator {
+                    flags |= room_flag::MODERATOR;
+                }
+                if member.away.is_some() {
+                    flags |= room_flag::AWAY;
+                }
+                w.u8(flags);
+                w.string(member.away.as_deref().unwrap_or(""));
+            }
+            w.finish();
+        }
+        ServerMsg::Topic { room, topic } => {
+            let mut w = FrameWriter::begin(out, frame_type::TOPIC);
+            w.string(room);
+            match topic {
+                Some(topic) => {
+                    w.u8(room_flag::TOPIC_SET);
+                    w.string(&topic.text);
+                    w.string(&topic.by);
+                    w.stamp(&topic.at);
+                }
+                None => {
+                    w.u8(0);
+                    w.string("");
+                    w.string("");
+                    w.stamp(&Stamp::new(0, 0, 0, 0));
+                }
+            }
+            w.finish();
+        }
+        ServerMsg::Done(_) | ServerMsg::Notice(_) => match RoomChange::of(msg) {
+            Some(change) => encode_room_change(&change, out),
+            None if matches!(msg, ServerMsg::Done(_)) => encode_reply(reply_kind::DONE, msg, out),
+            None => encode_reply(reply_kind::NOTICE, msg, out),
+        },
         ServerMsg::Backlog { at, from, text } => {
             encode_chat(chat_kind::HISTORY, at, from, text, out)
         }
@@ -718,6 +1160,136 @@ fn encode_chat(kind: u8, at: &Stamp, from: &str, text: &str, out: &mut Vec<u8>) 
     w.string(from);
     w.string(text);
     w.bytes(&digest(text.as_bytes()));
+    w.finish();
+}
+
+/// The room's name and its flags byte.
+fn write_room(w: &mut FrameWriter<'_>, room: &RoomTag, extra_flags: u8) {
+    w.string(&room.name);
+    w.u8(if room.default { room_flag::DEFAULT } else { 0 } | extra_flags);
+}
+
+fn encode_room_line(room: &RoomTag, line: &RoomLine, out: &mut Vec<u8>) {
+    let said = |kind: u8, at: &Stamp, from: &str, text: &str, out: &mut Vec<u8>| {
+        let text = fit(text);
+        let mut w = FrameWriter::begin(out, frame_type::ROOM_CHAT);
+        write_room(&mut w, room, 0);
+        w.u8(kind);
+        w.stamp(at);
+        w.string(from);
+        w.string(text);
+        w.bytes(&digest(text.as_bytes()));
+        w.finish();
+    };
+    let happened = |kind: u8, names: &[String], more: usize, by: &str, text: &str, out| {
+        encode_room_event(room, kind, names, more, by, text, out)
+    };
+    match line {
+        RoomLine::Chat { at, from, text } => said(room_chat_kind::SAID, at, from, text, out),
+        RoomLine::Me { at, from, text } => said(room_chat_kind::ACTION, at, from, text, out),
+        RoomLine::History { at, from, text, me } => {
+            let kind = if *me {
+                room_chat_kind::HISTORY_ACTION
+            } else {
+                room_chat_kind::HISTORY
+            };
+            said(kind, at, from, text, out)
+        }
+        RoomLine::Entered { names, more } => {
+            happened(room_event_kind::ENTERED, names, *more, "", "", out)
+        }
+        RoomLine::Left {
+            names,
+            more,
+            how,
+            reason,
+        } => {
+            let kind = match how {
+                Departure::Parted => room_event_kind::PARTED,
+                Departure::Exited => room_event_kind::EXITED,
+                Departure::Kicked => room_event_kind::KICKED,
+            };
+            happened(kind, names, *more, "", reason.as_deref().unwrap_or(""), out)
+        }
+        RoomLine::Removed { name, by, reason } => happened(
+            room_event_kind::REMOVED,
+            std::slice::from_ref(name),
+            0,
+            by,
+            reason.as_deref().unwrap_or(""),
+            out,
+        ),
+        RoomLine::Topic { text, by } => happened(room_event_kind::TOPIC, &[], 0, by, text, out),
+        RoomLine::Moderator { name, by } => happened(
+            room_event_kind::MODERATOR,
+            std::slice::from_ref(name),
+            0,
+            by,
+            "",
+            out,
+        ),
+    }
+}
+
+fn encode_room_event(
+    room: &RoomTag,
+    kind: u8,
+    names: &[String],
+    more: usize,
+    by: &str,
+    text: &str,
+    out: &mut Vec<u8>,
+) {
+    let mut w = FrameWriter::begin(out, frame_type::ROOM_EVENT);
+    write_room(&mut w, room, 0);
+    w.u8(kind);
+    w.strings(names.iter().map(String::as_str));
+    w.u32(u32::try_from(more).unwrap_or(u32::MAX));
+    w.string(by);
+    w.string(text);
+    w.finish();
+}
+
+fn encode_room_change(change: &RoomChange, out: &mut Vec<u8>) {
+    let plain = |name: &str| RoomTag {
+        name: name.to_owned(),
+        default: false,
+    };
+    let (kind, room, flags, members, by, reason) = match change {
+        RoomChange::Joined {
+            room,
+            members,
+            created,
+        } => (
+            current_room_kind::JOINED,
+            room.clone(),
+            if *created { room_flag::CREATED } else { 0 },
+            *members,
+            "",
+            None,
+        ),
+        RoomChange::Switched { room } => {
+            (current_room_kind::SWITCHED, room.clone(), 0, 0, "", None)
+        }
+        RoomChange::Parted { room, .. } => (current_room_kind::PARTED, plain(room), 0, 0, "", None),
+        RoomChange::Removed {
+            room, by, reason, ..
+        } => (
+            current_room_kind::REMOVED,
+            plain(room),
+            0,
+            0,
+            by.as_str(),
+            reason.as_deref(),
+        ),
+    };
+    let mut w = FrameWriter::begin(out, frame_type::CURRENT_ROOM);
+    w.u8(kind);
+    write_room(&mut w, &room, flags);
+    w.u32(u32::try_from(members).unwrap_or(u32::MAX));
+    w.string(change.current());
+    w.string(by);
+    w.string(reason.unwrap_or(""));
     w.finish();
 }
 
@@ -831,19 +1403,29 @@ pub struct ChatPeek<'a> {
     pub digest: Digest,
 }
 
-/// Reads the whole chat frame at the front of `input` in place, for tools that count deliveries
-/// and need neither the sender nor the time (the load generator). `None` if `input` does not
-/// start with a whole chat frame with its fields in place (the time and the sender are not
-/// checked, nor the digest); [`ServerFrameDecoder`] reads and checks every frame.
+/// Reads the whole chat frame (or room chat frame) at the front of `input` in place, for tools
+/// that count deliveries and need neither the sender nor the time nor the room (the load
+/// generator). `None` if `input` does not start with a whole chat frame with its fields in place
+/// (the time and the sender are not checked, nor the digest); [`ServerFrameDecoder`] reads and
+/// checks every frame.
 pub fn peek_chat(input: &[u8]) -> Option<ChatPeek<'_>> {
     let (header, rest) = input.split_first_chunk::<HEADER_LEN>()?;
     let frame_len = usize::try_from(u32::from_be_bytes(*header)).ok()?;
     let (&code, body) = rest.get(..frame_len)?.split_first()?;
-    if code != frame_type::CHAT {
-        return None;
-    }
     let mut r = Reader { code, body };
-    r.chat_kind().ok()?;
+    match code {
+        frame_type::CHAT => {
+            r.chat_kind().ok()?;
+        }
+        frame_type::ROOM_CHAT => {
+            r.raw_string().ok()?;
+            r.u8().ok()?;
+            if r.u8().ok()? > room_chat_kind::HISTORY_ACTION {
+                return None;
+            }
+        }
+        _ => return None,
+    }
     r.stamp_bytes().ok()?;
     r.raw_string().ok()?;
     let text = r.raw_string().ok()?;
@@ -1037,6 +1619,44 @@ impl<'a> Reader<'a> {
         (0..count).map(|_| self.string()).collect()
     }
 
+    /// A room's name and flags byte, as a tag (the default flag read) and the whole flags byte.
+    fn room_tag_flags(&mut self) -> Result<(RoomTag, u8), DecodeError> {
+        let name = self.string()?;
+        let flags = self.u8()?;
+        let tag = RoomTag {
+            name,
+            default: flags & room_flag::DEFAULT != 0,
+        };
+        Ok((tag, flags))
+    }
+
+    fn room_tag(&mut self) -> Result<RoomTag, DecodeError> {
+        Ok(self.room_tag_flags()?.0)
+    }
+
+    /// A time whose local offset is read back from how far its `HH:MM:SS` is from UTC (to the
+    /// minute), for times shown with their date (a topic's).
+    fn local_stamp(&mut self) -> Result<Stamp, DecodeError> {
+        let stamp = self.stamp()?;
+        let (h, m, s) = stamp
+            .hms()
+            .split(':')
+            .map(|part| part.parse::<i64>().unwrap_or(0))
+            .fold((0, 0, 0), |(_, a, b), n| (a, b, n));
+        let shown = h * 3600 + m * 60 + s;
+        let utc = stamp.unix.rem_euclid(86_400);
+        // The offset that puts the UTC time of day on the one shown, between -12 h and +14 h.
+        let mut offset = (shown - utc).rem_euclid(86_400);
+        if offset > 14 * 3600 {
+            offset -= 86_400;
+        }
+        let offset = i32::try_from(offset).unwrap_or(0);
+        Ok(match time::UtcOffset::from_whole_seconds(offset) {
+            Ok(offset) => Stamp::local(stamp.unix, offset),
+            Err(_) => stamp,
+        })
+    }
+
     /// A chat frame's kind: room, direct or history.
     fn chat_kind(&mut self) -> Result<u8, DecodeError> {
         match self.u8()? {
@@ -1194,7 +1814,30 @@ mod tests {
 
     fn random_server_msg(rng: &mut Rng) -> ServerMsg {
         let at = Stamp::new(rng.next() as i64, 23, 59, 59);
-        match rng.below(8) {
+        match rng.below(10) {
+            8 => ServerMsg::Room {
+                room: RoomTag {
+                    name: format!("#{}", rng.name()),
+                    default: rng.below(2) == 0,
+                },
+                line: RoomLine::Me {
+                    at,
+                    from: rng.name(),
+                    text: rng.text(40),
+                },
+            },
+            9 => ServerMsg::Room {
+                room: RoomTag {
+                    name: format!("#{}", rng.name()),
+                    default: false,
+                },
+                line: RoomLine::Left {
+                    names: (0..rng.below(4)).map(|_| rng.name()).collect(),
+                    more: rng.below(100),
+                    how: Departure::Parted,
+                    reason: (rng.below(2) == 0).then(|| rng.text(10)),
+                },
+            },
             0 => ServerMsg::Chat {
                 at,
                 from: rng.name(),
@@ -1301,11 +1944,23 @@ mod tests {
             | ServerMsg::Time { .. }
             | ServerMsg::Stats { .. }
             | ServerMsg::Bans { .. }
-            | ServerMsg::Notice(_)
-            | ServerMsg::Room { .. }
-            | ServerMsg::Rooms { .. }
-            | ServerMsg::Who { .. }
-            | ServerMsg::Topic { .. } => frame_type::REPLY,
+            | ServerMsg::Notice(_) => match RoomChange::of(msg) {
+                Some(_) => frame_type::CURRENT_ROOM,
+                None => frame_type::REPLY,
+            },
+            ServerMsg::Room { line, .. } => match line {
+                RoomLine::Chat { .. } | RoomLine::Me { .. } | RoomLine::History { .. } => {
+                    frame_type::ROOM_CHAT
+                }
+                RoomLine::Entered { .. }
+                | RoomLine::Left { .. }
+                | RoomLine::Removed { .. }
+                | RoomLine::Topic { .. }
+                | RoomLine::Moderator { .. } => frame_type::ROOM_EVENT,
+            },
+            ServerMsg::Rooms { .. } => frame_type::ROOMS,
+            ServerMsg::Who { .. } => frame_type::WHO,
+            ServerMsg::Topic { .. } => frame_type::TOPIC,
             ServerMsg::Welcome { .. } => frame_type::WELCOME,
             ServerMsg::Chat { .. } | ServerMsg::Direct { .. } | ServerMsg::Backlog { .. } => {
                 frame_type::CHAT
@@ -1488,6 +2143,384 @@ mod tests {
         assert_eq!(lines.len(), user_commands + 1, "a line each");
     }
 
+    /// The room frames PROTOCOL.md shows, by example name.
+    fn room_examples() -> Vec<(&'static str, ServerMsg)> {
+        let dev = RoomTag {
+            name: "#dev".into(),
+            default: false,
+        };
+        vec![
+            (
+                "room chat",
+                ServerMsg::Room {
+                    room: dev.clone(),
+                    line: RoomLine::Chat {
+                        at: stamp(),
+                        from: "bob".into(),
+                        text: "hi".into(),
+                    },
+                },
+            ),
+            (
+                "room event",
+                ServerMsg::Room {
+                    room: dev.clone(),
+                    line: RoomLine::Left {
+                        names: vec!["bob".into()],
+                        more: 0,
+                        how: Departure::Parted,
+                        reason: Some("lunch".into()),
+                    },
+                },
+            ),
+            (
+                "rooms",
+                ServerMsg::Rooms {
+                    rooms: vec![RoomEntry {
+                        name: "#dev".into(),
+                        members: 2,
+                        topic: Some("Rust".into()),
+                        persistent: false,
+                    }],
+                },
+            ),
+            (
+                "who",
+                ServerMsg::Who {
+                    room: "#dev".into(),
+                    members: vec![
+                        MemberEntry {
+                            name: "alice".into(),
+                            moderator: true,
+                            away: None,
+                        },
+                        MemberEntry {
+                            name: "bob".into(),
+                            moderator: false,
+                            away: Some("lunch".into()),
+                        },
+                    ],
+                },
+            ),
+            (
+                "topic",
+                ServerMsg::Topic {
+                    room: "#dev".into(),
+                    topic: Some(TopicEntry {
+                        text: "Rust".into(),
+                        by: "alice".into(),
+                        at: stamp(),
+                    }),
+                },
+            ),
+            (
+                "current room",
+                ServerMsg::Done(Done::JoinedRoom {
+                    room: dev,
+                    members: 2,
+                    created: false,
+                }),
+            ),
+        ]
+    }
+
+    /// One of each room message, every kind of line and change included.
+    fn room_messages() -> Vec<ServerMsg> {
+        let at = stamp();
+        let dev = RoomTag {
+            name: "#dev".into(),
+            default: false,
+        };
+        let lobby = RoomTag {
+            name: "#lobby".into(),
+            default: true,
+        };
+        let names = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        let lines = vec![
+            RoomLine::Chat {
+                at,
+                from: "bob".into(),
+                text: "hi \u{1f600}".into(),
+            },
+            RoomLine::Me {
+                at,
+                from: "bob".into(),
+                text: "waves".into(),
+            },
+            RoomLine::History {
+                at,
+                from: "bob".into(),
+                text: "earlier".into(),
+                me: false,
+            },
+            RoomLine::History {
+                at,
+                from: "bob".into(),
+                text: "yawns".into(),
+                me: true,
+            },
+            RoomLine::Entered {
+                names: names(&["bob"]),
+                more: 0,
+            },
+            RoomLine::Entered {
+                names: names(&["a", "b", "c"]),
+                more: 38,
+            },
+            RoomLine::Left {
+                names: names(&["bob"]),
+                more: 0,
+                how: Departure::Parted,
+                reason: Some("lunch".into()),
+            },
+            RoomLine::Left {
+                names: names(&["bob"]),
+                more: 0,
+                how: Departure::Exited,
+                reason: None,
+            },
+            RoomLine::Left {
+                names: vec![],
+                more: 120,
+                how: Departure::Kicked,
+                reason: None,
+            },
+            RoomLine::Removed {
+                name: "eve".into(),
+                by: "alice".into(),
+                reason: Some("spam".into()),
+            },
+            RoomLine::Topic {
+                text: "Rust talk".into(),
+                by: "alice".into(),
+            },
+            RoomLine::Moderator {
+                name: "bob".into(),
+                by: "alice".into(),
+            },
+        ];
+        let mut msgs: Vec<ServerMsg> = lines
+            .into_iter()
+            .flat_map(|line| {
+                [
+                    ServerMsg::Room {
+                        room: dev.clone(),
+                        line: line.clone(),
+                    },
+                    ServerMsg::Room {
+                        room: lobby.clone(),
+                        line,
+                    },
+                ]
+            })
+            .collect();
+        let plus_one = time::UtcOffset::from_hms(1, 0, 0).unwrap();
+        msgs.extend([
+            ServerMsg::Rooms {
+                rooms: vec![
+                    RoomEntry {
+                        name: "#dev".into(),
+                        members: 1,
+                        topic: Some("Rust talk".into()),
+                        persistent: false,
+                    },
+                    RoomEntry {
+                        name: "#ops".into(),
+                        members: 0,
+                        topic: None,
+                        persistent: true,
+                    },
+                ],
+            },
+            ServerMsg::Rooms { rooms: vec![] },
+            ServerMsg::Who {
+                room: "#dev".into(),
+                members: vec![
+                    MemberEntry {
+                        name: "alice".into(),
+                        moderator: true,
+                        away: None,
+                    },
+                    MemberEntry {
+                        name: "bob".into(),
+                        moderator: false,
+                        away: Some(String::new()),
+                    },
+                    MemberEntry {
+                        name: "carol".into(),
+                        moderator: true,
+                        away: Some("lunch".into()),
+                    },
+                ],
+            },
+            ServerMsg::Topic {
+                room: "#dev".into(),
+                topic: None,
+            },
+            ServerMsg::Topic {
+                room: "#dev".into(),
+                topic: Some(TopicEntry {
+                    text: "Rust talk".into(),
+                    by: "alice".into(),
+                    at: Stamp::local(1_700_000_000, plus_one),
+                }),
+            },
+            ServerMsg::Topic {
+                room: "#dev".into(),
+                topic: Some(TopicEntry {
+                    text: "west".into(),
+                    by: "alice".into(),
+                    at: Stamp::local(
+                        1_700_000_000,
+                        time::UtcOffset::from_hms(-9, -30, 0).unwrap(),
+                    ),
+                }),
+            },
+            ServerMsg::Done(Done::JoinedRoom {
+                room: dev.clone(),
+                members: 3,
+                created: false,
+            }),
+            ServerMsg::Done(Done::JoinedRoom {
+                room: dev.clone(),
+                members: 1,
+                created: true,
+            }),
+            ServerMsg::Done(Done::SwitchedRoom { room: lobby }),
+            ServerMsg::Done(Done::SwitchedRoom { room: dev }),
+            ServerMsg::Done(Done::PartedRoom {
+                room: "#dev".into(),
+                current: "#lobby".into(),
+            }),
+            ServerMsg::Notice(Notice::RemovedFromRoom {
+                room: "#dev".into(),
+                by: "alice".into(),
+                reason: Some("spam".into()),
+                current: "#ops".into(),
+            }),
+            ServerMsg::Notice(Notice::RemovedFromRoom {
+                room: "#dev".into(),
+                by: "alice".into(),
+                reason: None,
+                current: "#lobby".into(),
+            }),
+        ]);
+        msgs
+    }
+
+    #[test]
+    fn every_room_message_gets_its_own_frame_and_decodes_to_the_same_message() {
+        let mut types_seen = Vec::new();
+        for msg in room_messages() {
+            let bytes = encoded_msg(&msg);
+            let code = bytes[HEADER_LEN];
+            assert_eq!(code, frame_type_of(&msg), "{msg:?}");
+            assert_ne!(code, frame_type::REPLY, "{msg:?} has a frame of its own");
+            types_seen.push(code);
+            let frames = server_stream(&[&bytes]);
+            let [Ok(frame)] = &frames[..] else {
+                panic!("{msg:?}: {frames:?}")
+            };
+            assert_eq!(frame.to_msg().as_ref(), Some(&msg), "{msg:?}");
+            if let ServerFrame::Room { digest_ok, .. } = frame {
+                assert!(digest_ok, "{msg:?}");
+            }
+            let mut as_text = Vec::new();
+            text::encode(&frame.to_msg().unwrap(), b"\n", &mut as_text);
+            let mut expected = Vec::new();
+            text::encode(&msg, b"\n", &mut expected);
+            assert_eq!(as_text, expected, "a client shows what text mode shows");
+        }
+        types_seen.sort_unstable();
+        types_seen.dedup();
+        assert_eq!(
+            types_seen,
+            vec![
+                frame_type::ROOM_CHAT,
+                frame_type::ROOM_EVENT,
+                frame_type::ROOMS,
+                frame_type::WHO,
+                frame_type::TOPIC,
+                frame_type::CURRENT_ROOM,
+            ]
+        );
+        // Other confirmations and notices stay replies.
+        for msg in [
+            ServerMsg::Done(Done::RoomCreated {
+                room: "#ops".into(),
+            }),
+            ServerMsg::Done(Done::Away),
+            ServerMsg::Notice(Notice::Replaced),
+        ] {
+            assert_eq!(encoded_msg(&msg)[HEADER_LEN], frame_type::REPLY, "{msg:?}");
+        }
+    }
+
+    #[test]
+    fn a_room_chat_frame_with_a_changed_text_is_flagged_and_bad_room_frames_are_malformed() {
+        let msg = ServerMsg::Room {
+            room: RoomTag {
+                name: "#dev".into(),
+                default: false,
+            },
+            line: RoomLine::Chat {
+                at: stamp(),
+                from: "bob".into(),
+                text: "hi".into(),
+            },
+        };
+        let bytes = encoded_msg(&msg);
+        let text_at = bytes.len() - DIGEST_LEN - 2;
+        assert_eq!(&bytes[text_at..text_at + 2], b"hi");
+        let mut flipped = bytes.clone();
+        flipped[text_at] = b'H';
+        assert!(matches!(
+            server_stream(&[&flipped])[..],
+            [Ok(ServerFrame::Room {
+                digest_ok: false,
+                ..
+            })]
+        ));
+        let kind_at = HEADER_LEN + 1 + 2 + 4 + 1;
+        let mut bad_kind = bytes.clone();
+        bad_kind[kind_at] = 9;
+        assert_eq!(
+            server_stream(&[&bad_kind]),
+            vec![Err(DecodeError::Malformed {
+                code: frame_type::ROOM_CHAT
+            })]
+        );
+        // A count of members running past the body: refused before anything is allocated.
+        let mut who = 4u16.to_be_bytes().to_vec();
+        who.extend_from_slice(b"#dev");
+        who.extend_from_slice(&u16::MAX.to_be_bytes());
+        assert_eq!(
+            server_stream(&[&raw_frame(frame_type::WHO, &who)]),
+            vec![Err(DecodeError::Malformed {
+                code: frame_type::WHO
+            })]
+        );
+        let removed_two = encoded_msg(&ServerMsg::Room {
+            room: RoomTag {
+                name: "#dev".into(),
+                default: false,
+            },
+            line: RoomLine::Entered {
+                names: vec!["a".into(), "b".into()],
+                more: 0,
+            },
+        });
+        let mut removed_two = removed_two.clone();
+        removed_two[HEADER_LEN + 1 + 2 + 4 + 1] = room_event_kind::REMOVED;
+        assert_eq!(
+            server_stream(&[&removed_two]),
+            vec![Err(DecodeError::Malformed {
+                code: frame_type::ROOM_EVENT
+            })],
+            "a removal names one user"
+        );
+    }
+
     #[test]
     fn a_random_client_stream_split_anywhere_decodes_to_the_same_messages() {
         let mut rng = Rng(0x5eed_0003);
@@ -1544,10 +2577,12 @@ mod tests {
     fn each_malformed_client_frame_gets_its_error() {
         let mut short_say = 7u32.to_be_bytes().to_vec();
         short_say.extend_from_slice(&[0, 2, b'h', b'i', 1, 2, 3]);
-        let mut bad_hello_string = 1u16.to_be_bytes().to_vec();
+        let mut bad_hello_string = PROTOCOL_VERSION.to_be_bytes().to_vec();
         bad_hello_string.extend_from_slice(&[0, 10, b'a', b'b', b'c']);
-        let mut v2_hello = 2u16.to_be_bytes().to_vec();
-        v2_hello.extend_from_slice(b"anything at all, in a layout v1 does not know");
+        let mut v3_hello = 3u16.to_be_bytes().to_vec();
+        v3_hello.extend_from_slice(b"anything at all, in a layout v2 does not know");
+        let mut v1_hello = 1u16.to_be_bytes().to_vec();
+        v1_hello.extend_from_slice(&[0, 5, b'a', b'l', b'i', b'c', b'e']);
         let cases: Vec<(&str, Vec<u8>, DecodeError)> = vec![
             (
                 "length over the limit, refused on the header alone",
@@ -1604,9 +2639,14 @@ mod tests {
                 },
             ),
             (
-                "another protocol version",
-                raw_frame(frame_type::HELLO, &v2_hello),
-                DecodeError::BadVersion { version: 2 },
+                "a later protocol version",
+                raw_frame(frame_type::HELLO, &v3_hello),
+                DecodeError::BadVersion { version: 3 },
+            ),
+            (
+                "the version before rooms, as an old client sends it",
+                raw_frame(frame_type::HELLO, &v1_hello),
+                DecodeError::BadVersion { version: 1 },
             ),
         ];
         for (what, bytes, error) in cases {
@@ -1711,6 +2751,26 @@ mod tests {
         }
         let event = encoded_msg(&ServerMsg::Event(Event::Shutdown));
         assert_eq!(peek_chat(&event), None);
+        let in_room = encoded_msg(&ServerMsg::Room {
+            room: RoomTag {
+                name: "#dev".into(),
+                default: false,
+            },
+            line: RoomLine::Me {
+                at: stamp(),
+                from: "bob".into(),
+                text: "hi \u{1f600}".into(),
+            },
+        });
+        assert_eq!(
+            peek_chat(&in_room),
+            Some(ChatPeek {
+                len: in_room.len(),
+                text,
+                digest: digest(text),
+            }),
+            "a room's line is a delivery too"
+        );
         let mut bad_kind = chat.clone();
         bad_kind[HEADER_LEN + 1] = 9;
         assert_eq!(peek_chat(&bad_kind), None);
@@ -1812,7 +2872,7 @@ mod tests {
     }
 
     #[test]
-    fn room_messages_reach_framed_clients_as_notice_replies_and_refusals_as_room_errors() {
+    fn room_lines_reach_framed_clients_as_room_frames_and_refusals_as_room_errors() {
         use crate::proto::msg::{RoomLine, RoomTag};
         let line = ServerMsg::Room {
             room: RoomTag {
@@ -1826,11 +2886,15 @@ mod tests {
             },
         };
         let frames = server_stream(&[&encoded_msg(&line)]);
-        assert_eq!(frames, vec![Ok(reply(reply_kind::NOTICE, &line))]);
-        let Ok(ServerFrame::Reply { lines, .. }) = &frames[0] else {
+        let [Ok(
+            frame @ ServerFrame::Room {
+                digest_ok: true, ..
+            },
+        )] = &frames[..]
+        else {
             panic!("{frames:?}");
         };
-        assert!(lines[0].ends_with("] #dev alice > hi"), "{lines:?}");
+        assert_eq!(frame.to_msg(), Some(line));
         let refused = Reject::NotModerator {
             room: "#dev".into(),
         };
@@ -1948,6 +3012,15 @@ mod tests {
             ("pong", ServerMsg::Pong { nonce: 1, at }),
             ("server bye", ServerMsg::Bye),
         ];
+        let rooms = room_examples();
+        for (name, msg) in &rooms {
+            assert_eq!(&encoded_msg(msg), &example(name), "{name}");
+            let frames = server_stream(&[&example(name)]);
+            let [Ok(frame)] = &frames[..] else {
+                panic!("{name}: {frames:?}")
+            };
+            assert_eq!(frame.to_msg().as_ref(), Some(msg), "{name}");
+        }
         for (name, msg) in &server {
             assert_eq!(&encoded_msg(msg), &example(name), "{name}");
             assert!(
@@ -1957,7 +3030,7 @@ mod tests {
         }
         assert_eq!(
             examples.len(),
-            client.len() + server.len(),
+            client.len() + server.len() + rooms.len(),
             "one example per frame type, each checked here"
         );
     }

@@ -118,7 +118,7 @@ impl fmt::Display for DecodeError {
             DecodeError::Malformed { code } => write!(f, "malformed frame of type 0x{code:02x}"),
             DecodeError::BadVersion { version } => write!(
                 f,
-                "unsupported protocol version {version}: this side speaks version {}",
+                "unsupported protocol version {version}: this server speaks version {}; use a chat client of that version",
                 framed::PROTOCOL_VERSION
             ),
             DecodeError::BadDigest { id } => {

@@ -185,6 +185,15 @@ impl Window {
                 Order::AskUsersQuietly => self.with_session(now, &mut more, |session, effects| {
                     session.typed("/users", now.instant, effects)
                 }),
+                Order::AskWhoQuietly(room) => {
+                    let line = match room {
+                        Some(room) => format!("/who {room}"),
+                        None => "/who".to_owned(),
+                    };
+                    self.with_session(now, &mut more, |session, effects| {
+                        session.typed(&line, now.instant, effects)
+                    })
+                }
                 Order::Leave => self.with_session(now, &mut more, |session, effects| {
                     session.input_ended(effects)
                 }),

@@ -1,9 +1,10 @@
-//! The window's state, as a pure model: who is online, what was said, what is being typed, how
-//! the connection stands. It changes only through its methods, each given the time by the
-//! caller: key presses ([`Model::key`]), what the session shows ([`Model::shown`]), what became
-//! of the connection ([`Model::connected`], [`Model::closed`], ...) and the clock
-//! ([`Model::tick`] at [`Model::next_deadline`]). It answers with [`Order`]s for the shell to
-//! carry out. No terminal, no socket, no clock of its own: every rule is unit-tested below.
+//! The window's state, as a pure model: who is online, the rooms we are in (each with its
+//! members and unread lines), what was said, what is being typed, how the connection stands. It
+//! changes only through its methods, each given the time by the caller: key presses
+//! ([`Model::key`]), what the session shows ([`Model::shown`]), what became of the connection
+//! ([`Model::connected`], [`Model::closed`], ...) and the clock ([`Model::tick`] at
+//! [`Model::next_deadline`]). It answers with [`Order`]s for the shell to carry out. No terminal,
+//! no socket, no clock of its own: every rule is unit-tested below.
 
 use std::collections::VecDeque;
 use std::ops::Range;
@@ -11,12 +12,14 @@ use std::time::{Duration, Instant};
 
 use super::editor::{History, LineEditor};
 use super::layout::Areas;
-use super::roster::{parse_online, Roster};
+use super::roster::{parse_online, Member, Roster};
 use super::split::{split_long, Parts};
 use super::wrap::row_count;
 use crate::client::{Shown, DEFAULT_ADDR, MAX_LINE};
-use crate::proto::framed::{error_code, reply_kind};
-use crate::proto::msg::{Command, Event, ServerMsg, Stamp};
+use crate::proto::framed::{error_code, reply_kind, RoomChange};
+use crate::proto::msg::{
+    Command, Event, MemberEntry, RoomCommand, RoomLine, RoomTag, ServerMsg, Stamp,
+};
 use crate::proto::text::{split_line, TypedLine};
 
 /// The first wait before reconnecting; each failure doubles it.
@@ -41,6 +44,9 @@ pub const MAX_HISTORY: usize = 200;
 pub const MAX_INPUT: usize = 8 * MAX_LINE;
 /// Longest server address or name typed in the connect form.
 const MAX_FIELD: usize = 256;
+/// The window's own keys, noted after the server's `/help`.
+pub const WINDOW_KEYS: &str = "window keys: Alt-1..9 a room of the list, Ctrl-N / Ctrl-P the \
+     next / previous room, PgUp / PgDn scroll, Up / Down earlier lines, Ctrl-C quits";
 /// How far back a history line from the server is looked for among what is shown already.
 const HISTORY_LOOKBACK: usize = 500;
 
@@ -93,6 +99,12 @@ pub enum Key {
     Escape,
     /// Ctrl-C: leave; a second one leaves at once.
     Interrupt,
+    /// Alt-1 to Alt-9: make the room of that place in the room list (from 0) current.
+    Room(u8),
+    /// Ctrl-N: the next room of the list.
+    NextRoom,
+    /// Ctrl-P: the previous room of the list.
+    PreviousRoom,
 }
 
 /// What the model asks the shell to do.
@@ -111,6 +123,9 @@ pub enum Order {
     PingQuietly,
     /// Ask `/users` for the marks; the model keeps the reply out of the chat.
     AskUsersQuietly,
+    /// Ask `/who` for a room's members (the current room's if `None`); the model keeps the reply
+    /// out of the chat.
+    AskWhoQuietly(Option<String>),
     /// Say bye (Ctrl-C) and wait for the server to close.
     Leave,
     /// Drop the connection at once.
@@ -226,6 +241,11 @@ pub struct Entry {
     pub parts: Vec<(Range<usize>, Part)>,
     /// For a chat line: when, who, what (to spot a history line shown already).
     said: Option<(i64, String, String)>,
+    /// The room it belongs to ([`room_key`]), shown only while that room is current; `None` for
+    /// what is shown in every room (direct messages, the window's notes and problems).
+    pub room: Option<String>,
+    /// A line from someone else that names us.
+    pub mention: bool,
 }
 
 impl Entry {
@@ -236,7 +256,15 @@ impl Entry {
             parts: vec![(0..text.len(), Part::Whole)],
             text,
             said: None,
+            room: None,
+            mention: false,
         }
+    }
+
+    /// The same entry, in `room`.
+    fn in_room(mut self, room: &str) -> Entry {
+        self.room = Some(room.to_owned());
+        self
     }
 
     fn chat(kind: EntryKind, at: &Stamp, tag: &str, from: &str, body: &str) -> Entry {
@@ -259,7 +287,30 @@ impl Entry {
             text,
             parts,
             said: Some((at.unix, from.to_owned(), body.to_owned())),
+            room: None,
+            mention: false,
         }
+    }
+
+    /// An action line, `[HH:MM:SS] * alice waves` (`tag` after the stamp, e.g. `[history] `).
+    fn action(kind: EntryKind, at: &Stamp, tag: &str, from: &str, body: &str) -> Entry {
+        let mut entry = Entry::chat(kind, at, &format!("{tag}* "), from, body);
+        // " > " becomes a space: the action reads as a sentence.
+        let mut text = String::new();
+        let mut parts = Vec::new();
+        for (range, part) in &entry.parts {
+            let piece = if *part == Part::Separator {
+                " "
+            } else {
+                &entry.text[range.clone()]
+            };
+            let start = text.len();
+            text.push_str(piece);
+            parts.push((start..text.len(), *part));
+        }
+        entry.text = text;
+        entry.parts = parts;
+        entry
     }
 
     /// The sender's name, for a chat line.
@@ -318,6 +369,76 @@ impl Form {
     }
 }
 
+/// A room we are in, as the room list shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoomView {
+    /// The name, as created; the default room's is empty until the server names it.
+    pub name: String,
+    /// Whether it is the server's default room (always the first of the list).
+    pub default: bool,
+    /// Lines said there since it was last current.
+    pub unread: usize,
+    /// How many of those name us.
+    pub mentions: usize,
+    /// Its members (`@` marks moderators); the default room's are [`Model::roster`].
+    members: Roster,
+}
+
+impl RoomView {
+    fn new(name: &str, default: bool) -> RoomView {
+        RoomView {
+            name: name.to_owned(),
+            default,
+            unread: 0,
+            mentions: 0,
+            members: Roster::default(),
+        }
+    }
+
+    /// The key its lines are kept under: empty for the default room, else the name in lower case.
+    fn key(&self) -> String {
+        if self.default {
+            String::new()
+        } else {
+            self.name.to_ascii_lowercase()
+        }
+    }
+}
+
+/// The key a room's lines are kept under (see [`Entry::room`]).
+pub fn room_key(room: &RoomTag) -> String {
+    if room.default {
+        String::new()
+    } else {
+        room.name.to_ascii_lowercase()
+    }
+}
+
+/// Whether `text` names `name` as a word of its own, ignoring case (`@alice`, `alice:` and
+/// `Alice,` do; `malice` does not).
+pub fn names(text: &str, name: &str) -> bool {
+    if name.is_empty() {
+        return false;
+    }
+    let is_name_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
+    let lower = text.to_ascii_lowercase();
+    let wanted = name.to_ascii_lowercase();
+    lower.match_indices(&wanted).any(|(at, _)| {
+        let before = lower[..at].chars().next_back();
+        let after = lower[at + wanted.len()..].chars().next();
+        // A trailing dot ends a sentence rather than continuing the name.
+        let after_ok = match after {
+            None => true,
+            Some('.') => !lower[at + wanted.len() + 1..]
+                .chars()
+                .next()
+                .is_some_and(is_name_char),
+            Some(c) => !is_name_char(c),
+        };
+        !before.is_some_and(is_name_char) && after_ok
+    })
+}
+
 /// The window's state.
 #[derive(Debug)]
 pub struct Model {
@@ -344,6 +465,17 @@ pub struct Model {
     quiet_users: u32,
     users_stale: bool,
     roster: Roster,
+    /// The rooms we are in: the default room first, then the others in the order joined.
+    rooms: Vec<RoomView>,
+    /// The current room's place in `rooms`.
+    current: usize,
+    /// Quiet `/who`s asked and not yet answered, by room (`None`: the current room when asked).
+    quiet_who: VecDeque<Option<String>>,
+    /// Room switches asked with a key and not yet answered (their answers stay out of the chat).
+    quiet_switches: u32,
+    /// The rooms to join again after a lost connection, and the room that was current.
+    rejoin: Vec<String>,
+    rejoin_current: Option<String>,
     entries: VecDeque<Entry>,
     /// Rows scrolled back from the newest; 0 follows new lines.
     scroll: usize,
@@ -379,6 +511,12 @@ impl Model {
             quiet_users: 0,
             users_stale: false,
             roster: Roster::default(),
+            rooms: vec![RoomView::new("", true)],
+            current: 0,
+            quiet_who: VecDeque::new(),
+            quiet_switches: 0,
+            rejoin: Vec::new(),
+            rejoin_current: None,
             entries: VecDeque::new(),
             scroll: 0,
             chat_size: (0, 0),
@@ -429,14 +567,48 @@ impl Model {
         self.round_trip
     }
 
-    /// Who is online.
+    /// Who is online: the default room's members.
     pub fn roster(&self) -> &Roster {
         &self.roster
     }
 
-    /// The chat, oldest first.
+    /// The current room's members, as the user list shows them.
+    pub fn members(&self) -> &Roster {
+        match self.rooms.get(self.current) {
+            Some(room) if !room.default => &room.members,
+            _ => &self.roster,
+        }
+    }
+
+    /// The rooms we are in, the default room first.
+    pub fn rooms(&self) -> &[RoomView] {
+        &self.rooms
+    }
+
+    /// The current room's place in [`Model::rooms`].
+    pub fn current_room(&self) -> usize {
+        self.current
+    }
+
+    /// The chat, oldest first, every room's.
     pub fn entries(&self) -> &VecDeque<Entry> {
         &self.entries
+    }
+
+    /// The chat as shown: the current room's lines and those shown in every room, oldest first.
+    pub fn visible_entries(&self) -> impl DoubleEndedIterator<Item = &Entry> + '_ {
+        let key = self.current_key();
+        self.entries.iter().filter(move |entry| match &entry.room {
+            Some(room) => *room == key,
+            None => true,
+        })
+    }
+
+    fn current_key(&self) -> String {
+        self.rooms
+            .get(self.current)
+            .map(RoomView::key)
+            .unwrap_or_default()
     }
 
     /// Rows scrolled back from the newest (0 follows new lines).
@@ -480,6 +652,13 @@ impl Model {
             Key::PageDown => self.scroll_by(-(self.page() as isize)),
             Key::Top => self.scroll = self.max_scroll(),
             Key::Bottom => self.scroll = 0,
+            Key::Room(place) => self.switch_to(usize::from(place), out),
+            Key::NextRoom | Key::PreviousRoom if self.rooms.len() > 1 => {
+                let n = self.rooms.len();
+                let step = if key == Key::NextRoom { 1 } else { n - 1 };
+                self.switch_to((self.current + step) % n, out);
+            }
+            Key::NextRoom | Key::PreviousRoom => {}
             Key::Escape => {
                 if matches!(self.link, Link::Retrying { .. } | Link::Offline) {
                     out.push(Order::Drop);
@@ -628,6 +807,13 @@ impl Model {
                 &self.name,
                 &text,
             )),
+            (_, Some(Command::Room(RoomCommand::Me { text }))) => Some(Entry::action(
+                EntryKind::Chat,
+                &now.stamp,
+                "",
+                &self.name,
+                &text,
+            )),
             (_, Some(Command::Dm { to, text })) => Some(Entry::chat(
                 EntryKind::DirectOut,
                 &now.stamp,
@@ -639,8 +825,69 @@ impl Model {
         };
         out.push(Order::Type(line));
         if let Some(entry) = own {
+            let entry = match entry.kind {
+                EntryKind::DirectOut => entry,
+                _ => entry.in_room(&self.current_key()),
+            };
             self.push(entry);
         }
+    }
+
+    /// Makes the room at `place` current, here at once and on the server (`/room`), so plain lines
+    /// go where the window shows.
+    fn switch_to(&mut self, place: usize, out: &mut Vec<Order>) {
+        if self.link != Link::Online || place == self.current {
+            return;
+        }
+        let Some(room) = self.rooms.get(place) else {
+            return;
+        };
+        if room.name.is_empty() {
+            return self.problem("the default room's name is not known yet: try again in a moment");
+        }
+        out.push(Order::Type(format!("/room {}", room.name)));
+        self.quiet_switches += 1;
+        self.set_current(place);
+    }
+
+    fn set_current(&mut self, place: usize) {
+        if let Some(room) = self.rooms.get_mut(place) {
+            room.unread = 0;
+            room.mentions = 0;
+            self.current = place;
+            self.scroll = 0;
+        }
+    }
+
+    /// The place of the room named `name` (any case) in the list.
+    fn place_of(&self, name: &str) -> Option<usize> {
+        self.rooms
+            .iter()
+            .position(|room| !room.name.is_empty() && room.name.eq_ignore_ascii_case(name))
+    }
+
+    /// The place of `room`, added to the list if it is not there yet (its first line may come
+    /// before anything else about it).
+    fn place_or_add(&mut self, room: &RoomTag) -> usize {
+        if room.default {
+            if self.rooms[0].name.is_empty() {
+                self.rooms[0].name = room.name.clone();
+            }
+            return 0;
+        }
+        match self.place_of(&room.name) {
+            Some(place) => place,
+            None => {
+                self.rooms.push(RoomView::new(&room.name, false));
+                self.rooms.len() - 1
+            }
+        }
+    }
+
+    fn want_who(&mut self, room: Option<&str>, out: &mut Vec<Order>) {
+        let room = room.map(str::to_owned);
+        self.quiet_who.push_back(room.clone());
+        out.push(Order::AskWhoQuietly(room));
     }
 
     fn send_password(&mut self, now: &Now, out: &mut Vec<Order>) {
@@ -738,6 +985,8 @@ impl Model {
             self.lost(why, now, out);
         } else {
             self.reset_connection();
+            self.rejoin.clear();
+            self.rejoin_current = None;
             self.password = None;
             self.open_form(Some(why.to_owned()));
         }
@@ -746,6 +995,17 @@ impl Model {
     /// What is left of a lost connection: nothing of it is known any more.
     fn reset_connection(&mut self) {
         self.roster.clear();
+        let joined: Vec<String> = self.rooms[1..].iter().map(|r| r.name.clone()).collect();
+        if !joined.is_empty() {
+            self.rejoin_current = self.rooms.get(self.current).map(|r| r.name.clone());
+            self.rejoin = joined;
+        }
+        self.rooms.truncate(1);
+        self.rooms[0].unread = 0;
+        self.rooms[0].mentions = 0;
+        self.current = 0;
+        self.quiet_who.clear();
+        self.quiet_switches = 0;
         self.round_trip = None;
         self.next_ping = None;
         self.pong_due = None;
@@ -882,15 +1142,28 @@ impl Model {
                 self.event(&text);
                 self.ping(now, out);
                 self.want_users(out);
+                // The default room's name, for the room list and for switching back to it.
+                self.want_who(None, out);
+                for room in std::mem::take(&mut self.rejoin) {
+                    out.push(Order::Type(format!("/join {room}")));
+                }
+                if let Some(current) = self.rejoin_current.take() {
+                    if !current.is_empty() {
+                        out.push(Order::Type(format!("/room {current}")));
+                        self.quiet_switches += 1;
+                    }
+                }
             }
             Shown::Msg(ServerMsg::Chat { at, from, text }) => {
-                self.push(Entry::chat(EntryKind::Chat, &at, "", &from, &text))
+                let entry = Entry::chat(EntryKind::Chat, &at, "", &from, &text).in_room("");
+                self.push(entry)
             }
             Shown::Msg(ServerMsg::Direct { at, from, text }) => {
                 self.push(Entry::chat(EntryKind::DirectIn, &at, "[dm] ", &from, &text))
             }
             Shown::Msg(ServerMsg::Backlog { at, from, text }) => {
-                let entry = Entry::chat(EntryKind::History, &at, "[history] ", &from, &text);
+                let entry =
+                    Entry::chat(EntryKind::History, &at, "[history] ", &from, &text).in_room("");
                 let seen = self
                     .entries
                     .iter()
@@ -899,6 +1172,15 @@ impl Model {
                     .any(|shown| shown.said.is_some() && shown.said == entry.said);
                 if !seen {
                     self.push(entry);
+                }
+            }
+            Shown::Msg(ServerMsg::Room { room, line }) => self.room_line(&room, line, &text, out),
+            Shown::Msg(ServerMsg::Who { room, members }) => self.who(&room, members, &text),
+            Shown::Msg(msg @ (ServerMsg::Done(_) | ServerMsg::Notice(_)))
+                if RoomChange::of(&msg).is_some() =>
+            {
+                if let Some(change) = RoomChange::of(&msg) {
+                    self.room_change(change, &text, out);
                 }
             }
             Shown::Msg(ServerMsg::Event(event)) => {
@@ -912,7 +1194,7 @@ impl Model {
                     }
                     Event::Shutdown => {}
                 }
-                self.event(&text);
+                self.event_in("", &text);
             }
             Shown::Msg(ServerMsg::Kicked { .. }) => {
                 self.kicked = true;
@@ -924,6 +1206,9 @@ impl Model {
             Shown::Refused { code, .. } => {
                 if let Link::LoggingIn { .. } = self.link {
                     self.login_refusal = Some(code);
+                }
+                if matches!(code, error_code::NO_SUCH_ROOM | error_code::ROOM_MEMBERSHIP) {
+                    self.quiet_switches = self.quiet_switches.saturating_sub(1);
                 }
                 self.push(Entry::whole(EntryKind::Problem, &text));
             }
@@ -964,13 +1249,165 @@ impl Model {
         for line in lines {
             self.event(line);
         }
+        if kind == reply_kind::HELP {
+            self.note(WINDOW_KEYS);
+        }
+    }
+
+    /// A line of a room: said there, or something that happened there.
+    fn room_line(&mut self, room: &RoomTag, line: RoomLine, text: &str, out: &mut Vec<Order>) {
+        let place = self.place_or_add(room);
+        let key = room_key(room);
+        fn members(model: &mut Model, place: usize) -> &mut Roster {
+            if place == 0 {
+                &mut model.roster
+            } else {
+                &mut model.rooms[place].members
+            }
+        }
+        let said = match line {
+            RoomLine::Chat { at, from, text } => {
+                Some(Entry::chat(EntryKind::Chat, &at, "", &from, &text))
+            }
+            RoomLine::Me { at, from, text } => {
+                Some(Entry::action(EntryKind::Chat, &at, "", &from, &text))
+            }
+            RoomLine::History { at, from, text, me } => Some(if me {
+                Entry::action(EntryKind::History, &at, "[history] ", &from, &text)
+            } else {
+                Entry::chat(EntryKind::History, &at, "[history] ", &from, &text)
+            }),
+            RoomLine::Entered { names, more } => {
+                for name in &names {
+                    members(self, place).add(name);
+                }
+                if place == 0 {
+                    self.want_users(out);
+                } else if more > 0 {
+                    self.want_who(Some(&room.name), out);
+                }
+                None
+            }
+            RoomLine::Left { names, more, .. } => {
+                for name in &names {
+                    members(self, place).remove(name);
+                }
+                match (place, more) {
+                    (_, 0) => {}
+                    // Those not named are known only from the whole list.
+                    (0, _) => self.want_users(out),
+                    _ => self.want_who(Some(&room.name), out),
+                }
+                None
+            }
+            RoomLine::Removed { name, .. } => {
+                members(self, place).remove(&name);
+                None
+            }
+            RoomLine::Moderator { .. } if place != 0 => {
+                self.want_who(Some(&room.name), out);
+                None
+            }
+            RoomLine::Moderator { .. } | RoomLine::Topic { .. } => None,
+        };
+        match said {
+            Some(entry) => {
+                let entry = entry.in_room(&key);
+                let seen = entry.kind == EntryKind::History
+                    && self
+                        .entries
+                        .iter()
+                        .rev()
+                        .take(HISTORY_LOOKBACK)
+                        .any(|shown| shown.said.is_some() && shown.said == entry.said);
+                if !seen {
+                    self.push(entry);
+                }
+            }
+            None => self.event_in(&key, text),
+        }
+    }
+
+    /// A `/who` answer: a room's members with their marks.
+    fn who(&mut self, room: &str, members: Vec<MemberEntry>, text: &str) {
+        let quiet = match self.quiet_who.front() {
+            Some(None) => {
+                // Asked at the welcome, for the current room then: the default room.
+                if self.rooms[0].name.is_empty() {
+                    self.rooms[0].name = room.to_owned();
+                }
+                true
+            }
+            Some(Some(asked)) => asked.eq_ignore_ascii_case(room),
+            None => false,
+        };
+        if quiet {
+            self.quiet_who.pop_front();
+        }
+        if let Some(place) = self.place_of(room).filter(|&place| place > 0) {
+            self.rooms[place].members.replace(
+                members
+                    .into_iter()
+                    .map(|m| Member {
+                        name: m.name,
+                        admin: m.moderator,
+                        away: m.away,
+                    })
+                    .collect(),
+            );
+        }
+        if !quiet {
+            self.event(text);
+        }
+    }
+
+    /// Our current room changed: joined, switched, left, or taken out of a room.
+    fn room_change(&mut self, change: RoomChange, text: &str, out: &mut Vec<Order>) {
+        let mut shown = true;
+        match &change {
+            RoomChange::Joined { room, .. } => {
+                let place = self.place_or_add(room);
+                self.set_current(place);
+                if place > 0 {
+                    self.want_who(Some(&room.name), out);
+                }
+            }
+            RoomChange::Switched { room } => {
+                let place = self.place_or_add(room);
+                self.set_current(place);
+                if self.quiet_switches > 0 {
+                    self.quiet_switches -= 1;
+                    shown = false;
+                }
+            }
+            RoomChange::Parted { room, current } | RoomChange::Removed { room, current, .. } => {
+                if let Some(place) = self.place_of(room).filter(|&place| place > 0) {
+                    self.rooms.remove(place);
+                    if self.current >= place {
+                        self.current = self.current.saturating_sub(1);
+                    }
+                }
+                let place = self.place_of(current).unwrap_or(0);
+                self.set_current(place);
+            }
+        }
+        if shown {
+            self.event(text);
+        }
     }
 
     // ---- the chat ----
 
+    /// Lines from the server, shown in the current room.
     fn event(&mut self, text: &str) {
+        let key = self.current_key();
+        self.event_in(&key, text);
+    }
+
+    /// Lines from the server about the room kept under `key`.
+    fn event_in(&mut self, key: &str, text: &str) {
         for line in text.lines() {
-            self.push(Entry::whole(EntryKind::Event, line));
+            self.push(Entry::whole(EntryKind::Event, line).in_room(key));
         }
     }
 
@@ -983,12 +1420,39 @@ impl Model {
         self.push(Entry::whole(EntryKind::Problem, &format!("[!] {text}")));
     }
 
-    fn push(&mut self, entry: Entry) {
+    fn push(&mut self, mut entry: Entry) {
+        let current = self.current_key();
+        let from_other = entry
+            .sender()
+            .is_some_and(|from| !from.eq_ignore_ascii_case(&self.name));
+        if from_other && matches!(entry.kind, EntryKind::Chat | EntryKind::DirectIn) {
+            entry.mention = entry
+                .said
+                .as_ref()
+                .is_some_and(|(_, _, body)| names(body, &self.name));
+        }
+        let visible = entry.room.as_ref().is_none_or(|room| *room == current);
+        if !visible {
+            if from_other && entry.kind == EntryKind::Chat {
+                let key = entry.room.clone().unwrap_or_default();
+                if let Some(room) = self.rooms.iter_mut().find(|room| room.key() == key) {
+                    room.unread += 1;
+                    room.mentions += usize::from(entry.mention);
+                }
+            }
+            self.entries.push_back(entry);
+            self.trim_entries();
+            return;
+        }
         if self.scroll > 0 {
             // Scrolled back: keep the same lines in view.
             self.scroll += row_count(&entry.text, self.chat_size.0 as usize);
         }
         self.entries.push_back(entry);
+        self.trim_entries();
+    }
+
+    fn trim_entries(&mut self) {
         if self.entries.len() > MAX_ENTRIES {
             self.entries.pop_front();
             if self.scroll > 0 {
@@ -1005,8 +1469,7 @@ impl Model {
     fn max_scroll(&self) -> usize {
         let width = self.chat_size.0 as usize;
         let rows: usize = self
-            .entries
-            .iter()
+            .visible_entries()
             .map(|entry| row_count(&entry.text, width))
             .sum();
         rows.saturating_sub(self.chat_size.1 as usize)
@@ -1058,6 +1521,7 @@ fn seconds(d: Duration) -> String {
 mod tests {
     use super::*;
     use crate::proto::msg::LeaveKind;
+    use crate::proto::msg::RoomTag;
 
     const ADDR: &str = "chat.example:3001";
 
@@ -1171,7 +1635,14 @@ mod tests {
         let start = Instant::now();
         let (mut model, out) = joined(start, "alice", &["carol", "bob"]);
         assert_eq!(users(&model), vec!["alice", "bob", "carol"]);
-        assert_eq!(out, vec![Order::PingQuietly, Order::AskUsersQuietly]);
+        assert_eq!(
+            out,
+            vec![
+                Order::PingQuietly,
+                Order::AskUsersQuietly,
+                Order::AskWhoQuietly(None)
+            ]
+        );
         let now = at(start, 10);
         let mut out = Vec::new();
         model.shown(
@@ -1225,6 +1696,336 @@ mod tests {
         // Losing the connection forgets who was there.
         model.closed(Some("connection lost"), &now, &mut out);
         assert_eq!(users(&model), Vec::<String>::new());
+    }
+
+    fn tag(name: &str) -> RoomTag {
+        RoomTag {
+            name: name.into(),
+            default: name == "#lobby",
+        }
+    }
+
+    fn in_room(name: &str, line: RoomLine) -> Shown {
+        Shown::Msg(ServerMsg::Room {
+            room: tag(name),
+            line,
+        })
+    }
+
+    fn said(from: &str, text: &str) -> RoomLine {
+        RoomLine::Chat {
+            at: Stamp::new(1_700_000_000, 9, 0, 0),
+            from: from.into(),
+            text: text.into(),
+        }
+    }
+
+    fn change(change: RoomChange) -> Shown {
+        Shown::Msg(change.to_msg())
+    }
+
+    fn who(room: &str, members: &[(&str, bool)]) -> Shown {
+        Shown::Msg(ServerMsg::Who {
+            room: room.into(),
+            members: members
+                .iter()
+                .map(|(name, moderator)| MemberEntry {
+                    name: name.to_string(),
+                    moderator: *moderator,
+                    away: None,
+                })
+                .collect(),
+        })
+    }
+
+    fn rooms(model: &Model) -> Vec<(String, usize, usize)> {
+        model
+            .rooms()
+            .iter()
+            .map(|r| (r.name.clone(), r.unread, r.mentions))
+            .collect()
+    }
+
+    fn visible(model: &Model) -> Vec<&str> {
+        model.visible_entries().map(|e| e.text.as_str()).collect()
+    }
+
+    /// Alice online, the default room named by the quiet `/who`, then in `#dev` and `#ops`
+    /// (current), each with its members.
+    fn in_two_rooms(start: Instant) -> Model {
+        let (mut model, _) = joined(start, "alice", &["bob", "carol"]);
+        let now = at(start, 1);
+        let mut out = Vec::new();
+        model.shown(
+            who(
+                "#lobby",
+                &[("alice", false), ("bob", false), ("carol", false)],
+            ),
+            &now,
+            &mut out,
+        );
+        assert!(
+            !texts(&model).iter().any(|t| t.contains("#lobby (3)")),
+            "the quiet /who stays out of the chat"
+        );
+        for (room, members) in [
+            ("#dev", vec![("alice", true), ("bob", false)]),
+            ("#ops", vec![("alice", true), ("carol", false)]),
+        ] {
+            model.shown(
+                change(RoomChange::Joined {
+                    room: tag(room),
+                    members: members.len(),
+                    created: false,
+                }),
+                &now,
+                &mut out,
+            );
+            assert_eq!(out.last(), Some(&Order::AskWhoQuietly(Some(room.into()))));
+            model.shown(who(room, &members), &now, &mut out);
+        }
+        model
+    }
+
+    #[test]
+    fn rooms_are_listed_with_their_members_and_the_keys_switch_on_the_server_too() {
+        let start = Instant::now();
+        let mut model = in_two_rooms(start);
+        let now = at(start, 2);
+        let mut out = Vec::new();
+        assert_eq!(
+            rooms(&model),
+            vec![
+                ("#lobby".into(), 0, 0),
+                ("#dev".into(), 0, 0),
+                ("#ops".into(), 0, 0)
+            ]
+        );
+        assert_eq!(model.current_room(), 2);
+        let members = |model: &Model| -> Vec<String> {
+            model
+                .members()
+                .members()
+                .iter()
+                .map(|m| format!("{}{}", if m.admin { "@" } else { "" }, m.name))
+                .collect()
+        };
+        assert_eq!(members(&model), vec!["@alice", "carol"]);
+        assert!(
+            !texts(&model).iter().any(|t| t.contains("#ops (2)")),
+            "quiet"
+        );
+        // Alt-2 goes to #dev, here and on the server; the server's answer stays out of the chat.
+        model.key(Key::Room(1), &now, &mut out);
+        assert_eq!(out, vec![Order::Type("/room #dev".into())]);
+        assert_eq!(model.current_room(), 1);
+        assert_eq!(members(&model), vec!["@alice", "bob"]);
+        model.shown(
+            change(RoomChange::Switched { room: tag("#dev") }),
+            &now,
+            &mut out,
+        );
+        assert!(!texts(&model)
+            .iter()
+            .any(|t| t.contains("Your current room")));
+        // A typed line is ours in #dev only, and so is an action (the server echoes neither).
+        type_text(&mut model, "hello dev", &now, &mut out);
+        model.key(Key::Enter, &now, &mut out);
+        assert!(visible(&model)
+            .iter()
+            .any(|t| t.ends_with("alice > hello dev")));
+        type_text(&mut model, "/me nods", &now, &mut out);
+        model.key(Key::Enter, &now, &mut out);
+        assert!(visible(&model)
+            .iter()
+            .any(|t| t.ends_with("] * alice nods")));
+        // Ctrl-N and Ctrl-P go round the list.
+        out.clear();
+        model.key(Key::NextRoom, &now, &mut out);
+        model.key(Key::NextRoom, &now, &mut out);
+        model.key(Key::PreviousRoom, &now, &mut out);
+        assert_eq!(
+            out,
+            vec![
+                Order::Type("/room #ops".into()),
+                Order::Type("/room #lobby".into()),
+                Order::Type("/room #ops".into()),
+            ]
+        );
+        assert!(
+            !visible(&model).iter().any(|t| t.ends_with("hello dev")),
+            "#dev's line stays in #dev"
+        );
+        // Alt-9 with no ninth room, or Alt on the current room, does nothing.
+        out.clear();
+        model.key(Key::Room(8), &now, &mut out);
+        model.key(Key::Room(2), &now, &mut out);
+        assert_eq!(out, vec![]);
+        // Room events keep the members; leaving a room drops it from the list.
+        model.shown(
+            in_room(
+                "#ops",
+                RoomLine::Entered {
+                    names: vec!["dave".into()],
+                    more: 0,
+                },
+            ),
+            &now,
+            &mut out,
+        );
+        assert_eq!(members(&model), vec!["@alice", "carol", "dave"]);
+        model.shown(
+            change(RoomChange::Parted {
+                room: "#ops".into(),
+                current: "#dev".into(),
+            }),
+            &now,
+            &mut out,
+        );
+        assert_eq!(rooms(&model).len(), 2);
+        assert_eq!(model.current_room(), 1);
+        assert!(visible(&model).iter().any(|t| t.contains("You left #ops")));
+    }
+
+    #[test]
+    fn a_crowd_notice_names_only_some_so_the_whole_list_is_asked_for_quietly() {
+        let start = Instant::now();
+        let mut model = in_two_rooms(start);
+        let now = at(start, 2);
+        let mut out = Vec::new();
+        let crowd = |room: &str| {
+            in_room(
+                room,
+                RoomLine::Entered {
+                    names: vec!["a".into(), "b".into(), "c".into()],
+                    more: 38,
+                },
+            )
+        };
+        model.shown(crowd("#dev"), &now, &mut out);
+        assert_eq!(out, vec![Order::AskWhoQuietly(Some("#dev".into()))]);
+        // The welcome's quiet /users is answered; the crowd in the default room asks again.
+        let online = "[*] Online (3): alice, bob, carol";
+        model.shown(reply(reply_kind::USERS, online), &now, &mut out);
+        out.clear();
+        model.shown(crowd("#lobby"), &now, &mut out);
+        assert_eq!(out, vec![Order::AskUsersQuietly]);
+        assert_eq!(
+            rooms(&model)[1],
+            ("#dev".into(), 0, 0),
+            "events are not unread lines"
+        );
+    }
+
+    #[test]
+    fn help_is_followed_by_the_window_keys() {
+        let start = Instant::now();
+        let (mut model, _) = joined(start, "alice", &[]);
+        let mut out = Vec::new();
+        model.shown(
+            reply(reply_kind::HELP, "[*] /help: list the commands"),
+            &at(start, 1),
+            &mut out,
+        );
+        assert_eq!(
+            texts(&model)[texts(&model).len() - 2..],
+            [
+                "[*] /help: list the commands",
+                &format!("[~] {WINDOW_KEYS}")
+            ]
+        );
+    }
+
+    #[test]
+    fn lines_of_other_rooms_are_counted_unread_and_those_naming_us_as_mentions() {
+        let start = Instant::now();
+        let mut model = in_two_rooms(start);
+        let now = at(start, 2);
+        let mut out = Vec::new();
+        model.shown(
+            in_room("#dev", said("bob", "anyone there?")),
+            &now,
+            &mut out,
+        );
+        model.shown(
+            in_room("#dev", said("bob", "@Alice, the build is red")),
+            &now,
+            &mut out,
+        );
+        model.shown(
+            in_room("#dev", said("bob", "malice aforethought")),
+            &now,
+            &mut out,
+        );
+        model.shown(chat(room, "carol", "alice: lunch?"), &now, &mut out);
+        model.shown(in_room("#ops", said("carol", "hi alice")), &now, &mut out);
+        assert_eq!(
+            rooms(&model),
+            vec![
+                ("#lobby".into(), 1, 1),
+                ("#dev".into(), 3, 1),
+                ("#ops".into(), 0, 0)
+            ]
+        );
+        let ops_line = model.visible_entries().last().unwrap();
+        assert!(
+            ops_line.mention,
+            "a mention in the current room is marked too"
+        );
+        assert!(!visible(&model).iter().any(|t| t.contains("anyone there")));
+        model.key(Key::Room(1), &now, &mut out);
+        assert_eq!(rooms(&model)[1], ("#dev".into(), 0, 0), "seen now");
+        let shown: Vec<(&str, bool)> = model
+            .visible_entries()
+            .filter(|e| e.sender() == Some("bob"))
+            .map(|e| (e.text.as_str(), e.mention))
+            .collect();
+        assert_eq!(
+            shown,
+            vec![
+                ("[09:00:00] bob > anyone there?", false),
+                ("[09:00:00] bob > @Alice, the build is red", true),
+                ("[09:00:00] bob > malice aforethought", false),
+            ]
+        );
+        assert!(names("ping alice.", "alice"));
+        assert!(!names("alice.b said", "alice"));
+    }
+
+    #[test]
+    fn actions_read_as_sentences_and_a_lost_connection_joins_the_rooms_again() {
+        let start = Instant::now();
+        let mut model = in_two_rooms(start);
+        let now = at(start, 2);
+        let mut out = Vec::new();
+        model.shown(
+            in_room(
+                "#ops",
+                RoomLine::Me {
+                    at: Stamp::new(1_700_000_000, 9, 0, 0),
+                    from: "carol".into(),
+                    text: "waves".into(),
+                },
+            ),
+            &now,
+            &mut out,
+        );
+        assert_eq!(visible(&model).last(), Some(&"[09:00:00] * carol waves"));
+        model.closed(Some("connection lost"), &now, &mut out);
+        assert_eq!(rooms(&model), vec![("#lobby".into(), 0, 0)]);
+        out.clear();
+        model.tick(&at(start, 2 + 500), &mut out);
+        model.connected(&at(start, 2 + 500));
+        out.clear();
+        model.shown(welcome("alice", &["bob"]), &at(start, 600), &mut out);
+        assert_eq!(
+            out[3..],
+            [
+                Order::Type("/join #dev".into()),
+                Order::Type("/join #ops".into()),
+                Order::Type("/room #ops".into()),
+            ]
+        );
     }
 
     #[test]

@@ -8,7 +8,8 @@
 pub struct Member {
     /// The name.
     pub name: String,
-    /// Whether the user is an admin, as far as the last `/users` reply said.
+    /// Whether the user is an admin, as far as the last `/users` reply said; in the list of a room
+    /// other than the default one, whether the user moderates that room (from `/who`).
     pub admin: bool,
     /// The away reason (possibly empty) while away, as far as the last `/users` reply said.
     pub away: Option<String>,

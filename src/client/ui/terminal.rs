@@ -127,6 +127,9 @@ pub fn window_key(key: KeyEvent) -> Option<Key> {
         KeyCode::Char('a') if control => Key::Home,
         KeyCode::Char('e') if control => Key::End,
         KeyCode::Char('u') if control => Key::DeleteToStart,
+        KeyCode::Char('n') if control => Key::NextRoom,
+        KeyCode::Char('p') if control => Key::PreviousRoom,
+        KeyCode::Char(c @ '1'..='9') if alt => Key::Room(c as u8 - b'1'),
         KeyCode::Char(_) if control || alt => return None,
         KeyCode::Char(c) => Key::Char(c),
         KeyCode::Enter => Key::Enter,
@@ -168,6 +171,17 @@ mod tests {
         assert_eq!(press(KeyCode::Char('c'), ctrl), Some(Key::Interrupt));
         assert_eq!(press(KeyCode::Char('a'), ctrl), Some(Key::Home));
         assert_eq!(press(KeyCode::Char('z'), ctrl), None);
+        assert_eq!(press(KeyCode::Char('n'), ctrl), Some(Key::NextRoom));
+        assert_eq!(press(KeyCode::Char('p'), ctrl), Some(Key::PreviousRoom));
+        assert_eq!(
+            press(KeyCode::Char('1'), KeyModifiers::ALT),
+            Some(Key::Room(0))
+        );
+        assert_eq!(
+            press(KeyCode::Char('9'), KeyModifiers::ALT),
+            Some(Key::Room(8))
+        );
+        assert_eq!(press(KeyCode::Char('0'), KeyModifiers::ALT), None);
         assert_eq!(press(KeyCode::Home, ctrl), Some(Key::Top));
         assert_eq!(press(KeyCode::End, none), Some(Key::End));
         assert_eq!(press(KeyCode::PageUp, none), Some(Key::PageUp));

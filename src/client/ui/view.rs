@@ -55,8 +55,61 @@ pub fn draw(frame: &mut Frame<'_>, model: &Model) {
     }
 }
 
+/// The room list, above the users, once we are in more than the default room: its place (for
+/// Alt-1..9), name, unread lines in parentheses and `@N` for those that name us; the current room
+/// reversed.
+fn draw_rooms(frame: &mut Frame<'_>, area: Rect, model: &Model) {
+    let lines: Vec<Line<'_>> = model
+        .rooms()
+        .iter()
+        .enumerate()
+        .map(|(place, room)| {
+            let name = if room.name.is_empty() {
+                "(default)"
+            } else {
+                room.name.as_str()
+            };
+            let mut spans = vec![Span::raw(format!("{} {name}", place + 1))];
+            if room.unread > 0 {
+                let mut counts = format!(" ({}", room.unread);
+                if room.mentions > 0 {
+                    counts.push_str(&format!(", @{}", room.mentions));
+                }
+                counts.push(')');
+                let style = if room.mentions > 0 {
+                    Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD)
+                } else {
+                    Style::new().add_modifier(Modifier::BOLD)
+                };
+                spans.push(Span::styled(counts, style));
+            }
+            let line = Line::from(spans);
+            if place == model.current_room() {
+                line.style(Style::new().add_modifier(Modifier::REVERSED))
+            } else {
+                line
+            }
+        })
+        .collect();
+    let block = Block::bordered().title(format!(" Rooms ({}) ", lines.len()));
+    frame.render_widget(Paragraph::new(lines).block(block), area);
+}
+
 fn draw_users(frame: &mut Frame<'_>, area: Rect, model: &Model) {
-    let members = model.roster().members();
+    let area = if model.rooms().len() > 1 {
+        let rooms_height = (model.rooms().len() as u16 + 2).min(area.height / 2);
+        let rooms = Rect::new(area.x, area.y, area.width, rooms_height);
+        draw_rooms(frame, rooms, model);
+        Rect::new(
+            area.x,
+            area.y + rooms_height,
+            area.width,
+            area.height - rooms_height,
+        )
+    } else {
+        area
+    };
+    let members = model.members().members();
     let lines: Vec<Line<'_>> = members
         .iter()
         .map(|member| {
@@ -78,12 +131,20 @@ fn draw_users(frame: &mut Frame<'_>, area: Rect, model: &Model) {
             Line::from(spans)
         })
         .collect();
-    let block = Block::bordered().title(format!(" Users ({}) ", members.len()));
+    let title = match model.rooms().get(model.current_room()) {
+        Some(room) if !room.default => format!(" {} ({}) ", room.name, members.len()),
+        _ => format!(" Users ({}) ", members.len()),
+    };
+    let block = Block::bordered().title(title);
     frame.render_widget(Paragraph::new(lines).block(block), area);
 }
 
 fn draw_chat(frame: &mut Frame<'_>, area: Rect, model: &Model) {
-    let mut block = Block::bordered().title(format!(" {} ", or_dash(model.server())));
+    let title = match model.rooms().get(model.current_room()) {
+        Some(room) if !room.default => format!(" {} │ {} ", room.name, or_dash(model.server())),
+        _ => format!(" {} ", or_dash(model.server())),
+    };
+    let mut block = Block::bordered().title(title);
     if model.scroll() > 0 {
         block = block.title_bottom(
             Line::from(format!(
@@ -104,7 +165,7 @@ fn visible_rows(model: &Model, width: usize, height: usize) -> Vec<Line<'_>> {
     let wanted = model.scroll() + height;
     // Newest row first.
     let mut rows = Vec::new();
-    'entries: for entry in model.entries().iter().rev() {
+    'entries: for entry in model.visible_entries().rev() {
         for range in wrap::rows(&entry.text, width).into_iter().rev() {
             rows.push(row_line(entry, range));
             if rows.len() >= wanted {
@@ -141,6 +202,10 @@ fn style(entry: &Entry, part: Part) -> Style {
         Part::Tag => Style::new().fg(Color::DarkGray),
         Part::Name => Style::new()
             .fg(name_colour(entry.sender().unwrap_or_default()))
+            .add_modifier(Modifier::BOLD),
+        Part::Body if entry.mention => Style::new()
+            .fg(Color::Black)
+            .bg(Color::Yellow)
             .add_modifier(Modifier::BOLD),
         Part::Body if direct => Style::new().fg(Color::Magenta),
         Part::Body if entry.kind == EntryKind::History => Style::new().add_modifier(Modifier::DIM),
@@ -204,7 +269,11 @@ fn draw_status(frame: &mut Frame<'_>, area: Rect, model: &Model) {
         Span::styled(state, bar.fg(colour).add_modifier(Modifier::BOLD)),
         Span::styled(format!(" │ {round_trip} "), bar),
     ];
-    let hint = " PgUp/PgDn │ Ctrl-C quits ";
+    let hint = if model.rooms().len() > 1 {
+        " ^N/^P rooms │ Ctrl-C quits "
+    } else {
+        " PgUp/PgDn │ Ctrl-C quits "
+    };
     let used: usize = left.iter().map(|span| width(&span.content)).sum();
     let gap = (area.width as usize).saturating_sub(used + width(hint));
     let mut spans = left;
@@ -375,6 +444,99 @@ mod tests {
             "{rows:#?}"
         );
         assert!(rows[23].ends_with(" Ctrl-C quits "), "{rows:#?}");
+    }
+
+    #[test]
+    fn in_two_rooms_the_room_list_with_unread_counts_sits_above_the_current_rooms_members() {
+        use crate::proto::framed::RoomChange;
+        use crate::proto::msg::{MemberEntry, RoomLine, RoomTag};
+        let mut model = joined();
+        let mut out = Vec::new();
+        let dev = RoomTag {
+            name: "#dev".into(),
+            default: false,
+        };
+        let shown = [
+            Shown::Msg(ServerMsg::Who {
+                room: "#lobby".into(),
+                members: vec![],
+            }),
+            Shown::Msg(
+                RoomChange::Joined {
+                    room: dev.clone(),
+                    members: 2,
+                    created: true,
+                }
+                .to_msg(),
+            ),
+            Shown::Msg(ServerMsg::Who {
+                room: "#dev".into(),
+                members: vec![
+                    MemberEntry {
+                        name: "alice".into(),
+                        moderator: true,
+                        away: None,
+                    },
+                    MemberEntry {
+                        name: "carol".into(),
+                        moderator: false,
+                        away: None,
+                    },
+                ],
+            }),
+            Shown::Msg(ServerMsg::Room {
+                room: dev,
+                line: RoomLine::Chat {
+                    at: Stamp::new(0, 14, 2, 9),
+                    from: "carol".into(),
+                    text: "alice, look".into(),
+                },
+            }),
+            Shown::Msg(ServerMsg::Chat {
+                at: Stamp::new(0, 14, 2, 9),
+                from: "bob".into(),
+                text: "ping alice".into(),
+            }),
+            Shown::Msg(ServerMsg::Chat {
+                at: Stamp::new(0, 14, 2, 9),
+                from: "bob".into(),
+                text: "and more".into(),
+            }),
+        ];
+        for shown in shown {
+            model.shown(shown, &now(), &mut out);
+        }
+        let (rows, _) = screen(&model, 80, 24);
+        assert!(rows[0].starts_with("┌ Rooms (2) "), "{rows:#?}");
+        assert!(rows[1].starts_with("│1 #lobby (2, @1) "), "{rows:#?}");
+        assert!(rows[2].starts_with("│2 #dev "), "{rows:#?}");
+        assert!(rows[4].starts_with("┌ #dev (2) "), "{rows:#?}");
+        assert!(rows[5].starts_with("│@alice "), "{rows:#?}");
+        assert!(rows[6].starts_with("│ carol "), "{rows:#?}");
+        assert!(rows[0].contains("┌ #dev │ 127.0.0.1:3001 "), "{rows:#?}");
+        let chat = rows.join("\n");
+        assert!(chat.contains("carol > alice, look"), "{chat}");
+        assert!(
+            !chat.contains("ping alice"),
+            "the default room's lines wait there"
+        );
+        assert!(
+            rows[23].ends_with(" ^N/^P rooms │ Ctrl-C quits "),
+            "{rows:#?}"
+        );
+        // The mention is highlighted.
+        let mut terminal = Terminal::new(TestBackend::new(80, 24)).expect("a test terminal");
+        terminal.draw(|frame| draw(frame, &model)).expect("drawn");
+        let buffer = terminal.backend().buffer().clone();
+        let row = rows.iter().position(|r| r.contains("alice, look")).unwrap() as u16;
+        let column = rows[row as usize].find("alice, look").unwrap();
+        let column = rows[row as usize][..column].chars().count() as u16;
+        assert_eq!(buffer[(column, row)].bg, Color::Yellow);
+        // Small terminals draw what fits of both lists and never panic.
+        for (width, height) in [(60, 5), (60, 3), (56, 1), (1, 1)] {
+            model.resize(width, height);
+            let _ = screen(&model, width, height);
+        }
     }
 
     #[test]
