@@ -14,7 +14,8 @@ use chatd::accounts::model::Role;
 use chatd::accounts::store::{Store, StoreError};
 use chatd::accounts::usercmd::{self, UserCommand, UserError};
 use chatd::rooms::roomcmd::{self, RoomsCommand, RoomsError};
-use chatd::server::FloodPolicy;
+use chatd::rooms::RoomStore;
+use chatd::server::{roomfile, FloodPolicy};
 use chatd::{config, Config, Server};
 
 /// A chat server for a team, a class or a LAN: talk to it with `nc HOST 3001` or the `chat` client.
@@ -338,6 +339,9 @@ fn run(args: Args, utc_offset: time::UtcOffset) -> Result<(), String> {
     // A corrupt or unreadable store stops start-up, naming the file and line; it is never replaced.
     let store = Store::open(&config.data_dir).map_err(|e| data_dir_error(&config.data_dir, e))?;
     let registry = store.load().map_err(|e| e.to_string())?;
+    let rooms = RoomStore::on(store.data_dir().clone());
+    let rooms = rooms.load().map_err(|e| e.to_string())?;
+    config.rooms.persistent = roomfile::to_core(&rooms, utc_offset);
     let listener = bind(&args.listen, &listen)?;
     let local = listener
         .local_addr()
