@@ -54,7 +54,7 @@ struct Args {
     /// most bytes queued for a client that does not read before it is disconnected (default 1048576)
     #[argh(option, default = "1024 * 1024", from_str_fn(whole))]
     max_outbuf: usize,
-    /// directory of the accounts and bans files, created on first use (default ./chatd-data)
+    /// directory of the accounts, bans and rooms files, created on first use (default ./chatd-data)
     #[argh(option)]
     data_dir: Option<PathBuf>,
     /// let only registered names join
