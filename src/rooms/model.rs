@@ -110,21 +110,27 @@ impl RoomList {
 
     /// The changes that turn the rooms `old` into `new`, to apply to the file as it is on disk
     /// now (which another writer may have changed since `old` was read): the rooms of `new`
-    /// that `old` lacks, and the topics that differ. A room of `old` missing from `new` is no
-    /// change: only the offline `chatd room del` removes rooms.
+    /// that `old` lacks (a room added on disk meanwhile stays as it is there, but takes a topic
+    /// set since), and the topics that differ. A room of `old` missing from `new` is no change:
+    /// only the offline `chatd room del` removes rooms.
     pub fn changes(old: &[SavedRoom], new: &[SavedRoom]) -> Vec<RoomChange> {
         let before: BTreeMap<String, &SavedRoom> =
             old.iter().map(|r| (room_key(&r.name), r)).collect();
-        new.iter()
-            .filter_map(|room| match before.get(&room_key(&room.name)) {
-                None => Some(RoomChange::Add(room.clone())),
-                Some(was) if was.topic != room.topic => Some(RoomChange::SetTopic {
+        let mut changes = Vec::new();
+        for room in new {
+            let was = before.get(&room_key(&room.name));
+            if was.is_none() {
+                changes.push(RoomChange::Add(room.clone()));
+            }
+            let old_topic = was.and_then(|r| r.topic.as_ref());
+            if room.topic.as_ref() != old_topic {
+                changes.push(RoomChange::SetTopic {
                     name: room.name.clone(),
                     topic: room.topic.clone(),
-                }),
-                Some(_) => None,
-            })
-            .collect()
+                });
+            }
+        }
+        changes
     }
 
     /// The rooms file: a comment header, then one room per line (see the module doc).
@@ -317,15 +323,19 @@ mod tests {
             room("#lobby", Some(("hi", "root", 2))),
             room("#DEV", Some(("a", "x", 1))),
             room("#ops", None),
+            room("#news", Some(("n", "root", 3))),
         ];
+        let set = |name: &str, topic: &Option<SavedTopic>| RoomChange::SetTopic {
+            name: name.into(),
+            topic: topic.clone(),
+        };
         assert_eq!(
             RoomList::changes(&old, &new),
             [
-                RoomChange::SetTopic {
-                    name: "#lobby".into(),
-                    topic: new[0].topic.clone()
-                },
+                set("#lobby", &new[0].topic),
                 RoomChange::Add(room("#ops", None)),
+                RoomChange::Add(new[3].clone()),
+                set("#news", &new[3].topic),
             ]
         );
         assert_eq!(RoomList::changes(&new, &old[1..]), []);
@@ -333,26 +343,35 @@ mod tests {
 
     #[test]
     fn changes_leave_what_another_writer_did_on_disk() {
-        // On disk meanwhile: #ops was added with a topic, #dev was removed.
-        let mut disk: RoomList = [room("#lobby", None), room("#OPS", Some(("t", "Host", 3)))]
-            .into_iter()
-            .collect();
+        // On disk meanwhile: #ops and #news were added with topics, #dev was removed.
+        let mut disk: RoomList = [
+            room("#lobby", None),
+            room("#OPS", Some(("t", "Host", 3))),
+            room("#news", Some(("offline", "Host", 3))),
+        ]
+        .into_iter()
+        .collect();
         let old = [room("#lobby", None), room("#dev", None)];
         let new = [
             room("#lobby", None),
             room("#dev", Some(("late", "alice", 4))),
             room("#ops", None),
+            room("#News", Some(("later", "root", 5))),
         ];
         for change in RoomList::changes(&old, &new) {
             disk.apply(&change);
         }
         assert_eq!(
             disk.iter().cloned().collect::<Vec<_>>(),
-            [room("#lobby", None), room("#OPS", Some(("t", "Host", 3)))]
+            [
+                room("#lobby", None),
+                room("#news", Some(("later", "root", 5))),
+                room("#OPS", Some(("t", "Host", 3))),
+            ]
         );
         disk.apply(&RoomChange::Remove {
             name: "#ops".into(),
         });
-        assert_eq!(disk.len(), 1);
+        assert_eq!(disk.len(), 2);
     }
 }

@@ -148,7 +148,8 @@ impl Server {
         let waker =
             Waker::new(poll.registry(), WAKER).map_err(context("could not create the waker"))?;
         let rooms = RoomStore::on(store.data_dir().clone());
-        let saved = roomfile::from_core(&config.rooms.persistent, &config.rooms.default_room);
+        // What the file held at start, the default room included, as the base of each write.
+        let saved = roomfile::saved(&config.rooms.persistent);
         let worker = Worker::start(store, rooms, saved, Arc::new(waker))
             .map_err(context("could not start the worker thread"))?;
         listener

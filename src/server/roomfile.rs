@@ -26,9 +26,17 @@ pub fn to_core(rooms: &RoomList, offset: UtcOffset) -> Vec<PersistentRoom> {
 /// The core's persistent rooms as the file keeps them. The default room, which always exists,
 /// is kept only for its topic.
 pub fn from_core(rooms: &[PersistentRoom], default_room: &str) -> Vec<SavedRoom> {
+    let bare_default = |room: &PersistentRoom| {
+        room.topic.is_none() && room_key(&room.name) == room_key(default_room)
+    };
+    let kept: Vec<PersistentRoom> = rooms.iter().filter(|r| !bare_default(r)).cloned().collect();
+    saved(&kept)
+}
+
+/// Every one of the core's persistent rooms as the file keeps it.
+pub fn saved(rooms: &[PersistentRoom]) -> Vec<SavedRoom> {
     rooms
         .iter()
-        .filter(|room| room.topic.is_some() || room_key(&room.name) != room_key(default_room))
         .map(|room| SavedRoom {
             name: room.name.clone(),
             topic: room.topic.as_ref().map(|t| SavedTopic {
