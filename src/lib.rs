@@ -14,6 +14,9 @@
 //! - [`server`]: the mio shell. One `Poll` over the listener, the console, signals and every client;
 //!   bounded buffers; write interest only while output is pending; timers as the poll timeout.
 //! - [`accounts`]: registered names and bans: a pure model, the files that hold it, password hashing.
+//! - [`rooms`]: the persistent rooms on disk: a pure model, the file that holds it, `chatd room`.
+//! - [`names`]: the room name rules, shared by the core, the rooms file and `chatd room`.
+//! - [`datadir`]: the data directory's locked, atomic file replacement, under both stores.
 //! - [`console`]: the host console on stdin/stdout; at a terminal it edits the line typed itself
 //!   and draws it again under incoming lines.
 //! - [`client`]: the `chat` client: a pure session over [`proto::framed`], a line loop for scripts,
@@ -30,8 +33,11 @@ pub mod client;
 pub mod config;
 pub mod console;
 pub mod core;
+pub mod datadir;
 pub mod load;
+pub mod names;
 pub mod proto;
+pub mod rooms;
 pub mod server;
 pub mod stdin;
 

@@ -102,21 +102,7 @@ pub struct Registry {
 }
 
 /// A line of an accounts or bans file that cannot be read.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ParseError {
-    /// 1-based line number.
-    pub line: usize,
-    /// What is wrong with it.
-    pub reason: String,
-}
-
-impl fmt::Display for ParseError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "line {}: {}", self.line, self.reason)
-    }
-}
-
-impl std::error::Error for ParseError {}
+pub use crate::datadir::ParseError;
 
 impl Registry {
     /// The account registered under `name` (any case).

@@ -1,91 +1,26 @@
-//! The files under the data directory: the only file I/O for accounts and bans.
+//! The accounts and bans files under the data directory.
 //!
 //! `DIR/accounts` and `DIR/bans` hold the [`Registry`] in the formats of [`crate::accounts::model`];
-//! a missing file reads as empty. Every read-modify-write holds an exclusive lock on `DIR/.lock`
-//! (reads hold a shared one), so the server and any number of `chatd user` runs can change the
-//! files at the same time without losing each other's changes. A file is never written in place:
-//! the new text goes to `DIR/.NAME.tmp`, is synced, renamed over `DIR/NAME`, and the directory is
-//! synced, so a crash at any moment leaves the old file or the new one, never a torn one.
+//! a missing file reads as empty. How they are locked and replaced (atomically, never in place)
+//! is [`crate::datadir`]'s, shared with the rooms file: every read-modify-write holds the
+//! directory's exclusive lock, so the server and any number of `chatd user` runs can change the
+//! files at the same time without losing each other's changes.
 
-use std::fmt;
-use std::fs::{self, DirBuilder, File, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use super::model::{Change, ParseError, Registry};
+use super::model::{Change, Registry};
+use crate::datadir::{parse_error, DataDir, FileStamp, Lock};
+pub use crate::datadir::{StoreError, StoreErrorCause, LOCK_FILE};
 
 /// The accounts file's name inside the data directory.
 pub const ACCOUNTS_FILE: &str = "accounts";
 /// The bans file's name inside the data directory.
 pub const BANS_FILE: &str = "bans";
-/// The lock file's name inside the data directory; it stays empty.
-pub const LOCK_FILE: &str = ".lock";
 
 /// Where accounts and bans are kept: a data directory.
 #[derive(Clone, Debug)]
 pub struct Store {
-    dir: PathBuf,
-}
-
-/// A store operation that failed, with the file it failed on.
-#[derive(Debug)]
-pub struct StoreError {
-    /// The file or directory.
-    pub path: PathBuf,
-    /// What went wrong with it.
-    pub cause: StoreErrorCause,
-}
-
-/// Why a store operation failed.
-#[derive(Debug)]
-pub enum StoreErrorCause {
-    /// The operating system refused.
-    Io {
-        /// What was being done, e.g. `read` or `lock`.
-        action: &'static str,
-        /// The error it gave.
-        error: io::Error,
-    },
-    /// The file's content is not in its format.
-    Parse(ParseError),
-}
-
-impl fmt::Display for StoreError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.cause {
-            StoreErrorCause::Io { action, error } => {
-                write!(f, "{}: cannot {action}: {error}", self.path.display())
-            }
-            StoreErrorCause::Parse(error) => write!(f, "{}: {error}", self.path.display()),
-        }
-    }
-}
-
-impl std::error::Error for StoreError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match &self.cause {
-            StoreErrorCause::Io { error, .. } => Some(error),
-            StoreErrorCause::Parse(error) => Some(error),
-        }
-    }
-}
-
-/// An empty path names no directory (joined with a file name it would be the working one).
-fn refuse_empty(dir: &Path) -> Result<(), StoreError> {
-    if dir.as_os_str().is_empty() {
-        return Err(io_error(dir, "use it as the data directory")(
-            io::Error::new(io::ErrorKind::InvalidInput, "the path is empty"),
-        ));
-    }
-    Ok(())
-}
-
-fn io_error<'a>(path: &'a Path, action: &'static str) -> impl FnOnce(io::Error) -> StoreError + 'a {
-    move |error| StoreError {
-        path: path.to_owned(),
-        cause: StoreErrorCause::Io { action, error },
-    }
+    dir: DataDir,
 }
 
 /// What the two files looked like at one moment; a different stamp means they were replaced.
@@ -110,66 +45,30 @@ pub struct Written {
     pub after: Stamp,
 }
 
-/// Identity and times of one file: every replace makes a new inode with new times.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct FileStamp {
-    dev: u64,
-    ino: u64,
-    len: u64,
-    mtime: (i64, i64),
-    ctime: (i64, i64),
-}
-
-impl FileStamp {
-    fn of(path: &Path) -> Option<FileStamp> {
-        let meta = fs::metadata(path).ok()?;
-        Some(FileStamp {
-            dev: meta.dev(),
-            ino: meta.ino(),
-            len: meta.len(),
-            mtime: (meta.mtime(), meta.mtime_nsec()),
-            ctime: (meta.ctime(), meta.ctime_nsec()),
-        })
-    }
-}
-
 impl Store {
     /// Opens the data directory `dir`, creating it (mode 0700) if it does not exist.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        refuse_empty(dir)?;
-        if fs::metadata(dir).is_ok_and(|meta| !meta.is_dir()) {
-            return Err(io_error(dir, "use it as the data directory")(
-                io::Error::new(io::ErrorKind::NotADirectory, "it is not a directory"),
-            ));
-        }
-        DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(io_error(dir, "create the data directory"))?;
-        Ok(Store {
-            dir: dir.to_owned(),
-        })
+        DataDir::open(dir).map(Store::on)
     }
 
     /// Opens the data directory `dir` for reading only: `None` if it does not exist, and nothing
     /// is created (not even the lock file: without one, no writer is there to wait for).
     pub fn open_existing(dir: &Path) -> Result<Option<Store>, StoreError> {
-        refuse_empty(dir)?;
-        match fs::metadata(dir) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io_error(dir, "read the data directory")(e)),
-            Ok(meta) if !meta.is_dir() => Err(io_error(dir, "use it as the data directory")(
-                io::Error::new(io::ErrorKind::NotADirectory, "it is not a directory"),
-            )),
-            Ok(_) => Ok(Some(Store {
-                dir: dir.to_owned(),
-            })),
-        }
+        DataDir::open_existing(dir).map(|dir| dir.map(Store::on))
+    }
+
+    /// The accounts and bans of a data directory already opened.
+    pub fn on(dir: DataDir) -> Store {
+        Store { dir }
     }
 
     /// The data directory.
     pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The data directory, to open the other stores on it.
+    pub fn data_dir(&self) -> &DataDir {
         &self.dir
     }
 
@@ -177,8 +76,8 @@ impl Store {
     /// creates nothing). A missing file is empty; an unreadable or corrupt one is an error naming
     /// it (and the line).
     pub fn load(&self) -> Result<Registry, StoreError> {
-        let _lock = self.shared_lock()?;
-        self.read()
+        let lock = self.dir.shared_lock()?;
+        self.read(&lock)
     }
 
     /// Applies `changes` to the files as they are now, under the exclusive lock, and returns the
@@ -209,10 +108,12 @@ impl Store {
         E: From<StoreError>,
         F: FnOnce(&Registry) -> Result<Vec<Change>, E>,
     {
-        let _lock = self.exclusive_lock()?;
+        let lock = self.dir.exclusive_lock()?;
         let before = self.stamp();
-        self.remove_stale_temp_files()?;
-        let old = self.read()?;
+        for name in [ACCOUNTS_FILE, BANS_FILE] {
+            self.dir.remove_stale_temp_file(&lock, name)?;
+        }
+        let old = self.read(&lock)?;
         let changes = decide(&old)?;
         let mut new = old.clone();
         for change in &changes {
@@ -224,14 +125,13 @@ impl Store {
             (BANS_FILE, old.bans_file(), new.bans_file()),
         ] {
             if before != after {
-                self.replace(name, &after)?;
+                // A new file is made mode 0600: it holds password hashes.
+                self.dir.replace(&lock, name, &after, 0o600)?;
                 replaced = true;
             }
         }
         if replaced {
-            File::open(&self.dir)
-                .and_then(|dir| dir.sync_all())
-                .map_err(io_error(&self.dir, "sync the data directory"))?;
+            self.dir.sync(&lock)?;
         }
         Ok(Written {
             registry: new,
@@ -243,141 +143,31 @@ impl Store {
     /// The files' current [`Stamp`].
     pub fn stamp(&self) -> Stamp {
         Stamp {
-            accounts: FileStamp::of(&self.dir.join(ACCOUNTS_FILE)),
-            bans: FileStamp::of(&self.dir.join(BANS_FILE)),
+            accounts: self.dir.stamp(ACCOUNTS_FILE),
+            bans: self.dir.stamp(BANS_FILE),
         }
     }
 
-    /// Takes the shared lock if the lock file exists; `None` if it does not.
-    fn shared_lock(&self) -> Result<Option<File>, StoreError> {
-        let path = self.dir.join(LOCK_FILE);
-        let file = match File::open(&path) {
-            Ok(file) => file,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io_error(&path, "open the lock file")(e)),
-        };
-        file.lock_shared().map_err(io_error(&path, "lock"))?;
-        Ok(Some(file))
-    }
-
-    /// Takes the exclusive lock, making the lock file if needed; it is released when the
-    /// returned file is dropped (or the process dies).
-    fn exclusive_lock(&self) -> Result<File, StoreError> {
-        let path = self.dir.join(LOCK_FILE);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o644)
-            .open(&path)
-            // A lock file made by another user may be read-only to us; a read-only descriptor
-            // locks just as well.
-            .or_else(|_| File::open(&path))
-            .map_err(io_error(&path, "open the lock file"))?;
-        file.lock().map_err(io_error(&path, "lock"))?;
-        Ok(file)
-    }
-
-    fn read(&self) -> Result<Registry, StoreError> {
+    fn read(&self, lock: &Lock) -> Result<Registry, StoreError> {
         let mut registry = Registry::default();
-        let path = self.dir.join(ACCOUNTS_FILE);
-        if let Some(text) = read_text(&path)? {
+        if let Some(text) = self.dir.read(lock, ACCOUNTS_FILE)? {
+            let path = self.dir.file(ACCOUNTS_FILE);
             registry.read_accounts(&text).map_err(parse_error(&path))?;
         }
-        let path = self.dir.join(BANS_FILE);
-        if let Some(text) = read_text(&path)? {
+        if let Some(text) = self.dir.read(lock, BANS_FILE)? {
+            let path = self.dir.file(BANS_FILE);
             registry.read_bans(&text).map_err(parse_error(&path))?;
         }
         Ok(registry)
     }
-
-    fn temp_path(&self, name: &str) -> PathBuf {
-        self.dir.join(format!(".{name}.tmp"))
-    }
-
-    /// Removes what a writer killed mid-write left behind. Only under the exclusive lock.
-    fn remove_stale_temp_files(&self) -> Result<(), StoreError> {
-        for name in [ACCOUNTS_FILE, BANS_FILE] {
-            let temp = self.temp_path(name);
-            match fs::remove_file(&temp) {
-                Err(e) if e.kind() != io::ErrorKind::NotFound => {
-                    return Err(io_error(&temp, "remove the stale temporary file")(e));
-                }
-                _ => {}
-            }
-        }
-        Ok(())
-    }
-
-    /// Replaces `DIR/name` with `text`: temp file, write, fsync, rename. Only under the exclusive
-    /// lock; the caller syncs the directory.
-    fn replace(&self, name: &str, text: &str) -> Result<(), StoreError> {
-        let path = self.dir.join(name);
-        let temp = self.temp_path(name);
-        let written = write_synced(&temp, text, fs::metadata(&path).ok());
-        let result =
-            written.and_then(|()| fs::rename(&temp, &path).map_err(io_error(&path, "replace")));
-        if result.is_err() {
-            // Best effort: the next writer removes it anyway.
-            let _ = fs::remove_file(&temp);
-        }
-        result
-    }
-}
-
-/// Writes `text` to a new file at `temp` and syncs it. The file gets the permissions and, where
-/// allowed, the owner of the file it will replace (`old`), else mode 0600: it holds hashes.
-fn write_synced(temp: &Path, text: &str, old: Option<fs::Metadata>) -> Result<(), StoreError> {
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(temp)
-        .map_err(io_error(temp, "create"))?;
-    if let Some(old) = old {
-        file.set_permissions(fs::Permissions::from_mode(old.mode() & 0o7777))
-            .map_err(io_error(temp, "set the permissions of"))?;
-        let mine = file
-            .metadata()
-            .map_err(io_error(temp, "read the owner of"))?;
-        if (mine.uid(), mine.gid()) != (old.uid(), old.gid()) {
-            // Keeps a file made by root for the server's user readable by it; without the
-            // privilege to do so the new file stays ours, as with any editor.
-            let _ = std::os::unix::fs::fchown(&file, Some(old.uid()), Some(old.gid()));
-        }
-    }
-    file.write_all(text.as_bytes())
-        .map_err(io_error(temp, "write"))?;
-    file.sync_all().map_err(io_error(temp, "sync"))
-}
-
-fn parse_error(path: &Path) -> impl FnOnce(ParseError) -> StoreError + '_ {
-    move |error| StoreError {
-        path: path.to_owned(),
-        cause: StoreErrorCause::Parse(error),
-    }
-}
-
-/// The file's text, or `None` if it does not exist. Invalid UTF-8 is a parse error on its line.
-fn read_text(path: &Path) -> Result<Option<String>, StoreError> {
-    let bytes = match fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io_error(path, "read")(e)),
-    };
-    String::from_utf8(bytes).map(Some).map_err(|e| {
-        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
-        parse_error(path)(ParseError {
-            line: valid.iter().filter(|&&b| b == b'\n').count() + 1,
-            reason: "not valid UTF-8".to_owned(),
-        })
-    })
 }
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::path::PathBuf;
+
     use super::*;
     use crate::accounts::model::{Account, Ban, Role};
 

@@ -13,7 +13,9 @@ use simplelog::{CombinedLogger, LevelFilter, SharedLogger, WriteLogger};
 use chatd::accounts::model::Role;
 use chatd::accounts::store::{Store, StoreError};
 use chatd::accounts::usercmd::{self, UserCommand, UserError};
-use chatd::server::FloodPolicy;
+use chatd::rooms::roomcmd::{self, RoomsCommand, RoomsError};
+use chatd::rooms::RoomStore;
+use chatd::server::{roomfile, FloodPolicy};
 use chatd::{config, Config, Server};
 
 /// A chat server for a team, a class or a LAN: talk to it with `nc HOST 3001` or the `chat` client.
@@ -52,7 +54,7 @@ struct Args {
     /// most bytes queued for a client that does not read before it is disconnected (default 1048576)
     #[argh(option, default = "1024 * 1024", from_str_fn(whole))]
     max_outbuf: usize,
-    /// directory of the accounts and bans files, created on first use (default ./chatd-data)
+    /// directory of the accounts, bans and rooms files, created on first use (default ./chatd-data)
     #[argh(option)]
     data_dir: Option<PathBuf>,
     /// let only registered names join
@@ -108,6 +110,7 @@ struct Args {
 #[argh(subcommand)]
 enum Command {
     User(UserArgs),
+    Room(RoomArgs),
 }
 
 /// Manage accounts and roles in the data directory (safe while the server runs).
@@ -178,6 +181,52 @@ struct GrantArgs {
 #[argh(subcommand, name = "list")]
 struct ListArgs {}
 
+/// Manage the persistent rooms in the data directory (safe while the server runs; a running
+/// server picks the changes up at its next start).
+#[derive(FromArgs)]
+#[argh(subcommand, name = "room")]
+struct RoomArgs {
+    /// directory of the rooms file (default ./chatd-data); may be given before `room` instead
+    #[argh(option)]
+    data_dir: Option<PathBuf>,
+    #[argh(subcommand)]
+    command: RoomSub,
+}
+
+#[derive(FromArgs)]
+#[argh(subcommand)]
+enum RoomSub {
+    Add(RoomAddArgs),
+    Del(RoomDelArgs),
+    List(RoomListArgs),
+}
+
+/// Make a persistent room: it stays when empty and across restarts.
+#[derive(FromArgs)]
+#[argh(subcommand, name = "add")]
+struct RoomAddArgs {
+    /// the room, '#' then 1 to 32 letters, digits, '_', '-', '.' (quote it: a shell takes # for a comment)
+    #[argh(positional)]
+    name: String,
+    /// its topic, one line (set by Host)
+    #[argh(option)]
+    topic: Option<String>,
+}
+
+/// Remove a persistent room.
+#[derive(FromArgs)]
+#[argh(subcommand, name = "del")]
+struct RoomDelArgs {
+    /// the room
+    #[argh(positional)]
+    name: String,
+}
+
+/// Print every persistent room, with its topic, who set it and when.
+#[derive(FromArgs)]
+#[argh(subcommand, name = "list")]
+struct RoomListArgs {}
+
 fn parse_role(text: &str) -> Result<Role, String> {
     Role::parse(text).ok_or_else(|| "the role must be admin or user".to_owned())
 }
@@ -242,6 +291,7 @@ fn main() -> ExitCode {
     }
     let result = match args.command {
         Some(Command::User(ref user)) => run_user(&args, user),
+        Some(Command::Room(ref room)) => run_room(&args, room),
         None => run(args, utc_offset),
     };
     match result {
@@ -289,6 +339,9 @@ fn run(args: Args, utc_offset: time::UtcOffset) -> Result<(), String> {
     // A corrupt or unreadable store stops start-up, naming the file and line; it is never replaced.
     let store = Store::open(&config.data_dir).map_err(|e| data_dir_error(&config.data_dir, e))?;
     let registry = store.load().map_err(|e| e.to_string())?;
+    let rooms = RoomStore::on(store.data_dir().clone());
+    let rooms = rooms.load().map_err(|e| e.to_string())?;
+    config.rooms.persistent = roomfile::to_core(&rooms, utc_offset);
     let listener = bind(&args.listen, &listen)?;
     let local = listener
         .local_addr()
@@ -325,19 +378,26 @@ fn data_dir_error(dir: &Path, error: StoreError) -> String {
     )
 }
 
+/// The data directory of `chatd SUBCOMMAND ...`: `--data-dir` from either side of it, once.
+fn offline_data_dir(
+    before: &Option<PathBuf>,
+    after: &Option<PathBuf>,
+    subcommand: &str,
+) -> Result<PathBuf, String> {
+    match (before, after) {
+        (Some(before), Some(after)) => Err(format!(
+            "invalid value '{}' for --data-dir: given twice (also '{}'); give it once, before or after `{subcommand}`",
+            after.display(),
+            before.display()
+        )),
+        (Some(dir), None) | (None, Some(dir)) => Ok(dir.clone()),
+        (None, None) => Ok(Config::default().data_dir),
+    }
+}
+
 /// `chatd user ...`: no server, no logging; the data directory from either side of `user`.
 fn run_user(args: &Args, user: &UserArgs) -> Result<(), String> {
-    let data_dir = match (&args.data_dir, &user.data_dir) {
-        (Some(before), Some(after)) => {
-            return Err(format!(
-                "invalid value '{}' for --data-dir: given twice (also '{}'); give it once, before or after `user`",
-                after.display(),
-                before.display()
-            ))
-        }
-        (Some(dir), None) | (None, Some(dir)) => dir.clone(),
-        (None, None) => Config::default().data_dir,
-    };
+    let data_dir = offline_data_dir(&args.data_dir, &user.data_dir, "user")?;
     let command = match &user.command {
         UserSub::Add(a) => UserCommand::Add {
             name: a.name.clone(),
@@ -364,6 +424,33 @@ fn run_user(args: &Args, user: &UserArgs) -> Result<(), String> {
     )
     .map_err(|e| match e {
         UserError::Store(e) if e.path == data_dir => data_dir_error(&data_dir, e),
+        e => e.to_string(),
+    })
+}
+
+/// `chatd room ...`: no server, no logging; the data directory from either side of `room`.
+fn run_room(args: &Args, room: &RoomArgs) -> Result<(), String> {
+    let data_dir = offline_data_dir(&args.data_dir, &room.data_dir, "room")?;
+    let command = match &room.command {
+        RoomSub::Add(a) => RoomsCommand::Add {
+            name: a.name.clone(),
+            topic: a.topic.clone(),
+        },
+        RoomSub::Del(a) => RoomsCommand::Del {
+            name: a.name.clone(),
+        },
+        RoomSub::List(_) => RoomsCommand::List,
+    };
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    roomcmd::run(
+        &data_dir,
+        &command,
+        now,
+        &mut std::io::stdout().lock(),
+        &mut std::io::stderr().lock(),
+    )
+    .map_err(|e| match e {
+        RoomsError::Store(e) if e.path == data_dir => data_dir_error(&data_dir, e),
         e => e.to_string(),
     })
 }

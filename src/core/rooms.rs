@@ -40,8 +40,7 @@ use std::time::{Duration, Instant};
 use super::input::ConnId;
 use crate::proto::msg::{Reject, RoomTag, Stamp, TopicEntry};
 
-/// Longest room name after the `#`, in characters.
-pub const MAX_ROOM_NAME_LEN: usize = 32;
+pub use crate::names::{validate_room_name, MAX_ROOM_NAME_LEN};
 
 /// How many names a crowd notice names before counting the rest.
 pub const CROWD_NAMES: usize = 3;
@@ -99,20 +98,6 @@ impl Default for RoomConfig {
             crowd_window: Duration::from_secs(1),
         }
     }
-}
-
-/// Checks the room name rules: `#` then 1 to 32 ASCII letters, digits, `_`, `-`, `.`.
-pub fn validate_room_name(name: &str) -> Result<(), Reject> {
-    let valid_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
-    let invalid = || Reject::RoomNameInvalid {
-        room: name.to_owned(),
-    };
-    let rest = name.strip_prefix('#').ok_or_else(invalid)?;
-    let len = rest.chars().count();
-    if len == 0 || len > MAX_ROOM_NAME_LEN || !rest.chars().all(valid_char) {
-        return Err(invalid());
-    }
-    Ok(())
 }
 
 /// The key a room name is unique under: ignoring case.

@@ -13,6 +13,7 @@ mod conn;
 mod fanout;
 mod flood;
 mod outqueue;
+pub mod roomfile;
 mod wire;
 mod worker;
 
@@ -39,6 +40,7 @@ use crate::core::{
 };
 use crate::proto::msg::{HostCommand, Reject, ServerMsg};
 use crate::proto::Mode;
+use crate::rooms::RoomStore;
 use admission::Admission;
 use clock::Clock;
 use conn::{conn_id, key_of, Closing, Connection};
@@ -145,7 +147,10 @@ impl Server {
         let poll = Poll::new().map_err(context("could not create the poll"))?;
         let waker =
             Waker::new(poll.registry(), WAKER).map_err(context("could not create the waker"))?;
-        let worker = Worker::start(store, Arc::new(waker))
+        let rooms = RoomStore::on(store.data_dir().clone());
+        // What the file held at start, the default room included, as the base of each write.
+        let saved = roomfile::saved(&config.rooms.persistent);
+        let worker = Worker::start(store, rooms, saved, Arc::new(waker))
             .map_err(context("could not start the worker thread"))?;
         listener
             .set_nonblocking(true)
@@ -488,6 +493,12 @@ impl Server {
                     self.feed(now, Input::RegistryLoaded(registry));
                 }
                 Finished::Reloaded { result: Ok(_), .. } => {}
+                Finished::RoomsSaved { result: Ok(count) } => {
+                    log::info!("persistent rooms saved ({count} in the rooms file)");
+                }
+                Finished::RoomsSaved { result: Err(e) } => {
+                    log::error!("could not save the persistent rooms: {e}");
+                }
                 Finished::Reloaded { result: Err(e), .. } => {
                     log::error!("could not read the account files again: {e}")
                 }
@@ -694,10 +705,8 @@ impl Server {
                     }
                 }
                 Action::SaveRooms { rooms } => {
-                    log::info!(
-                        "persistent rooms changed ({} rooms); kept in memory until the server stops",
-                        rooms.len()
-                    );
+                    let default = &self.config.rooms.default_room;
+                    self.worker.save_rooms(roomfile::from_core(&rooms, default));
                 }
                 Action::Close { conn, why } => {
                     if let Some(key) = self.key(conn) {

@@ -1,4 +1,5 @@
-//! The worker thread: password hashing and account files, so the event loop never waits on them.
+//! The worker thread: password hashing, the account files and the rooms file, so the event loop
+//! never waits on them.
 //!
 //! Jobs go in over a channel; results come back over another, and a [`mio::Waker`] tells the loop
 //! to collect them. One thread, first in first out: a change written before a reload is read back
@@ -14,7 +15,10 @@ use crate::accounts::hash::{hash_password, verify_password};
 use crate::accounts::model::{Change, Registry};
 use crate::accounts::store::{Stamp as FilesStamp, Store, StoreError};
 use crate::core::{ConnId, PasswordJob, PasswordOutcome, Recipients};
+use crate::datadir::StoreError as RoomsError;
 use crate::proto::ServerMsg;
+use crate::rooms::model::{RoomList, SavedRoom};
+use crate::rooms::RoomStore;
 
 /// Most password jobs waiting at once; past it a job fails at once ("busy, try again").
 pub const MAX_QUEUED_PASSWORDS: usize = 32;
@@ -32,6 +36,9 @@ enum Job {
     },
     Reload {
         force: bool,
+    },
+    SaveRooms {
+        rooms: Vec<SavedRoom>,
     },
 }
 
@@ -63,6 +70,11 @@ pub enum Finished {
         /// What they hold now.
         result: Result<Registry, StoreError>,
     },
+    /// The persistent rooms were written to the rooms file (or not).
+    RoomsSaved {
+        /// How many rooms the file holds now, or why it could not be written.
+        result: Result<usize, RoomsError>,
+    },
 }
 
 /// Why a change was not written.
@@ -92,13 +104,20 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// Starts the thread; `waker` wakes the loop when results are ready.
-    pub fn start(store: Store, waker: Arc<Waker>) -> std::io::Result<Worker> {
+    /// Starts the thread on the account files of `store` and the rooms file of `rooms`, which
+    /// held `saved` when read at start; `waker` wakes the loop when results are ready.
+    pub fn start(
+        store: Store,
+        rooms: RoomStore,
+        saved: Vec<SavedRoom>,
+        waker: Arc<Waker>,
+    ) -> std::io::Result<Worker> {
         let (jobs, job_queue) = mpsc::channel();
         let (done, finished) = mpsc::channel();
+        let rooms = RoomsFile { rooms, saved };
         let thread = thread::Builder::new()
             .name("chatd-worker".into())
-            .spawn(move || work(store, job_queue, done, waker))?;
+            .spawn(move || work(store, rooms, job_queue, done, waker))?;
         Ok(Worker {
             jobs: Some(jobs),
             finished,
@@ -129,6 +148,11 @@ impl Worker {
         self.send(Job::Reload { force });
     }
 
+    /// Queues the persistent rooms, as the core now has them, to write to the rooms file.
+    pub fn save_rooms(&mut self, rooms: Vec<SavedRoom>) {
+        self.send(Job::SaveRooms { rooms });
+    }
+
     /// Whether a change is still waiting to be written (a reload read now may miss it).
     pub fn stores_pending(&self) -> bool {
         self.queued_stores > 0
@@ -143,7 +167,7 @@ impl Worker {
                     match &result {
                         Finished::Password { .. } => self.queued_passwords -= 1,
                         Finished::Stored { .. } => self.queued_stores -= 1,
-                        Finished::Reloaded { .. } => {}
+                        Finished::Reloaded { .. } | Finished::RoomsSaved { .. } => {}
                     }
                     results.push(result);
                 }
@@ -180,7 +204,38 @@ impl Drop for Worker {
     }
 }
 
-fn work(store: Store, jobs: Receiver<Job>, done: Sender<Finished>, waker: Arc<Waker>) {
+/// The rooms file, and what the server last had in it.
+struct RoomsFile {
+    rooms: RoomStore,
+    /// The persistent rooms as last read or written by the server.
+    saved: Vec<SavedRoom>,
+}
+
+impl RoomsFile {
+    /// Writes what changed between the rooms last saved and `rooms` into the rooms file as it
+    /// is on disk now, so that a room added or removed there meanwhile (by `chatd room`) stays
+    /// added or removed. Only a write that worked moves the base on: a failed one is tried
+    /// again with the next change.
+    fn save(&mut self, rooms: Vec<SavedRoom>) -> Option<Result<usize, RoomsError>> {
+        let changes = RoomList::changes(&self.saved, &rooms);
+        if changes.is_empty() {
+            return None;
+        }
+        let written = self.rooms.apply(&changes).map(|list| list.len());
+        if written.is_ok() {
+            self.saved = rooms;
+        }
+        Some(written)
+    }
+}
+
+fn work(
+    store: Store,
+    mut rooms_file: RoomsFile,
+    jobs: Receiver<Job>,
+    done: Sender<Finished>,
+    waker: Arc<Waker>,
+) {
     let mut seen: Option<FilesStamp> = Some(store.stamp());
     for job in jobs {
         let result = match job {
@@ -219,6 +274,10 @@ fn work(store: Store, jobs: Receiver<Job>, done: Sender<Finished>, waker: Arc<Wa
                     result: store.load(),
                 }
             }
+            Job::SaveRooms { rooms } => match rooms_file.save(rooms) {
+                Some(result) => Finished::RoomsSaved { result },
+                None => continue,
+            },
         };
         if done.send(result).is_err() {
             return;

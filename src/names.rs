@@ -1,0 +1,26 @@
+//! Name rules shared by the core, the data-directory files and the offline commands, so that
+//! none of them imports another for a rule. No I/O.
+
+use crate::proto::msg::Reject;
+
+/// Longest room name after the `#`, in characters.
+pub const MAX_ROOM_NAME_LEN: usize = 32;
+
+/// Checks the room name rules: `#` then 1 to 32 ASCII letters, digits, `_`, `-`, `.`.
+pub fn validate_room_name(name: &str) -> Result<(), Reject> {
+    let valid_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
+    let invalid = || Reject::RoomNameInvalid {
+        room: name.to_owned(),
+    };
+    let rest = name.strip_prefix('#').ok_or_else(invalid)?;
+    let len = rest.chars().count();
+    if len == 0 || len > MAX_ROOM_NAME_LEN || !rest.chars().all(valid_char) {
+        return Err(invalid());
+    }
+    Ok(())
+}
+
+/// The key a room name is unique under: ignoring case.
+pub fn room_key(name: &str) -> String {
+    name.to_ascii_lowercase()
+}
