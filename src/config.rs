@@ -222,7 +222,7 @@ impl Config {
                 format!("must be from 0 to {MAX_HISTORY} lines"),
             ));
         }
-        if crate::core::rooms::validate_room_name(&self.rooms.default_room).is_err() {
+        if crate::names::validate_room_name(&self.rooms.default_room).is_err() {
             return Err(ConfigError::new(
                 "--default-room",
                 &self.rooms.default_room,
