@@ -7,10 +7,27 @@ use std::path::PathBuf;
 use time::UtcOffset;
 
 use crate::proto::{framed, Limits};
-use crate::server::FloodPolicy;
 
 /// The smallest frame limit allowed: a handshake and a short message must fit.
 pub const MIN_FRAME: usize = 1024;
+
+/// How many messages a client may send in a burst, and how fast the allowance refills.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FloodPolicy {
+    /// Messages allowed at once.
+    pub burst: f64,
+    /// Messages per second after the burst.
+    pub per_second: f64,
+}
+
+impl Default for FloodPolicy {
+    fn default() -> FloodPolicy {
+        FloodPolicy {
+            burst: 10.0,
+            per_second: 5.0,
+        }
+    }
+}
 
 /// Everything the server needs to know to run.
 #[derive(Clone, Debug)]

@@ -10,7 +10,7 @@ use std::path::Path;
 use super::hash::{self, HashError};
 use super::model::{Account, Change, Registry, Role};
 use super::store::{Store, StoreError};
-use crate::core::users::validate_name;
+use crate::names::validate_name;
 use crate::proto::msg::Reject;
 
 /// The one name the operator may not register: the host console speaks as it.

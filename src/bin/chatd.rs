@@ -13,9 +13,10 @@ use simplelog::{CombinedLogger, LevelFilter, SharedLogger, WriteLogger};
 use chatd::accounts::model::Role;
 use chatd::accounts::store::{Store, StoreError};
 use chatd::accounts::usercmd::{self, UserCommand, UserError};
+use chatd::config::FloodPolicy;
 use chatd::rooms::roomcmd::{self, RoomsCommand, RoomsError};
 use chatd::rooms::RoomStore;
-use chatd::server::{roomfile, FloodPolicy};
+use chatd::server::roomfile;
 use chatd::{config, Config, Server};
 
 /// A chat server for a team, a class or a LAN: talk to it with `nc HOST 3001` or the `chat` client.

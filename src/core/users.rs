@@ -7,15 +7,7 @@ use super::input::ConnId;
 use crate::accounts::model::{Registry, Role};
 use crate::proto::msg::{ClientMsg, Reject, UserEntry};
 
-/// Longest name, in characters.
-pub const MAX_NAME_LEN: usize = 32;
-
-/// Names kept for the console, compared ignoring case.
-pub const RESERVED_NAMES: &[&str] = &["host"];
-
-/// Names that would pass for the server: refused unless the operator registered them.
-pub const SERVER_LIKE_NAMES: &[&str] =
-    &["server", "admin", "system", "console", "root", "operator"];
+pub use crate::names::{validate_name, MAX_NAME_LEN, RESERVED_NAMES, SERVER_LIKE_NAMES};
 
 /// Where a connection is in its life (the protocol's state machine).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -244,21 +236,6 @@ impl Sessions {
     pub fn iter_mut(&mut self) -> impl Iterator<Item = (&ConnId, &mut Session)> {
         self.sessions.iter_mut()
     }
-}
-
-/// Checks the name rules: 1 to 32 of ASCII letters, digits, `_`, `-`, `.`; not `Host`.
-///
-/// ASCII only, so that no name can pass for another with look-alike letters from other scripts.
-pub fn validate_name(name: &str) -> Result<(), Reject> {
-    let valid_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
-    let len = name.chars().count();
-    if len == 0 || len > MAX_NAME_LEN || !name.chars().all(valid_char) {
-        return Err(Reject::NameInvalid);
-    }
-    if RESERVED_NAMES.iter().any(|r| r.eq_ignore_ascii_case(name)) {
-        return Err(Reject::NameReserved);
-    }
-    Ok(())
 }
 
 /// Checks whether `name` may be used to join: the name rules, bans, names in use, and names that

@@ -1704,7 +1704,7 @@ fn parse_hms(unix: i64, hms: [u8; 8]) -> Option<Stamp> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::accounts::model::Role;
+    use crate::proto::msg::Role;
     use crate::proto::msg::UserEntry;
     use crate::proto::testing::feed;
     use crate::proto::{Decoder, Limits};

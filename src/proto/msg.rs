@@ -7,7 +7,39 @@ use std::fmt;
 
 use time::{OffsetDateTime, UtcOffset};
 
-use crate::accounts::model::Role;
+/// What a user may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    /// May chat.
+    User,
+    /// May also kick, ban, unban and grant roles.
+    Admin,
+}
+
+impl Role {
+    /// The role's name in files and commands.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// Parses `admin` or `user` (any case), or `1`/`0` as the seeds' `/changegrant` did.
+    pub fn parse(text: &str) -> Option<Role> {
+        match text.to_ascii_lowercase().as_str() {
+            "admin" | "1" => Some(Role::Admin),
+            "user" | "0" => Some(Role::User),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// Most names a welcome lists; the count of the others follows them.
 pub const WELCOME_NAMES: usize = 20;

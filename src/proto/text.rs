@@ -477,7 +477,7 @@ fn member_entry(member: &MemberEntry) -> String {
 
 fn user_entry(user: &UserEntry) -> String {
     let mut marks = Vec::new();
-    if user.role == crate::accounts::model::Role::Admin {
+    if user.role == crate::proto::msg::Role::Admin {
         marks.push("admin".to_owned());
     }
     match user.away.as_deref() {
@@ -561,7 +561,7 @@ fn in_parens(reason: &Option<String>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::accounts::model::Role;
+    use crate::proto::msg::Role;
     use crate::proto::msg::{BanEntry, Reject};
 
     fn decode_all(

@@ -4,23 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-/// How many messages a client may send in a burst, and how fast the allowance refills.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct FloodPolicy {
-    /// Messages allowed at once.
-    pub burst: f64,
-    /// Messages per second after the burst.
-    pub per_second: f64,
-}
-
-impl Default for FloodPolicy {
-    fn default() -> FloodPolicy {
-        FloodPolicy {
-            burst: 10.0,
-            per_second: 5.0,
-        }
-    }
-}
+use crate::config::FloodPolicy;
 
 /// One client's allowance: a token bucket.
 #[derive(Clone, Copy, Debug)]

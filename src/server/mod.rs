@@ -46,7 +46,6 @@ use clock::Clock;
 use conn::{conn_id, key_of, Closing, Connection};
 use fanout::Fanout;
 use flood::Allowance;
-pub use flood::FloodPolicy;
 use wire::WireBytes;
 use worker::{Finished, Reply, Worker, WriteError};
 
