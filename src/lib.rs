@@ -15,7 +15,8 @@
 //!   bounded buffers; write interest only while output is pending; timers as the poll timeout.
 //! - [`accounts`]: registered names and bans: a pure model, the files that hold it, password hashing.
 //! - [`rooms`]: the persistent rooms on disk: a pure model, the file that holds it, `chatd room`.
-//! - [`names`]: the room name rules, shared by the core, the rooms file and `chatd room`.
+//! - [`names`]: the user and room name rules, shared by the core, both files, `chatd user` and
+//!   `chatd room`.
 //! - [`datadir`]: the data directory's locked, atomic file replacement, under both stores.
 //! - [`console`]: the host console on stdin/stdout; at a terminal it edits the line typed itself
 //!   and draws it again under incoming lines.
