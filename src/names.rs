@@ -1,5 +1,5 @@
-//! User and room name rules shared by the core, the data-directory files and the offline commands, so that
-//! none of them imports another for a rule. No I/O.
+//! User and room name rules shared by the core, the data-directory files and the offline
+//! commands, so that none of them imports another for a rule. No I/O.
 
 use crate::proto::msg::Reject;
 
