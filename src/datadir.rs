@@ -333,3 +333,24 @@ pub fn parse_error(path: &Path) -> impl FnOnce(ParseError) -> StoreError + '_ {
         cause: StoreErrorCause::Parse(error),
     }
 }
+
+/// A fresh directory under the system's temp dir for the stores' tests, removed on drop.
+#[cfg(test)]
+pub(crate) struct TempDir(pub(crate) std::path::PathBuf);
+
+#[cfg(test)]
+impl TempDir {
+    /// `chatd-NAME-PID` under the temp dir, emptied first.
+    pub(crate) fn new(name: &str) -> TempDir {
+        let path = std::env::temp_dir().join(format!("chatd-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&path);
+        TempDir(path)
+    }
+}
+
+#[cfg(test)]
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}

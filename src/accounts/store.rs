@@ -166,28 +166,10 @@ impl Store {
 mod tests {
     use std::fs;
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    use std::path::PathBuf;
 
     use super::*;
     use crate::accounts::model::{Account, Ban, Role};
-
-    /// A fresh directory under the system's temp dir, removed on drop.
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new(name: &str) -> TempDir {
-            let path =
-                std::env::temp_dir().join(format!("chatd-store-{}-{name}", std::process::id()));
-            let _ = fs::remove_dir_all(&path);
-            TempDir(path)
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
+    use crate::datadir::TempDir;
 
     fn put(name: &str, role: Role) -> Change {
         Change::PutAccount(Account {
@@ -212,7 +194,7 @@ mod tests {
 
     #[test]
     fn a_new_directory_is_created_and_reads_as_empty() {
-        let tmp = TempDir::new("new");
+        let tmp = TempDir::new("store-new");
         let dir = tmp.0.join("nested").join("data");
         let store = Store::open(&dir).unwrap();
         assert!(dir.is_dir());
@@ -225,7 +207,7 @@ mod tests {
     fn an_empty_or_file_path_is_no_data_directory() {
         assert!(Store::open(Path::new("")).is_err());
         assert!(Store::open_existing(Path::new("")).is_err());
-        let tmp = TempDir::new("file");
+        let tmp = TempDir::new("store-file");
         fs::write(&tmp.0, "x").unwrap();
         let error = Store::open(&tmp.0).unwrap_err();
         assert!(
@@ -240,7 +222,7 @@ mod tests {
 
     #[test]
     fn changes_round_trip_through_the_files() {
-        let tmp = TempDir::new("round-trip");
+        let tmp = TempDir::new("store-round-trip");
         let store = Store::open(&tmp.0).unwrap();
         let ban = Ban {
             name: "mallory".into(),
@@ -284,7 +266,7 @@ mod tests {
 
     #[test]
     fn replacing_leaves_no_temporary_files_and_keeps_the_mode() {
-        let tmp = TempDir::new("no-temp");
+        let tmp = TempDir::new("store-no-temp");
         let store = Store::open(&tmp.0).unwrap();
         for i in 0..5 {
             store
@@ -310,7 +292,7 @@ mod tests {
 
     #[test]
     fn a_writer_removes_what_a_killed_writer_left() {
-        let tmp = TempDir::new("stale");
+        let tmp = TempDir::new("store-stale");
         let store = Store::open(&tmp.0).unwrap();
         store.apply(&[put("alice", Role::User)]).unwrap();
         fs::write(tmp.0.join(".accounts.tmp"), "alice adm").unwrap();
@@ -322,7 +304,7 @@ mod tests {
 
     #[test]
     fn a_corrupt_file_is_named_with_its_line_and_never_replaced() {
-        let tmp = TempDir::new("corrupt");
+        let tmp = TempDir::new("store-corrupt");
         let store = Store::open(&tmp.0).unwrap();
         let accounts = tmp.0.join(ACCOUNTS_FILE);
         let text = "# accounts\nalice admin $argon2id$x\nbob wizard $argon2id$y\n";
@@ -350,7 +332,7 @@ mod tests {
 
     #[test]
     fn an_unreadable_file_is_an_error_naming_it() {
-        let tmp = TempDir::new("unreadable");
+        let tmp = TempDir::new("store-unreadable");
         let store = Store::open(&tmp.0).unwrap();
         let accounts = tmp.0.join(ACCOUNTS_FILE);
         fs::create_dir(&accounts).unwrap();
@@ -366,7 +348,7 @@ mod tests {
 
     #[test]
     fn update_checks_and_changes_in_one_step() {
-        let tmp = TempDir::new("update");
+        let tmp = TempDir::new("store-update");
         let store = Store::open(&tmp.0).unwrap();
         store.apply(&[put("alice", Role::User)]).unwrap();
         let stamp = store.stamp();
@@ -397,7 +379,7 @@ mod tests {
 
     #[test]
     fn an_update_gives_the_stamps_around_its_own_write() {
-        let tmp = TempDir::new("stamped");
+        let tmp = TempDir::new("store-stamped");
         let store = Store::open(&tmp.0).unwrap();
         let seen = store.stamp();
         let written = store
@@ -416,7 +398,7 @@ mod tests {
 
     #[test]
     fn two_handles_writing_at_once_lose_nothing() {
-        let tmp = TempDir::new("two-handles");
+        let tmp = TempDir::new("store-two-handles");
         let first = Store::open(&tmp.0).unwrap();
         let second = Store::open(&tmp.0).unwrap();
         let writers: Vec<_> = [("a", first.clone()), ("b", second)]

@@ -90,31 +90,13 @@ impl RoomStore {
 mod tests {
     use std::fs;
     use std::os::unix::fs::MetadataExt;
-    use std::path::PathBuf;
 
     use super::*;
     use crate::accounts::model::{Account, Change, Role};
     use crate::accounts::Store;
+    use crate::datadir::TempDir;
     use crate::datadir::{StoreErrorCause, LOCK_FILE};
     use crate::rooms::model::{SavedRoom, SavedTopic};
-
-    /// A fresh directory under the system's temp dir, removed on drop.
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new(name: &str) -> TempDir {
-            let path =
-                std::env::temp_dir().join(format!("chatd-rooms-{}-{name}", std::process::id()));
-            let _ = fs::remove_dir_all(&path);
-            TempDir(path)
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
 
     fn add(name: &str, topic: Option<&str>) -> RoomChange {
         RoomChange::Add(SavedRoom {
@@ -129,7 +111,7 @@ mod tests {
 
     #[test]
     fn rooms_round_trip_beside_the_accounts_under_one_lock() {
-        let tmp = TempDir::new("round-trip");
+        let tmp = TempDir::new("rooms-round-trip");
         let rooms = RoomStore::open(&tmp.0).unwrap();
         assert!(rooms.load().unwrap().is_empty(), "no file is no rooms");
         let written = rooms
@@ -157,7 +139,7 @@ mod tests {
 
     #[test]
     fn an_unchanged_list_is_not_written_and_a_refused_update_writes_nothing() {
-        let tmp = TempDir::new("unchanged");
+        let tmp = TempDir::new("rooms-unchanged");
         let rooms = RoomStore::open(&tmp.0).unwrap();
         rooms.apply(&[add("#dev", None)]).unwrap();
         let inode = fs::metadata(rooms.path()).unwrap().ino();
@@ -176,7 +158,7 @@ mod tests {
 
     #[test]
     fn a_corrupt_file_is_an_error_naming_it_and_the_line() {
-        let tmp = TempDir::new("corrupt");
+        let tmp = TempDir::new("rooms-corrupt");
         let rooms = RoomStore::open(&tmp.0).unwrap();
         fs::write(rooms.path(), "#dev\nnot-a-room\n").unwrap();
         let error = rooms.load().unwrap_err();
@@ -197,7 +179,7 @@ mod tests {
 
     #[test]
     fn reading_a_missing_directory_creates_nothing() {
-        let tmp = TempDir::new("missing");
+        let tmp = TempDir::new("rooms-missing");
         assert!(RoomStore::open_existing(&tmp.0).unwrap().is_none());
         assert!(!tmp.0.exists());
         fs::create_dir(&tmp.0).unwrap();
@@ -212,7 +194,7 @@ mod tests {
 
     #[test]
     fn two_handles_writing_at_once_lose_nothing() {
-        let tmp = TempDir::new("two-handles");
+        let tmp = TempDir::new("rooms-two-handles");
         let writers: Vec<_> = ["a", "b"]
             .into_iter()
             .map(|prefix| {
