@@ -24,6 +24,7 @@
 //!   and [`client::ui`], the terminal window (a pure model, a ratatui view, a thin mio loop).
 //! - [`stdin`]: typed lines from stdin inside a mio loop, for the console and the client.
 //! - [`config`]: validated settings; the binaries in `src/bin/` only parse flags into one.
+//! - [`tls`]: certificates and their fingerprints, for the server and the `chat` client.
 //! - [`load`]: `chatd-load`, the load generator that measures chatd (or any line-based chat server).
 
 #![deny(missing_docs, unsafe_code)]
@@ -41,6 +42,7 @@ pub mod proto;
 pub mod rooms;
 pub mod server;
 pub mod stdin;
+pub mod tls;
 
 pub use config::Config;
 pub use server::Server;
