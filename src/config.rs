@@ -70,6 +70,33 @@ pub struct Config {
     pub history: usize,
     /// The rooms: the default room, limits, the persistent rooms.
     pub rooms: crate::core::rooms::RoomConfig,
+    /// TLS, if the server offers it.
+    pub tls: Option<TlsSettings>,
+}
+
+/// How the server offers TLS.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// Where its certificate and key come from.
+    pub cert: CertSource,
+    /// Refuse plain connections (with one line saying how to connect securely).
+    pub required: bool,
+    /// Take passwords over plain connections too.
+    pub allow_plain_passwords: bool,
+}
+
+/// Where the server's certificate and key come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CertSource {
+    /// PEM files given by the operator: the full chain, and its private key.
+    Files {
+        /// The certificate chain, leaf first.
+        cert: PathBuf,
+        /// The private key.
+        key: PathBuf,
+    },
+    /// A key and certificate made in the data directory on first start, kept for later starts.
+    SelfSigned,
 }
 
 impl Default for Config {
@@ -94,6 +121,7 @@ impl Default for Config {
             allow_register: true,
             history: 20,
             rooms: crate::core::rooms::RoomConfig::default(),
+            tls: None,
         }
     }
 }
