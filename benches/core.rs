@@ -29,7 +29,15 @@ fn room(users: u64) -> (Chat, Now) {
     for id in 1..=users {
         let conn = ConnId(id);
         let peer = IpAddr::from([127, 0, 0, 1]);
-        chat.handle(&now, Input::Connected { conn, peer }, &mut out);
+        chat.handle(
+            &now,
+            Input::Connected {
+                conn,
+                peer,
+                secure: false,
+            },
+            &mut out,
+        );
         let name = ClientMsg::Say {
             text: format!("user{id}"),
         };

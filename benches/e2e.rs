@@ -89,7 +89,7 @@ fn start_server(dir: &std::path::Path) -> SocketAddr {
     thread::Builder::new()
         .name("chatd".into())
         .spawn(
-            move || match Server::new(listener, config, store, registry) {
+            move || match Server::new(listener, config, store, registry, None) {
                 Ok(server) => {
                     let _ = started.send(Ok(()));
                     if let Err(e) = server.run() {

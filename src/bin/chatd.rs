@@ -350,7 +350,7 @@ fn run(args: Args, utc_offset: time::UtcOffset) -> Result<(), String> {
     config.listen = local;
     println!("chatd listening on {local}");
     log::info!("listening on {local}");
-    let server = Server::new(listener, config, store, registry).map_err(|e| e.to_string())?;
+    let server = Server::new(listener, config, store, registry, None).map_err(|e| e.to_string())?;
     server.run().map_err(|e| e.to_string())?;
     log::info!("stopped");
     Ok(())

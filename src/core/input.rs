@@ -42,6 +42,8 @@ pub enum Input {
         conn: ConnId,
         /// Where from (for per-address limits).
         peer: std::net::IpAddr,
+        /// Whether what it sends is encrypted (TLS), so that a password may cross it.
+        secure: bool,
     },
     /// A client sent a whole message.
     Message {

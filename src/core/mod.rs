@@ -52,6 +52,9 @@ pub struct ChatConfig {
     pub max_bad_input: u8,
     /// The rooms' rules and the persistent rooms.
     pub rooms: RoomConfig,
+    /// Whether passwords may cross plain connections (false when the server has TLS, unless the
+    /// operator allows them).
+    pub plain_passwords: bool,
 }
 
 impl Default for ChatConfig {
@@ -65,6 +68,7 @@ impl Default for ChatConfig {
             name_timeout: Duration::from_secs(30),
             max_bad_input: 3,
             rooms: RoomConfig::default(),
+            plain_passwords: true,
         }
     }
 }
@@ -131,8 +135,8 @@ impl Chat {
         }
         self.now = now.instant;
         match input {
-            Input::Connected { conn, peer } => {
-                self.sessions.connect(conn, peer);
+            Input::Connected { conn, peer, secure } => {
+                self.sessions.connect(conn, peer, secure);
                 self.name_deadlines
                     .push_back((now.instant + self.config.name_timeout, conn));
                 let online = self.sessions.joined_count();
@@ -584,6 +588,7 @@ pub(crate) mod testing {
             self.input(Input::Connected {
                 conn: ConnId(id),
                 peer,
+                secure: false,
             })
         }
 

@@ -47,6 +47,8 @@ pub enum Pending {
 pub struct Session {
     /// Where it is in its life.
     pub state: State,
+    /// Whether its connection is encrypted.
+    pub secure: bool,
     /// What it may do (guests are users).
     pub role: Role,
     /// Whether it logged in to a registered name (or registered its name since).
@@ -98,8 +100,9 @@ impl std::fmt::Debug for PasswdEntry {
 }
 
 impl Session {
-    fn new(peer: IpAddr) -> Session {
+    fn new(peer: IpAddr, secure: bool) -> Session {
         Session {
+            secure,
             state: State::AwaitingName,
             role: Role::User,
             registered: false,
@@ -124,8 +127,8 @@ pub struct Sessions {
 
 impl Sessions {
     /// Records a new connection, awaiting its name.
-    pub fn connect(&mut self, conn: ConnId, peer: IpAddr) {
-        self.sessions.insert(conn, Session::new(peer));
+    pub fn connect(&mut self, conn: ConnId, peer: IpAddr, secure: bool) {
+        self.sessions.insert(conn, Session::new(peer, secure));
     }
 
     /// The session of `conn`, if it is connected.
@@ -294,8 +297,8 @@ mod tests {
         let registry = Registry::default();
         let mut sessions = Sessions::default();
         let here = IpAddr::from([127, 0, 0, 1]);
-        sessions.connect(ConnId(1), here);
-        sessions.connect(ConnId(2), here);
+        sessions.connect(ConnId(1), here, false);
+        sessions.connect(ConnId(2), here, false);
         sessions.join(ConnId(1), "Alice", Role::User, false);
         assert_eq!(
             check_join_name("aLiCe", &sessions, &registry),

@@ -251,6 +251,10 @@ pub mod error_code {
     pub const TOO_MANY_FAILURES: u16 = 112;
     /// Too many failed logins for the name or the address lately.
     pub const TOO_MANY_ATTEMPTS: u16 = 113;
+    /// This server takes TLS connections only; the connection closes.
+    pub const TLS_REQUIRED: u16 = 114;
+    /// Passwords are taken over TLS only.
+    pub const PLAIN_PASSWORD: u16 = 115;
     /// The command is for admins.
     pub const PERMISSION_DENIED: u16 = 203;
     /// The name is registered already.
@@ -309,6 +313,8 @@ pub mod error_code {
             Reject::NotRegistered { .. } => NOT_REGISTERED,
             Reject::NotBanned { .. } => NOT_BANNED,
             Reject::Busy => BUSY,
+            Reject::TlsRequired { .. } => TLS_REQUIRED,
+            Reject::PlainPassword => PLAIN_PASSWORD,
             Reject::Failed => FAILED,
             Reject::TooMuchBadInput => TOO_MUCH_BAD_INPUT,
             Reject::RoomNameInvalid { .. } | Reject::NoSuchRoom { .. } => NO_SUCH_ROOM,
@@ -1028,9 +1034,11 @@ impl ServerFrame {
 
 /// Appends `msg` to `out` as one frame. Chat frames carry the SHA-224 digest of their text,
 /// computed here, once per message however many clients get it.
+/// The greeting is no frame: a framed client is greeted only once its hello has told the server
+/// its mode, and the greeting's name prompt is for people typing.
 pub fn encode(msg: &ServerMsg, out: &mut Vec<u8>) {
     match msg {
-        ServerMsg::Greeting { .. } => encode_reply(reply_kind::GREETING, msg, out),
+        ServerMsg::Greeting { .. } => {}
         ServerMsg::NamePrompt => encode_reply(reply_kind::NAME_PROMPT, msg, out),
         ServerMsg::Help { .. } => encode_reply(reply_kind::HELP, msg, out),
         ServerMsg::PasswordPrompt => encode_reply(reply_kind::PASSWORD_PROMPT, msg, out),
@@ -2009,10 +2017,6 @@ mod tests {
         };
         let cases = vec![
             (
-                ServerMsg::Greeting { online: 2 },
-                reply(reply_kind::GREETING, &ServerMsg::Greeting { online: 2 }),
-            ),
-            (
                 ServerMsg::NamePrompt,
                 ServerFrame::Reply {
                     kind: reply_kind::NAME_PROMPT,
@@ -2544,6 +2548,13 @@ mod tests {
         }
         let bytes: Vec<&[u8]> = stream.chunks(1).collect();
         assert_eq!(client_stream(&bytes, 1024), expected, "a byte at a time");
+    }
+
+    #[test]
+    fn a_framed_client_is_sent_no_greeting() {
+        let mut out = Vec::new();
+        encode(&ServerMsg::Greeting { online: 3 }, &mut out);
+        assert!(out.is_empty());
     }
 
     #[test]

@@ -1109,6 +1109,13 @@ pub enum Reject {
     },
     /// The server is busy with this connection's last request; try again.
     Busy,
+    /// This server takes TLS connections only; the connection closes.
+    TlsRequired {
+        /// The port to connect to with TLS.
+        port: u16,
+    },
+    /// A password may not cross a plain connection on this server: it has TLS.
+    PlainPassword,
     /// A room name that breaks the room name rules.
     RoomNameInvalid {
         /// The name as given.
@@ -1235,6 +1242,15 @@ impl fmt::Display for Reject {
             Reject::NotRegistered { name } => write!(f, "{name} is not a registered name"),
             Reject::NotBanned { name } => write!(f, "{name} is not banned"),
             Reject::Busy => f.write_str("busy, try again"),
+            Reject::TlsRequired { port } => write!(
+                f,
+                "this server takes TLS connections only: connect with `chat --tls HOST:{port}`, \
+                 `openssl s_client -connect HOST:{port}` or `socat - OPENSSL:HOST:{port}`, goodbye"
+            ),
+            Reject::PlainPassword => f.write_str(
+                "passwords are taken over TLS only on this server, so that no one on the way reads \
+                 them: reconnect with `chat --tls` (or openssl s_client), or choose another name",
+            ),
             Reject::RoomNameInvalid { room } => write!(
                 f,
                 "invalid room name {room}: use # then 1 to 32 letters, digits, '_', '-' or '.'"

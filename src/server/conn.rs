@@ -3,17 +3,43 @@
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Instant;
 
 use mio::net::TcpStream;
 use mio::Interest;
+use rustls::ServerConfig;
 
 use super::fanout::Cursors;
 use super::flood::Allowance;
 use super::outqueue::OutQueue;
+use super::stack::{Transport, TransportError};
 use crate::core::ConnId;
 use crate::proto::telnet::Telnet;
 use crate::proto::{Decoder, Limits, Mode, ServerMsg};
+
+/// Where a connection is in its opening.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Its wire mode is not known yet (its first bytes, or its TLS handshake, are awaited):
+    /// input waits in `inbuf`, and the core has not been told of it.
+    Sniffing,
+    /// It speaks this mode, and the core knows it.
+    Open(Mode),
+    /// It was refused before it reached the core: only the refusal is written, nothing is read.
+    Refused,
+}
+
+/// What taking bytes from the socket did.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Received {
+    /// Output was queued (a telnet answer, a TLS handshake message).
+    pub answered: bool,
+    /// The TLS handshake finished.
+    pub handshake_done: bool,
+    /// The peer ended its TLS stream.
+    pub peer_closed: bool,
+}
 
 /// When a closing connection may be dropped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,11 +64,20 @@ pub struct Connection {
     pub peer: IpAddr,
     /// The peer's address and port, for the log.
     pub addr: SocketAddr,
+    /// TLS or plain, once the first byte has said.
+    pub transport: Transport,
+    /// Sniffing, open in a mode, or refused.
+    pub phase: Phase,
+    /// When it was accepted.
+    pub accepted: Instant,
+    /// While sniffing: when silence makes it text, or an unfinished TLS handshake closes it.
+    pub deadline: Instant,
     /// Why it is closing (the first reason given), and how loudly to log its disconnect line.
     pub why: Option<(log::Level, String)>,
     /// Decoding state for its input.
     pub decoder: Decoder,
-    /// Received bytes not yet decoded (a partial line or frame); telnet commands already taken out.
+    /// Received plaintext not yet decoded (a partial line or frame; while sniffing, everything so
+    /// far); telnet commands already taken out of a text connection's.
     pub inbuf: Vec<u8>,
     /// The telnet layer in front of a text connection's decoder.
     pub telnet: Telnet,
@@ -75,12 +110,17 @@ impl Connection {
         addr: SocketAddr,
         limits: Limits,
         allowance: Allowance,
+        deadline: Instant,
     ) -> Connection {
         Connection {
             socket,
             id,
             peer: addr.ip(),
             addr,
+            transport: Transport::Unknown,
+            phase: Phase::Sniffing,
+            accepted: allowance.since(),
+            deadline,
             why: None,
             decoder: Decoder::new(limits),
             inbuf: Vec::new(),
@@ -97,28 +137,74 @@ impl Connection {
         }
     }
 
-    /// Takes bytes read from the socket into `inbuf`: a text connection's pass the telnet layer
-    /// first, whose answers are queued. Returns whether output was queued.
-    pub fn receive(&mut self, bytes: &[u8]) -> bool {
-        let first = self.inbuf.first().or(bytes.first());
-        let mode = self.decoder.mode().or(first.map(|&b| Mode::sniff(b)));
-        if mode != Some(Mode::Text) {
-            self.inbuf.extend_from_slice(bytes);
-            return false;
+    /// Takes bytes read from the socket: their plaintext goes to `inbuf`, a text connection's
+    /// through the telnet layer, whose answers are queued.
+    pub fn receive(
+        &mut self,
+        bytes: &[u8],
+        tls: Option<&Arc<ServerConfig>>,
+    ) -> Result<Received, TransportError> {
+        if let Transport::Plain = self.transport {
+            // The usual case: no copy on the way to the decoder's buffer.
+            let answered = self.take_plaintext(bytes);
+            return Ok(Received {
+                answered,
+                ..Received::default()
+            });
         }
-        let mut reply = Vec::new();
-        let received = self.telnet.receive(bytes, &mut self.inbuf, &mut reply);
-        if received.interrupted && !self.inbuf.contains(&b'\n') {
-            // The unfinished line was the over-long one being dropped: it ends here too.
-            self.decoder.interrupt();
+        let mut plain = Vec::new();
+        let got = self.transport.receive(bytes, tls, &mut plain)?;
+        let answered = self.take_plaintext(&plain) || self.transport.wants_write();
+        Ok(Received {
+            answered,
+            handshake_done: got.handshake_done,
+            peer_closed: got.peer_closed,
+        })
+    }
+
+    /// The wire mode, once it is open.
+    pub fn mode(&self) -> Option<Mode> {
+        match self.phase {
+            Phase::Open(mode) => Some(mode),
+            Phase::Sniffing | Phase::Refused => None,
         }
-        self.queue_bytes(reply)
+    }
+
+    /// Opens it in `mode`: what it sent while being sniffed is that mode's input from now on.
+    /// Returns whether output was queued (telnet answers).
+    pub fn open(&mut self, mode: Mode) -> bool {
+        self.phase = Phase::Open(mode);
+        if mode == Mode::Text {
+            let sniffed = std::mem::take(&mut self.inbuf);
+            return self.take_plaintext(&sniffed);
+        }
+        false
+    }
+
+    /// Takes plaintext into `inbuf` as the phase wants. Returns whether output was queued.
+    fn take_plaintext(&mut self, bytes: &[u8]) -> bool {
+        match self.phase {
+            Phase::Refused => false,
+            Phase::Sniffing | Phase::Open(Mode::Framed) => {
+                self.inbuf.extend_from_slice(bytes);
+                false
+            }
+            Phase::Open(Mode::Text) => {
+                let mut reply = Vec::new();
+                let received = self.telnet.receive(bytes, &mut self.inbuf, &mut reply);
+                if received.interrupted && !self.inbuf.contains(&b'\n') {
+                    // The unfinished line was the over-long one being dropped: it ends here too.
+                    self.decoder.interrupt();
+                }
+                self.queue_bytes(reply)
+            }
+        }
     }
 
     /// Queues what the telnet layer sends ahead of `msg`: before a password prompt, a telnet
     /// client is asked not to echo. Returns whether output was queued.
     pub fn before_message(&mut self, msg: &ServerMsg) -> bool {
-        if !msg.hides_input() || self.decoder.mode() != Some(Mode::Text) {
+        if !msg.hides_input() || self.mode() != Some(Mode::Text) {
             return false;
         }
         let mut reply = Vec::new();
@@ -126,7 +212,8 @@ impl Connection {
         self.queue_bytes(reply)
     }
 
-    fn queue_bytes(&mut self, bytes: Vec<u8>) -> bool {
+    /// Queues bytes of its own (a telnet answer, a refusal). Returns whether any were queued.
+    pub fn queue_bytes(&mut self, bytes: Vec<u8>) -> bool {
         if bytes.is_empty() {
             return false;
         }
@@ -136,11 +223,16 @@ impl Connection {
 
     /// The interest it should be registered with: WRITABLE only while output is pending.
     pub fn wanted_interest(&self) -> Interest {
-        if self.out.is_empty() {
+        if !self.has_output() {
             Interest::READABLE
         } else {
             Interest::READABLE | Interest::WRITABLE
         }
+    }
+
+    /// Whether anything waits to be written: queued messages, or the TLS layer's own bytes.
+    pub fn has_output(&self) -> bool {
+        !self.out.is_empty() || self.transport.wants_write()
     }
 
     /// How its log lines start: `conn 12 127.0.0.1:51544`.
@@ -153,7 +245,7 @@ impl Connection {
         match self.closing {
             None => false,
             Some(Closing::Now) => true,
-            Some(Closing::AfterFlush { deadline }) => self.out.is_empty() || now >= deadline,
+            Some(Closing::AfterFlush { deadline }) => !self.has_output() || now >= deadline,
         }
     }
 }

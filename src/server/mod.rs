@@ -12,20 +12,24 @@ mod clock;
 mod conn;
 mod fanout;
 mod flood;
+mod input;
+mod output;
 mod outqueue;
 pub mod roomfile;
+pub mod stack;
 mod wire;
 mod worker;
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fmt;
-use std::io::{self, Read};
+use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
+use rustls::ServerConfig;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
@@ -46,7 +50,7 @@ use clock::Clock;
 use conn::{conn_id, key_of, Closing, Connection};
 use fanout::Fanout;
 use flood::Allowance;
-use wire::WireBytes;
+use input::GREETING_DELAY;
 use worker::{Finished, Reply, Worker, WriteError};
 
 const LISTENER: Token = Token(usize::MAX - 1);
@@ -115,6 +119,11 @@ pub struct Server {
     closing: Vec<usize>,
     /// Connections with input left to serve next turn (edge-triggered: no new event will come).
     ready: Vec<(usize, ConnId)>,
+    /// The TLS settings new connections get, if the server has TLS.
+    tls: Option<Arc<ServerConfig>>,
+    /// Sniffing connections by their deadline (silence makes them text; an unfinished TLS
+    /// handshake closes them).
+    openings: BinaryHeap<Reverse<(Instant, usize, ConnId)>>,
     /// When to look at each connection's silence again (framed clients get keepalive pings).
     liveness: BinaryHeap<Reverse<(Instant, usize, ConnId)>>,
     next_keepalive: u64,
@@ -132,12 +141,13 @@ pub struct Server {
 
 impl Server {
     /// Sets up the loop around an already bound listener, with the accounts in `store` (already
-    /// read as `registry`).
+    /// read as `registry`), and the TLS settings `tls` when `config` asks for TLS.
     pub fn new(
         listener: std::net::TcpListener,
         config: Config,
         store: Store,
         registry: Registry,
+        tls: Option<Arc<ServerConfig>>,
     ) -> Result<Server, Error> {
         let mut config = config;
         // Descriptors beyond the clients': listener, poll, console, signals, waker, store, logs.
@@ -195,6 +205,10 @@ impl Server {
                     history: config.history,
                     name_timeout: config.name_timeout,
                     rooms: config.rooms.clone(),
+                    plain_passwords: config
+                        .tls
+                        .as_ref()
+                        .is_none_or(|tls| tls.allow_plain_passwords),
                     ..ChatConfig::default()
                 },
                 registry,
@@ -210,6 +224,8 @@ impl Server {
             closing: Vec::new(),
             ready: Vec::new(),
             paused: BinaryHeap::new(),
+            tls,
+            openings: BinaryHeap::new(),
             soft_checks: BinaryHeap::new(),
             liveness: BinaryHeap::new(),
             next_keepalive: 1,
@@ -293,12 +309,14 @@ impl Server {
             .chain(self.paused.peek().map(|Reverse((at, _, _))| *at))
             .chain(self.soft_checks.peek().map(|Reverse((at, _, _))| *at))
             .chain(self.liveness.peek().map(|Reverse((at, _, _))| *at))
+            .chain(self.openings.peek().map(|Reverse((at, _, _))| *at))
             .chain(self.chat.next_deadline())
             .min()
             .map(|deadline| deadline.saturating_duration_since(now))
     }
 
     fn run_timers(&mut self, now: &Now) {
+        self.check_openings(now);
         while let Some(&Reverse((at, key, id))) = self.liveness.peek() {
             if at > now.instant {
                 break;
@@ -416,24 +434,21 @@ impl Server {
             }
             let policy = self.config.flood.unwrap_or_default();
             let allowance = Allowance::new(now.instant, &policy);
+            let deadline = now.instant + GREETING_DELAY;
             let conn = entry.insert(Connection::new(
                 socket,
                 id,
                 peer,
                 self.config.limits,
                 allowance,
+                deadline,
             ));
             log::info!("{} connected", conn.label());
             self.admission.admit(peer.ip());
             let check = now.instant + self.config.ping_interval;
             self.liveness.push(Reverse((check, key, id)));
-            self.feed(
-                now,
-                Input::Connected {
-                    conn: id,
-                    peer: peer.ip(),
-                },
-            );
+            // The core hears of it once its first bytes (or a silence) tell its mode.
+            self.openings.push(Reverse((deadline, key, id)));
         }
     }
 
@@ -537,7 +552,7 @@ impl Server {
         else {
             return;
         };
-        if conn.decoder.mode() != Some(Mode::Framed) {
+        if conn.mode() != Some(Mode::Framed) {
             return;
         }
         let silent = now.instant.saturating_duration_since(conn.last_heard);
@@ -559,115 +574,6 @@ impl Server {
         self.liveness
             .push(Reverse((now.instant + interval, key, id)));
         self.deliver(Recipients::One(id), ServerMsg::KeepAlive { nonce }, now);
-    }
-
-    /// Reads and decodes what `key` sent, feeding each message to the core, until the socket
-    /// would block, the client's flood allowance runs out (then reading pauses and TCP slows the
-    /// sender; nothing is dropped), or its share of this turn is used (then it waits on the ready
-    /// list: with edge-triggered readiness no new event would come for bytes already there).
-    fn serve(&mut self, key: usize, now: &Now) {
-        let mut served = 0;
-        let mut buf = std::mem::take(&mut self.read_buf);
-        while self.decode_buffered(key, now, &mut served) {
-            let Some(conn) = self
-                .conns
-                .get_mut(key)
-                .filter(|c| c.closing.is_none() && c.readable)
-            else {
-                break;
-            };
-            match conn.socket.read(&mut buf) {
-                Ok(0) => {
-                    conn.readable = false;
-                    // A message cut off by the end of the stream is dropped, never decoded.
-                    let why = match conn.inbuf.len() {
-                        0 => "closed by peer".to_owned(),
-                        n => format!("closed by peer, dropping {n} bytes of an unfinished message"),
-                    };
-                    let deadline = now.instant + CLOSE_LINGER;
-                    self.close(key, Closing::AfterFlush { deadline }, &why);
-                }
-                Ok(n) => {
-                    let was_idle = conn.out.is_empty();
-                    let answered = conn.receive(&buf[..n]);
-                    conn.last_heard = now.instant;
-                    conn.pings_unanswered = 0;
-                    if answered {
-                        if was_idle {
-                            self.dirty.push(key);
-                        }
-                        // Telnet answers count toward the output limits like any output.
-                        self.check_queued(key, now);
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => conn.readable = false,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {
-                    self.close(key, Closing::Now, "closed by peer (connection reset)")
-                }
-                Err(e) => self.close(key, Closing::Now, format!("read failed: {e}")),
-            }
-        }
-        self.read_buf = buf;
-    }
-
-    /// Feeds the whole messages buffered for `key` to the core. Returns whether it wants more
-    /// bytes (false: paused, out of turn, or closing).
-    fn decode_buffered(&mut self, key: usize, now: &Now, served: &mut usize) -> bool {
-        let Some(conn) = self.conns.get_mut(key) else {
-            return false;
-        };
-        let pending = std::mem::take(&mut conn.inbuf);
-        let mut start = 0;
-        let wants_more = loop {
-            let Some(conn) = self.conns.get_mut(key).filter(|c| c.closing.is_none()) else {
-                break false;
-            };
-            if start == pending.len() {
-                break true;
-            }
-            if *served >= MAX_MESSAGES_PER_TURN {
-                self.ready.push((key, conn.id));
-                break false;
-            }
-            if let Some(policy) = &self.config.flood {
-                if let Err(back) = conn.allowance.take(now.instant, policy) {
-                    self.paused.push(Reverse((back, key, conn.id)));
-                    break false;
-                }
-            }
-            let step = conn.decoder.decode(&pending[start..]);
-            start += step.used;
-            let conn = conn.id;
-            match step.item {
-                None => {
-                    // The allowance taken was not needed: nothing whole was there.
-                    if let (Some(policy), Some(c)) = (&self.config.flood, self.conns.get_mut(key)) {
-                        c.allowance.give_back(policy);
-                    }
-                    break true;
-                }
-                Some(item) => {
-                    *served += 1;
-                    let input = match item {
-                        Ok(msg) => Input::Message { conn, msg },
-                        Err(error) => Input::BadInput { conn, error },
-                    };
-                    self.feed(now, input);
-                }
-            }
-        };
-        if let Some(conn) = self.conns.get_mut(key) {
-            let mut pending = pending;
-            pending.drain(..start);
-            // Nothing left over (the usual case): an idle connection keeps no input buffer.
-            conn.inbuf = if pending.is_empty() {
-                Vec::new()
-            } else {
-                pending
-            };
-        }
-        wants_more
     }
 
     /// Hands one input to the core and carries out what it asks.
@@ -736,152 +642,6 @@ impl Server {
         self.outbox = outbox;
     }
 
-    /// Queues `msg` for its recipients, encoded at most once per wire mode and shared; a room
-    /// broadcast goes to its room's log for the turn, which members take from as they are written.
-    fn deliver(&mut self, to: Recipients, msg: ServerMsg, now: &Now) {
-        let to_console = matches!(
-            to,
-            Recipients::Console
-                | Recipients::Room { console: true, .. }
-                | Recipients::InRoom { console: true, .. }
-        );
-        if to_console {
-            self.console_out.show(&msg, now.stamp);
-        }
-        match to {
-            Recipients::Console => {}
-            Recipients::Room { except, .. } => self.fanout.push(RoomId::DEFAULT, msg, except),
-            Recipients::InRoom { room, except, .. } => self.fanout.push(room, msg, except),
-            Recipients::One(conn) => {
-                if let Some(key) = self.key(conn) {
-                    self.enqueue_msg(key, &mut WireBytes::new(msg), now);
-                }
-            }
-            Recipients::Everyone => {
-                let mut wire = WireBytes::new(msg);
-                let keys: Vec<usize> = self.conns.iter().map(|(key, _)| key).collect();
-                for key in keys {
-                    self.enqueue_msg(key, &mut wire, now);
-                }
-            }
-        }
-    }
-
-    /// Queues the message's bytes for `key` in the connection's mode (text until the mode is
-    /// known), after the room broadcasts it has not taken yet.
-    fn enqueue_msg(&mut self, key: usize, wire: &mut WireBytes, now: &Now) {
-        self.take_broadcasts(key, now);
-        let Some(conn) = self.conns.get_mut(key) else {
-            return;
-        };
-        if conn.closing == Some(Closing::Now) {
-            return;
-        }
-        let bytes = wire.for_mode(conn.decoder.mode().unwrap_or(Mode::Text));
-        if conn.out.is_empty() {
-            self.dirty.push(key);
-        }
-        conn.before_message(wire.msg());
-        conn.out.push(bytes);
-        self.check_queued(key, now);
-    }
-
-    /// Moves into `key`'s queue the room broadcasts it has not taken yet.
-    fn take_broadcasts(&mut self, key: usize, now: &Now) {
-        let Some(conn) = self.conns.get_mut(key) else {
-            return;
-        };
-        if !self.fanout.is_behind(&conn.rooms) {
-            return;
-        }
-        if conn.closing == Some(Closing::Now) {
-            self.fanout.skip(&mut conn.rooms);
-            return;
-        }
-        if conn.out.is_empty() {
-            self.dirty.push(key);
-        }
-        let mode = conn.decoder.mode().unwrap_or(Mode::Text);
-        self.fanout
-            .take(&mut conn.rooms, conn.id, mode, &mut conn.out);
-        self.check_queued(key, now);
-    }
-
-    /// Cuts `key` off if more than `--max-outbuf` is queued for it, and watches the soft limit.
-    fn check_queued(&mut self, key: usize, now: &Now) {
-        let Some(conn) = self.conns.get_mut(key) else {
-            return;
-        };
-        if conn.out.pending() > self.config.max_outbuf {
-            let why = format!(
-                "slow consumer: {} bytes queued past the {} byte limit",
-                conn.out.pending(),
-                self.config.max_outbuf
-            );
-            conn.out.clear();
-            self.close_with(key, Closing::Now, log::Level::Warn, why);
-            return;
-        }
-        watch_soft_limit(conn, key, &self.config, now, &mut self.soft_checks);
-    }
-
-    /// Writes every connection with new output, each member taking the turn's broadcasts just
-    /// before it is written; WRITABLE interest only for those left with bytes.
-    fn flush(&mut self, now: &Now) {
-        let mut dirty = std::mem::take(&mut self.dirty);
-        if !self.fanout.is_empty() {
-            let fanout = &self.fanout;
-            let behind = self
-                .conns
-                .iter()
-                .filter(|(_, c)| fanout.is_behind(&c.rooms));
-            dirty.extend(behind.map(|(key, _)| key));
-        }
-        dirty.sort_unstable();
-        dirty.dedup();
-        if !self.fanout.is_empty() {
-            // Room by room: each member reads its room's log and its lines' bytes, still in the
-            // cache from the member before it in the same room. A burst's turn is 30 to 45
-            // thousand lines (30 MiB) with 1,000 members in 50 rooms: in key order each member
-            // found its room's lines gone from the cache.
-            let conns = &self.conns;
-            dirty.sort_by_cached_key(|&key| (conns.get(key).map(|c| c.rooms.group().0), key));
-        }
-        for &key in &dirty {
-            self.take_broadcasts(key, now);
-            let Some(conn) = self.conns.get_mut(key) else {
-                continue;
-            };
-            if conn.closing == Some(Closing::Now) {
-                continue;
-            }
-            let written = conn.out.write_to(&mut conn.socket);
-            watch_soft_limit(conn, key, &self.config, now, &mut self.soft_checks);
-            if let Err(e) = written {
-                conn.out.clear();
-                self.close(key, Closing::Now, format!("write failed: {e}"));
-                continue;
-            }
-            let wanted = conn.wanted_interest();
-            let writable = wanted.is_writable();
-            if writable != conn.writable_interest {
-                conn.writable_interest = writable;
-                if let Err(e) =
-                    self.poll
-                        .registry()
-                        .reregister(&mut conn.socket, Token(key), wanted)
-                {
-                    self.close(key, Closing::Now, format!("reregister failed: {e}"));
-                }
-            }
-        }
-        self.fanout.clear();
-        dirty.clear();
-        // Taking broadcasts may have marked some dirty again; they were all written above.
-        self.dirty.clear();
-        std::mem::swap(&mut self.dirty, &mut dirty);
-    }
-
     /// Marks `key` closing; it is no longer read and is dropped by `reap` once done. The first
     /// reason given is the one its disconnect line shows.
     fn close(&mut self, key: usize, how: Closing, why: impl Into<String>) {
@@ -922,6 +682,13 @@ impl Server {
             }
             let mut conn = self.conns.remove(key);
             self.admission.release(conn.peer);
+            if conn.transport.is_tls() && !conn.transport.is_handshaking() {
+                // One try at telling the peer the stream ends here, not cut short.
+                conn.transport.close_notify();
+                let _ = conn
+                    .transport
+                    .write(&mut Default::default(), &mut conn.socket);
+            }
             let _ = self.poll.registry().deregister(&mut conn.socket);
             let _ = conn.socket.shutdown(std::net::Shutdown::Both);
             let (level, why) = conn
@@ -930,7 +697,9 @@ impl Server {
                 .unwrap_or_else(|| (log::Level::Info, "closed".to_owned()));
             log::log!(level, "{} disconnected: {why}", conn.label());
             freed = true;
-            self.feed(now, Input::Disconnected { conn: conn.id });
+            if conn.mode().is_some() {
+                self.feed(now, Input::Disconnected { conn: conn.id });
+            }
         }
         if freed && self.accept_paused_until.is_some() {
             self.accept_paused_until = None;
@@ -966,27 +735,6 @@ impl Server {
             .get(key)
             .filter(|conn| conn.id == id)
             .map(|_| key)
-    }
-}
-
-/// Notes when `conn`'s queue went over the soft limit (and schedules a check), or that it is
-/// back under it: over it for too long is a slow consumer too, below the hard limit.
-fn watch_soft_limit(
-    conn: &mut Connection,
-    key: usize,
-    config: &Config,
-    now: &Now,
-    checks: &mut BinaryHeap<Reverse<(Instant, usize, ConnId)>>,
-) {
-    if conn.out.pending() <= config.outbuf_soft {
-        conn.over_soft_since = None;
-    } else if conn.over_soft_since.is_none() {
-        conn.over_soft_since = Some(now.instant);
-        checks.push(Reverse((
-            now.instant + config.outbuf_soft_time,
-            key,
-            conn.id,
-        )));
     }
 }
 

@@ -29,6 +29,12 @@ pub struct HeldCheck {
     job: PasswordJob,
 }
 
+/// Whether a password may be sent over `conn`: over TLS always, over a plain connection only
+/// where the server allows it (it has no TLS, or the operator said so).
+fn password_may_cross(chat: &Chat, conn: ConnId) -> bool {
+    chat.config.plain_passwords || chat.sessions.get(conn).is_some_and(|s| s.secure)
+}
+
 /// `conn` asks to be called `name`: join as a guest, or ask for the password of a registered name.
 /// A registered name held by another connection is asked for its password too: the right one
 /// takes the name over (the owner's old connection may be lost without TCP noticing yet).
@@ -44,6 +50,9 @@ pub fn choose_name(chat: &mut Chat, conn: ConnId, name: &str, out: &mut Outbox) 
         Err(reject) => return refuse(conn, reject, out),
     }
     if let Some(account) = chat.registry.account(name) {
+        if !password_may_cross(chat, conn) {
+            return refuse(conn, Reject::PlainPassword, out);
+        }
         let name = account.name.clone();
         chat.sessions
             .set_state(conn, State::AwaitingPassword { name });
@@ -326,6 +335,8 @@ pub fn register(chat: &mut Chat, conn: ConnId, password: String, out: &mut Outbo
     };
     let reject = if !chat.config.allow_register {
         Some(Reject::RegistrationClosed)
+    } else if !password_may_cross(chat, conn) {
+        Some(Reject::PlainPassword)
     } else if chat.registry.account(name).is_some() {
         Some(Reject::AlreadyRegistered)
     } else {
@@ -352,6 +363,10 @@ pub fn passwd(chat: &mut Chat, conn: ConnId, old: String, new: String, out: &mut
         };
         return out.deliver(Recipients::One(conn), ServerMsg::Reject(reject));
     };
+    if !password_may_cross(chat, conn) {
+        let reject = Reject::PlainPassword;
+        return out.deliver(Recipients::One(conn), ServerMsg::Reject(reject));
+    }
     let job = PasswordJob::Rehash {
         old,
         phc: account.password_hash.clone(),
@@ -370,6 +385,8 @@ pub fn passwd_ask(chat: &mut Chat, conn: ConnId, out: &mut Outbox) {
         Some(Reject::NotRegistered {
             name: name.to_owned(),
         })
+    } else if !password_may_cross(chat, conn) {
+        Some(Reject::PlainPassword)
     } else if chat.sessions.get(conn).is_some_and(|s| s.pending.is_some()) {
         Some(Reject::Busy)
     } else {
