@@ -99,6 +99,87 @@ pub enum CertSource {
     SelfSigned,
 }
 
+/// The TLS flags as given, before [`TlsFlags::settings`] checks that they go together.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsFlags {
+    /// `--tls-cert FILE`.
+    pub cert: Option<PathBuf>,
+    /// `--tls-key FILE`.
+    pub key: Option<PathBuf>,
+    /// `--tls-self-signed`.
+    pub self_signed: bool,
+    /// `--tls-required`.
+    pub required: bool,
+    /// `--allow-plain-passwords`.
+    pub allow_plain_passwords: bool,
+}
+
+/// How to turn TLS on, as said in the errors of the flags that need it.
+const TLS_ON: &str = "--tls-cert FILE --tls-key FILE, or --tls-self-signed";
+
+impl TlsFlags {
+    /// The settings the flags make (`None`: no TLS), or the first flag that cannot go with the
+    /// others: the certificate and key come together, a self-signed certificate is not given
+    /// as files, and `--tls-required` and `--allow-plain-passwords` only mean something with TLS.
+    pub fn settings(&self) -> Result<Option<TlsSettings>, ConfigError> {
+        for (flag, path) in [("--tls-cert", &self.cert), ("--tls-key", &self.key)] {
+            if path.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+                return Err(ConfigError::new(
+                    flag,
+                    "",
+                    "the path is empty; name a PEM file",
+                ));
+            }
+        }
+        let shown = |path: &PathBuf| path.display().to_string();
+        let cert = match (&self.cert, &self.key, self.self_signed) {
+            (Some(cert), _, true) => {
+                let allowed = "cannot go with --tls-self-signed: give your own certificate or have one made, not both";
+                return Err(ConfigError::new("--tls-cert", shown(cert), allowed));
+            }
+            (None, Some(key), true) => {
+                let allowed = "cannot go with --tls-self-signed, which makes its own key";
+                return Err(ConfigError::new("--tls-key", shown(key), allowed));
+            }
+            (Some(cert), None, false) => {
+                let allowed = "needs --tls-key FILE too, the private key of that certificate";
+                return Err(ConfigError::new("--tls-cert", shown(cert), allowed));
+            }
+            (None, Some(key), false) => {
+                let allowed = "needs --tls-cert FILE too, the certificate chain of that key";
+                return Err(ConfigError::new("--tls-key", shown(key), allowed));
+            }
+            (Some(cert), Some(key), false) => CertSource::Files {
+                cert: cert.clone(),
+                key: key.clone(),
+            },
+            (None, None, true) => CertSource::SelfSigned,
+            (None, None, false) => {
+                for (flag, on) in [
+                    ("--tls-required", self.required),
+                    ("--allow-plain-passwords", self.allow_plain_passwords),
+                ] {
+                    if on {
+                        let allowed = format!("needs TLS on: add {TLS_ON}");
+                        return Err(ConfigError::new(flag, "on", allowed));
+                    }
+                }
+                return Ok(None);
+            }
+        };
+        if self.required && self.allow_plain_passwords {
+            let allowed =
+                "cannot go with --tls-required: no password can come over a plain connection then";
+            return Err(ConfigError::new("--allow-plain-passwords", "on", allowed));
+        }
+        Ok(Some(TlsSettings {
+            cert,
+            required: self.required,
+            allow_plain_passwords: self.allow_plain_passwords,
+        }))
+    }
+}
+
 impl Default for Config {
     fn default() -> Config {
         Config {
@@ -478,5 +559,88 @@ mod tests {
         });
         assert_eq!(config.validate().unwrap_err().flag, "--max-rooms-per-user");
         assert_eq!(with_rooms(base).validate(), Ok(()));
+    }
+
+    #[test]
+    fn tls_flags_go_together_or_name_the_one_that_cannot() {
+        let path = |p: &str| Some(PathBuf::from(p));
+        let flags = |cert, key, self_signed, required, allow_plain_passwords| TlsFlags {
+            cert,
+            key,
+            self_signed,
+            required,
+            allow_plain_passwords,
+        };
+        assert_eq!(TlsFlags::default().settings(), Ok(None));
+        let files = flags(path("c.pem"), path("k.pem"), false, true, false);
+        let expected = TlsSettings {
+            cert: CertSource::Files {
+                cert: PathBuf::from("c.pem"),
+                key: PathBuf::from("k.pem"),
+            },
+            required: true,
+            allow_plain_passwords: false,
+        };
+        assert_eq!(files.settings(), Ok(Some(expected)));
+        let made = flags(None, None, true, false, true).settings();
+        let made = made.expect("valid").expect("TLS on");
+        assert_eq!(
+            (made.cert, made.allow_plain_passwords),
+            (CertSource::SelfSigned, true)
+        );
+        for (bad, flag, value, allowed) in [
+            (
+                flags(path("c.pem"), None, false, false, false),
+                "--tls-cert",
+                "c.pem",
+                "needs --tls-key",
+            ),
+            (
+                flags(None, path("k.pem"), false, false, false),
+                "--tls-key",
+                "k.pem",
+                "needs --tls-cert",
+            ),
+            (
+                flags(path("c.pem"), path("k.pem"), true, false, false),
+                "--tls-cert",
+                "c.pem",
+                "cannot go with --tls-self-signed",
+            ),
+            (
+                flags(None, path("k.pem"), true, false, false),
+                "--tls-key",
+                "k.pem",
+                "cannot go with --tls-self-signed",
+            ),
+            (
+                flags(None, None, false, true, false),
+                "--tls-required",
+                "on",
+                "needs TLS on",
+            ),
+            (
+                flags(None, None, false, false, true),
+                "--allow-plain-passwords",
+                "on",
+                "needs TLS on",
+            ),
+            (
+                flags(None, None, true, true, true),
+                "--allow-plain-passwords",
+                "on",
+                "cannot go with --tls-required",
+            ),
+            (
+                flags(path(""), path("k.pem"), false, false, false),
+                "--tls-cert",
+                "",
+                "the path is empty",
+            ),
+        ] {
+            let error = bad.settings().expect_err("refused");
+            assert_eq!((error.flag, error.value.as_str()), (flag, value), "{bad:?}");
+            assert!(error.allowed.contains(allowed), "{error}");
+        }
     }
 }

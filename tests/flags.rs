@@ -165,6 +165,52 @@ const SERVER_CASES: &[Case] = &[
         "a:b:c",
         "give HOST:PORT",
     ),
+    case(
+        &["--tls-cert", "/etc/chatd/chain.pem"],
+        "--tls-cert",
+        "/etc/chatd/chain.pem",
+        "needs --tls-key FILE too",
+    ),
+    case(
+        &["--tls-key", "/etc/chatd/key.pem"],
+        "--tls-key",
+        "/etc/chatd/key.pem",
+        "needs --tls-cert FILE too",
+    ),
+    case(
+        &[
+            "--tls-self-signed",
+            "--tls-cert",
+            "c.pem",
+            "--tls-key",
+            "k.pem",
+        ],
+        "--tls-cert",
+        "c.pem",
+        "cannot go with --tls-self-signed",
+    ),
+    case(
+        &["--tls-required"],
+        "--tls-required",
+        "on",
+        "needs TLS on: add --tls-cert FILE --tls-key FILE, or --tls-self-signed",
+    ),
+    case(
+        &["--allow-plain-passwords"],
+        "--allow-plain-passwords",
+        "on",
+        "needs TLS on",
+    ),
+    case(
+        &[
+            "--tls-self-signed",
+            "--tls-required",
+            "--allow-plain-passwords",
+        ],
+        "--allow-plain-passwords",
+        "on",
+        "cannot go with --tls-required",
+    ),
 ];
 
 /// Runs `chatd ARGS` (it must exit by itself) and checks the refusal.

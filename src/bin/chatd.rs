@@ -13,11 +13,11 @@ use simplelog::{CombinedLogger, LevelFilter, SharedLogger, WriteLogger};
 use chatd::accounts::model::Role;
 use chatd::accounts::store::{Store, StoreError};
 use chatd::accounts::usercmd::{self, UserCommand, UserError};
-use chatd::config::FloodPolicy;
+use chatd::config::{FloodPolicy, TlsFlags};
 use chatd::rooms::roomcmd::{self, RoomsCommand, RoomsError};
 use chatd::rooms::RoomStore;
 use chatd::server::roomfile;
-use chatd::{config, Config, Server};
+use chatd::{config, tls, Config, Server};
 
 /// A chat server for a team, a class or a LAN: talk to it with `nc HOST 3001` or the `chat` client.
 #[derive(FromArgs)]
@@ -100,6 +100,21 @@ struct Args {
     /// most rooms one user may be in, the default room included (default 20)
     #[argh(option, default = "20", from_str_fn(whole))]
     max_rooms_per_user: usize,
+    /// serve TLS with this PEM certificate chain, the server's own certificate first (with --tls-key)
+    #[argh(option)]
+    tls_cert: Option<PathBuf>,
+    /// the PEM private key of --tls-cert (other users must not be able to read it)
+    #[argh(option)]
+    tls_key: Option<PathBuf>,
+    /// serve TLS with a certificate made on first start in DATA_DIR/tls and kept for later starts
+    #[argh(switch)]
+    tls_self_signed: bool,
+    /// with TLS on, refuse plain connections (with a line saying how to connect securely)
+    #[argh(switch)]
+    tls_required: bool,
+    /// with TLS on, take passwords over plain connections too
+    #[argh(switch)]
+    allow_plain_passwords: bool,
     /// print the version and exit
     #[argh(switch)]
     version: bool,
@@ -112,6 +127,34 @@ struct Args {
 enum Command {
     User(UserArgs),
     Room(RoomArgs),
+    Tls(TlsArgs),
+}
+
+/// Show the server's TLS certificate.
+#[derive(FromArgs)]
+#[argh(subcommand, name = "tls")]
+struct TlsArgs {
+    /// directory of the self-signed certificate (default ./chatd-data); may be given before `tls` instead
+    #[argh(option)]
+    data_dir: Option<PathBuf>,
+    #[argh(subcommand)]
+    command: TlsSub,
+}
+
+#[derive(FromArgs)]
+#[argh(subcommand)]
+enum TlsSub {
+    Fingerprint(FingerprintArgs),
+}
+
+/// Print the SHA-256 fingerprint of the certificate in use (the self-signed one in the data
+/// directory, or --tls-cert FILE), to compare with what a client shows.
+#[derive(FromArgs)]
+#[argh(subcommand, name = "fingerprint")]
+struct FingerprintArgs {
+    /// the PEM certificate chain chatd is given, instead of the self-signed one; may be given before `tls` instead
+    #[argh(option)]
+    tls_cert: Option<PathBuf>,
 }
 
 /// Manage accounts and roles in the data directory (safe while the server runs).
@@ -293,6 +336,7 @@ fn main() -> ExitCode {
     let result = match args.command {
         Some(Command::User(ref user)) => run_user(&args, user),
         Some(Command::Room(ref room)) => run_room(&args, room),
+        Some(Command::Tls(ref tls)) => run_tls(&args, tls),
         None => run(args, utc_offset),
     };
     match result {
@@ -306,6 +350,7 @@ fn main() -> ExitCode {
 
 fn run(args: Args, utc_offset: time::UtcOffset) -> Result<(), String> {
     let listen = config::listen_addrs(&args.listen).map_err(|e| e.to_string())?;
+    let tls = tls_flags(&args).settings().map_err(|e| e.to_string())?;
     let mut config = Config {
         listen: listen[0],
         console: !args.no_console,
@@ -327,6 +372,7 @@ fn run(args: Args, utc_offset: time::UtcOffset) -> Result<(), String> {
         require_account: args.require_account,
         allow_register: !args.no_register,
         history: args.history,
+        tls,
         ..Config::default()
     };
     config.limits.max_frame = args.max_frame;
@@ -337,6 +383,13 @@ fn run(args: Args, utc_offset: time::UtcOffset) -> Result<(), String> {
     config.rooms.max_rooms_per_user = args.max_rooms_per_user;
     config.validate().map_err(|e| e.to_string())?;
     init_logging(&args.log_file, args.log_level, utc_offset)?;
+    // Before binding: a certificate that cannot be served stops the start, naming the file.
+    let cert = config
+        .tls
+        .as_ref()
+        .map(|tls| tls::server::load(&tls.cert, &config.data_dir))
+        .transpose()
+        .map_err(|e| e.to_string())?;
     // A corrupt or unreadable store stops start-up, naming the file and line; it is never replaced.
     let store = Store::open(&config.data_dir).map_err(|e| data_dir_error(&config.data_dir, e))?;
     let registry = store.load().map_err(|e| e.to_string())?;
@@ -350,10 +403,26 @@ fn run(args: Args, utc_offset: time::UtcOffset) -> Result<(), String> {
     config.listen = local;
     println!("chatd listening on {local}");
     log::info!("listening on {local}");
-    let server = Server::new(listener, config, store, registry, None).map_err(|e| e.to_string())?;
+    if let Some(cert) = &cert {
+        println!("chatd {}", cert.announcement());
+        log::info!("{}", cert.announcement());
+    }
+    let tls = cert.map(|cert| cert.config);
+    let server = Server::new(listener, config, store, registry, tls).map_err(|e| e.to_string())?;
     server.run().map_err(|e| e.to_string())?;
     log::info!("stopped");
     Ok(())
+}
+
+/// The TLS flags of the server's command line.
+fn tls_flags(args: &Args) -> TlsFlags {
+    TlsFlags {
+        cert: args.tls_cert.clone(),
+        key: args.tls_key.clone(),
+        self_signed: args.tls_self_signed,
+        required: args.tls_required,
+        allow_plain_passwords: args.allow_plain_passwords,
+    }
 }
 
 /// Binds the first of `addrs` (what `--listen text` named) that can be bound.
@@ -385,14 +454,39 @@ fn offline_data_dir(
     after: &Option<PathBuf>,
     subcommand: &str,
 ) -> Result<PathBuf, String> {
+    let dir = given_once("--data-dir", before, after, subcommand)?;
+    Ok(dir.unwrap_or_else(|| Config::default().data_dir))
+}
+
+/// A path flag of `chatd SUBCOMMAND ...` that may be given on either side of it, once.
+fn given_once(
+    flag: &str,
+    before: &Option<PathBuf>,
+    after: &Option<PathBuf>,
+    subcommand: &str,
+) -> Result<Option<PathBuf>, String> {
     match (before, after) {
         (Some(before), Some(after)) => Err(format!(
-            "invalid value '{}' for --data-dir: given twice (also '{}'); give it once, before or after `{subcommand}`",
+            "invalid value '{}' for {flag}: given twice (also '{}'); give it once, before or after `{subcommand}`",
             after.display(),
             before.display()
         )),
-        (Some(dir), None) | (None, Some(dir)) => Ok(dir.clone()),
-        (None, None) => Ok(Config::default().data_dir),
+        (Some(path), None) | (None, Some(path)) => Ok(Some(path.clone())),
+        (None, None) => Ok(None),
+    }
+}
+
+/// `chatd tls fingerprint`: the fingerprint of the certificate in use, nothing made.
+fn run_tls(args: &Args, tls: &TlsArgs) -> Result<(), String> {
+    let data_dir = offline_data_dir(&args.data_dir, &tls.data_dir, "tls")?;
+    match &tls.command {
+        TlsSub::Fingerprint(f) => {
+            let cert = given_once("--tls-cert", &args.tls_cert, &f.tls_cert, "tls")?;
+            let fingerprint = tls::server::fingerprint_in_use(cert.as_deref(), &data_dir)
+                .map_err(|e| e.to_string())?;
+            println!("{fingerprint}");
+            Ok(())
+        }
     }
 }
 

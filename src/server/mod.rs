@@ -475,6 +475,7 @@ impl Server {
             if signal == SIGHUP {
                 log::info!("SIGHUP: reading the account files again");
                 self.worker.reload(true);
+                self.reload_certificate();
             } else if self.shutdown_deadline.is_some() {
                 log::warn!("signal {signal} during shutdown: closing every connection now");
                 self.shutdown_deadline = Some(now.instant);
@@ -482,6 +483,21 @@ impl Server {
                 log::info!("signal {signal}: shutting down");
                 self.feed(now, Input::Host(HostCommand::Exit));
             }
+        }
+    }
+
+    /// Reads the TLS certificate and key again: new connections get the new ones, connections
+    /// already open keep theirs; if the files cannot be used, the old ones go on serving.
+    fn reload_certificate(&mut self) {
+        let Some(settings) = &self.config.tls else {
+            return;
+        };
+        match crate::tls::server::load(&settings.cert, &self.config.data_dir) {
+            Ok(cert) => {
+                log::info!("SIGHUP: {}", cert.announcement());
+                self.tls = Some(cert.config);
+            }
+            Err(e) => log::error!("SIGHUP: kept the TLS certificate in use: {e}"),
         }
     }
 

@@ -3,5 +3,7 @@
 //! -fingerprint -sha256` prints it, so the two can be compared by eye).
 
 pub mod fingerprint;
+pub mod server;
 
 pub use fingerprint::Fingerprint;
+pub use server::{ServerCert, TlsError};

@@ -6,6 +6,7 @@
 
 #![allow(dead_code)] // Each test file uses a different part of this module.
 
+pub mod tls;
 pub mod tmux;
 
 use std::io::{self, BufRead, BufReader, Read, Write};
