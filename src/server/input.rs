@@ -160,10 +160,10 @@ impl Server {
         match found {
             Sniffed::Text => self.open(key, Mode::Text, now),
             Sniffed::Framed => self.open(key, Mode::Framed, now),
-            Sniffed::Tls => self.refuse(key, Vec::new(), "a TLS handshake inside TLS"),
+            Sniffed::Tls => self.refuse(key, now, Vec::new(), "a TLS handshake inside TLS"),
             Sniffed::Http | Sniffed::Irc => {
                 let why = format!("speaks {found:?}, which this server does not serve yet");
-                self.refuse(key, sniff::not_served(found).to_vec(), why);
+                self.refuse(key, now, sniff::not_served(found).to_vec(), why);
             }
         }
     }
@@ -183,7 +183,7 @@ impl Server {
             let port = self.config.listen.port();
             let refusal = ServerMsg::Reject(Reject::TlsRequired { port });
             let bytes = WireBytes::new(refusal).for_mode(mode).to_vec();
-            return self.refuse(key, bytes, "a plain connection, and TLS is required");
+            return self.refuse(key, now, bytes, "a plain connection, and TLS is required");
         }
         if conn.open(mode) {
             self.dirty.push(key);
@@ -194,7 +194,7 @@ impl Server {
     }
 
     /// Refuses `key` before it reaches the core: `bytes` are written, then it is closed.
-    fn refuse(&mut self, key: usize, bytes: Vec<u8>, why: impl Into<String>) {
+    fn refuse(&mut self, key: usize, now: &Now, bytes: Vec<u8>, why: impl Into<String>) {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
@@ -203,7 +203,7 @@ impl Server {
         if conn.queue_bytes(bytes) {
             self.dirty.push(key);
         }
-        let deadline = conn.accepted.max(conn.last_heard) + CLOSE_LINGER;
+        let deadline = now.instant + CLOSE_LINGER;
         self.close(key, Closing::AfterFlush { deadline }, why);
     }
 
