@@ -13,6 +13,8 @@
 //!   Every chat rule lives and is tested here.
 //! - [`server`]: the mio shell. One `Poll` over the listener, the console, signals and every client;
 //!   bounded buffers; write interest only while output is pending; timers as the poll timeout.
+//!   [`server::stack`] holds each connection's sans-IO layers below the codecs: the sniffer that
+//!   tells TLS, framed, HTTP, IRC and text apart on one port, and the rustls layer.
 //! - [`accounts`]: registered names and bans: a pure model, the files that hold it, password hashing.
 //! - [`rooms`]: the persistent rooms on disk: a pure model, the file that holds it, `chatd room`.
 //! - [`names`]: the user and room name rules, shared by the core, both files, `chatd user` and
