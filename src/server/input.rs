@@ -3,22 +3,15 @@
 
 use std::cmp::Reverse;
 use std::io::{self, Read};
-use std::time::Duration;
 
 use super::conn::{Closing, Phase};
 use super::stack::sniff::{self, Sniffed, Verdict};
 use super::stack::{Transport, TransportError};
 use super::wire::WireBytes;
-use super::{Server, CLOSE_LINGER, MAX_MESSAGES_PER_TURN};
+use super::{Server, CLOSE_LINGER, GREETING_DELAY, MAX_MESSAGES_PER_TURN};
 use crate::core::{Input, Now};
 use crate::proto::msg::{Reject, ServerMsg};
 use crate::proto::Mode;
-
-/// How long a new connection (or a new TLS session) that has sent nothing is waited for before it
-/// is taken for a text client and greeted. TLS and IRC clients speak first, within a few
-/// milliseconds of connecting (the README has the measurements); nc and telnet users wait for
-/// the greeting, and a fifth of a second goes by unnoticed among telnet's own opening lines.
-pub const GREETING_DELAY: Duration = Duration::from_millis(200);
 
 impl Server {
     /// Reads and decodes what `key` sent, feeding each message to the core, until the socket

@@ -54,7 +54,6 @@ use clock::Clock;
 use conn::{conn_id, key_of, Closing, Connection};
 use fanout::Fanout;
 use flood::Allowance;
-use input::GREETING_DELAY;
 use worker::{Finished, Reply, Worker, WriteError};
 
 const LISTENER: Token = Token(usize::MAX - 1);
@@ -62,6 +61,12 @@ const CONSOLE: Token = Token(usize::MAX - 2);
 const SIGNALS: Token = Token(usize::MAX - 3);
 const WAKER: Token = Token(usize::MAX - 4);
 const STDOUT: Token = Token(usize::MAX - 5);
+
+/// How long a new connection (or a new TLS session) that has sent nothing is waited for before it
+/// is taken for a text client and greeted. TLS and IRC clients speak first, within a few
+/// milliseconds of connecting (the README has the measurements); nc and telnet users wait for
+/// the greeting, and a fifth of a second goes by unnoticed among telnet's own opening lines.
+const GREETING_DELAY: Duration = Duration::from_millis(200);
 
 /// How long a connection the server is closing may take to receive what is queued for it.
 const CLOSE_LINGER: Duration = Duration::from_secs(5);
