@@ -168,3 +168,180 @@ impl Write for Plaintext<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls::crypto::ring;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+    use rustls::{ClientConfig, ClientConnection, RootCertStore};
+
+    /// A server config for `localhost` and a client that trusts it, both on the ring provider.
+    fn configs() -> (Arc<ServerConfig>, Arc<ClientConfig>) {
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca =
+            rcgen::CertifiedIssuer::self_signed(ca_params, rcgen::KeyPair::generate().unwrap())
+                .unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let leaf = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+            .unwrap()
+            .signed_by(&key, &ca)
+            .unwrap();
+        let provider = Arc::new(ring::default_provider());
+        let server = ServerConfig::builder_with_provider(Arc::clone(&provider))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![leaf.der().clone()],
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+            )
+            .unwrap();
+        let mut roots = RootCertStore::empty();
+        roots.add(CertificateDer::from(ca.der().to_vec())).unwrap();
+        let client = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        (Arc::new(server), Arc::new(client))
+    }
+
+    /// A server session with its handshake done against `client`, in memory.
+    fn connected(server: &Arc<ServerConfig>, client: &mut ClientConnection) -> Tls {
+        let mut tls = Tls::new(server).unwrap();
+        let mut out = OutQueue::default();
+        let mut plain = Vec::new();
+        while client.is_handshaking() || tls.is_handshaking() {
+            let mut wire = Vec::new();
+            client.write_tls(&mut wire).unwrap();
+            tls.receive(&wire, &mut plain).unwrap();
+            let mut back = Vec::new();
+            tls.write(&mut out, &mut back).unwrap();
+            deliver(client, &back);
+        }
+        // What follows the handshake (TLS 1.3 session tickets) goes out before any message.
+        let mut back = Vec::new();
+        tls.write(&mut out, &mut back).unwrap();
+        deliver(client, &back);
+        assert!(plain.is_empty());
+        tls
+    }
+
+    /// Hands `wire` to the client whole; returns the plaintext it carried.
+    fn deliver(client: &mut ClientConnection, wire: &[u8]) -> Vec<u8> {
+        let mut rest = wire;
+        let mut plain = Vec::new();
+        while !rest.is_empty() {
+            client.read_tls(&mut rest).unwrap();
+            let state = client.process_new_packets().unwrap();
+            let start = plain.len();
+            plain.resize(start + state.plaintext_bytes_to_read(), 0);
+            client.reader().read_exact(&mut plain[start..]).unwrap();
+        }
+        plain
+    }
+
+    /// The TLS records in `wire`: (content type, length) of each.
+    fn records(wire: &[u8]) -> Vec<(u8, usize)> {
+        let mut found = Vec::new();
+        let mut rest = wire;
+        while rest.len() >= 5 {
+            let len = usize::from(u16::from_be_bytes([rest[3], rest[4]]));
+            found.push((rest[0], len));
+            rest = &rest[(5 + len).min(rest.len())..];
+        }
+        found
+    }
+
+    #[test]
+    fn a_turns_queued_messages_go_out_in_as_few_records_as_they_fill() {
+        let (server, client_config) = configs();
+        let name = ServerName::try_from("localhost").unwrap();
+        let mut client = ClientConnection::new(client_config, name).unwrap();
+        let mut tls = connected(&server, &mut client);
+        let mut out = OutQueue::default();
+        let line: std::rc::Rc<[u8]> = std::rc::Rc::from(&[b'x'; 63][..]);
+        for _ in 0..600 {
+            out.push(std::rc::Rc::clone(&line));
+        }
+        let mut wire = Vec::new();
+        tls.write(&mut out, &mut wire).unwrap();
+        assert!(out.is_empty());
+        // 600 x 63 = 37,800 bytes: three records of at most 16 KiB, not 600.
+        let data: Vec<_> = records(&wire).into_iter().filter(|r| r.0 == 0x17).collect();
+        assert_eq!(data.len(), 3, "{data:?}");
+        assert_eq!(deliver(&mut client, &wire), [b'x'; 600 * 63]);
+    }
+
+    #[test]
+    fn a_socket_that_takes_little_keeps_the_rest_queued_in_order() {
+        let (server, client_config) = configs();
+        let name = ServerName::try_from("localhost").unwrap();
+        let mut client = ClientConnection::new(client_config, name).unwrap();
+        let mut tls = connected(&server, &mut client);
+        let mut out = OutQueue::default();
+        let mut sent = Vec::new();
+        for i in 0..5000u32 {
+            let line = format!("line {i}\n");
+            sent.extend_from_slice(line.as_bytes());
+            out.push(std::rc::Rc::from(line.as_bytes()));
+        }
+        let mut got = Vec::new();
+        for _ in 0..1000 {
+            let mut socket = Budget {
+                wire: Vec::new(),
+                left: 1000,
+            };
+            tls.write(&mut out, &mut socket).unwrap();
+            got.extend(deliver(&mut client, &socket.wire));
+            if out.is_empty() && !tls.wants_write() {
+                break;
+            }
+        }
+        assert_eq!(got, sent);
+    }
+
+    #[test]
+    fn garbage_after_a_handshake_byte_fails_the_session_for_good() {
+        let (server, _) = configs();
+        let mut tls = Tls::new(&server).unwrap();
+        let failure = tls
+            .receive(b"\x16\x03\x01\x00\x05hello", &mut Vec::new())
+            .unwrap_err();
+        assert!(
+            failure.why.starts_with("TLS handshake failed: "),
+            "{}",
+            failure.why
+        );
+        assert!(
+            failure.alert.is_empty() || failure.alert[0] == 0x15,
+            "only an alert"
+        );
+        // The session stays failed: more bytes are refused, not read as a new handshake.
+        assert!(tls.receive(b"\x16\x03\x01", &mut Vec::new()).is_err());
+    }
+
+    /// A socket that takes `left` bytes, then would block.
+    struct Budget {
+        wire: Vec<u8>,
+        left: usize,
+    }
+
+    impl Write for Budget {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.left == 0 {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let n = buf.len().min(self.left);
+            self.left -= n;
+            self.wire.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+}
