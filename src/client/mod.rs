@@ -13,6 +13,7 @@
 //! `/quit`; a second signal stops at once.
 
 mod session;
+pub mod tls;
 pub mod ui;
 pub mod wire;
 
