@@ -236,3 +236,90 @@ impl Wire {
         &self.preamble
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::TcpListener;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use mio::{Events, Poll};
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::PrivateKeyDer;
+
+    use super::*;
+    use crate::client::tls::{TlsOptions, TlsSetup};
+    use crate::datadir::TempDir;
+    use crate::proto::msg::ServerMsg;
+
+    /// A rustls server on a loopback thread: it reads `expect.len()` bytes, checks them, and
+    /// answers `answer`.
+    fn serve_once(expect: Vec<u8>, answer: Vec<u8>) -> (std::net::SocketAddr, String) {
+        let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let key =
+            PrivateKeyDer::from_pem_slice(made.signing_key.serialize_pem().as_bytes()).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![made.cert.der().clone()], key)
+            .unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let (socket, _) = listener.accept().unwrap();
+            socket
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            let conn = rustls::ServerConnection::new(Arc::new(config)).unwrap();
+            let mut tls = rustls::StreamOwned::new(conn, socket);
+            let mut got = vec![0; expect.len()];
+            tls.read_exact(&mut got).unwrap();
+            assert_eq!(got, expect);
+            tls.write_all(&answer).unwrap();
+            tls.flush().unwrap();
+            // Hold the connection until the client has read the answer and gone.
+            let _ = tls.read(&mut [0; 1]);
+        });
+        (addr, made.cert.pem())
+    }
+
+    #[test]
+    fn frames_cross_a_real_socket_through_tls() {
+        let mut hello = Vec::new();
+        ClientFrame::hello("bob").encode(&mut hello);
+        let mut prompt = Vec::new();
+        crate::proto::framed::encode(&ServerMsg::NamePrompt, &mut prompt);
+        let (addr, pem) = serve_once(hello, prompt.clone());
+        let dir = TempDir::new("wire-tls");
+        std::fs::create_dir_all(&dir.0).unwrap();
+        let ca = dir.0.join("ca.pem");
+        std::fs::write(&ca, pem).unwrap();
+        let setup = TlsSetup::new(TlsOptions {
+            ca: Some(ca),
+            ..TlsOptions::default()
+        })
+        .unwrap();
+        let tls = setup.start("localhost", addr.port()).unwrap();
+        let mut poll = Poll::new().unwrap();
+        let socket = std::net::TcpStream::connect(addr).unwrap();
+        socket.set_nonblocking(true).unwrap();
+        let socket = mio::net::TcpStream::from_std(socket);
+        let mut wire = Wire::new(socket, poll.registry(), Token(0), false, Some(tls)).unwrap();
+        wire.send(&ClientFrame::hello("bob"));
+        let mut events = Events::with_capacity(8);
+        let mut frames = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while frames.is_empty() {
+            assert!(Instant::now() < deadline, "no frame through TLS");
+            assert!(wire.flush(poll.registry()));
+            poll.poll(&mut events, Some(Duration::from_millis(100)))
+                .unwrap();
+            assert_eq!(wire.read(&mut frames), ReadEnd::Open);
+        }
+        let mut decoder = ServerFrameDecoder::new(MAX_FRAME_CAP);
+        let expected = decoder.decode(&prompt).item.unwrap().unwrap();
+        assert_eq!(frames, vec![expected]);
+    }
+}

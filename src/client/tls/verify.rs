@@ -142,9 +142,9 @@ impl Refusal {
     pub fn scripted_hint(&self) -> Option<String> {
         match self {
             Refusal::Unknown { seen, .. } => Some(format!(
-                "If that is the server's certificate (its host sees it with `chatd tls \
-                 fingerprint`), connect with --tls-fingerprint {seen}, or once in the window, \
-                 which offers to remember it."
+                "Not connecting. If that is the server's certificate (its host sees it with \
+                 `chatd tls fingerprint`), connect with --tls-fingerprint {seen}, or join once \
+                 in the window (chat on a terminal), which offers to remember it."
             )),
             _ => None,
         }
