@@ -2,7 +2,7 @@
 //!
 //! [`Session`] decides what to send and what to show; [`run`] is its one-thread mio loop over the
 //! socket, stdin and SIGINT/SIGTERM, for scripts; [`ui::run`] is the window a person gets on a
-//! terminal, over the same session and [`wire::Wire`]. Every line shown is what a text-mode (`nc`) user would see,
+//! terminal, over the same session and [`wire::Wire`] (through [`tls`] for a TLS server). Every line shown is what a text-mode (`nc`) user would see,
 //! so the client can be scripted: `printf 'hello\n/quit\n' | chat --name bot` joins, says hello,
 //! leaves, waits for the server to close, and exits 0.
 //!
