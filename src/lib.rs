@@ -23,7 +23,8 @@
 //! - [`console`]: the host console on stdin/stdout; at a terminal it edits the line typed itself
 //!   and draws it again under incoming lines.
 //! - [`client`]: the `chat` client: a pure session over [`proto::framed`], a line loop for scripts,
-//!   and [`client::ui`], the terminal window (a pure model, a ratatui view, a thin mio loop).
+//!   and [`client::ui`], the terminal window (a pure model, a ratatui view, a thin mio loop);
+//!   [`client::tls`] is the TLS layer both share, with the trust-on-first-use rule and file.
 //! - [`stdin`]: typed lines from stdin inside a mio loop, for the console and the client.
 //! - [`config`]: validated settings; the binaries in `src/bin/` only parse flags into one.
 //! - [`tls`]: certificates and their fingerprints, for the server and the `chat` client.

@@ -2,7 +2,7 @@
 //!
 //! [`Session`] decides what to send and what to show; [`run`] is its one-thread mio loop over the
 //! socket, stdin and SIGINT/SIGTERM, for scripts; [`ui::run`] is the window a person gets on a
-//! terminal, over the same session and [`wire::Wire`]. Every line shown is what a text-mode (`nc`) user would see,
+//! terminal, over the same session and [`wire::Wire`] (through [`tls`] for a TLS server). Every line shown is what a text-mode (`nc`) user would see,
 //! so the client can be scripted: `printf 'hello\n/quit\n' | chat --name bot` joins, says hello,
 //! leaves, waits for the server to close, and exits 0.
 //!
@@ -13,10 +13,13 @@
 //! `/quit`; a second signal stops at once.
 
 mod session;
+mod target;
+pub mod tls;
 pub mod ui;
 pub mod wire;
 
 pub use session::{Effect, Session, Shown};
+pub use target::Target;
 
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -31,6 +34,7 @@ use signal_hook_mio::v1_0::Signals;
 
 use crate::proto::DecodeError;
 use crate::stdin::{LineSplitter, PolledStdin, ReadOutcome};
+use tls::{TlsFailure, TlsLayer, TlsOptions, TlsSetup};
 use wire::{ReadEnd, Wire};
 
 /// The port used when the address names none.
@@ -53,10 +57,14 @@ const LEAVE_LINGER: Duration = Duration::from_secs(5);
 /// What the client needs to know to run.
 #[derive(Clone, Debug)]
 pub struct Options {
-    /// The server, as `HOST:PORT` or `HOST` (port 3001).
+    /// The server, as `HOST:PORT` or `HOST` (port 3001), `tls://` in front for TLS.
     pub addr: String,
     /// The name to join under; asked for on stdin when `None`.
     pub name: Option<String>,
+    /// `--tls`: TLS even without `tls://`.
+    pub tls: bool,
+    /// How TLS trusts the server.
+    pub tls_options: TlsOptions,
 }
 
 /// Why a session did not end with the user leaving.
@@ -90,6 +98,16 @@ pub enum Error {
         /// What the system said.
         source: io::Error,
     },
+    /// TLS with the server did not work out (see [`TlsFailure`]).
+    Tls {
+        /// The server, `host:port`.
+        server: String,
+        /// What went wrong.
+        failure: TlsFailure,
+    },
+    /// The command line asked for something that cannot be set up (an unreadable `--tls-ca`,
+    /// an address that is not one).
+    Setup(String),
     /// Stopped by a second signal before the server closed.
     Interrupted,
 }
@@ -104,6 +122,20 @@ impl fmt::Display for Error {
             }
             Error::Protocol(error) => write!(f, "the server sent a bad frame: {error}"),
             Error::Io { context, source } => write!(f, "{context}: {source}"),
+            Error::Tls { server, failure } => match failure {
+                TlsFailure::Refused(refusal) => {
+                    f.write_str(&refusal.explain(server))?;
+                    match refusal.scripted_hint() {
+                        Some(hint) => write!(f, "\n{hint}"),
+                        None => Ok(()),
+                    }
+                }
+                TlsFailure::Handshake(why) => {
+                    write!(f, "TLS handshake with {server} failed: {why}")
+                }
+                TlsFailure::Broken(why) => write!(f, "TLS error from {server}: {why}"),
+            },
+            Error::Setup(why) => f.write_str(why),
             Error::Interrupted => f.write_str("interrupted"),
         }
     }
@@ -126,22 +158,32 @@ fn io_context(context: &'static str) -> impl FnOnce(io::Error) -> Error {
 /// Connects, joins, and relays until the session ends; `Ok` when the user left (`/quit` or the end
 /// of stdin) and the server closed.
 pub fn run(options: Options) -> Result<(), Error> {
-    let stream = connect(&options.addr)?;
-    Client::new(stream, options.name)?.run()
+    let target = Target::parse(&options.addr, options.tls).map_err(Error::Setup)?;
+    let tls = match target.tls {
+        true => {
+            let setup = TlsSetup::new(options.tls_options).map_err(Error::Setup)?;
+            Some(
+                setup
+                    .start(&target.host, target.port)
+                    .map_err(Error::Setup)?,
+            )
+        }
+        false => None,
+    };
+    let stream = connect(&target)?;
+    Client::new(stream, options.name, tls, target.to_string())?.run()
 }
 
-/// Connects to the first address of `addr` that answers.
-fn connect(addr: &str) -> Result<TcpStream, Error> {
-    let with_port = if addr.contains(':') {
-        addr.to_owned()
-    } else {
-        format!("{addr}:{DEFAULT_PORT}")
-    };
+/// Connects to the first address of `target` that answers.
+fn connect(target: &Target) -> Result<TcpStream, Error> {
     let error = |source| Error::Connect {
-        addr: with_port.clone(),
+        addr: target.to_string(),
         source,
     };
-    let addrs: Vec<SocketAddr> = with_port.to_socket_addrs().map_err(error)?.collect();
+    let addrs: Vec<SocketAddr> = (target.host.as_str(), target.port)
+        .to_socket_addrs()
+        .map_err(error)?
+        .collect();
     let mut last_error = io::Error::new(io::ErrorKind::NotFound, "no address found");
     for addr in addrs {
         match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
@@ -176,6 +218,8 @@ enum Input {
 struct Client {
     poll: Poll,
     wire: Wire,
+    /// The server, `host:port`, for messages.
+    server: String,
     input: Input,
     lines: LineSplitter,
     signals: Signals,
@@ -186,14 +230,19 @@ struct Client {
 }
 
 impl Client {
-    fn new(stream: TcpStream, name: Option<String>) -> Result<Client, Error> {
+    fn new(
+        stream: TcpStream,
+        name: Option<String>,
+        tls: Option<TlsLayer>,
+        server: String,
+    ) -> Result<Client, Error> {
         let poll = Poll::new().map_err(io_context("cannot create the poll"))?;
         let _ = stream.set_nodelay(true);
         stream
             .set_nonblocking(true)
             .map_err(io_context("cannot configure the socket"))?;
         let socket = mio::net::TcpStream::from_std(stream);
-        let wire = Wire::new(socket, poll.registry(), SOCKET, false)
+        let wire = Wire::new(socket, poll.registry(), SOCKET, false, tls)
             .map_err(io_context("cannot register the socket"))?;
         let mut signals =
             Signals::new([SIGINT, SIGTERM]).map_err(io_context("cannot catch signals"))?;
@@ -215,6 +264,7 @@ impl Client {
         Ok(Client {
             poll,
             wire,
+            server,
             input,
             lines: LineSplitter::new(MAX_LINE),
             signals,
@@ -282,6 +332,10 @@ impl Client {
             ReadEnd::Open => Ok(true),
             ReadEnd::Closed => Ok(false),
             ReadEnd::Bad(error) => Err(Error::Protocol(error)),
+            ReadEnd::Tls(failure) => Err(Error::Tls {
+                server: self.server.clone(),
+                failure,
+            }),
         }
     }
 

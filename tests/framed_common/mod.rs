@@ -81,7 +81,7 @@ pub struct Server {
     /// Its console output: the room as the host sees it.
     pub console: Lines,
     /// Its own data directory, removed with it.
-    _data: crate::common::DataDir,
+    data: crate::common::DataDir,
 }
 
 impl Server {
@@ -113,8 +113,13 @@ impl Server {
             child,
             addr,
             console,
-            _data: data,
+            data,
         }
+    }
+
+    /// Its data directory.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.data.path()
     }
 
     /// Whether the process is still running.
@@ -341,8 +346,14 @@ pub struct ChatClient {
 impl ChatClient {
     /// Starts `chat` with `args`, stdin piped.
     pub fn start(args: &[&str]) -> ChatClient {
+        ChatClient::start_with_env(args, &[])
+    }
+
+    /// Starts `chat` with `args` and the environment variables `env` set, stdin piped.
+    pub fn start_with_env(args: &[&str], env: &[(&str, &std::path::Path)]) -> ChatClient {
         let mut child = Command::new(env!("CARGO_BIN_EXE_chat"))
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -35,8 +35,10 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 use time::UtcOffset;
 
+use super::tls::verify::Refusal;
+use super::tls::{known, TlsFailure, TlsLayer, TlsOptions, TlsSetup};
 use super::wire::{ReadEnd, Wire};
-use super::{io_context, Effect, Error, Session, DEFAULT_PORT};
+use super::{io_context, Effect, Error, Session, Target};
 use crate::proto::msg::Stamp;
 use model::{Model, Now, Order};
 use terminal::{TerminalGuard, TerminalInput};
@@ -46,9 +48,21 @@ const WAKER: Token = Token(1);
 const SIGNALS: Token = Token(2);
 
 /// Runs the window until the user quits: connects to `addr` as `name`, or asks for whichever is
-/// missing first. Only a local failure (the terminal, the poll) ends it with an error; a lost
-/// connection is retried.
-pub fn run(addr: Option<String>, name: Option<String>) -> Result<(), Error> {
+/// missing first; with TLS when `tls` or the address says `tls://`, trusting as `tls_options`
+/// say. Only a local failure (the terminal, the poll) ends it with an error; a lost connection
+/// is retried.
+pub fn run(
+    addr: Option<String>,
+    name: Option<String>,
+    tls: bool,
+    tls_options: TlsOptions,
+) -> Result<(), Error> {
+    // An unreadable --tls-ca is the command line's mistake: said before the window opens.
+    let tls_setup = if tls || tls_options.ca.is_some() {
+        Some(TlsSetup::new(tls_options.clone()).map_err(Error::Setup)?)
+    } else {
+        None
+    };
     // Read before any thread starts: the local offset cannot be read safely after.
     let offset = UtcOffset::current_local_offset().unwrap_or(UtcOffset::UTC);
     let poll = Poll::new().map_err(io_context("cannot create the poll"))?;
@@ -77,6 +91,9 @@ pub fn run(addr: Option<String>, name: Option<String>) -> Result<(), Error> {
         signals,
         signals_taken: 0,
         connection: None,
+        tls,
+        tls_options,
+        tls_setup,
         offset,
         exit: false,
     };
@@ -88,6 +105,8 @@ pub fn run(addr: Option<String>, name: Option<String>) -> Result<(), Error> {
 
 /// A connection and the session on it.
 struct Connection {
+    /// Where it goes.
+    target: Target,
     wire: Wire,
     session: Session,
     /// Still connecting; the session starts once connected.
@@ -108,6 +127,11 @@ struct Window {
     signals: Signals,
     signals_taken: usize,
     connection: Option<Connection>,
+    /// `--tls`: TLS even without `tls://`.
+    tls: bool,
+    tls_options: TlsOptions,
+    /// Made at the first TLS connection (it loads the system's roots), then kept.
+    tls_setup: Option<TlsSetup>,
     offset: UtcOffset,
     exit: bool,
 }
@@ -197,6 +221,20 @@ impl Window {
                 Order::Leave => self.with_session(now, &mut more, |session, effects| {
                     session.input_ended(effects)
                 }),
+                Order::Remember {
+                    server,
+                    fingerprint,
+                } => {
+                    let result =
+                        match self.tls_options.known_servers.as_deref() {
+                            Some(path) => known::remember(path, &server, fingerprint)
+                                .map(|line| format!("{}, line {line}", path.display()))
+                                .map_err(|e| format!("{}: {}", path.display(), reason(&e))),
+                            None => Err("no config directory: HOME and XDG_CONFIG_HOME are unset"
+                                .to_owned()),
+                        };
+                    self.model.remembered(result, now, &mut more);
+                }
                 Order::Drop => self.connection = None,
                 Order::Exit => self.exit = true,
             }
@@ -243,19 +281,19 @@ impl Window {
 
     /// Starts connecting to the first address of `addr` that takes the attempt.
     fn open(&mut self, addr: &str, name: String) -> Result<Connection, String> {
-        let with_port = if addr.contains(':') {
-            addr.to_owned()
-        } else {
-            format!("{addr}:{DEFAULT_PORT}")
-        };
+        let target = Target::parse(addr, self.tls)?;
+        if target.tls && self.tls_setup.is_none() {
+            self.tls_setup = Some(TlsSetup::new(self.tls_options.clone())?);
+        }
         // A name lookup blocks the loop; it is short, and the window is waiting for it anyway.
-        let mut untried: Vec<SocketAddr> = with_port
+        let mut untried: Vec<SocketAddr> = (target.host.as_str(), target.port)
             .to_socket_addrs()
             .map_err(|e| reason(&e))?
             .collect();
         untried.reverse();
-        let wire = self.try_next(&mut untried)?;
+        let wire = self.try_next(&target, &mut untried)?;
         Ok(Connection {
+            target,
             wire,
             session: Session::new(Some(name)),
             connecting: true,
@@ -263,12 +301,21 @@ impl Window {
         })
     }
 
+    /// A new TLS session for `target`, if it is TLS.
+    fn tls_layer(&self, target: &Target) -> Result<Option<TlsLayer>, String> {
+        match (&self.tls_setup, target.tls) {
+            (Some(setup), true) => setup.start(&target.host, target.port).map(Some),
+            _ => Ok(None),
+        }
+    }
+
     /// Starts connecting to the next of `untried`.
-    fn try_next(&self, untried: &mut Vec<SocketAddr>) -> Result<Wire, String> {
+    fn try_next(&self, target: &Target, untried: &mut Vec<SocketAddr>) -> Result<Wire, String> {
         let mut last_error = "no address found".to_owned();
         while let Some(addr) = untried.pop() {
+            let tls = self.tls_layer(target)?;
             match mio::net::TcpStream::connect(addr)
-                .and_then(|socket| Wire::new(socket, self.poll.registry(), SOCKET, true))
+                .and_then(|socket| Wire::new(socket, self.poll.registry(), SOCKET, true, tls))
             {
                 Ok(wire) => return Ok(wire),
                 Err(e) => last_error = reason(&e),
@@ -301,7 +348,8 @@ impl Window {
                 }
                 Err(e) => {
                     let mut untried = std::mem::take(&mut connection.untried);
-                    match self.try_next(&mut untried) {
+                    let target = connection.target.clone();
+                    match self.try_next(&target, &mut untried) {
                         Ok(wire) => {
                             if let Some(connection) = self.connection.as_mut() {
                                 connection.wire = wire;
@@ -333,6 +381,35 @@ impl Window {
             ReadEnd::Open => {}
             ReadEnd::Closed => self.closed(None, now, orders),
             ReadEnd::Bad(error) => self.closed(Some(Error::Protocol(error)), now, orders),
+            ReadEnd::Tls(failure) => self.tls_failed(failure, now, orders),
+        }
+    }
+
+    /// TLS failed: a certificate not taken goes to the model to ask about or to warn of; the
+    /// rest is a lost connection.
+    fn tls_failed(&mut self, failure: TlsFailure, now: &Now, orders: &mut Vec<Order>) {
+        let Some(connection) = self.connection.as_ref() else {
+            return;
+        };
+        let target = connection.target.clone();
+        let server = known::server_key(&target.host, target.port);
+        match failure {
+            TlsFailure::Refused(Refusal::Unknown { seen, why }) => {
+                self.connection = None;
+                self.model.unknown_certificate(&server, seen, &why, orders);
+            }
+            TlsFailure::Refused(refusal) => {
+                self.connection = None;
+                self.model
+                    .certificate_refused(&refusal.explain(&target.to_string()), orders);
+            }
+            failure => {
+                let error = Error::Tls {
+                    server: target.to_string(),
+                    failure,
+                };
+                self.closed(Some(error), now, orders);
+            }
         }
     }
 

@@ -21,6 +21,7 @@ use crate::proto::msg::{
     Command, Event, MemberEntry, RoomCommand, RoomLine, RoomTag, ServerMsg, Stamp,
 };
 use crate::proto::text::{split_line, TypedLine};
+use crate::tls::Fingerprint;
 
 /// The first wait before reconnecting; each failure doubles it.
 pub const FIRST_RETRY: Duration = Duration::from_millis(500);
@@ -126,6 +127,14 @@ pub enum Order {
     /// Ask `/who` for a room's members (the current room's if `None`); the model keeps the reply
     /// out of the chat.
     AskWhoQuietly(Option<String>),
+    /// Remember that `server` (`host:port`) has the certificate `fingerprint` (the user
+    /// trusted it), then tell [`Model::remembered`] how that went.
+    Remember {
+        /// The server, as the known-servers file names it.
+        server: String,
+        /// The certificate's fingerprint.
+        fingerprint: Fingerprint,
+    },
     /// Say bye (Ctrl-C) and wait for the server to close.
     Leave,
     /// Drop the connection at once.
@@ -185,8 +194,16 @@ pub enum Link {
         /// How long the wait was.
         delay: Duration,
     },
-    /// Kicked out: no retry until the user asks (Enter).
+    /// Kicked out, or the server's certificate refused: no retry until the user asks (Enter).
     Offline,
+    /// The server's certificate does not verify and is not known: the user is asked whether to
+    /// trust it (y / n); no connection meanwhile.
+    Trusting {
+        /// The server, as the known-servers file names it.
+        server: String,
+        /// The certificate's fingerprint.
+        fingerprint: Fingerprint,
+    },
     /// Bye sent; waiting for the server to close.
     Leaving {
         /// When to stop waiting.
@@ -647,6 +664,27 @@ impl Model {
         if self.form.is_some() {
             return self.form_key(key, now, out);
         }
+        if let Link::Trusting {
+            server,
+            fingerprint,
+        } = &self.link
+        {
+            match key {
+                Key::Char('y' | 'Y') => out.push(Order::Remember {
+                    server: server.clone(),
+                    fingerprint: *fingerprint,
+                }),
+                Key::Char('n' | 'N') | Key::Escape => {
+                    self.link = Link::Offline;
+                    self.note(
+                        "certificate not trusted: not connecting. Enter asks again, \
+                         Esc opens the connect form, Ctrl-C quits.",
+                    );
+                }
+                _ => {}
+            }
+            return;
+        }
         match key {
             Key::PageUp => self.scroll_by(self.page() as isize),
             Key::PageDown => self.scroll_by(-(self.page() as isize)),
@@ -992,6 +1030,68 @@ impl Model {
         }
     }
 
+    /// The server's certificate does not verify (`why`) and `server` is not among the known
+    /// servers: show its fingerprint and ask whether to trust it. The shell has dropped the
+    /// connection.
+    pub fn unknown_certificate(
+        &mut self,
+        server: &str,
+        fingerprint: Fingerprint,
+        why: &str,
+        out: &mut Vec<Order>,
+    ) {
+        if let Link::Leaving { .. } = self.link {
+            return out.push(Order::Exit);
+        }
+        self.reset_connection();
+        self.problem(&format!(
+            "the certificate of {server} is not trusted ({why}), and {server} is not among \
+             the known servers."
+        ));
+        self.problem(&format!("its fingerprint is {fingerprint}"));
+        self.note(
+            "if that is the server's (its host sees it with `chatd tls fingerprint`), \
+             press y to trust it and remember it; n does not connect.",
+        );
+        self.link = Link::Trusting {
+            server: server.to_owned(),
+            fingerprint,
+        };
+    }
+
+    /// The certificate the user trusted was remembered (`Ok`: where, to show) or not (`Err`:
+    /// why): connect again with it, or stay offline.
+    pub fn remembered(&mut self, result: Result<String, String>, now: &Now, out: &mut Vec<Order>) {
+        if !matches!(self.link, Link::Trusting { .. }) {
+            return;
+        }
+        match result {
+            Ok(where_) => {
+                self.note(&format!("certificate remembered in {where_}"));
+                self.connect(now, out);
+            }
+            Err(why) => {
+                self.link = Link::Offline;
+                self.problem(&format!("cannot remember the certificate: {why}"));
+            }
+        }
+    }
+
+    /// The server's certificate was refused (a changed certificate, or not the one given):
+    /// show `text` loudly, and do not come back on our own. The shell has dropped the
+    /// connection.
+    pub fn certificate_refused(&mut self, text: &str, out: &mut Vec<Order>) {
+        if let Link::Leaving { .. } = self.link {
+            return out.push(Order::Exit);
+        }
+        self.reset_connection();
+        for line in text.lines() {
+            self.problem(line);
+        }
+        self.link = Link::Offline;
+        self.note("not connected. Enter tries again, Esc opens the connect form, Ctrl-C quits.");
+    }
+
     /// What is left of a lost connection: nothing of it is known any more.
     fn reset_connection(&mut self) {
         self.roster.clear();
@@ -1099,7 +1199,7 @@ impl Model {
             Link::LoggingIn { deadline } => deadline,
             Link::Retrying { at, .. } => Some(at),
             Link::Online => [self.next_ping, self.pong_due].into_iter().flatten().min(),
-            Link::Form | Link::Offline => None,
+            Link::Form | Link::Offline | Link::Trusting { .. } => None,
         }
     }
 
@@ -2266,6 +2366,119 @@ mod tests {
         model.tick(&at(start, t + 500 + 5000), &mut out);
         assert_eq!(out, vec![Order::Drop]);
         assert!(matches!(model.link(), Link::Retrying { .. }));
+    }
+
+    /// A model that connected to `ADDR` as alice and was shown an unknown certificate.
+    fn asked_to_trust(start: Instant) -> (Model, Fingerprint) {
+        let mut model = Model::new(Some(ADDR.into()), Some("alice".into()), (80, 24));
+        let mut out = Vec::new();
+        let now = at(start, 0);
+        model.start(&now, &mut out);
+        model.connected(&now);
+        let print = Fingerprint::of(b"certificate");
+        out.clear();
+        model.unknown_certificate(ADDR, print, "self-signed", &mut out);
+        assert_eq!(out, vec![]);
+        assert_eq!(
+            *model.link(),
+            Link::Trusting {
+                server: ADDR.into(),
+                fingerprint: print
+            }
+        );
+        assert_eq!(model.next_deadline(), None, "it waits for the user");
+        assert!(texts(&model).contains(&format!("[!] its fingerprint is {print}").as_str()));
+        (model, print)
+    }
+
+    #[test]
+    fn an_unknown_certificate_is_trusted_with_y_then_remembered_and_joined() {
+        let start = Instant::now();
+        let (mut model, print) = asked_to_trust(start);
+        let now = at(start, 10);
+        let mut out = Vec::new();
+        model.key(Key::Char('x'), &now, &mut out);
+        model.key(Key::Enter, &now, &mut out);
+        assert_eq!(out, vec![], "only y or n answers");
+        model.key(Key::Char('y'), &now, &mut out);
+        assert_eq!(
+            out,
+            vec![Order::Remember {
+                server: ADDR.into(),
+                fingerprint: print
+            }]
+        );
+        out.clear();
+        model.remembered(
+            Ok("/cfg/chatd/known_servers, line 1".into()),
+            &now,
+            &mut out,
+        );
+        assert_eq!(
+            out,
+            vec![Order::Connect {
+                addr: ADDR.into(),
+                name: "alice".into()
+            }]
+        );
+        assert!(matches!(model.link(), Link::Connecting { .. }));
+        assert!(texts(&model)
+            .contains(&"[~] certificate remembered in /cfg/chatd/known_servers, line 1"));
+    }
+
+    #[test]
+    fn an_unknown_certificate_refused_with_n_stays_offline_until_enter() {
+        let start = Instant::now();
+        let (mut model, _) = asked_to_trust(start);
+        let now = at(start, 10);
+        let mut out = Vec::new();
+        model.key(Key::Char('n'), &now, &mut out);
+        assert_eq!(out, vec![]);
+        assert_eq!(*model.link(), Link::Offline);
+        model.key(Key::Enter, &now, &mut out);
+        assert_eq!(
+            out,
+            vec![Order::Connect {
+                addr: ADDR.into(),
+                name: "alice".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn a_failure_to_remember_is_shown_and_nothing_connects() {
+        let start = Instant::now();
+        let (mut model, _) = asked_to_trust(start);
+        let now = at(start, 10);
+        let mut out = Vec::new();
+        model.key(Key::Char('Y'), &now, &mut out);
+        out.clear();
+        model.remembered(Err("read-only file system".into()), &now, &mut out);
+        assert_eq!(out, vec![]);
+        assert_eq!(*model.link(), Link::Offline);
+        assert!(
+            texts(&model).contains(&"[!] cannot remember the certificate: read-only file system")
+        );
+    }
+
+    #[test]
+    fn a_changed_certificate_is_shown_loudly_and_not_retried() {
+        let start = Instant::now();
+        let (mut model, _) = joined(start, "alice", &["bob"]);
+        let now = at(start, 0);
+        let mut out = Vec::new();
+        model.certificate_refused("WARNING: CHANGED\nexpected A\nreceived B", &mut out);
+        assert_eq!(out, vec![]);
+        assert_eq!(*model.link(), Link::Offline);
+        assert_eq!(model.next_deadline(), None, "no retry on its own");
+        let shown = texts(&model);
+        for line in ["[!] WARNING: CHANGED", "[!] expected A", "[!] received B"] {
+            assert!(shown.contains(&line), "{line} not in {shown:?}");
+        }
+        assert_eq!(users(&model), Vec::<String>::new());
+        model.key(Key::Escape, &now, &mut out);
+        assert_eq!(out, vec![Order::Drop]);
+        assert_eq!(*model.link(), Link::Form);
     }
 
     #[test]

@@ -254,6 +254,7 @@ fn draw_status(frame: &mut Frame<'_>, area: Rect, model: &Model) {
             Color::Red,
         ),
         Link::Offline => ("offline: Enter rejoins".to_owned(), Color::Red),
+        Link::Trusting { .. } => ("trust this certificate? y / n".to_owned(), Color::Red),
         Link::Leaving { .. } => ("leaving".to_owned(), Color::Yellow),
     };
     let round_trip = match model.round_trip() {
