@@ -59,6 +59,8 @@ fn a_self_signed_certificate_is_made_once_printed_and_shown_as_openssl_shows_it(
     assert_eq!(shown, format!("{first}\n"));
     let after = ok(&["tls", "--data-dir", dir, "fingerprint"]);
     assert_eq!(after, shown, "--data-dir after `tls` too");
+    let last = ok(&["tls", "fingerprint", "--data-dir", dir]);
+    assert_eq!(last, shown, "--data-dir after `fingerprint` too");
 
     let mut again = TestServer::start_on(&data, &["--no-console", "--tls-self-signed"]);
     let (second, line) = announced(&mut again);

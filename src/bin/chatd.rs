@@ -155,6 +155,9 @@ struct FingerprintArgs {
     /// the PEM certificate chain chatd is given, instead of the self-signed one; may be given before `tls` instead
     #[argh(option)]
     tls_cert: Option<PathBuf>,
+    /// directory of the self-signed certificate (default ./chatd-data); may be given before `fingerprint` instead
+    #[argh(option)]
+    data_dir: Option<PathBuf>,
 }
 
 /// Manage accounts and roles in the data directory (safe while the server runs).
@@ -478,7 +481,9 @@ fn given_once(
 
 /// `chatd tls fingerprint`: the fingerprint of the certificate in use, nothing made.
 fn run_tls(args: &Args, tls: &TlsArgs) -> Result<(), String> {
-    let data_dir = offline_data_dir(&args.data_dir, &tls.data_dir, "tls")?;
+    let TlsSub::Fingerprint(f) = &tls.command;
+    let after_tls = given_once("--data-dir", &tls.data_dir, &f.data_dir, "fingerprint")?;
+    let data_dir = offline_data_dir(&args.data_dir, &after_tls, "tls")?;
     match &tls.command {
         TlsSub::Fingerprint(f) => {
             let cert = given_once("--tls-cert", &args.tls_cert, &f.tls_cert, "tls")?;
