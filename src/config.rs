@@ -72,6 +72,10 @@ pub struct Config {
     pub rooms: crate::core::rooms::RoomConfig,
     /// TLS, if the server offers it.
     pub tls: Option<TlsSettings>,
+    /// `--web-host` names: when any is given, HTTP requests for other host names are refused.
+    pub web_hosts: Vec<String>,
+    /// `--web-origin` entries: pages of these origins may open the chat's WebSocket too.
+    pub web_origins: Vec<String>,
 }
 
 /// How the server offers TLS.
@@ -203,6 +207,8 @@ impl Default for Config {
             history: 20,
             rooms: crate::core::rooms::RoomConfig::default(),
             tls: None,
+            web_hosts: Vec::new(),
+            web_origins: Vec::new(),
         }
     }
 }
@@ -364,8 +370,55 @@ impl Config {
                 return Err(ConfigError::new(flag, value, allowed));
             }
         }
+        for host in &self.web_hosts {
+            if !valid_web_host(host) {
+                let allowed = "must be a host name or address as a browser's Host header gives it \
+                               (letters, digits, '-', '.', or an IPv6 address in brackets), without a port";
+                return Err(ConfigError::new("--web-host", host, allowed));
+            }
+        }
+        for origin in &self.web_origins {
+            if !valid_web_origin(origin) {
+                let allowed =
+                    "must be an origin as a browser sends it: http:// or https://, a host \
+                               and maybe :PORT, no path (e.g. https://chat.example.org)";
+                return Err(ConfigError::new("--web-origin", origin, allowed));
+            }
+        }
         Ok(())
     }
+}
+
+/// Whether `host` is a host name, an IPv4 address or a bracketed IPv6 address, with no port.
+fn valid_web_host(host: &str) -> bool {
+    if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        return v6.parse::<std::net::Ipv6Addr>().is_ok();
+    }
+    !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
+/// Whether `origin` is `http://HOST[:PORT]` or `https://HOST[:PORT]`.
+fn valid_web_origin(origin: &str) -> bool {
+    let Some(authority) = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+    else {
+        return false;
+    };
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((host, port)) if !host.ends_with(':') && !authority.ends_with(']') => {
+            (host, Some(port))
+        }
+        _ => (authority, None),
+    };
+    valid_web_host(host) && port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p > 0))
 }
 
 /// The addresses `--listen TEXT` names, in the resolver's order: `HOST:PORT`, `[IPV6]:PORT`, or
@@ -459,6 +512,48 @@ mod tests {
         };
         assert_eq!(config.validate().unwrap_err().flag, "--max-line-discard");
         assert_eq!(Config::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn web_hosts_and_origins_must_be_what_a_browser_sends() {
+        let web = |hosts: &[&str], origins: &[&str]| Config {
+            web_hosts: hosts.iter().map(|h| h.to_string()).collect(),
+            web_origins: origins.iter().map(|o| o.to_string()).collect(),
+            ..Config::default()
+        };
+        let hosts = [
+            "chat.example.org",
+            "localhost",
+            "192.168.1.20",
+            "[::1]",
+            "a-b.c",
+        ];
+        let origins = [
+            "https://chat.example.org",
+            "http://192.168.1.20:3001",
+            "http://[::1]:3001",
+        ];
+        assert_eq!(web(&hosts, &origins).validate(), Ok(()));
+        for bad in [
+            "",
+            "chat.lan:3001",
+            "http://chat.lan",
+            "a..b",
+            "[zz]",
+            "two words",
+        ] {
+            assert_eq!(refused(web(&[bad], &[])).flag, "--web-host", "{bad}");
+        }
+        for bad in [
+            "chat.lan",
+            "https://chat.lan/",
+            "https://chat.lan/page",
+            "ftp://x",
+            "http://x:0",
+            "http://x:99999",
+        ] {
+            assert_eq!(refused(web(&[], &[bad])).flag, "--web-origin", "{bad}");
+        }
     }
 
     #[test]

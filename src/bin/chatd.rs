@@ -115,6 +115,12 @@ struct Args {
     /// with TLS on, take passwords over plain connections too
     #[argh(switch)]
     allow_plain_passwords: bool,
+    /// a host name the web page is served under (repeatable); when given, requests for any other Host are refused, against DNS rebinding
+    #[argh(option)]
+    web_host: Vec<String>,
+    /// another site's origin whose pages may open the chat's WebSocket, e.g. https://portal.example.org (repeatable)
+    #[argh(option)]
+    web_origin: Vec<String>,
     /// print the version and exit
     #[argh(switch)]
     version: bool,
@@ -376,6 +382,8 @@ fn run(args: Args, utc_offset: time::UtcOffset) -> Result<(), String> {
         allow_register: !args.no_register,
         history: args.history,
         tls,
+        web_hosts: args.web_host.clone(),
+        web_origins: args.web_origin.clone(),
         ..Config::default()
     };
     config.limits.max_frame = args.max_frame;

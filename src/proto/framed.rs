@@ -235,6 +235,8 @@ pub mod error_code {
     pub const BAD_DIGEST: u16 = 305;
     /// Too much unreadable input; the connection closes.
     pub const TOO_MUCH_BAD_INPUT: u16 = 306;
+    /// A WebSocket message that is no message of the JSON vocabulary; it was dropped.
+    pub const BAD_MESSAGE: u16 = 307;
     /// The password is needed before anything else.
     pub const PASSWORD_FIRST: u16 = 106;
     /// The address has as many connections as it may.
@@ -332,9 +334,11 @@ pub mod error_code {
                 DecodeError::LineTooLong { .. } | DecodeError::EndlessLine { .. } => LINE_TOO_LONG,
                 DecodeError::FrameTooLong { .. } => FRAME_TOO_LONG,
                 DecodeError::UnknownType { .. } => UNKNOWN_TYPE,
-                DecodeError::Malformed { .. } => MALFORMED,
-                DecodeError::BadVersion { .. } => BAD_VERSION,
+                DecodeError::Malformed { .. } | DecodeError::WebFraming => MALFORMED,
+                DecodeError::BadVersion { .. } | DecodeError::WebVersion { .. } => BAD_VERSION,
                 DecodeError::BadDigest { .. } => BAD_DIGEST,
+                DecodeError::WebTooLong { .. } => FRAME_TOO_LONG,
+                DecodeError::WebMessage => BAD_MESSAGE,
             },
         }
     }

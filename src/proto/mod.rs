@@ -1,8 +1,9 @@
 //! Codecs: bytes in, [`ClientMsg`]s out, and [`ServerMsg`]s back to bytes. No I/O, no clock, no users.
 //!
-//! Two wire modes share the port: newline-terminated text ([`text`]) for `nc`, `telnet` and `socat`,
-//! and length-prefixed frames ([`framed`]) for the `chat` client. The first byte a client sends
-//! tells them apart ([`Mode::sniff`]). [`Decoder`] holds the per-connection decoding state, and
+//! Three wire modes share the port: newline-terminated text ([`text`]) for `nc`, `telnet` and
+//! `socat`, length-prefixed frames ([`framed`]) for the `chat` client, and JSON over WebSocket
+//! ([`web`]) for the browser page. The first bytes a client sends tell them apart (the shell's
+//! sniffer; [`Mode::sniff`] tells text from frames). [`Decoder`] holds the per-connection decoding state, and
 //! [`telnet::Telnet`] the state of the telnet layer in front of a text connection's decoder;
 //! everything else here is a pure function.
 
@@ -10,18 +11,21 @@ pub mod framed;
 pub mod msg;
 pub mod telnet;
 pub mod text;
+pub mod web;
 
 use std::fmt;
 
 pub use msg::{ClientMsg, ServerMsg};
 
-/// The two wire modes a connection can speak.
+/// The wire modes a connection can speak.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Mode {
     /// Lines of UTF-8 text, for `nc` and friends.
     Text,
     /// Length-prefixed typed frames, for the `chat` client.
     Framed,
+    /// JSON messages over WebSocket, for the browser page (after an HTTP upgrade).
+    Web,
 }
 
 impl Mode {
@@ -41,6 +45,7 @@ pub fn encode(mode: Mode, msg: &ServerMsg, out: &mut Vec<u8>) {
     match mode {
         Mode::Text => text::encode(msg, text::CLIENT_EOL, out),
         Mode::Framed => framed::encode(msg, out),
+        Mode::Web => web::encode(msg, out),
     }
 }
 
@@ -85,6 +90,21 @@ pub enum DecodeError {
         /// The message id the client gave it.
         id: u32,
     },
+    /// A WebSocket message that is no message of the JSON vocabulary (not JSON, no known
+    /// `type`, a field missing or of the wrong kind, or a binary message); it was dropped.
+    WebMessage,
+    /// A WebSocket message longer than the limit: the connection is closed.
+    WebTooLong {
+        /// The limit, in bytes.
+        max: usize,
+    },
+    /// The WebSocket framing broke (an unmasked frame, a bad opcode, text that is not UTF-8).
+    WebFraming,
+    /// A hello for a version of the JSON vocabulary this side does not speak.
+    WebVersion {
+        /// The version the page asked for.
+        version: u64,
+    },
 }
 
 impl DecodeError {
@@ -92,12 +112,17 @@ impl DecodeError {
     /// speaks something this side does not. The others drop one message and keep the connection.
     pub fn is_fatal(self) -> bool {
         match self {
-            DecodeError::LineTooLong { .. } | DecodeError::BadDigest { .. } => false,
+            DecodeError::LineTooLong { .. }
+            | DecodeError::BadDigest { .. }
+            | DecodeError::WebMessage => false,
             DecodeError::EndlessLine { .. }
             | DecodeError::FrameTooLong { .. }
             | DecodeError::UnknownType { .. }
             | DecodeError::Malformed { .. }
-            | DecodeError::BadVersion { .. } => true,
+            | DecodeError::BadVersion { .. }
+            | DecodeError::WebTooLong { .. }
+            | DecodeError::WebFraming
+            | DecodeError::WebVersion { .. } => true,
         }
     }
 }
@@ -124,6 +149,18 @@ impl fmt::Display for DecodeError {
             DecodeError::BadDigest { id } => {
                 write!(f, "digest mismatch in message {id}: not relayed")
             }
+            DecodeError::WebMessage => f.write_str(
+                "message not understood: send a JSON object with a known \"type\" (see PROTOCOL.md)",
+            ),
+            DecodeError::WebTooLong { max } => {
+                write!(f, "message too long: the limit is {max} bytes, goodbye")
+            }
+            DecodeError::WebFraming => f.write_str("broken WebSocket framing, goodbye"),
+            DecodeError::WebVersion { version } => write!(
+                f,
+                "unsupported version {version}: this server speaks version {} over WebSocket; reload the page",
+                web::VERSION
+            ),
         }
     }
 }
@@ -190,6 +227,11 @@ impl Decoder {
         }
     }
 
+    /// The limits it enforces.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
     /// Lifts the tighter limit of a connection that has not joined yet.
     pub fn joined(&mut self) {
         self.joined = true;
@@ -247,7 +289,7 @@ impl Decoder {
                     self.max_line(),
                     self.limits.max_discard,
                 )),
-                Mode::Framed => {
+                Mode::Framed | Mode::Web => {
                     DecoderState::Framed(framed::ClientFrameDecoder::new(self.max_frame()))
                 }
             };

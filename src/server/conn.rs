@@ -13,10 +13,11 @@ use rustls::ServerConfig;
 use super::fanout::Cursors;
 use super::flood::Allowance;
 use super::outqueue::OutQueue;
+use super::stack::ws::{Ws, WsFailure, WsItem};
 use super::stack::{Transport, TransportError};
 use crate::core::ConnId;
 use crate::proto::telnet::Telnet;
-use crate::proto::{Decoder, Limits, Mode, ServerMsg};
+use crate::proto::{web, ClientMsg, DecodeError, Decoder, Limits, Mode, ServerMsg};
 
 /// Where a connection is in its opening.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,6 +25,9 @@ pub enum Phase {
     /// Its wire mode is not known yet (its first bytes, or its TLS handshake, are awaited):
     /// input waits in `inbuf`, and the core has not been told of it.
     Sniffing,
+    /// It sent an HTTP request whose head is awaited (within the name timeout): the core has
+    /// not been told of it; it is answered and closed, or upgraded to the web mode.
+    Http,
     /// It speaks this mode, and the core knows it.
     Open(Mode),
     /// It was refused before it reached the core: only the refusal is written, nothing is read.
@@ -81,6 +85,8 @@ pub struct Connection {
     pub inbuf: Vec<u8>,
     /// The telnet layer in front of a text connection's decoder.
     pub telnet: Telnet,
+    /// The WebSocket layer of a web connection (boxed: most connections have none).
+    pub ws: Option<Box<Ws>>,
     /// Encoded output not yet written.
     pub out: OutQueue,
     /// The rooms it is in, each with the number of the first broadcast to it not yet taken into
@@ -125,6 +131,7 @@ impl Connection {
             decoder: Decoder::new(limits),
             inbuf: Vec::new(),
             telnet: Telnet::new(),
+            ws: None,
             out: OutQueue::default(),
             rooms: Cursors::default(),
             closing: None,
@@ -166,7 +173,7 @@ impl Connection {
     pub fn mode(&self) -> Option<Mode> {
         match self.phase {
             Phase::Open(mode) => Some(mode),
-            Phase::Sniffing | Phase::Refused => None,
+            Phase::Sniffing | Phase::Http | Phase::Refused => None,
         }
     }
 
@@ -185,7 +192,7 @@ impl Connection {
     fn take_plaintext(&mut self, bytes: &[u8]) -> bool {
         match self.phase {
             Phase::Refused => false,
-            Phase::Sniffing | Phase::Open(Mode::Framed) => {
+            Phase::Sniffing | Phase::Http | Phase::Open(Mode::Framed | Mode::Web) => {
                 self.inbuf.extend_from_slice(bytes);
                 false
             }
@@ -199,6 +206,89 @@ impl Connection {
                 self.queue_bytes(reply)
             }
         }
+    }
+
+    /// Upgrades it to WebSocket once its request head (`head_len` bytes of `inbuf`) is answered:
+    /// what follows the head is its first frames.
+    pub fn upgrade(&mut self, head_len: usize) {
+        self.inbuf.drain(..head_len.min(self.inbuf.len()));
+        let limits = self.decoder.limits();
+        self.ws = Some(Box::new(Ws::new(
+            limits.max_line.min(limits.max_before_join),
+        )));
+    }
+
+    /// Lifts the tighter input limits of a connection without a name, now that it has joined.
+    pub fn joined(&mut self) {
+        self.decoder.joined();
+        let max_line = self.decoder.limits().max_line;
+        if let Some(ws) = &mut self.ws {
+            ws.set_max_message(max_line);
+        }
+    }
+
+    /// Whether the layers below the codec may hold whole messages not decoded yet, with no byte
+    /// left in `inbuf`.
+    pub fn holds_input(&self) -> bool {
+        self.ws.as_ref().is_some_and(|ws| ws.holds_input())
+    }
+
+    /// Decodes the next message from the front of `input`, through the WebSocket layer for a
+    /// web connection (whose answers to pings and to a close are queued here).
+    pub fn decode(&mut self, input: &[u8]) -> Step {
+        let Some(ws) = &mut self.ws else {
+            let decoded = self.decoder.decode(input);
+            return Step {
+                used: decoded.used,
+                item: decoded.item,
+                ..Step::default()
+            };
+        };
+        let mut reply = Vec::new();
+        let step = ws.receive(input, &mut reply);
+        let answered = self.queue_bytes(reply);
+        let (item, peer_closed) = match step.item {
+            None => (None, None),
+            Some(WsItem::Text(text)) => (Some(web::decode(&text)), None),
+            Some(WsItem::Binary) => (Some(Err(DecodeError::WebMessage)), None),
+            Some(WsItem::Failed(WsFailure::TooLong { max })) => {
+                (Some(Err(DecodeError::WebTooLong { max })), None)
+            }
+            Some(WsItem::Failed(WsFailure::Protocol(why))) => {
+                log::debug!("{} WebSocket framing broke: {why}", self.label());
+                (Some(Err(DecodeError::WebFraming)), None)
+            }
+            Some(WsItem::Failed(WsFailure::NotUtf8)) => (Some(Err(DecodeError::WebFraming)), None),
+            Some(WsItem::Closed(code)) => {
+                let code = code.map_or_else(|| "no code".to_owned(), |c| format!("code {c}"));
+                (
+                    None,
+                    Some(format!("closed by peer (WebSocket close, {code})")),
+                )
+            }
+        };
+        Step {
+            used: step.used,
+            item,
+            peer_closed,
+            answered,
+        }
+    }
+
+    /// Queues the WebSocket close frame that ends a web connection (`why` its reason; the code
+    /// says going away when the server stops); after it, nothing more is queued. Returns whether
+    /// bytes were queued.
+    pub fn seal(&mut self, why: &str, shutdown: bool) -> bool {
+        let Some(ws) = &mut self.ws else {
+            return false;
+        };
+        let bytes = ws.seal(why, shutdown);
+        self.queue_bytes(bytes)
+    }
+
+    /// Whether nothing more may be queued for it: a WebSocket whose close frame is queued.
+    pub fn is_sealed(&self) -> bool {
+        self.ws.as_ref().is_some_and(|ws| ws.is_sealed())
     }
 
     /// Queues what the telnet layer sends ahead of `msg`: before a password prompt, a telnet
@@ -248,6 +338,19 @@ impl Connection {
             Some(Closing::AfterFlush { deadline }) => !self.has_output() || now >= deadline,
         }
     }
+}
+
+/// One decoding step over a connection's input.
+#[derive(Debug, Default)]
+pub struct Step {
+    /// Bytes of the input used up.
+    pub used: usize,
+    /// A message or a decoding error; `None` when more bytes are needed.
+    pub item: Option<Result<ClientMsg, DecodeError>>,
+    /// The peer ended the WebSocket (why, for the log); its close is answered.
+    pub peer_closed: Option<String>,
+    /// Output was queued (an answer to a ping or a close).
+    pub answered: bool,
 }
 
 /// The connection id for slab key `key`: the key in the low 32 bits, so the shell finds the slot

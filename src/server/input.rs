@@ -5,6 +5,7 @@ use std::cmp::Reverse;
 use std::io::{self, Read};
 
 use super::conn::{Closing, Phase};
+use super::stack::http::{self, Outcome, WebPolicy};
 use super::stack::sniff::{self, Sniffed, Verdict};
 use super::stack::{Transport, TransportError};
 use super::wire::WireBytes;
@@ -66,6 +67,7 @@ impl Server {
                         self.check_queued(key, now);
                     }
                     self.sniff(key, now, false);
+                    self.http(key, now);
                     if received.peer_closed {
                         self.peer_closed(key, now);
                     }
@@ -154,9 +156,53 @@ impl Server {
             Sniffed::Text => self.open(key, Mode::Text, now),
             Sniffed::Framed => self.open(key, Mode::Framed, now),
             Sniffed::Tls => self.refuse(key, now, Vec::new(), "a TLS handshake inside TLS"),
-            Sniffed::Http | Sniffed::Irc => {
+            Sniffed::Http => self.begin_http(key, now),
+            Sniffed::Irc => {
                 let why = format!("speaks {found:?}, which this server does not serve yet");
                 self.refuse(key, now, sniff::not_served(found).to_vec(), why);
+            }
+        }
+    }
+
+    /// Starts reading an HTTP request: its head must be whole within the name timeout.
+    fn begin_http(&mut self, key: usize, now: &Now) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        conn.phase = Phase::Http;
+        conn.deadline = conn.accepted + self.config.name_timeout;
+        self.openings.push(Reverse((conn.deadline, key, conn.id)));
+        self.http(key, now);
+    }
+
+    /// Answers the HTTP request of `key` once its head is whole: the page or a refusal (then it
+    /// closes), or the WebSocket upgrade (then it opens in the web mode).
+    fn http(&mut self, key: usize, now: &Now) {
+        let tls_required = self.config.tls.as_ref().is_some_and(|tls| tls.required);
+        let Some(conn) = self
+            .conns
+            .get_mut(key)
+            .filter(|c| c.phase == Phase::Http && c.closing.is_none())
+        else {
+            return;
+        };
+        let policy = WebPolicy {
+            hosts: &self.config.web_hosts,
+            origins: &self.config.web_origins,
+            tls_required,
+        };
+        match http::respond(&conn.inbuf, &policy, conn.transport.is_tls()) {
+            Outcome::Partial => {}
+            Outcome::Answer { bytes, status, why } => {
+                let why = format!("HTTP {status}: {why}");
+                self.refuse(key, now, bytes, why);
+            }
+            Outcome::Upgrade { bytes, head_len } => {
+                conn.queue_bytes(bytes);
+                self.dirty.push(key);
+                conn.upgrade(head_len);
+                log::info!("{} upgraded to WebSocket", conn.label());
+                self.open(key, Mode::Web, now);
             }
         }
     }
@@ -211,6 +257,14 @@ impl Server {
             let Some(conn) = self.conns.get(key).filter(|c| c.id == id) else {
                 continue;
             };
+            if conn.phase == Phase::Http && conn.closing.is_none() {
+                let why = format!(
+                    "HTTP 408: request head not whole within the name timeout ({} s)",
+                    self.config.name_timeout.as_secs()
+                );
+                self.refuse(key, now, http::timed_out(), why);
+                continue;
+            }
             if conn.phase != Phase::Sniffing {
                 continue;
             }
@@ -234,7 +288,7 @@ impl Server {
         };
         match conn.phase {
             Phase::Open(_) => {}
-            Phase::Sniffing => return conn.closing.is_none(),
+            Phase::Sniffing | Phase::Http => return conn.closing.is_none(),
             Phase::Refused => return false,
         }
         let pending = std::mem::take(&mut conn.inbuf);
@@ -243,7 +297,7 @@ impl Server {
             let Some(conn) = self.conns.get_mut(key).filter(|c| c.closing.is_none()) else {
                 break false;
             };
-            if start == pending.len() {
+            if start == pending.len() && !conn.holds_input() {
                 break true;
             }
             if *served >= MAX_MESSAGES_PER_TURN {
@@ -256,9 +310,18 @@ impl Server {
                     break false;
                 }
             }
-            let step = conn.decoder.decode(&pending[start..]);
+            let step = conn.decode(&pending[start..]);
             start += step.used;
             let conn = conn.id;
+            if step.answered {
+                self.dirty.push(key);
+                self.check_queued(key, now);
+            }
+            if let Some(why) = step.peer_closed {
+                let deadline = now.instant + CLOSE_LINGER;
+                self.close(key, Closing::AfterFlush { deadline }, why);
+                break false;
+            }
             match step.item {
                 None => {
                     // The allowance taken was not needed: nothing whole was there.

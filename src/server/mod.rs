@@ -565,7 +565,8 @@ impl Server {
         }
     }
 
-    /// A framed client silent for `--ping-interval` gets a keepalive ping; one that has let
+    /// A framed or WebSocket client silent for `--ping-interval` gets a keepalive ping (a
+    /// WebSocket ping frame for the page, which the browser answers by itself); one that has let
     /// `--ping-misses` of them go unanswered is closed. Text clients are never pinged (TCP
     /// keepalive finds their dead peers).
     fn check_liveness(&mut self, key: usize, id: ConnId, now: &Now) {
@@ -577,7 +578,7 @@ impl Server {
         else {
             return;
         };
-        if conn.mode() != Some(Mode::Framed) {
+        if !matches!(conn.mode(), Some(Mode::Framed | Mode::Web)) {
             return;
         }
         let silent = now.instant.saturating_duration_since(conn.last_heard);
@@ -611,7 +612,7 @@ impl Server {
                 Action::Joined { conn } => {
                     if let Some(conn) = self.key(conn).and_then(|key| self.conns.get_mut(key)) {
                         // The tighter input limit of a connection without a name is lifted.
-                        conn.decoder.joined();
+                        conn.joined();
                         conn.rooms.enter(RoomId::DEFAULT, self.fanout.end());
                     }
                 }
@@ -686,6 +687,17 @@ impl Server {
             (Some(Closing::Now), _) => return,
             (Some(Closing::AfterFlush { .. }), Closing::AfterFlush { .. }) => return,
             _ => conn.closing = Some(how),
+        }
+        if let Closing::AfterFlush { .. } = how {
+            // A WebSocket ends with a close frame, after everything queued before it.
+            let reason = conn
+                .why
+                .as_ref()
+                .map(|(_, why)| why.clone())
+                .unwrap_or_default();
+            if conn.seal(&reason, self.shutdown_deadline.is_some()) {
+                self.dirty.push(key);
+            }
         }
         if !already {
             self.closing.push(key);

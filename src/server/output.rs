@@ -62,7 +62,8 @@ impl Server {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
-        if conn.closing == Some(Closing::Now) {
+        // After a WebSocket's close frame, nothing more may be sent.
+        if conn.closing == Some(Closing::Now) || conn.is_sealed() {
             return;
         }
         let bytes = wire.for_mode(conn.mode().unwrap_or(Mode::Text));
@@ -82,7 +83,7 @@ impl Server {
         if !self.fanout.is_behind(&conn.rooms) {
             return;
         }
-        if conn.closing == Some(Closing::Now) {
+        if conn.closing == Some(Closing::Now) || conn.is_sealed() {
             self.fanout.skip(&mut conn.rooms);
             return;
         }

@@ -11,6 +11,8 @@ pub struct WireBytes {
     msg: ServerMsg,
     text: Option<Rc<[u8]>>,
     framed: Option<Rc<[u8]>>,
+    /// The complete (unmasked) server WebSocket frame.
+    web: Option<Rc<[u8]>>,
 }
 
 impl WireBytes {
@@ -20,6 +22,7 @@ impl WireBytes {
             msg,
             text: None,
             framed: None,
+            web: None,
         }
     }
 
@@ -40,6 +43,7 @@ impl WireBytes {
         let slot = match mode {
             Mode::Text => &mut self.text,
             Mode::Framed => &mut self.framed,
+            Mode::Web => &mut self.web,
         };
         let msg = &self.msg;
         Rc::clone(slot.get_or_insert_with(|| {
@@ -61,9 +65,13 @@ mod tests {
         let mut wire = WireBytes::new(msg);
         let text = wire.for_mode(Mode::Text);
         let framed = wire.for_mode(Mode::Framed);
+        let web = wire.for_mode(Mode::Web);
         assert_eq!(&text[..], b"[*] bob entered.\r\n");
         assert_eq!(framed[0], 0, "a frame starts with 0x00");
+        assert_eq!(web[0], 0x81, "one final text frame");
+        assert!(web.ends_with(br#""name":"bob","reason":null}"#), "{web:?}");
         assert!(Rc::ptr_eq(&text, &wire.for_mode(Mode::Text)));
         assert!(Rc::ptr_eq(&framed, &wire.for_mode(Mode::Framed)));
+        assert!(Rc::ptr_eq(&web, &wire.for_mode(Mode::Web)));
     }
 }

@@ -1,12 +1,15 @@
 //! A connection's layers between the socket and its codec, each a plain struct with no socket and
-//! no clock: `[TLS] -> sniff -> one wire mode`. The shell reads bytes and hands them to
+//! no clock: `[TLS] -> sniff -> one wire mode`, where the web mode is `HTTP -> WebSocket -> JSON`
+//! ([`http`] answers the request head and upgrades, [`ws`] reads the frames). The shell reads bytes and hands them to
 //! [`Transport::receive`], which gives back plaintext; the sniffer ([`sniff`]) tells the wire mode
 //! from the first plaintext bytes; the mode's codec (in `proto`) does the rest. Output goes the
 //! other way: the shell queues each message's shared plaintext bytes, and [`Transport::write`]
 //! moves them to the socket, through TLS where there is TLS.
 
+pub mod http;
 pub mod sniff;
 pub mod tls;
+pub mod ws;
 
 use std::io::{self, Write};
 use std::sync::Arc;

@@ -1,0 +1,966 @@
+//! The browser page's wire mode: JSON messages over WebSocket, one message a text frame, mapped
+//! to and from the same [`ClientMsg`] / [`ServerMsg`] as the framed mode (and laid out like its
+//! frames: a chat line, a room line, a room event, the current room, the lines of a reply, an error
+//! with its code). PROTOCOL.md ("WebSocket mode") is the reference; the tests quote its examples.
+//!
+//! Each server message is encoded once for every WebSocket recipient as the complete server
+//! frame (server frames are not masked, so the bytes are the same for all of them).
+//! [`ServerMsg::KeepAlive`] is the one message that is no JSON: it is a WebSocket ping, which a
+//! browser answers by itself even in a background tab.
+
+use serde::{Deserialize, Serialize};
+use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
+use tungstenite::protocol::frame::FrameHeader;
+
+use super::framed::{error_code, RoomChange};
+use super::msg::{
+    BanEntry, ClientMsg, Command, Departure, Done, Event, LeaveKind, MemberEntry, Notice,
+    RoomEntry, RoomLine, RoomTag, ServerMsg, Stamp, TopicEntry, UserEntry,
+};
+use super::{sanitize, text, DecodeError};
+
+/// The version of the JSON vocabulary: the page says it in its hello, the server in its greeting.
+pub const VERSION: u64 = 1;
+
+/// A message from the page, as its JSON reads.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum In {
+    Hello {
+        v: u64,
+        name: String,
+    },
+    Say {
+        text: String,
+    },
+    Line {
+        text: String,
+    },
+    Command {
+        name: String,
+        #[serde(default)]
+        args: String,
+    },
+    Dm {
+        to: String,
+        text: String,
+    },
+    Ping {
+        nonce: u64,
+    },
+    Pong {
+        nonce: u64,
+    },
+    Bye {
+        #[serde(default)]
+        reason: Option<String>,
+    },
+}
+
+/// Decodes one text message from the page.
+pub fn decode(message: &str) -> Result<ClientMsg, DecodeError> {
+    let parsed: In = serde_json::from_str(message).map_err(|_| DecodeError::WebMessage)?;
+    let clean = |text: &str| sanitize(text.as_bytes());
+    Ok(match parsed {
+        In::Hello { v, name } if v == VERSION => ClientMsg::Hello { name: clean(&name) },
+        In::Hello { v, .. } => return Err(DecodeError::WebVersion { version: v }),
+        In::Say { text } => ClientMsg::Say { text: clean(&text) },
+        In::Line { text } => text::parse_owned(clean(&text)),
+        In::Command { name, args } => {
+            ClientMsg::Command(Command::parse(&clean(&name), &clean(&args)))
+        }
+        In::Dm { to, text } => ClientMsg::Command(Command::Dm {
+            to: clean(&to),
+            text: clean(&text),
+        }),
+        In::Ping { nonce } => ClientMsg::Ping { nonce },
+        In::Pong { nonce } => ClientMsg::Pong { nonce },
+        In::Bye { reason } => {
+            let reason = reason.map(|r| clean(r.trim())).filter(|r| !r.is_empty());
+            ClientMsg::Command(Command::Quit { reason })
+        }
+    })
+}
+
+/// A stamp as the page reads it: Unix seconds and the server's local `HH:MM:SS`.
+#[derive(Debug, Serialize)]
+struct At<'a> {
+    unix: i64,
+    hms: &'a str,
+}
+
+impl<'a> From<&'a Stamp> for At<'a> {
+    fn from(stamp: &'a Stamp) -> At<'a> {
+        At {
+            unix: stamp.unix,
+            hms: stamp.hms(),
+        }
+    }
+}
+
+/// A room as the page reads it.
+#[derive(Debug, Serialize)]
+struct Room<'a> {
+    name: &'a str,
+    default: bool,
+}
+
+impl<'a> From<&'a RoomTag> for Room<'a> {
+    fn from(room: &'a RoomTag) -> Room<'a> {
+        Room {
+            name: &room.name,
+            default: room.default,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct RoomOut<'a> {
+    name: &'a str,
+    members: usize,
+    persistent: bool,
+    topic: Option<&'a str>,
+}
+
+#[derive(Debug, Serialize)]
+struct MemberOut<'a> {
+    name: &'a str,
+    moderator: bool,
+    away: Option<&'a str>,
+}
+
+#[derive(Debug, Serialize)]
+struct UserOut<'a> {
+    name: &'a str,
+    role: &'static str,
+    away: Option<&'a str>,
+}
+
+#[derive(Debug, Serialize)]
+struct BanOut<'a> {
+    name: &'a str,
+    by: &'a str,
+    at: At<'a>,
+    reason: Option<&'a str>,
+}
+
+#[derive(Debug, Serialize)]
+struct TopicOut<'a> {
+    text: &'a str,
+    by: &'a str,
+    at: At<'a>,
+}
+
+/// A message to the page, as its JSON is laid out.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Out<'a> {
+    Greeting {
+        v: u64,
+        online: usize,
+    },
+    Welcome {
+        name: &'a str,
+        others: &'a [String],
+        more: usize,
+    },
+    Chat {
+        kind: &'static str,
+        at: At<'a>,
+        from: &'a str,
+        text: &'a str,
+    },
+    RoomChat {
+        room: Room<'a>,
+        kind: &'static str,
+        at: At<'a>,
+        from: &'a str,
+        text: &'a str,
+    },
+    Event {
+        kind: &'static str,
+        name: &'a str,
+        reason: Option<&'a str>,
+    },
+    Kicked {
+        by: &'a str,
+        reason: Option<&'a str>,
+    },
+    RoomEvent {
+        room: Room<'a>,
+        kind: &'static str,
+        names: &'a [String],
+        more: usize,
+        by: &'a str,
+        text: &'a str,
+    },
+    CurrentRoom {
+        kind: &'static str,
+        room: Room<'a>,
+        created: bool,
+        members: usize,
+        current: &'a str,
+        by: &'a str,
+        reason: Option<&'a str>,
+    },
+    Reply {
+        kind: &'static str,
+        lines: Vec<String>,
+    },
+    Users {
+        users: Vec<UserOut<'a>>,
+        lines: Vec<String>,
+    },
+    Bans {
+        bans: Vec<BanOut<'a>>,
+        lines: Vec<String>,
+    },
+    Error {
+        code: u16,
+        text: String,
+    },
+    Rooms {
+        rooms: Vec<RoomOut<'a>>,
+    },
+    Who {
+        room: &'a str,
+        members: Vec<MemberOut<'a>>,
+    },
+    Topic {
+        room: &'a str,
+        topic: Option<TopicOut<'a>>,
+    },
+    Bye,
+    Pong {
+        nonce: u64,
+        at: At<'a>,
+    },
+}
+
+/// What a server message becomes on the WebSocket.
+#[derive(Debug)]
+enum Wire<'a> {
+    /// A text frame of JSON.
+    Json(Out<'a>),
+    /// A ping frame with the nonce (eight bytes, big-endian).
+    Ping(u64),
+}
+
+/// The lines text mode shows for `msg`, without their line ends.
+fn lines(msg: &ServerMsg) -> Vec<String> {
+    let mut bytes = Vec::new();
+    text::encode(msg, text::CONSOLE_EOL, &mut bytes);
+    String::from_utf8_lossy(&bytes)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn reply<'a>(kind: &'static str, msg: &'a ServerMsg) -> Wire<'a> {
+    Wire::Json(Out::Reply {
+        kind,
+        lines: lines(msg),
+    })
+}
+
+fn event<'a>(kind: &'static str, name: &'a str, reason: Option<&'a str>) -> Wire<'a> {
+    Wire::Json(Out::Event { kind, name, reason })
+}
+
+fn user(entry: &UserEntry) -> UserOut<'_> {
+    UserOut {
+        name: &entry.name,
+        role: entry.role.as_str(),
+        away: entry.away.as_deref(),
+    }
+}
+
+fn ban(entry: &BanEntry) -> BanOut<'_> {
+    BanOut {
+        name: &entry.name,
+        by: &entry.by,
+        at: At::from(&entry.at),
+        reason: entry.reason.as_deref(),
+    }
+}
+
+fn room_entry(entry: &RoomEntry) -> RoomOut<'_> {
+    RoomOut {
+        name: &entry.name,
+        members: entry.members,
+        persistent: entry.persistent,
+        topic: entry.topic.as_deref(),
+    }
+}
+
+fn member(entry: &MemberEntry) -> MemberOut<'_> {
+    MemberOut {
+        name: &entry.name,
+        moderator: entry.moderator,
+        away: entry.away.as_deref(),
+    }
+}
+
+fn topic(entry: &TopicEntry) -> TopicOut<'_> {
+    TopicOut {
+        text: &entry.text,
+        by: &entry.by,
+        at: At::from(&entry.at),
+    }
+}
+
+/// The current-room message for a change of the client's current room (what
+/// [`RoomChange::of`] finds in `msg`), else the lines of a notice.
+fn current_room<'a>(msg: &'a ServerMsg) -> Wire<'a> {
+    let plain = |name: &'a str| Room {
+        name,
+        default: false,
+    };
+    let out = match msg {
+        ServerMsg::Done(Done::JoinedRoom {
+            room,
+            members,
+            created,
+        }) => Out::CurrentRoom {
+            kind: "joined",
+            room: Room::from(room),
+            created: *created,
+            members: *members,
+            current: &room.name,
+            by: "",
+            reason: None,
+        },
+        ServerMsg::Done(Done::SwitchedRoom { room }) => Out::CurrentRoom {
+            kind: "switched",
+            room: Room::from(room),
+            created: false,
+            members: 0,
+            current: &room.name,
+            by: "",
+            reason: None,
+        },
+        ServerMsg::Done(Done::PartedRoom { room, current }) => Out::CurrentRoom {
+            kind: "parted",
+            room: plain(room),
+            created: false,
+            members: 0,
+            current,
+            by: "",
+            reason: None,
+        },
+        ServerMsg::Notice(Notice::RemovedFromRoom {
+            room,
+            by,
+            reason,
+            current,
+        }) => Out::CurrentRoom {
+            kind: "removed",
+            room: plain(room),
+            created: false,
+            members: 0,
+            current,
+            by,
+            reason: reason.as_deref(),
+        },
+        _ => return reply("notice", msg),
+    };
+    Wire::Json(out)
+}
+
+fn room_line<'a>(room: &'a RoomTag, line: &'a RoomLine) -> Out<'a> {
+    let said = |kind, at, from, text| Out::RoomChat {
+        room: Room::from(room),
+        kind,
+        at: At::from(at),
+        from,
+        text,
+    };
+    let happened = |kind, names, more, by, text| Out::RoomEvent {
+        room: Room::from(room),
+        kind,
+        names,
+        more,
+        by,
+        text,
+    };
+    match line {
+        RoomLine::Chat { at, from, text } => said("said", at, from, text),
+        RoomLine::Me { at, from, text } => said("action", at, from, text),
+        RoomLine::History { at, from, text, me } => {
+            let kind = if *me { "history_action" } else { "history" };
+            said(kind, at, from, text)
+        }
+        RoomLine::Entered { names, more } => happened("entered", names, *more, "", ""),
+        RoomLine::Left {
+            names,
+            more,
+            how,
+            reason,
+        } => {
+            let kind = match how {
+                Departure::Parted => "parted",
+                Departure::Exited => "exited",
+                Departure::Kicked => "kicked",
+            };
+            happened(kind, names, *more, "", reason.as_deref().unwrap_or(""))
+        }
+        RoomLine::Removed { name, by, reason } => happened(
+            "removed",
+            std::slice::from_ref(name),
+            0,
+            by,
+            reason.as_deref().unwrap_or(""),
+        ),
+        RoomLine::Topic { text, by } => happened("topic", &[], 0, by, text),
+        RoomLine::Moderator { name, by } => {
+            happened("moderator", std::slice::from_ref(name), 0, by, "")
+        }
+    }
+}
+
+/// How `msg` goes on the WebSocket. No catch-all: a new message must be given its form here.
+fn wire(msg: &ServerMsg) -> Wire<'_> {
+    let json = Wire::Json;
+    match msg {
+        ServerMsg::Greeting { online } => json(Out::Greeting {
+            v: VERSION,
+            online: *online,
+        }),
+        ServerMsg::NamePrompt => reply("name_prompt", msg),
+        ServerMsg::PasswordPrompt => reply("password_prompt", msg),
+        ServerMsg::Help { .. } => reply("help", msg),
+        ServerMsg::HostHelp => reply("host_help", msg),
+        ServerMsg::Away { .. } => reply("away", msg),
+        ServerMsg::WhoAmI { .. } => reply("whoami", msg),
+        ServerMsg::Time { .. } => reply("time", msg),
+        ServerMsg::Stats { .. } => reply("stats", msg),
+        ServerMsg::Users { users } => json(Out::Users {
+            users: users.iter().map(user).collect(),
+            lines: lines(msg),
+        }),
+        ServerMsg::Bans { bans } => json(Out::Bans {
+            bans: bans.iter().map(ban).collect(),
+            lines: lines(msg),
+        }),
+        ServerMsg::Done(_) | ServerMsg::Notice(_) => match RoomChange::of(msg) {
+            Some(_) => current_room(msg),
+            None if matches!(msg, ServerMsg::Done(_)) => reply("done", msg),
+            None => reply("notice", msg),
+        },
+        ServerMsg::Welcome { name, others, more } => json(Out::Welcome {
+            name,
+            others,
+            more: *more,
+        }),
+        ServerMsg::Chat { at, from, text } => json(Out::Chat {
+            kind: "room",
+            at: At::from(at),
+            from,
+            text,
+        }),
+        ServerMsg::Backlog { at, from, text } => json(Out::Chat {
+            kind: "history",
+            at: At::from(at),
+            from,
+            text,
+        }),
+        ServerMsg::Direct { at, from, text } => json(Out::Chat {
+            kind: "direct",
+            at: At::from(at),
+            from,
+            text,
+        }),
+        ServerMsg::Room { room, line } => json(room_line(room, line)),
+        ServerMsg::Event(Event::Entered { name }) => event("entered", name, None),
+        ServerMsg::Event(Event::Left { name, kind, reason }) => {
+            let kind = match kind {
+                LeaveKind::Exited => "exited",
+                LeaveKind::Kicked => "kicked",
+            };
+            event(kind, name, reason.as_deref())
+        }
+        ServerMsg::Event(Event::Shutdown) => event("shutdown", "", None),
+        ServerMsg::Kicked { by, reason } => json(Out::Kicked {
+            by,
+            reason: reason.as_deref(),
+        }),
+        ServerMsg::Reject(reject) => json(Out::Error {
+            code: error_code::of(reject),
+            text: reject.to_string(),
+        }),
+        ServerMsg::Rooms { rooms } => json(Out::Rooms {
+            rooms: rooms.iter().map(room_entry).collect(),
+        }),
+        ServerMsg::Who { room, members } => json(Out::Who {
+            room,
+            members: members.iter().map(member).collect(),
+        }),
+        ServerMsg::Topic { room, topic: entry } => json(Out::Topic {
+            room,
+            topic: entry.as_ref().map(topic),
+        }),
+        ServerMsg::Bye => json(Out::Bye),
+        ServerMsg::KeepAlive { nonce } => Wire::Ping(*nonce),
+        ServerMsg::Pong { nonce, at } => json(Out::Pong {
+            nonce: *nonce,
+            at: At::from(at),
+        }),
+    }
+}
+
+/// Appends one unmasked server frame's header for a payload of `len` bytes.
+fn frame_header(opcode: OpCode, len: usize, out: &mut Vec<u8>) {
+    let header = FrameHeader {
+        opcode,
+        ..FrameHeader::default()
+    };
+    // Writing to a Vec cannot fail.
+    let _ = header.format(len as u64, out);
+}
+
+/// Appends `msg` to `out` as the complete server WebSocket frame the page receives.
+pub fn encode(msg: &ServerMsg, out: &mut Vec<u8>) {
+    match wire(msg) {
+        Wire::Json(json) => {
+            // Serializing plain structs of strings and numbers into a Vec cannot fail.
+            let payload = serde_json::to_vec(&json).unwrap_or_default();
+            frame_header(OpCode::Data(Data::Text), payload.len(), out);
+            out.extend_from_slice(&payload);
+        }
+        Wire::Ping(nonce) => {
+            frame_header(OpCode::Control(Control::Ping), 8, out);
+            out.extend_from_slice(&nonce.to_be_bytes());
+        }
+    }
+}
+
+/// The JSON text of `msg` as the page receives it (`None` for a keepalive, which is a ping).
+pub fn to_json(msg: &ServerMsg) -> Option<String> {
+    match wire(msg) {
+        Wire::Json(json) => serde_json::to_string(&json).ok(),
+        Wire::Ping(_) => None,
+    }
+}
+
+/// Whether a close frame's reason fits: a control frame's payload is at most 125 bytes, two of
+/// them the code. Cuts `reason` at a character boundary to fit.
+pub fn close_reason(reason: &str) -> &str {
+    let mut end = reason.len().min(123);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    &reason[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::msg::{Reject, Role};
+    use serde_json::{json, Value};
+
+    fn stamp() -> Stamp {
+        Stamp::new(1_700_000_000, 22, 13, 20)
+    }
+
+    fn parsed(msg: &ServerMsg) -> Value {
+        serde_json::from_str(&to_json(msg).expect("a JSON message")).expect("valid JSON")
+    }
+
+    /// The frame's header and payload, as a client reads them.
+    fn unframe(bytes: &[u8]) -> (u8, Vec<u8>) {
+        let mut cursor = std::io::Cursor::new(bytes);
+        let (header, len) = FrameHeader::parse(&mut cursor).unwrap().unwrap();
+        assert!(header.is_final && header.mask.is_none(), "{header:?}");
+        let start = cursor.position() as usize;
+        assert_eq!(bytes.len() - start, len as usize, "one whole frame");
+        let opcode = match header.opcode {
+            OpCode::Data(Data::Text) => 1,
+            OpCode::Control(Control::Ping) => 9,
+            other => panic!("unexpected opcode {other:?}"),
+        };
+        (opcode, bytes[start..].to_vec())
+    }
+
+    #[test]
+    fn the_examples_in_protocol_md_decode() {
+        let cases = [
+            (
+                r#"{"type":"hello","v":1,"name":"alice"}"#,
+                ClientMsg::Hello {
+                    name: "alice".into(),
+                },
+            ),
+            (
+                r#"{"type":"say","text":"hello all"}"#,
+                ClientMsg::Say {
+                    text: "hello all".into(),
+                },
+            ),
+            (
+                r##"{"type":"line","text":"/join #dev"}"##,
+                ClientMsg::Command(Command::parse("join", "#dev")),
+            ),
+            (
+                r##"{"type":"command","name":"join","args":"#dev"}"##,
+                ClientMsg::Command(Command::parse("join", "#dev")),
+            ),
+            (
+                r#"{"type":"dm","to":"bob","text":"psst"}"#,
+                ClientMsg::Command(Command::Dm {
+                    to: "bob".into(),
+                    text: "psst".into(),
+                }),
+            ),
+            (r#"{"type":"ping","nonce":7}"#, ClientMsg::Ping { nonce: 7 }),
+            (r#"{"type":"pong","nonce":7}"#, ClientMsg::Pong { nonce: 7 }),
+            (
+                r#"{"type":"bye","reason":"lunch"}"#,
+                ClientMsg::Command(Command::Quit {
+                    reason: Some("lunch".into()),
+                }),
+            ),
+            (
+                r#"{"type":"bye"}"#,
+                ClientMsg::Command(Command::Quit { reason: None }),
+            ),
+        ];
+        for (json, msg) in cases {
+            assert_eq!(decode(json), Ok(msg), "{json}");
+        }
+    }
+
+    #[test]
+    fn text_from_the_page_is_sanitized_and_a_line_is_read_as_text_mode_reads_it() {
+        assert_eq!(
+            decode(r#"{"type":"say","text":"a\u001b[2Jb\u202e"}"#),
+            Ok(ClientMsg::Say {
+                text: "a\u{FFFD}[2Jb\u{FFFD}".into()
+            })
+        );
+        assert_eq!(
+            decode(r#"{"type":"line","text":"//not a command"}"#),
+            Ok(ClientMsg::Say {
+                text: "/not a command".into()
+            })
+        );
+        assert_eq!(
+            decode(r#"{"type":"line","text":"plain words"}"#),
+            Ok(ClientMsg::Say {
+                text: "plain words".into()
+            })
+        );
+    }
+
+    #[test]
+    fn unknown_or_malformed_messages_are_refused_and_a_wrong_version_is_fatal() {
+        for bad in [
+            "",
+            "hello",
+            "[1,2]",
+            r#"{"text":"no type"}"#,
+            r#"{"type":"shout","text":"x"}"#,
+            r#"{"type":"say"}"#,
+            r#"{"type":"say","text":5}"#,
+            r#"{"type":"ping","nonce":-1}"#,
+        ] {
+            assert_eq!(decode(bad), Err(DecodeError::WebMessage), "{bad}");
+            assert!(!DecodeError::WebMessage.is_fatal());
+        }
+        let wrong = decode(r#"{"type":"hello","v":2,"name":"alice"}"#);
+        assert_eq!(wrong, Err(DecodeError::WebVersion { version: 2 }));
+        assert!(DecodeError::WebVersion { version: 2 }.is_fatal());
+        // Fields this version does not know are ignored: a later page may add some.
+        assert!(decode(r#"{"type":"say","text":"x","id":3}"#).is_ok());
+    }
+
+    #[test]
+    fn a_chat_line_is_one_text_frame_of_the_json_protocol_md_shows() {
+        let msg = ServerMsg::Room {
+            room: RoomTag {
+                name: "#lobby".into(),
+                default: true,
+            },
+            line: RoomLine::Chat {
+                at: stamp(),
+                from: "alice".into(),
+                text: "<b>hi</b> & \"bye\"".into(),
+            },
+        };
+        let mut out = Vec::new();
+        encode(&msg, &mut out);
+        let (opcode, payload) = unframe(&out);
+        assert_eq!(opcode, 1);
+        let value: Value = serde_json::from_slice(&payload).unwrap();
+        assert_eq!(
+            value,
+            json!({"type":"room_chat","room":{"name":"#lobby","default":true},"kind":"said",
+                   "at":{"unix":1_700_000_000,"hms":"22:13:20"},"from":"alice",
+                   "text":"<b>hi</b> & \"bye\""})
+        );
+    }
+
+    #[test]
+    fn a_keepalive_is_a_ping_frame_with_the_nonce() {
+        let mut out = Vec::new();
+        encode(&ServerMsg::KeepAlive { nonce: 258 }, &mut out);
+        assert_eq!(unframe(&out), (9, 258u64.to_be_bytes().to_vec()));
+        assert_eq!(to_json(&ServerMsg::KeepAlive { nonce: 258 }), None);
+    }
+
+    #[test]
+    fn long_messages_get_the_longer_length_forms() {
+        for len in [125, 126, 65_535, 65_536, 70_000] {
+            let msg = ServerMsg::Chat {
+                at: stamp(),
+                from: "a".into(),
+                text: "x".repeat(len),
+            };
+            let mut out = Vec::new();
+            encode(&msg, &mut out);
+            let (_, payload) = unframe(&out);
+            let value: Value = serde_json::from_slice(&payload).unwrap();
+            assert_eq!(value["text"].as_str().map(str::len), Some(len));
+        }
+    }
+
+    /// One of every server message (and of every kind inside the room and current-room ones).
+    fn every_message() -> Vec<ServerMsg> {
+        let tag = RoomTag {
+            name: "#dev".into(),
+            default: false,
+        };
+        let room = |line| ServerMsg::Room {
+            room: tag.clone(),
+            line,
+        };
+        let names = vec!["bob".to_owned()];
+        let mut all = vec![
+            ServerMsg::Greeting { online: 3 },
+            ServerMsg::NamePrompt,
+            ServerMsg::PasswordPrompt,
+            ServerMsg::Notice(Notice::Replaced),
+            ServerMsg::Notice(Notice::RemovedFromRoom {
+                room: "#dev".into(),
+                by: "carol".into(),
+                reason: Some("spam".into()),
+                current: "#lobby".into(),
+            }),
+            ServerMsg::Welcome {
+                name: "alice".into(),
+                others: names.clone(),
+                more: 0,
+            },
+            ServerMsg::Chat {
+                at: stamp(),
+                from: "bob".into(),
+                text: "hi".into(),
+            },
+            ServerMsg::Backlog {
+                at: stamp(),
+                from: "bob".into(),
+                text: "earlier".into(),
+            },
+            ServerMsg::Direct {
+                at: stamp(),
+                from: "bob".into(),
+                text: "psst".into(),
+            },
+            ServerMsg::Event(Event::Entered { name: "bob".into() }),
+            ServerMsg::Event(Event::Left {
+                name: "bob".into(),
+                kind: LeaveKind::Exited,
+                reason: None,
+            }),
+            ServerMsg::Event(Event::Left {
+                name: "bob".into(),
+                kind: LeaveKind::Kicked,
+                reason: Some("rude".into()),
+            }),
+            ServerMsg::Event(Event::Shutdown),
+            ServerMsg::Help { admin: false },
+            ServerMsg::HostHelp,
+            ServerMsg::Users {
+                users: vec![UserEntry {
+                    name: "bob".into(),
+                    role: Role::Admin,
+                    away: Some("lunch".into()),
+                }],
+            },
+            ServerMsg::Kicked {
+                by: "carol".into(),
+                reason: None,
+            },
+            ServerMsg::Bye,
+            ServerMsg::Done(Done::Away),
+            ServerMsg::Done(Done::JoinedRoom {
+                room: tag.clone(),
+                members: 2,
+                created: true,
+            }),
+            ServerMsg::Done(Done::SwitchedRoom { room: tag.clone() }),
+            ServerMsg::Done(Done::PartedRoom {
+                room: "#dev".into(),
+                current: "#lobby".into(),
+            }),
+            ServerMsg::Away {
+                name: "bob".into(),
+                reason: "lunch".into(),
+            },
+            ServerMsg::WhoAmI {
+                name: "alice".into(),
+                role: Role::User,
+                registered: false,
+            },
+            ServerMsg::Time { at: stamp() },
+            ServerMsg::Stats {
+                relayed: 1,
+                online: 2,
+                uptime_secs: 3,
+                bad_digests: 0,
+            },
+            ServerMsg::Bans {
+                bans: vec![BanEntry {
+                    name: "mallory".into(),
+                    by: "carol".into(),
+                    at: stamp(),
+                    reason: None,
+                }],
+            },
+            ServerMsg::Rooms {
+                rooms: vec![RoomEntry {
+                    name: "#dev".into(),
+                    members: 2,
+                    topic: Some("Rust".into()),
+                    persistent: true,
+                }],
+            },
+            ServerMsg::Who {
+                room: "#dev".into(),
+                members: vec![MemberEntry {
+                    name: "bob".into(),
+                    moderator: true,
+                    away: None,
+                }],
+            },
+            ServerMsg::Topic {
+                room: "#dev".into(),
+                topic: Some(TopicEntry {
+                    text: "Rust".into(),
+                    by: "bob".into(),
+                    at: stamp(),
+                }),
+            },
+            ServerMsg::Topic {
+                room: "#dev".into(),
+                topic: None,
+            },
+            ServerMsg::Pong {
+                nonce: 9,
+                at: stamp(),
+            },
+            room(RoomLine::Chat {
+                at: stamp(),
+                from: "bob".into(),
+                text: "hi".into(),
+            }),
+            room(RoomLine::Me {
+                at: stamp(),
+                from: "bob".into(),
+                text: "waves".into(),
+            }),
+            room(RoomLine::History {
+                at: stamp(),
+                from: "bob".into(),
+                text: "old".into(),
+                me: true,
+            }),
+            room(RoomLine::Entered {
+                names: names.clone(),
+                more: 2,
+            }),
+            room(RoomLine::Left {
+                names: names.clone(),
+                more: 0,
+                how: Departure::Parted,
+                reason: Some("bye".into()),
+            }),
+            room(RoomLine::Removed {
+                name: "bob".into(),
+                by: "carol".into(),
+                reason: None,
+            }),
+            room(RoomLine::Topic {
+                text: "Rust".into(),
+                by: "bob".into(),
+            }),
+            room(RoomLine::Moderator {
+                name: "bob".into(),
+                by: "carol".into(),
+            }),
+        ];
+        all.push(ServerMsg::Reject(Reject::NameTaken));
+        all.push(ServerMsg::Reject(Reject::BadInput(DecodeError::WebMessage)));
+        all
+    }
+
+    #[test]
+    fn every_server_message_has_a_json_form_with_a_type() {
+        for msg in every_message() {
+            let value = parsed(&msg);
+            assert!(value["type"].is_string(), "{msg:?}: {value}");
+            let mut out = Vec::new();
+            encode(&msg, &mut out);
+            let (opcode, payload) = unframe(&out);
+            assert_eq!(opcode, 1, "{msg:?}");
+            assert_eq!(serde_json::from_slice::<Value>(&payload).unwrap(), value);
+        }
+    }
+
+    #[test]
+    fn structured_messages_carry_their_fields() {
+        assert_eq!(
+            parsed(&ServerMsg::Greeting { online: 3 }),
+            json!({"type":"greeting","v":1,"online":3})
+        );
+        assert_eq!(
+            parsed(&ServerMsg::Reject(Reject::NameTaken)),
+            json!({"type":"error","code":101,"text":"name taken: someone online already uses it"})
+        );
+        let joined = parsed(&ServerMsg::Done(Done::JoinedRoom {
+            room: RoomTag {
+                name: "#dev".into(),
+                default: false,
+            },
+            members: 2,
+            created: true,
+        }));
+        assert_eq!(joined["type"], "current_room");
+        assert_eq!(joined["kind"], "joined");
+        assert_eq!(joined["created"], true);
+        assert_eq!(joined["current"], "#dev");
+        let help = parsed(&ServerMsg::Help { admin: false });
+        assert_eq!(help["type"], "reply");
+        assert_eq!(help["kind"], "help");
+        assert!(help["lines"].as_array().is_some_and(|l| l.len() > 3));
+        let who = parsed(&ServerMsg::Who {
+            room: "#dev".into(),
+            members: vec![MemberEntry {
+                name: "bob".into(),
+                moderator: true,
+                away: Some("lunch".into()),
+            }],
+        });
+        assert_eq!(
+            who,
+            json!({"type":"who","room":"#dev","members":[{"name":"bob","moderator":true,"away":"lunch"}]})
+        );
+    }
+
+    #[test]
+    fn a_close_reason_is_cut_to_fit_a_control_frame() {
+        assert_eq!(close_reason("idle"), "idle");
+        let long = "é".repeat(100);
+        let cut = close_reason(&long);
+        assert!(cut.len() <= 123 && long.starts_with(cut));
+    }
+}
