@@ -470,7 +470,7 @@ mod tests {
     #[test]
     fn only_the_pages_own_origin_or_a_listed_one_may_upgrade() {
         let policy = WebPolicy::default();
-        let ok = |origin: &str, secure: bool, policy: &WebPolicy| {
+        let ok = |origin: &str, secure: bool, policy: &WebPolicy<'_>| {
             status(&respond(upgrade_request(origin).as_bytes(), policy, secure))
         };
         assert_eq!(ok("http://chat.lan:3001", false, &policy), 101);

@@ -1,0 +1,400 @@
+//! The web mode end to end: the real `chatd` serving its page over HTTP and chatting over
+//! WebSocket (tungstenite's client over a real TCP socket), with nc-style text users and framed
+//! users in the same rooms. Every wait has a deadline; only loopback is used.
+
+mod common;
+mod framed_common;
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use chatd::proto::framed::{ClientFrame, ServerFrame};
+use chatd::proto::msg::RoomLine;
+use framed_common::{is_chat_line, FramedUser, Server, TextUser, WAIT};
+use serde_json::{json, Value};
+use tungstenite::client::IntoClientRequest;
+use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::{Message, WebSocket};
+
+/// Sends `request` as it is and reads the answer until the server closes the connection.
+fn http(server: &Server, request: &str) -> String {
+    let mut socket = TcpStream::connect(server.addr).expect("connect");
+    socket
+        .write_all(request.as_bytes())
+        .expect("send the request");
+    socket.set_read_timeout(Some(WAIT)).expect("read timeout");
+    let mut answer = Vec::new();
+    socket
+        .read_to_end(&mut answer)
+        .expect("the answer, then the close");
+    String::from_utf8(answer).expect("a text answer")
+}
+
+fn get(server: &Server, path: &str) -> String {
+    let host = server.addr;
+    http(
+        server,
+        &format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n"),
+    )
+}
+
+/// The answer's head (with the CRLF of its last line) and its body.
+fn split(answer: &str) -> (String, &str) {
+    let (head, body) = answer.split_once("\r\n\r\n").expect("a head and a body");
+    (format!("{head}\r\n"), body)
+}
+
+/// A page user: a WebSocket client speaking the JSON messages.
+struct WebUser {
+    socket: WebSocket<TcpStream>,
+    /// Every message taken so far, for failure messages.
+    seen: Vec<Value>,
+}
+
+impl WebUser {
+    /// Opens the WebSocket as the page at `origin` would (no Origin header when `None`).
+    fn try_connect(server: &Server, origin: Option<&str>) -> Result<WebUser, tungstenite::Error> {
+        let stream = TcpStream::connect(server.addr).expect("connect");
+        stream.set_nodelay(true).expect("nodelay");
+        let mut request = format!("ws://{}/ws", server.addr)
+            .into_client_request()
+            .expect("a request");
+        if let Some(origin) = origin {
+            let origin = origin.parse().expect("an origin header value");
+            request.headers_mut().insert("Origin", origin);
+        }
+        let (socket, response) = tungstenite::client(request, stream).map_err(|e| match e {
+            tungstenite::HandshakeError::Failure(e) => e,
+            tungstenite::HandshakeError::Interrupted(_) => panic!("a blocking handshake"),
+        })?;
+        assert_eq!(response.status(), 101);
+        socket
+            .get_ref()
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .expect("read timeout");
+        Ok(WebUser {
+            socket,
+            seen: Vec::new(),
+        })
+    }
+
+    fn connect(server: &Server) -> WebUser {
+        let origin = format!("http://{}", server.addr);
+        WebUser::try_connect(server, Some(&origin)).expect("the upgrade")
+    }
+
+    /// Connects, says hello as `name`, and waits for the welcome.
+    fn join(server: &Server, name: &str) -> WebUser {
+        let mut user = WebUser::connect(server);
+        user.send(&json!({"type":"hello","v":1,"name":name}));
+        let welcome = user.expect("the welcome", |m| m["type"] == "welcome");
+        assert_eq!(welcome["name"], name);
+        user
+    }
+
+    fn send(&mut self, message: &Value) {
+        self.socket
+            .send(Message::text(message.to_string()))
+            .expect("send a message");
+    }
+
+    /// The next message or close from the server, or `None` if nothing came by `deadline`.
+    fn next(&mut self, deadline: Instant) -> Option<Result<Message, tungstenite::Error>> {
+        loop {
+            match self.socket.read() {
+                Err(tungstenite::Error::Io(e))
+                    if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
+                {
+                    if Instant::now() >= deadline {
+                        return None;
+                    }
+                }
+                other => return Some(other),
+            }
+        }
+    }
+
+    /// The next JSON message that `matches`, skipping others; panics after [`WAIT`].
+    fn expect(&mut self, what: &str, matches: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            match self.next(deadline) {
+                Some(Ok(Message::Text(text))) => {
+                    let value: Value = serde_json::from_str(&text).expect("JSON from the server");
+                    self.seen.push(value.clone());
+                    if matches(&value) {
+                        return value;
+                    }
+                }
+                Some(Ok(_)) => {}
+                other => panic!("web user: no {what} ({other:?}); saw {:#?}", self.seen),
+            }
+        }
+    }
+
+    /// Reads until the server's close frame; returns it and the messages before it.
+    fn expect_close(&mut self) -> (Option<(CloseCode, String)>, Vec<Value>) {
+        let deadline = Instant::now() + WAIT;
+        let mut before = Vec::new();
+        loop {
+            match self.next(deadline) {
+                Some(Ok(Message::Text(text))) => {
+                    before.push(serde_json::from_str(&text).expect("JSON"));
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    let frame = frame.map(|f| (f.code, f.reason.as_str().to_owned()));
+                    return (frame, before);
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => panic!("web user: no close frame ({e}); saw {before:#?}"),
+                None => panic!("web user: not closed within {WAIT:?}; saw {before:#?}"),
+            }
+        }
+    }
+}
+
+/// Whether `message` is `from` saying `text` in the default room.
+fn said(message: &Value, from: &str, text: &str) -> bool {
+    matches!(message["type"].as_str(), Some("chat" | "room_chat"))
+        && message["from"] == from
+        && message["text"] == text
+}
+
+#[test]
+fn the_page_is_served_with_its_security_headers_and_nothing_else_is() {
+    let server = Server::start(&[]);
+    let answer = get(&server, "/");
+    let (head, body) = split(&answer);
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    for header in [
+        "Content-Type: text/html; charset=utf-8\r\n",
+        "Connection: close\r\n",
+        "X-Content-Type-Options: nosniff\r\n",
+        "Referrer-Policy: no-referrer\r\n",
+        &format!("Content-Length: {}\r\n", body.len()),
+    ] {
+        assert!(head.contains(header), "no {header:?} in {head}");
+    }
+    let csp = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Content-Security-Policy: "))
+        .expect("a CSP");
+    for rule in [
+        "default-src 'none'",
+        "script-src 'self'",
+        "connect-src 'self'",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(csp.contains(rule), "{csp}");
+    }
+    assert!(!head.to_ascii_lowercase().contains("set-cookie"));
+    assert!(body.contains("<label for=\"name\">Name</label>"), "{body}");
+    assert!(body.contains("<label for=\"message\">Message</label>"));
+    let script = get(&server, "/app.js");
+    assert!(script.starts_with("HTTP/1.1 200 OK\r\n"));
+    assert!(script.contains("text/javascript"));
+    assert!(
+        script.contains(r#"location.protocol === "https:" ? "wss:" : "ws:""#),
+        "the page uses wss:// over TLS by itself"
+    );
+    assert!(script.contains("textContent"), "chat text goes in as text");
+    assert!(!script.contains("innerHTML"), "never as HTML");
+
+    let missing = get(&server, "/admin");
+    assert!(
+        missing.starts_with("HTTP/1.1 404 Not Found\r\n"),
+        "{missing}"
+    );
+    assert!(missing.contains("Connection: close\r\n"));
+    let host = server.addr;
+    let post = http(
+        &server,
+        &format!("POST / HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\n\r\n"),
+    );
+    assert!(
+        post.starts_with("HTTP/1.1 405 Method Not Allowed\r\n"),
+        "{post}"
+    );
+    assert!(post.contains("Allow: GET, HEAD\r\n"));
+    // Other clients are still served.
+    let mut text = TextUser::join(&server, "nc_user");
+    text.send("/whoami");
+    text.expect_containing("nc_user");
+}
+
+#[test]
+fn a_web_user_chats_both_ways_with_a_text_user_and_a_framed_user() {
+    let server = Server::start(&[]);
+    let mut text = TextUser::join(&server, "tess");
+    let mut framed = FramedUser::join(&server, "fred");
+    let mut web = WebUser::connect(&server);
+    let greeting = web.expect("the greeting", |m| m["type"] == "greeting");
+    assert_eq!(greeting["v"], 1);
+    web.send(&json!({"type":"hello","v":1,"name":"wendy"}));
+    let welcome = web.expect("the welcome", |m| m["type"] == "welcome");
+    assert_eq!(welcome["others"], json!(["fred", "tess"]));
+    text.expect_containing("wendy");
+
+    web.send(&json!({"type":"say","text":"hello from the browser <b>"}));
+    text.expect_line("wendy's line", |l| {
+        is_chat_line(l, "wendy > hello from the browser <b>")
+    });
+    framed.expect("wendy's line", |f| match f {
+        ServerFrame::Chat { from, text, .. } => {
+            from == "wendy" && text == "hello from the browser <b>"
+        }
+        ServerFrame::Room {
+            line: RoomLine::Chat { from, text, .. },
+            ..
+        } => from == "wendy" && text == "hello from the browser <b>",
+        _ => false,
+    });
+
+    text.send("hi wendy, from nc");
+    let line = web.expect("tess's line", |m| said(m, "tess", "hi wendy, from nc"));
+    assert!(
+        line["at"]["hms"].as_str().is_some_and(|hms| hms.len() == 8),
+        "{line}"
+    );
+    framed.send(&ClientFrame::say(1, "and from the chat client"));
+    web.expect("fred's line", |m| {
+        said(m, "fred", "and from the chat client")
+    });
+
+    // A direct message each way, and a slash command typed as in text mode.
+    framed.send(&ClientFrame::dm(2, "wendy", "psst"));
+    let dm = web.expect("fred's DM", |m| {
+        m["type"] == "chat" && m["kind"] == "direct"
+    });
+    assert_eq!((&dm["from"], &dm["text"]), (&json!("fred"), &json!("psst")));
+    web.send(&json!({"type":"line","text":"/dm tess secret"}));
+    text.expect_line("the DM", |l| is_chat_line(l, "[dm] wendy > secret"));
+    web.send(&json!({"type":"line","text":"/help"}));
+    let help = web.expect("the help", |m| m["type"] == "reply" && m["kind"] == "help");
+    assert!(
+        help["lines"].as_array().is_some_and(|l| l.len() > 5),
+        "{help}"
+    );
+
+    // A message the vocabulary does not have is refused, and the connection goes on.
+    web.send(&json!({"type":"shout","text":"x"}));
+    let error = web.expect("the refusal", |m| m["type"] == "error");
+    assert_eq!(error["code"], 307);
+    web.send(&json!({"type":"say","text":"still here"}));
+    text.expect_line("the next line", |l| is_chat_line(l, "wendy > still here"));
+
+    // Leaving: the others are told, and the server closes the WebSocket properly.
+    web.send(&json!({"type":"bye","reason":"done"}));
+    let (close, _) = web.expect_close();
+    assert_eq!(close.map(|(code, _)| code), Some(CloseCode::Normal));
+    text.expect_containing("wendy");
+}
+
+#[test]
+fn a_page_of_another_origin_is_refused_with_403() {
+    let server = Server::start(&["--web-origin", "https://portal.example.org"]);
+    match WebUser::try_connect(&server, Some("http://evil.example")) {
+        Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), 403),
+        Err(other) => panic!("not a 403: {other}"),
+        Ok(_) => panic!("another site's page opened the chat"),
+    }
+    let port_differs = format!("http://127.0.0.1:{}", server.addr.port() + 1);
+    assert!(WebUser::try_connect(&server, Some(&port_differs)).is_err());
+    // A listed origin may, and so may a client that is no browser (no Origin at all).
+    WebUser::try_connect(&server, Some("https://portal.example.org")).expect("a listed origin");
+    let mut bare = WebUser::try_connect(&server, None).expect("no Origin");
+    bare.expect("the greeting", |m| m["type"] == "greeting");
+}
+
+#[test]
+fn with_web_host_a_request_for_another_host_name_is_refused() {
+    let server = Server::start(&["--web-host", "127.0.0.1"]);
+    assert!(get(&server, "/").starts_with("HTTP/1.1 200 OK\r\n"));
+    let port = server.addr.port();
+    let rebound = http(
+        &server,
+        &format!("GET / HTTP/1.1\r\nHost: attacker.example:{port}\r\n\r\n"),
+    );
+    assert!(
+        rebound.starts_with("HTTP/1.1 403 Forbidden\r\n"),
+        "{rebound}"
+    );
+}
+
+#[test]
+fn an_oversize_message_closes_the_websocket_with_1009_and_others_go_on() {
+    let server = Server::start(&[]);
+    let mut text = TextUser::join(&server, "tess");
+    let mut web = WebUser::join(&server, "wendy");
+    // 8 KiB is the line limit: a message of 9000 bytes (JSON included) is too long.
+    let long = "x".repeat(9000);
+    web.send(&json!({"type":"say","text":long}));
+    let (close, before) = web.expect_close();
+    let (code, reason) = close.expect("a close frame with a code");
+    assert_eq!(code, CloseCode::Size);
+    assert!(reason.contains("too long"), "{reason}");
+    assert!(
+        before
+            .iter()
+            .any(|m| m["type"] == "error" && m["text"].as_str().is_some_and(|t| t.contains("8192"))),
+        "{before:#?}"
+    );
+    text.expect_containing("wendy");
+    text.send("/whoami");
+    text.expect_containing("tess");
+    let mut other = WebUser::join(&server, "walt");
+    other.send(&json!({"type":"say","text":"fine here"}));
+    text.expect_line("walt's line", |l| is_chat_line(l, "walt > fine here"));
+}
+
+#[test]
+fn silent_websockets_are_pinged_and_closed_and_an_unfinished_request_times_out() {
+    let server = Server::start(&[
+        "--ping-interval",
+        "1",
+        "--ping-misses",
+        "1",
+        "--name-timeout",
+        "1",
+    ]);
+    // A page that reads (tungstenite answers pings by itself, as a browser does) stays.
+    let mut alive = WebUser::join(&server, "alive");
+    // A socket upgraded by hand that never reads nor answers is closed.
+    let mut silent = TcpStream::connect(server.addr).expect("connect");
+    let host = server.addr;
+    write!(
+        silent,
+        "GET /ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    )
+    .expect("send the upgrade");
+    // A request head that never ends gets a 408 at the name timeout.
+    let mut slow = TcpStream::connect(server.addr).expect("connect");
+    slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        .expect("send");
+
+    let deadline = Instant::now() + WAIT;
+    let mut pinged = false;
+    while !pinged {
+        match alive.next(deadline) {
+            Some(Ok(Message::Ping(nonce))) => pinged = nonce.len() == 8,
+            Some(Ok(_)) => {}
+            other => panic!("no ping: {other:?}"),
+        }
+    }
+    silent.set_read_timeout(Some(WAIT)).expect("timeout");
+    let mut all = Vec::new();
+    silent.read_to_end(&mut all).expect("closed, not reset");
+    assert!(all.starts_with(b"HTTP/1.1 101 Switching Protocols\r\n"));
+    slow.set_read_timeout(Some(WAIT)).expect("timeout");
+    let mut answer = String::new();
+    slow.read_to_string(&mut answer).expect("the answer");
+    assert!(
+        answer.starts_with("HTTP/1.1 408 Request Timeout\r\n"),
+        "{answer}"
+    );
+    // Past two ping intervals, the page that answered is still there.
+    alive.send(&json!({"type":"line","text":"/whoami"}));
+    alive.expect("the answer", |m| m["kind"] == "whoami");
+}
