@@ -855,7 +855,7 @@ mod tests {
                 topic: None,
             },
             ServerMsg::Pong {
-                nonce: 9,
+                nonce: 7,
                 at: stamp(),
             },
             room(RoomLine::Chat {
@@ -913,6 +913,38 @@ mod tests {
             let (opcode, payload) = unframe(&out);
             assert_eq!(opcode, 1, "{msg:?}");
             assert_eq!(serde_json::from_slice::<Value>(&payload).unwrap(), value);
+        }
+    }
+
+    /// The example lines of PROTOCOL.md's WebSocket section: (`page` or `server`, the JSON).
+    fn protocol_md_examples() -> Vec<(&'static str, &'static str)> {
+        let doc = include_str!("../../PROTOCOL.md");
+        let start = doc.find("## WebSocket mode").expect("the section");
+        let section = &doc[start..];
+        let end = section[3..].find("\n## ").map_or(section.len(), |i| i + 3);
+        section[..end]
+            .lines()
+            .filter_map(|line| line.split_once(": "))
+            .filter(|(who, json)| matches!(*who, "page" | "server") && json.trim().starts_with('{'))
+            .map(|(who, json)| (who, json.trim()))
+            .collect()
+    }
+
+    #[test]
+    fn every_example_in_protocol_md_is_what_the_code_reads_or_writes() {
+        let examples = protocol_md_examples();
+        assert!(examples.len() >= 20, "{examples:?}");
+        let written: Vec<Value> = every_message().iter().map(parsed).collect();
+        for (who, json) in examples {
+            if who == "page" {
+                assert!(decode(json).is_ok(), "PROTOCOL.md's {json} is refused");
+            } else {
+                let value: Value = serde_json::from_str(json).expect("valid JSON in PROTOCOL.md");
+                assert!(
+                    written.contains(&value),
+                    "PROTOCOL.md's {json} is not what the server writes"
+                );
+            }
         }
     }
 
