@@ -6,7 +6,8 @@ mod common;
 mod framed_common;
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chatd::proto::framed::{ClientFrame, ServerFrame};
@@ -45,38 +46,29 @@ fn split(answer: &str) -> (String, &str) {
     (format!("{head}\r\n"), body)
 }
 
-/// A page user: a WebSocket client speaking the JSON messages.
-struct WebUser {
-    socket: WebSocket<TcpStream>,
+/// A page user: a WebSocket client speaking the JSON messages, over plain TCP or TLS.
+struct WebUser<S: Read + Write = TcpStream> {
+    socket: WebSocket<S>,
     /// Every message taken so far, for failure messages.
     seen: Vec<Value>,
+}
+
+/// A TCP connection to `addr` whose reads time out quickly, so waits can have deadlines.
+fn tcp(addr: SocketAddr) -> TcpStream {
+    assert!(addr.ip().is_loopback());
+    let stream = TcpStream::connect(addr).expect("connect");
+    stream.set_nodelay(true).expect("nodelay");
+    stream
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("read timeout");
+    stream
 }
 
 impl WebUser {
     /// Opens the WebSocket as the page at `origin` would (no Origin header when `None`).
     fn try_connect(server: &Server, origin: Option<&str>) -> Result<WebUser, tungstenite::Error> {
-        let stream = TcpStream::connect(server.addr).expect("connect");
-        stream.set_nodelay(true).expect("nodelay");
-        let mut request = format!("ws://{}/ws", server.addr)
-            .into_client_request()
-            .expect("a request");
-        if let Some(origin) = origin {
-            let origin = origin.parse().expect("an origin header value");
-            request.headers_mut().insert("Origin", origin);
-        }
-        let (socket, response) = tungstenite::client(request, stream).map_err(|e| match e {
-            tungstenite::HandshakeError::Failure(e) => e,
-            tungstenite::HandshakeError::Interrupted(_) => panic!("a blocking handshake"),
-        })?;
-        assert_eq!(response.status(), 101);
-        socket
-            .get_ref()
-            .set_read_timeout(Some(Duration::from_millis(100)))
-            .expect("read timeout");
-        Ok(WebUser {
-            socket,
-            seen: Vec::new(),
-        })
+        let url = format!("ws://{}/ws", server.addr);
+        WebUser::over(tcp(server.addr), &url, origin)
     }
 
     fn connect(server: &Server) -> WebUser {
@@ -87,10 +79,36 @@ impl WebUser {
     /// Connects, says hello as `name`, and waits for the welcome.
     fn join(server: &Server, name: &str) -> WebUser {
         let mut user = WebUser::connect(server);
-        user.send(&json!({"type":"hello","v":1,"name":name}));
-        let welcome = user.expect("the welcome", |m| m["type"] == "welcome");
-        assert_eq!(welcome["name"], name);
+        user.hello(name);
         user
+    }
+}
+
+impl<S: Read + Write> WebUser<S> {
+    /// Opens the WebSocket at `url` over `stream`, from a page at `origin`.
+    fn over(stream: S, url: &str, origin: Option<&str>) -> Result<WebUser<S>, tungstenite::Error> {
+        let mut request = url.into_client_request().expect("a request");
+        if let Some(origin) = origin {
+            let origin = origin.parse().expect("an origin header value");
+            request.headers_mut().insert("Origin", origin);
+        }
+        let (socket, response) = tungstenite::client(request, stream).map_err(|e| match e {
+            tungstenite::HandshakeError::Failure(e) => e,
+            tungstenite::HandshakeError::Interrupted(_) => panic!("a blocking handshake"),
+        })?;
+        assert_eq!(response.status(), 101);
+        Ok(WebUser {
+            socket,
+            seen: Vec::new(),
+        })
+    }
+
+    /// Says hello as `name` and waits for the welcome.
+    fn hello(&mut self, name: &str) -> Value {
+        self.send(&json!({"type":"hello","v":1,"name":name}));
+        let welcome = self.expect("the welcome", |m| m["type"] == "welcome");
+        assert_eq!(welcome["name"], name);
+        welcome
     }
 
     fn send(&mut self, message: &Value) {
@@ -287,7 +305,10 @@ fn a_web_user_chats_both_ways_with_a_text_user_and_a_framed_user() {
     // Leaving: the others are told, and the server closes the WebSocket properly.
     web.send(&json!({"type":"bye","reason":"done"}));
     let (close, _) = web.expect_close();
-    assert_eq!(close.map(|(code, _)| code), Some(CloseCode::Normal));
+    assert_eq!(
+        close,
+        Some((CloseCode::Normal, r#"quit: "done""#.to_owned()))
+    );
     text.expect_containing("wendy");
 }
 
@@ -360,33 +381,47 @@ fn silent_websockets_are_pinged_and_closed_and_an_unfinished_request_times_out()
     ]);
     // A page that reads (tungstenite answers pings by itself, as a browser does) stays.
     let mut alive = WebUser::join(&server, "alive");
-    // A socket upgraded by hand that never reads nor answers is closed.
-    let mut silent = TcpStream::connect(server.addr).expect("connect");
-    let host = server.addr;
-    write!(
-        silent,
-        "GET /ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
-    )
-    .expect("send the upgrade");
+    // A page that has joined and then neither reads nor answers is closed.
+    let mut silent = WebUser::join(&server, "silent");
+    let went_silent = Instant::now();
     // A request head that never ends gets a 408 at the name timeout.
     let mut slow = TcpStream::connect(server.addr).expect("connect");
     slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
         .expect("send");
 
+    // Both are read in turn: the page through tungstenite (which answers its pings), the silent
+    // one's socket past it, until the server closes that one.
     let deadline = Instant::now() + WAIT;
-    let mut pinged = false;
-    while !pinged {
-        match alive.next(deadline) {
-            Some(Ok(Message::Ping(nonce))) => pinged = nonce.len() == 8,
-            Some(Ok(_)) => {}
-            other => panic!("no ping: {other:?}"),
+    let mut pings = 0;
+    let raw = silent.socket.get_mut();
+    let mut all = Vec::new();
+    let mut chunk = [0u8; 1024];
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "the silent page was not closed; it got {all:?}"
+        );
+        match raw.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => all.extend_from_slice(&chunk[..n]),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(e) => panic!("the silent page was reset, not closed: {e}"),
+        }
+        match alive.next(Instant::now() + Duration::from_millis(50)) {
+            Some(Ok(Message::Ping(nonce))) if nonce.len() == 8 => pings += 1,
+            Some(Ok(_)) | None => {}
+            Some(Err(e)) => panic!("the page that answers was closed: {e}"),
         }
     }
-    silent.set_read_timeout(Some(WAIT)).expect("timeout");
-    let mut all = Vec::new();
-    silent.read_to_end(&mut all).expect("closed, not reset");
-    assert!(all.starts_with(b"HTTP/1.1 101 Switching Protocols\r\n"));
+    assert!(pings >= 1, "the page that answers was pinged too");
+    assert!(
+        went_silent.elapsed() >= Duration::from_secs(1),
+        "closed before a ping interval"
+    );
+    assert!(
+        all.windows(2).any(|w| w == [0x89, 0x08]),
+        "pinged (a ping frame with an 8-byte nonce) before it was closed: {all:?}"
+    );
     slow.set_read_timeout(Some(WAIT)).expect("timeout");
     let mut answer = String::new();
     slow.read_to_string(&mut answer).expect("the answer");
@@ -397,4 +432,83 @@ fn silent_websockets_are_pinged_and_closed_and_an_unfinished_request_times_out()
     // Past two ping intervals, the page that answered is still there.
     alive.send(&json!({"type":"line","text":"/whoami"}));
     alive.expect("the answer", |m| m["kind"] == "whoami");
+}
+
+/// A TLS client trusting only `der`, to `localhost` at `addr`.
+fn tls(addr: SocketAddr, der: &[u8]) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls::pki_types::CertificateDer::from(der.to_vec()))
+        .expect("the test certificate");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("a name");
+    let session = rustls::ClientConnection::new(Arc::new(config), name).expect("a session");
+    rustls::StreamOwned::new(session, tcp(addr))
+}
+
+/// Reads from `stream` until the server closes it, or `WAIT` passes.
+fn read_all(stream: &mut impl Read) -> String {
+    let deadline = Instant::now() + WAIT;
+    let mut all = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while Instant::now() < deadline {
+        match stream.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => all.extend_from_slice(&chunk[..n]),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(e) if e.kind() == ErrorKind::UnexpectedEof => break,
+            Err(e) => panic!("read: {e}"),
+        }
+    }
+    String::from_utf8(all).expect("text")
+}
+
+#[test]
+fn over_tls_the_page_is_served_and_its_own_https_origin_opens_a_wss_socket() {
+    let dir = common::DataDir::new();
+    let cert = common::tls::write_test_cert(dir.path(), "web", &["localhost"]);
+    let (cert_path, key_path) = (cert.cert.to_str().unwrap(), cert.key.to_str().unwrap());
+    let server = Server::start(&["--tls-cert", cert_path, "--tls-key", key_path]);
+    let port = server.addr.port();
+
+    let mut page = tls(server.addr, &cert.der);
+    write!(page, "GET / HTTP/1.1\r\nHost: localhost:{port}\r\n\r\n").expect("send");
+    let answer = read_all(&mut page);
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    assert!(answer.contains("<!doctype html>"));
+
+    let mut text = TextUser::join(&server, "tess");
+    let url = format!("wss://localhost:{port}/ws");
+    let own = format!("https://localhost:{port}");
+    let mut web = WebUser::over(tls(server.addr, &cert.der), &url, Some(&own)).expect("wss");
+    web.hello("sam");
+    web.send(&json!({"type":"say","text":"over wss"}));
+    text.expect_line("sam's line", |l| is_chat_line(l, "sam > over wss"));
+    text.send("back over plain TCP");
+    web.expect("tess's line", |m| said(m, "tess", "back over plain TCP"));
+
+    // The page's origin over TLS is https://: an http:// one is another site.
+    let plain_origin = format!("http://localhost:{port}");
+    match WebUser::over(tls(server.addr, &cert.der), &url, Some(&plain_origin)) {
+        Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), 403),
+        other => panic!("not refused: {:?}", other.err()),
+    }
+}
+
+#[test]
+fn a_plain_request_to_a_tls_only_server_is_sent_to_https() {
+    let server = Server::start(&["--tls-self-signed", "--tls-required"]);
+    let answer = get(&server, "/app.js");
+    let (head, _) = split(&answer);
+    assert!(
+        head.starts_with("HTTP/1.1 307 Temporary Redirect\r\n"),
+        "{head}"
+    );
+    let location = format!("Location: https://{}/app.js\r\n", server.addr);
+    assert!(head.contains(&location), "{head}");
 }
