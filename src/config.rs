@@ -52,9 +52,9 @@ pub struct Config {
     pub flood: Option<FloodPolicy>,
     /// How long a connection may take to give its name (and password) before it is closed.
     pub name_timeout: std::time::Duration,
-    /// How long a framed client may be silent before it is sent a keepalive ping.
+    /// How long a framed or web client may be silent before it is sent a keepalive ping.
     pub ping_interval: std::time::Duration,
-    /// Keepalive pings a framed client may leave unanswered before it is closed.
+    /// Keepalive pings a framed or web client may leave unanswered before it is closed.
     pub ping_misses: u8,
     /// Input size limits.
     pub limits: Limits,

@@ -7,14 +7,16 @@
 //!
 //! - [`proto`]: codecs. Bytes in, [`proto::ClientMsg`] out; [`proto::ServerMsg`] back to bytes.
 //!   [`proto::msg`] is the typed vocabulary every layer speaks. [`proto::telnet`] is a sans-IO
-//!   layer in front of the text decoder: telnet commands out, their answers back.
+//!   layer in front of the text decoder: telnet commands out, their answers back. [`proto::web`]
+//!   is the browser page's JSON, each message encoded once as a whole WebSocket frame.
 //! - [`core`]: the chat. [`core::Chat::handle`] takes one [`core::Input`] and the time, changes the
 //!   room, and appends [`core::Action`]s (deliver this to these, close that, stop) to an outbox.
 //!   Every chat rule lives and is tested here.
 //! - [`server`]: the mio shell. One `Poll` over the listener, the console, signals and every client;
 //!   bounded buffers; write interest only while output is pending; timers as the poll timeout.
 //!   [`server::stack`] holds each connection's sans-IO layers below the codecs: the sniffer that
-//!   tells TLS, framed, HTTP, IRC and text apart on one port, and the rustls layer.
+//!   tells TLS, framed, HTTP, IRC and text apart on one port, the rustls layer, the HTTP layer
+//!   (the embedded page and the upgrade) and the WebSocket framing (tungstenite, sans-IO).
 //! - [`accounts`]: registered names and bans: a pure model, the files that hold it, password hashing.
 //! - [`rooms`]: the persistent rooms on disk: a pure model, the file that holds it, `chatd room`.
 //! - [`names`]: the user and room name rules, shared by the core, both files, `chatd user` and

@@ -82,10 +82,10 @@ struct Args {
     /// most bytes of one unfinished over-long text line read and dropped before the connection is closed (default 1048576)
     #[argh(option, default = "1024 * 1024", from_str_fn(whole))]
     max_line_discard: usize,
-    /// seconds a framed client may be silent before it is sent a keepalive ping (default 60)
+    /// seconds a framed or web client may be silent before it is sent a keepalive ping (default 60)
     #[argh(option, default = "60", from_str_fn(whole))]
     ping_interval: u64,
-    /// keepalive pings a framed client may leave unanswered before it is closed (default 2)
+    /// keepalive pings a framed or web client may leave unanswered before it is closed (default 2)
     #[argh(option, default = "2", from_str_fn(whole))]
     ping_misses: u8,
     /// the room everyone is in, '#' then 1 to 32 letters, digits, '_', '-', '.' (default #lobby)
