@@ -370,24 +370,13 @@ fn an_oversize_message_closes_the_websocket_with_1009_and_others_go_on() {
 }
 
 #[test]
-fn silent_websockets_are_pinged_and_closed_and_an_unfinished_request_times_out() {
-    let server = Server::start(&[
-        "--ping-interval",
-        "1",
-        "--ping-misses",
-        "1",
-        "--name-timeout",
-        "1",
-    ]);
+fn a_silent_websocket_is_pinged_and_closed_and_one_that_answers_stays() {
+    let server = Server::start(&["--ping-interval", "1", "--ping-misses", "1"]);
     // A page that reads (tungstenite answers pings by itself, as a browser does) stays.
     let mut alive = WebUser::join(&server, "alive");
     // A page that has joined and then neither reads nor answers is closed.
     let mut silent = WebUser::join(&server, "silent");
     let went_silent = Instant::now();
-    // A request head that never ends gets a 408 at the name timeout.
-    let mut slow = TcpStream::connect(server.addr).expect("connect");
-    slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
-        .expect("send");
 
     // Both are read in turn: the page through tungstenite (which answers its pings), the silent
     // one's socket past it, until the server closes that one.
@@ -422,16 +411,44 @@ fn silent_websockets_are_pinged_and_closed_and_an_unfinished_request_times_out()
         all.windows(2).any(|w| w == [0x89, 0x08]),
         "pinged (a ping frame with an 8-byte nonce) before it was closed: {all:?}"
     );
-    slow.set_read_timeout(Some(WAIT)).expect("timeout");
-    let mut answer = String::new();
-    slow.read_to_string(&mut answer).expect("the answer");
+    // Past two ping intervals, the page that answered is still there.
+    alive.send(&json!({"type":"line","text":"/whoami"}));
+    alive.expect("the answer", |m| m["kind"] == "whoami");
+}
+
+#[test]
+fn a_request_head_may_trickle_in_until_the_name_timeout_then_it_gets_408() {
+    let server = Server::start(&["--name-timeout", "2"]);
+    let mut page = tcp(server.addr);
+    page.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        .expect("send");
+    // Past the 200 ms in which a silent connection is taken for text: no answer while the head
+    // is not whole.
+    page.set_read_timeout(Some(Duration::from_millis(600)))
+        .expect("timeout");
+    let mut byte = [0u8; 1];
+    match page.read(&mut byte) {
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+        other => panic!("answered before the head was whole: {other:?}"),
+    }
+    page.write_all(b"\r\n").expect("send the end of the head");
+    assert!(read_all(&mut page).starts_with("HTTP/1.1 200 OK\r\n"));
+
+    let sent = Instant::now();
+    let mut slow = tcp(server.addr);
+    slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        .expect("send");
+    let answer = read_all(&mut slow);
     assert!(
         answer.starts_with("HTTP/1.1 408 Request Timeout\r\n"),
         "{answer}"
     );
-    // Past two ping intervals, the page that answered is still there.
-    alive.send(&json!({"type":"line","text":"/whoami"}));
-    alive.expect("the answer", |m| m["kind"] == "whoami");
+    assert!(answer.contains("Connection: close\r\n"));
+    assert!(
+        sent.elapsed() >= Duration::from_millis(1500),
+        "{:?}",
+        sent.elapsed()
+    );
 }
 
 /// A TLS client trusting only `der`, to `localhost` at `addr`.

@@ -257,19 +257,22 @@ impl Server {
             let Some(conn) = self.conns.get(key).filter(|c| c.id == id) else {
                 continue;
             };
-            if conn.phase == Phase::Http && conn.closing.is_none() {
-                let why = format!(
-                    "HTTP 408: request head not whole within the name timeout ({} s)",
-                    self.config.name_timeout.as_secs()
-                );
-                self.refuse(key, now, http::timed_out(), why);
-                continue;
-            }
-            if conn.phase != Phase::Sniffing {
+            if !matches!(conn.phase, Phase::Sniffing | Phase::Http) {
                 continue;
             }
             if conn.deadline > now.instant {
-                // The deadline moved on (a handshake began); its own entry is in the heap.
+                // The deadline moved on (a handshake or a request began); its own entry is in
+                // the heap.
+                continue;
+            }
+            if conn.phase == Phase::Http {
+                if conn.closing.is_none() {
+                    let why = format!(
+                        "HTTP 408: request head not whole within the name timeout ({} s)",
+                        self.config.name_timeout.as_secs()
+                    );
+                    self.refuse(key, now, http::timed_out(), why);
+                }
                 continue;
             }
             self.sniff(key, now, true);
