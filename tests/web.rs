@@ -529,3 +529,22 @@ fn a_plain_request_to_a_tls_only_server_is_sent_to_https() {
     let location = format!("Location: https://{}/app.js\r\n", server.addr);
     assert!(head.contains(&location), "{head}");
 }
+
+#[test]
+fn when_the_server_stops_a_page_is_told_and_gets_close_1001() {
+    let mut server = common::TestServer::start(&[]);
+    let addr = server.addr();
+    let (url, origin) = (format!("ws://{addr}/ws"), format!("http://{addr}"));
+    let mut web = WebUser::over(tcp(addr), &url, Some(&origin)).expect("the upgrade");
+    web.hello("wendy");
+    server.console("EXIT");
+    let (close, before) = web.expect_close();
+    assert_eq!(close.map(|(code, _)| code), Some(CloseCode::Away));
+    assert!(
+        before
+            .iter()
+            .any(|m| m["type"] == "event" && m["kind"] == "shutdown"),
+        "{before:#?}"
+    );
+    assert!(server.wait_exit(WAIT).success());
+}
