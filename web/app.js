@@ -65,6 +65,11 @@ joinForm.addEventListener("submit", (event) => {
   event.preventDefault();
   const name = document.getElementById("name").value.trim();
   password = document.getElementById("password").value;
+  if (socket && socket.readyState === WebSocket.OPEN) {
+    // The name was refused: the server waits for another on the same socket.
+    send({ type: "hello", v: 1, name });
+    return;
+  }
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   socket = new WebSocket(`${scheme}//${location.host}/ws`);
   socket.addEventListener("open", () => send({ type: "hello", v: 1, name }));

@@ -250,6 +250,11 @@ pub fn respond(input: &[u8], policy: &WebPolicy<'_>, secure: bool) -> Outcome {
         "/" | "/index.html" => asset("text/html; charset=utf-8", INDEX_HTML),
         "/app.js" => asset("text/javascript; charset=utf-8", APP_JS),
         "/style.css" => asset("text/css; charset=utf-8", STYLE_CSS),
+        "/ws" if request.version != Some(1) => {
+            let why = format!("{line}: a WebSocket upgrade over HTTP/1.0");
+            let text = "a WebSocket is opened over HTTP/1.1";
+            refusal(400, "Bad Request", "", text, why)
+        }
         "/ws" if !head_only => upgrade(headers, host, secure, policy, line, head_len),
         "/ws" => {
             let why = format!("{line}: method not allowed");
@@ -460,6 +465,11 @@ mod tests {
         let answer = respond(v8.as_bytes(), &WebPolicy::default(), false);
         assert_eq!(status(&answer), 426);
         assert!(text(&answer).contains("Sec-WebSocket-Version: 13\r\n"));
+        let old = upgrade_request("http://chat.lan:3001").replace("HTTP/1.1", "HTTP/1.0");
+        assert_eq!(
+            status(&respond(old.as_bytes(), &WebPolicy::default(), false)),
+            400
+        );
         let no_key = upgrade_request("http://chat.lan:3001").replace(KEY, "short");
         assert_eq!(
             status(&respond(no_key.as_bytes(), &WebPolicy::default(), false)),
