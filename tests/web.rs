@@ -548,3 +548,35 @@ fn when_the_server_stops_a_page_is_told_and_gets_close_1001() {
     );
     assert!(server.wait_exit(WAIT).success());
 }
+
+#[test]
+fn pings_from_the_page_are_answered_under_flood_control_like_messages() {
+    let server = Server::start(&["--flood-burst", "1", "--flood-rate", "20"]);
+    let mut web = WebUser::join(&server, "pinger");
+    let sent = Instant::now();
+    for n in 0u8..21 {
+        web.socket
+            .send(Message::Ping(vec![n].into()))
+            .expect("a ping");
+    }
+    let deadline = Instant::now() + WAIT;
+    let mut pongs = Vec::new();
+    while pongs.len() < 21 {
+        match web.next(deadline) {
+            Some(Ok(Message::Pong(payload))) => pongs.extend_from_slice(&payload),
+            Some(Ok(_)) => {}
+            other => panic!("not every pong came: {other:?}; got {pongs:?}"),
+        }
+    }
+    assert_eq!(
+        pongs,
+        (0u8..21).collect::<Vec<u8>>(),
+        "each ping answered, in order"
+    );
+    // One at once, then 20 a second: about a second for the other 20.
+    assert!(
+        sent.elapsed() >= Duration::from_millis(700),
+        "{:?}",
+        sent.elapsed()
+    );
+}

@@ -247,8 +247,9 @@ impl Connection {
         let mut reply = Vec::new();
         let step = ws.receive(input, &mut reply);
         let answered = self.queue_bytes(reply);
+        let control = step.item == Some(WsItem::Control);
         let (item, peer_closed) = match step.item {
-            None => (None, None),
+            None | Some(WsItem::Control) => (None, None),
             Some(WsItem::Text(text)) => (Some(web::decode(&text)), None),
             Some(WsItem::Binary) => (Some(Err(DecodeError::WebMessage)), None),
             Some(WsItem::Failed(WsFailure::TooLong { max })) => {
@@ -270,6 +271,7 @@ impl Connection {
         Step {
             used: step.used,
             item,
+            control,
             peer_closed,
             answered,
         }
@@ -345,8 +347,10 @@ impl Connection {
 pub struct Step {
     /// Bytes of the input used up.
     pub used: usize,
-    /// A message or a decoding error; `None` when more bytes are needed.
+    /// A message or a decoding error; `None` when more bytes are needed (or for a control frame).
     pub item: Option<Result<ClientMsg, DecodeError>>,
+    /// A WebSocket ping or pong was taken: no message for the core, but one for flood control.
+    pub control: bool,
     /// The peer ended the WebSocket (why, for the log); its close is answered.
     pub peer_closed: Option<String>,
     /// Output was queued (an answer to a ping or a close).

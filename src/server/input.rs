@@ -326,6 +326,8 @@ impl Server {
                 break false;
             }
             match step.item {
+                // A WebSocket ping or pong: it used its allowance, as a message does.
+                None if step.control => *served += 1,
                 None => {
                     // The allowance taken was not needed: nothing whole was there.
                     if let (Some(policy), Some(c)) = (&self.config.flood, self.conns.get_mut(key)) {

@@ -40,6 +40,9 @@ pub enum WsItem {
     Text(String),
     /// A whole binary message (the page never sends one).
     Binary,
+    /// A ping (its pong is queued with the next step's answers) or a pong: no message, but
+    /// flood control counts it as one, so that pings cannot make the server answer unchecked.
+    Control,
     /// The client closed the WebSocket (its close frame's code, if it gave one); the answer is
     /// queued, and nothing more is to be sent.
     Closed(Option<u16>),
@@ -141,9 +144,9 @@ impl Ws {
         self.sealed
     }
 
-    /// Takes client bytes from `input` up to the next whole message, close or failure; answers
-    /// (pongs, the close handshake) are appended to `reply`. Pings and pongs are answered or
-    /// dropped here: they only show the client is alive, which the shell saw when it read them.
+    /// Takes client bytes from `input` up to the next whole message, control frame, close or
+    /// failure; answers (pongs, the close handshake) are appended to `reply`, a ping's with the
+    /// step after it (which [`Ws::holds_input`] asks for).
     pub fn receive(&mut self, input: &[u8], reply: &mut Vec<u8>) -> WsStep {
         if self.done {
             return WsStep {
@@ -160,7 +163,8 @@ impl Ws {
             match self.context.read(&mut io) {
                 Ok(Message::Text(text)) => break Some(WsItem::Text(text.as_str().to_owned())),
                 Ok(Message::Binary(_)) => break Some(WsItem::Binary),
-                Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => {}
+                Ok(Message::Ping(_) | Message::Pong(_)) => break Some(WsItem::Control),
+                Ok(Message::Frame(_)) => {}
                 Ok(Message::Close(frame)) => {
                     // The answer to the close goes out now; nothing may follow it.
                     let _ = self.context.flush(&mut io);
@@ -253,10 +257,15 @@ mod tests {
     }
 
     /// Feeds `chunks` as the shell does: append, take steps until one needs more bytes and the
-    /// layer holds nothing whole.
+    /// layer holds nothing whole. Control frames are counted, not listed.
     fn feed(ws: &mut Ws, chunks: &[&[u8]], reply: &mut Vec<u8>) -> Vec<WsItem> {
+        feed_counting(ws, chunks, reply).0
+    }
+
+    fn feed_counting(ws: &mut Ws, chunks: &[&[u8]], reply: &mut Vec<u8>) -> (Vec<WsItem>, usize) {
         let mut buffer = Vec::new();
         let mut items = Vec::new();
+        let mut controls = 0;
         for chunk in chunks {
             buffer.extend_from_slice(chunk);
             loop {
@@ -264,6 +273,7 @@ mod tests {
                 assert!(step.used <= buffer.len());
                 buffer.drain(..step.used);
                 match step.item {
+                    Some(WsItem::Control) => controls += 1,
                     Some(item) => items.push(item),
                     None if buffer.is_empty() && !ws.holds_input() => break,
                     None => {}
@@ -273,7 +283,7 @@ mod tests {
                 }
             }
         }
-        items
+        (items, controls)
     }
 
     /// The frames in `bytes`, as (opcode, payload), as a client reads them.
@@ -326,8 +336,9 @@ mod tests {
         stream.extend(client_frame(OpCode::Data(Data::Continue), b"lo", true));
         let mut ws = Ws::new(8192);
         let mut reply = Vec::new();
-        let items = feed(&mut ws, &[&stream], &mut reply);
+        let (items, controls) = feed_counting(&mut ws, &[&stream], &mut reply);
         assert_eq!(items, vec![WsItem::Text("hello".into())]);
+        assert_eq!(controls, 1, "the ping counts for flood control");
         assert_eq!(
             server_frames(&reply),
             vec![(OpCode::Control(Control::Pong), b"p1".to_vec())]
