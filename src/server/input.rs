@@ -232,7 +232,8 @@ impl Server {
         self.feed(now, Input::Connected { conn, peer, secure });
     }
 
-    /// Refuses `key` before it reaches the core: `bytes` are written, then it is closed.
+    /// Refuses `key` before it reaches the core: `bytes` are written, then it is closed. (An HTTP
+    /// answer, the page included, leaves the same way.)
     fn refuse(&mut self, key: usize, now: &Now, bytes: Vec<u8>, why: impl Into<String>) {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
