@@ -48,7 +48,11 @@ fn encode(c: &mut Criterion) {
     let mut group = c.benchmark_group("encode_chat");
     for len in TEXT_LENGTHS {
         let msg = chat_msg(len);
-        for (name, mode) in [("text", Mode::Text), ("framed", Mode::Framed)] {
+        for (name, mode) in [
+            ("text", Mode::Text),
+            ("framed", Mode::Framed),
+            ("web", Mode::Web),
+        ] {
             group.throughput(Throughput::Bytes(encoded(mode, &msg).len() as u64));
             let mut out = Vec::with_capacity(2 * len);
             group.bench_with_input(BenchmarkId::new(name, len), &msg, |b, msg| {
