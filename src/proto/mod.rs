@@ -289,6 +289,8 @@ impl Decoder {
                     self.max_line(),
                     self.limits.max_discard,
                 )),
+                // No first byte says web: that mode follows an HTTP upgrade, and its input goes
+                // through the shell's WebSocket layer and `web::decode`, not through here.
                 Mode::Framed | Mode::Web => {
                     DecoderState::Framed(framed::ClientFrameDecoder::new(self.max_frame()))
                 }
