@@ -103,6 +103,18 @@ const SERVER_CASES: &[Case] = &[
         "0",
         "at least 1 byte",
     ),
+    case(
+        &["--web-host", "chat.lan:3001"],
+        "--web-host",
+        "chat.lan:3001",
+        "without a port",
+    ),
+    case(
+        &["--web-origin", "https://portal.example.org/chat"],
+        "--web-origin",
+        "https://portal.example.org/chat",
+        "no path",
+    ),
     case(&["--max-clients", "0"], "--max-clients", "0", "at least 1"),
     case(
         &["--max-clients", "many"],
