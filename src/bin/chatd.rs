@@ -19,7 +19,7 @@ use chatd::rooms::RoomStore;
 use chatd::server::roomfile;
 use chatd::{config, tls, Config, Server};
 
-/// A chat server for a team, a class or a LAN: talk to it with `nc HOST 3001` or the `chat` client.
+/// A chat server for a team, a class or a LAN: talk to it with `nc HOST 3001`, the `chat` client or a browser at http://HOST:3001/.
 #[derive(FromArgs)]
 struct Args {
     /// address to listen on: HOST:PORT, or HOST for port 3001; a host name binds the first of its addresses that works (default 0.0.0.0:3001)
