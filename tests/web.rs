@@ -295,6 +295,31 @@ fn a_web_user_chats_both_ways_with_a_text_user_and_a_framed_user() {
         "{help}"
     );
 
+    // Rooms: the page joins #dev, and a line said there comes tagged with the room.
+    web.send(&json!({"type":"command","name":"join","args":"#dev"}));
+    let joined = web.expect("the join", |m| m["type"] == "current_room");
+    assert_eq!(
+        (&joined["kind"], &joined["current"]),
+        (&json!("joined"), &json!("#dev"))
+    );
+    text.send("/join #dev");
+    web.expect("tess entering #dev", |m| {
+        m["type"] == "room_event" && m["kind"] == "entered" && m["names"] == json!(["tess"])
+    });
+    text.send("in the room");
+    let in_dev = web.expect("tess's line in #dev", |m| {
+        m["type"] == "room_chat" && m["text"] == "in the room"
+    });
+    assert_eq!(in_dev["room"], json!({"name":"#dev","default":false}));
+    assert_eq!(
+        (&in_dev["kind"], &in_dev["from"]),
+        (&json!("said"), &json!("tess"))
+    );
+    web.send(&json!({"type":"line","text":"/room #lobby"}));
+    web.expect("back in the lobby", |m| {
+        m["type"] == "current_room" && m["kind"] == "switched"
+    });
+
     // A message the vocabulary does not have is refused, and the connection goes on.
     web.send(&json!({"type":"shout","text":"x"}));
     let error = web.expect("the refusal", |m| m["type"] == "error");
