@@ -508,13 +508,16 @@ fn wire(msg: &ServerMsg) -> Wire<'_> {
     }
 }
 
-/// Appends one unmasked server frame's header for a payload of `len` bytes.
-fn frame_header(opcode: OpCode, len: usize, out: &mut Vec<u8>) {
+/// The longest header of an unmasked frame: two bytes and an eight-byte length.
+const MAX_HEADER: usize = 10;
+
+/// Writes one unmasked server frame's header for a payload of `len` bytes (at most
+/// [`MAX_HEADER`] bytes: writing to a Vec, or to a slice that long, cannot fail).
+fn frame_header(opcode: OpCode, len: usize, out: &mut impl std::io::Write) {
     let header = FrameHeader {
         opcode,
         ..FrameHeader::default()
     };
-    // Writing to a Vec cannot fail.
     let _ = header.format(len as u64, out);
 }
 
@@ -522,10 +525,26 @@ fn frame_header(opcode: OpCode, len: usize, out: &mut Vec<u8>) {
 pub fn encode(msg: &ServerMsg, out: &mut Vec<u8>) {
     match wire(msg) {
         Wire::Json(json) => {
-            // Serializing plain structs of strings and numbers into a Vec cannot fail.
-            let payload = serde_json::to_vec(&json).unwrap_or_default();
-            frame_header(OpCode::Data(Data::Text), payload.len(), out);
-            out.extend_from_slice(&payload);
+            // The JSON goes straight into `out` after room for the longest header (its length is
+            // known only then), and is moved back over the room the header did not need: no
+            // buffer of its own.
+            let start = out.len();
+            out.resize(start + MAX_HEADER, 0);
+            if serde_json::to_writer(&mut *out, &json).is_err() {
+                // Plain structs of strings and numbers into a Vec: it cannot fail; if it did,
+                // nothing is sent rather than a broken frame.
+                out.truncate(start);
+                return;
+            }
+            let len = out.len() - start - MAX_HEADER;
+            let mut header = [0u8; MAX_HEADER];
+            let mut rest = &mut header[..];
+            frame_header(OpCode::Data(Data::Text), len, &mut rest);
+            let header_len = MAX_HEADER - rest.len();
+            let payload_at = start + header_len;
+            out.copy_within(start + MAX_HEADER.., payload_at);
+            out.truncate(payload_at + len);
+            out[start..payload_at].copy_from_slice(&header[..header_len]);
         }
         Wire::Ping(nonce) => {
             frame_header(OpCode::Control(Control::Ping), 8, out);
@@ -715,9 +734,11 @@ mod tests {
                 from: "a".into(),
                 text: "x".repeat(len),
             };
-            let mut out = Vec::new();
+            // Appended after what `out` holds already.
+            let mut out = b"before".to_vec();
             encode(&msg, &mut out);
-            let (_, payload) = unframe(&out);
+            assert_eq!(&out[..6], b"before");
+            let (_, payload) = unframe(&out[6..]);
             let value: Value = serde_json::from_slice(&payload).unwrap();
             assert_eq!(value["text"].as_str().map(str::len), Some(len));
         }
