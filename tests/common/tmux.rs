@@ -154,6 +154,14 @@ impl Tmux {
             .collect()
     }
 
+    /// Everything `name`'s pane has shown, the rows scrolled off the top included.
+    pub fn history(&self, name: &str) -> Vec<String> {
+        self.ok(&["capture-pane", "-p", "-S", "-", "-t", name])
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
     /// Polls `name`'s pane until `done` holds for its screen; fails after [`WAIT`] with the screen.
     #[track_caller]
     pub fn wait_for(
