@@ -774,3 +774,180 @@ pub fn assert_chat(line: &str, from: &str, text: &str) {
 pub fn chat_line<'a>(from: &'a str, text: &'a str) -> impl Fn(&str) -> bool + 'a {
     move |line: &str| chat_text(line, from) == Some(text)
 }
+
+/// A program the test drives through its piped stdin and stdout (a TLS client such as
+/// `openssl s_client` or `socat`), killed by its PID when dropped if it has not exited.
+pub struct Piped {
+    child: Child,
+    what: String,
+    stdin: Option<ChildStdin>,
+    stdout: Receiver<String>,
+    stderr: Receiver<String>,
+}
+
+impl Piped {
+    /// Starts `program ARGS` with stdin, stdout and stderr piped.
+    #[track_caller]
+    pub fn spawn(program: &str, args: &[&str]) -> Piped {
+        let mut child = Command::new(program)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {program} (is its Debian package installed?): {e}"));
+        let stdin = child.stdin.take();
+        let stdout = line_pump(child.stdout.take().expect("piped stdout"), "child stdout");
+        let stderr = line_pump(child.stderr.take().expect("piped stderr"), "child stderr");
+        Piped {
+            child,
+            what: format!("{program} {}", args.join(" ")),
+            stdin,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// Writes `line` and a LF to its stdin, as a person typing it would.
+    #[track_caller]
+    pub fn send_line(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("its stdin is open");
+        stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .and_then(|()| stdin.flush())
+            .unwrap_or_else(|e| panic!("write to {}: {e}", self.what));
+    }
+
+    /// Closes its stdin (end of file on its input).
+    pub fn close_stdin(&mut self) {
+        drop(self.stdin.take());
+    }
+
+    /// Waits for a stdout line matching `m`, skipping others; returns it.
+    #[track_caller]
+    pub fn expect_line(&mut self, m: impl Matcher) -> String {
+        let what = format!("{} stdout", self.what);
+        expect_from(&self.stdout, &what, m, TIMEOUT)
+    }
+
+    /// Waits until its stdout ends (the connection closed and the program exited or will);
+    /// returns the lines that came meanwhile.
+    #[track_caller]
+    pub fn expect_end(&mut self) -> Vec<String> {
+        let deadline = Instant::now() + TIMEOUT;
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stdout.recv_timeout(left) {
+                Ok(line) => seen.push(line),
+                Err(RecvTimeoutError::Disconnected) => return seen,
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!(
+                        "{}: stdout still open after {TIMEOUT:?}; saw {seen:#?}",
+                        self.what
+                    )
+                }
+            }
+        }
+    }
+
+    /// Waits for it to exit within `TIMEOUT`; its status and every stderr line it printed.
+    #[track_caller]
+    pub fn wait_exit(&mut self) -> (ExitStatus, Vec<String>) {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("check the child") {
+                // Its stderr pipe ends with it; take what is left, bounded.
+                let mut lines = Vec::new();
+                while let Ok(line) = self.stderr.recv_timeout(TIMEOUT) {
+                    lines.push(line);
+                }
+                return (status, lines);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not exit within {TIMEOUT:?}",
+                self.what
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Piped {
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        // `Child::kill` targets this child's own PID and does nothing once it has been reaped.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A server's `--log-file`, read as the operator would.
+pub struct LogFile {
+    path: std::path::PathBuf,
+}
+
+impl LogFile {
+    /// The log file `chatd.log` in `data` (not made yet: the server makes it).
+    pub fn in_dir(data: &DataDir) -> LogFile {
+        LogFile {
+            path: data.path().join("chatd.log"),
+        }
+    }
+
+    /// Its path as an argument.
+    pub fn arg(&self) -> &str {
+        self.path.to_str().expect("temp dir path is UTF-8")
+    }
+
+    /// Its lines now.
+    pub fn lines(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.path)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Waits, bounded, until some line matches `m`; returns that line.
+    #[track_caller]
+    pub fn expect(&self, m: impl Matcher) -> String {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let lines = self.lines();
+            if let Some(line) = lines.iter().find(|l| m.matches(l)) {
+                return line.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {} in the log within {TIMEOUT:?}:\n{}",
+                m.describe(),
+                lines.join("\n")
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The `conn N` that logged `ADDR connected` for the client at `addr`.
+    #[track_caller]
+    pub fn conn_of(&self, addr: SocketAddr) -> String {
+        let connected = format!(" {addr} connected");
+        let line = self.expect(|l: &str| l.ends_with(&connected));
+        let at = line.find("] conn ").expect("a conn id") + 2;
+        line[at..].split(' ').take(2).collect::<Vec<_>>().join(" ")
+    }
+
+    /// Waits for the disconnect line of `conn` (as [`LogFile::conn_of`] gives it), checks it is
+    /// the only one, and returns its reason.
+    #[track_caller]
+    pub fn disconnect_reason(&self, conn: &str) -> String {
+        let ours = |l: &str| l.contains(&format!("] {conn} ")) && l.contains(" disconnected: ");
+        self.expect(ours);
+        let lines: Vec<String> = self.lines().into_iter().filter(|l| ours(l)).collect();
+        assert_eq!(lines.len(), 1, "one disconnect line for {conn}: {lines:#?}");
+        let (_, why) = lines[0].split_once(" disconnected: ").expect("a reason");
+        assert!(!why.trim().is_empty(), "a reason in {:?}", lines[0]);
+        why.to_owned()
+    }
+}
