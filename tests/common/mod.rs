@@ -951,3 +951,16 @@ impl LogFile {
         why.to_owned()
     }
 }
+
+/// Adds the account `name` with `password` to `data` offline, as `chatd user add` does for an
+/// operator (the password is read from stdin when it is not a terminal).
+#[track_caller]
+pub fn add_user(data: &DataDir, name: &str, password: &str) {
+    let (code, out, err) = run_chatd(
+        &["user", "--data-dir", data.arg(), "add", name],
+        &format!("{password}\n"),
+        None,
+        TIMEOUT,
+    );
+    assert_eq!(code, 0, "chatd user add {name}: {out} {err}");
+}

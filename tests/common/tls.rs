@@ -59,3 +59,24 @@ pub fn openssl_fingerprint(cert: &Path) -> String {
         .unwrap_or_else(|| panic!("openssl printed {text:?}"));
     format!("SHA256:{hex}")
 }
+
+/// The SHA-256 fingerprint (`SHA256:AB:...`) of the certificate the server at `addr` serves to a
+/// new connection, as `openssl s_client -connect ADDR </dev/null | openssl x509 -fingerprint
+/// -sha256` shows it.
+pub fn served_fingerprint(addr: std::net::SocketAddr) -> String {
+    let mut client = super::Piped::spawn("openssl", &["s_client", "-connect", &addr.to_string()]);
+    client.close_stdin();
+    let shown = client.expect_end().join("\n");
+    let begin = shown
+        .find("-----BEGIN CERTIFICATE-----")
+        .unwrap_or_else(|| panic!("no certificate in s_client's output: {shown}"));
+    let end = shown[begin..]
+        .find("-----END CERTIFICATE-----")
+        .unwrap_or_else(|| panic!("an unfinished certificate: {shown}"))
+        + begin
+        + "-----END CERTIFICATE-----".len();
+    let dir = super::DataDir::new();
+    let pem = dir.path().join("served.pem");
+    write_file(&pem, &format!("{}\n", &shown[begin..end]), 0o644);
+    openssl_fingerprint(&pem)
+}
