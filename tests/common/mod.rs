@@ -713,6 +713,22 @@ impl Client {
         total
     }
 
+    /// Reads and throws away what comes until the server closes or `timeout` passes; returns
+    /// whether it closed.
+    pub fn closed_within(&mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        self.buf.clear();
+        let mut chunk = vec![0u8; 64 * 1024];
+        while !self.closed {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            self.read_within(left, &mut chunk);
+        }
+        true
+    }
+
     /// Sends `/users` and returns every line up to and including its answer: a marker that
     /// everything the server sent this client before has arrived.
     #[track_caller]

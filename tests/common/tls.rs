@@ -80,3 +80,23 @@ pub fn served_fingerprint(addr: std::net::SocketAddr) -> String {
     write_file(&pem, &format!("{}\n", &shown[begin..end]), 0o644);
     openssl_fingerprint(&pem)
 }
+
+/// The first flight of a real TLS client (rustls, asking for `localhost`): a ClientHello record.
+pub fn client_hello() -> Vec<u8> {
+    use std::sync::Arc;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("rustls's default versions")
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("a server name");
+    let mut client =
+        rustls::ClientConnection::new(Arc::new(config), name).expect("a TLS client session");
+    let mut hello = Vec::new();
+    while client.wants_write() {
+        client.write_tls(&mut hello).expect("write to a Vec");
+    }
+    assert_eq!(hello.first(), Some(&0x16), "a handshake record");
+    hello
+}

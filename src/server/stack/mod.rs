@@ -101,3 +101,253 @@ impl Transport {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::sniff::{sniff, Verdict, MAX_PROBE};
+    use super::*;
+    use rustls::crypto::ring;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+    use rustls::{ClientConfig, ClientConnection, RootCertStore};
+
+    /// A small deterministic generator (xorshift), as the codec tests use.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+
+        /// Up to `max` bytes, mostly from the few that start a mode and their neighbours.
+        fn bytes(&mut self, max: usize) -> Vec<u8> {
+            const SOME: &[u8] = b"\x00\x16\x03\x01\x15\xff GETNICKPASUR\r\nx";
+            let len = self.below(max + 1);
+            (0..len)
+                .map(|_| match self.below(3) {
+                    0 => self.next() as u8,
+                    _ => SOME[self.below(SOME.len())],
+                })
+                .collect()
+        }
+    }
+
+    /// A server certificate for `localhost` and the settings that serve it.
+    fn server_config() -> (Arc<ServerConfig>, CertificateDer<'static>) {
+        let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])
+            .expect("a test certificate");
+        let cert = made.cert.der().clone();
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(made.signing_key.serialize_der()));
+        let config = ServerConfig::builder_with_provider(Arc::new(ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.clone()], key)
+            .expect("the server's settings");
+        (Arc::new(config), cert)
+    }
+
+    /// A TLS client trusting `root`, asking for `localhost`.
+    fn client(root: CertificateDer<'static>) -> ClientConnection {
+        let mut roots = RootCertStore::empty();
+        roots.add(root).expect("a root");
+        let config = ClientConfig::builder_with_provider(Arc::new(ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let name = ServerName::try_from("localhost").expect("a name");
+        ClientConnection::new(Arc::new(config), name).expect("a client session")
+    }
+
+    /// Everything the client has for the wire.
+    fn client_bytes(client: &mut ClientConnection) -> Vec<u8> {
+        let mut wire = Vec::new();
+        while client.wants_write() {
+            client.write_tls(&mut wire).expect("write to a Vec");
+        }
+        wire
+    }
+
+    /// How feeding a transport some bytes ended.
+    #[derive(Debug, PartialEq, Eq)]
+    enum Outcome {
+        /// Taken; this plaintext came out.
+        Taken(Vec<u8>),
+        /// TLS came to a server without it.
+        NotEnabled,
+        /// The TLS layer gave up.
+        Failed,
+    }
+
+    /// Feeds `data` to a new transport in pieces cut at `cuts` (ascending), as reads give them.
+    fn feed(config: Option<&Arc<ServerConfig>>, data: &[u8], cuts: &[usize]) -> Outcome {
+        let mut transport = Transport::Unknown;
+        let mut plain = Vec::new();
+        let mut start = 0;
+        for &end in cuts.iter().chain(std::iter::once(&data.len())) {
+            match transport.receive(&data[start..end], config, &mut plain) {
+                Ok(_) => {}
+                Err(TransportError::TlsNotEnabled) => return Outcome::NotEnabled,
+                Err(TransportError::Tls(failure)) => {
+                    assert!(!failure.why.is_empty(), "a failure says why");
+                    assert_ends_in_an_alert(&failure.alert);
+                    return Outcome::Failed;
+                }
+            }
+            start = end;
+        }
+        Outcome::Taken(plain)
+    }
+
+    /// What a failure leaves to write is whole TLS records (what was queued before it, which the
+    /// peer needs to read an encrypted alert), the last an alert (encrypted under TLS 1.3).
+    fn assert_ends_in_an_alert(bytes: &[u8]) {
+        let mut rest = bytes;
+        let mut last = None;
+        while !rest.is_empty() {
+            assert!(rest.len() >= 5, "a cut record header: {bytes:?}");
+            let len = usize::from(u16::from_be_bytes([rest[3], rest[4]]));
+            assert!(rest.len() >= 5 + len, "a cut record: {bytes:?}");
+            last = Some(rest[0]);
+            rest = &rest[5 + len..];
+        }
+        assert!(
+            matches!(last, None | Some(0x15) | Some(0x17)),
+            "the last record is not an alert: {bytes:?}"
+        );
+    }
+
+    /// What the shell may be given: random bytes, or a real ClientHello cut, damaged or trailed.
+    fn input(rng: &mut Rng, hello: &[u8]) -> Vec<u8> {
+        match rng.below(4) {
+            0 => rng.bytes(48),
+            1 => {
+                let mut damaged = hello[..1 + rng.below(hello.len())].to_vec();
+                for _ in 0..1 + rng.below(3) {
+                    let at = 1 + rng.below(damaged.len().max(2) - 1);
+                    if let Some(byte) = damaged.get_mut(at) {
+                        *byte = rng.next() as u8;
+                    }
+                }
+                damaged
+            }
+            2 => hello[..rng.below(hello.len() + 1)].to_vec(),
+            _ => {
+                let mut trailed = hello.to_vec();
+                trailed.extend(rng.bytes(32));
+                trailed
+            }
+        }
+    }
+
+    #[test]
+    fn sniffing_in_pieces_agrees_with_the_whole_and_decides_within_the_probe() {
+        let mut rng = Rng(0x5eed_cafe_f00d_0001);
+        let words: [&[u8]; 7] = [
+            b"GET ", b"NICK ", b"CAP ", b"PASS ", b"USER ", b"\x16", b"\x00",
+        ];
+        for _ in 0..5000 {
+            let mut data = words[rng.below(words.len())].to_vec();
+            data.truncate(rng.below(data.len() + 1));
+            data.extend(rng.bytes(8));
+            let whole = sniff(&data);
+            let mut decided = None;
+            for k in 0..=data.len() {
+                let verdict = sniff(&data[..k]);
+                if let Some(first) = decided {
+                    assert_eq!(verdict, first, "{data:?}: more bytes changed the verdict");
+                } else if verdict != Verdict::Undecided {
+                    assert!(k <= MAX_PROBE, "{data:?}: decided only at {k} bytes");
+                    decided = Some(verdict);
+                }
+            }
+            assert_eq!(decided.unwrap_or(Verdict::Undecided), whole, "{data:?}");
+            if data.len() >= MAX_PROBE {
+                assert_ne!(
+                    whole,
+                    Verdict::Undecided,
+                    "{data:?}: undecided past the probe"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_transport_takes_any_bytes_in_any_pieces_alike_and_fails_cleanly() {
+        let (config, root) = server_config();
+        let hello = client_bytes(&mut client(root));
+        let mut rng = Rng(0x5eed_cafe_f00d_0002);
+        for _ in 0..3000 {
+            let data = input(&mut rng, &hello);
+            let mut cuts: Vec<usize> = (0..rng.below(4))
+                .map(|_| rng.below(data.len() + 1))
+                .collect();
+            cuts.sort_unstable();
+            let whole = feed(Some(&config), &data, &[]);
+            let pieces = feed(Some(&config), &data, &cuts);
+            assert_eq!(pieces, whole, "{data:?} cut at {cuts:?}");
+            match data.first() {
+                Some(0x16) => {
+                    // No handshake finishes from the client's first flight alone.
+                    assert!(
+                        matches!(whole, Outcome::Taken(ref p) if p.is_empty())
+                            || whole == Outcome::Failed
+                    );
+                    assert_eq!(feed(None, &data, &cuts), Outcome::NotEnabled);
+                }
+                _ => {
+                    assert_eq!(whole, Outcome::Taken(data.clone()), "plain passes as it is");
+                    assert_eq!(feed(None, &data, &cuts), whole);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_tls_stream_gives_its_plaintext_and_bytes_after_close_notify_are_ignored() {
+        let (config, root) = server_config();
+        let mut client = client(root);
+        let mut server = Transport::Unknown;
+        let mut plain = Vec::new();
+        let mut done = false;
+        for _ in 0..10 {
+            let wire = client_bytes(&mut client);
+            let got = server
+                .receive(&wire, Some(&config), &mut plain)
+                .expect("taken");
+            done |= got.handshake_done;
+            let mut back = Vec::new();
+            server
+                .write(&mut OutQueue::default(), &mut back)
+                .expect("write to a Vec");
+            client.read_tls(&mut &back[..]).expect("the server's bytes");
+            client.process_new_packets().expect("the client is content");
+            if done && !client.is_handshaking() {
+                break;
+            }
+        }
+        assert!(done && server.is_tls() && !server.is_handshaking());
+        assert!(plain.is_empty());
+
+        io::Write::write_all(&mut client.writer(), b"alice\n").expect("plaintext");
+        client.send_close_notify();
+        let got = server
+            .receive(&client_bytes(&mut client), Some(&config), &mut plain)
+            .expect("taken");
+        assert!(got.peer_closed);
+        assert_eq!(plain, b"alice\n");
+        // Whatever comes after the end of the stream is ignored, not waited on for ever.
+        let late = server
+            .receive(b"\x17\x03\x03\x00\x01x", Some(&config), &mut plain)
+            .expect("ignored");
+        assert!(late.peer_closed);
+        assert_eq!(plain, b"alice\n");
+    }
+}
