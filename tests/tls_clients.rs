@@ -36,13 +36,7 @@ fn chats_with_a_plain_user(server: &TestServer, log: &LogFile, mut client: Piped
     plain.send_line("and hello from plain text");
     client.expect_line(chat_line("bob", "and hello from plain text"));
 
-    let joined = log.expect(format!(" joined as {name} (user, guest)"));
-    let at = joined.find("] conn ").expect("a conn id") + 2;
-    let conn: String = joined[at..]
-        .split(' ')
-        .take(2)
-        .collect::<Vec<_>>()
-        .join(" ");
+    let conn = log.conn_logging(format!(" joined as {name} (user, guest)"));
     log.expect(|l: &str| l.contains(&format!("] {conn} ")) && l.contains("TLS handshake done"));
 
     client.send_line("/quit");

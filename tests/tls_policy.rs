@@ -186,6 +186,17 @@ fn http_and_irc_clients_are_answered_in_their_own_protocol_closed_and_logged() {
     let why = log.disconnect_reason(&log.conn_of(from));
     assert!(why.contains("Irc"), "{why}");
 
+    // Inside TLS the same: sniffed again, refused in HTTP.
+    let addr = server.addr().to_string();
+    let mut https = Piped::spawn("openssl", &["s_client", "-quiet", "-connect", &addr]);
+    https.send_line("GET / HTTP/1.1");
+    https.expect_line(|l: &str| l == "HTTP/1.1 501 Not Implemented");
+    let rest = https.expect_end();
+    assert!(rest.iter().any(|l| l == "Connection: close"), "{rest:#?}");
+    let conn = log.conn_logging(" TLS handshake done ");
+    let why = log.disconnect_reason(&conn);
+    assert!(why.contains("Http"), "{why}");
+
     bystander.send_line("still here");
     listener.expect_line(chat_line("bea", "still here"));
 }

@@ -949,8 +949,17 @@ impl LogFile {
     #[track_caller]
     pub fn conn_of(&self, addr: SocketAddr) -> String {
         let connected = format!(" {addr} connected");
-        let line = self.expect(|l: &str| l.ends_with(&connected));
-        let at = line.find("] conn ").expect("a conn id") + 2;
+        self.conn_logging(|l: &str| l.ends_with(&connected))
+    }
+
+    /// The `conn N` named by the first line matching `m` (waited for).
+    #[track_caller]
+    pub fn conn_logging(&self, m: impl Matcher) -> String {
+        let line = self.expect(m);
+        let at = line
+            .find("] conn ")
+            .unwrap_or_else(|| panic!("no conn id in {line:?}"))
+            + 2;
         line[at..].split(' ').take(2).collect::<Vec<_>>().join(" ")
     }
 
