@@ -19,7 +19,9 @@ const TLS_BUFFER: usize = 64 * 1024;
 pub struct TlsFailure {
     /// What went wrong, for the log.
     pub why: String,
-    /// The alert rustls queued for the peer, to write once before closing (may be empty).
+    /// What rustls still had queued for the peer, to write once before closing: the rest of its
+    /// handshake flight (a TLS 1.3 alert is encrypted with its keys) and the alert, if rustls
+    /// sends one for this failure. May be empty.
     pub alert: Vec<u8>,
 }
 
