@@ -1,7 +1,7 @@
 //! What a TLS server lets through in plain: `--tls-required` sends a plain client one line saying
 //! how to connect securely; passwords (logins and `/register`) cross only inside TLS unless
-//! `--allow-plain-passwords`; HTTP and IRC clients are told in their own protocol that they are
-//! not served; a text client is greeted after a short silence, or at once by typing; and SIGHUP
+//! `--allow-plain-passwords`; an IRC client is told in its own protocol that it is not served, in
+//! plain or inside TLS, where an HTTP request is answered in HTTP as in plain; a text client is greeted after a short silence, or at once by typing; and SIGHUP
 //! re-reads the certificate without dropping anyone.
 
 mod common;
@@ -154,27 +154,12 @@ fn answer_to(server: &TestServer, bytes: &[u8]) -> (Vec<u8>, std::net::SocketAdd
 }
 
 #[test]
-fn http_and_irc_clients_are_answered_in_their_own_protocol_closed_and_logged() {
+fn irc_clients_are_answered_in_their_own_protocol_and_http_is_sniffed_inside_tls_too() {
     let data = DataDir::new();
     let log = LogFile::in_dir(&data);
     let server = TestServer::start_on(&data, &["--tls-self-signed", "--log-file", log.arg()]);
     let mut bystander = server.join("bea");
     let mut listener = server.join("ben");
-
-    let (http, from) = answer_to(&server, b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
-    let http = String::from_utf8(http).expect("UTF-8");
-    assert!(
-        http.starts_with("HTTP/1.1 501 Not Implemented\r\n"),
-        "{http}"
-    );
-    let (head, body) = http.split_once("\r\n\r\n").expect("a head and a body");
-    assert!(head.contains("Connection: close"), "{head}");
-    assert!(
-        head.contains(&format!("Content-Length: {}", body.len())),
-        "{http}"
-    );
-    let why = log.disconnect_reason(&log.conn_of(from));
-    assert!(why.contains("Http"), "{why}");
 
     let (irc, from) = answer_to(&server, b"NICK ivan\r\nUSER ivan 0 * :Ivan\r\n");
     let irc = String::from_utf8(irc).expect("UTF-8");
@@ -186,16 +171,23 @@ fn http_and_irc_clients_are_answered_in_their_own_protocol_closed_and_logged() {
     let why = log.disconnect_reason(&log.conn_of(from));
     assert!(why.contains("Irc"), "{why}");
 
-    // Inside TLS the same: sniffed again, refused in HTTP.
+    // Inside TLS the plaintext is sniffed again: IRC is refused the same way...
     let addr = server.addr().to_string();
-    let mut https = Piped::spawn("openssl", &["s_client", "-quiet", "-connect", &addr]);
-    https.send_line("GET / HTTP/1.1");
-    https.expect_line(|l: &str| l == "HTTP/1.1 501 Not Implemented");
-    let rest = https.expect_end();
-    assert!(rest.iter().any(|l| l == "Connection: close"), "{rest:#?}");
+    let mut ircs = Piped::spawn("openssl", &["s_client", "-quiet", "-connect", &addr]);
+    ircs.send_line("NICK ivan");
+    ircs.expect_line("ERROR :");
+    ircs.expect_end();
     let conn = log.conn_logging(" TLS handshake done ");
     let why = log.disconnect_reason(&conn);
-    assert!(why.contains("Http"), "{why}");
+    assert!(why.contains("Irc"), "{why}");
+
+    // ...and a request is answered in HTTP, over TLS.
+    let mut https = Piped::spawn("openssl", &["s_client", "-quiet", "-connect", &addr]);
+    https.send_line("GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r");
+    https.send_line("\r");
+    https.expect_line(|l: &str| l == "HTTP/1.1 200 OK");
+    let rest = https.expect_end();
+    assert!(rest.iter().any(|l| l.contains("<html")), "{rest:#?}");
 
     bystander.send_line("still here");
     listener.expect_line(chat_line("bea", "still here"));

@@ -127,7 +127,7 @@ mod tests {
 
         /// Up to `max` bytes, mostly from the few that start a mode and their neighbours.
         fn bytes(&mut self, max: usize) -> Vec<u8> {
-            const SOME: &[u8] = b"\x00\x16\x03\x01\x15\xff GETNICKPASUR\r\nx";
+            const SOME: &[u8] = b"\x00\x16\x03\x01\x15\xff GETNICKPASURHDO\r\nx";
             let len = self.below(max + 1);
             (0..len)
                 .map(|_| match self.below(3) {
@@ -245,8 +245,9 @@ mod tests {
     #[test]
     fn sniffing_in_pieces_agrees_with_the_whole_and_decides_within_the_probe() {
         let mut rng = Rng(0x5eed_cafe_f00d_0001);
-        let words: [&[u8]; 7] = [
-            b"GET ", b"NICK ", b"CAP ", b"PASS ", b"USER ", b"\x16", b"\x00",
+        let words: [&[u8]; 10] = [
+            b"GET ", b"HEAD ", b"POST ", b"PUT ", b"NICK ", b"CAP ", b"PASS ", b"USER ", b"\x16",
+            b"\x00",
         ];
         for _ in 0..5000 {
             let mut data = words[rng.below(words.len())].to_vec();
