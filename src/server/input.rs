@@ -158,7 +158,7 @@ impl Server {
             Sniffed::Tls => self.refuse(key, now, Vec::new(), "a TLS handshake inside TLS"),
             Sniffed::Http => self.begin_http(key, now),
             Sniffed::Irc => {
-                let why = format!("speaks {found:?}, which this server does not serve yet");
+                let why = "speaks IRC, which this server does not serve yet";
                 self.refuse(key, now, sniff::not_served(found).to_vec(), why);
             }
         }
