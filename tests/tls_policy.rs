@@ -169,7 +169,7 @@ fn irc_clients_are_answered_in_their_own_protocol_and_http_is_sniffed_inside_tls
         "{irc}"
     );
     let why = log.disconnect_reason(&log.conn_of(from));
-    assert!(why.contains("Irc"), "{why}");
+    assert!(why.contains("speaks IRC"), "{why}");
 
     // Inside TLS the plaintext is sniffed again: IRC is refused the same way...
     let addr = server.addr().to_string();
@@ -179,7 +179,7 @@ fn irc_clients_are_answered_in_their_own_protocol_and_http_is_sniffed_inside_tls
     ircs.expect_end();
     let conn = log.conn_logging(" TLS handshake done ");
     let why = log.disconnect_reason(&conn);
-    assert!(why.contains("Irc"), "{why}");
+    assert!(why.contains("speaks IRC"), "{why}");
 
     // ...and a request is answered in HTTP, over TLS.
     let mut https = Piped::spawn("openssl", &["s_client", "-quiet", "-connect", &addr]);
