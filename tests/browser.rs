@@ -1,0 +1,435 @@
+//! The page in a real browser: Debian's Chromium, headless, driven by its chromedriver over the
+//! W3C WebDriver protocol (JSON over HTTP on loopback), against the real `chatd`, with an
+//! nc-style text user on the other side. The page joins, chats both ways, switches rooms, sends
+//! and gets a direct message, and carries on across a server restart on the same port.
+//!
+//! Why WebDriver spoken from Rust (with `ureq`, a blocking HTTP client, no async runtime) rather
+//! than Python's Selenium: the test stays one `cargo test` with the text user from
+//! tests/common in the same process, and WebDriver's few commands used here (session, url,
+//! element, click, value, execute, screenshot) are plain JSON requests.
+//!
+//! Every wait polls the page with a deadline; only 127.0.0.1 is used; the only processes ended
+//! are the ones this test started (chatd, chromedriver, by their PIDs; Chromium is closed
+//! through its WebDriver session). Chromium missing fails the test with the command to install it.
+
+mod common;
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use common::{Client, DataDir, TestServer, TIMEOUT};
+use serde_json::{json, Value};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// WebDriver's key code for Enter.
+const ENTER: &str = "\u{E007}";
+/// The element reference's key in WebDriver answers.
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+/// A chromedriver process and the one browser session it runs, both ended when dropped.
+struct Browser {
+    driver: Child,
+    base: String,
+    session: String,
+    http: ureq::Agent,
+    _profile: DataDir,
+}
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
+    listener.local_addr().expect("its address").port()
+}
+
+impl Browser {
+    fn start() -> Browser {
+        for program in [CHROMIUM, CHROMEDRIVER] {
+            assert!(
+                Path::new(program).exists(),
+                "{program} is missing: this test needs Debian's Chromium and its WebDriver, \
+                 `apt-get install -y chromium chromium-driver` (.ci/run installs them)"
+            );
+        }
+        let profile = DataDir::new();
+        let port = free_port();
+        let driver = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .arg(format!(
+                "--log-path={}",
+                profile.path().join("chromedriver.log").display()
+            ))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let http: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(TIMEOUT))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let base = format!("http://127.0.0.1:{port}");
+        let mut browser = Browser {
+            driver,
+            base,
+            session: String::new(),
+            http,
+            _profile: profile,
+        };
+        browser.wait_ready();
+        let user_data = format!(
+            "--user-data-dir={}",
+            browser._profile.path().join("chromium").display()
+        );
+        let capabilities = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:loggingPrefs": { "browser": "ALL" },
+            "goog:chromeOptions": {
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu",
+                    "--disable-background-networking", "--disable-component-update",
+                    "--disable-sync", "--no-first-run", user_data, "--window-size=1000,700",
+                ],
+            },
+        }}});
+        let answer = browser.request("POST", "/session", Some(capabilities));
+        browser.session = answer["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session from chromedriver: {answer}"))
+            .to_owned();
+        // The window's inner size 1000x700 (the screenshot's), whatever the frame around it.
+        let inner = browser.script("return [innerWidth, innerHeight];", json!([]));
+        let rect = browser.session("GET", "/window/rect", None);
+        let grow = |outer: &Value, inner: &Value, want: i64| {
+            want + outer.as_i64().unwrap_or(want) - inner.as_i64().unwrap_or(want)
+        };
+        let size = json!({
+            "width": grow(&rect["width"], &inner[0], 1000),
+            "height": grow(&rect["height"], &inner[1], 700),
+        });
+        browser.session("POST", "/window/rect", Some(size));
+        browser
+    }
+
+    /// What the page's console said: its errors, CSP refusals included.
+    fn console_log(&self) -> Vec<String> {
+        let log = self.session("POST", "/se/log", Some(json!({ "type": "browser" })));
+        let entries = log.as_array().cloned().unwrap_or_default();
+        entries
+            .iter()
+            .map(|e| format!("{} {}", e["level"], e["message"]))
+            .collect()
+    }
+
+    /// Polls chromedriver's status until it is up (it was just started), within the timeout.
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let url = format!("{}/status", self.base);
+            if let Ok(mut answer) = self.http.get(&url).call() {
+                if let Ok(status) = answer.body_mut().read_json::<Value>() {
+                    if status["value"]["ready"] == true {
+                        return;
+                    }
+                }
+            }
+            if let Ok(Some(exit)) = self.driver.try_wait() {
+                panic!("chromedriver exited at once: {exit}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver not ready within {TIMEOUT:?}"
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// One WebDriver command; returns its `value`, failing with WebDriver's error if any.
+    #[track_caller]
+    fn request(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}{path}", self.base);
+        let answer = match (method, body) {
+            ("GET", _) => self.http.get(&url).call(),
+            ("DELETE", _) => self.http.delete(&url).call(),
+            (_, body) => self.http.post(&url).send_json(body.unwrap_or(json!({}))),
+        };
+        let mut answer = answer.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let ok = answer.status().is_success();
+        let value: Value = answer
+            .body_mut()
+            .read_json()
+            .unwrap_or_else(|e| panic!("{method} {path}: unreadable answer: {e}"));
+        assert!(ok, "{method} {path}: {value}");
+        value["value"].clone()
+    }
+
+    fn session(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        self.request(method, &format!("/session/{}{path}", self.session), body)
+    }
+
+    fn open(&self, url: &str) {
+        self.session("POST", "/url", Some(json!({ "url": url })));
+    }
+
+    /// Runs `script` (a function body) in the page and gives back what it returns.
+    fn script(&self, script: &str, args: Value) -> Value {
+        self.session(
+            "POST",
+            "/execute/sync",
+            Some(json!({ "script": script, "args": args })),
+        )
+    }
+
+    #[track_caller]
+    fn find(&self, css: &str) -> String {
+        let found = self.session(
+            "POST",
+            "/element",
+            Some(json!({ "using": "css selector", "value": css })),
+        );
+        found[ELEMENT]
+            .as_str()
+            .unwrap_or_else(|| panic!("no element {css}: {found}"))
+            .to_owned()
+    }
+
+    #[track_caller]
+    fn click(&self, css: &str) {
+        let element = self.find(css);
+        self.session("POST", &format!("/element/{element}/click"), None);
+    }
+
+    /// Types `text` into the element, as keys.
+    #[track_caller]
+    fn type_in(&self, css: &str, text: &str) {
+        let element = self.find(css);
+        self.session(
+            "POST",
+            &format!("/element/{element}/value"),
+            Some(json!({ "text": text })),
+        );
+    }
+
+    /// Types a line into the message box and presses Enter.
+    #[track_caller]
+    fn say(&self, text: &str) {
+        self.type_in("#message", &format!("{text}{ENTER}"));
+    }
+
+    /// Polls `script` until what it returns satisfies `done`, within the timeout.
+    #[track_caller]
+    fn wait_for(
+        &self,
+        what: &str,
+        script: &str,
+        args: Value,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let value = self.script(script, args.clone());
+            if done(&value) {
+                return value;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the page: no {what} within {TIMEOUT:?}; last saw {value}"
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits until the view shown has a line containing `text`; returns that line's text.
+    #[track_caller]
+    fn expect_line(&self, text: &str) -> String {
+        let script =
+            "const log = [...document.querySelectorAll('#views .log')].find((l) => !l.hidden);
+            const lines = log ? [...log.children].map((p) => p.textContent) : [];
+            return lines.find((l) => l.includes(arguments[0])) ?? lines.slice(-5).join(' | ');";
+        let line = self.wait_for(&format!("line with {text:?}"), script, json!([text]), |v| {
+            v.as_str().is_some_and(|l| l.contains(text))
+        });
+        line.as_str().unwrap_or_default().to_owned()
+    }
+
+    /// The text of the first element matching `css` ("" if none).
+    fn text(&self, css: &str) -> String {
+        let value = self.script(
+            "return document.querySelector(arguments[0])?.textContent ?? '';",
+            json!([css]),
+        );
+        value.as_str().unwrap_or_default().to_owned()
+    }
+
+    #[track_caller]
+    fn expect_text(&self, css: &str, text: &str) {
+        let script = "return document.querySelector(arguments[0])?.textContent ?? '';";
+        self.wait_for(&format!("{css} with {text:?}"), script, json!([css]), |v| {
+            v.as_str().is_some_and(|t| t.contains(text))
+        });
+    }
+
+    fn screenshot(&self) -> Vec<u8> {
+        let shot = self.session("GET", "/screenshot", None);
+        base64::engine::general_purpose::STANDARD
+            .decode(shot.as_str().expect("a base64 screenshot"))
+            .expect("the screenshot decodes")
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if !self.session.is_empty() {
+            // Closes Chromium; chromedriver waits for it to go.
+            let url = format!("{}/session/{}", self.base, self.session);
+            let _ = self.http.delete(&url).call();
+        }
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+/// Starts chatd on `addr` (a fixed port, to restart on it) or on a free port.
+fn chatd(addr: Option<SocketAddr>) -> TestServer {
+    match addr {
+        Some(addr) => TestServer::start(&["--listen", &addr.to_string()]),
+        None => TestServer::start(&[]),
+    }
+}
+
+#[test]
+fn the_page_chats_switches_rooms_sends_dms_and_survives_a_restart() {
+    let mut server = chatd(None);
+    let addr = server.addr();
+    let browser = Browser::start();
+    browser.open(&format!("http://{addr}/"));
+
+    // Join by the labelled form; the nc user sees the page's user enter.
+    let mut bob = server.join("bob");
+    browser.type_in("#name", "alice");
+    browser.click("#join button[type=submit]");
+    browser.expect_text("#status", "Connected as alice");
+    bob.expect_line("[*] alice entered.");
+    browser.expect_text("#users", "bob");
+
+    // Both ways; markup from a user is shown as text, never made into elements.
+    bob.send_line("hi <b>alice</b> & all");
+    let line = browser.expect_line("hi <b>alice</b> & all");
+    assert!(line.contains("bob"), "{line}");
+    let bold = browser.script(
+        "return document.querySelectorAll('#views b').length;",
+        json!([]),
+    );
+    assert_eq!(bold, json!(0), "a user's markup became an element");
+    browser.say("hello from the browser");
+    bob.expect_line(common::chat_line("alice", "hello from the browser"));
+    for line in [
+        "three lines in a row:",
+        "they come in order,",
+        "each with its stamp",
+    ] {
+        bob.send_line(line);
+    }
+    browser.expect_line("each with its stamp");
+    let last = browser.script(
+        "const lines = [...document.querySelectorAll('#views .log:not([hidden]) p.said .text')];
+         return lines.slice(-3).map((t) => t.textContent);",
+        json!([]),
+    );
+    assert_eq!(
+        last,
+        json!([
+            "three lines in a row:",
+            "they come in order,",
+            "each with its stamp"
+        ])
+    );
+
+    // Rooms: /join from the message box, lines tagged with the room both ways.
+    browser.say("/join #dev");
+    browser.expect_text("#view-title", "#dev");
+    bob.send_line("/join #dev");
+    bob.expect_line("You joined #dev");
+    browser.expect_line("bob entered.");
+    bob.send_line("dev talk from nc");
+    browser.expect_line("dev talk from nc");
+    browser.say("dev answer from the page");
+    bob.expect_line(common::chat_line("#dev alice", "dev answer from the page"));
+
+    // Switching back by a click moves the server's current room too; #dev counts unread lines.
+    browser.click("#rooms button[data-view='']");
+    browser.expect_text("#view-title", "#lobby");
+    browser.say("back in the lobby");
+    bob.expect_line(common::chat_line("alice", "back in the lobby"));
+    bob.send_line("missed this in dev");
+    browser.expect_text("#rooms button[data-view='#dev'] .badge", "1");
+    browser.wait_for(
+        "the unread count in the title",
+        "return document.title;",
+        json!([]),
+        |t| t == "(1) chatd",
+    );
+
+    // Mid-chat: the screenshot (docs/page.png when CHATD_PAGE_PNG names it).
+    let png = browser.screenshot();
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
+    std::fs::write(
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join("page.png"),
+        &png,
+    )
+    .expect("save the screenshot");
+    if let Some(path) = std::env::var_os("CHATD_PAGE_PNG") {
+        std::fs::write(path, &png).expect("save the screenshot where CHATD_PAGE_PNG says");
+    }
+
+    // A direct message: a click on the name opens its view; bob's answer lands there.
+    browser.click("#users button[data-name='bob']");
+    browser.expect_text("#view-title", "Direct messages with bob");
+    browser.say("a secret for bob");
+    bob.expect_line(common::chat_line("[dm] alice", "a secret for bob"));
+    bob.send_line("/dm alice a secret for alice");
+    browser.expect_line("a secret for alice");
+    assert_eq!(browser.text("#dms button[data-view='@bob'] .badge"), "");
+
+    // /help answers in the page.
+    browser.click("#rooms button[data-view='#dev']");
+    browser.say("/help");
+    browser.expect_line("click a name for a direct message");
+
+    // The server stops: the page says so, and keeps what is typed meanwhile.
+    drop(bob);
+    server.console("EXIT");
+    server.wait_exit(TIMEOUT);
+    browser.expect_line("Connection lost");
+    browser.click("#rooms button[data-view='']");
+    browser.say("typed while offline, first");
+    browser.say("typed while offline, second");
+
+    // Back on the same port: the page rejoins by itself, its rooms too, and sends the lines in order.
+    let server = chatd(Some(addr));
+    let mut carol = Client::connect(addr);
+    carol.join("carol");
+    browser.expect_line("Connection restored.");
+    browser.expect_text("#status", "Connected as alice");
+    let first = carol.expect_line("alice > typed while offline, first");
+    let second = carol.expect_line("alice > typed while offline, second");
+    assert!(
+        !first.contains("#dev") && !second.contains("#dev"),
+        "{first} / {second}"
+    );
+    carol.send_line("welcome back");
+    browser.expect_line("welcome back");
+    carol.send_line("/join #dev");
+    carol.expect_line("You joined #dev (2 members)");
+
+    // No script error and nothing the Content-Security-Policy refused, all along.
+    let log = browser.console_log();
+    let bad = |l: &&String| l.contains("Content Security Policy") || l.contains("Uncaught");
+    assert!(!log.iter().any(|l| bad(&l)), "{log:#?}");
+    drop(server);
+}
