@@ -172,6 +172,16 @@ impl Browser {
         self.request(method, &format!("/session/{}{path}", self.session), body)
     }
 
+    /// Runs `source` in every page this session loads, before the page's own scripts (through
+    /// the DevTools protocol, which the page's Content-Security-Policy does not bind).
+    fn before_each_page(&self, source: &str) {
+        let command = json!({
+            "cmd": "Page.addScriptToEvaluateOnNewDocument",
+            "params": { "source": source },
+        });
+        self.session("POST", "/goog/cdp/execute", Some(command));
+    }
+
     fn open(&self, url: &str) {
         self.session("POST", "/url", Some(json!({ "url": url })));
     }
@@ -294,6 +304,23 @@ impl Drop for Browser {
     }
 }
 
+/// Records the page's notifications in `window.notes` and its permission requests in
+/// `window.asked`; `document.hidden` is `window.tabHidden`.
+const NOTIFICATIONS: &str = "
+    window.notes = []; window.asked = 0; window.tabHidden = false;
+    class Recorded {
+        constructor(title, options) { window.notes.push([title, options.body]); }
+        addEventListener() {}
+    }
+    Recorded.permission = 'default';
+    Recorded.requestPermission = () => {
+        window.asked++;
+        Recorded.permission = 'granted';
+        return Promise.resolve('granted');
+    };
+    window.Notification = Recorded;
+    Object.defineProperty(document, 'hidden', { get: () => window.tabHidden });";
+
 /// Starts chatd on `addr` (a fixed port, to restart on it) or on a free port.
 fn chatd(addr: Option<SocketAddr>) -> TestServer {
     match addr {
@@ -307,6 +334,9 @@ fn the_page_chats_switches_rooms_sends_dms_and_survives_a_restart() {
     let mut server = chatd(None);
     let addr = server.addr();
     let browser = Browser::start();
+    // A headless browser shows no notifications and its tab is never hidden: the page gets a
+    // Notification that records what it is asked, and a `document.hidden` the test sets.
+    browser.before_each_page(NOTIFICATIONS);
     browser.open(&format!("http://{addr}/"));
 
     // Join by the labelled form; the nc user sees the page's user enter.
@@ -400,6 +430,44 @@ fn the_page_chats_switches_rooms_sends_dms_and_survives_a_restart() {
     browser.click("#rooms button[data-view='#dev']");
     browser.say("/help");
     browser.expect_line("click a name for a direct message");
+
+    // Notifications: asked for on a click only; then, while the tab is hidden, shown for a
+    // direct message and for a line naming alice, not for other lines; the title counts them.
+    assert_eq!(browser.script("return window.asked;", json!([])), json!(0));
+    browser.click("#notify");
+    browser.wait_for(
+        "the permission asked",
+        "return [window.asked, document.querySelector('#notify').hidden];",
+        json!([]),
+        |v| v == &json!([1, true]),
+    );
+    browser.script("window.tabHidden = true;", json!([]));
+    bob.send_line("/dm alice are you there?");
+    bob.send_line("a line for nobody in particular");
+    bob.send_line("Alice: look at this");
+    browser.expect_line("Alice: look at this");
+    let notes = browser.script("return window.notes;", json!([]));
+    assert_eq!(
+        notes,
+        json!([
+            ["bob (direct message)", "are you there?"],
+            ["bob in #dev", "Alice: look at this"]
+        ])
+    );
+    assert_eq!(
+        browser.script("return document.title;", json!([])),
+        json!("(3) chatd")
+    );
+    browser.script(
+        "window.tabHidden = false; document.dispatchEvent(new Event('visibilitychange'));",
+        json!([]),
+    );
+    browser.wait_for(
+        "the shown room read",
+        "return document.title;",
+        json!([]),
+        |t| t == "(1) chatd",
+    );
 
     // The server stops: the page says so, and keeps what is typed meanwhile.
     drop(bob);

@@ -192,7 +192,7 @@ function renderUsers() {
   const mods = chat.views.get(chat.shown)?.mods || new Set();
   ui.users.replaceChildren(...chat.users.map((user) => {
     const item = document.createElement("li");
-    const marks = [];
+    const marks = user.name === chat.me ? ["you"] : [];
     if (user.role === "admin") marks.push("admin");
     if (mods.has(user.name.toLowerCase())) marks.push("moderator");
     if (user.away !== null) marks.push(user.away ? `away: ${user.away}` : "away");
@@ -202,7 +202,7 @@ function renderUsers() {
     button.disabled = user.name === chat.me;
     button.append(span(`from ${colour(user.name)}`, user.name));
     if (marks.length) button.append(" ", span("marks", `(${marks.join(", ")})`));
-    button.title = button.disabled ? "you" : `Send ${user.name} a direct message`;
+    if (!button.disabled) button.title = `Send ${user.name} a direct message`;
     button.addEventListener("click", () => open(dmView(user.name).key));
     item.append(button);
     return item;
