@@ -26,6 +26,8 @@ use serde_json::{json, Value};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// The longest one WebDriver request may take: starting Chromium on a busy machine is the slow one.
+const SESSION_TIMEOUT: Duration = Duration::from_secs(30);
 /// WebDriver's key code for Enter.
 const ENTER: &str = "\u{E007}";
 /// The element reference's key in WebDriver answers.
@@ -68,7 +70,7 @@ impl Browser {
             .spawn()
             .expect("start chromedriver");
         let http: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(TIMEOUT))
+            .timeout_global(Some(SESSION_TIMEOUT))
             .http_status_as_error(false)
             .build()
             .into();

@@ -133,6 +133,7 @@ function badges() {
   let total = 0;
   for (const v of chat.views.values()) {
     v.badge.textContent = v.unread ? String(v.unread) : "";
+    v.button.setAttribute("aria-label", v.unread ? `${v.title}, ${v.unread} unread` : v.title);
     total += v.unread;
   }
   document.title = total ? `(${total}) chatd` : "chatd";
@@ -431,6 +432,7 @@ function receive(msg) {
         v.title = msg.room;
         v.label.textContent = msg.room;
         v.log.setAttribute("aria-label", msg.room);
+        badges();
         if (chat.shown === DEFAULT) ui.title.textContent = msg.room;
       }
       const v = roomView(msg.room);
