@@ -426,6 +426,9 @@ fn the_page_chats_switches_rooms_sends_dms_and_survives_a_restart() {
     bob.expect_line(common::chat_line("[dm] alice", "a secret for bob"));
     bob.send_line("/dm alice a secret for alice");
     browser.expect_line("a secret for alice");
+    browser.say("/dm bob typed as a command");
+    bob.expect_line(common::chat_line("[dm] alice", "typed as a command"));
+    browser.expect_line("typed as a command");
     assert_eq!(browser.text("#dms button[data-view='@bob'] .badge"), "");
 
     // /help answers in the page.

@@ -320,8 +320,10 @@ ui.send.addEventListener("submit", (event) => {
   ui.message.value = "";
   const trimmed = text.trimStart();
   const command = trimmed.startsWith("/") && !trimmed.startsWith("//");
-  const v = chat.views.get(chat.shown);
-  const echo = command ? null : said(v, now(), chat.me, trimmed.startsWith("//") ? trimmed.slice(1) : text);
+  const dm = /^\/(dm|msg|messageto)\s+(\S+)\s+(.*\S)/i.exec(trimmed); // shown in its conversation
+  const v = dm ? dmView(dm[2]) : chat.views.get(chat.shown);
+  const shown = command ? dm?.[3] : trimmed.startsWith("//") ? trimmed.slice(1) : text;
+  const echo = shown === undefined ? null : said(v, now(), chat.me, shown);
   const item = { key: chat.shown, text, echo };
   if (chat.online) return deliver(item);
   echo?.classList.add("pending");
