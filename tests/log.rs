@@ -23,7 +23,9 @@ fn wait_for_line(log: &Path, what: &str, wanted: impl Fn(&str) -> bool) -> Vec<S
     let deadline = Instant::now() + TIMEOUT;
     loop {
         let text = fs::read_to_string(log).unwrap_or_default();
-        let lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        // The logger writes a line in pieces: one still being written is left for the next look.
+        let whole = &text[..text.rfind('\n').map_or(0, |end| end + 1)];
+        let lines: Vec<String> = whole.lines().map(str::to_owned).collect();
         if lines.iter().any(|l| wanted(l)) {
             return lines;
         }
