@@ -20,13 +20,19 @@ fn log_path(data: &DataDir) -> PathBuf {
 /// Waits, bounded, until the log holds a line for which `wanted` is true; returns all lines.
 #[track_caller]
 fn wait_for_line(log: &Path, what: &str, wanted: impl Fn(&str) -> bool) -> Vec<String> {
+    wait_for_lines(log, what, |lines| lines.iter().any(|l| wanted(l)))
+}
+
+/// Waits, bounded, until the log's whole lines are as `wanted` says; returns them.
+#[track_caller]
+fn wait_for_lines(log: &Path, what: &str, wanted: impl Fn(&[String]) -> bool) -> Vec<String> {
     let deadline = Instant::now() + TIMEOUT;
     loop {
         let text = fs::read_to_string(log).unwrap_or_default();
         // The logger writes a line in pieces: one still being written is left for the next look.
         let whole = &text[..text.rfind('\n').map_or(0, |end| end + 1)];
         let lines: Vec<String> = whole.lines().map(str::to_owned).collect();
-        if lines.iter().any(|l| wanted(l)) {
+        if wanted(&lines) {
             return lines;
         }
         assert!(Instant::now() < deadline, "no {what} in the log:\n{text}");
@@ -92,9 +98,12 @@ fn the_log_stamps_every_line_and_gives_one_disconnect_line_per_connection_with_i
     server.console("KICK carol spam");
     carol.expect_closed();
     dave.expect_closed();
-    let lines = wait_for_line(&log, "four disconnect lines", |_| {
-        let text = fs::read_to_string(&log).unwrap_or_default();
-        text.matches(" disconnected: ").count() >= 4
+    let lines = wait_for_lines(&log, "four disconnect lines", |lines| {
+        lines
+            .iter()
+            .filter(|l| l.contains(" disconnected: "))
+            .count()
+            >= 4
     });
 
     for line in &lines {
