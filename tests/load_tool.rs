@@ -1,9 +1,12 @@
 //! `chatd-load` against the real `chatd`: a tiny burst arrives whole (in one room or spread over
-//! several), and the tool refuses to flood a machine other than this one.
+//! several, in plain text or over TLS), idle and new connections are measured over TLS, a
+//! certificate other than the pinned one is refused, and the tool refuses to flood a machine
+//! other than this one.
 
 mod common;
 
 use std::process::{Command, Output};
+use std::time::Duration;
 
 use common::TestServer;
 
@@ -29,6 +32,17 @@ fn json_number(json: &str, key: &str) -> Option<f64> {
 fn tiny_burst_with(mode: &str, clients: usize, extra: &[&str], expected: f64) -> String {
     // Flood control would pace the burst to 5 lines a second per client.
     let server = TestServer::start_with_stdin_null(&["--history", "0", "--no-flood-control"]);
+    tiny_burst_against(&server, mode, clients, extra, expected)
+}
+
+/// [`tiny_burst_with`] against `server`.
+fn tiny_burst_against(
+    server: &TestServer,
+    mode: &str,
+    clients: usize,
+    extra: &[&str],
+    expected: f64,
+) -> String {
     let addr = server.addr().to_string();
     let pid = server.pid().to_string();
     let clients = clients.to_string();
@@ -97,6 +111,146 @@ fn a_burst_spread_over_rooms_reaches_exactly_each_rooms_other_members() {
     // 5. Each line reaches its room's others only: 3 x 2 + 2 x 1 + 2 x 1 receivers, 50 lines each.
     let json = tiny_burst_with("text", 7, &["--rooms", "3"], (3.0 * 2.0 + 2.0 + 2.0) * 50.0);
     assert_eq!(json_number(&json, "rooms"), Some(3.0), "{json}");
+}
+
+/// A chatd with a self-signed certificate (made in its own data directory), and its fingerprint.
+fn tls_server() -> (TestServer, String) {
+    let mut server = TestServer::start_with_stdin_null(&[
+        "--history",
+        "0",
+        "--no-flood-control",
+        "--tls-self-signed",
+    ]);
+    let line = server.expect_stdout("chatd TLS certificate ", Duration::from_secs(10));
+    let fingerprint = line["chatd TLS certificate ".len()..]
+        .split_whitespace()
+        .next()
+        .expect("a fingerprint")
+        .to_owned();
+    (server, fingerprint)
+}
+
+#[test]
+fn a_tiny_tls_burst_with_the_certificate_pinned_reaches_every_other_client_once() {
+    let (server, fingerprint) = tls_server();
+    let json = tiny_burst_against(
+        &server,
+        "text",
+        4,
+        &["--tls", "--tls-fingerprint", &fingerprint],
+        600.0,
+    );
+    assert!(
+        json.contains(&format!("\"tls\":\"pinned to {fingerprint}\"")),
+        "{json}"
+    );
+    // Without a fingerprint it says plainly that nothing was verified, and still works.
+    let json = tiny_burst_against(&server, "text", 3, &["--tls", "--rooms", "1"], 300.0);
+    assert!(
+        json.contains("\"tls\":\"no verification, load testing only\""),
+        "{json}"
+    );
+}
+
+#[test]
+fn a_certificate_other_than_the_pinned_one_is_refused() {
+    let (server, _) = tls_server();
+    let addr = server.addr().to_string();
+    let wrong = format!("SHA256:{}", ["AB"; 32].join(":"));
+    let output = chatd_load(&[
+        "burst",
+        "--tls",
+        "--tls-fingerprint",
+        &wrong,
+        "--addr",
+        &addr,
+        "--clients",
+        "2",
+        "--messages",
+        "5",
+        "--timeout",
+        "10",
+        "--quiet",
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("not the pinned"), "{stdout}");
+    assert!(stdout.contains("0 of 2"), "{stdout}");
+}
+
+#[test]
+fn idle_tls_connections_report_the_servers_memory_per_connection() {
+    let (server, _) = tls_server();
+    let (addr, pid) = (server.addr().to_string(), server.pid().to_string());
+    let output = chatd_load(&[
+        "idle",
+        "--tls",
+        "--addr",
+        &addr,
+        "--clients",
+        "20",
+        "--hold",
+        "0.2",
+        "--server-pid",
+        &pid,
+        "--timeout",
+        "20",
+        "--json",
+        "--quiet",
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert_eq!(json_number(&stdout, "joined"), Some(20.0), "{stdout}");
+    assert!(
+        json_number(&stdout, "rss_per_connection").is_some(),
+        "{stdout}"
+    );
+}
+
+/// Runs a connect scenario of 30 connections against `server` with `extra` flags; checks that
+/// every one was made and returns the JSON figures.
+fn connect_run(server: &TestServer, extra: &[&str]) -> String {
+    let (addr, pid) = (server.addr().to_string(), server.pid().to_string());
+    let mut args = vec![
+        "connect",
+        "--addr",
+        &addr,
+        "--clients",
+        "30",
+        "--connect-batch",
+        "10",
+        "--server-pid",
+        &pid,
+        "--timeout",
+        "20",
+        "--json",
+        "--quiet",
+    ];
+    args.extend_from_slice(extra);
+    let output = chatd_load(&args);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let figure = |key| json_number(&stdout, key).unwrap_or_else(|| panic!("no {key} in {stdout}"));
+    assert_eq!(figure("joined"), 30.0);
+    assert_eq!(figure("join_failures"), 0.0);
+    assert!(figure("connections_per_sec") > 0.0, "{stdout}");
+    assert!(figure("cpu_us_per_connection") > 0.0, "{stdout}");
+    assert!(figure("connections_per_cpu_sec") > 0.0, "{stdout}");
+    assert!(stderr.contains("connections per CPU second"), "{stderr}");
+    stdout.into_owned()
+}
+
+#[test]
+fn new_connections_are_counted_to_the_greeting_over_tls_and_plain() {
+    let (server, _) = tls_server();
+    // Silent clients are greeted after chatd's short wait; one letter of a name, at once.
+    let json = connect_run(&server, &["--tls"]);
+    assert!(json.contains("\"scenario\":\"connect\""), "{json}");
+    assert!(json.contains("\"tls\":\"no verification"), "{json}");
+    connect_run(&server, &["--tls", "--connect-send", "l"]);
+    let plain = connect_run(&server, &["--connect-send", "l"]);
+    assert!(plain.contains("\"tls\":null"), "{plain}");
 }
 
 #[test]

@@ -9,9 +9,11 @@ use std::time::Duration;
 
 use argh::FromArgs;
 
+use chatd::load::tls::{TlsClient, Trust};
 use chatd::load::{
     self, resolve_target, Scenario, Settings, SettingsError, Template, TextWire, Wire, WireMode,
 };
+use chatd::tls::Fingerprint;
 
 /// Load a chat server: clients join, then burst, send at a steady rate, or stay idle. Reports
 /// deliveries per second, lost and duplicated deliveries, latency, and with --server-pid the
@@ -19,7 +21,8 @@ use chatd::load::{
 #[derive(FromArgs)]
 struct Args {
     /// burst (every client sends --messages as fast as it can), rate (--rate msg/s for --duration
-    /// seconds) or idle (hold --clients connections for --hold seconds)
+    /// seconds), idle (hold --clients connections for --hold seconds) or connect (--clients new
+    /// connections, --connect-batch at once, each closed once the server's first line came)
     #[argh(positional)]
     scenario: Scenario,
     /// the server's HOST:PORT (default 127.0.0.1:3001); loopback only unless --allow-remote
@@ -28,7 +31,7 @@ struct Args {
     /// allow an --addr that is not loopback
     #[argh(switch)]
     allow_remote: bool,
-    /// connections (default 50 for burst, 100 for rate, 1000 for idle)
+    /// connections (default 50 for burst, 100 for rate, 1000 for idle, 2000 for connect)
     #[argh(option)]
     clients: Option<usize>,
     /// burst: messages each client sends (default 2000)
@@ -79,6 +82,18 @@ struct Args {
     /// chatd's "You joined {room} (" and "You made {room} and")
     #[argh(option)]
     room_joined: Vec<String>,
+    /// every client connects with TLS (a full handshake each, no resumption); the server's
+    /// certificate is not verified unless --tls-fingerprint is given: load testing only
+    #[argh(switch)]
+    tls: bool,
+    /// with --tls: accept only the server certificate with this SHA-256 fingerprint (as `chatd
+    /// tls fingerprint` prints it)
+    #[argh(option)]
+    tls_fingerprint: Option<Fingerprint>,
+    /// connect: what each connection sends once connected, with \n \r \t \\ escapes (default
+    /// nothing: chatd greets after its short silence; one letter of a name makes it greet at once)
+    #[argh(option, default = "String::new()")]
+    connect_send: String,
     /// the server's process id: report its CPU time per 1,000 deliveries and its memory
     #[argh(option)]
     server_pid: Option<u32>,
@@ -140,9 +155,28 @@ fn settings(args: &Args) -> Result<Settings, SettingsError> {
         })
     };
     let welcome = load::wire::unescape(&args.welcome);
+    let addr = resolve_target(&args.addr, args.allow_remote)?;
+    let trust = match (args.tls, args.tls_fingerprint) {
+        (false, Some(_)) => {
+            return Err(SettingsError {
+                flag: "--tls-fingerprint",
+                reason: "needs --tls".into(),
+            })
+        }
+        (false, None) => None,
+        (true, Some(fingerprint)) => Some(Trust::Pinned(fingerprint)),
+        (true, None) => Some(Trust::NoVerificationLoadTestingOnly),
+    };
+    let tls = trust
+        .map(|trust| TlsClient::new(addr, trust))
+        .transpose()
+        .map_err(|e| SettingsError {
+            flag: "--tls",
+            reason: format!("cannot set TLS up: {e}"),
+        })?;
     let settings = Settings {
         scenario: args.scenario,
-        addr: resolve_target(&args.addr, args.allow_remote)?,
+        addr,
         clients: args
             .clients
             .unwrap_or_else(|| args.scenario.default_clients()),
@@ -177,6 +211,8 @@ fn settings(args: &Args) -> Result<Settings, SettingsError> {
         timeout: seconds("--timeout", args.timeout)?,
         connect_batch: args.connect_batch,
         label: args.label.clone(),
+        tls,
+        connect_send: load::wire::unescape(&args.connect_send).into_bytes(),
     };
     settings.validate()?;
     Ok(settings)

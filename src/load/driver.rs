@@ -11,12 +11,13 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, Read, Write};
 use std::net::Shutdown;
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
+use rustls::ClientConnection;
 
 use super::histogram::Histogram;
 use super::payload::{Kind, Marker};
@@ -24,7 +25,7 @@ use super::procfs::{MachineSample, Process, Sample};
 use super::report::{si, Latency, MachineUse, Report, ServerUse};
 use super::settings::{Scenario, Settings};
 use super::tally::{Delivery, Tally};
-use super::wire::{Incoming, Reader};
+use super::wire::{Incoming, Reader, Wire};
 
 /// Bytes read from a socket per call.
 const READ_CHUNK: usize = 64 * 1024;
@@ -56,7 +57,8 @@ impl std::error::Error for LoadError {
     }
 }
 
-fn context(context: impl Into<String>) -> impl FnOnce(io::Error) -> LoadError {
+/// Wraps an I/O error with what was being done.
+pub(super) fn context(context: impl Into<String>) -> impl FnOnce(io::Error) -> LoadError {
     let context = context.into();
     move |source| LoadError { context, source }
 }
@@ -66,6 +68,8 @@ fn context(context: impl Into<String>) -> impl FnOnce(io::Error) -> LoadError {
 pub enum Stage {
     /// Connecting and joining.
     Joining,
+    /// Connect: making new connections one after another.
+    Connecting,
     /// Waiting for a probe to reach every client.
     Probing,
     /// Sending the measured messages.
@@ -82,6 +86,7 @@ impl fmt::Display for Stage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Stage::Joining => "joining",
+            Stage::Connecting => "connecting",
             Stage::Probing => "probing",
             Stage::Running => "running",
             Stage::Draining => "draining",
@@ -148,6 +153,8 @@ enum ClientState {
 
 struct Client {
     socket: TcpStream,
+    /// With `--tls`, its session: `out` is plaintext handed to it, the socket carries records.
+    tls: Option<Box<ClientConnection>>,
     state: ClientState,
     /// Whether it ever joined (it may have been closed since).
     was_joined: bool,
@@ -170,6 +177,10 @@ struct Client {
 impl Client {
     fn all_written(&self) -> bool {
         self.written == self.out.len()
+            && self
+                .tls
+                .as_ref()
+                .is_none_or(|tls| !tls.wants_write() && !tls.is_handshaking())
     }
 }
 
@@ -177,10 +188,15 @@ enum Written {
     /// Everything queued is written; this many measured messages with it.
     All(u64),
     Blocked,
+    /// TLS: the plaintext waits in the session until the handshake is done.
+    Handshaking,
     Failed(String),
 }
 
 fn write_out(client: &mut Client) -> Written {
+    if client.tls.is_some() {
+        return write_tls(client);
+    }
     while client.written < client.out.len() {
         match client.socket.write(&client.out[client.written..]) {
             Ok(0) => return Written::Failed("the connection accepts no more bytes".into()),
@@ -196,6 +212,80 @@ fn write_out(client: &mut Client) -> Written {
     client.out.clear();
     client.written = 0;
     Written::All(std::mem::take(&mut client.lines_in_out))
+}
+
+/// [`write_out`] through the client's TLS session: the plaintext goes into the session whole (it
+/// is encrypted at once, or once the handshake is done), then its records to the socket.
+fn write_tls(client: &mut Client) -> Written {
+    let Client {
+        socket,
+        tls: Some(tls),
+        out,
+        written,
+        blocked,
+        lines_in_out,
+        ..
+    } = client
+    else {
+        return Written::Failed("no TLS session".into());
+    };
+    if *written < out.len() {
+        if let Err(e) = tls.writer().write_all(&out[*written..]) {
+            return Written::Failed(format!("TLS refused the plaintext: {e}"));
+        }
+        out.clear();
+        *written = 0;
+    }
+    while tls.wants_write() {
+        match tls.write_tls(socket) {
+            Ok(0) => return Written::Failed("the connection accepts no more bytes".into()),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                *blocked = true;
+                return Written::Blocked;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Written::Failed(format!("write failed: {e}")),
+        }
+    }
+    if tls.is_handshaking() {
+        return Written::Handshaking;
+    }
+    Written::All(std::mem::take(lines_in_out))
+}
+
+/// What one read's lines meant to a client, taken into its state once the bytes are fed.
+#[derive(Default)]
+struct Fed {
+    welcomed: bool,
+    in_room: bool,
+    probed: bool,
+    last_line: Option<String>,
+}
+
+/// Feeds `bytes` received by client `i` to its `reader`, accounting for every line.
+#[allow(clippy::too_many_arguments)]
+fn feed(
+    reader: &mut Reader,
+    wire: &Wire,
+    received: &mut Received,
+    i: usize,
+    joining: bool,
+    now_ns: u64,
+    bytes: &[u8],
+    fed: &mut Fed,
+) {
+    reader.feed(wire, bytes, |item| match item {
+        Incoming::Welcome => fed.welcomed = true,
+        Incoming::Other => received.other_lines += 1,
+        Incoming::Line(line) => {
+            if joining {
+                fed.last_line = Some(String::from_utf8_lossy(line).into_owned());
+            }
+            fed.probed |= received.line(i, line, now_ns);
+        }
+        Incoming::RoomJoined => fed.in_room = true,
+    });
 }
 
 /// The receiving side's accounting.
@@ -283,6 +373,9 @@ struct Load<'a> {
 
 /// Runs the load `settings` describe; calls `progress` about once a second.
 pub fn run(settings: &Settings, progress: &mut dyn FnMut(&Progress)) -> Result<Report, LoadError> {
+    if settings.scenario == Scenario::Connect {
+        return super::connect::run(settings, progress);
+    }
     let mut load = Load::new(settings)?;
     load.drive(progress)?;
     Ok(load.report())
@@ -439,7 +532,7 @@ impl<'a> Load<'a> {
             Stage::Running => match self.settings.scenario {
                 Scenario::Burst => self.send_burst(),
                 Scenario::Rate => self.send_due(now),
-                Scenario::Idle => {}
+                Scenario::Idle | Scenario::Connect => {}
             },
             Stage::Draining => {
                 let written = self.clients.iter().all(Client::all_written);
@@ -464,7 +557,7 @@ impl<'a> Load<'a> {
                     self.finish(now);
                 }
             }
-            Stage::Done => {}
+            Stage::Connecting | Stage::Done => {}
         }
     }
 
@@ -514,6 +607,17 @@ impl<'a> Load<'a> {
 
     fn connect(&mut self) {
         let index = self.clients.len();
+        let tls = match self.settings.tls.as_ref().map(|tls| tls.session()) {
+            None => None,
+            Some(Ok(session)) => Some(Box::new(session)),
+            Some(Err(e)) => {
+                self.connect_stopped = true;
+                self.join_failures += self.settings.clients - index;
+                self.first_error
+                    .get_or_insert_with(|| format!("client {index}: no TLS session: {e}"));
+                return;
+            }
+        };
         let socket = TcpStream::connect(self.settings.addr).and_then(|mut socket| {
             self.poll.registry().register(
                 &mut socket,
@@ -526,6 +630,7 @@ impl<'a> Load<'a> {
             Ok(socket) => {
                 self.clients.push(Client {
                     socket,
+                    tls,
                     state: ClientState::Connecting,
                     was_joined: false,
                     out: Vec::new(),
@@ -584,55 +689,102 @@ impl<'a> Load<'a> {
             if client.state == ClientState::Closed {
                 return;
             }
-            match client.socket.read(&mut self.read_buf) {
+            let n = match client.socket.read(&mut self.read_buf) {
                 Ok(0) => {
                     self.close(i, "closed by the server");
                     return;
                 }
-                Ok(n) => {
-                    let now_ns = self.origin.elapsed().as_nanos() as u64;
-                    let received = &mut self.received;
-                    let joining = matches!(
-                        client.state,
-                        ClientState::Joining | ClientState::JoiningRoom
-                    );
-                    let mut welcomed = false;
-                    let mut in_room = false;
-                    let mut probed = false;
-                    let mut last_line = None;
-                    client.reader.feed(
-                        &self.settings.wire,
-                        &self.read_buf[..n],
-                        |item| match item {
-                            Incoming::Welcome => welcomed = true,
-                            Incoming::Other => received.other_lines += 1,
-                            Incoming::Line(line) => {
-                                if joining {
-                                    last_line = Some(String::from_utf8_lossy(line).into_owned());
-                                }
-                                probed |= received.line(i, line, now_ns);
-                            }
-                            Incoming::RoomJoined => in_room = true,
-                        },
-                    );
-                    if last_line.is_some() {
-                        client.last_line = last_line;
-                    }
-                    client.probe_seen |= probed;
-                    if welcomed && client.state == ClientState::Joining {
-                        self.welcomed(i);
-                    }
-                    if in_room && self.clients[i].state == ClientState::JoiningRoom {
-                        self.set_joined(i);
-                    }
-                }
+                Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     self.close(i, &format!("read failed: {e}"));
                     return;
                 }
+            };
+            let now_ns = self.origin.elapsed().as_nanos() as u64;
+            let joining = matches!(
+                client.state,
+                ClientState::Joining | ClientState::JoiningRoom
+            );
+            let mut fed = Fed::default();
+            let wire = &self.settings.wire;
+            let Some(tls) = client.tls.as_deref_mut() else {
+                let bytes = &self.read_buf[..n];
+                feed(
+                    &mut client.reader,
+                    wire,
+                    &mut self.received,
+                    i,
+                    joining,
+                    now_ns,
+                    bytes,
+                    &mut fed,
+                );
+                self.take_fed(i, fed);
+                continue;
+            };
+            // TLS: the records read go through the session; its plaintext is fed in place.
+            let was_handshaking = tls.is_handshaking();
+            let mut rest = &self.read_buf[..n];
+            let mut failure = None;
+            let mut peer_closed = false;
+            while !rest.is_empty() && failure.is_none() {
+                if let Err(e) = tls.read_tls(&mut rest) {
+                    failure = Some(format!("TLS input refused: {e}"));
+                    break;
+                }
+                match tls.process_new_packets() {
+                    Ok(state) => peer_closed |= state.peer_has_closed(),
+                    Err(e) => failure = Some(format!("TLS failed: {e}")),
+                }
+                let mut plain = tls.reader();
+                while let Ok(chunk) = plain.fill_buf() {
+                    if chunk.is_empty() {
+                        break;
+                    }
+                    let len = chunk.len();
+                    feed(
+                        &mut client.reader,
+                        wire,
+                        &mut self.received,
+                        i,
+                        joining,
+                        now_ns,
+                        chunk,
+                        &mut fed,
+                    );
+                    plain.consume(len);
+                }
             }
+            let answer = tls.wants_write() || (was_handshaking && !tls.is_handshaking());
+            self.take_fed(i, fed);
+            if let Some(why) = failure {
+                self.close(i, &why);
+                return;
+            }
+            if peer_closed {
+                self.close(i, "closed by the server (TLS close_notify)");
+                return;
+            }
+            if answer && self.clients[i].state != ClientState::Closed {
+                self.flush(i);
+            }
+        }
+    }
+
+    /// Takes what a read's lines meant into client `i`'s state.
+    fn take_fed(&mut self, i: usize, fed: Fed) {
+        let client = &mut self.clients[i];
+        if fed.last_line.is_some() {
+            client.last_line = fed.last_line;
+        }
+        client.probe_seen |= fed.probed;
+        if fed.welcomed && client.state == ClientState::Joining {
+            self.welcomed(i);
+        }
+        if fed.in_room && self.clients[i].state == ClientState::JoiningRoom {
+            self.set_joined(i);
         }
     }
 
@@ -660,7 +812,7 @@ impl<'a> Load<'a> {
                     _ => {}
                 }
             }
-            Written::Blocked => {}
+            Written::Blocked | Written::Handshaking => {}
             Written::Failed(why) => self.close(i, &why),
         }
     }
@@ -905,7 +1057,9 @@ impl<'a> Load<'a> {
             .duration_since(self.origin)
             .as_secs_f64();
         let run_secs = match (s.scenario, self.run_started) {
-            (Scenario::Idle, _) => finished.duration_since(self.origin).as_secs_f64(),
+            (Scenario::Idle | Scenario::Connect, _) => {
+                finished.duration_since(self.origin).as_secs_f64()
+            }
             (_, Some(start)) => {
                 let end = self
                     .received
@@ -916,24 +1070,9 @@ impl<'a> Load<'a> {
             (_, None) => 0.0,
         };
         let h = &self.received.latency;
-        let latency = match (
-            h.quantile(0.5),
-            h.quantile(0.99),
-            h.quantile(0.999),
-            h.max(),
-            h.mean(),
-        ) {
-            (Some(p50), Some(p99), Some(p999), Some(max), Some(mean)) => Some(Latency {
-                p50,
-                p99,
-                p999,
-                max,
-                mean,
-            }),
-            _ => None,
-        };
+        let latency = Latency::of(h);
         let measured_from = match s.scenario {
-            Scenario::Idle => self.server_before,
+            Scenario::Idle | Scenario::Connect => self.server_before,
             _ => self.server_run,
         };
         let server = match (self.server_before, measured_from, self.server_after) {
@@ -999,6 +1138,7 @@ impl<'a> Load<'a> {
             tool_cpu,
             machine,
             notes: std::mem::take(&mut self.notes),
+            tls: s.tls.as_ref().map(|tls| tls.trust().to_string()),
         };
         if report.tool_busy().is_some_and(|busy| busy > 0.9) {
             report.notes.push(

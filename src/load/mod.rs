@@ -9,10 +9,13 @@
 //! - [`wire`]: how clients join, say a payload, and read what comes back (text now).
 //! - [`payload`]: the marker each message carries.
 //! - [`tally`], [`histogram`], [`lines`]: the pure accounting behind the figures.
+//! - [`tls`]: `--tls`: the client sessions and how they check the server's certificate.
+//! - [`connect`]: the connect scenario's loop (new connections per second).
 //! - [`procfs`]: CPU time and memory from /proc.
 //! - [`driver`]: the mio loop, one thread, every connection.
 //! - [`report`]: the figures, for a person or as JSON.
 
+pub mod connect;
 pub mod driver;
 pub mod histogram;
 pub mod lines;
@@ -21,6 +24,7 @@ pub mod procfs;
 pub mod report;
 pub mod settings;
 pub mod tally;
+pub mod tls;
 pub mod wire;
 
 pub use driver::{run, LoadError, Progress};

@@ -2,8 +2,9 @@
 
 use std::fmt::Write as _;
 
+use super::histogram::Histogram;
 use super::procfs::CpuUsed;
-use super::settings::Scenario;
+use super::settings::{Scenario, Settings};
 use super::wire::WireMode;
 
 /// Latency percentiles of the deliveries, in nanoseconds.
@@ -19,6 +20,19 @@ pub struct Latency {
     pub max: u64,
     /// The mean.
     pub mean: f64,
+}
+
+impl Latency {
+    /// The percentiles of what `h` recorded; `None` if it recorded nothing.
+    pub fn of(h: &Histogram) -> Option<Latency> {
+        Some(Latency {
+            p50: h.quantile(0.5)?,
+            p99: h.quantile(0.99)?,
+            p999: h.quantile(0.999)?,
+            max: h.max()?,
+            mean: h.mean()?,
+        })
+    }
 }
 
 /// What the server used, read from /proc.
@@ -104,9 +118,47 @@ pub struct Report {
     pub machine: Option<MachineUse>,
     /// Warnings about the run's figures.
     pub notes: Vec<String>,
+    /// With `--tls`: how the server's certificate was checked; `None` for plain TCP.
+    pub tls: Option<String>,
 }
 
 impl Report {
+    /// The report of a run of `s` that measured nothing yet: every count 0, no figures.
+    pub fn new(s: &Settings) -> Report {
+        Report {
+            label: s.label.clone(),
+            addr: s.addr.to_string(),
+            scenario: s.scenario,
+            mode: s.mode,
+            clients: s.clients,
+            planned_per_client: s.planned_per_client(),
+            rooms: s.rooms,
+            size: s.size,
+            rate: (s.scenario == Scenario::Rate).then_some(s.rate),
+            joined: 0,
+            join_failures: 0,
+            dropped: 0,
+            first_error: None,
+            timed_out: false,
+            join_secs: 0.0,
+            run_secs: 0.0,
+            sent: 0,
+            expected: 0,
+            delivered: 0,
+            lost: 0,
+            duplicated: 0,
+            unexpected: 0,
+            other_lines: 0,
+            latency: None,
+            max_send_lag_ns: None,
+            server: None,
+            tool_cpu: None,
+            machine: None,
+            notes: Vec::new(),
+            tls: s.tls.as_ref().map(|tls| tls.trust().to_string()),
+        }
+    }
+
     /// Whether the run did what it set out to: everyone joined, stayed, and got everything once.
     pub fn passed(&self) -> bool {
         !self.timed_out
@@ -127,6 +179,27 @@ impl Report {
         let server = self.server?;
         (self.delivered > 0)
             .then(|| server.cpu.total_ns as f64 / 1_000.0 / (self.delivered as f64 / 1_000.0))
+    }
+
+    /// Connect: connections made (greeted) per second of wall time.
+    pub fn connections_per_sec(&self) -> Option<f64> {
+        (self.scenario == Scenario::Connect && self.run_secs > 0.0 && self.joined > 0)
+            .then(|| self.joined as f64 / self.run_secs)
+    }
+
+    /// Connect: the server's CPU microseconds per connection made.
+    pub fn server_us_per_connection(&self) -> Option<f64> {
+        let server = self.server?;
+        (self.scenario == Scenario::Connect && self.joined > 0)
+            .then(|| server.cpu.total_ns as f64 / 1_000.0 / self.joined as f64)
+    }
+
+    /// Connect: connections made per second of the server's CPU time, what one core of it
+    /// could take a second.
+    pub fn connections_per_server_cpu_sec(&self) -> Option<f64> {
+        let server = self.server?;
+        (self.scenario == Scenario::Connect && server.cpu.total_ns > 0)
+            .then(|| self.joined as f64 / (server.cpu.total_ns as f64 / 1e9))
     }
 
     /// Idle: the server's resident memory per joined connection, in bytes.
@@ -157,22 +230,51 @@ impl Report {
                 self.size
             ),
             Scenario::Idle => format!("{} idle connections", self.clients),
+            Scenario::Connect => {
+                format!("{} new connections, each to its first line", self.clients)
+            }
         };
         let what = match self.rooms {
             0 => what,
             n => format!("{what}, in {n} rooms"),
         };
+        let tls = self
+            .tls
+            .as_ref()
+            .map_or(String::new(), |trust| format!(" over TLS, {trust}"));
         let _ = writeln!(
             out,
-            "chatd-load {} against {} at {} ({}): {what}",
+            "chatd-load {} against {} at {} ({}{tls}): {what}",
             self.scenario, self.label, self.addr, self.mode
         );
-        let _ = writeln!(
-            out,
-            "  joined      {} of {} in {:.2} s; {} failed, {} dropped later",
-            self.joined, self.clients, self.join_secs, self.join_failures, self.dropped
-        );
-        if self.scenario != Scenario::Idle {
+        if self.scenario == Scenario::Connect {
+            let rate = self
+                .connections_per_sec()
+                .map_or("-".to_owned(), |r| format!("{} /s", si(r)));
+            let _ = writeln!(
+                out,
+                "  connected   {} of {} in {:.2} s: {rate}; {} failed",
+                self.joined, self.clients, self.run_secs, self.join_failures
+            );
+            if let Some(l) = self.latency {
+                let _ = writeln!(
+                    out,
+                    "  to 1st line p50 {}  p99 {}  p99.9 {}  max {}  mean {}",
+                    duration(l.p50),
+                    duration(l.p99),
+                    duration(l.p999),
+                    duration(l.max),
+                    duration(l.mean as u64)
+                );
+            }
+        } else {
+            let _ = writeln!(
+                out,
+                "  joined      {} of {} in {:.2} s; {} failed, {} dropped later",
+                self.joined, self.clients, self.join_secs, self.join_failures, self.dropped
+            );
+        }
+        if !matches!(self.scenario, Scenario::Idle | Scenario::Connect) {
             let rate = self
                 .deliveries_per_sec()
                 .map_or("-".to_owned(), |r| format!("{} /s", si(r)));
@@ -208,9 +310,18 @@ impl Report {
         }
         if let Some(server) = self.server {
             let cpu = server.cpu;
-            let per_1k = self.server_us_per_1k().map_or(String::new(), |us| {
-                format!(": {us:.1} us per 1k deliveries")
-            });
+            let per_1k = match (
+                self.server_us_per_connection(),
+                self.connections_per_server_cpu_sec(),
+            ) {
+                (Some(us), Some(rate)) => format!(
+                    ": {us:.1} us per connection, {} connections per CPU second",
+                    si(rate)
+                ),
+                _ => self.server_us_per_1k().map_or(String::new(), |us| {
+                    format!(": {us:.1} us per 1k deliveries")
+                }),
+            };
             let _ = writeln!(
                 out,
                 "  server      CPU {} (user {}, system {}){per_1k}",
@@ -263,6 +374,7 @@ impl Report {
         j.string("addr", &self.addr);
         j.string("scenario", &self.scenario.to_string());
         j.string("mode", &self.mode.to_string());
+        j.optional_string("tls", self.tls.as_deref());
         j.number("clients", self.clients as f64);
         j.number("planned_per_client", self.planned_per_client as f64);
         j.number("rooms", self.rooms as f64);
@@ -283,6 +395,7 @@ impl Report {
         j.number("unexpected", self.unexpected as f64);
         j.number("other_lines", self.other_lines as f64);
         j.optional("deliveries_per_sec", self.deliveries_per_sec());
+        j.optional("connections_per_sec", self.connections_per_sec());
         match self.latency {
             Some(l) => {
                 let mut lat = Json::object();
@@ -304,6 +417,11 @@ impl Report {
                 s.number("peak_rss", server.peak_rss as f64);
                 s.optional("cpu_us_per_1k_deliveries", self.server_us_per_1k());
                 s.optional("rss_per_connection", self.rss_per_connection());
+                s.optional("cpu_us_per_connection", self.server_us_per_connection());
+                s.optional(
+                    "connections_per_cpu_sec",
+                    self.connections_per_server_cpu_sec(),
+                );
                 j.raw("server", &s.finish());
             }
             None => j.raw("server", "null"),
@@ -519,6 +637,7 @@ mod tests {
                 steal_cores: 0.0,
             }),
             notes: vec!["a \"quoted\"\nnote".into()],
+            tls: None,
         }
     }
 

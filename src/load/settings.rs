@@ -6,6 +6,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use super::payload::MAX_MARKER_LEN;
+use super::tls::TlsClient;
 use super::wire::{Wire, WireMode};
 
 /// The kind of load.
@@ -17,6 +18,9 @@ pub enum Scenario {
     Rate,
     /// Connections join and stay idle; measures the server's memory per connection.
     Idle,
+    /// New connections one after another (at most `connect_batch` at once): connect (and with
+    /// TLS, a full handshake), get the server's first line, close; measures connections per second.
+    Connect,
 }
 
 impl FromStr for Scenario {
@@ -27,8 +31,9 @@ impl FromStr for Scenario {
             "burst" => Ok(Scenario::Burst),
             "rate" => Ok(Scenario::Rate),
             "idle" => Ok(Scenario::Idle),
+            "connect" => Ok(Scenario::Connect),
             other => Err(format!(
-                "unknown scenario {other:?}: use burst, rate or idle"
+                "unknown scenario {other:?}: use burst, rate, idle or connect"
             )),
         }
     }
@@ -40,6 +45,7 @@ impl fmt::Display for Scenario {
             Scenario::Burst => "burst",
             Scenario::Rate => "rate",
             Scenario::Idle => "idle",
+            Scenario::Connect => "connect",
         })
     }
 }
@@ -51,6 +57,7 @@ impl Scenario {
             Scenario::Burst => 50,
             Scenario::Rate => 100,
             Scenario::Idle => 1000,
+            Scenario::Connect => 2000,
         }
     }
 }
@@ -93,6 +100,11 @@ pub struct Settings {
     pub connect_batch: usize,
     /// What the server is called in the report (e.g. `chatd`, `bare relay`).
     pub label: String,
+    /// Every client speaks TLS, with sessions made from this.
+    pub tls: Option<TlsClient>,
+    /// Connect: what each connection sends once it is connected (and its handshake is under way),
+    /// before it waits for the server's first line; may be empty.
+    pub connect_send: Vec<u8>,
 }
 
 /// A setting that cannot work, named by its flag.
@@ -127,7 +139,7 @@ impl Settings {
         let error = |flag, reason: String| Err(SettingsError { flag, reason });
         let least_clients = match self.scenario {
             Scenario::Burst | Scenario::Rate => 2,
-            Scenario::Idle => 1,
+            Scenario::Idle | Scenario::Connect => 1,
         };
         if self.clients < least_clients || self.clients > MAX_CLIENTS {
             return error(
@@ -174,6 +186,7 @@ impl Settings {
             let most = match self.scenario {
                 Scenario::Burst | Scenario::Rate => self.clients / 2,
                 Scenario::Idle => self.clients,
+                Scenario::Connect => 0,
             };
             if self.rooms > most {
                 return error(
@@ -182,10 +195,10 @@ impl Settings {
                         "{} clients fill at most {most} rooms in a {} run{}",
                         self.clients,
                         self.scenario,
-                        if self.scenario == Scenario::Idle {
-                            ""
-                        } else {
-                            " (two members each at least)"
+                        match self.scenario {
+                            Scenario::Idle => "",
+                            Scenario::Connect => " (its connections join no room)",
+                            Scenario::Burst | Scenario::Rate => " (two members each at least)",
                         }
                     ),
                 );
@@ -202,6 +215,12 @@ impl Settings {
                 }
                 Wire::Text(_) => {}
             }
+        }
+        if self.scenario == Scenario::Connect && self.mode != WireMode::Text {
+            return error(
+                "--mode",
+                "a connect run waits for the server's first line: text mode only".into(),
+            );
         }
         let no_payload = match &self.wire {
             Wire::Text(text) => text.say.holes() == 0,
@@ -221,7 +240,7 @@ impl Settings {
         match self.scenario {
             Scenario::Burst => self.messages,
             Scenario::Rate => self.rate_total().div_ceil(self.clients.max(1) as u64),
-            Scenario::Idle => 0,
+            Scenario::Idle | Scenario::Connect => 0,
         }
     }
 
@@ -303,12 +322,19 @@ mod tests {
             timeout: Duration::from_secs(60),
             connect_batch: 100,
             label: "chatd".into(),
+            tls: None,
+            connect_send: Vec::new(),
         }
     }
 
     #[test]
     fn the_defaults_are_valid() {
-        for scenario in [Scenario::Burst, Scenario::Rate, Scenario::Idle] {
+        for scenario in [
+            Scenario::Burst,
+            Scenario::Rate,
+            Scenario::Idle,
+            Scenario::Connect,
+        ] {
             assert_eq!(settings(scenario).validate(), Ok(()), "{scenario}");
         }
     }
@@ -363,6 +389,10 @@ mod tests {
         assert_eq!(idle.validate(), Ok(()));
         idle.rooms += 1;
         assert_eq!(idle.validate().map_err(|e| e.flag), Err("--rooms"));
+        // New connections come and go at once: they join no room.
+        let mut connect = settings(Scenario::Connect);
+        connect.rooms = 1;
+        assert_eq!(connect.validate().map_err(|e| e.flag), Err("--rooms"));
     }
 
     #[test]
