@@ -2,20 +2,25 @@
 # Measures the README's Performance tables: chatd (text and framed) and the bare relay under the
 # same load, and chatd's rooms (the one-room burst against the relay's, 1,000 users in 50 rooms
 # against the one-room burst, idle memory in the lobby and in 20 rooms, 10,000 joins into one
-# room), each figure the median of RUNS runs (default 3), every run on a freshly started server.
+# room), and TLS (the burst over TLS against plain text's, idle memory per TLS connection, new
+# connections per second with and without TLS), each figure the median of RUNS runs (default 3),
+# every run on a freshly started server.
 # The server runs on core 0 (taskset -c 0), chatd-load on core 1 (taskset -c 1), both at nice -20
 # when allowed, so that other processes on a shared machine get the cores only when they are idle.
 #
-#   scripts/perf-table.sh [RUNS] [all|rooms]
+#   scripts/perf-table.sh [RUNS] [all|rooms|tls]
 #
 # `rooms` measures only what the rooms table needs (the relay's and chatd's one-room burst, then
 # the rooms rows), alternating them in every run so each ratio is taken within the same run.
+# `tls` does the same for the TLS table: the relay's, chatd's and chatd-over-TLS's burst, idle
+# memory plain and over TLS, and new connections plain and over TLS (chatd --tls-self-signed,
+# chatd-load --tls).
 # Prints the table in Markdown; every run's JSON and summary are kept in $CARGO_TARGET_DIR/perf/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
 what=${2:-all}
-case $what in all | rooms) ;; *) echo "usage: $0 [RUNS] [all|rooms]" >&2; exit 2 ;; esac
+case $what in all | rooms | tls) ;; *) echo "usage: $0 [RUNS] [all|rooms|tls]" >&2; exit 2 ;; esac
 target=${CARGO_TARGET_DIR:-target}
 cargo build --quiet --release --bin chatd --bin chatd-load --example bare_relay
 chatd=$target/release/chatd
@@ -52,13 +57,17 @@ trap 'stop_server; rm -rf "$scratch"' EXIT
 chatd_flags=(--no-console --history 0 --no-flood-control --max-outbuf $((256 << 20))
              --outbuf-soft $((256 << 20)) --max-clients 11000)
 
-# start_server chatd|relay: starts it on 127.0.0.1:0 and sets $server_pid and $addr.
+# start_server chatd|tls|relay: starts it on 127.0.0.1:0 and sets $server_pid and $addr (tls:
+# chatd with a self-signed certificate, made in its fresh data directory).
 start_server() {
     rm -rf "$scratch/data" "$scratch/stdout"
     case $1 in
         chatd) "${first[@]}" taskset -c 0 "$chatd" --listen 127.0.0.1:0 --data-dir "$scratch/data" \
                    "${chatd_flags[@]}" </dev/null >"$scratch/stdout" 2>"$scratch/stderr" &
                word="chatd listening on" ;;
+        tls) "${first[@]}" taskset -c 0 "$chatd" --listen 127.0.0.1:0 --data-dir "$scratch/data" \
+                 --tls-self-signed "${chatd_flags[@]}" </dev/null >"$scratch/stdout" 2>"$scratch/stderr" &
+             word="chatd listening on" ;;
         relay) "${first[@]}" taskset -c 0 "$relay" --listen 127.0.0.1:0 --max-outbuf $((256 << 20)) \
                    </dev/null >"$scratch/stdout" 2>"$scratch/stderr" &
                word="bare_relay listening on" ;;
@@ -103,6 +112,7 @@ measure() {
     case $server in
         relay) server_flags=(--welcome '' --label 'bare relay') ;;
         framed) server=chatd server_flags=(--mode framed --label 'chatd framed') ;;
+        tls) server_flags=(--tls --label 'chatd TLS') ;;
     esac
     for attempt in 1 2 3; do
         wait_quiet
@@ -140,7 +150,24 @@ rooms_rows() {
         --label 'chatd idle 20 rooms'
     measure chatd idle --clients 10000 --rooms 1 --hold 2 --timeout 120 --label 'chatd 10k joins'
 }
+# New connections: each sends one letter of a name, so chatd knows its mode (text) at once and
+# greets it without waiting for a silence, and no one joins; 100 at once stays under the
+# listener's backlog (more, and dropped SYNs are retried a second later).
+connect_flags=(--clients 5000 --connect-batch 100 --connect-send l --timeout 120)
+tls_rows() {
+    for server in relay chatd tls; do
+        measure "$server" burst --clients 50 --messages 2000 --size 64 --timeout 120
+    done
+    for server in chatd tls; do
+        measure "$server" idle --clients 5000 --hold 2 --timeout 120
+        measure "$server" connect "${connect_flags[@]}"
+    done
+}
 for _ in $(seq "$runs"); do
+    if [ "$what" = tls ]; then
+        tls_rows
+        continue
+    fi
     if [ "$what" = rooms ]; then
         rooms_rows
         continue
@@ -164,6 +191,36 @@ median() { # median LABEL SCENARIO JQ-EXPRESSION [RATE]
 }
 
 ratio() { jq -n --argjson a "$1" --argjson b "$2" 'if $a == null or $b == null then "-" else "\($a / $b * 100 | round / 100)x" end' -r; }
+if [ "$what" = tls ]; then
+    relay_cpu=$(median "bare relay" burst '.server.cpu_us_per_1k_deliveries')
+    plain_cpu=$(median chatd burst '.server.cpu_us_per_1k_deliveries')
+    tls_cpu=$(median "chatd TLS" burst '.server.cpu_us_per_1k_deliveries')
+    plain_rss=$(median chatd idle '.server.rss_per_connection')
+    tls_rss=$(median "chatd TLS" idle '.server.rss_per_connection')
+    plain_per_cpu=$(median chatd connect '.server.connections_per_cpu_sec')
+    tls_per_cpu=$(median "chatd TLS" connect '.server.connections_per_cpu_sec')
+    plain_wall=$(median chatd connect '.connections_per_sec')
+    tls_wall=$(median "chatd TLS" connect '.connections_per_sec')
+    tls_tool=$(median "chatd TLS" connect '.tool.busy')
+    echo "| TLS figure | median of $runs | target |"
+    echo "|---|---|---|"
+    printf '| burst (50 x 2,000 x 64 B): CPU us per 1k deliveries, chatd over TLS / plain text | %.0f / %.0f = %s | at most 2x |\n' \
+        "$tls_cpu" "$plain_cpu" "$(ratio "$tls_cpu" "$plain_cpu")"
+    printf '| burst: CPU us per 1k deliveries, chatd plain text / bare relay | %.0f / %.0f = %s | within 1.3x |\n' \
+        "$plain_cpu" "$relay_cpu" "$(ratio "$plain_cpu" "$relay_cpu")"
+    printf '| idle RSS per connection, 5,000 over TLS (plain text) | %.2f KiB (%.2f KiB) | under 8 KiB |\n' \
+        "$(jq -n "$tls_rss / 1024")" "$(jq -n "$plain_rss / 1024")"
+    printf '| new TLS connections per second of chatd CPU (plain text) | %.0f (%.0f) | at least 1,000 |\n' \
+        "$tls_per_cpu" "$plain_per_cpu"
+    printf '| new TLS connections per second, wall time (plain text); chatd-load busy | %.0f (%.0f); %.0f%% | |\n' \
+        "$tls_wall" "$plain_wall" "$(jq -n "$tls_tool * 100")"
+    echo
+    echo "chatd ran with: ${chatd_flags[*]} (and --tls-self-signed for TLS); chatd-load connect ${connect_flags[*]};"
+    echo "server on core 0, chatd-load on core 1, medians of $runs."
+    echo "Every run: $out/runs.jsonl (JSON) and $out/summaries.txt;" \
+        "$(wc -l <"$out/disturbed.jsonl") disturbed runs were repeated: $out/disturbed.jsonl"
+    exit 0
+fi
 relay_cpu=$(median "bare relay" burst '.server.cpu_us_per_1k_deliveries')
 one_cpu=$(median chatd burst '.server.cpu_us_per_1k_deliveries')
 rooms_cpu=$(median "chatd 50 rooms" burst '.server.cpu_us_per_1k_deliveries')
