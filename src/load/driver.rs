@@ -263,29 +263,40 @@ struct Fed {
     last_line: Option<String>,
 }
 
-/// Feeds `bytes` received by client `i` to its `reader`, accounting for every line.
-#[allow(clippy::too_many_arguments)]
-fn feed(
-    reader: &mut Reader,
-    wire: &Wire,
-    received: &mut Received,
+/// Feeding one read's bytes of client `i` to its reader, with the accounting they go to.
+struct Feeding<'a> {
+    wire: &'a Wire,
+    received: &'a mut Received,
     i: usize,
     joining: bool,
     now_ns: u64,
-    bytes: &[u8],
-    fed: &mut Fed,
-) {
-    reader.feed(wire, bytes, |item| match item {
-        Incoming::Welcome => fed.welcomed = true,
-        Incoming::Other => received.other_lines += 1,
-        Incoming::Line(line) => {
-            if joining {
-                fed.last_line = Some(String::from_utf8_lossy(line).into_owned());
+    fed: Fed,
+}
+
+impl Feeding<'_> {
+    /// Feeds `bytes` (the next received, or their plaintext) to `reader`, accounting for every
+    /// line.
+    fn bytes(&mut self, reader: &mut Reader, bytes: &[u8]) {
+        let Feeding {
+            wire,
+            received,
+            i,
+            joining,
+            now_ns,
+            fed,
+        } = self;
+        reader.feed(wire, bytes, |item| match item {
+            Incoming::Welcome => fed.welcomed = true,
+            Incoming::Other => received.other_lines += 1,
+            Incoming::Line(line) => {
+                if *joining {
+                    fed.last_line = Some(String::from_utf8_lossy(line).into_owned());
+                }
+                fed.probed |= received.line(*i, line, *now_ns);
             }
-            fed.probed |= received.line(i, line, now_ns);
-        }
-        Incoming::RoomJoined => fed.in_room = true,
-    });
+            Incoming::RoomJoined => fed.in_room = true,
+        });
+    }
 }
 
 /// The receiving side's accounting.
@@ -707,20 +718,17 @@ impl<'a> Load<'a> {
                 client.state,
                 ClientState::Joining | ClientState::JoiningRoom
             );
-            let mut fed = Fed::default();
-            let wire = &self.settings.wire;
+            let mut feeding = Feeding {
+                wire: &self.settings.wire,
+                received: &mut self.received,
+                i,
+                joining,
+                now_ns,
+                fed: Fed::default(),
+            };
             let Some(tls) = client.tls.as_deref_mut() else {
-                let bytes = &self.read_buf[..n];
-                feed(
-                    &mut client.reader,
-                    wire,
-                    &mut self.received,
-                    i,
-                    joining,
-                    now_ns,
-                    bytes,
-                    &mut fed,
-                );
+                feeding.bytes(&mut client.reader, &self.read_buf[..n]);
+                let fed = feeding.fed;
                 self.take_fed(i, fed);
                 continue;
             };
@@ -744,20 +752,12 @@ impl<'a> Load<'a> {
                         break;
                     }
                     let len = chunk.len();
-                    feed(
-                        &mut client.reader,
-                        wire,
-                        &mut self.received,
-                        i,
-                        joining,
-                        now_ns,
-                        chunk,
-                        &mut fed,
-                    );
+                    feeding.bytes(&mut client.reader, chunk);
                     plain.consume(len);
                 }
             }
             let answer = tls.wants_write() || (was_handshaking && !tls.is_handshaking());
+            let fed = feeding.fed;
             self.take_fed(i, fed);
             if let Some(why) = failure {
                 self.close(i, &why);
