@@ -59,6 +59,8 @@ pub struct Tls {
     name: Option<Box<str>>,
     /// The session failed: it is not given another byte (rustls would take the bad input again).
     failed: bool,
+    /// The peer ended its stream (close_notify): whatever it sends later is ignored.
+    peer_closed: bool,
 }
 
 impl std::fmt::Debug for Tls {
@@ -124,6 +126,7 @@ impl Tls {
             sni,
             name: None,
             failed: false,
+            peer_closed: false,
         })
     }
 
@@ -138,6 +141,13 @@ impl Tls {
             return Err(TlsFailure {
                 why: "TLS input after the session failed".into(),
                 alert: Vec::new(),
+            });
+        }
+        if self.peer_closed {
+            // rustls tells of the end once; the shell hears of it every time.
+            return Ok(TlsReceived {
+                handshake_done: false,
+                peer_closed: true,
             });
         }
         let was_handshaking = self.session.is_handshaking();
@@ -170,7 +180,7 @@ impl Tls {
                     data.done();
                     Ok(())
                 }
-                Ok(ConnectionState::PeerClosed) => {
+                Ok(ConnectionState::PeerClosed | ConnectionState::Closed) => {
                     received.peer_closed = true;
                     done = true;
                     Ok(())
@@ -188,6 +198,10 @@ impl Tls {
             if done {
                 break;
             }
+        }
+        if received.peer_closed {
+            self.peer_closed = true;
+            self.incoming = Vec::new();
         }
         if self.incoming.is_empty() {
             self.incoming = Vec::new();
