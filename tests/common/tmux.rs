@@ -226,6 +226,15 @@ pub fn cooked(settings: &str) -> bool {
 
 impl Drop for Tmux {
     fn drop(&mut self) {
+        // Killing the server hangs up the panes, and a chatd takes SIGHUP for "read the files
+        // again": end what each pane runs (its process group, from the pane's PID) first.
+        let panes = self.tmux(&["list-panes", "-a", "-F", "#{pane_pid}"]);
+        for pid in String::from_utf8_lossy(&panes.stdout).split_whitespace() {
+            if pid.parse::<u32>().is_ok() {
+                let group = format!("-{pid}");
+                let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+            }
+        }
         // tmux leaves its socket file behind when killed: remove ours too.
         let socket = self.tmux(&["display-message", "-p", "#{socket_path}"]);
         let _ = self.tmux(&["kill-server"]);
