@@ -52,11 +52,7 @@ impl Server {
                         self.openings.push(Reverse((conn.deadline, key, conn.id)));
                     }
                     if received.handshake_done {
-                        let sni = match &conn.transport {
-                            Transport::Tls(tls) => tls.server_name().unwrap_or("none").to_owned(),
-                            _ => String::new(),
-                        };
-                        log::info!("{} TLS handshake done (SNI {sni})", conn.label());
+                        log::info!("{} TLS handshake done", conn.label());
                         // Inside TLS the client is sniffed again, and greeted after a silence.
                         conn.deadline = now.instant + GREETING_DELAY;
                         self.openings.push(Reverse((conn.deadline, key, conn.id)));

@@ -9,10 +9,9 @@
 //! half of an idle TLS connection's memory.)
 
 use std::io::{self, IoSlice, Write};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
-use rustls::server::{ClientHello, ResolvesServerCert, UnbufferedServerConnection};
-use rustls::sign::CertifiedKey;
+use rustls::server::UnbufferedServerConnection;
 use rustls::unbuffered::{
     ConnectionState, EncodeError, EncryptError, InsufficientSizeError, UnbufferedStatus,
 };
@@ -53,10 +52,6 @@ pub struct Tls {
     /// Records for the socket, from `written` on; without an allocation once all are written.
     outgoing: Vec<u8>,
     written: usize,
-    /// Where the certificate resolver notes the name the client asked for (SNI).
-    sni: Arc<Mutex<Option<Box<str>>>>,
-    /// That name, taken from there once the handshake is done.
-    name: Option<Box<str>>,
     /// The session failed: it is not given another byte (rustls would take the bad input again).
     failed: bool,
     /// The peer ended its stream (close_notify): whatever it sends later is ignored.
@@ -69,7 +64,6 @@ impl std::fmt::Debug for Tls {
             .field("handshaking", &self.session.is_handshaking())
             .field("incoming", &self.incoming.len())
             .field("outgoing", &(self.outgoing.len() - self.written))
-            .field("name", &self.name)
             .finish()
     }
 }
@@ -83,38 +77,11 @@ pub struct TlsReceived {
     pub peer_closed: bool,
 }
 
-/// The server's certificate resolver, noting the SNI each connection's ClientHello asked for
-/// (the unbuffered session does not tell it afterwards).
-#[derive(Debug)]
-struct NoteSni {
-    inner: Arc<dyn ResolvesServerCert>,
-    sni: Arc<Mutex<Option<Box<str>>>>,
-}
-
-impl ResolvesServerCert for NoteSni {
-    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        if let Some(name) = hello.server_name() {
-            *self.sni.lock().unwrap_or_else(PoisonError::into_inner) = Some(name.into());
-        }
-        self.inner.resolve(hello)
-    }
-
-    fn only_raw_public_keys(&self) -> bool {
-        self.inner.only_raw_public_keys()
-    }
-}
-
 impl Tls {
     /// A session for a connection whose first byte was a TLS handshake record.
     pub fn new(config: &Arc<ServerConfig>) -> Result<Tls, TlsFailure> {
-        let sni = Arc::new(Mutex::new(None));
-        let mut noting = (**config).clone();
-        noting.cert_resolver = Arc::new(NoteSni {
-            inner: Arc::clone(&config.cert_resolver),
-            sni: Arc::clone(&sni),
-        });
         let session =
-            UnbufferedServerConnection::new(Arc::new(noting)).map_err(|e| TlsFailure {
+            UnbufferedServerConnection::new(Arc::clone(config)).map_err(|e| TlsFailure {
                 why: format!("TLS session could not start: {e}"),
                 alert: Vec::new(),
             })?;
@@ -123,8 +90,6 @@ impl Tls {
             incoming: Vec::new(),
             outgoing: Vec::new(),
             written: 0,
-            sni,
-            name: None,
             failed: false,
             peer_closed: false,
         })
@@ -207,13 +172,6 @@ impl Tls {
             self.incoming = Vec::new();
         }
         received.handshake_done = was_handshaking && !self.session.is_handshaking();
-        if received.handshake_done {
-            self.name = self
-                .sni
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take();
-        }
         Ok(received)
     }
 
@@ -225,11 +183,6 @@ impl Tls {
     /// Whether it holds encrypted bytes for the socket.
     pub fn wants_write(&self) -> bool {
         self.written < self.outgoing.len()
-    }
-
-    /// The name the client asked for (SNI), if any.
-    pub fn server_name(&self) -> Option<&str> {
-        self.name.as_deref()
     }
 
     /// Encrypts what `out` holds (once the handshake is done) into as few records as its
@@ -535,7 +488,6 @@ mod tests {
         let got = exchange(&mut client, &mut server, &mut out);
         assert!(!server.is_handshaking() && !client.is_handshaking());
         assert_eq!(got, b"alice\n");
-        assert_eq!(server.server_name(), Some("chat.example"));
         // Many small messages in one turn: all arrive, in few records.
         for i in 0..200 {
             out.push(Rc::from(format!("line {i}\r\n").into_bytes()));
