@@ -177,7 +177,7 @@ fn irc_clients_are_answered_in_their_own_protocol_and_http_is_sniffed_inside_tls
     ircs.send_line("NICK ivan");
     ircs.expect_line("ERROR :");
     ircs.expect_end();
-    let conn = log.conn_logging(" TLS handshake done ");
+    let conn = log.conn_logging(|l: &str| l.ends_with(" TLS handshake done"));
     let why = log.disconnect_reason(&conn);
     assert!(why.contains("speaks IRC"), "{why}");
 
