@@ -26,13 +26,13 @@ pub(super) fn handle(chat: &mut Chat, now: &Now, command: HostCommand, out: &mut
         }
         HostCommand::Moderate(request) => admin::moderate(chat, now, &HOST, request, out),
         HostCommand::Say { text } => {
-            chat.remember(now.stamp, HOST_NAME, &text);
             chat.relayed += 1;
-            let msg = ServerMsg::Chat {
+            let line = ServerMsg::Chat {
                 at: now.stamp,
                 from: HOST_NAME.to_owned(),
-                text,
+                text: text.clone(),
             };
+            let msg = chat.remember(now.stamp, HOST_NAME, &text, line);
             chat.tell_crowd(RoomId::DEFAULT, out);
             out.deliver(
                 Recipients::Room {
@@ -102,7 +102,7 @@ mod tests {
                     except: None,
                     console: false
                 },
-                msg
+                msg: numbered(0, 1, msg)
             }]
         );
     }

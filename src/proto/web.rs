@@ -14,8 +14,8 @@ use tungstenite::protocol::frame::FrameHeader;
 
 use super::framed::{error_code, RoomChange};
 use super::msg::{
-    BanEntry, ClientMsg, Command, Departure, Done, Event, LeaveKind, MemberEntry, Notice,
-    RoomEntry, RoomLine, RoomTag, ServerMsg, Stamp, TopicEntry, UserEntry,
+    gap_text, BanEntry, ClientMsg, Command, Departure, Done, Event, LeaveKind, LineId, MemberEntry,
+    Notice, RoomEntry, RoomLine, RoomTag, ServerMsg, Stamp, TopicEntry, UserEntry,
 };
 use super::{sanitize, text, DecodeError};
 
@@ -55,6 +55,9 @@ enum In {
         #[serde(default)]
         reason: Option<String>,
     },
+    Resume {
+        after: std::collections::BTreeMap<String, String>,
+    },
 }
 
 /// Decodes one text message from the page.
@@ -79,6 +82,12 @@ pub fn decode(message: &str) -> Result<ClientMsg, DecodeError> {
             let reason = reason.map(|r| clean(r.trim())).filter(|r| !r.is_empty());
             ClientMsg::Command(Command::Quit { reason })
         }
+        In::Resume { after } => ClientMsg::Resume {
+            rooms: after
+                .into_iter()
+                .map(|(room, id)| (clean(&room), LineId::parse(&id)))
+                .collect(),
+        },
     })
 }
 
@@ -166,6 +175,8 @@ enum Out<'a> {
     },
     Chat {
         kind: &'static str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
         at: At<'a>,
         from: &'a str,
         text: &'a str,
@@ -173,9 +184,17 @@ enum Out<'a> {
     RoomChat {
         room: Room<'a>,
         kind: &'static str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
         at: At<'a>,
         from: &'a str,
         text: &'a str,
+    },
+    Gap {
+        room: Room<'a>,
+        missing: Option<u64>,
+        since: Option<At<'a>>,
+        text: String,
     },
     Event {
         kind: &'static str,
@@ -371,6 +390,7 @@ fn room_line<'a>(room: &'a RoomTag, line: &'a RoomLine) -> Out<'a> {
     let said = |kind, at, from, text| Out::RoomChat {
         room: Room::from(room),
         kind,
+        id: None,
         at: At::from(at),
         from,
         text,
@@ -454,18 +474,21 @@ fn wire(msg: &ServerMsg) -> Wire<'_> {
         }),
         ServerMsg::Chat { at, from, text } => json(Out::Chat {
             kind: "room",
+            id: None,
             at: At::from(at),
             from,
             text,
         }),
         ServerMsg::Backlog { at, from, text } => json(Out::Chat {
             kind: "history",
+            id: None,
             at: At::from(at),
             from,
             text,
         }),
         ServerMsg::Direct { at, from, text } => json(Out::Chat {
             kind: "direct",
+            id: None,
             at: At::from(at),
             from,
             text,
@@ -504,6 +527,25 @@ fn wire(msg: &ServerMsg) -> Wire<'_> {
         ServerMsg::Pong { nonce, at } => json(Out::Pong {
             nonce: *nonce,
             at: At::from(at),
+        }),
+        ServerMsg::Line { id, msg } => {
+            let mut line = wire(msg);
+            if let Wire::Json(Out::Chat { id: slot, .. } | Out::RoomChat { id: slot, .. }) =
+                &mut line
+            {
+                *slot = Some(id.to_string());
+            }
+            line
+        }
+        ServerMsg::Gap {
+            room,
+            missing,
+            since,
+        } => json(Out::Gap {
+            room: Room::from(room),
+            missing: *missing,
+            since: since.as_ref().map(At::from),
+            text: gap_text(&room.name, *missing, since.as_ref()),
         }),
     }
 }
