@@ -1,7 +1,8 @@
 //! The page in a real browser: Debian's Chromium, headless, driven by its chromedriver over the
 //! W3C WebDriver protocol (JSON over HTTP on loopback), against the real `chatd`, with an
 //! nc-style text user on the other side. The page joins, chats both ways, switches rooms, sends
-//! and gets a direct message, and carries on across a server restart on the same port.
+//! and gets a direct message, and carries on across a server restart on the same port (telling
+//! that the lines of before the restart could not be recovered).
 //!
 //! Why WebDriver spoken from Rust (with `ureq`, a blocking HTTP client, no async runtime) rather
 //! than Python's Selenium: the test stays one `cargo test` with the text user from
@@ -489,6 +490,8 @@ fn the_page_chats_switches_rooms_sends_dms_and_survives_a_restart() {
     carol.join("carol");
     browser.expect_line("Connection restored.");
     browser.expect_text("#status", "Connected as alice");
+    // The lines of the old run cannot be resumed: the page says so rather than show a silent gap.
+    browser.expect_line("Some messages in #lobby could not be recovered (the server restarted");
     let first = carol.expect_line("alice > typed while offline, first");
     let second = carol.expect_line("alice > typed while offline, second");
     assert!(
