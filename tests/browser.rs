@@ -475,6 +475,31 @@ fn the_page_chats_switches_rooms_sends_dms_and_survives_a_restart() {
         |t| t == "(1) chatd",
     );
 
+    // A lost connection, the server still up: the page comes back after its last line, so a
+    // line said again while it was away shows again, and no line shows twice.
+    bob.send_line("same words");
+    browser.expect_line("same words");
+    browser.say("mine before the break");
+    bob.expect_line(common::chat_line("#dev alice", "mine before the break"));
+    browser.script("chat.socket.close();", json!([]));
+    bob.expect_line("[*] #dev: alice exited.");
+    bob.send_line("same words");
+    bob.send_line("said while you were away");
+    browser.expect_line("Connection restored.");
+    browser.expect_line("said while you were away");
+    let counts = browser.script(
+        "const texts = [...document.querySelectorAll('#views .log:not([hidden]) p.said .text')]
+           .map((t) => t.textContent);
+         return arguments[0].map((want) => texts.filter((t) => t === want).length);",
+        json!([[
+            "same words",
+            "mine before the break",
+            "said while you were away",
+            "dev talk from nc"
+        ]]),
+    );
+    assert_eq!(counts, json!([2, 1, 1, 1]), "no gap and no duplicate");
+
     // The server stops: the page says so, and keeps what is typed meanwhile.
     drop(bob);
     server.console("EXIT");
