@@ -27,12 +27,11 @@ pub(super) fn handle(chat: &mut Chat, now: &Now, command: HostCommand, out: &mut
         HostCommand::Moderate(request) => admin::moderate(chat, now, &HOST, request, out),
         HostCommand::Say { text } => {
             chat.relayed += 1;
-            let line = ServerMsg::Chat {
+            let msg = chat.remember(ServerMsg::Chat {
                 at: now.stamp,
                 from: HOST_NAME.to_owned(),
-                text: text.clone(),
-            };
-            let msg = chat.remember(now.stamp, HOST_NAME, &text, line);
+                text,
+            });
             chat.tell_crowd(RoomId::DEFAULT, out);
             out.deliver(
                 Recipients::Room {

@@ -23,8 +23,7 @@ pub use output::{Action, CloseReason, Outbox, Recipients};
 
 use crate::accounts::model::{Registry, Role};
 use crate::proto::msg::{
-    ClientMsg, Departure, Event, LeaveKind, LineId, Reject, RoomLine, ServerMsg, Stamp,
-    WELCOME_NAMES,
+    ClientMsg, Departure, Event, LeaveKind, LineId, Reject, RoomLine, ServerMsg, WELCOME_NAMES,
 };
 use crate::proto::DecodeError;
 use rooms::{RoomConfig, RoomId, Rooms};
@@ -564,22 +563,27 @@ impl Chat {
         self.broadcast(RoomId::DEFAULT, None, ServerMsg::Event(left), out);
     }
 
-    /// Remembers a chat line of the default room for the backlog; returns `msg` with its id.
-    fn remember(&mut self, at: Stamp, from: &str, text: &str, msg: ServerMsg) -> ServerMsg {
-        self.remember_in(RoomId::DEFAULT, at, from, text, false, msg)
+    /// Numbers a chat line of the default room and remembers it for the backlog; returns it
+    /// with its id.
+    fn remember(&mut self, msg: ServerMsg) -> ServerMsg {
+        self.remember_in(RoomId::DEFAULT, msg)
     }
 
-    /// Numbers a line of `room` and remembers it for its history; returns `msg` (the line as
-    /// it is told) with its id.
-    fn remember_in(
-        &mut self,
-        room: RoomId,
-        at: Stamp,
-        from: &str,
-        text: &str,
-        me: bool,
-        msg: ServerMsg,
-    ) -> ServerMsg {
+    /// Numbers a line of `room` (a [`ServerMsg::Chat`], or a [`ServerMsg::Room`] chat or
+    /// action line: what goes into the history) and remembers it; returns it with its id.
+    fn remember_in(&mut self, room: RoomId, msg: ServerMsg) -> ServerMsg {
+        let (at, from, text, me) = match &msg {
+            ServerMsg::Chat { at, from, text }
+            | ServerMsg::Room {
+                line: RoomLine::Chat { at, from, text },
+                ..
+            } => (*at, from, text, false),
+            ServerMsg::Room {
+                line: RoomLine::Me { at, from, text },
+                ..
+            } => (*at, from, text, true),
+            _ => return msg,
+        };
         let history = self.config.history;
         let Some(r) = self.rooms.get_mut(room) else {
             return msg;
@@ -617,7 +621,7 @@ pub(crate) mod testing {
     //! A scripted room for the core's tests: a fixed clock, fake connections, recorded actions.
 
     use super::*;
-    use crate::proto::msg::HostCommand;
+    use crate::proto::msg::{HostCommand, Stamp};
 
     /// A chat with a fixed clock whose every step returns the actions it produced.
     pub struct Script {

@@ -28,6 +28,13 @@
 //!   room falls back to the room joined last, then the default room.
 //! - **Leaving the server** is told in every room the user was in: the default room as before
 //!   (`[*] bob exited.`), each other room tagged (`[*] #dev: bob exited.`).
+//! - **Line ids and resuming.** Every line that goes into a room's history (chat, `/me`, the
+//!   host's) is numbered in the room and told as a
+//!   [`ServerMsg::Line`](crate::proto::msg::ServerMsg::Line) with its
+//!   [`LineId`](crate::proto::msg::LineId) (the run's epoch, the room's id, the number): live and
+//!   as history alike. A room keeps its last `--history` lines and older ones up to
+//!   [`RESUME_LINES`] within [`RESUME_BYTES`], so a client that says which line it has last
+//!   gets exactly the lines after it, or a plain gap notice (see `Chat::show_history`).
 //! - **Crowds.** In a room of more than [`RoomConfig::crowd`] members (100), joins and leaves are
 //!   not told one by one: they are gathered for up to [`RoomConfig::crowd_window`] (1 s) and told
 //!   as one line (`[*] alice, bob, carol and 38 others entered.`), sooner if anything else is said

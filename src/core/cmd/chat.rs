@@ -20,13 +20,11 @@ pub fn say(chat: &mut Chat, now: &Now, conn: ConnId, text: String, out: &mut Out
         return super::rooms::say_in(chat, now, Some(conn), &from, room, text, out);
     }
     chat.relayed += 1;
-    let at = now.stamp;
-    let line = ServerMsg::Chat {
-        at,
-        from: from.clone(),
-        text: text.clone(),
-    };
-    let msg = chat.remember(at, &from, &text, line);
+    let msg = chat.remember(ServerMsg::Chat {
+        at: now.stamp,
+        from,
+        text,
+    });
     chat.broadcast(RoomId::DEFAULT, Some(conn), msg, out);
 }
 

@@ -328,11 +328,10 @@ fn me(chat: &mut Chat, now: &Now, conn: ConnId, text: String, out: &mut Outbox) 
     let tag = chat.rooms.tag(room);
     let line = RoomLine::Me {
         at: now.stamp,
-        from: from.clone(),
-        text: text.clone(),
+        from,
+        text,
     };
-    let msg = ServerMsg::Room { room: tag, line };
-    let msg = chat.remember_in(room, now.stamp, &from, &text, true, msg);
+    let msg = chat.remember_in(room, ServerMsg::Room { room: tag, line });
     chat.broadcast(room, Some(conn), msg, out);
 }
 
@@ -351,10 +350,9 @@ pub fn say_in(
     let line = RoomLine::Chat {
         at: now.stamp,
         from: from.to_owned(),
-        text: text.clone(),
+        text,
     };
-    let msg = ServerMsg::Room { room: tag, line };
-    let msg = chat.remember_in(room, now.stamp, from, &text, false, msg);
+    let msg = chat.remember_in(room, ServerMsg::Room { room: tag, line });
     chat.tell_crowd(room, out);
     // The host's own lines are not echoed to the console, as in the default room.
     let to = super::super::to_room(room, conn, conn.is_some());
