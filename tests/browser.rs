@@ -1,7 +1,8 @@
 //! The page in a real browser: Debian's Chromium, headless, driven by its chromedriver over the
 //! W3C WebDriver protocol (JSON over HTTP on loopback), against the real `chatd`, with an
 //! nc-style text user on the other side. The page joins, chats both ways, switches rooms, sends
-//! and gets a direct message, and carries on across a server restart on the same port.
+//! and gets a direct message, and carries on across a server restart on the same port (telling
+//! that the lines of before the restart could not be recovered).
 //!
 //! Why WebDriver spoken from Rust (with `ureq`, a blocking HTTP client, no async runtime) rather
 //! than Python's Selenium: the test stays one `cargo test` with the text user from
@@ -474,6 +475,31 @@ fn the_page_chats_switches_rooms_sends_dms_and_survives_a_restart() {
         |t| t == "(1) chatd",
     );
 
+    // A lost connection, the server still up: the page comes back after its last line, so a
+    // line said again while it was away shows again, and no line shows twice.
+    bob.send_line("same words");
+    browser.expect_line("same words");
+    browser.say("mine before the break");
+    bob.expect_line(common::chat_line("#dev alice", "mine before the break"));
+    browser.script("chat.socket.close();", json!([]));
+    bob.expect_line("[*] #dev: alice exited.");
+    bob.send_line("same words");
+    bob.send_line("said while you were away");
+    browser.expect_line("Connection restored.");
+    browser.expect_line("said while you were away");
+    let counts = browser.script(
+        "const texts = [...document.querySelectorAll('#views .log:not([hidden]) p.said .text')]
+           .map((t) => t.textContent);
+         return arguments[0].map((want) => texts.filter((t) => t === want).length);",
+        json!([[
+            "same words",
+            "mine before the break",
+            "said while you were away",
+            "dev talk from nc"
+        ]]),
+    );
+    assert_eq!(counts, json!([2, 1, 1, 1]), "no gap and no duplicate");
+
     // The server stops: the page says so, and keeps what is typed meanwhile.
     drop(bob);
     server.console("EXIT");
@@ -489,6 +515,8 @@ fn the_page_chats_switches_rooms_sends_dms_and_survives_a_restart() {
     carol.join("carol");
     browser.expect_line("Connection restored.");
     browser.expect_text("#status", "Connected as alice");
+    // The lines of the old run cannot be resumed: the page says so rather than show a silent gap.
+    browser.expect_line("Some messages in #lobby could not be recovered (the server restarted");
     let first = carol.expect_line("alice > typed while offline, first");
     let second = carol.expect_line("alice > typed while offline, second");
     assert!(

@@ -151,6 +151,16 @@ impl<S: Read + Write> WebUser<S> {
         }
     }
 
+    /// Sends a ping and returns every message the server sent before its pong.
+    fn until_pong(&mut self) -> Vec<Value> {
+        let from = self.seen.len();
+        self.send(&json!({"type":"ping","nonce":99}));
+        self.expect("the pong", |m| m["type"] == "pong" && m["nonce"] == 99);
+        let mut got = self.seen.split_off(from);
+        got.pop();
+        got
+    }
+
     /// Reads until the server's close frame; returns it and the messages before it.
     fn expect_close(&mut self) -> (Option<(CloseCode, String)>, Vec<Value>) {
         let deadline = Instant::now() + WAIT;
@@ -604,4 +614,157 @@ fn pings_from_the_page_are_answered_under_flood_control_like_messages() {
         "{:?}",
         sent.elapsed()
     );
+}
+
+/// The `(kind, text)` of each message of `type` in `got`, in order.
+fn lines_of<'a>(got: &'a [Value], kind: &str) -> Vec<(&'a str, &'a str)> {
+    got.iter()
+        .filter(|m| m["type"] == kind)
+        .map(|m| {
+            (
+                m["kind"].as_str().unwrap_or(""),
+                m["text"].as_str().unwrap_or(""),
+            )
+        })
+        .collect()
+}
+
+/// The line number of each id in `got` (the last part of `EPOCH-ROOM-SEQ`).
+fn seqs(got: &[Value], kind: &str) -> Vec<u64> {
+    got.iter()
+        .filter(|m| m["type"] == kind)
+        .map(|m| {
+            let id = m["id"].as_str().expect("an id on every room line");
+            id.rsplit('-')
+                .next()
+                .and_then(|s| s.parse().ok())
+                .expect("EPOCH-ROOM-SEQ")
+        })
+        .collect()
+}
+
+#[test]
+fn a_page_back_with_its_last_ids_gets_exactly_the_lines_it_missed_in_order() {
+    // A short --history: what comes back is every line missed, not the usual last two.
+    let mut server = Server::start(&["--history", "2"]);
+    let mut tess = TextUser::join(&server, "tess");
+    tess.send("/join #dev");
+    let mut web = WebUser::join(&server, "wendy");
+    web.send(&json!({"type":"command","name":"join","args":"#dev"}));
+    web.expect("the join", |m| m["type"] == "current_room");
+    tess.send("dev 0");
+    let dev = web.expect("a line in #dev", |m| said(m, "tess", "dev 0"));
+    tess.send("/room #lobby");
+    tess.send("lobby 0");
+    let lobby = web.expect("a line in the lobby", |m| said(m, "tess", "lobby 0"));
+    assert_eq!(lobby["type"], "chat");
+    // The lost connection: the page's socket is gone, and the others go on talking.
+    drop(web);
+    tess.expect_containing("wendy exited");
+    for n in 1..=4 {
+        tess.send(&format!("lobby {n}"));
+    }
+    tess.send("/room #dev");
+    for n in 1..=3 {
+        tess.send(&format!("dev {n}"));
+    }
+    server.console.expect_containing("tess > dev 3");
+
+    let mut web = WebUser::connect(&server);
+    web.send(&json!({"type":"resume","after":{"": lobby["id"], "#DEV": dev["id"]}}));
+    web.hello("wendy");
+    web.send(&json!({"type":"command","name":"join","args":"#dev"}));
+    let got = web.until_pong();
+    let want: Vec<String> = (1..=4).map(|n| format!("lobby {n}")).collect();
+    assert_eq!(
+        lines_of(&got, "chat"),
+        want.iter()
+            .map(|t| ("history", t.as_str()))
+            .collect::<Vec<_>>(),
+        "{got:#?}"
+    );
+    assert_eq!(
+        lines_of(&got, "room_chat"),
+        [
+            ("history", "dev 1"),
+            ("history", "dev 2"),
+            ("history", "dev 3")
+        ],
+        "{got:#?}"
+    );
+    let lobby_seq = seqs(std::slice::from_ref(&lobby), "chat")[0];
+    let dev_seq = seqs(std::slice::from_ref(&dev), "room_chat")[0];
+    assert_eq!(
+        seqs(&got, "chat"),
+        (lobby_seq + 1..=lobby_seq + 4).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        seqs(&got, "room_chat"),
+        (dev_seq + 1..=dev_seq + 3).collect::<Vec<_>>()
+    );
+    assert!(
+        got.iter().all(|m| m["type"] != "gap"),
+        "nothing was lost: {got:#?}"
+    );
+}
+
+#[test]
+fn past_the_backlog_or_after_a_restart_the_page_is_told_what_could_not_be_recovered() {
+    let mut server = Server::start(&["--no-flood-control"]);
+    let mut tess = TextUser::join(&server, "tess");
+    let mut web = WebUser::join(&server, "wendy");
+    tess.send("line 0");
+    let first = web.expect("the first line", |m| said(m, "tess", "line 0"));
+    drop(web);
+    tess.expect_containing("wendy exited");
+    // 205 more: a room keeps 200, so lines 1 to 5 are lost.
+    for n in 1..=205 {
+        tess.send(&format!("line {n}"));
+    }
+    server.console.expect_containing("tess > line 205");
+    let kept: Vec<String> = (6..=205).map(|n| format!("line {n}")).collect();
+
+    let mut web = WebUser::connect(&server);
+    web.send(&json!({"type":"resume","after":{"#lobby": first["id"]}}));
+    web.hello("wendy");
+    let got = web.until_pong();
+    let gap = got
+        .iter()
+        .position(|m| m["type"] == "gap")
+        .expect("a gap notice");
+    assert_eq!(got[gap]["missing"], 5);
+    assert!(
+        got[gap]["text"].as_str().is_some_and(
+            |t| t.starts_with("Some messages in #lobby could not be recovered (5 missing)")
+        ),
+        "{}",
+        got[gap]
+    );
+    let texts: Vec<&str> = lines_of(&got[gap..], "chat")
+        .iter()
+        .map(|(_, t)| *t)
+        .collect();
+    assert_eq!(texts, kept, "the gap first, then every line kept");
+    assert!(lines_of(&got[..gap], "chat").is_empty());
+    drop(web);
+    tess.expect_containing("wendy exited");
+
+    // An id of an earlier run of the server, as a page open across a restart has.
+    let mut web = WebUser::connect(&server);
+    web.send(&json!({"type":"resume","after":{"#lobby": "1-0-3"}}));
+    web.hello("wendy");
+    let got = web.until_pong();
+    let gap = got
+        .iter()
+        .find(|m| m["type"] == "gap")
+        .expect("a gap notice");
+    assert_eq!(gap["missing"], Value::Null);
+    assert!(
+        gap["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("the server restarted")),
+        "{gap}"
+    );
+    let texts: Vec<&str> = lines_of(&got, "chat").iter().map(|(_, t)| *t).collect();
+    assert_eq!(texts, kept);
 }

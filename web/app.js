@@ -81,7 +81,9 @@ function view(key, title) {
   button.addEventListener("click", () => open(key));
   item.append(button);
   (key.startsWith("@") ? ui.dms : ui.rooms).append(item);
-  v = { key, title, log, item, button, label, badge, unread: 0, said: [], topic: "", mods: new Set() };
+  // last: the id of the last room line received (sent in a resume after a reconnect); mine: the
+  // texts of the lines this page said there, which the server does not echo and so gives no id.
+  v = { key, title, log, item, button, label, badge, unread: 0, last: null, mine: [], topic: "", mods: new Set() };
   chat.views.set(key, v);
   return v;
 }
@@ -164,12 +166,18 @@ function mentions(text) {
   return new RegExp(`(^|[^\\w.-])${name}($|[^\\w.-])`, "i").test(text);
 }
 
-// A chat line; a history line the view shows already (after a reconnect) is skipped.
-function said(v, at, from, text, { action = false, history = false } = {}) {
-  const same = (s) => s.from === from && s.text === text && Math.abs(s.unix - at.unix) <= 2;
-  if (history && v.said.some(same)) return null;
-  v.said.push({ unix: at.unix, from, text });
-  if (v.said.length > 500) v.said.shift();
+// A chat line. After a reconnect the server sends exactly the lines after the last id the page
+// had, so nothing is shown twice, except the page's own lines: they came back with ids it never
+// had, and are skipped here (it showed them when they were typed).
+function said(v, at, from, text, { action = false, history = false, own = false } = {}) {
+  if (history && from === chat.me) {
+    const i = v.mine.indexOf(text);
+    if (i >= 0) return void v.mine.splice(i, 1);
+  }
+  if (own) {
+    v.mine.push(text);
+    if (v.mine.length > 200) v.mine.shift(); // the server keeps 200 lines a room at most
+  }
   const p = document.createElement("p");
   p.className = history ? "said history" : "said";
   p.append(span("stamp", at.hms), " ", span(`from ${colour(from)}`, action ? `* ${from}` : from), " ", span("text", text));
@@ -232,7 +240,16 @@ function connect() {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   const socket = new WebSocket(`${scheme}//${location.host}/ws`);
   chat.socket = socket;
-  socket.addEventListener("open", () => put({ type: "hello", v: 1, name: chat.name }));
+  socket.addEventListener("open", () => {
+    // The last line of each room the page has: the server sends only what came after (or says
+    // what it could not recover), instead of the usual history.
+    const after = {};
+    for (const v of chat.views.values()) {
+      if (!v.peer && v.last) after[v.key === DEFAULT ? chat.defaultName || "" : v.title] = v.last;
+    }
+    if (Object.keys(after).length) put({ type: "resume", after });
+    put({ type: "hello", v: 1, name: chat.name });
+  });
   socket.addEventListener("message", (event) => {
     let msg;
     try {
@@ -323,7 +340,8 @@ ui.send.addEventListener("submit", (event) => {
   const dm = /^\/(dm|msg|messageto)\s+(\S+)\s+(.*\S)/i.exec(trimmed); // shown in its conversation
   const v = dm ? dmView(dm[2]) : chat.views.get(chat.shown);
   const shown = command ? dm?.[3] : trimmed.startsWith("//") ? trimmed.slice(1) : text;
-  const echo = shown === undefined ? null : said(v, now(), chat.me, shown);
+  const own = !dm && !v?.peer; // a room line, which comes back on a resume
+  const echo = shown === undefined ? null : said(v, now(), chat.me, shown, { own });
   const item = { key: chat.shown, text, echo };
   if (chat.online) return deliver(item);
   echo?.classList.add("pending");
@@ -397,13 +415,21 @@ function receive(msg) {
       break;
     case "chat": {
       const v = msg.kind === "direct" ? dmView(msg.from) : view(DEFAULT, chat.defaultName || "lobby");
+      if (msg.id) v.last = msg.id;
       said(v, msg.at, msg.from, msg.text, { history: msg.kind === "history" });
       break;
     }
-    case "room_chat":
-      said(roomView(msg.room.name), msg.at, msg.from, msg.text, {
+    case "room_chat": {
+      const v = roomView(msg.room.name);
+      if (msg.id) v.last = msg.id;
+      said(v, msg.at, msg.from, msg.text, {
         action: msg.kind.endsWith("action"), history: msg.kind.startsWith("history"),
       });
+      break;
+    }
+    case "gap":
+      if (msg.room.default) chat.defaultName = msg.room.name;
+      notice(msg.text, "notice gap", roomKey(msg.room.name));
       break;
     case "room_event": roomEvent(msg); break;
     case "current_room": currentRoom(msg); break;

@@ -26,13 +26,12 @@ pub(super) fn handle(chat: &mut Chat, now: &Now, command: HostCommand, out: &mut
         }
         HostCommand::Moderate(request) => admin::moderate(chat, now, &HOST, request, out),
         HostCommand::Say { text } => {
-            chat.remember(now.stamp, HOST_NAME, &text);
             chat.relayed += 1;
-            let msg = ServerMsg::Chat {
+            let msg = chat.remember(ServerMsg::Chat {
                 at: now.stamp,
                 from: HOST_NAME.to_owned(),
                 text,
-            };
+            });
             chat.tell_crowd(RoomId::DEFAULT, out);
             out.deliver(
                 Recipients::Room {
@@ -102,7 +101,7 @@ mod tests {
                     except: None,
                     console: false
                 },
-                msg
+                msg: numbered(0, 1, msg)
             }]
         );
     }

@@ -23,10 +23,10 @@ pub use output::{Action, CloseReason, Outbox, Recipients};
 
 use crate::accounts::model::{Registry, Role};
 use crate::proto::msg::{
-    ClientMsg, Departure, Event, LeaveKind, Reject, RoomLine, ServerMsg, Stamp, WELCOME_NAMES,
+    ClientMsg, Departure, Event, LeaveKind, LineId, Reject, RoomLine, ServerMsg, WELCOME_NAMES,
 };
 use crate::proto::DecodeError;
-use rooms::{HistoryLine, RoomConfig, RoomId, Rooms};
+use rooms::{RoomConfig, RoomId, Rooms};
 use throttle::{LoginPolicy, LoginThrottle};
 use users::{Sessions, State};
 
@@ -55,6 +55,9 @@ pub struct ChatConfig {
     /// Whether passwords may cross plain connections (false when the server has TLS, unless the
     /// operator allows them).
     pub plain_passwords: bool,
+    /// This run of the server, for line ids (see [`LineId`]): the shell draws a new one at each
+    /// start, so an id from an earlier run is known as such.
+    pub epoch: u64,
 }
 
 impl Default for ChatConfig {
@@ -69,6 +72,7 @@ impl Default for ChatConfig {
             max_bad_input: 3,
             rooms: RoomConfig::default(),
             plain_passwords: true,
+            epoch: 1,
         }
     }
 }
@@ -202,6 +206,16 @@ impl Chat {
             }
             return;
         }
+        if let ClientMsg::Resume { rooms } = msg {
+            // One per room the user may be in; the rest could never be used.
+            let most = self.rooms.config().max_rooms_per_user;
+            session.resume = rooms
+                .into_iter()
+                .take(most)
+                .map(|(room, id)| (room.to_ascii_lowercase(), id))
+                .collect();
+            return;
+        }
         if session.passwd.is_some() {
             return cmd::auth::passwd_step(self, now, conn, msg, out);
         }
@@ -236,7 +250,7 @@ impl Chat {
             (State::Chatting { .. }, ClientMsg::Command(command)) => {
                 cmd::dispatch(self, now, conn, command, out)
             }
-            (_, ClientMsg::Ping { .. } | ClientMsg::Pong { .. }) => {}
+            (_, ClientMsg::Ping { .. } | ClientMsg::Pong { .. } | ClientMsg::Resume { .. }) => {}
         }
     }
 
@@ -351,12 +365,47 @@ impl Chat {
         self.broadcast(RoomId::DEFAULT, Some(conn), ServerMsg::Event(entered), out);
     }
 
-    /// Shows `conn` the history of `room`, marked as history.
-    fn show_history(&self, conn: ConnId, room: RoomId, out: &mut Outbox) {
+    /// Shows `conn` the history of `room`, marked as history: the last `--history` lines, or,
+    /// if the connection said in its [`ClientMsg::Resume`] which line of the room it has last,
+    /// every line after that one (told of a gap first when they are not all kept).
+    fn show_history(&mut self, conn: ConnId, room: RoomId, out: &mut Outbox) {
+        let key = self.rooms.name(room).to_ascii_lowercase();
+        let after = self.sessions.get_mut(conn).and_then(|session| {
+            let at = session.resume.iter().position(|(name, _)| {
+                *name == key || (room == RoomId::DEFAULT && name.is_empty())
+            })?;
+            Some(session.resume.swap_remove(at).1)
+        });
         let Some(r) = self.rooms.get(room) else {
             return;
         };
-        for line in &r.history {
+        let epoch = self.config.epoch;
+        let skip = match after {
+            None => r.history.len().saturating_sub(self.config.history),
+            Some(after) => {
+                // The line is known if it is of this run, this room, and said already.
+                let known = after
+                    .filter(|id| id.epoch == epoch && id.room == room.0 && id.seq <= r.last_seq)
+                    .map(|id| id.seq);
+                let first = r.history.front().map_or(r.last_seq + 1, |line| line.seq);
+                let missing = match known {
+                    Some(seq) if seq + 1 >= first => Some(0),
+                    Some(seq) => Some(first - seq - 1),
+                    None => None,
+                };
+                if missing != Some(0) {
+                    let gap = ServerMsg::Gap {
+                        room: self.rooms.tag(room),
+                        missing,
+                        since: r.history.front().map(|line| line.at),
+                    };
+                    out.deliver(Recipients::One(conn), gap);
+                }
+                let seq = known.unwrap_or(0);
+                r.history.iter().take_while(|line| line.seq <= seq).count()
+            }
+        };
+        for line in r.history.iter().skip(skip) {
             let msg = if room == RoomId::DEFAULT && !line.me {
                 ServerMsg::Backlog {
                     at: line.at,
@@ -374,7 +423,21 @@ impl Chat {
                     },
                 }
             };
+            let id = self.line_id(room, line.seq);
+            let msg = ServerMsg::Line {
+                id,
+                msg: Box::new(msg),
+            };
             out.deliver(Recipients::One(conn), msg);
+        }
+    }
+
+    /// The id of line `seq` of `room`.
+    fn line_id(&self, room: RoomId, seq: u64) -> LineId {
+        LineId {
+            epoch: self.config.epoch,
+            room: room.0,
+            seq,
         }
     }
 
@@ -500,26 +563,35 @@ impl Chat {
         self.broadcast(RoomId::DEFAULT, None, ServerMsg::Event(left), out);
     }
 
-    /// Remembers a chat line of the default room for the backlog.
-    fn remember(&mut self, at: Stamp, from: &str, text: &str) {
-        self.remember_in(RoomId::DEFAULT, at, from, text, false);
+    /// Numbers a chat line of the default room and remembers it for the backlog; returns it
+    /// with its id.
+    fn remember(&mut self, msg: ServerMsg) -> ServerMsg {
+        self.remember_in(RoomId::DEFAULT, msg)
     }
 
-    /// Remembers a line of `room` for its history.
-    fn remember_in(&mut self, room: RoomId, at: Stamp, from: &str, text: &str, me: bool) {
-        let limit = self.config.history;
-        if limit == 0 {
-            // Nothing is kept: no copy of the line to drop again.
-            return;
-        }
-        if let Some(r) = self.rooms.get_mut(room) {
-            let line = HistoryLine {
-                at,
-                from: from.to_owned(),
-                text: text.to_owned(),
-                me,
-            };
-            r.remember(limit, line);
+    /// Numbers a line of `room` (a [`ServerMsg::Chat`], or a [`ServerMsg::Room`] chat or
+    /// action line: what goes into the history) and remembers it; returns it with its id.
+    fn remember_in(&mut self, room: RoomId, msg: ServerMsg) -> ServerMsg {
+        let (at, from, text, me) = match &msg {
+            ServerMsg::Chat { at, from, text }
+            | ServerMsg::Room {
+                line: RoomLine::Chat { at, from, text },
+                ..
+            } => (*at, from, text, false),
+            ServerMsg::Room {
+                line: RoomLine::Me { at, from, text },
+                ..
+            } => (*at, from, text, true),
+            _ => return msg,
+        };
+        let history = self.config.history;
+        let Some(r) = self.rooms.get_mut(room) else {
+            return msg;
+        };
+        let seq = r.remember(history, at, from, text, me);
+        ServerMsg::Line {
+            id: self.line_id(room, seq),
+            msg: Box::new(msg),
         }
     }
 
@@ -549,7 +621,7 @@ pub(crate) mod testing {
     //! A scripted room for the core's tests: a fixed clock, fake connections, recorded actions.
 
     use super::*;
-    use crate::proto::msg::HostCommand;
+    use crate::proto::msg::{HostCommand, Stamp};
 
     /// A chat with a fixed clock whose every step returns the actions it produced.
     pub struct Script {
@@ -653,6 +725,30 @@ pub(crate) mod testing {
         Action::Deliver {
             to: Recipients::One(ConnId(id)),
             msg,
+        }
+    }
+
+    /// `msg` as line `seq` of room `room` in the script's run of the server.
+    pub fn numbered(room: u32, seq: u64, msg: ServerMsg) -> ServerMsg {
+        let id = LineId {
+            epoch: ChatConfig::default().epoch,
+            room,
+            seq,
+        };
+        ServerMsg::Line {
+            id,
+            msg: Box::new(msg),
+        }
+    }
+
+    /// `action`, a delivery, with its message numbered as line `seq` of room `room`.
+    pub fn nth(action: Action, room: u32, seq: u64) -> Action {
+        match action {
+            Action::Deliver { to, msg } => Action::Deliver {
+                to,
+                msg: numbered(room, seq, msg),
+            },
+            other => other,
         }
     }
 
@@ -982,5 +1078,230 @@ mod tests {
                 }
             )]
         );
+    }
+
+    /// The resume tests: alice says lines, bob comes back saying which line he has last.
+    mod resume {
+        use super::*;
+        use crate::core::rooms::{RESUME_BYTES, RESUME_LINES};
+
+        fn id(room: u32, seq: u64) -> LineId {
+            LineId {
+                epoch: ChatConfig::default().epoch,
+                room,
+                seq,
+            }
+        }
+
+        /// alice (1) in the lobby says `count` lines, `line 1` to `line {count}`.
+        fn said(count: u64) -> Script {
+            let mut s = Script::new();
+            s.join(1, "alice");
+            for n in 1..=count {
+                s.line(1, &format!("line {n}"));
+            }
+            s
+        }
+
+        /// bob (2) connects, says he has `after` of the lobby, and joins: what he is sent after
+        /// the welcome and the join itself, as (id, text) of each line and any gap.
+        fn rejoin(
+            s: &mut Script,
+            after: Option<LineId>,
+        ) -> (Vec<(LineId, String)>, Vec<ServerMsg>) {
+            s.connect(2);
+            let resume = ClientMsg::Resume {
+                rooms: vec![("".into(), after)],
+            };
+            let none = s.input(Input::Message {
+                conn: ConnId(2),
+                msg: resume,
+            });
+            assert_eq!(none, vec![], "a resume is only remembered");
+            let mut lines = Vec::new();
+            let mut gaps = Vec::new();
+            for action in s.line(2, "bob") {
+                let Action::Deliver { to, msg } = action else {
+                    continue;
+                };
+                match msg {
+                    ServerMsg::Line { id, msg } => {
+                        assert_eq!(to, Recipients::One(ConnId(2)));
+                        match *msg {
+                            ServerMsg::Backlog { text, .. } => lines.push((id, text)),
+                            other => panic!("not a history line: {other:?}"),
+                        }
+                    }
+                    gap @ ServerMsg::Gap { .. } => {
+                        assert!(lines.is_empty(), "the gap is told before the lines");
+                        gaps.push(gap);
+                    }
+                    _ => {}
+                }
+            }
+            (lines, gaps)
+        }
+
+        fn texts(from: u64, to: u64) -> Vec<(LineId, String)> {
+            (from..=to)
+                .map(|n| (id(0, n), format!("line {n}")))
+                .collect()
+        }
+
+        #[test]
+        fn with_nothing_missed_nothing_is_sent_again() {
+            let mut s = said(3);
+            assert_eq!(rejoin(&mut s, Some(id(0, 3))), (vec![], vec![]));
+        }
+
+        #[test]
+        fn after_k_lines_exactly_those_come_in_order() {
+            let mut s = said(30);
+            // More than --history (20) lines after: all of them, not just the last 20.
+            assert_eq!(rejoin(&mut s, Some(id(0, 5))), (texts(6, 30), vec![]));
+        }
+
+        #[test]
+        fn without_a_resume_the_history_is_the_last_lines_with_their_ids() {
+            let mut s = said(30);
+            s.connect(2);
+            let shown: Vec<LineId> = s
+                .line(2, "bob")
+                .into_iter()
+                .filter_map(|a| match a {
+                    Action::Deliver {
+                        msg: ServerMsg::Line { id, .. },
+                        ..
+                    } => Some(id),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(shown, (11..=30).map(|n| id(0, n)).collect::<Vec<_>>());
+        }
+
+        #[test]
+        fn past_the_backlog_the_gap_is_told_with_how_many_lines_are_lost() {
+            let total = RESUME_LINES as u64 + 30;
+            let mut s = said(total);
+            let (lines, gaps) = rejoin(&mut s, Some(id(0, 5)));
+            // Kept: the last 200, lines 31 to 230; lost: 6 to 30.
+            assert_eq!(lines, texts(31, total));
+            assert_eq!(
+                gaps,
+                vec![ServerMsg::Gap {
+                    room: s.chat.rooms.tag(RoomId::DEFAULT),
+                    missing: Some(25),
+                    since: Some(s.now.stamp),
+                }]
+            );
+        }
+
+        #[test]
+        fn an_id_of_another_run_or_unreadable_is_unknown_and_gets_what_is_kept() {
+            for after in [
+                Some(LineId {
+                    epoch: 99,
+                    ..id(0, 2)
+                }),
+                Some(id(7, 2)),
+                Some(id(0, 4)),
+                None,
+            ] {
+                let mut s = said(3);
+                let (lines, gaps) = rejoin(&mut s, after);
+                assert_eq!(lines, texts(1, 3), "{after:?}");
+                assert_eq!(
+                    gaps,
+                    vec![ServerMsg::Gap {
+                        room: s.chat.rooms.tag(RoomId::DEFAULT),
+                        missing: None,
+                        since: Some(s.now.stamp),
+                    }],
+                    "{after:?}"
+                );
+            }
+        }
+
+        #[test]
+        fn a_room_resumes_when_joined_again_and_the_resume_is_used_once() {
+            let mut s = Script::new();
+            s.join(1, "alice");
+            s.line(1, "/join #dev");
+            for n in 1..=4 {
+                s.line(1, &format!("dev {n}"));
+            }
+            s.connect(2);
+            s.input(Input::Message {
+                conn: ConnId(2),
+                msg: ClientMsg::Resume {
+                    rooms: vec![("#DEV".into(), Some(id(1, 2)))],
+                },
+            });
+            s.line(2, "bob");
+            let history = |actions: Vec<Action>| -> Vec<LineId> {
+                actions
+                    .into_iter()
+                    .filter_map(|a| match a {
+                        Action::Deliver {
+                            to: Recipients::One(ConnId(2)),
+                            msg: ServerMsg::Line { id, .. },
+                        } => Some(id),
+                        _ => None,
+                    })
+                    .collect()
+            };
+            assert_eq!(history(s.line(2, "/join #dev")), vec![id(1, 3), id(1, 4)]);
+            s.line(2, "/part #dev");
+            assert_eq!(
+                history(s.line(2, "/join #dev")).len(),
+                4,
+                "the next join shows the history as usual"
+            );
+        }
+
+        #[test]
+        fn the_backlog_is_bounded_in_lines_and_in_bytes() {
+            let mut s = said(RESUME_LINES as u64 * 2);
+            let lobby = s.chat.rooms.default_room();
+            assert_eq!(lobby.history.len(), RESUME_LINES);
+            assert_eq!(lobby.last_seq, RESUME_LINES as u64 * 2);
+            let long = "x".repeat(4000);
+            for _ in 0..100 {
+                s.line(1, &long);
+            }
+            let lobby = s.chat.rooms.default_room();
+            let bytes: usize = lobby
+                .history
+                .iter()
+                .map(|l| l.from.len() + l.text.len())
+                .sum();
+            // The last 20 (--history) stay whatever their size; older ones only within the cap.
+            assert!(bytes <= RESUME_BYTES.max(20 * (4000 + 5)), "{bytes}");
+            assert_eq!(lobby.history.len(), 20);
+            // What README and PROTOCOL.md say a kept line costs besides its name and text.
+            assert!(std::mem::size_of::<crate::core::rooms::HistoryLine>() <= 96);
+        }
+
+        #[test]
+        fn history_0_keeps_nothing_and_a_resume_is_told_the_gap() {
+            let mut s = Script::with_config(ChatConfig {
+                history: 0,
+                ..ChatConfig::default()
+            });
+            s.join(1, "alice");
+            s.line(1, "one");
+            s.line(1, "two");
+            assert!(s.chat.rooms.default_room().history.is_empty());
+            let (lines, gaps) = rejoin(&mut s, Some(id(0, 1)));
+            assert_eq!(lines, vec![]);
+            assert_eq!(
+                gaps,
+                vec![ServerMsg::Gap {
+                    room: s.chat.rooms.tag(RoomId::DEFAULT),
+                    missing: Some(1),
+                    since: None,
+                }]
+            );
+        }
     }
 }

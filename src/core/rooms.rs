@@ -28,6 +28,13 @@
 //!   room falls back to the room joined last, then the default room.
 //! - **Leaving the server** is told in every room the user was in: the default room as before
 //!   (`[*] bob exited.`), each other room tagged (`[*] #dev: bob exited.`).
+//! - **Line ids and resuming.** Every line that goes into a room's history (chat, `/me`, the
+//!   host's) is numbered in the room and told as a
+//!   [`ServerMsg::Line`](crate::proto::msg::ServerMsg::Line) with its
+//!   [`LineId`](crate::proto::msg::LineId) (the run's epoch, the room's id, the number): live and
+//!   as history alike. A room keeps its last `--history` lines and older ones up to
+//!   [`RESUME_LINES`] within [`RESUME_BYTES`], so a client that says which line it has last
+//!   gets exactly the lines after it, or a plain gap notice (see `Chat::show_history`).
 //! - **Crowds.** In a room of more than [`RoomConfig::crowd`] members (100), joins and leaves are
 //!   not told one by one: they are gathered for up to [`RoomConfig::crowd_window`] (1 s) and told
 //!   as one line (`[*] alice, bob, carol and 38 others entered.`), sooner if anything else is said
@@ -116,7 +123,17 @@ pub struct HistoryLine {
     pub text: String,
     /// Whether it was an action line (`/me`).
     pub me: bool,
+    /// Its number in the room (see [`LineId`](crate::proto::msg::LineId)).
+    pub seq: u64,
 }
+
+/// Fewest lines a room keeps for clients that resume after a reconnect (the web page), however
+/// few `--history` shows on joining; `--history 0` keeps none at all.
+pub const RESUME_LINES: usize = 200;
+
+/// Most bytes of names and texts a room keeps beyond its `--history` lines, so that the resume
+/// backlog of a room of long lines stays small (200 lines of 8 KiB would be 1.6 MiB).
+pub const RESUME_BYTES: usize = 32 * 1024;
 
 /// Joins and leaves of a crowded room not told yet.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -212,8 +229,13 @@ pub struct Room {
     /// Its members (none for the default room: everyone is in it). Kept by connection, not by
     /// name, so a membership costs a few bytes; `/who` sorts the names when asked.
     pub members: Members,
-    /// Its recent lines.
+    /// Its recent lines, oldest first: the last `--history` are shown on joining, and up to
+    /// [`RESUME_LINES`] (within [`RESUME_BYTES`] beyond those) are kept for resuming.
     pub history: VecDeque<HistoryLine>,
+    /// The bytes of names and texts in `history`.
+    history_bytes: usize,
+    /// The number of its last line (0 before the first).
+    pub last_seq: u64,
     /// Joins and leaves not told yet (crowded rooms only).
     pub crowd: Crowd,
 }
@@ -228,19 +250,38 @@ impl Room {
             moderators: BTreeSet::new(),
             members: Members::default(),
             history: VecDeque::new(),
+            history_bytes: 0,
+            last_seq: 0,
             crowd: Crowd::default(),
         }
     }
 
-    /// Keeps `line`, dropping the oldest past `limit` lines.
-    pub fn remember(&mut self, limit: usize, line: HistoryLine) {
-        if limit == 0 {
-            return;
+    /// Numbers a new line of the room and keeps it: the last `history` lines always, and older
+    /// ones up to [`RESUME_LINES`] in all while they hold at most [`RESUME_BYTES`]. With
+    /// `history` 0 nothing is kept. Returns the line's number.
+    pub fn remember(&mut self, history: usize, at: Stamp, from: &str, text: &str, me: bool) -> u64 {
+        self.last_seq += 1;
+        if history == 0 {
+            return self.last_seq;
         }
-        while self.history.len() >= limit {
-            self.history.pop_front();
+        let limit = history.max(RESUME_LINES);
+        self.history_bytes += from.len() + text.len();
+        self.history.push_back(HistoryLine {
+            at,
+            from: from.to_owned(),
+            text: text.to_owned(),
+            me,
+            seq: self.last_seq,
+        });
+        while self.history.len() > limit
+            || (self.history.len() > history && self.history_bytes > RESUME_BYTES)
+        {
+            let Some(old) = self.history.pop_front() else {
+                break;
+            };
+            self.history_bytes -= old.from.len() + old.text.len();
         }
-        self.history.push_back(line);
+        self.last_seq
     }
 
     /// Whether `name` (any case) moderates the room (admins aside).

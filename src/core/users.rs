@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use super::input::ConnId;
 use crate::accounts::model::{Registry, Role};
-use crate::proto::msg::{ClientMsg, Reject, UserEntry};
+use crate::proto::msg::{ClientMsg, LineId, Reject, UserEntry};
 
 pub use crate::names::{validate_name, MAX_NAME_LEN, RESERVED_NAMES, SERVER_LIKE_NAMES};
 
@@ -67,6 +67,9 @@ pub struct Session {
     pub bad_inputs: u8,
     /// Where an interactive `/passwd` is: the next line is the password it asks for.
     pub passwd: Option<PasswdEntry>,
+    /// Per room (lower-cased name, `""` for the default room), the last line the client has,
+    /// from its [`ClientMsg::Resume`]: used up when it joins the room.
+    pub resume: Vec<(String, Option<LineId>)>,
 }
 
 /// The steps of `/passwd` given alone: what the next line is, and what was typed so far.
@@ -113,6 +116,7 @@ impl Session {
             peer,
             bad_inputs: 0,
             passwd: None,
+            resume: Vec::new(),
         }
     }
 }

@@ -1161,6 +1161,9 @@ pub fn encode(msg: &ServerMsg, out: &mut Vec<u8>) {
             w.stamp(at);
             w.finish();
         }
+        // Framed clients never resume: the line goes as it is, without its id.
+        ServerMsg::Line { msg, .. } => encode(msg, out),
+        ServerMsg::Gap { .. } => encode_reply(reply_kind::NOTICE, msg, out),
     }
 }
 
@@ -1982,6 +1985,8 @@ mod tests {
             ServerMsg::Bye => frame_type::SERVER_BYE,
             ServerMsg::KeepAlive { .. } => frame_type::SERVER_PING,
             ServerMsg::Pong { .. } => frame_type::PONG,
+            ServerMsg::Line { msg, .. } => frame_type_of(msg),
+            ServerMsg::Gap { .. } => frame_type::REPLY,
         }
     }
 

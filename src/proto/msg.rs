@@ -130,6 +130,47 @@ pub enum ClientMsg {
         /// The nonce of the keepalive.
         nonce: u64,
     },
+    /// Per room, the last line the client has (the web page after a reconnect): the next time
+    /// this connection joins each room (the default room when its name is accepted), it is
+    /// sent the lines after that one instead of the usual history, or told of a gap.
+    Resume {
+        /// Room name as typed (`""` is the default room), and the last line's id (`None`: an
+        /// id the codec could not read, treated as one from another run of the server).
+        rooms: Vec<(String, Option<LineId>)>,
+    },
+}
+
+/// The id of a room's chat line: unique across rooms and runs of the server. `epoch` is drawn
+/// once per run of the server, `room` is the room's id in that run (never reused), `seq` counts
+/// the room's lines from 1. Written `EPOCH-ROOM-SEQ` (hex, decimal, decimal).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct LineId {
+    /// The run of the server.
+    pub epoch: u64,
+    /// The room, in that run.
+    pub room: u32,
+    /// The line's number in the room, from 1.
+    pub seq: u64,
+}
+
+impl LineId {
+    /// Reads an id as [`fmt::Display`] writes it.
+    pub fn parse(text: &str) -> Option<LineId> {
+        let mut parts = text.split('-');
+        let epoch = u64::from_str_radix(parts.next()?, 16).ok()?;
+        let room = parts.next()?.parse().ok()?;
+        let seq = parts.next()?.parse().ok()?;
+        parts
+            .next()
+            .is_none()
+            .then_some(LineId { epoch, room, seq })
+    }
+}
+
+impl fmt::Display for LineId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:x}-{}-{}", self.epoch, self.room, self.seq)
+    }
 }
 
 /// A command a user can give, parsed by [`Command::parse`] from a name and its argument text.
@@ -976,6 +1017,20 @@ pub enum Notice {
     },
 }
 
+/// The plain words of a [`ServerMsg::Gap`], the same in every mode that shows it.
+pub fn gap_text(room: &str, missing: Option<u64>, since: Option<&Stamp>) -> String {
+    let why = match missing {
+        Some(1) => "1 missing".to_owned(),
+        Some(n) => format!("{n} missing"),
+        None => "the server restarted or no longer has your last line".to_owned(),
+    };
+    let rest = match since {
+        Some(at) => format!("the lines it has since {} follow", at.hms()),
+        None => "it has no line to show".to_owned(),
+    };
+    format!("Some messages in {room} could not be recovered ({why}): {rest}.")
+}
+
 impl fmt::Display for Notice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -1439,6 +1494,26 @@ pub enum ServerMsg {
         nonce: u64,
         /// The server's time.
         at: Stamp,
+    },
+    /// A room's chat line (said, acted, or history) with its id: the wire modes that resume
+    /// (the web page) carry the id; the others show `msg` as it is.
+    Line {
+        /// The line's id.
+        id: LineId,
+        /// The line: [`ServerMsg::Chat`], [`ServerMsg::Backlog`] or a [`ServerMsg::Room`] chat,
+        /// action or history line.
+        msg: Box<ServerMsg>,
+    },
+    /// Told on rejoining a room with [`ClientMsg::Resume`] when the lines after the client's
+    /// last one are not all kept any more (or its id is from another run): the lines the
+    /// server has follow.
+    Gap {
+        /// The room.
+        room: RoomTag,
+        /// How many lines are lost, when known (the id is of this run).
+        missing: Option<u64>,
+        /// When the first line that follows was said, if any follows.
+        since: Option<Stamp>,
     },
 }
 

@@ -9,8 +9,8 @@ use time::format_description::FormatItem;
 use time::macros::format_description;
 
 use super::msg::{
-    ClientMsg, Command, Departure, Done, Event, LeaveKind, MemberEntry, RoomEntry, RoomLine,
-    RoomTag, ServerMsg, Stamp, UserEntry, COMMANDS, HOST_COMMANDS,
+    gap_text, ClientMsg, Command, Departure, Done, Event, LeaveKind, MemberEntry, RoomEntry,
+    RoomLine, RoomTag, ServerMsg, Stamp, UserEntry, COMMANDS, HOST_COMMANDS,
 };
 use super::{sanitize, DecodeError, Decoded};
 
@@ -277,6 +277,13 @@ pub fn encode(msg: &ServerMsg, eol: &[u8], out: &mut Vec<u8>) {
         ServerMsg::Notice(notice) => line(&["[*] ", &notice.to_string()]),
         // Keepalives are a framed-mode matter: text clients are never pinged.
         ServerMsg::KeepAlive { .. } => {}
+        // Text clients never resume: the line shows as it is, without its id.
+        ServerMsg::Line { msg, .. } => encode(msg, eol, out),
+        ServerMsg::Gap {
+            room,
+            missing,
+            since,
+        } => line(&["[*] ", &gap_text(&room.name, *missing, since.as_ref())]),
         ServerMsg::Done(done) => line(&["[*] ", &done_text(done)]),
         ServerMsg::Away { name, reason } if reason.is_empty() => line(&["[*] ", name, " is away."]),
         ServerMsg::Away { name, reason } => line(&["[*] ", name, " is away: ", reason]),

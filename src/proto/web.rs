@@ -14,8 +14,8 @@ use tungstenite::protocol::frame::FrameHeader;
 
 use super::framed::{error_code, RoomChange};
 use super::msg::{
-    BanEntry, ClientMsg, Command, Departure, Done, Event, LeaveKind, MemberEntry, Notice,
-    RoomEntry, RoomLine, RoomTag, ServerMsg, Stamp, TopicEntry, UserEntry,
+    gap_text, BanEntry, ClientMsg, Command, Departure, Done, Event, LeaveKind, LineId, MemberEntry,
+    Notice, RoomEntry, RoomLine, RoomTag, ServerMsg, Stamp, TopicEntry, UserEntry,
 };
 use super::{sanitize, text, DecodeError};
 
@@ -55,6 +55,9 @@ enum In {
         #[serde(default)]
         reason: Option<String>,
     },
+    Resume {
+        after: std::collections::BTreeMap<String, String>,
+    },
 }
 
 /// Decodes one text message from the page.
@@ -79,6 +82,12 @@ pub fn decode(message: &str) -> Result<ClientMsg, DecodeError> {
             let reason = reason.map(|r| clean(r.trim())).filter(|r| !r.is_empty());
             ClientMsg::Command(Command::Quit { reason })
         }
+        In::Resume { after } => ClientMsg::Resume {
+            rooms: after
+                .into_iter()
+                .map(|(room, id)| (clean(&room), LineId::parse(&id)))
+                .collect(),
+        },
     })
 }
 
@@ -166,6 +175,8 @@ enum Out<'a> {
     },
     Chat {
         kind: &'static str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
         at: At<'a>,
         from: &'a str,
         text: &'a str,
@@ -173,9 +184,17 @@ enum Out<'a> {
     RoomChat {
         room: Room<'a>,
         kind: &'static str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
         at: At<'a>,
         from: &'a str,
         text: &'a str,
+    },
+    Gap {
+        room: Room<'a>,
+        missing: Option<u64>,
+        since: Option<At<'a>>,
+        text: String,
     },
     Event {
         kind: &'static str,
@@ -371,6 +390,7 @@ fn room_line<'a>(room: &'a RoomTag, line: &'a RoomLine) -> Out<'a> {
     let said = |kind, at, from, text| Out::RoomChat {
         room: Room::from(room),
         kind,
+        id: None,
         at: At::from(at),
         from,
         text,
@@ -454,18 +474,21 @@ fn wire(msg: &ServerMsg) -> Wire<'_> {
         }),
         ServerMsg::Chat { at, from, text } => json(Out::Chat {
             kind: "room",
+            id: None,
             at: At::from(at),
             from,
             text,
         }),
         ServerMsg::Backlog { at, from, text } => json(Out::Chat {
             kind: "history",
+            id: None,
             at: At::from(at),
             from,
             text,
         }),
         ServerMsg::Direct { at, from, text } => json(Out::Chat {
             kind: "direct",
+            id: None,
             at: At::from(at),
             from,
             text,
@@ -504,6 +527,25 @@ fn wire(msg: &ServerMsg) -> Wire<'_> {
         ServerMsg::Pong { nonce, at } => json(Out::Pong {
             nonce: *nonce,
             at: At::from(at),
+        }),
+        ServerMsg::Line { id, msg } => {
+            let mut line = wire(msg);
+            if let Wire::Json(Out::Chat { id: slot, .. } | Out::RoomChat { id: slot, .. }) =
+                &mut line
+            {
+                *slot = Some(id.to_string());
+            }
+            line
+        }
+        ServerMsg::Gap {
+            room,
+            missing,
+            since,
+        } => json(Out::Gap {
+            room: Room::from(room),
+            missing: *missing,
+            since: since.as_ref().map(At::from),
+            text: gap_text(&room.name, *missing, since.as_ref()),
         }),
     }
 }
@@ -642,6 +684,35 @@ mod tests {
                 r#"{"type":"bye"}"#,
                 ClientMsg::Command(Command::Quit { reason: None }),
             ),
+            (
+                r##"{"type":"resume","after":{"#lobby":"5f3a-0-42","#dev":"5f3a-2-7"}}"##,
+                ClientMsg::Resume {
+                    rooms: vec![
+                        (
+                            "#dev".into(),
+                            Some(LineId {
+                                epoch: 0x5f3a,
+                                room: 2,
+                                seq: 7,
+                            }),
+                        ),
+                        (
+                            "#lobby".into(),
+                            Some(LineId {
+                                epoch: 0x5f3a,
+                                room: 0,
+                                seq: 42,
+                            }),
+                        ),
+                    ],
+                },
+            ),
+            (
+                r##"{"type":"resume","after":{"":"not an id"}}"##,
+                ClientMsg::Resume {
+                    rooms: vec![("".into(), None)],
+                },
+            ),
         ];
         for (json, msg) in cases {
             assert_eq!(decode(json), Ok(msg), "{json}");
@@ -716,6 +787,58 @@ mod tests {
                    "at":{"unix":1_700_000_000,"hms":"22:13:20"},"from":"alice",
                    "text":"<b>hi</b> & \"bye\""})
         );
+    }
+
+    #[test]
+    fn room_lines_carry_their_id_and_a_gap_says_what_was_lost() {
+        let line = ServerMsg::Line {
+            id: LineId {
+                epoch: 0xabc,
+                room: 3,
+                seq: 9,
+            },
+            msg: Box::new(ServerMsg::Chat {
+                at: stamp(),
+                from: "bob".into(),
+                text: "hi".into(),
+            }),
+        };
+        assert_eq!(
+            parsed(&line),
+            json!({"type":"chat","kind":"room","id":"abc-3-9",
+                   "at":{"unix":1_700_000_000,"hms":"22:13:20"},"from":"bob","text":"hi"})
+        );
+        let direct = parsed(&ServerMsg::Direct {
+            at: stamp(),
+            from: "bob".into(),
+            text: "psst".into(),
+        });
+        assert_eq!(direct.get("id"), None, "direct messages are not resumed");
+        let gap = parsed(&ServerMsg::Gap {
+            room: RoomTag {
+                name: "#dev".into(),
+                default: false,
+            },
+            missing: None,
+            since: Some(stamp()),
+        });
+        assert_eq!(
+            gap["text"],
+            "Some messages in #dev could not be recovered (the server restarted or no longer has \
+             your last line): the lines it has since 22:13:20 follow."
+        );
+        assert_eq!(gap["missing"], Value::Null);
+        assert_eq!(
+            LineId::parse("abc-3-9"),
+            Some(LineId {
+                epoch: 0xabc,
+                room: 3,
+                seq: 9
+            })
+        );
+        for bad in ["", "abc-3", "abc-3-9-1", "xyz-3-9", "abc--9", "abc-3-x"] {
+            assert_eq!(LineId::parse(bad), None, "{bad}");
+        }
     }
 
     #[test]
@@ -919,6 +1042,49 @@ mod tests {
                 by: "carol".into(),
             }),
         ];
+        let id = |room, seq| LineId {
+            epoch: 0x5f3a,
+            room,
+            seq,
+        };
+        let numbered = |id, msg| ServerMsg::Line {
+            id,
+            msg: Box::new(msg),
+        };
+        all.extend([
+            numbered(id(0, 41), all[7].clone()),
+            numbered(id(0, 42), all[6].clone()),
+            numbered(
+                id(2, 7),
+                room(RoomLine::Chat {
+                    at: stamp(),
+                    from: "bob".into(),
+                    text: "hi".into(),
+                }),
+            ),
+            numbered(
+                id(2, 8),
+                room(RoomLine::History {
+                    at: stamp(),
+                    from: "bob".into(),
+                    text: "old".into(),
+                    me: false,
+                }),
+            ),
+            ServerMsg::Gap {
+                room: tag.clone(),
+                missing: Some(3),
+                since: Some(stamp()),
+            },
+            ServerMsg::Gap {
+                room: RoomTag {
+                    name: "#lobby".into(),
+                    default: true,
+                },
+                missing: None,
+                since: None,
+            },
+        ]);
         all.push(ServerMsg::Reject(Reject::NameTaken));
         all.push(ServerMsg::Reject(Reject::BadInput(DecodeError::WebMessage)));
         all

@@ -218,6 +218,7 @@ impl Server {
                         .tls
                         .as_ref()
                         .is_none_or(|tls| tls.allow_plain_passwords),
+                    epoch: run_epoch(),
                     ..ChatConfig::default()
                 },
                 registry,
@@ -792,4 +793,15 @@ fn is_resource_exhaustion(error: &io::Error) -> bool {
             || code == rustix::io::Errno::NOBUFS.raw_os_error()
             || code == rustix::io::Errno::NOMEM.raw_os_error()
     )
+}
+
+/// A number for this run of the server, so that the line ids of an earlier run (a page that
+/// was open across a restart) are known as such: the start time in nanoseconds and the pid.
+fn run_epoch() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_nanos());
+    // The low 64 bits of the nanoseconds change at every start; the pid tells apart two
+    // servers started in the same nanosecond.
+    (nanos as u64) ^ (u64::from(std::process::id()) << 32)
 }

@@ -567,7 +567,7 @@ mod tests {
                     except: Some(ConnId(1)),
                     console: true
                 },
-                msg: chat
+                msg: numbered(0, 1, chat)
             })
         );
     }
@@ -958,7 +958,7 @@ mod tests {
             matches!(
                 &s.line(1, "hi")[0],
                 Action::Deliver {
-                    msg: ServerMsg::Chat { .. },
+                    msg: ServerMsg::Line { .. },
                     ..
                 }
             ),

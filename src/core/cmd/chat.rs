@@ -19,13 +19,12 @@ pub fn say(chat: &mut Chat, now: &Now, conn: ConnId, text: String, out: &mut Out
     if room != RoomId::DEFAULT {
         return super::rooms::say_in(chat, now, Some(conn), &from, room, text, out);
     }
-    chat.remember(now.stamp, &from, &text);
     chat.relayed += 1;
-    let msg = ServerMsg::Chat {
+    let msg = chat.remember(ServerMsg::Chat {
         at: now.stamp,
         from,
         text,
-    };
+    });
     chat.broadcast(RoomId::DEFAULT, Some(conn), msg, out);
 }
 
@@ -73,17 +72,19 @@ mod tests {
             from: "alice".into(),
             text: "hi all".into(),
         };
-        let expected = vec![Action::Deliver {
-            to: Recipients::Room {
-                except: Some(ConnId(1)),
-                console: true,
-            },
-            msg,
-        }];
-        assert_eq!(s.line(1, "hi all"), expected);
+        let expected = |seq| {
+            vec![Action::Deliver {
+                to: Recipients::Room {
+                    except: Some(ConnId(1)),
+                    console: true,
+                },
+                msg: numbered(0, seq, msg.clone()),
+            }]
+        };
+        assert_eq!(s.line(1, "hi all"), expected(1));
         assert_eq!(
             s.line(1, "/bm hi all"),
-            expected,
+            expected(2),
             "/bm says like a plain line"
         );
     }
@@ -146,9 +147,9 @@ mod tests {
             .iter()
             .filter_map(|a| match a {
                 Action::Deliver {
-                    msg: msg @ ServerMsg::Backlog { .. },
+                    msg: ServerMsg::Line { msg, .. },
                     ..
-                } => Some(msg),
+                } if matches!(**msg, ServerMsg::Backlog { .. }) => Some(&**msg),
                 _ => None,
             })
             .collect();

@@ -324,7 +324,6 @@ fn me(chat: &mut Chat, now: &Now, conn: ConnId, text: String, out: &mut Outbox) 
         return;
     };
     let room = chat.rooms.current(conn);
-    chat.remember_in(room, now.stamp, &from, &text, true);
     chat.relayed += 1;
     let tag = chat.rooms.tag(room);
     let line = RoomLine::Me {
@@ -332,7 +331,8 @@ fn me(chat: &mut Chat, now: &Now, conn: ConnId, text: String, out: &mut Outbox) 
         from,
         text,
     };
-    chat.broadcast(room, Some(conn), ServerMsg::Room { room: tag, line }, out);
+    let msg = chat.remember_in(room, ServerMsg::Room { room: tag, line });
+    chat.broadcast(room, Some(conn), msg, out);
 }
 
 /// A plain line to `room` (not the default room) from `from` (`conn`, or the host when `None`).
@@ -345,7 +345,6 @@ pub fn say_in(
     text: String,
     out: &mut Outbox,
 ) {
-    chat.remember_in(room, now.stamp, from, &text, false);
     chat.relayed += 1;
     let tag = chat.rooms.tag(room);
     let line = RoomLine::Chat {
@@ -353,10 +352,11 @@ pub fn say_in(
         from: from.to_owned(),
         text,
     };
+    let msg = chat.remember_in(room, ServerMsg::Room { room: tag, line });
     chat.tell_crowd(room, out);
     // The host's own lines are not echoed to the console, as in the default room.
     let to = super::super::to_room(room, conn, conn.is_some());
-    out.deliver(to, ServerMsg::Room { room: tag, line });
+    out.deliver(to, msg);
 }
 
 /// `/remove NAME [REASON]` (moderators): takes NAME out of the current room only.
@@ -568,7 +568,7 @@ mod tests {
         };
         assert_eq!(
             s.line(1, "hi"),
-            vec![in_room(DEV, Some(1), "#Dev", said)],
+            vec![nth(in_room(DEV, Some(1), "#Dev", said), DEV.0, 1)],
             "plain lines go to the current room"
         );
         assert_eq!(
@@ -610,7 +610,7 @@ mod tests {
                     except: Some(ConnId(1)),
                     console: true
                 },
-                msg: lobby_line
+                msg: numbered(0, 1, lobby_line)
             }]
         );
         assert_eq!(
@@ -710,27 +710,25 @@ mod tests {
                 at: s.now.stamp,
             }),
         };
-        let history = |from: &str, text: &str, me| {
-            to_one(
-                3,
-                ServerMsg::Room {
-                    room: tag("#dev"),
-                    line: RoomLine::History {
-                        at: s.now.stamp,
-                        from: from.into(),
-                        text: text.into(),
-                        me,
-                    },
+        let history = |from: &str, text: &str, me, seq| {
+            let line = ServerMsg::Room {
+                room: tag("#dev"),
+                line: RoomLine::History {
+                    at: s.now.stamp,
+                    from: from.into(),
+                    text: text.into(),
+                    me,
                 },
-            )
+            };
+            to_one(3, numbered(DEV.0, seq, line))
         };
         assert_eq!(
             actions[1..],
             [
                 joined(3, "#dev", 3, false),
                 to_one(3, topic),
-                history("alice", "first", false),
-                history("bob", "waves", true),
+                history("alice", "first", false, 1),
+                history("bob", "waves", true, 2),
                 in_room(DEV, Some(3), "#dev", entered("carol")),
             ]
         );
@@ -851,17 +849,13 @@ mod tests {
     fn me_is_an_action_line_in_the_current_room_remembered_as_history() {
         let mut s = dev();
         let at = s.now.stamp;
-        let waves = |room, name: &str| {
-            in_room(
-                room,
-                Some(3),
-                name,
-                RoomLine::Me {
-                    at,
-                    from: "carol".into(),
-                    text: "waves".into(),
-                },
-            )
+        let waves = |room: RoomId, name: &str| {
+            let line = RoomLine::Me {
+                at,
+                from: "carol".into(),
+                text: "waves".into(),
+            };
+            nth(in_room(room, Some(3), name, line), room.0, 1)
         };
         let lobby = waves(RoomId::DEFAULT, "#lobby");
         assert_eq!(s.line(3, "/me waves"), vec![lobby]);
@@ -883,7 +877,10 @@ mod tests {
         };
         s.connect(5);
         let actions = s.line(5, "erin");
-        assert!(actions.contains(&to_one(5, history)), "{actions:?}");
+        assert!(
+            actions.contains(&to_one(5, numbered(0, 1, history))),
+            "{actions:?}"
+        );
     }
 
     #[test]
@@ -1140,7 +1137,7 @@ mod tests {
         assert!(matches!(
             &said[1],
             Action::Deliver {
-                msg: ServerMsg::Chat { .. },
+                msg: ServerMsg::Line { .. },
                 ..
             }
         ));
@@ -1170,10 +1167,14 @@ mod tests {
                     except: None,
                     console: false
                 },
-                msg: ServerMsg::Room {
-                    room: tag("#dev"),
-                    line: said
-                }
+                msg: numbered(
+                    DEV.0,
+                    1,
+                    ServerMsg::Room {
+                        room: tag("#dev"),
+                        line: said
+                    }
+                )
             }]
         );
         let lobby = s.host(HostCommand::SayIn {
@@ -1184,7 +1185,7 @@ mod tests {
             &lobby[..],
             [Action::Deliver {
                 to: Recipients::Room { .. },
-                msg: ServerMsg::Chat { .. }
+                msg: ServerMsg::Line { .. }
             }]
         ));
         assert_eq!(
