@@ -4,7 +4,7 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
 use mio::Interest;
@@ -64,20 +64,18 @@ pub struct Connection {
     pub socket: TcpStream,
     /// The identity the core knows it by.
     pub id: ConnId,
-    /// The peer's address.
-    pub peer: IpAddr,
-    /// The peer's address and port, for the log.
+    /// The peer's address and port.
     pub addr: SocketAddr,
     /// TLS or plain, once the first byte has said.
     pub transport: Transport,
     /// Sniffing, open in a mode, or refused.
     pub phase: Phase,
-    /// When it was accepted.
-    pub accepted: Instant,
-    /// While sniffing: when silence makes it text, or an unfinished TLS handshake closes it.
-    pub deadline: Instant,
-    /// Why it is closing (the first reason given), and how loudly to log its disconnect line.
-    pub why: Option<(log::Level, String)>,
+    /// When the current stage of its opening began: its accept, or the end of its TLS
+    /// handshake. Its opening deadlines count from here ([`Connection::opening_deadline`]).
+    pub stage_began: Instant,
+    /// Why it is closing (the first reason given), and how loudly to log its disconnect line
+    /// (boxed: set once, at the end of a connection's life).
+    pub why: Option<Box<(log::Level, String)>>,
     /// Decoding state for its input.
     pub decoder: Decoder,
     /// Received plaintext not yet decoded (a partial line or frame; while sniffing, everything so
@@ -116,17 +114,14 @@ impl Connection {
         addr: SocketAddr,
         limits: Limits,
         allowance: Allowance,
-        deadline: Instant,
     ) -> Connection {
         Connection {
             socket,
             id,
-            peer: addr.ip(),
             addr,
             transport: Transport::Unknown,
             phase: Phase::Sniffing,
-            accepted: allowance.since(),
-            deadline,
+            stage_began: allowance.since(),
             why: None,
             decoder: Decoder::new(limits),
             inbuf: Vec::new(),
@@ -167,6 +162,22 @@ impl Connection {
             handshake_done: got.handshake_done,
             peer_closed: got.peer_closed,
         })
+    }
+
+    /// The peer's address.
+    pub fn peer(&self) -> IpAddr {
+        self.addr.ip()
+    }
+
+    /// While it is opening, when it must be decided on: a silent connection is taken for text
+    /// `greeting_delay` after its accept (or its TLS handshake); a TLS handshake or an HTTP
+    /// request head must be done within `name_timeout`.
+    pub fn opening_deadline(&self, greeting_delay: Duration, name_timeout: Duration) -> Instant {
+        if self.phase == Phase::Http || self.transport.is_handshaking() {
+            self.stage_began + name_timeout
+        } else {
+            self.stage_began + greeting_delay
+        }
     }
 
     /// The wire mode, once it is open.

@@ -48,14 +48,17 @@ impl Server {
                     conn.pings_unanswered = 0;
                     if !was_tls && conn.transport.is_tls() {
                         // A handshake has begun: it must be done within the name timeout.
-                        conn.deadline = conn.accepted + self.config.name_timeout;
-                        self.openings.push(Reverse((conn.deadline, key, conn.id)));
+                        let deadline =
+                            conn.opening_deadline(GREETING_DELAY, self.config.name_timeout);
+                        self.openings.push(Reverse((deadline, key, conn.id)));
                     }
                     if received.handshake_done {
                         log::info!("{} TLS handshake done", conn.label());
                         // Inside TLS the client is sniffed again, and greeted after a silence.
-                        conn.deadline = now.instant + GREETING_DELAY;
-                        self.openings.push(Reverse((conn.deadline, key, conn.id)));
+                        conn.stage_began = now.instant;
+                        let deadline =
+                            conn.opening_deadline(GREETING_DELAY, self.config.name_timeout);
+                        self.openings.push(Reverse((deadline, key, conn.id)));
                     }
                     if received.answered {
                         self.dirty.push(key);
@@ -166,8 +169,8 @@ impl Server {
             return;
         };
         conn.phase = Phase::Http;
-        conn.deadline = conn.accepted + self.config.name_timeout;
-        self.openings.push(Reverse((conn.deadline, key, conn.id)));
+        let deadline = conn.opening_deadline(GREETING_DELAY, self.config.name_timeout);
+        self.openings.push(Reverse((deadline, key, conn.id)));
         self.http(key, now);
     }
 
@@ -224,7 +227,7 @@ impl Server {
             self.dirty.push(key);
         }
         log::debug!("{} speaks {mode:?}", conn.label());
-        let (conn, peer) = (conn.id, conn.peer);
+        let (conn, peer) = (conn.id, conn.peer());
         self.feed(now, Input::Connected { conn, peer, secure });
     }
 
@@ -257,7 +260,7 @@ impl Server {
             if !matches!(conn.phase, Phase::Sniffing | Phase::Http) {
                 continue;
             }
-            if conn.deadline > now.instant {
+            if conn.opening_deadline(GREETING_DELAY, self.config.name_timeout) > now.instant {
                 // The deadline moved on (a handshake or a request began); its own entry is in
                 // the heap.
                 continue;

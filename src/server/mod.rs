@@ -444,15 +444,14 @@ impl Server {
             }
             let policy = self.config.flood.unwrap_or_default();
             let allowance = Allowance::new(now.instant, &policy);
-            let deadline = now.instant + GREETING_DELAY;
             let conn = entry.insert(Connection::new(
                 socket,
                 id,
                 peer,
                 self.config.limits,
                 allowance,
-                deadline,
             ));
+            let deadline = conn.opening_deadline(GREETING_DELAY, self.config.name_timeout);
             log::info!("{} connected", conn.label());
             self.admission.admit(peer.ip());
             let check = now.instant + self.config.ping_interval;
@@ -682,7 +681,7 @@ impl Server {
         };
         let why = why.into();
         log::debug!("{} closing: {why}", conn.label());
-        conn.why.get_or_insert((level, why));
+        conn.why.get_or_insert_with(|| Box::new((level, why)));
         let already = conn.closing.is_some();
         match (conn.closing, how) {
             (Some(Closing::Now), _) => return,
@@ -694,7 +693,7 @@ impl Server {
             let reason = conn
                 .why
                 .as_ref()
-                .map(|(_, why)| why.clone())
+                .map(|why| why.1.clone())
                 .unwrap_or_default();
             if conn.seal(&reason, self.shutdown_deadline.is_some()) {
                 self.dirty.push(key);
@@ -719,7 +718,7 @@ impl Server {
                 Some(_) => {}
             }
             let mut conn = self.conns.remove(key);
-            self.admission.release(conn.peer);
+            self.admission.release(conn.peer());
             if conn.transport.is_tls() && !conn.transport.is_handshaking() {
                 // One try at telling the peer the stream ends here, not cut short.
                 conn.transport.close_notify();
@@ -732,7 +731,7 @@ impl Server {
             let (level, why) = conn
                 .why
                 .take()
-                .unwrap_or_else(|| (log::Level::Info, "closed".to_owned()));
+                .map_or_else(|| (log::Level::Info, "closed".to_owned()), |why| *why);
             log::log!(level, "{} disconnected: {why}", conn.label());
             freed = true;
             if conn.mode().is_some() {
