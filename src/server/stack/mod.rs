@@ -7,6 +7,7 @@
 //! moves them to the socket, through TLS where there is TLS.
 
 pub mod http;
+pub mod properties;
 pub mod sniff;
 pub mod tls;
 pub mod ws;
@@ -104,6 +105,7 @@ impl Transport {
 
 #[cfg(test)]
 mod tests {
+    use super::properties::{feed, Outcome};
     use super::sniff::{sniff, Verdict, MAX_PROBE};
     use super::*;
     use rustls::crypto::ring;
@@ -173,50 +175,6 @@ mod tests {
             client.write_tls(&mut wire).expect("write to a Vec");
         }
         wire
-    }
-
-    /// How feeding a transport some bytes ended.
-    #[derive(Debug, PartialEq, Eq)]
-    enum Outcome {
-        /// Taken; this plaintext came out.
-        Taken(Vec<u8>),
-        /// TLS came to a server without it.
-        NotEnabled,
-        /// The TLS layer gave up.
-        Failed,
-    }
-
-    /// Feeds `data` to a new transport in pieces cut at `cuts` (ascending), as reads give them.
-    fn feed(config: Option<&Arc<ServerConfig>>, data: &[u8], cuts: &[usize]) -> Outcome {
-        let mut transport = Transport::Unknown;
-        let mut plain = Vec::new();
-        let mut start = 0;
-        for &end in cuts.iter().chain(std::iter::once(&data.len())) {
-            match transport.receive(&data[start..end], config, &mut plain) {
-                Ok(_) => {}
-                Err(TransportError::TlsNotEnabled) => return Outcome::NotEnabled,
-                Err(TransportError::Tls(failure)) => {
-                    assert!(!failure.why.is_empty(), "a failure says why");
-                    assert_whole_records(&failure.alert);
-                    return Outcome::Failed;
-                }
-            }
-            start = end;
-        }
-        Outcome::Taken(plain)
-    }
-
-    /// What a failure leaves to write is whole TLS records: what was queued before it (which
-    /// the peer needs to read an encrypted alert) and the alert, if rustls sends one for it.
-    fn assert_whole_records(bytes: &[u8]) {
-        let mut rest = bytes;
-        while !rest.is_empty() {
-            assert!(rest.len() >= 5, "a cut record header: {bytes:?}");
-            let len = usize::from(u16::from_be_bytes([rest[3], rest[4]]));
-            assert!(rest.len() >= 5 + len, "a cut record: {bytes:?}");
-            assert!((0x14..=0x17).contains(&rest[0]), "a record type: {bytes:?}");
-            rest = &rest[5 + len..];
-        }
     }
 
     /// What the shell may be given: random bytes, or a real ClientHello cut, damaged or trailed.
