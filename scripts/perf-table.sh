@@ -3,24 +3,27 @@
 # same load, and chatd's rooms (the one-room burst against the relay's, 1,000 users in 50 rooms
 # against the one-room burst, idle memory in the lobby and in 20 rooms, 10,000 joins into one
 # room), and TLS (the burst over TLS against plain text's, idle memory per TLS connection, new
-# connections per second with and without TLS), each figure the median of RUNS runs (default 3),
+# connections per second with and without TLS), and WebSocket mode (the burst over WebSocket
+# against plain text's, idle memory per WebSocket connection), each figure the median of RUNS runs (default 3),
 # every run on a freshly started server.
 # The server runs on core 0 (taskset -c 0), chatd-load on core 1 (taskset -c 1), both at nice -20
 # when allowed, so that other processes on a shared machine get the cores only when they are idle.
 #
-#   scripts/perf-table.sh [RUNS] [all|rooms|tls]
+#   scripts/perf-table.sh [RUNS] [all|rooms|tls|ws]
 #
 # `rooms` measures only what the rooms table needs (the relay's and chatd's one-room burst, then
 # the rooms rows), alternating them in every run so each ratio is taken within the same run.
 # `tls` does the same for the TLS table: the relay's, chatd's and chatd-over-TLS's burst, idle
 # memory plain and over TLS, and new connections plain and over TLS (chatd --tls-self-signed,
 # chatd-load --tls).
+# `ws` does the same for the WebSocket table: chatd's burst in text mode and in WebSocket mode
+# (chatd-load --mode ws), and idle memory in both.
 # Prints the table in Markdown; every run's JSON and summary are kept in $CARGO_TARGET_DIR/perf/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
 what=${2:-all}
-case $what in all | rooms | tls) ;; *) echo "usage: $0 [RUNS] [all|rooms|tls]" >&2; exit 2 ;; esac
+case $what in all | rooms | tls | ws) ;; *) echo "usage: $0 [RUNS] [all|rooms|tls|ws]" >&2; exit 2 ;; esac
 target=${CARGO_TARGET_DIR:-target}
 cargo build --quiet --release --bin chatd --bin chatd-load --example bare_relay
 chatd=$target/release/chatd
@@ -113,6 +116,7 @@ measure() {
         relay) server_flags=(--welcome '' --label 'bare relay') ;;
         framed) server=chatd server_flags=(--mode framed --label 'chatd framed') ;;
         tls) server_flags=(--tls --label 'chatd TLS') ;;
+        ws) server=chatd server_flags=(--mode ws --label 'chatd ws') ;;
     esac
     for attempt in 1 2 3; do
         wait_quiet
@@ -163,7 +167,17 @@ tls_rows() {
         measure "$server" connect "${connect_flags[@]}"
     done
 }
+ws_rows() {
+    for server in chatd ws; do
+        measure "$server" burst --clients 50 --messages 2000 --size 64 --timeout 120
+        measure "$server" idle --clients 5000 --hold 2 --timeout 120
+    done
+}
 for _ in $(seq "$runs"); do
+    if [ "$what" = ws ]; then
+        ws_rows
+        continue
+    fi
     if [ "$what" = tls ]; then
         tls_rows
         continue
@@ -191,6 +205,26 @@ median() { # median LABEL SCENARIO JQ-EXPRESSION [RATE]
 }
 
 ratio() { jq -n --argjson a "$1" --argjson b "$2" 'if $a == null or $b == null then "-" else "\($a / $b * 100 | round / 100)x" end' -r; }
+if [ "$what" = ws ]; then
+    plain_cpu=$(median chatd burst '.server.cpu_us_per_1k_deliveries')
+    ws_cpu=$(median "chatd ws" burst '.server.cpu_us_per_1k_deliveries')
+    plain_rss=$(median chatd idle '.server.rss_per_connection')
+    ws_rss=$(median "chatd ws" idle '.server.rss_per_connection')
+    ws_busy=$(median "chatd ws" burst '.tool.busy')
+    echo "| WebSocket figure | median of $runs | target |"
+    echo "|---|---|---|"
+    printf '| burst (50 x 2,000 x 64 B): CPU us per 1k deliveries, chatd over WebSocket / plain text | %.0f / %.0f = %s | within 1.3x |\n' \
+        "$ws_cpu" "$plain_cpu" "$(ratio "$ws_cpu" "$plain_cpu")"
+    printf '| idle RSS per connection, 5,000 over WebSocket (plain text) | %.2f KiB (%.2f KiB) | under 2 KiB |\n' \
+        "$(jq -n "$ws_rss / 1024")" "$(jq -n "$plain_rss / 1024")"
+    printf '| chatd-load busy in the WebSocket burst | %.0f%% | |\n' "$(jq -n "$ws_busy * 100")"
+    echo
+    echo "chatd ran with: ${chatd_flags[*]}; chatd-load --mode ws for WebSocket;"
+    echo "server on core 0, chatd-load on core 1, medians of $runs."
+    echo "Every run: $out/runs.jsonl (JSON) and $out/summaries.txt;" \
+        "$(wc -l <"$out/disturbed.jsonl") disturbed runs were repeated: $out/disturbed.jsonl"
+    exit 0
+fi
 if [ "$what" = tls ]; then
     relay_cpu=$(median "bare relay" burst '.server.cpu_us_per_1k_deliveries')
     plain_cpu=$(median chatd burst '.server.cpu_us_per_1k_deliveries')

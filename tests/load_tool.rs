@@ -106,6 +106,58 @@ fn a_tiny_framed_burst_reaches_every_other_client_once() {
 }
 
 #[test]
+fn a_tiny_websocket_burst_reaches_every_other_client_once() {
+    tiny_burst("ws");
+}
+
+#[test]
+fn a_websocket_burst_spread_over_rooms_and_over_tls_arrives_whole() {
+    // 5 clients in 2 rooms: 3 and 2 members, each line to its room's others: 3 x 2 + 2 x 1.
+    let json = tiny_burst_with("ws", 5, &["--rooms", "2"], (3.0 * 2.0 + 2.0) * 50.0);
+    assert_eq!(json_number(&json, "rooms"), Some(2.0), "{json}");
+    let (server, fingerprint) = tls_server();
+    let json = tiny_burst_against(
+        &server,
+        "ws",
+        3,
+        &["--tls", "--tls-fingerprint", &fingerprint],
+        300.0,
+    );
+    assert!(json.contains("\"tls\":\"pinned"), "{json}");
+}
+
+#[test]
+fn idle_websocket_connections_all_join_and_report_the_servers_memory() {
+    let server = TestServer::start_with_stdin_null(&["--history", "0"]);
+    let (addr, pid) = (server.addr().to_string(), server.pid().to_string());
+    let output = chatd_load(&[
+        "idle",
+        "--mode",
+        "ws",
+        "--addr",
+        &addr,
+        "--clients",
+        "40",
+        "--hold",
+        "0.2",
+        "--server-pid",
+        &pid,
+        "--timeout",
+        "20",
+        "--json",
+        "--quiet",
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert_eq!(json_number(&stdout, "joined"), Some(40.0), "{stdout}");
+    assert!(stdout.contains("\"mode\":\"ws\""), "{stdout}");
+    assert!(
+        json_number(&stdout, "rss_per_connection").is_some(),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn a_burst_spread_over_rooms_reaches_exactly_each_rooms_other_members() {
     // 7 clients in 3 rooms: #load0 has clients 0, 3 and 6, #load1 has 1 and 4, #load2 has 2 and
     // 5. Each line reaches its room's others only: 3 x 2 + 2 x 1 + 2 x 1 receivers, 50 lines each.

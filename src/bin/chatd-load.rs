@@ -12,6 +12,7 @@ use argh::FromArgs;
 use chatd::load::tls::{TlsClient, Trust};
 use chatd::load::{
     self, resolve_target, Scenario, Settings, SettingsError, Template, TextWire, Wire, WireMode,
+    WsWire,
 };
 use chatd::tls::Fingerprint;
 
@@ -49,8 +50,9 @@ struct Args {
     /// idle: seconds to hold the connections once all have joined (default 2)
     #[argh(option, default = "2.0")]
     hold: f64,
-    /// text (default) or framed (chatd's frames, as the chat client speaks; the templates and
-    /// --welcome are for text mode only)
+    /// text (default), framed (chatd's frames, as the chat client speaks) or ws (chatd's
+    /// WebSocket mode: the upgrade, then JSON messages); the templates and --welcome are for
+    /// text mode only
     #[argh(option, default = "WireMode::Text")]
     mode: WireMode,
     /// what a client sends to join, with {name} filled in and \n \r \t \\ escapes (default
@@ -68,7 +70,7 @@ struct Args {
     #[argh(option, default = "String::from(\"load\")")]
     name_prefix: String,
     /// spread the clients over N rooms: client i joins room ROOM-PREFIX(i % N) after its welcome
-    /// and hears only its room's others (default 0: no rooms; text mode only)
+    /// and hears only its room's others (default 0: no rooms; text and ws modes only)
     #[argh(option, default = "0")]
     rooms: usize,
     /// rooms are named PREFIX0, PREFIX1, ... (default "#load")
@@ -203,6 +205,7 @@ fn settings(args: &Args) -> Result<Settings, SettingsError> {
                 },
             }),
             WireMode::Framed => Wire::Framed,
+            WireMode::Ws => Wire::Ws(WsWire::new(addr)),
         },
         name_prefix: args.name_prefix.clone(),
         rooms: args.rooms,

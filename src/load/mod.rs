@@ -6,7 +6,8 @@
 //! end, and with the server's process id it reads the server's CPU time and memory from /proc.
 //!
 //! - [`settings`]: what a run does ([`Scenario`]: burst, rate, idle), validated.
-//! - [`wire`]: how clients join, say a payload, and read what comes back (text now).
+//! - [`wire`]: how clients join, say a payload, and read what comes back (text, framed).
+//! - [`ws`]: `--mode ws`: the upgrade and the JSON messages in WebSocket frames.
 //! - [`payload`]: the marker each message carries.
 //! - [`tally`], [`histogram`], [`lines`]: the pure accounting behind the figures.
 //! - [`tls`]: `--tls`: the client sessions and how they check the server's certificate.
@@ -26,8 +27,10 @@ pub mod settings;
 pub mod tally;
 pub mod tls;
 pub mod wire;
+pub mod ws;
 
 pub use driver::{run, LoadError, Progress};
 pub use report::Report;
 pub use settings::{resolve_target, Scenario, Settings, SettingsError};
 pub use wire::{Template, TextWire, Wire, WireMode};
+pub use ws::WsWire;

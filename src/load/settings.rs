@@ -205,7 +205,7 @@ impl Settings {
             }
             match &self.wire {
                 Wire::Framed => {
-                    return error("--rooms", "is for --mode text only (for now)".into());
+                    return error("--rooms", "is for --mode text and ws only (for now)".into());
                 }
                 Wire::Text(text) if text.room_join.holes() == 0 => {
                     return error(
@@ -213,7 +213,7 @@ impl Settings {
                         "must contain {room} at least once".into(),
                     );
                 }
-                Wire::Text(_) => {}
+                Wire::Text(_) | Wire::Ws(_) => {}
             }
         }
         if self.scenario == Scenario::Connect && self.mode != WireMode::Text {
@@ -224,7 +224,7 @@ impl Settings {
         }
         let no_payload = match &self.wire {
             Wire::Text(text) => text.say.holes() == 0,
-            Wire::Framed => false,
+            Wire::Framed | Wire::Ws(_) => false,
         };
         if no_payload {
             return error(

@@ -11,6 +11,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use super::lines::LineBuffer;
+use super::ws::{WsReader, WsWire};
 use crate::proto::framed::{self, ClientFrame, ServerFrame, ServerFrameDecoder};
 
 /// The wire protocol to speak.
@@ -20,6 +21,8 @@ pub enum WireMode {
     Text,
     /// chatd's length-prefixed frames, as the `chat` client sends them.
     Framed,
+    /// chatd's WebSocket mode: an upgrade to `/ws`, then JSON messages in masked frames.
+    Ws,
 }
 
 impl FromStr for WireMode {
@@ -29,7 +32,10 @@ impl FromStr for WireMode {
         match text {
             "text" => Ok(WireMode::Text),
             "framed" => Ok(WireMode::Framed),
-            other => Err(format!("unknown wire mode {other:?}: use text or framed")),
+            "ws" => Ok(WireMode::Ws),
+            other => Err(format!(
+                "unknown wire mode {other:?}: use text, framed or ws"
+            )),
         }
     }
 }
@@ -39,6 +45,7 @@ impl fmt::Display for WireMode {
         f.write_str(match self {
             WireMode::Text => "text",
             WireMode::Framed => "framed",
+            WireMode::Ws => "ws",
         })
     }
 }
@@ -144,6 +151,8 @@ pub enum Wire {
     Text(TextWire),
     /// chatd's frames: hello to join, say frames, the welcome frame as the welcome.
     Framed,
+    /// chatd's WebSocket mode (see [`super::ws`]).
+    Ws(WsWire),
 }
 
 /// Something a client received, as the driver needs to know it.
@@ -181,6 +190,8 @@ pub enum Reader {
         /// Whether the welcome has come: from then on chat frames are read in place.
         welcomed: bool,
     },
+    /// Reads the upgrade's answer, then server frames.
+    Ws(WsReader),
 }
 
 impl Wire {
@@ -189,6 +200,7 @@ impl Wire {
         match self {
             Wire::Text(text) => text.join.render(name.as_bytes(), out),
             Wire::Framed => ClientFrame::hello(name).encode(out),
+            Wire::Ws(ws) => ws.join(name, out),
         }
     }
 
@@ -200,20 +212,27 @@ impl Wire {
                 // The id only names a message in an error; the marker already identifies it.
                 ClientFrame::say(0, &String::from_utf8_lossy(payload)).encode(out)
             }
+            Wire::Ws(ws) => ws.say(payload, out),
         }
     }
 
     /// Appends what a client sends to join room `room` (nothing in framed mode).
     pub fn join_room(&self, room: &str, out: &mut Vec<u8>) {
-        if let Wire::Text(text) = self {
-            text.room_join.render(room.as_bytes(), out);
+        match self {
+            Wire::Text(text) => text.room_join.render(room.as_bytes(), out),
+            Wire::Ws(ws) => ws.join_room(room, out),
+            Wire::Framed => {}
         }
     }
 
     /// Whether the server confirms a room join; if not, a client counts as in its room once its
     /// room's join bytes are written.
     pub fn has_room_confirmation(&self) -> bool {
-        matches!(self, Wire::Text(text) if !text.room_joined.is_empty())
+        match self {
+            Wire::Text(text) => !text.room_joined.is_empty(),
+            Wire::Ws(_) => true,
+            Wire::Framed => false,
+        }
     }
 
     /// Whether the server signals a join; if not, a client counts as joined once its join bytes
@@ -221,7 +240,7 @@ impl Wire {
     pub fn has_welcome(&self) -> bool {
         match self {
             Wire::Text(text) => text.welcome.is_some(),
-            Wire::Framed => true,
+            Wire::Framed | Wire::Ws(_) => true,
         }
     }
 
@@ -239,6 +258,7 @@ impl Wire {
                 decoder: Box::new(ServerFrameDecoder::new(framed::MAX_FRAME_CAP)),
                 welcomed: false,
             },
+            Wire::Ws(ws) => Reader::Ws(ws.reader()),
         }
     }
 
@@ -252,6 +272,7 @@ impl Wire {
             }
             // Length, type, id, the text's length and the digest around the payload.
             Wire::Framed => framed::HEADER_LEN + 1 + 4 + 2 + payload_len + framed::DIGEST_LEN,
+            Wire::Ws(ws) => ws.said_len(payload_len),
         }
     }
 }
@@ -260,6 +281,9 @@ impl Reader {
     /// From now on, a line confirming that the client is in room `room` is
     /// [`Incoming::RoomJoined`] (once).
     pub fn await_room(&mut self, wire: &Wire, room: &str) {
+        if let Reader::Ws(ws) = self {
+            return ws.await_room(room);
+        }
         if let (
             Reader::Text {
                 awaiting_room: awaiting,
@@ -345,7 +369,8 @@ impl Reader {
                 }
                 pending.drain(..used);
             }
-            (Reader::Text { .. }, Wire::Framed) => {}
+            (Reader::Ws(reader), Wire::Ws(ws)) => reader.feed(ws, bytes, each),
+            (Reader::Text { .. } | Reader::Ws(_), _) => {}
         }
     }
 }
