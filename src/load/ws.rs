@@ -26,6 +26,10 @@ use super::wire::Incoming;
 /// The version of the JSON vocabulary the hello says.
 const VOCABULARY_VERSION: u32 = 1;
 
+/// How chatd's chat messages begin (serde writes the tag first): a room line in the default
+/// room, or in a named room.
+const CHAT_PREFIXES: [&[u8]; 2] = [br#"{"type":"chat","#, br#"{"type":"room_chat","#];
+
 /// The most headers the upgrade's answer may carry.
 const MAX_HEADERS: usize = 32;
 
@@ -295,6 +299,13 @@ impl WsReader {
 
     /// Takes one server message of JSON.
     fn message(&mut self, json: &[u8], each: &mut impl FnMut(Incoming<'_>)) {
+        // Chat messages, nearly all of a run's, are known by their type, which chatd writes
+        // first, and searched for the marker where they lie, as a text line is: a marker (hex
+        // digits, `|` and `x`) needs no escaping in JSON, and no other field of a chat message
+        // can hold a `|`. Parsing each whole with serde_json took 60% of the tool's time.
+        if CHAT_PREFIXES.iter().any(|p| json.starts_with(p)) {
+            return each(Incoming::Line(json));
+        }
         let Ok(msg) = serde_json::from_slice::<In<'_>>(json) else {
             return each(Incoming::Other);
         };
@@ -384,7 +395,7 @@ mod tests {
             r#"{"type":"welcome","name":"load3","others":[],"more":0}"#,
         ));
         stream.extend(server_frame(
-            r#"{"type":"chat","kind":"room","id":"a-1","at":{"unix":1,"hms":"00:00:01"},"from":"load1","text":"ld|1|\"x"}"#,
+            r#"{"type":"chat","kind":"room","id":"a-1","at":{"unix":1,"hms":"00:00:01"},"from":"load1","text":"ld|1|"}"#,
         ));
         stream.extend(server_frame(
             r##"{"type":"current_room","kind":"joined","room":{"name":"#r1","default":false},"created":true,"members":1,"current":"#r1","by":"","reason":null}"##,
@@ -395,11 +406,13 @@ mod tests {
         for piece in stream.chunks(7) {
             reader.feed(&wire, piece, decoded(&mut got));
         }
+        assert_eq!(got.len(), 4, "{got:?}");
         assert_eq!(
-            got,
-            vec!["Other", "Welcome", "Line(ld|1|\"x)", "RoomJoined"],
-            "{got:?}"
+            (&*got[0], &*got[1], &*got[3]),
+            ("Other", "Welcome", "RoomJoined")
         );
+        assert!(got[2].starts_with(r#"Line({"type":"chat","#), "{got:?}");
+        assert!(got[2].contains(r#""text":"ld|1|""#), "{got:?}");
         assert!(reader.pending.is_empty());
         // A whole read is decoded in place, nothing kept.
         let mut got = Vec::new();
@@ -408,7 +421,10 @@ mod tests {
             &server_frame(r#"{"type":"chat","kind":"room","text":"hi"}"#),
             decoded(&mut got),
         );
-        assert_eq!(got, vec!["Line(hi)"]);
+        assert_eq!(
+            got,
+            vec![r#"Line({"type":"chat","kind":"room","text":"hi"})"#]
+        );
         assert_eq!(reader.pending.capacity(), 0);
     }
 
