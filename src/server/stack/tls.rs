@@ -291,26 +291,16 @@ impl Tls {
 /// Appends a handshake record to `outgoing` with `encode`, growing it to the size asked for.
 fn encode(
     outgoing: &mut Vec<u8>,
-    mut encode: impl FnMut(&mut [u8]) -> Result<usize, EncodeError>,
+    encode: impl FnMut(&mut [u8]) -> Result<usize, EncodeError>,
 ) -> Result<(), String> {
-    let start = outgoing.len();
-    let mut size = 512;
-    loop {
-        outgoing.resize(start + size, 0);
-        match encode(&mut outgoing[start..]) {
-            Ok(n) => {
-                outgoing.truncate(start + n);
-                return Ok(());
-            }
-            Err(EncodeError::InsufficientSize(InsufficientSizeError { required_size })) => {
-                size = required_size;
-            }
-            Err(e) => {
-                outgoing.truncate(start);
-                return Err(format!("TLS record could not be encoded: {e}"));
-            }
+    let needs = |e: &EncodeError| match e {
+        EncodeError::InsufficientSize(InsufficientSizeError { required_size }) => {
+            Some(*required_size)
         }
-    }
+        _ => None,
+    };
+    append(outgoing, 512, encode, needs)
+        .map_err(|e| format!("TLS record could not be encoded: {e}"))
 }
 
 /// Appends the records of `plain_len` bytes of plaintext to `outgoing` with `encrypt`, growing
@@ -318,24 +308,42 @@ fn encode(
 fn encrypt(
     outgoing: &mut Vec<u8>,
     plain_len: usize,
-    mut encrypt: impl FnMut(&mut [u8]) -> Result<usize, EncryptError>,
+    encrypt: impl FnMut(&mut [u8]) -> Result<usize, EncryptError>,
 ) -> io::Result<()> {
+    let needs = |e: &EncryptError| match e {
+        EncryptError::InsufficientSize(InsufficientSizeError { required_size }) => {
+            Some(*required_size)
+        }
+        _ => None,
+    };
+    let size = plain_len + RECORD_OVERHEAD * (plain_len / MAX_RECORD_PLAINTEXT + 1);
+    append(outgoing, size, encrypt, needs)
+        .map_err(|e| io::Error::other(format!("TLS could not encrypt: {e}")))
+}
+
+/// Appends what `write` puts into the space it is given, starting with `size` bytes and growing
+/// to what an error says it `needs`; on any other error `outgoing` is left as it was.
+fn append<E>(
+    outgoing: &mut Vec<u8>,
+    mut size: usize,
+    mut write: impl FnMut(&mut [u8]) -> Result<usize, E>,
+    needs: impl Fn(&E) -> Option<usize>,
+) -> Result<(), E> {
     let start = outgoing.len();
-    let mut size = plain_len + RECORD_OVERHEAD * (plain_len / MAX_RECORD_PLAINTEXT + 1);
     loop {
         outgoing.resize(start + size, 0);
-        match encrypt(&mut outgoing[start..]) {
+        match write(&mut outgoing[start..]) {
             Ok(n) => {
                 outgoing.truncate(start + n);
                 return Ok(());
             }
-            Err(EncryptError::InsufficientSize(InsufficientSizeError { required_size })) => {
-                size = required_size;
-            }
-            Err(e) => {
-                outgoing.truncate(start);
-                return Err(io::Error::other(format!("TLS could not encrypt: {e}")));
-            }
+            Err(e) => match needs(&e) {
+                Some(required) => size = required,
+                None => {
+                    outgoing.truncate(start);
+                    return Err(e);
+                }
+            },
         }
     }
 }
