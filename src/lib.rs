@@ -29,6 +29,8 @@
 //!   [`client::tls`] is the TLS layer both share, with the trust-on-first-use rule and file.
 //! - [`stdin`]: typed lines from stdin inside a mio loop, for the console and the client.
 //! - [`config`]: validated settings; the binaries in `src/bin/` only parse flags into one.
+//! - [`service`]: running as a service: the settings file under the flags, the log file that
+//!   SIGHUP opens again, the journal's log lines, systemd's READY and STOPPING notifications.
 //! - [`tls`]: certificates and their fingerprints, for the server and the `chat` client.
 //! - [`load`]: `chatd-load`, the load generator that measures chatd (or any line-based chat server).
 
@@ -46,6 +48,7 @@ pub mod names;
 pub mod proto;
 pub mod rooms;
 pub mod server;
+pub mod service;
 pub mod stdin;
 pub mod tls;
 

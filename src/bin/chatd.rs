@@ -1,139 +1,212 @@
 //! `chatd`: parse the flags, set up logging, bind, and hand over to the library.
 
-use std::fs::File;
 use std::net::{SocketAddr, TcpListener};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use argh::FromArgs;
+use serde::{Deserialize, Serialize};
 use simplelog::{CombinedLogger, LevelFilter, SharedLogger, WriteLogger};
 
 use chatd::accounts::model::Role;
 use chatd::accounts::store::{Store, StoreError};
 use chatd::accounts::usercmd::{self, UserCommand, UserError};
-use chatd::config::{FloodPolicy, TlsFlags};
+use chatd::config::{ConfigError, FloodPolicy, TlsFlags};
 use chatd::rooms::roomcmd::{self, RoomsCommand, RoomsError};
 use chatd::rooms::RoomStore;
 use chatd::server::roomfile;
-use chatd::{config, tls, Config, Server};
+use chatd::service::log::{JournalLogger, LogFile};
+use chatd::service::notify;
+use chatd::service::settings::{self, SettingsFile, Unset};
+use chatd::{config, service, tls, Config, Server};
 
-/// A chat server for a team, a class or a LAN: talk to it with `nc HOST 3001`, the `chat` client or a browser at http://HOST:3001/.
-#[derive(FromArgs)]
-struct Args {
-    /// address to listen on: HOST:PORT, or HOST for port 3001; a host name binds the first of its addresses that works (default 0.0.0.0:3001)
-    #[argh(option, default = "String::from(\"0.0.0.0:3001\")")]
-    listen: String,
-    /// append a log of connections, names, kicks, drops and errors to this file (made mode 0600)
-    #[argh(option)]
-    log_file: Option<String>,
-    /// log level for --log-file: off, error, warn, info, debug or trace (default info; debug logs chat text)
-    #[argh(option, default = "LevelFilter::Info", from_str_fn(parse_level))]
-    log_level: LevelFilter,
-    /// do not read host commands from stdin
-    #[argh(switch)]
-    no_console: bool,
-    /// most connections at once, named or not (default 1024)
-    #[argh(option, default = "1024", from_str_fn(whole))]
-    max_clients: usize,
-    /// most connections from one address (default 16; loopback is exempt unless --limit-loopback)
-    #[argh(option, default = "16", from_str_fn(whole))]
-    max_per_ip: usize,
-    /// messages a client may send at once before flood control slows it (default 10)
-    #[argh(option, default = "10.0", from_str_fn(decimal))]
-    flood_burst: f64,
-    /// messages per second a client may send after its burst (default 5)
-    #[argh(option, default = "5.0", from_str_fn(decimal))]
-    flood_rate: f64,
-    /// turn flood control off (for load tests)
-    #[argh(switch)]
-    no_flood_control: bool,
-    /// apply --max-per-ip to loopback addresses too
-    #[argh(switch)]
-    limit_loopback: bool,
-    /// most bytes queued for a client that does not read before it is disconnected (default 1048576)
-    #[argh(option, default = "1024 * 1024", from_str_fn(whole))]
-    max_outbuf: usize,
-    /// directory of the accounts, bans and rooms files, created on first use (default ./chatd-data)
-    #[argh(option)]
-    data_dir: Option<PathBuf>,
-    /// let only registered names join
-    #[argh(switch)]
-    require_account: bool,
-    /// do not let guests register their name with /register
-    #[argh(switch)]
-    no_register: bool,
-    /// how many recent chat lines a joining user is shown, 0 for none (default 20)
-    #[argh(option, default = "20", from_str_fn(whole))]
-    history: usize,
-    /// bytes queued for a client that may last only --outbuf-soft-secs (default 262144)
-    #[argh(option, default = "256 * 1024", from_str_fn(whole))]
-    outbuf_soft: usize,
-    /// seconds a client may stay over --outbuf-soft before it is disconnected (default 10)
-    #[argh(option, default = "10", from_str_fn(whole))]
-    outbuf_soft_secs: u64,
-    /// seconds a new connection may take to give its name and password (default 30)
-    #[argh(option, default = "30", from_str_fn(whole))]
-    name_timeout: u64,
-    /// longest frame a framed client may send, in bytes (default 65536); a longer one closes it
-    #[argh(option, default = "64 * 1024", from_str_fn(whole))]
-    max_frame: usize,
-    /// most bytes of one unfinished over-long text line read and dropped before the connection is closed (default 1048576)
-    #[argh(option, default = "1024 * 1024", from_str_fn(whole))]
-    max_line_discard: usize,
-    /// seconds a framed or web client may be silent before it is sent a keepalive ping (default 60)
-    #[argh(option, default = "60", from_str_fn(whole))]
-    ping_interval: u64,
-    /// keepalive pings a framed or web client may leave unanswered before it is closed (default 2)
-    #[argh(option, default = "2", from_str_fn(whole))]
-    ping_misses: u8,
-    /// the room everyone is in, '#' then 1 to 32 letters, digits, '_', '-', '.' (default #lobby)
-    #[argh(option, default = "String::from(\"#lobby\")")]
-    default_room: String,
-    /// do not let users make rooms with /join (admins still may)
-    #[argh(switch)]
-    no_create_rooms: bool,
-    /// most rooms on the server, the default room included (default 1000)
-    #[argh(option, default = "1000", from_str_fn(whole))]
-    max_rooms: usize,
-    /// most rooms one user may be in, the default room included (default 20)
-    #[argh(option, default = "20", from_str_fn(whole))]
-    max_rooms_per_user: usize,
-    /// serve TLS with this PEM certificate chain, the server's own certificate first (with --tls-key)
-    #[argh(option)]
-    tls_cert: Option<PathBuf>,
-    /// the PEM private key of --tls-cert (other users must not be able to read it)
-    #[argh(option)]
-    tls_key: Option<PathBuf>,
-    /// serve TLS with a certificate made on first start in DATA_DIR/tls and kept for later starts
-    #[argh(switch)]
-    tls_self_signed: bool,
-    /// with TLS on, refuse plain connections (with a line saying how to connect securely)
-    #[argh(switch)]
-    tls_required: bool,
-    /// with TLS on, take passwords over plain connections too
-    #[argh(switch)]
-    allow_plain_passwords: bool,
-    /// a host name the web page is served under (repeatable); when given, requests for any other Host are refused, against DNS rebinding
-    #[argh(option)]
-    web_host: Vec<String>,
-    /// another site's origin whose pages may open the chat's WebSocket, e.g. https://portal.example.org (repeatable)
-    #[argh(option)]
-    web_origin: Vec<String>,
-    /// print the version and exit
-    #[argh(switch)]
-    version: bool,
-    #[argh(subcommand)]
-    command: Option<Command>,
+/// Declares the server's settings, each once: as a flag of `Args` (its doc is the flag's help) and
+/// as a key of the `--config` file in `Settings` (the flag without `--`), with its default.
+///
+/// Each setting is `NAME: FLAG_TYPE as SETTING_TYPE = DEFAULT` (the flag's type written as
+/// `Option<T>`, `Vec<T>` or `bool`, which argh tells apart by their names): the flag's type says whether it
+/// was given (`Option`, a switch's `bool`, a repeated flag's `Vec`), the setting's type is what
+/// the server gets after the defaults, the file and the flags are laid over each other. A new
+/// setting is one more entry here, its use in `server_config`, and its key in
+/// contrib/chatd.toml (tests/config_file.rs checks that file against `chatd --help`).
+macro_rules! settings {
+    (
+        $(#[$args_meta:meta])*
+        struct $args:ident {
+            $(
+                $(#[$m:meta])*
+                $name:ident : $flag:ident $(<$flag_of:ty>)? as $ty:ty = $default:expr,
+            )*
+        }
+        other flags {
+            $( $(#[$xm:meta])* $xname:ident : $xflag:ident $(<$xflag_of:ty>)?, )*
+        }
+    ) => {
+        $(#[$args_meta])*
+        #[derive(FromArgs, Serialize)]
+        #[serde(rename_all = "kebab-case")]
+        struct $args {
+            $(
+                $(#[$m])*
+                #[serde(skip_serializing_if = "Unset::is_unset")]
+                $name: $flag $(<$flag_of>)?,
+            )*
+            $( $(#[$xm])* #[serde(skip)] $xname: $xflag $(<$xflag_of>)?, )*
+        }
+
+        /// The effective settings: every key of the `--config` file, with its value.
+        #[derive(Debug, Serialize, Deserialize)]
+        #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+        struct Settings {
+            $( $name: $ty, )*
+        }
+
+        impl Default for Settings {
+            fn default() -> Settings {
+                Settings { $( $name: $default, )* }
+            }
+        }
+
+        impl Settings {
+            /// Every key, in the order of `--help`.
+            const KEYS: &[&str] = &[$( stringify!($name), )*];
+        }
+    };
+}
+
+settings! {
+    /// A chat server for a team, a class or a LAN: talk to it with `nc HOST 3001`, the `chat` client or a browser at http://HOST:3001/.
+    struct Args {
+        /// address to listen on: HOST:PORT, or HOST for port 3001; a host name binds the first of its addresses that works (default 0.0.0.0:3001)
+        #[argh(option)]
+        listen: Option<String> as String = String::from("0.0.0.0:3001"),
+        /// append a log of connections, names, kicks, drops and errors to this file (made mode 0600; SIGHUP opens it again)
+        #[argh(option)]
+        log_file: Option<String> as Option<String> = None,
+        /// log level for --log-file (and the journal): off, error, warn, info, debug or trace (default info; debug logs chat text)
+        #[argh(option)]
+        log_level: Option<LogLevel> as LogLevel = LogLevel(LevelFilter::Info),
+        /// do not read host commands from stdin
+        #[argh(switch)]
+        no_console: bool as bool = false,
+        /// most connections at once, named or not (default 1024)
+        #[argh(option, from_str_fn(whole))]
+        max_clients: Option<usize> as usize = 1024,
+        /// most connections from one address (default 16; loopback is exempt unless --limit-loopback)
+        #[argh(option, from_str_fn(whole))]
+        max_per_ip: Option<usize> as usize = 16,
+        /// messages a client may send at once before flood control slows it (default 10)
+        #[argh(option, from_str_fn(decimal))]
+        flood_burst: Option<f64> as f64 = 10.0,
+        /// messages per second a client may send after its burst (default 5)
+        #[argh(option, from_str_fn(decimal))]
+        flood_rate: Option<f64> as f64 = 5.0,
+        /// turn flood control off (for load tests)
+        #[argh(switch)]
+        no_flood_control: bool as bool = false,
+        /// apply --max-per-ip to loopback addresses too
+        #[argh(switch)]
+        limit_loopback: bool as bool = false,
+        /// most bytes queued for a client that does not read before it is disconnected (default 1048576)
+        #[argh(option, from_str_fn(whole))]
+        max_outbuf: Option<usize> as usize = 1024 * 1024,
+        /// directory of the accounts, bans and rooms files, created on first use (default ./chatd-data)
+        #[argh(option)]
+        data_dir: Option<PathBuf> as PathBuf = Config::default().data_dir,
+        /// let only registered names join
+        #[argh(switch)]
+        require_account: bool as bool = false,
+        /// do not let guests register their name with /register
+        #[argh(switch)]
+        no_register: bool as bool = false,
+        /// how many recent chat lines a joining user is shown, 0 for none (default 20)
+        #[argh(option, from_str_fn(whole))]
+        history: Option<usize> as usize = 20,
+        /// bytes queued for a client that may last only --outbuf-soft-secs (default 262144)
+        #[argh(option, from_str_fn(whole))]
+        outbuf_soft: Option<usize> as usize = 256 * 1024,
+        /// seconds a client may stay over --outbuf-soft before it is disconnected (default 10)
+        #[argh(option, from_str_fn(whole))]
+        outbuf_soft_secs: Option<u64> as u64 = 10,
+        /// seconds a new connection may take to give its name and password (default 30)
+        #[argh(option, from_str_fn(whole))]
+        name_timeout: Option<u64> as u64 = 30,
+        /// longest frame a framed client may send, in bytes (default 65536); a longer one closes it
+        #[argh(option, from_str_fn(whole))]
+        max_frame: Option<usize> as usize = 64 * 1024,
+        /// most bytes of one unfinished over-long text line read and dropped before the connection is closed (default 1048576)
+        #[argh(option, from_str_fn(whole))]
+        max_line_discard: Option<usize> as usize = 1024 * 1024,
+        /// seconds a framed or web client may be silent before it is sent a keepalive ping (default 60)
+        #[argh(option, from_str_fn(whole))]
+        ping_interval: Option<u64> as u64 = 60,
+        /// keepalive pings a framed or web client may leave unanswered before it is closed (default 2)
+        #[argh(option, from_str_fn(whole))]
+        ping_misses: Option<u8> as u8 = 2,
+        /// the room everyone is in, '#' then 1 to 32 letters, digits, '_', '-', '.' (default #lobby)
+        #[argh(option)]
+        default_room: Option<String> as String = String::from("#lobby"),
+        /// do not let users make rooms with /join (admins still may)
+        #[argh(switch)]
+        no_create_rooms: bool as bool = false,
+        /// most rooms on the server, the default room included (default 1000)
+        #[argh(option, from_str_fn(whole))]
+        max_rooms: Option<usize> as usize = 1000,
+        /// most rooms one user may be in, the default room included (default 20)
+        #[argh(option, from_str_fn(whole))]
+        max_rooms_per_user: Option<usize> as usize = 20,
+        /// serve TLS with this PEM certificate chain, the server's own certificate first (with --tls-key)
+        #[argh(option)]
+        tls_cert: Option<PathBuf> as Option<PathBuf> = None,
+        /// the PEM private key of --tls-cert (other users must not be able to read it)
+        #[argh(option)]
+        tls_key: Option<PathBuf> as Option<PathBuf> = None,
+        /// serve TLS with a certificate made on first start in DATA_DIR/tls and kept for later starts
+        #[argh(switch)]
+        tls_self_signed: bool as bool = false,
+        /// with TLS on, refuse plain connections (with a line saying how to connect securely)
+        #[argh(switch)]
+        tls_required: bool as bool = false,
+        /// with TLS on, take passwords over plain connections too
+        #[argh(switch)]
+        allow_plain_passwords: bool as bool = false,
+        /// a host name the web page is served under (repeatable); when given, requests for any other Host are refused, against DNS rebinding
+        #[argh(option)]
+        web_host: Vec<String> as Vec<String> = Vec::new(),
+        /// another site's origin whose pages may open the chat's WebSocket, e.g. https://portal.example.org (repeatable)
+        #[argh(option)]
+        web_origin: Vec<String> as Vec<String> = Vec::new(),
+    }
+    other flags {
+        /// read the settings from this TOML file first (a key for each flag above, without its --); flags given override it
+        #[argh(option)]
+        config: Option<PathBuf>,
+        /// print the version and exit
+        #[argh(switch)]
+        version: bool,
+        #[argh(subcommand)]
+        command: Option<Command>,
+    }
 }
 
 #[derive(FromArgs)]
 #[argh(subcommand)]
 enum Command {
+    CheckConfig(CheckConfigArgs),
     User(UserArgs),
     Room(RoomArgs),
     Tls(TlsArgs),
+}
+
+/// Check the settings (the --config file under the flags given) and print them as a settings
+/// file; exit 1 with the file, line and key of the first problem.
+#[derive(FromArgs)]
+#[argh(subcommand, name = "check-config")]
+struct CheckConfigArgs {
+    /// the settings file to check; may be given before `check-config` instead
+    #[argh(option)]
+    config: Option<PathBuf>,
 }
 
 /// Show the server's TLS certificate.
@@ -287,9 +360,31 @@ fn parse_role(text: &str) -> Result<Role, String> {
 /// The levels `--log-level` takes, quietest first.
 const LOG_LEVELS: &str = "off, error, warn, info, debug or trace";
 
-fn parse_level(text: &str) -> Result<LevelFilter, String> {
-    text.parse()
-        .map_err(|_| format!("the level must be {LOG_LEVELS}"))
+/// A `--log-level`: a word as a flag, a string in the settings file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct LogLevel(LevelFilter);
+
+impl std::str::FromStr for LogLevel {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<LogLevel, String> {
+        text.parse()
+            .map(LogLevel)
+            .map_err(|_| format!("the level must be {LOG_LEVELS}"))
+    }
+}
+
+impl Serialize for LogLevel {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0.as_str().to_ascii_lowercase())
+    }
+}
+
+impl<'de> Deserialize<'de> for LogLevel {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<LogLevel, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 /// A whole number flag; its range is checked with the others by [`Config::validate`].
@@ -343,10 +438,11 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let result = match args.command {
+        Some(Command::CheckConfig(ref check)) => check_config(&args, check, utc_offset),
         Some(Command::User(ref user)) => run_user(&args, user),
         Some(Command::Room(ref room)) => run_room(&args, room),
         Some(Command::Tls(ref tls)) => run_tls(&args, tls),
-        None => run(args, utc_offset),
+        None => run(&args, utc_offset),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -357,43 +453,151 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(args: Args, utc_offset: time::UtcOffset) -> Result<(), String> {
-    let listen = config::listen_addrs(&args.listen).map_err(|e| e.to_string())?;
-    let tls = tls_flags(&args).settings().map_err(|e| e.to_string())?;
+/// The settings in effect: the flags given over the `--config` file over the defaults.
+struct Effective {
+    settings: Settings,
+    file: Option<SettingsFile>,
+    /// The keys given as flags on the command line.
+    given: toml::Table,
+}
+
+impl Effective {
+    /// Reads the settings file (`--config`, given before the subcommand or as `after` it) and
+    /// lays the flags given over it.
+    fn of(args: &Args, after: &Option<PathBuf>, subcommand: &str) -> Result<Effective, String> {
+        let path = given_once("--config", &args.config, after, subcommand)?;
+        let file = path
+            .map(|path| SettingsFile::read(&path))
+            .transpose()
+            .map_err(|e| e.to_string())?;
+        let base = match &file {
+            Some(file) => file.settings().map_err(|e| e.to_string())?,
+            None => Settings::default(),
+        };
+        let given = settings::given(args).map_err(|e| e.to_string())?;
+        let settings = settings::overlay(&base, &given).map_err(|e| e.to_string())?;
+        Ok(Effective {
+            settings,
+            file,
+            given,
+        })
+    }
+
+    /// The server's configuration, or the first setting that cannot work: at its line in the
+    /// settings file when its value came from there, else named by its flag.
+    fn server_config(&self, utc_offset: time::UtcOffset) -> Result<ServerSettings, String> {
+        server_config(&self.settings, utc_offset).map_err(|e| self.blame(e))
+    }
+
+    /// `error` said at the line of its key when the file gave the value, else by its flag.
+    fn blame(&self, error: ConfigError) -> String {
+        let key = error.flag.trim_start_matches("--");
+        match &self.file {
+            Some(file) if !self.given.contains_key(key) && file.line_of(key).is_some() => file
+                .error_at(
+                    key,
+                    format!("invalid value '{}': {}", error.value, error.allowed),
+                )
+                .to_string(),
+            _ => error.to_string(),
+        }
+    }
+
+    /// The settings as a settings file: every key with its value, unset ones as comments.
+    fn to_toml(&self) -> Result<String, String> {
+        let table = toml::Table::try_from(&self.settings)
+            .map_err(|e| format!("cannot print the settings: {e}"))?;
+        let mut text = String::new();
+        for name in Settings::KEYS {
+            let key = name.replace('_', "-");
+            match table.get(&key) {
+                Some(value) => text.push_str(&format!("{key} = {value}\n")),
+                None => text.push_str(&format!("# {key} is not set\n")),
+            }
+        }
+        Ok(text)
+    }
+}
+
+/// What the settings make: the server's configuration and the addresses `listen` names.
+struct ServerSettings {
+    config: Config,
+    listen: Vec<SocketAddr>,
+}
+
+/// The server's configuration from the effective settings, checked, or the first setting that
+/// cannot work, named by its flag.
+fn server_config(s: &Settings, utc_offset: time::UtcOffset) -> Result<ServerSettings, ConfigError> {
+    let listen = config::listen_addrs(&s.listen)?;
+    let tls = TlsFlags {
+        cert: s.tls_cert.clone(),
+        key: s.tls_key.clone(),
+        self_signed: s.tls_self_signed,
+        required: s.tls_required,
+        allow_plain_passwords: s.allow_plain_passwords,
+    }
+    .settings()?;
     let mut config = Config {
         listen: listen[0],
-        console: !args.no_console,
-        max_clients: args.max_clients,
-        max_outbuf: args.max_outbuf,
-        outbuf_soft: args.outbuf_soft,
-        outbuf_soft_time: Duration::from_secs(args.outbuf_soft_secs),
-        max_per_ip: args.max_per_ip,
-        name_timeout: Duration::from_secs(args.name_timeout),
-        ping_interval: Duration::from_secs(args.ping_interval),
-        ping_misses: args.ping_misses,
-        limit_loopback: args.limit_loopback,
-        flood: (!args.no_flood_control).then_some(FloodPolicy {
-            burst: args.flood_burst,
-            per_second: args.flood_rate,
+        console: !s.no_console,
+        max_clients: s.max_clients,
+        max_outbuf: s.max_outbuf,
+        outbuf_soft: s.outbuf_soft,
+        outbuf_soft_time: Duration::from_secs(s.outbuf_soft_secs),
+        max_per_ip: s.max_per_ip,
+        name_timeout: Duration::from_secs(s.name_timeout),
+        ping_interval: Duration::from_secs(s.ping_interval),
+        ping_misses: s.ping_misses,
+        limit_loopback: s.limit_loopback,
+        flood: (!s.no_flood_control).then_some(FloodPolicy {
+            burst: s.flood_burst,
+            per_second: s.flood_rate,
         }),
         utc_offset,
-        data_dir: args.data_dir.unwrap_or_else(|| Config::default().data_dir),
-        require_account: args.require_account,
-        allow_register: !args.no_register,
-        history: args.history,
+        data_dir: s.data_dir.clone(),
+        require_account: s.require_account,
+        allow_register: !s.no_register,
+        history: s.history,
         tls,
-        web_hosts: args.web_host.clone(),
-        web_origins: args.web_origin.clone(),
+        web_hosts: s.web_host.clone(),
+        web_origins: s.web_origin.clone(),
         ..Config::default()
     };
-    config.limits.max_frame = args.max_frame;
-    config.limits.max_discard = args.max_line_discard;
-    config.rooms.default_room = args.default_room;
-    config.rooms.create_rooms = !args.no_create_rooms;
-    config.rooms.max_rooms = args.max_rooms;
-    config.rooms.max_rooms_per_user = args.max_rooms_per_user;
-    config.validate().map_err(|e| e.to_string())?;
-    init_logging(&args.log_file, args.log_level, utc_offset)?;
+    config.limits.max_frame = s.max_frame;
+    config.limits.max_discard = s.max_line_discard;
+    config.rooms.default_room = s.default_room.clone();
+    config.rooms.create_rooms = !s.no_create_rooms;
+    config.rooms.max_rooms = s.max_rooms;
+    config.rooms.max_rooms_per_user = s.max_rooms_per_user;
+    config.validate()?;
+    Ok(ServerSettings { config, listen })
+}
+
+/// `chatd check-config`: the settings checked as a start would check them, and printed.
+fn check_config(
+    args: &Args,
+    check: &CheckConfigArgs,
+    utc_offset: time::UtcOffset,
+) -> Result<(), String> {
+    let effective = Effective::of(args, &check.config, "check-config")?;
+    effective.server_config(utc_offset)?;
+    let source = match &effective.file {
+        Some(file) => format!("{} and the flags given", file.path().display()),
+        None => "the defaults and the flags given (no --config file)".to_owned(),
+    };
+    print!(
+        "# chatd {}: settings from {source}\n{}",
+        env!("CARGO_PKG_VERSION"),
+        effective.to_toml()?
+    );
+    Ok(())
+}
+
+fn run(args: &Args, utc_offset: time::UtcOffset) -> Result<(), String> {
+    let effective = Effective::of(args, &None, "")?;
+    let ServerSettings { mut config, listen } = effective.server_config(utc_offset)?;
+    let settings = &effective.settings;
+    init_logging(&settings.log_file, settings.log_level.0, utc_offset)?;
     // Before binding: a certificate that cannot be served stops the start, naming the file.
     let cert = config
         .tls
@@ -407,7 +611,7 @@ fn run(args: Args, utc_offset: time::UtcOffset) -> Result<(), String> {
     let rooms = RoomStore::on(store.data_dir().clone());
     let rooms = rooms.load().map_err(|e| e.to_string())?;
     config.rooms.persistent = roomfile::to_core(&rooms, utc_offset);
-    let listener = bind(&args.listen, &listen)?;
+    let listener = bind(&settings.listen, &listen)?;
     let local = listener
         .local_addr()
         .map_err(|e| format!("cannot read the listening address: {e}"))?;
@@ -420,20 +624,10 @@ fn run(args: Args, utc_offset: time::UtcOffset) -> Result<(), String> {
     }
     let tls = cert.map(|cert| cert.config);
     let server = Server::new(listener, config, store, registry, tls).map_err(|e| e.to_string())?;
+    notify::ready(&format!("listening on {local}"));
     server.run().map_err(|e| e.to_string())?;
     log::info!("stopped");
     Ok(())
-}
-
-/// The TLS flags of the server's command line.
-fn tls_flags(args: &Args) -> TlsFlags {
-    TlsFlags {
-        cert: args.tls_cert.clone(),
-        key: args.tls_key.clone(),
-        self_signed: args.tls_self_signed,
-        required: args.tls_required,
-        allow_plain_passwords: args.allow_plain_passwords,
-    }
 }
 
 /// Binds the first of `addrs` (what `--listen text` named) that can be bound.
@@ -459,14 +653,17 @@ fn data_dir_error(dir: &Path, error: StoreError) -> String {
     )
 }
 
-/// The data directory of `chatd SUBCOMMAND ...`: `--data-dir` from either side of it, once.
+/// The data directory of `chatd SUBCOMMAND ...`: `--data-dir` from either side of it, once, or
+/// else the `--config` file's `data-dir`.
 fn offline_data_dir(
-    before: &Option<PathBuf>,
+    args: &Args,
     after: &Option<PathBuf>,
     subcommand: &str,
 ) -> Result<PathBuf, String> {
-    let dir = given_once("--data-dir", before, after, subcommand)?;
-    Ok(dir.unwrap_or_else(|| Config::default().data_dir))
+    match given_once("--data-dir", &args.data_dir, after, subcommand)? {
+        Some(dir) => Ok(dir),
+        None => Ok(Effective::of(args, &None, subcommand)?.settings.data_dir),
+    }
 }
 
 /// A path flag of `chatd SUBCOMMAND ...` that may be given on either side of it, once.
@@ -491,7 +688,7 @@ fn given_once(
 fn run_tls(args: &Args, tls: &TlsArgs) -> Result<(), String> {
     let TlsSub::Fingerprint(f) = &tls.command;
     let after_tls = given_once("--data-dir", &tls.data_dir, &f.data_dir, "fingerprint")?;
-    let data_dir = offline_data_dir(&args.data_dir, &after_tls, "tls")?;
+    let data_dir = offline_data_dir(args, &after_tls, "tls")?;
     match &tls.command {
         TlsSub::Fingerprint(f) => {
             let cert = given_once("--tls-cert", &args.tls_cert, &f.tls_cert, "tls")?;
@@ -505,7 +702,7 @@ fn run_tls(args: &Args, tls: &TlsArgs) -> Result<(), String> {
 
 /// `chatd user ...`: no server, no logging; the data directory from either side of `user`.
 fn run_user(args: &Args, user: &UserArgs) -> Result<(), String> {
-    let data_dir = offline_data_dir(&args.data_dir, &user.data_dir, "user")?;
+    let data_dir = offline_data_dir(args, &user.data_dir, "user")?;
     let command = match &user.command {
         UserSub::Add(a) => UserCommand::Add {
             name: a.name.clone(),
@@ -538,7 +735,7 @@ fn run_user(args: &Args, user: &UserArgs) -> Result<(), String> {
 
 /// `chatd room ...`: no server, no logging; the data directory from either side of `room`.
 fn run_room(args: &Args, room: &RoomArgs) -> Result<(), String> {
-    let data_dir = offline_data_dir(&args.data_dir, &room.data_dir, "room")?;
+    let data_dir = offline_data_dir(args, &room.data_dir, "room")?;
     let command = match &room.command {
         RoomSub::Add(a) => RoomsCommand::Add {
             name: a.name.clone(),
@@ -569,7 +766,9 @@ const LOG_TIME: &[time::format_description::BorrowedFormatItem<'static>] = time:
 );
 
 /// Warnings and errors to stderr; everything at `level` to `log_file` if given, a file made
-/// mode 0600 (at debug it holds chat text) and appended to.
+/// mode 0600 (at debug it holds chat text), appended to, and opened again on SIGHUP. When stderr
+/// is the journal (systemd started chatd), stderr takes everything at `level` instead, with the
+/// journal's priority prefix and without a time stamp of ours.
 fn init_logging(
     log_file: &Option<String>,
     level: LevelFilter,
@@ -583,20 +782,19 @@ fn init_logging(
         .set_thread_level(LevelFilter::Off)
         .set_location_level(LevelFilter::Off);
     let log_config = builder.build();
-    let mut loggers: Vec<Box<dyn SharedLogger>> = vec![WriteLogger::new(
-        LevelFilter::Warn,
-        log_config.clone(),
-        std::io::stderr(),
-    )];
+    let mut loggers: Vec<Box<dyn SharedLogger>> = if service::log::stderr_is_journal() {
+        vec![JournalLogger::new(level)]
+    } else {
+        vec![WriteLogger::new(
+            LevelFilter::Warn,
+            log_config.clone(),
+            std::io::stderr(),
+        )]
+    };
     if let Some(path) = log_file {
-        let file = File::options()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .open(path)
-            .map_err(|e| {
-                format!("invalid value '{path}' for --log-file: cannot open it: {e} (it must be a file that can be made or appended to)")
-            })?;
+        let file = LogFile::open(Path::new(path)).map_err(|e| {
+            format!("invalid value '{path}' for --log-file: cannot open it: {e} (it must be a file that can be made or appended to)")
+        })?;
         loggers.push(WriteLogger::new(level, log_config, file));
     }
     CombinedLogger::init(loggers).map_err(|e| format!("cannot start logging: {e}"))

@@ -482,6 +482,7 @@ impl Server {
         let signals: Vec<i32> = self.signals.pending().collect();
         for signal in signals {
             if signal == SIGHUP {
+                crate::service::log::reopen();
                 log::info!("SIGHUP: reading the account files again");
                 self.worker.reload(true);
                 self.reload_certificate();
@@ -752,6 +753,7 @@ impl Server {
         if let Some(mut listener) = self.listener.take() {
             let _ = self.poll.registry().deregister(&mut listener);
         }
+        crate::service::notify::stopping();
         let deadline = now.instant + SHUTDOWN_LINGER;
         self.shutdown_deadline = Some(deadline);
         self.console_out.end_typing();

@@ -1,0 +1,7 @@
+//! What running chatd as a service takes, beside the server itself: the settings file under the
+//! flags ([`settings`]), a log file that logrotate can move and a log for the journal
+//! ([`log`]), and telling systemd when the server is ready and when it stops ([`notify`]).
+
+pub mod log;
+pub mod notify;
+pub mod settings;
