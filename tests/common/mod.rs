@@ -207,6 +207,19 @@ pub fn run_chatd(
     )
 }
 
+/// How to start a server, beyond its flags.
+#[derive(Default)]
+struct Launch {
+    /// `bash -c SCRIPT`, which must exec the binary as `$0`, instead of the binary itself.
+    script: Option<String>,
+    /// Stdin from /dev/null rather than a pipe the test writes the console to.
+    null_stdin: bool,
+    /// Environment variables set besides the test's own.
+    env: Vec<(String, String)>,
+    /// A file stderr goes to, instead of a pipe the test reads.
+    stderr: Option<std::fs::File>,
+}
+
 /// A running `chatd`, killed (by its PID) when dropped if it has not exited.
 pub struct TestServer {
     child: Child,
@@ -245,12 +258,45 @@ impl TestServer {
         TestServer::spawn_via(Some(script), extra_args, true)
     }
 
+    /// Starts `chatd` with the environment variables `env` set besides the test's own, and its
+    /// stderr written to `stderr` instead of a pipe when given (then `expect_stderr` sees nothing).
+    pub fn start_with_env(
+        env: &[(&str, &str)],
+        stderr: Option<std::fs::File>,
+        extra_args: &[&str],
+    ) -> TestServer {
+        let launch = Launch {
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            stderr,
+            ..Launch::default()
+        };
+        TestServer::launch(launch, extra_args)
+    }
+
     fn spawn(extra_args: &[&str], piped_stdin: bool) -> TestServer {
         TestServer::spawn_via(None, extra_args, piped_stdin)
     }
 
     /// Starts the binary directly, or through `bash -c SCRIPT` (which must exec it as `$0`).
     fn spawn_via(script: Option<String>, extra_args: &[&str], piped_stdin: bool) -> TestServer {
+        let launch = Launch {
+            script,
+            null_stdin: !piped_stdin,
+            ..Launch::default()
+        };
+        TestServer::launch(launch, extra_args)
+    }
+
+    fn launch(launch: Launch, extra_args: &[&str]) -> TestServer {
+        let Launch {
+            script,
+            null_stdin,
+            env,
+            stderr,
+        } = launch;
         // Every server gets a data directory of its own unless the test names one, and listens
         // on a free loopback port unless the test says where.
         let data = (!extra_args.contains(&"--data-dir")).then(DataDir::new);
@@ -276,18 +322,22 @@ impl TestServer {
             .args(listen)
             .args(&data_args)
             .args(extra_args)
-            .stdin(if piped_stdin {
-                Stdio::piped()
-            } else {
+            .envs(env)
+            .stdin(if null_stdin {
                 Stdio::null()
+            } else {
+                Stdio::piped()
             })
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stderr(stderr.map_or_else(Stdio::piped, Stdio::from))
             .spawn()
             .expect("start chatd");
         let stdin = child.stdin.take();
         let stdout = line_pump(child.stdout.take().expect("piped stdout"), "stdout");
-        let stderr = line_pump(child.stderr.take().expect("piped stderr"), "stderr");
+        let stderr = match child.stderr.take() {
+            Some(pipe) => line_pump(pipe, "stderr"),
+            None => mpsc::channel().1,
+        };
         let mut server = TestServer {
             child,
             stdin,
