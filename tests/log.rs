@@ -1,6 +1,8 @@
 //! The log file as an operator reads it, from the real binary: made 0600, an RFC 3339 stamp on
 //! every line, `conn N ADDR` on connection lines, exactly one disconnect line per connection
-//! with a human reason, and no "account files changed" after chatd's own writes.
+//! with a human reason, and no "account files changed" after chatd's own writes. SIGHUP opens a
+//! moved log file again at its path (contrib/chatd.logrotate does the moving), and under systemd
+//! the log goes to stderr with the journal's priority prefixes and no stamps of ours.
 
 mod common;
 
@@ -187,6 +189,144 @@ fn chatds_own_account_writes_are_not_logged_as_changes_on_disk() {
     assert_eq!(code, 0, "{err}");
     let lines = wait_for_line(&log, "the change by `chatd user add`", changed);
     assert_eq!(lines.iter().filter(|l| changed(l)).count(), 1, "{lines:#?}");
+    server.signal(Signal::TERM);
+    assert_eq!(server.wait_exit(TIMEOUT).code(), Some(0));
+}
+
+#[test]
+fn sighup_opens_the_log_file_again_at_its_path_after_logrotate_moved_it() {
+    let data = DataDir::new();
+    let log = log_path(&data);
+    let log_arg = log.to_str().expect("UTF-8 temp path");
+    let mut server = TestServer::start_on(&data, &["--log-file", log_arg]);
+    wait_for_line(&log, "the listening line", |l| {
+        l.contains("] listening on ")
+    });
+    let rotated = data.path().join("chatd.log.1");
+    fs::rename(&log, &rotated).expect("move the log away, as logrotate does");
+    let before = server.join("before");
+    wait_for_line(&rotated, "the join before SIGHUP", |l| {
+        l.contains("joined as before")
+    });
+
+    server.signal(Signal::HUP);
+    let lines = wait_for_line(&log, "the reopen line in a new file", |l| {
+        l.contains("log file") && l.contains("opened again")
+    });
+    assert!(has_rfc3339_stamp(&lines[0]), "{lines:#?}");
+    let mode = fs::metadata(&log)
+        .expect("the new file")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "the new log file's mode");
+    let _after = server.join("after");
+    let lines = wait_for_line(&log, "the join after SIGHUP", |l| {
+        l.contains("joined as after")
+    });
+    assert!(
+        !lines.iter().any(|l| l.contains("joined as before")),
+        "{lines:#?}"
+    );
+    let old = fs::read_to_string(&rotated).expect("the moved file");
+    assert!(
+        !old.contains("joined as after"),
+        "written to the moved file: {old}"
+    );
+    drop(before);
+    server.signal(Signal::TERM);
+    assert_eq!(server.wait_exit(TIMEOUT).code(), Some(0));
+}
+
+#[test]
+fn under_systemd_the_log_goes_to_stderr_with_priorities_and_without_our_stamps() {
+    let data = DataDir::new();
+    let path = data.path().join("journal-stream");
+    let stderr = fs::File::create(&path).expect("a file for stderr");
+    // systemd names the stream's device and inode; stderr is that file here.
+    let st = rustix::fs::fstat(&stderr).expect("fstat");
+    let stream = format!("{}:{}", st.st_dev, st.st_ino);
+    let mut server = TestServer::start_with_env(
+        &[("JOURNAL_STREAM", &stream)],
+        Some(stderr),
+        &["--data-dir", data.arg()],
+    );
+    let alice = server.join("alice");
+    let listening = format!("<6>listening on {}", server.addr());
+    let connected = format!("{} connected", alice.local_addr());
+    let lines = wait_for_lines(&path, "alice's join in the journal", |lines| {
+        lines.iter().any(|l| l.contains("joined as alice"))
+    });
+    assert!(lines.contains(&listening), "{lines:#?}");
+    for line in &lines {
+        assert!(
+            line.starts_with('<') && !has_rfc3339_stamp(&line[3..]),
+            "not a journal line: {line:?}"
+        );
+    }
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("<6>conn ") && l.ends_with(&connected)),
+        "{lines:#?}"
+    );
+    server.signal(Signal::TERM);
+    assert_eq!(server.wait_exit(TIMEOUT).code(), Some(0));
+}
+
+#[test]
+fn contrib_logrotate_rotates_the_log_and_chatd_writes_a_new_one() {
+    let data = DataDir::new();
+    let log = log_path(&data);
+    let log_arg = log.to_str().expect("UTF-8 temp path");
+    let mut server = TestServer::start_on(&data, &["--log-file", log_arg]);
+    let _alice = server.join("alice");
+    wait_for_line(&log, "alice's join", |l| l.contains("joined as alice"));
+
+    // The shipped rules, for this log and this server (systemctl reload sends it SIGHUP).
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/chatd.logrotate");
+    let rules = fs::read_to_string(shipped).expect("read contrib/chatd.logrotate");
+    assert!(rules.contains("/var/log/chatd/*.log {"), "{rules}");
+    assert!(rules.contains("systemctl reload chatd.service"), "{rules}");
+    let rules = rules.replace("/var/log/chatd/*.log", log_arg).replace(
+        "systemctl reload chatd.service",
+        &format!("kill -HUP {}", server.pid()),
+    );
+    let conf = data.path().join("logrotate.conf");
+    fs::write(&conf, rules).expect("write the rules");
+    let state = data.path().join("logrotate.state");
+    let logrotate = Path::new("/usr/sbin/logrotate");
+    let logrotate = if logrotate.exists() {
+        logrotate
+    } else {
+        Path::new("logrotate")
+    };
+    let output = std::process::Command::new(logrotate)
+        .arg("--force")
+        .arg("--state")
+        .arg(&state)
+        .arg(&conf)
+        .output()
+        .expect("run logrotate (Debian's logrotate package)");
+    assert!(
+        output.status.success(),
+        "logrotate: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let rotated = fs::read_to_string(data.path().join("chatd.log.1")).expect("chatd.log.1");
+    assert!(rotated.contains("joined as alice"), "{rotated}");
+    let _bob = server.join("bob");
+    let lines = wait_for_line(&log, "bob's join in the new file", |l| {
+        l.contains("joined as bob")
+    });
+    assert!(
+        !lines.iter().any(|l| l.contains("joined as alice")),
+        "{lines:#?}"
+    );
+    let mode = fs::metadata(&log)
+        .expect("the new file")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "made by chatd, not logrotate");
     server.signal(Signal::TERM);
     assert_eq!(server.wait_exit(TIMEOUT).code(), Some(0));
 }
