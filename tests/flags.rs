@@ -1,6 +1,7 @@
 //! Every flag of `chatd` and `chatd user`, run as the real binary with values it must refuse:
 //! each refusal names the flag, the value and what is allowed, exits 1 and starts no server.
-//! And `--listen` takes host names and addresses without a port, as `chat` does.
+//! And `--listen` takes host names and addresses without a port, as `chat` does; every binary
+//! prints its version.
 
 mod common;
 
@@ -335,5 +336,26 @@ fn listen_takes_host_names_and_addresses_without_a_port() {
         let server = TestServer::start(&["--listen", text]);
         assert_eq!(server.addr().port(), 3001, "--listen {text}");
         Client::connect(server.addr()).expect_line(PROMPT);
+    }
+}
+
+#[test]
+fn every_binary_prints_its_name_and_version() {
+    for (name, binary) in [
+        ("chatd", env!("CARGO_BIN_EXE_chatd")),
+        ("chat", env!("CARGO_BIN_EXE_chat")),
+        ("chatd-load", env!("CARGO_BIN_EXE_chatd-load")),
+    ] {
+        let output = std::process::Command::new(binary)
+            .arg("--version")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("run {name}: {e}"));
+        assert!(output.status.success(), "{name} --version: {output:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout),
+            format!("{name} {}\n", env!("CARGO_PKG_VERSION")),
+            "{name} --version"
+        );
     }
 }

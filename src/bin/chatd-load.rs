@@ -25,7 +25,7 @@ struct Args {
     /// seconds), idle (hold --clients connections for --hold seconds) or connect (--clients new
     /// connections, --connect-batch at once, each closed once the server's first line came)
     #[argh(positional)]
-    scenario: Scenario,
+    scenario: Option<Scenario>,
     /// the server's HOST:PORT (default 127.0.0.1:3001); loopback only unless --allow-remote
     #[argh(option, default = "String::from(\"127.0.0.1:3001\")")]
     addr: String,
@@ -114,10 +114,17 @@ struct Args {
     /// print no progress line
     #[argh(switch)]
     quiet: bool,
+    /// print the version and exit
+    #[argh(switch)]
+    version: bool,
 }
 
 fn main() -> ExitCode {
     let args: Args = argh::from_env();
+    if args.version {
+        println!("chatd-load {}", env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
+    }
     let settings = match settings(&args) {
         Ok(settings) => settings,
         Err(e) => {
@@ -150,6 +157,10 @@ fn main() -> ExitCode {
 }
 
 fn settings(args: &Args) -> Result<Settings, SettingsError> {
+    let scenario = args.scenario.ok_or_else(|| SettingsError {
+        flag: "SCENARIO",
+        reason: "give one: burst, rate, idle or connect (see --help)".to_owned(),
+    })?;
     let seconds = |flag: &'static str, value: f64| {
         Duration::try_from_secs_f64(value).map_err(|_| SettingsError {
             flag,
@@ -177,11 +188,9 @@ fn settings(args: &Args) -> Result<Settings, SettingsError> {
             reason: format!("cannot set TLS up: {e}"),
         })?;
     let settings = Settings {
-        scenario: args.scenario,
+        scenario,
         addr,
-        clients: args
-            .clients
-            .unwrap_or_else(|| args.scenario.default_clients()),
+        clients: args.clients.unwrap_or_else(|| scenario.default_clients()),
         messages: args.messages,
         size: args.size,
         rate: args.rate,
