@@ -61,7 +61,7 @@ fn the_unit_file_passes_systemd_analyze_verify_and_its_security_review() {
 
     for line in [
         "Type=notify",
-        "DynamicUser=yes",
+        "User=chatd",
         "StateDirectory=chatd",
         "ProtectSystem=strict",
         "NoNewPrivileges=yes",
