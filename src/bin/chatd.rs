@@ -767,8 +767,8 @@ const LOG_TIME: &[time::format_description::BorrowedFormatItem<'static>] = time:
 
 /// Warnings and errors to stderr; everything at `level` to `log_file` if given, a file made
 /// mode 0600 (at debug it holds chat text), appended to, and opened again on SIGHUP. When stderr
-/// is the journal (systemd started chatd), stderr takes everything at `level` instead, with the
-/// journal's priority prefix and without a time stamp of ours.
+/// is the journal (systemd started chatd), stderr takes everything at `level` (and warnings)
+/// instead, with the journal's priority prefix and without a time stamp of ours.
 fn init_logging(
     log_file: &Option<String>,
     level: LevelFilter,
@@ -783,7 +783,8 @@ fn init_logging(
         .set_location_level(LevelFilter::Off);
     let log_config = builder.build();
     let mut loggers: Vec<Box<dyn SharedLogger>> = if service::log::stderr_is_journal() {
-        vec![JournalLogger::new(level)]
+        // Warnings and errors reach the journal whatever the level, as they reach stderr otherwise.
+        vec![JournalLogger::new(level.max(LevelFilter::Warn))]
     } else {
         vec![WriteLogger::new(
             LevelFilter::Warn,

@@ -251,3 +251,88 @@ impl<T> Unset for Vec<T> {
         self.is_empty()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Default, PartialEq, Serialize, serde::Deserialize)]
+    #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+    struct Demo {
+        max_clients: usize,
+        web_host: Vec<String>,
+        quiet: bool,
+    }
+
+    #[derive(Serialize)]
+    #[serde(rename_all = "kebab-case")]
+    struct DemoFlags {
+        #[serde(skip_serializing_if = "Unset::is_unset")]
+        max_clients: Option<usize>,
+        #[serde(skip_serializing_if = "Unset::is_unset")]
+        web_host: Vec<String>,
+        #[serde(skip_serializing_if = "Unset::is_unset")]
+        quiet: bool,
+    }
+
+    fn file(text: &str) -> Result<SettingsFile, SettingsError> {
+        SettingsFile::parse(Path::new("demo.toml"), text.to_owned())
+    }
+
+    #[test]
+    fn flags_given_replace_the_files_values_and_flags_not_given_leave_them() {
+        let demo = file("max-clients = 5\nweb-host = [\"a\", \"b\"]\nquiet = true\n").unwrap();
+        let base: Demo = demo.settings().unwrap();
+        let none = DemoFlags {
+            max_clients: None,
+            web_host: Vec::new(),
+            quiet: false,
+        };
+        let given = given(&none).unwrap();
+        assert!(given.is_empty(), "{given:?}");
+        assert_eq!(overlay(&base, &given).unwrap(), base);
+        let some = DemoFlags {
+            max_clients: Some(9),
+            web_host: vec!["c".into()],
+            quiet: false,
+        };
+        let merged = overlay(&base, &super::given(&some).unwrap()).unwrap();
+        let expected = Demo {
+            max_clients: 9,
+            web_host: vec!["c".into()],
+            quiet: true,
+        };
+        assert_eq!(merged, expected);
+    }
+
+    #[test]
+    fn problems_are_located_by_line_and_key() {
+        let demo = file("\nquiet = true\nmax-clients = -1\n").unwrap();
+        assert_eq!(demo.line_of("max-clients"), Some(3));
+        assert_eq!(demo.line_of("quiet"), Some(2));
+        assert_eq!(demo.line_of("web-host"), None);
+        let error = demo.settings::<Demo>().unwrap_err();
+        assert_eq!(
+            (error.line, error.key.as_deref()),
+            (Some(3), Some("max-clients"))
+        );
+        assert!(
+            error.to_string().starts_with("demo.toml:3: max-clients: "),
+            "{error}"
+        );
+        assert!(error.message.contains("expected a whole number"), "{error}");
+
+        let error = file("quite = true\n")
+            .unwrap()
+            .settings::<Demo>()
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "demo.toml:1: quite: unknown key; did you mean quiet?"
+        );
+        let error = file("a = 1\nb = = 2\n").unwrap_err();
+        assert_eq!(error.line, Some(2), "{error}");
+        let at = file("quiet = true\n").unwrap().error_at("quiet", "no");
+        assert_eq!(at.to_string(), "demo.toml:1: quiet: no");
+    }
+}
