@@ -52,6 +52,9 @@ pub struct Config {
     pub flood: Option<FloodPolicy>,
     /// How long a connection may take to give its name (and password) before it is closed.
     pub name_timeout: std::time::Duration,
+    /// How long a new connection (or a new TLS session) that has sent nothing is waited for
+    /// before it is taken for a text client and greeted: TLS and IRC clients speak first.
+    pub greeting_delay: std::time::Duration,
     /// How long a framed or web client may be silent before it is sent a keepalive ping.
     pub ping_interval: std::time::Duration,
     /// Keepalive pings a framed or web client may leave unanswered before it is closed.
@@ -197,6 +200,7 @@ impl Default for Config {
             outbuf_soft_time: std::time::Duration::from_secs(10),
             flood: Some(FloodPolicy::default()),
             name_timeout: std::time::Duration::from_secs(30),
+            greeting_delay: std::time::Duration::from_millis(200),
             ping_interval: std::time::Duration::from_secs(60),
             ping_misses: 2,
             limits: Limits::default(),
@@ -217,6 +221,8 @@ impl Default for Config {
 pub const DEFAULT_PORT: u16 = 3001;
 /// The range of `--name-timeout`, in seconds.
 pub const NAME_TIMEOUT_SECS: (u64, u64) = (1, 3600);
+/// The range of `--greeting-delay`, in milliseconds.
+pub const GREETING_DELAY_MS: (u128, u128) = (10, 5000);
 /// The range of `--ping-interval`, in seconds.
 pub const PING_INTERVAL_SECS: (u64, u64) = (1, 86_400);
 /// The range of `--ping-misses`.
@@ -341,12 +347,25 @@ impl Config {
             secs,
         )?;
         check_range(
+            "--greeting-delay",
+            self.greeting_delay.as_millis(),
+            GREETING_DELAY_MS,
+            " ms",
+        )?;
+        check_range(
             "--ping-interval",
             self.ping_interval.as_secs(),
             PING_INTERVAL_SECS,
             secs,
         )?;
         check_range("--ping-misses", self.ping_misses, PING_MISSES, " pings")?;
+        if self.greeting_delay >= self.name_timeout {
+            return Err(ConfigError::new(
+                "--greeting-delay",
+                self.greeting_delay.as_millis(),
+                "must be shorter than --name-timeout",
+            ));
+        }
         if self.history > MAX_HISTORY {
             return Err(ConfigError::new(
                 "--history",
@@ -571,6 +590,27 @@ mod tests {
             ..Config::default()
         };
         assert_eq!(off.validate(), Ok(()));
+    }
+
+    #[test]
+    fn a_greeting_delay_past_its_range_or_the_name_timeout_is_refused() {
+        let too_long = refused(Config {
+            greeting_delay: Duration::from_millis(5001),
+            ..Config::default()
+        });
+        assert_eq!(
+            too_long.to_string(),
+            "invalid value '5001' for --greeting-delay: must be from 10 to 5000 ms"
+        );
+        let past_timeout = refused(Config {
+            greeting_delay: Duration::from_millis(2000),
+            name_timeout: Duration::from_secs(1),
+            ..Config::default()
+        });
+        assert_eq!(
+            past_timeout.to_string(),
+            "invalid value '2000' for --greeting-delay: must be shorter than --name-timeout"
+        );
     }
 
     #[test]

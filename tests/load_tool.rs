@@ -167,11 +167,15 @@ fn a_burst_spread_over_rooms_reaches_exactly_each_rooms_other_members() {
 
 /// A chatd with a self-signed certificate (made in its own data directory), and its fingerprint.
 fn tls_server() -> (TestServer, String) {
+    // A thousand TLS clients on a loaded machine: one whose ClientHello the tool writes more than
+    // the default 200 ms after its connect would be greeted as text and its handshake broken.
     let mut server = TestServer::start_with_stdin_null(&[
         "--history",
         "0",
         "--no-flood-control",
         "--tls-self-signed",
+        "--greeting-delay",
+        "3000",
     ]);
     let line = server.expect_stdout("chatd TLS certificate ", Duration::from_secs(10));
     let fingerprint = line["chatd TLS certificate ".len()..]

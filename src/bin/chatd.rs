@@ -132,6 +132,9 @@ settings! {
         /// seconds a new connection may take to give its name and password (default 30)
         #[argh(option, from_str_fn(whole))]
         name_timeout: Option<u64> as u64 = 30,
+        /// milliseconds a new connection that sends nothing is waited for before it is greeted as a text client; TLS and IRC clients speak first (default 200)
+        #[argh(option, from_str_fn(whole))]
+        greeting_delay: Option<u64> as u64 = 200,
         /// longest frame a framed client may send, in bytes (default 65536); a longer one closes it
         #[argh(option, from_str_fn(whole))]
         max_frame: Option<usize> as usize = 64 * 1024,
@@ -546,6 +549,7 @@ fn server_config(s: &Settings, utc_offset: time::UtcOffset) -> Result<ServerSett
         outbuf_soft_time: Duration::from_secs(s.outbuf_soft_secs),
         max_per_ip: s.max_per_ip,
         name_timeout: Duration::from_secs(s.name_timeout),
+        greeting_delay: Duration::from_millis(s.greeting_delay),
         ping_interval: Duration::from_secs(s.ping_interval),
         ping_misses: s.ping_misses,
         limit_loopback: s.limit_loopback,

@@ -9,7 +9,7 @@ use super::stack::http::{self, Outcome, WebPolicy};
 use super::stack::sniff::{self, Sniffed, Verdict};
 use super::stack::{Transport, TransportError};
 use super::wire::WireBytes;
-use super::{Server, CLOSE_LINGER, GREETING_DELAY, MAX_MESSAGES_PER_TURN};
+use super::{Server, CLOSE_LINGER, MAX_MESSAGES_PER_TURN};
 use crate::core::{Input, Now};
 use crate::proto::msg::{Reject, ServerMsg};
 use crate::proto::Mode;
@@ -48,16 +48,16 @@ impl Server {
                     conn.pings_unanswered = 0;
                     if !was_tls && conn.transport.is_tls() {
                         // A handshake has begun: it must be done within the name timeout.
-                        let deadline =
-                            conn.opening_deadline(GREETING_DELAY, self.config.name_timeout);
+                        let deadline = conn
+                            .opening_deadline(self.config.greeting_delay, self.config.name_timeout);
                         self.openings.push(Reverse((deadline, key, conn.id)));
                     }
                     if received.handshake_done {
                         log::info!("{} TLS handshake done", conn.label());
                         // Inside TLS the client is sniffed again, and greeted after a silence.
                         conn.stage_began = now.instant;
-                        let deadline =
-                            conn.opening_deadline(GREETING_DELAY, self.config.name_timeout);
+                        let deadline = conn
+                            .opening_deadline(self.config.greeting_delay, self.config.name_timeout);
                         self.openings.push(Reverse((deadline, key, conn.id)));
                     }
                     if received.answered {
@@ -169,7 +169,7 @@ impl Server {
             return;
         };
         conn.phase = Phase::Http;
-        let deadline = conn.opening_deadline(GREETING_DELAY, self.config.name_timeout);
+        let deadline = conn.opening_deadline(self.config.greeting_delay, self.config.name_timeout);
         self.openings.push(Reverse((deadline, key, conn.id)));
         self.http(key, now);
     }
@@ -260,7 +260,9 @@ impl Server {
             if !matches!(conn.phase, Phase::Sniffing | Phase::Http) {
                 continue;
             }
-            if conn.opening_deadline(GREETING_DELAY, self.config.name_timeout) > now.instant {
+            if conn.opening_deadline(self.config.greeting_delay, self.config.name_timeout)
+                > now.instant
+            {
                 // The deadline moved on (a handshake or a request began); its own entry is in
                 // the heap.
                 continue;

@@ -62,12 +62,6 @@ const SIGNALS: Token = Token(usize::MAX - 3);
 const WAKER: Token = Token(usize::MAX - 4);
 const STDOUT: Token = Token(usize::MAX - 5);
 
-/// How long a new connection (or a new TLS session) that has sent nothing is waited for before it
-/// is taken for a text client and greeted. TLS and IRC clients speak first, within a few
-/// milliseconds of connecting (the README has the measurements); nc and telnet users wait for
-/// the greeting, and a fifth of a second goes by unnoticed among telnet's own opening lines.
-const GREETING_DELAY: Duration = Duration::from_millis(200);
-
 /// How long a connection the server is closing may take to receive what is queued for it.
 const CLOSE_LINGER: Duration = Duration::from_secs(5);
 /// How long shutdown may take to flush every client.
@@ -451,7 +445,8 @@ impl Server {
                 self.config.limits,
                 allowance,
             ));
-            let deadline = conn.opening_deadline(GREETING_DELAY, self.config.name_timeout);
+            let deadline =
+                conn.opening_deadline(self.config.greeting_delay, self.config.name_timeout);
             log::info!("{} connected", conn.label());
             self.admission.admit(peer.ip());
             let check = now.instant + self.config.ping_interval;
