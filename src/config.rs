@@ -79,6 +79,8 @@ pub struct Config {
     pub web_hosts: Vec<String>,
     /// `--web-origin` entries: pages of these origins may open the chat's WebSocket too.
     pub web_origins: Vec<String>,
+    /// `--metrics-listen`: where `/metrics` and `/healthz` are served, if anywhere.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// How the server offers TLS.
@@ -213,6 +215,7 @@ impl Default for Config {
             tls: None,
             web_hosts: Vec::new(),
             web_origins: Vec::new(),
+            metrics_listen: None,
         }
     }
 }
@@ -484,6 +487,40 @@ pub fn listen_addrs(text: &str) -> Result<Vec<SocketAddr>, ConfigError> {
     Ok(addrs)
 }
 
+/// The addresses `--metrics-listen TEXT` names: `HOST:PORT` or `[IPV6]:PORT` (a port is needed:
+/// there is no usual one), a host name resolving maybe to several.
+pub fn metrics_addrs(text: &str) -> Result<Vec<SocketAddr>, ConfigError> {
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(vec![addr]);
+    }
+    let allowed = |why: &str| {
+        let allowed = format!("{why}; give HOST:PORT or [IPV6]:PORT, e.g. 127.0.0.1:3002");
+        ConfigError::new("--metrics-listen", text, allowed)
+    };
+    let Some((host, port)) = text
+        .rsplit_once(':')
+        .filter(|(host, _)| !host.contains(':'))
+    else {
+        return Err(allowed("a port is needed"));
+    };
+    let port = port
+        .parse::<u16>()
+        .map_err(|_| allowed("the port must be a number from 0 to 65535"))?;
+    if host.is_empty() {
+        return Err(allowed(
+            "a host is needed (127.0.0.1 keeps the metrics to this machine)",
+        ));
+    }
+    let addrs: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| allowed(&format!("cannot resolve {host}: {e}")))?
+        .collect();
+    if addrs.is_empty() {
+        return Err(allowed(&format!("{host} has no address")));
+    }
+    Ok(addrs)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -694,6 +731,32 @@ mod tests {
         });
         assert_eq!(config.validate().unwrap_err().flag, "--max-rooms-per-user");
         assert_eq!(with_rooms(base).validate(), Ok(()));
+    }
+
+    #[test]
+    fn the_metrics_address_needs_a_port_and_a_host() {
+        let v4: SocketAddr = "127.0.0.1:3002".parse().unwrap();
+        assert_eq!(metrics_addrs("127.0.0.1:3002"), Ok(vec![v4]));
+        let v6: SocketAddr = "[::1]:0".parse().unwrap();
+        assert_eq!(metrics_addrs("[::1]:0"), Ok(vec![v6]));
+        let named = metrics_addrs("localhost:3002").expect("resolves");
+        assert!(named
+            .iter()
+            .all(|a| a.ip().is_loopback() && a.port() == 3002));
+        for (bad, why) in [
+            ("127.0.0.1", "a port is needed"),
+            ("::1", "a port is needed"),
+            (":3002", "a host is needed"),
+            ("127.0.0.1:http", "the port must be a number"),
+            ("127.0.0.1:70000", "the port must be a number"),
+        ] {
+            let error = metrics_addrs(bad).expect_err(bad);
+            assert_eq!(
+                (error.flag, error.value.as_str()),
+                ("--metrics-listen", bad)
+            );
+            assert!(error.allowed.starts_with(why), "{bad}: {error}");
+        }
     }
 
     #[test]

@@ -180,6 +180,9 @@ settings! {
         /// another site's origin whose pages may open the chat's WebSocket, e.g. https://portal.example.org (repeatable)
         #[argh(option)]
         web_origin: Vec<String> as Vec<String> = Vec::new(),
+        /// serve Prometheus metrics at http://ADDR/metrics and a health check at /healthz, e.g. 127.0.0.1:3002 (default off; keep it on loopback or a private network)
+        #[argh(option)]
+        metrics_listen: Option<String> as Option<String> = None,
     }
     other flags {
         /// read the settings from this TOML file first (a key for each flag above, without its --); flags given override it
@@ -522,16 +525,23 @@ impl Effective {
     }
 }
 
-/// What the settings make: the server's configuration and the addresses `listen` names.
+/// What the settings make: the server's configuration and the addresses `listen` and
+/// `metrics-listen` name.
 struct ServerSettings {
     config: Config,
     listen: Vec<SocketAddr>,
+    metrics: Option<Vec<SocketAddr>>,
 }
 
 /// The server's configuration from the effective settings, checked, or the first setting that
 /// cannot work, named by its flag.
 fn server_config(s: &Settings, utc_offset: time::UtcOffset) -> Result<ServerSettings, ConfigError> {
     let listen = config::listen_addrs(&s.listen)?;
+    let metrics = s
+        .metrics_listen
+        .as_deref()
+        .map(config::metrics_addrs)
+        .transpose()?;
     let tls = TlsFlags {
         cert: s.tls_cert.clone(),
         key: s.tls_key.clone(),
@@ -574,7 +584,11 @@ fn server_config(s: &Settings, utc_offset: time::UtcOffset) -> Result<ServerSett
     config.rooms.max_rooms = s.max_rooms;
     config.rooms.max_rooms_per_user = s.max_rooms_per_user;
     config.validate()?;
-    Ok(ServerSettings { config, listen })
+    Ok(ServerSettings {
+        config,
+        listen,
+        metrics,
+    })
 }
 
 /// `chatd check-config`: the settings checked as a start would check them, and printed.
@@ -599,7 +613,11 @@ fn check_config(
 
 fn run(args: &Args, utc_offset: time::UtcOffset) -> Result<(), String> {
     let effective = Effective::of(args, &None, "")?;
-    let ServerSettings { mut config, listen } = effective.server_config(utc_offset)?;
+    let ServerSettings {
+        mut config,
+        listen,
+        metrics,
+    } = effective.server_config(utc_offset)?;
     let settings = &effective.settings;
     init_logging(&settings.log_file, settings.log_level.0, utc_offset)?;
     // Before binding: a certificate that cannot be served stops the start, naming the file.
@@ -615,27 +633,56 @@ fn run(args: &Args, utc_offset: time::UtcOffset) -> Result<(), String> {
     let rooms = RoomStore::on(store.data_dir().clone());
     let rooms = rooms.load().map_err(|e| e.to_string())?;
     config.rooms.persistent = roomfile::to_core(&rooms, utc_offset);
-    let listener = bind(&settings.listen, &listen)?;
+    let listener = bind("--listen", &settings.listen, &listen)?;
     let local = listener
         .local_addr()
         .map_err(|e| format!("cannot read the listening address: {e}"))?;
     config.listen = local;
+    let metrics = match (&settings.metrics_listen, &metrics) {
+        (Some(text), Some(addrs)) => Some(bind_metrics(text, addrs)?),
+        _ => None,
+    };
+    config.metrics_listen = metrics.as_ref().map(|(_, addr)| *addr);
     println!("chatd listening on {local}");
     log::info!("listening on {local}");
+    if let Some((_, addr)) = &metrics {
+        println!("chatd metrics on http://{addr}/metrics");
+        log::info!("metrics on http://{addr}/metrics");
+    }
     if let Some(cert) = &cert {
         println!("chatd {}", cert.announcement());
         log::info!("{}", cert.announcement());
     }
     let tls = cert.map(|cert| cert.config);
-    let server = Server::new(listener, config, store, registry, tls).map_err(|e| e.to_string())?;
+    let mut server =
+        Server::new(listener, config, store, registry, tls).map_err(|e| e.to_string())?;
+    if let Some((listener, _)) = metrics {
+        server.serve_metrics(listener).map_err(|e| e.to_string())?;
+    }
     notify::ready(&format!("listening on {local}"));
     server.run().map_err(|e| e.to_string())?;
     log::info!("stopped");
     Ok(())
 }
 
-/// Binds the first of `addrs` (what `--listen text` named) that can be bound.
-fn bind(text: &str, addrs: &[SocketAddr]) -> Result<TcpListener, String> {
+/// Binds the `--metrics-listen` address, warning when it is not a loopback one; returns the
+/// listener and where it listens.
+fn bind_metrics(text: &str, addrs: &[SocketAddr]) -> Result<(TcpListener, SocketAddr), String> {
+    let listener = bind("--metrics-listen", text, addrs)?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| format!("cannot read the metrics address: {e}"))?;
+    if !addr.ip().is_loopback() {
+        log::warn!(
+            "--metrics-listen {addr} is not a loopback address: whoever can reach it reads the \
+             server's counts (no names, no text); 127.0.0.1 keeps them to this machine"
+        );
+    }
+    Ok((listener, addr))
+}
+
+/// Binds the first of `addrs` (what `flag text` named) that can be bound.
+fn bind(flag: &str, text: &str, addrs: &[SocketAddr]) -> Result<TcpListener, String> {
     let mut failures = Vec::new();
     for &addr in addrs {
         match TcpListener::bind(addr) {
@@ -644,7 +691,7 @@ fn bind(text: &str, addrs: &[SocketAddr]) -> Result<TcpListener, String> {
         }
     }
     Err(format!(
-        "--listen {text}: cannot listen on {}",
+        "{flag} {text}: cannot listen on {}",
         failures.join("; ")
     ))
 }

@@ -109,8 +109,23 @@ pub struct Chat {
     name_deadlines: VecDeque<(Instant, ConnId)>,
     /// Say and dm frames dropped because their text did not match its digest.
     bad_digests: u64,
+    /// Logins refused for a wrong password.
+    failed_logins: u64,
     /// The monotonic time of the input being handled.
     now: Instant,
+}
+
+/// What [`Chat::counts`] tells: the core's side of the metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Users who have joined.
+    pub users_online: usize,
+    /// Rooms that exist, the default room included.
+    pub rooms: usize,
+    /// Logins refused for a wrong password since the start.
+    pub failed_logins: u64,
+    /// Password checks held back by the login throttle.
+    pub password_checks_held: usize,
 }
 
 impl Chat {
@@ -124,6 +139,7 @@ impl Chat {
             relayed: 0,
             shutting_down: false,
             bad_digests: 0,
+            failed_logins: 0,
             logins: LoginThrottle::new(config.logins.clone()),
             held_checks: Vec::new(),
             name_deadlines: VecDeque::new(),
@@ -174,6 +190,16 @@ impl Chat {
     /// How many say or dm frames were dropped because their text did not match its digest.
     pub fn bad_digests(&self) -> u64 {
         self.bad_digests
+    }
+
+    /// How many users, rooms and so on there are now, for the shell's metrics.
+    pub fn counts(&self) -> Counts {
+        Counts {
+            users_online: self.sessions.joined_count(),
+            rooms: self.rooms.len(),
+            failed_logins: self.failed_logins,
+            password_checks_held: self.held_checks.len(),
+        }
     }
 
     /// The connections of everyone in the room, for the shell to deliver room messages to.

@@ -100,6 +100,8 @@ pub struct Fanout {
     others: IdMap<RoomId, Vec<Broadcast>>,
     /// Where broadcasts are encoded before they get their shared allocation.
     scratch: Vec<u8>,
+    /// Broadcasts queued for a member so far, over every turn (for the metrics).
+    delivered: u64,
 }
 
 impl Fanout {
@@ -107,6 +109,12 @@ impl Fanout {
     /// broadcasts from it.
     pub fn end(&self) -> u64 {
         self.next
+    }
+
+    /// How many broadcasts members have taken into their queues since the server started: one
+    /// for each member each broadcast reached.
+    pub fn delivered(&self) -> u64 {
+        self.delivered
     }
 
     /// Whether nothing was broadcast this turn.
@@ -161,6 +169,8 @@ impl Fanout {
     /// cursors past them.
     pub fn take(&mut self, cursors: &mut Cursors, me: ConnId, mode: Mode, queue: &mut OutQueue) {
         let mut scratch = std::mem::take(&mut self.scratch);
+        // Counted once per take, not per broadcast: the difference of the queue's lengths.
+        let queued_before = queue.len();
         // Where each of the member's rooms' untaken broadcasts start in its log.
         let next = cursors.next;
         let pending = |room: RoomId| {
@@ -216,6 +226,7 @@ impl Fanout {
             }
         }
         cursors.set_all(self.next);
+        self.delivered += (queue.len() - queued_before) as u64;
         // A long message (a list of thousands of names) does not keep its buffer's size.
         scratch.shrink_to(KEPT_CAPACITY);
         self.scratch = scratch;
@@ -276,6 +287,7 @@ mod tests {
             "[*] bob entered.\r\n[*] carol entered.\r\n"
         );
         assert_eq!(drain(&mut to_bob), "[*] carol entered.\r\n");
+        assert_eq!(log.delivered(), 3, "two to alice, one to bob");
         // Taking again gives nothing new; after the turn, numbering goes on.
         assert!(!log.is_behind(&alice_at));
         log.take(&mut alice_at, alice, Mode::Text, &mut to_alice);

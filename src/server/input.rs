@@ -36,6 +36,7 @@ impl Server {
                     self.peer_closed(key, now);
                 }
                 Ok(n) => {
+                    self.counters.bytes_in += n as u64;
                     let was_tls = conn.transport.is_tls();
                     let received = match conn.receive(&buf[..n], self.tls.as_ref()) {
                         Ok(received) => received,
@@ -311,6 +312,7 @@ impl Server {
             }
             if let Some(policy) = &self.config.flood {
                 if let Err(back) = conn.allowance.take(now.instant, policy) {
+                    self.counters.flood_pauses += 1;
                     self.paused.push(Reverse((back, key, conn.id)));
                     break false;
                 }
@@ -340,7 +342,10 @@ impl Server {
                 Some(item) => {
                     *served += 1;
                     let input = match item {
-                        Ok(msg) => Input::Message { conn, msg },
+                        Ok(msg) => {
+                            self.counters.messages_in += 1;
+                            Input::Message { conn, msg }
+                        }
                         Err(error) => Input::BadInput { conn, error },
                     };
                     self.feed(now, input);

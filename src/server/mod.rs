@@ -17,9 +17,11 @@ mod conn;
 mod fanout;
 mod flood;
 mod input;
+mod metrics;
 mod output;
 mod outqueue;
 pub mod roomfile;
+mod scrape;
 pub mod stack;
 mod wire;
 mod worker;
@@ -61,6 +63,7 @@ const CONSOLE: Token = Token(usize::MAX - 2);
 const SIGNALS: Token = Token(usize::MAX - 3);
 const WAKER: Token = Token(usize::MAX - 4);
 const STDOUT: Token = Token(usize::MAX - 5);
+const METRICS: Token = Token(usize::MAX - 6);
 
 /// How long a connection the server is closing may take to receive what is queued for it.
 const CLOSE_LINGER: Duration = Duration::from_secs(5);
@@ -140,6 +143,10 @@ pub struct Server {
     shutdown_deadline: Option<Instant>,
     worker: Worker,
     next_reload: Instant,
+    /// What the shell counts for the metrics.
+    counters: metrics::Counters,
+    /// The `--metrics-listen` listener and its scrapers, if it was asked for.
+    scrape: Option<scrape::Scrape>,
 }
 
 impl Server {
@@ -153,8 +160,10 @@ impl Server {
         tls: Option<Arc<ServerConfig>>,
     ) -> Result<Server, Error> {
         let mut config = config;
-        // Descriptors beyond the clients': listener, poll, console, signals, waker, store, logs.
-        config.max_clients = admission::raise_fd_limit(config.max_clients, 32);
+        // Descriptors beyond the clients': listener, poll, console, signals, waker, store, logs,
+        // and the metrics listener and its scrapers.
+        let extra = 32 + 1 + scrape::MAX_SCRAPERS;
+        config.max_clients = admission::raise_fd_limit(config.max_clients, extra);
         config.outbuf_soft = config.outbuf_soft.min(config.max_outbuf);
         let poll = Poll::new().map_err(context("could not create the poll"))?;
         let waker =
@@ -238,6 +247,8 @@ impl Server {
             shutdown_deadline: None,
             worker,
             next_reload: Instant::now() + RELOAD_INTERVAL,
+            counters: metrics::Counters::default(),
+            scrape: None,
         })
     }
 
@@ -261,6 +272,10 @@ impl Server {
                     SIGNALS => self.take_signals(&now),
                     WAKER => self.take_finished(&now),
                     STDOUT => self.console_out.flush(),
+                    METRICS => self.accept_scrapers(&now),
+                    Token(token) if token >= scrape::FIRST_SCRAPER => {
+                        self.serve_scraper(token - scrape::FIRST_SCRAPER)
+                    }
                     Token(key) => {
                         if event.is_readable() || event.is_read_closed() || event.is_error() {
                             if let Some(conn) = self.conns.get_mut(key) {
@@ -286,6 +301,7 @@ impl Server {
                 self.flush(&now);
             }
             self.console_out.flush();
+            self.counters.turns.record(now.instant.elapsed());
             if self.shutdown_deadline.is_some() && self.conns.is_empty() {
                 // Changes still queued (a ban, a registration) must reach the disk.
                 self.worker.finish();
@@ -315,12 +331,14 @@ impl Server {
             .chain(self.liveness.peek().map(|Reverse((at, _, _))| *at))
             .chain(self.openings.peek().map(|Reverse((at, _, _))| *at))
             .chain(self.chat.next_deadline())
+            .chain(self.scrape.as_ref().and_then(scrape::Scrape::next_deadline))
             .min()
             .map(|deadline| deadline.saturating_duration_since(now))
     }
 
     fn run_timers(&mut self, now: &Now) {
         self.check_openings(now);
+        self.check_scrapers(now);
         while let Some(&Reverse((at, key, id))) = self.liveness.peek() {
             if at > now.instant {
                 break;
@@ -347,6 +365,7 @@ impl Server {
                     conn.out.pending()
                 );
                 conn.out.clear();
+                self.counters.slow_consumer(metrics::SlowLimit::Soft);
                 self.close_with(key, Closing::Now, log::Level::Warn, why);
             }
         }
@@ -447,6 +466,7 @@ impl Server {
             ));
             let deadline =
                 conn.opening_deadline(self.config.greeting_delay, self.config.name_timeout);
+            self.counters.accepted += 1;
             log::info!("{} connected", conn.label());
             self.admission.admit(peer.ip());
             let check = now.instant + self.config.ping_interval;

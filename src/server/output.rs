@@ -9,6 +9,7 @@ use std::time::Instant;
 use mio::Token;
 
 use super::conn::{Closing, Connection};
+use super::metrics::{Counted, SlowLimit};
 use super::wire::WireBytes;
 use super::Server;
 use crate::config::Config;
@@ -72,6 +73,7 @@ impl Server {
         }
         conn.before_message(wire.msg());
         conn.out.push(bytes);
+        self.counters.deliveries += 1;
         self.check_queued(key, now);
     }
 
@@ -108,6 +110,7 @@ impl Server {
                 self.config.max_outbuf
             );
             conn.out.clear();
+            self.counters.slow_consumer(SlowLimit::Hard);
             self.close_with(key, Closing::Now, log::Level::Warn, why);
             return;
         }
@@ -144,7 +147,8 @@ impl Server {
             if conn.closing == Some(Closing::Now) {
                 continue;
             }
-            let written = conn.transport.write(&mut conn.out, &mut conn.socket);
+            let mut socket = Counted::new(&mut conn.socket, &mut self.counters.bytes_out);
+            let written = conn.transport.write(&mut conn.out, &mut socket);
             watch_soft_limit(conn, key, &self.config, now, &mut self.soft_checks);
             if let Err(e) = written {
                 conn.out.clear();

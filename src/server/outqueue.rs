@@ -31,7 +31,11 @@ impl OutQueue {
         }
     }
 
-    /// Bytes still to write.
+    /// How many messages are queued (the first maybe partly written).
+    pub fn len(&self) -> usize {
+        self.chunks.len()
+    }
+
     /// Makes room for `more` chunks at once: a member taking a turn's broadcasts gets its queue
     /// in one allocation, not a doubling for every few lines (its queue is given back whenever it
     /// is drained).
@@ -39,6 +43,7 @@ impl OutQueue {
         self.chunks.reserve(more);
     }
 
+    /// Bytes still to write.
     pub fn pending(&self) -> usize {
         self.pending
     }

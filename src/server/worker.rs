@@ -153,6 +153,11 @@ impl Worker {
         self.send(Job::SaveRooms { rooms });
     }
 
+    /// How many password jobs are queued or being done.
+    pub fn passwords_queued(&self) -> usize {
+        self.queued_passwords
+    }
+
     /// Whether a change is still waiting to be written (a reload read now may miss it).
     pub fn stores_pending(&self) -> bool {
         self.queued_stores > 0

@@ -174,6 +174,9 @@ pub fn password_done(
                 PasswordOutcome::Wrong => Finished::Wrong,
                 _ => Finished::Undone,
             };
+            if finished == Finished::Wrong {
+                chat.failed_logins += 1;
+            }
             chat.logins.finished(conn, finished, now.instant);
             login_done(chat, now, conn, &name, outcome, out);
             release_checks(chat, now, out);
@@ -602,6 +605,32 @@ mod tests {
                 job: verify
             }]
         );
+    }
+
+    #[test]
+    fn wrong_passwords_at_login_are_counted_and_nothing_else_is() {
+        let mut s = with_account("alice", Role::User);
+        s.join(2, "bob");
+        s.connect(1);
+        s.line(1, "alice");
+        s.line(1, "wrong");
+        assert_eq!(s.chat.counts().password_checks_held, 0);
+        done(&mut s, 1, PasswordOutcome::Wrong);
+        // Busy (the worker's queue full) is no failed login, nor is the right password.
+        s.now.instant += Duration::from_secs(60);
+        s.line(1, "alice");
+        s.line(1, "pw");
+        done(&mut s, 1, PasswordOutcome::Failed);
+        s.now.instant += Duration::from_secs(60);
+        s.line(1, "alice");
+        s.line(1, "pw");
+        done(&mut s, 1, PasswordOutcome::Verified);
+        // A wrong old password in /passwd is not a login.
+        s.line(1, "/passwd old new");
+        done(&mut s, 1, PasswordOutcome::Wrong);
+        let counts = s.chat.counts();
+        assert_eq!(counts.failed_logins, 1);
+        assert_eq!((counts.users_online, counts.rooms), (2, 1));
     }
 
     #[test]
