@@ -245,8 +245,13 @@ pub struct FramedUser {
 impl FramedUser {
     /// Connects without sending anything.
     pub fn connect(server: &Server) -> FramedUser {
+        FramedUser::connect_to(server.addr)
+    }
+
+    /// Connects to a server at `addr` (one started by `tests/common`, say).
+    pub fn connect_to(addr: SocketAddr) -> FramedUser {
         FramedUser {
-            socket: TcpStream::connect(server.addr).expect("connect"),
+            socket: TcpStream::connect(addr).expect("connect"),
             decoder: ServerFrameDecoder::new(MAX_FRAME_CAP),
             buffer: Vec::new(),
         }
@@ -254,7 +259,12 @@ impl FramedUser {
 
     /// Connects and joins as `name`.
     pub fn join(server: &Server, name: &str) -> FramedUser {
-        let mut user = FramedUser::connect(server);
+        FramedUser::join_at(server.addr, name)
+    }
+
+    /// Connects to `addr` and joins as `name`.
+    pub fn join_at(addr: SocketAddr, name: &str) -> FramedUser {
+        let mut user = FramedUser::connect_to(addr);
         user.send(&ClientFrame::hello(name));
         user.expect("the welcome", |f| matches!(f, ServerFrame::Welcome { .. }));
         user
