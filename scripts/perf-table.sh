@@ -4,12 +4,13 @@
 # against the one-room burst, idle memory in the lobby and in 20 rooms, 10,000 joins into one
 # room), and TLS (the burst over TLS against plain text's, idle memory per TLS connection, new
 # connections per second with and without TLS), and WebSocket mode (the burst over WebSocket
-# against plain text's, idle memory per WebSocket connection), each figure the median of RUNS runs (default 3),
-# every run on a freshly started server.
+# against plain text's, idle memory per WebSocket connection), and the metrics (the burst with
+# --metrics-listen on and scraped every 50 ms, against the bare relay's and against chatd's without
+# it), each figure the median of RUNS runs (default 3), every run on a freshly started server.
 # The server runs on core 0 (taskset -c 0), chatd-load on core 1 (taskset -c 1), both at nice -20
 # when allowed, so that other processes on a shared machine get the cores only when they are idle.
 #
-#   scripts/perf-table.sh [RUNS] [all|rooms|tls|ws]
+#   scripts/perf-table.sh [RUNS] [all|rooms|tls|ws|metrics]
 #
 # `rooms` measures only what the rooms table needs (the relay's and chatd's one-room burst, then
 # the rooms rows), alternating them in every run so each ratio is taken within the same run.
@@ -18,12 +19,16 @@
 # chatd-load --tls).
 # `ws` does the same for the WebSocket table: chatd's burst in text mode and in WebSocket mode
 # (chatd-load --mode ws), and idle memory in both.
+# `metrics` does the same for the metrics: the relay's burst, chatd's, and chatd's with
+# --metrics-listen 127.0.0.1:0 while a scraper (on chatd-load's core) fetches /metrics every 50 ms;
+# with CHATD_BEFORE=PATH (a chatd built from an earlier commit) also that binary's burst, to show
+# what keeping the counters costs at all.
 # Prints the table in Markdown; every run's JSON and summary are kept in $CARGO_TARGET_DIR/perf/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
 what=${2:-all}
-case $what in all | rooms | tls | ws) ;; *) echo "usage: $0 [RUNS] [all|rooms|tls|ws]" >&2; exit 2 ;; esac
+case $what in all | rooms | tls | ws | metrics) ;; *) echo "usage: $0 [RUNS] [all|rooms|tls|ws|metrics]" >&2; exit 2 ;; esac
 target=${CARGO_TARGET_DIR:-target}
 cargo build --quiet --release --bin chatd --bin chatd-load --example bare_relay
 chatd=$target/release/chatd
@@ -46,7 +51,13 @@ mkdir -p "$out"
 # chatd's console shows every chat line on stdout: keep it in memory, not on disk.
 scratch=$(mktemp -d /dev/shm/chatd-perf.XXXXXX)
 server_pid=
+scraper_pid=
 stop_server() {
+    if [ -n "$scraper_pid" ]; then
+        kill -TERM "$scraper_pid" 2>/dev/null || true
+        wait "$scraper_pid" 2>/dev/null || true
+        scraper_pid=
+    fi
     if [ -n "$server_pid" ]; then
         kill -TERM "$server_pid" 2>/dev/null || true
         wait "$server_pid" 2>/dev/null || true
@@ -60,8 +71,9 @@ trap 'stop_server; rm -rf "$scratch"' EXIT
 chatd_flags=(--no-console --history 0 --no-flood-control --max-outbuf $((256 << 20))
              --outbuf-soft $((256 << 20)) --max-clients 11000)
 
-# start_server chatd|tls|relay: starts it on 127.0.0.1:0 and sets $server_pid and $addr (tls:
-# chatd with a self-signed certificate, made in its fresh data directory).
+# start_server chatd|tls|metrics|relay: starts it on 127.0.0.1:0 and sets $server_pid and $addr
+# (tls: chatd with a self-signed certificate, made in its fresh data directory; metrics: chatd
+# with --metrics-listen 127.0.0.1:0 and a scraper fetching /metrics every 50 ms until it stops).
 start_server() {
     rm -rf "$scratch/data" "$scratch/stdout"
     case $1 in
@@ -71,6 +83,12 @@ start_server() {
         tls) "${first[@]}" taskset -c 0 "$chatd" --listen 127.0.0.1:0 --data-dir "$scratch/data" \
                  --tls-self-signed "${chatd_flags[@]}" </dev/null >"$scratch/stdout" 2>"$scratch/stderr" &
              word="chatd listening on" ;;
+        before) "${first[@]}" taskset -c 0 "$CHATD_BEFORE" --listen 127.0.0.1:0 --data-dir "$scratch/data" \
+                    "${chatd_flags[@]}" </dev/null >"$scratch/stdout" 2>"$scratch/stderr" &
+                word="chatd listening on" ;;
+        metrics) "${first[@]}" taskset -c 0 "$chatd" --listen 127.0.0.1:0 --data-dir "$scratch/data" \
+                     --metrics-listen 127.0.0.1:0 "${chatd_flags[@]}" </dev/null >"$scratch/stdout" 2>"$scratch/stderr" &
+                 word="chatd listening on" ;;
         relay) "${first[@]}" taskset -c 0 "$relay" --listen 127.0.0.1:0 --max-outbuf $((256 << 20)) \
                    </dev/null >"$scratch/stdout" 2>"$scratch/stderr" &
                word="bare_relay listening on" ;;
@@ -78,11 +96,34 @@ start_server() {
     server_pid=$!
     for _ in $(seq 100); do
         addr=$( (sed -n "s/^$word //p" "$scratch/stdout" 2>/dev/null || true) | head -1)
-        [ -n "$addr" ] && return 0
+        if [ -n "$addr" ] && [ "$1" = metrics ]; then
+            start_scraper && return 0
+        elif [ -n "$addr" ]; then
+            return 0
+        fi
         sleep 0.05
     done
     echo "$1 did not start: $(cat "$scratch/stderr")" >&2
     exit 1
+}
+
+# start_scraper: once chatd says where its metrics are, fetches /metrics every 50 ms (on core 1,
+# beside chatd-load) until chatd stops; sets $scraper_pid.
+start_scraper() {
+    local metrics
+    metrics=$( (sed -n 's|^chatd metrics on http://\(.*\)/metrics$|\1|p' "$scratch/stdout" 2>/dev/null || true) | head -1)
+    [ -n "$metrics" ] || return 1
+    taskset -c 1 bash -c '
+        pid=$1 host=${2%:*} port=${2##*:}
+        while kill -0 "$pid" 2>/dev/null; do
+            if exec 3<>"/dev/tcp/$host/$port"; then
+                printf "GET /metrics HTTP/1.0\r\n\r\n" >&3
+                cat <&3 >/dev/null
+                exec 3<&-
+            fi
+            sleep 0.05
+        done' scraper "$server_pid" "$metrics" 2>/dev/null &
+    scraper_pid=$!
 }
 
 # cpu_busy_percent: how busy the machine was over the last half second (other processes too).
@@ -117,6 +158,8 @@ measure() {
         framed) server=chatd server_flags=(--mode framed --label 'chatd framed') ;;
         tls) server_flags=(--tls --label 'chatd TLS') ;;
         ws) server=chatd server_flags=(--mode ws --label 'chatd ws') ;;
+        metrics) server_flags=(--label 'chatd metrics') ;;
+        before) server_flags=(--label 'chatd before') ;;
     esac
     for attempt in 1 2 3; do
         wait_quiet
@@ -173,7 +216,18 @@ ws_rows() {
         measure "$server" idle --clients 5000 --hold 2 --timeout 120
     done
 }
+metrics_rows() {
+    local servers=(relay chatd metrics)
+    [ -n "${CHATD_BEFORE:-}" ] && servers+=(before)
+    for server in "${servers[@]}"; do
+        measure "$server" burst --clients 50 --messages 2000 --size 64 --timeout 120
+    done
+}
 for _ in $(seq "$runs"); do
+    if [ "$what" = metrics ]; then
+        metrics_rows
+        continue
+    fi
     if [ "$what" = ws ]; then
         ws_rows
         continue
@@ -205,6 +259,29 @@ median() { # median LABEL SCENARIO JQ-EXPRESSION [RATE]
 }
 
 ratio() { jq -n --argjson a "$1" --argjson b "$2" 'if $a == null or $b == null then "-" else "\($a / $b * 100 | round / 100)x" end' -r; }
+if [ "$what" = metrics ]; then
+    relay_cpu=$(median "bare relay" burst '.server.cpu_us_per_1k_deliveries')
+    plain_cpu=$(median chatd burst '.server.cpu_us_per_1k_deliveries')
+    metrics_cpu=$(median "chatd metrics" burst '.server.cpu_us_per_1k_deliveries')
+    echo "| metrics figure | median of $runs | target |"
+    echo "|---|---|---|"
+    printf '| burst (50 x 2,000 x 64 B): CPU us per 1k deliveries, chatd with --metrics-listen (scraped every 50 ms) / bare relay | %.0f / %.0f = %s | within 1.3x |\n' \
+        "$metrics_cpu" "$relay_cpu" "$(ratio "$metrics_cpu" "$relay_cpu")"
+    printf '| burst: chatd with --metrics-listen / without | %.0f / %.0f = %s | |\n' \
+        "$metrics_cpu" "$plain_cpu" "$(ratio "$metrics_cpu" "$plain_cpu")"
+    printf '| burst: chatd without --metrics-listen / bare relay | %.0f / %.0f = %s | |\n' \
+        "$plain_cpu" "$relay_cpu" "$(ratio "$plain_cpu" "$relay_cpu")"
+    if [ -n "${CHATD_BEFORE:-}" ]; then
+        before_cpu=$(median "chatd before" burst '.server.cpu_us_per_1k_deliveries')
+        printf '| burst: chatd without --metrics-listen / %s | %.0f / %.0f = %s | |\n' \
+            "$CHATD_BEFORE" "$plain_cpu" "$before_cpu" "$(ratio "$plain_cpu" "$before_cpu")"
+    fi
+    echo
+    echo "chatd ran with: ${chatd_flags[*]}; server on core 0, chatd-load and the scraper on core 1, medians of $runs."
+    echo "Every run: $out/runs.jsonl (JSON) and $out/summaries.txt;" \
+        "$(wc -l <"$out/disturbed.jsonl") disturbed runs were repeated: $out/disturbed.jsonl"
+    exit 0
+fi
 if [ "$what" = ws ]; then
     plain_cpu=$(median chatd burst '.server.cpu_us_per_1k_deliveries')
     ws_cpu=$(median "chatd ws" burst '.server.cpu_us_per_1k_deliveries')

@@ -348,3 +348,32 @@ fn stalled_scrapers_cost_the_chat_nothing_and_are_closed_in_time() {
     }
     assert_eq!(value(&scrape(metrics), "chatd_users_online"), 2.0);
 }
+
+#[test]
+fn a_metrics_address_that_cannot_work_stops_the_start_naming_the_flag() {
+    let data = DataDir::new();
+    let run = |address: &str| {
+        let args = ["--data-dir", data.arg(), "--listen", "127.0.0.1:0"];
+        let mut args = args.to_vec();
+        args.extend(["--no-console", "--metrics-listen", address]);
+        common::run_chatd(&args, "", None, TIMEOUT)
+    };
+    let (code, out, err) = run("127.0.0.1");
+    assert_eq!(code, 1, "{out} {err}");
+    assert!(
+        err.contains("invalid value '127.0.0.1' for --metrics-listen: a port is needed"),
+        "{err}"
+    );
+    assert!(
+        !out.contains("listening"),
+        "stopped before listening: {out}"
+    );
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port to hold");
+    let taken = taken.local_addr().expect("its address").to_string();
+    let (code, _, err) = run(&taken);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(&format!("--metrics-listen {taken}: cannot listen on")),
+        "{err}"
+    );
+}

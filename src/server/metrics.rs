@@ -417,9 +417,10 @@ mod tests {
         let mut bytes = 5;
         let mut counted = Counted::new(&mut sink, &mut bytes);
         counted.write_all(b"hello").unwrap();
-        counted
+        let n = counted
             .write_vectored(&[IoSlice::new(b"ab"), IoSlice::new(b"c")])
             .unwrap();
+        assert_eq!(n, 3);
         assert_eq!(bytes, 13);
         assert_eq!(sink, b"helloabc");
     }
