@@ -259,6 +259,12 @@ fn the_metrics_port_serves_its_two_paths_and_refuses_the_rest() {
     let (server, metrics) = start(&data, &[]);
     let health = exchange(metrics, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_eq!((health.status, health.text().as_str()), (200, "ok\n"));
+    // PROTOCOL.md's example, byte for byte.
+    assert_eq!(
+        health.head,
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 3\r\n\
+         Cache-Control: no-store\r\nConnection: close"
+    );
     let head = exchange(metrics, b"HEAD /metrics HTTP/1.0\r\n\r\n");
     assert_eq!(head.status, 200);
     assert!(head.body.is_empty(), "{head:?}");

@@ -98,7 +98,7 @@ pub fn answer(status: u16, content_type: &str, body: &[u8], head_only: bool) -> 
         405 => "Method Not Allowed",
         408 => "Request Timeout",
         431 => "Request Header Fields Too Large",
-        _ => "Service Unavailable",
+        _ => "Error",
     };
     let allow = if status == 405 {
         "Allow: GET, HEAD\r\n"
@@ -299,15 +299,10 @@ impl Server {
                 let content_type = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
                 answer(200, content_type, text.as_bytes(), head_only)
             }
-            Request::Healthz { head_only } if self.shutdown_deadline.is_none() => {
+            // The loop answered: it turns.
+            Request::Healthz { head_only } => {
                 answer(200, "text/plain; charset=utf-8", b"ok\n", head_only)
             }
-            Request::Healthz { head_only } => answer(
-                503,
-                "text/plain; charset=utf-8",
-                b"shutting down\n",
-                head_only,
-            ),
             Request::Refused(status) => refusal(status),
         }
     }
