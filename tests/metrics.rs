@@ -383,3 +383,44 @@ fn a_metrics_address_that_cannot_work_stops_the_start_naming_the_flag() {
         "{err}"
     );
 }
+
+#[test]
+fn connections_are_counted_by_transport_and_those_still_opening_apart() {
+    let data = DataDir::new();
+    let (server, metrics) = start(&data, &["--tls-self-signed"]);
+    let mut plain = server.join("pat");
+    let mut tls = common::Piped::spawn(
+        "openssl",
+        &["s_client", "-quiet", "-connect", &server.addr().to_string()],
+    );
+    tls.expect_line(PROMPT);
+    tls.send_line("tess");
+    tls.expect_line("[*] Welcome, tess!");
+    plain.expect_line("[*] tess entered.");
+    // Half an HTTP request head: opening until it is whole (or the name timeout).
+    let mut http = TcpStream::connect(server.addr()).expect("connect");
+    http.write_all(b"GET / HTTP/1.1\r\n").expect("send");
+    let deadline = Instant::now() + TIMEOUT;
+    let opening = r#"chatd_connections{mode="opening",transport="plain"}"#;
+    let counts = loop {
+        let counts = scrape(metrics);
+        // The request's first bytes may not have been read yet.
+        if value(&counts, opening) == 1.0 || Instant::now() > deadline {
+            break counts;
+        }
+    };
+    assert_eq!(value(&counts, opening), 1.0);
+    let v = |sample: &str| value(&counts, sample);
+    assert_eq!(v(r#"chatd_connections{mode="text",transport="tls"}"#), 1.0);
+    assert_eq!(
+        v(r#"chatd_connections{mode="text",transport="plain"}"#),
+        1.0
+    );
+    assert_eq!(
+        v(r#"chatd_connections{mode="opening",transport="tls"}"#),
+        0.0
+    );
+    assert_eq!(v("chatd_users_online"), 2.0);
+    assert_eq!(v("chatd_connections_accepted_total"), 3.0);
+    drop(http);
+}
