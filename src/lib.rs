@@ -16,7 +16,8 @@
 //!   bounded buffers; write interest only while output is pending; timers as the poll timeout.
 //!   [`server::stack`] holds each connection's sans-IO layers below the codecs: the sniffer that
 //!   tells TLS, framed, HTTP, IRC and text apart on one port, the rustls layer, the HTTP layer
-//!   (the embedded page and the upgrade) and the WebSocket framing (tungstenite, sans-IO).
+//!   (the embedded page and the upgrade) and the WebSocket framing (tungstenite, sans-IO). With
+//!   `--metrics-listen` the same `Poll` serves `/metrics` and `/healthz` from plain counters.
 //! - [`accounts`]: registered names and bans: a pure model, the files that hold it, password hashing.
 //! - [`rooms`]: the persistent rooms on disk: a pure model, the file that holds it, `chatd room`.
 //! - [`names`]: the user and room name rules, shared by the core, both files, `chatd user` and

@@ -10,6 +10,7 @@
 //!
 //! `input.rs` is the reading half (and a new connection's opening: sniffing, greeting),
 //! `output.rs` the writing half; this file has the loop, accepting, timers and closing.
+//! `metrics.rs` is what the loop counts, `scrape.rs` the `--metrics-listen` listener.
 
 mod admission;
 mod clock;
