@@ -424,3 +424,24 @@ fn connections_are_counted_by_transport_and_those_still_opening_apart() {
     assert_eq!(v("chatd_connections_accepted_total"), 3.0);
     drop(http);
 }
+
+#[test]
+fn a_metrics_address_off_loopback_is_served_with_a_warning() {
+    let data = DataDir::new();
+    let mut server = TestServer::start_on(&data, &["--metrics-listen", "0.0.0.0:0"]);
+    let line = server.expect_stdout("chatd metrics on http://0.0.0.0:", TIMEOUT);
+    let warning = server.expect_stderr("--metrics-listen", TIMEOUT);
+    assert!(
+        warning.contains("is not a loopback address") && warning.contains("127.0.0.1"),
+        "{warning}"
+    );
+    let port: u16 = line
+        .trim()
+        .trim_start_matches("chatd metrics on http://0.0.0.0:")
+        .trim_end_matches("/metrics")
+        .parse()
+        .unwrap_or_else(|_| panic!("no port in {line:?}"));
+    // Tests talk to loopback only: the wildcard address takes it too.
+    let metrics = SocketAddr::from(([127, 0, 0, 1], port));
+    assert_eq!(value(&scrape(metrics), "chatd_users_online"), 0.0);
+}
