@@ -445,3 +445,36 @@ fn a_metrics_address_off_loopback_is_served_with_a_warning() {
     let metrics = SocketAddr::from(([127, 0, 0, 1], port));
     assert_eq!(value(&scrape(metrics), "chatd_users_online"), 0.0);
 }
+
+#[test]
+fn the_settings_file_key_metrics_listen_serves_the_metrics_and_a_bad_one_names_its_line() {
+    let data = DataDir::new();
+    let file = data.path().join("chatd.toml");
+    std::fs::write(&file, "history = 5\nmetrics-listen = \"127.0.0.1:0\"\n").expect("write");
+    let file = file.to_str().expect("UTF-8 path").to_owned();
+    let mut server = TestServer::start_on(&data, &["--config", &file]);
+    let line = server.expect_stdout("chatd metrics on http://127.0.0.1:", TIMEOUT);
+    let metrics: SocketAddr = line
+        .trim()
+        .trim_start_matches("chatd metrics on http://")
+        .trim_end_matches("/metrics")
+        .parse()
+        .unwrap_or_else(|_| panic!("no address in {line:?}"));
+    assert_eq!(value(&scrape(metrics), "chatd_rooms"), 1.0);
+    drop(server);
+
+    std::fs::write(&file, "\nmetrics-listen = \"localhost\"\n").expect("write");
+    let (code, out, err) = common::run_chatd(
+        &["--config", &file, "--data-dir", data.arg(), "--no-console"],
+        "",
+        None,
+        TIMEOUT,
+    );
+    assert_eq!(code, 1, "{out} {err}");
+    assert!(
+        err.contains(&format!(
+            "{file}:2: metrics-listen: invalid value 'localhost': a port is needed"
+        )),
+        "{err}"
+    );
+}

@@ -161,10 +161,10 @@ impl Server {
         tls: Option<Arc<ServerConfig>>,
     ) -> Result<Server, Error> {
         let mut config = config;
-        // Descriptors beyond the clients': listener, poll, console, signals, waker, store, logs,
-        // and the metrics listener and its scrapers.
-        let extra = 32 + 1 + scrape::MAX_SCRAPERS;
-        config.max_clients = admission::raise_fd_limit(config.max_clients, extra);
+        // Descriptors beyond the clients': listener, poll, console, signals, waker, store, logs
+        // (about ten), and the metrics listener and its scrapers (at most 17): the unit's
+        // LimitNOFILE= is max-clients + 32.
+        config.max_clients = admission::raise_fd_limit(config.max_clients, 32);
         config.outbuf_soft = config.outbuf_soft.min(config.max_outbuf);
         let poll = Poll::new().map_err(context("could not create the poll"))?;
         let waker =
