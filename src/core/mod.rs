@@ -258,6 +258,16 @@ impl Chat {
             | (State::AwaitingPassword { .. }, ClientMsg::Hello { name }) => {
                 cmd::auth::choose_name(self, conn, &name, out)
             }
+            (
+                State::AwaitingName | State::AwaitingPassword { .. },
+                ClientMsg::Login { name, password },
+            ) => cmd::auth::login(self, now, conn, &name, password, out),
+            (State::Chatting { .. }, ClientMsg::Login { .. }) => {
+                out.deliver(
+                    Recipients::One(conn),
+                    ServerMsg::Reject(Reject::AlreadyJoined),
+                );
+            }
             (State::AwaitingPassword { .. }, ClientMsg::Say { text: password }) => {
                 cmd::auth::check_password(self, now, conn, password, out)
             }

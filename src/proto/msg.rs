@@ -120,6 +120,15 @@ pub enum ClientMsg {
     },
     /// A slash command (text mode) or a command frame (framed mode).
     Command(Command),
+    /// A registered name and its password in one step (an IRC client's `PASS` or SASL): the
+    /// name's password is checked, with no prompt; a name with no account is refused
+    /// ([`Reject::NotRegistered`]) rather than joined as a guest.
+    Login {
+        /// The name.
+        name: String,
+        /// Its password.
+        password: String,
+    },
     /// A liveness probe; the server answers [`ServerMsg::Pong`] with the same nonce.
     Ping {
         /// Opaque value echoed back.
@@ -229,6 +238,14 @@ pub enum Command {
         to: String,
         /// What to say.
         text: String,
+    },
+    /// Run `command` in `room`, one the user is in, as if it were the current room; the current
+    /// room stays as it is (an IRC client names the channel of every message).
+    In {
+        /// The room's name, as typed.
+        room: String,
+        /// What to do there: a line (`Broadcast`) or a room command.
+        command: Box<Command>,
     },
     /// A known command given with the wrong arguments.
     BadUsage {

@@ -64,6 +64,37 @@ pub fn choose_name(chat: &mut Chat, conn: ConnId, name: &str, out: &mut Outbox) 
     chat.join(conn, name, Role::User, false, out);
 }
 
+/// `conn` gave a registered `name` and its `password` at once: checked as a name then its
+/// password are, with no prompt between; a name without an account is refused.
+pub fn login(
+    chat: &mut Chat,
+    now: &Now,
+    conn: ConnId,
+    name: &str,
+    password: String,
+    out: &mut Outbox,
+) {
+    let name = name.trim();
+    if chat.registry.account(name).is_none() {
+        chat.sessions.set_state(conn, State::AwaitingName);
+        let name = name.to_owned();
+        return refuse(conn, Reject::NotRegistered { name }, out);
+    }
+    let mut asked = Outbox::new();
+    choose_name(chat, conn, name, &mut asked);
+    let awaiting = matches!(
+        chat.sessions.get(conn).map(|s| &s.state),
+        Some(State::AwaitingPassword { .. })
+    );
+    if awaiting {
+        // The prompt is not needed: the password is here.
+        return check_password(chat, now, conn, password, out);
+    }
+    for action in asked.drain() {
+        out.push(action);
+    }
+}
+
 /// `conn`, awaiting its password, gave `password`: have it checked off the loop, now or once the
 /// throttle's hold is over.
 pub fn check_password(
@@ -547,6 +578,45 @@ mod tests {
             registered: true,
         };
         assert_eq!(s.line(1, "/whoami"), vec![to_one(1, me)]);
+    }
+
+    #[test]
+    fn a_login_checks_the_password_with_no_prompt_and_refuses_a_name_without_account() {
+        let mut s = with_account("Alice", Role::User);
+        s.connect(1);
+        let login = |name: &str| Input::Message {
+            conn: ConnId(1),
+            msg: ClientMsg::Login {
+                name: name.into(),
+                password: "secret".into(),
+            },
+        };
+        assert_eq!(
+            s.input(login("bob")),
+            vec![
+                to_one(
+                    1,
+                    ServerMsg::Reject(Reject::NotRegistered { name: "bob".into() })
+                ),
+                to_one(1, ServerMsg::NamePrompt),
+            ],
+            "never joined as a guest"
+        );
+        let verify = PasswordJob::Verify {
+            password: "secret".into(),
+            phc: "$argon2id$hash-of-Alice".into(),
+        };
+        assert_eq!(
+            s.input(login("alice")),
+            vec![Action::Password {
+                conn: ConnId(1),
+                job: verify
+            }]
+        );
+        let actions = done(&mut s, 1, PasswordOutcome::Verified);
+        assert!(
+            matches!(&actions[0], Action::Deliver { msg: ServerMsg::Welcome { name, .. }, .. } if name == "Alice")
+        );
     }
 
     #[test]

@@ -56,6 +56,7 @@ pub(super) fn dispatch(
             admin::moderate(chat, now, &admin, request, out)
         }
         Command::Room(command) => rooms::run(chat, now, conn, command, out),
+        Command::In { room, command } => rooms::within(chat, now, conn, &room, *command, out),
         Command::BadUsage { usage } => reject(conn, Reject::Usage { usage }, out),
         Command::Unknown { name } => reject(conn, Reject::UnknownCommand { name }, out),
     }

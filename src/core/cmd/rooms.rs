@@ -5,8 +5,8 @@ use super::super::rooms::RoomId;
 use super::super::{Action, Chat, ConnId, Now, Outbox, Recipients};
 use crate::accounts::model::Role;
 use crate::proto::msg::{
-    Departure, Done, MemberEntry, Notice, Reject, RoomCommand, RoomEntry, RoomLine, ServerMsg,
-    TopicEntry,
+    Command, Departure, Done, MemberEntry, Notice, Reject, RoomCommand, RoomEntry, RoomLine,
+    ServerMsg, TopicEntry,
 };
 
 /// Runs a room command for `conn`, who has joined.
@@ -125,6 +125,33 @@ pub fn join(chat: &mut Chat, conn: ConnId, name: &str, out: &mut Outbox) {
         more: 0,
     };
     chat.broadcast(room, Some(conn), ServerMsg::Room { room: tag, line }, out);
+}
+
+/// Runs `command` in the joined room `name` as if it were current, then makes the current room
+/// what it was (if the user is still in it).
+pub fn within(
+    chat: &mut Chat,
+    now: &Now,
+    conn: ConnId,
+    name: &str,
+    command: Command,
+    out: &mut Outbox,
+) {
+    let room = match find_joined(chat, conn, name) {
+        Ok(room) => room,
+        Err(e) => return reject(conn, e, out),
+    };
+    let current = chat.rooms.current(conn);
+    chat.rooms.set_current(conn, room);
+    // One level only: a room inside a room names no other room.
+    let command = match command {
+        Command::In { command, .. } => *command,
+        command => command,
+    };
+    super::dispatch(chat, now, conn, command, out);
+    if chat.rooms.is_member(conn, current) {
+        chat.rooms.set_current(conn, current);
+    }
 }
 
 /// `/room #room`: makes a joined room current.
@@ -457,7 +484,7 @@ mod tests {
     use super::super::super::{ChatConfig, Input};
     use super::*;
     use crate::accounts::model::{Account, Change};
-    use crate::proto::msg::{Event, HostCommand, LeaveKind, RoomTag};
+    use crate::proto::msg::{ClientMsg, Event, HostCommand, LeaveKind, RoomTag};
     use std::time::Duration;
 
     const DEV: RoomId = RoomId(1);
@@ -531,6 +558,45 @@ mod tests {
         s.chat.registry.apply(&Change::PutAccount(admin));
         s.login(id, "root");
         s
+    }
+
+    #[test]
+    fn a_command_in_a_named_room_runs_there_and_keeps_the_current_room() {
+        let mut s = Script::new();
+        s.join(1, "alice");
+        s.join(2, "bob");
+        s.line(1, "/join #dev");
+        s.line(2, "/join #dev");
+        s.line(1, "/room #lobby");
+        let said = s.input(Input::Message {
+            conn: ConnId(1),
+            msg: ClientMsg::Command(Command::In {
+                room: "#DEV".into(),
+                command: Box::new(Command::Broadcast { text: "hi".into() }),
+            }),
+        });
+        assert!(
+            matches!(&said[..], [Action::Deliver { msg: ServerMsg::Line { msg, .. }, .. }]
+                if matches!(&**msg, ServerMsg::Room { room, .. } if room.name == "#dev")),
+            "{said:?}"
+        );
+        assert_eq!(s.chat.rooms.current(ConnId(1)), RoomId::DEFAULT);
+        let refused = s.input(Input::Message {
+            conn: ConnId(2),
+            msg: ClientMsg::Command(Command::In {
+                room: "#ops".into(),
+                command: Box::new(Command::Broadcast { text: "hi".into() }),
+            }),
+        });
+        assert_eq!(
+            refused,
+            vec![to_one(
+                2,
+                ServerMsg::Reject(Reject::NoSuchRoom {
+                    room: "#ops".into()
+                })
+            )]
+        );
     }
 
     #[test]
