@@ -81,6 +81,11 @@ pub struct Config {
     pub web_origins: Vec<String>,
     /// `--metrics-listen`: where `/metrics` and `/healthz` are served, if anywhere.
     pub metrics_listen: Option<SocketAddr>,
+    /// The server's IRC name (`--server-name`; the host name by default).
+    pub server_name: String,
+    /// Whether IRC users are shown the default room as joined on registering (not with
+    /// `--irc-no-autojoin`).
+    pub irc_autojoin: bool,
 }
 
 /// How the server offers TLS.
@@ -214,6 +219,8 @@ impl Default for Config {
             rooms: crate::core::rooms::RoomConfig::default(),
             tls: None,
             web_hosts: Vec::new(),
+            server_name: host_name(),
+            irc_autojoin: true,
             web_origins: Vec::new(),
             metrics_listen: None,
         }
@@ -329,6 +336,13 @@ impl Config {
                 format!("must be at least {MIN_OUTBUF} bytes, or one help text would not fit"),
             ));
         }
+        if !valid_server_name(&self.server_name) {
+            return Err(ConfigError::new(
+                "--server-name",
+                &self.server_name,
+                "must be 1 to 63 letters, digits, '.', '-' or '_', starting with a letter or digit",
+            ));
+        }
         if self.outbuf_soft == 0 {
             return Err(ConfigError::new(
                 "--outbuf-soft",
@@ -412,6 +426,26 @@ impl Config {
 }
 
 /// Whether `host` is a host name, an IPv4 address or a bracketed IPv6 address, with no port.
+/// The machine's host name, the IRC server name unless `--server-name` says otherwise; `chatd`
+/// when it is not a usable one.
+pub fn host_name() -> String {
+    let uname = rustix::system::uname();
+    match uname.nodename().to_str() {
+        Ok(host) if valid_server_name(host) => host.to_owned(),
+        _ => "chatd".to_owned(),
+    }
+}
+
+/// Whether `name` may be an IRC server name: 1 to 63 letters, digits, '.', '-' or '_',
+/// starting with a letter or digit (it is the source of every line the server sends).
+fn valid_server_name(name: &str) -> bool {
+    (1..=63).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+}
+
 fn valid_web_host(host: &str) -> bool {
     if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
         return v6.parse::<std::net::Ipv6Addr>().is_ok();

@@ -8,6 +8,7 @@
 //! everything else here is a pure function.
 
 pub mod framed;
+pub mod irc;
 pub mod msg;
 pub mod telnet;
 pub mod text;
@@ -26,6 +27,8 @@ pub enum Mode {
     Framed,
     /// JSON messages over WebSocket, for the browser page (after an HTTP upgrade).
     Web,
+    /// IRC lines, for irssi, WeeChat and friends: with tags or without.
+    Irc(irc::IrcWire),
 }
 
 impl Mode {
@@ -46,6 +49,7 @@ pub fn encode(mode: Mode, msg: &ServerMsg, out: &mut Vec<u8>) {
         Mode::Text => text::encode(msg, text::CLIENT_EOL, out),
         Mode::Framed => framed::encode(msg, out),
         Mode::Web => web::encode(msg, out),
+        Mode::Irc(wire) => irc::encode::shared(wire.ctx, wire.tags, msg, out),
     }
 }
 
@@ -291,7 +295,7 @@ impl Decoder {
                 )),
                 // No first byte says web: that mode follows an HTTP upgrade, and its input goes
                 // through the shell's WebSocket layer and `web::decode`, not through here.
-                Mode::Framed | Mode::Web => {
+                Mode::Framed | Mode::Web | Mode::Irc(_) => {
                     DecoderState::Framed(framed::ClientFrameDecoder::new(self.max_frame()))
                 }
             };

@@ -16,6 +16,7 @@ use super::outqueue::OutQueue;
 use super::stack::ws::{Ws, WsFailure, WsItem};
 use super::stack::{Transport, TransportError};
 use crate::core::ConnId;
+use crate::proto::irc::IrcSession;
 use crate::proto::telnet::Telnet;
 use crate::proto::{web, ClientMsg, DecodeError, Decoder, Limits, Mode, ServerMsg};
 
@@ -85,6 +86,8 @@ pub struct Connection {
     pub telnet: Telnet,
     /// The WebSocket layer of a web connection (boxed: most connections have none).
     pub ws: Option<Box<Ws>>,
+    /// The IRC state of an IRC connection: registration, capabilities, nick (boxed, as `ws`).
+    pub irc: Option<Box<IrcSession>>,
     /// Encoded output not yet written.
     pub out: OutQueue,
     /// The rooms it is in, each with the number of the first broadcast to it not yet taken into
@@ -127,6 +130,7 @@ impl Connection {
             inbuf: Vec::new(),
             telnet: Telnet::new(),
             ws: None,
+            irc: None,
             out: OutQueue::default(),
             rooms: Cursors::default(),
             closing: None,
@@ -183,6 +187,10 @@ impl Connection {
     /// The wire mode, once it is open.
     pub fn mode(&self) -> Option<Mode> {
         match self.phase {
+            // Its encoding follows the capabilities it has asked for so far.
+            Phase::Open(Mode::Irc(_)) if self.irc.is_some() => {
+                self.irc.as_ref().map(|irc| Mode::Irc(irc.wire()))
+            }
             Phase::Open(mode) => Some(mode),
             Phase::Sniffing | Phase::Http | Phase::Refused => None,
         }
@@ -192,6 +200,9 @@ impl Connection {
     /// Returns whether output was queued (telnet answers).
     pub fn open(&mut self, mode: Mode) -> bool {
         self.phase = Phase::Open(mode);
+        if let Mode::Irc(wire) = mode {
+            self.irc = Some(Box::new(IrcSession::new(wire.ctx)));
+        }
         if mode == Mode::Text {
             let sniffed = std::mem::take(&mut self.inbuf);
             return self.take_plaintext(&sniffed);
@@ -203,7 +214,9 @@ impl Connection {
     fn take_plaintext(&mut self, bytes: &[u8]) -> bool {
         match self.phase {
             Phase::Refused => false,
-            Phase::Sniffing | Phase::Http | Phase::Open(Mode::Framed | Mode::Web) => {
+            Phase::Sniffing
+            | Phase::Http
+            | Phase::Open(Mode::Framed | Mode::Web | Mode::Irc(_)) => {
                 self.inbuf.extend_from_slice(bytes);
                 false
             }
@@ -241,12 +254,38 @@ impl Connection {
     /// Whether the layers below the codec may hold whole messages not decoded yet, with no byte
     /// left in `inbuf`.
     pub fn holds_input(&self) -> bool {
-        self.ws.as_ref().is_some_and(|ws| ws.holds_input())
+        self.ws.as_ref().is_some_and(|ws| ws.holds_input()) || self.makes_input()
+    }
+
+    /// Whether the next message is one of its own layers' making (an IRC session's), not the
+    /// peer's: flood control does not count it.
+    pub fn makes_input(&self) -> bool {
+        self.irc.as_ref().is_some_and(|irc| irc.holds_input())
+    }
+
+    /// The bytes of `msg` for this connection alone, when its mode writes replies per user
+    /// (IRC: numerics name the user); `None` for the shared bytes of its mode.
+    pub fn encode_own(&mut self, msg: &ServerMsg) -> Option<Vec<u8>> {
+        let irc = self.irc.as_mut()?;
+        let mut out = Vec::new();
+        irc.encode(msg, &mut out);
+        Some(out)
     }
 
     /// Decodes the next message from the front of `input`, through the WebSocket layer for a
     /// web connection (whose answers to pings and to a close are queued here).
     pub fn decode(&mut self, input: &[u8]) -> Step {
+        if let Some(irc) = &mut self.irc {
+            let mut reply = Vec::new();
+            let step = irc.receive(input, &mut reply);
+            return Step {
+                used: step.used,
+                item: step.item,
+                control: step.taken,
+                answered: self.queue_bytes(reply),
+                ..Step::default()
+            };
+        }
         let Some(ws) = &mut self.ws else {
             let decoded = self.decoder.decode(input);
             return Step {
@@ -292,6 +331,11 @@ impl Connection {
     /// says going away when the server stops); after it, nothing more is queued. Returns whether
     /// bytes were queued.
     pub fn seal(&mut self, why: &str, shutdown: bool) -> bool {
+        if let Some(irc) = &mut self.irc {
+            // An IRC connection ends with an ERROR line, unless one was sent.
+            let bytes = irc.seal(why);
+            return self.queue_bytes(bytes);
+        }
         let Some(ws) = &mut self.ws else {
             return false;
         };

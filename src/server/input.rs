@@ -11,6 +11,7 @@ use super::stack::{Transport, TransportError};
 use super::wire::WireBytes;
 use super::{Server, CLOSE_LINGER, MAX_MESSAGES_PER_TURN};
 use crate::core::{Input, Now};
+use crate::proto::irc::IrcWire;
 use crate::proto::msg::{Reject, ServerMsg};
 use crate::proto::Mode;
 
@@ -158,8 +159,11 @@ impl Server {
             Sniffed::Tls => self.refuse(key, now, Vec::new(), "a TLS handshake inside TLS"),
             Sniffed::Http => self.begin_http(key, now),
             Sniffed::Irc => {
-                let why = "speaks IRC, which this server does not serve yet";
-                self.refuse(key, now, sniff::not_served(found).to_vec(), why);
+                let wire = IrcWire {
+                    tags: false,
+                    ctx: self.irc,
+                };
+                self.open(key, Mode::Irc(wire), now)
             }
         }
     }
@@ -310,7 +314,7 @@ impl Server {
                 self.ready.push((key, conn.id));
                 break false;
             }
-            if let Some(policy) = &self.config.flood {
+            if let Some(policy) = self.config.flood.as_ref().filter(|_| !conn.makes_input()) {
                 if let Err(back) = conn.allowance.take(now.instant, policy) {
                     self.counters.flood_pauses += 1;
                     self.paused.push(Reverse((back, key, conn.id)));

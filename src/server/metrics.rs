@@ -132,7 +132,7 @@ impl<W: Write> Write for Counted<'_, W> {
 
 /// The wire modes as the `mode` label names them; `opening` is a connection whose mode is not
 /// known yet (being sniffed, an HTTP request, a TLS handshake) or that was refused.
-const MODES: [&str; 4] = ["text", "framed", "web", "opening"];
+const MODES: [&str; 5] = ["text", "framed", "web", "irc", "opening"];
 
 /// The `mode` label's index for a connection in `mode` (`None`: not open yet).
 pub fn mode_index(mode: Option<Mode>) -> usize {
@@ -140,7 +140,8 @@ pub fn mode_index(mode: Option<Mode>) -> usize {
         Some(Mode::Text) => 0,
         Some(Mode::Framed) => 1,
         Some(Mode::Web) => 2,
-        None => 3,
+        Some(Mode::Irc(_)) => 3,
+        None => 4,
     }
 }
 

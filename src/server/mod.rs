@@ -49,6 +49,7 @@ use crate::core::rooms::RoomId;
 use crate::core::{
     Action, Chat, ChatConfig, ConnId, Input, Now, Outbox, PasswordOutcome, Recipients,
 };
+use crate::proto::irc::IrcContext;
 use crate::proto::msg::{HostCommand, Reject, ServerMsg};
 use crate::proto::Mode;
 use crate::rooms::RoomStore;
@@ -128,6 +129,8 @@ pub struct Server {
     ready: Vec<(usize, ConnId)>,
     /// The TLS settings new connections get, if the server has TLS.
     tls: Option<Arc<ServerConfig>>,
+    /// The server's IRC names, shared by every IRC connection's encodings.
+    irc: &'static IrcContext,
     /// Sniffing connections by their deadline (silence makes them text; an unfinished TLS
     /// handshake closes them).
     openings: BinaryHeap<Reverse<(Instant, usize, ConnId)>>,
@@ -203,6 +206,12 @@ impl Server {
         let console_out = ConsoleOutput::new(editing, clock.now().stamp, poll.registry(), STDOUT);
         let admission =
             Admission::new(config.max_clients, config.max_per_ip, config.limit_loopback);
+        let irc = IrcContext::leak(
+            &config.server_name,
+            &config.rooms.default_room,
+            clock.now().stamp.unix,
+            config.irc_autojoin,
+        );
         Ok(Server {
             admission,
             poll,
@@ -239,6 +248,7 @@ impl Server {
             ready: Vec::new(),
             paused: BinaryHeap::new(),
             tls,
+            irc,
             openings: BinaryHeap::new(),
             soft_checks: BinaryHeap::new(),
             liveness: BinaryHeap::new(),
@@ -582,8 +592,9 @@ impl Server {
         }
     }
 
-    /// A framed or WebSocket client silent for `--ping-interval` gets a keepalive ping (a
-    /// WebSocket ping frame for the page, which the browser answers by itself); one that has let
+    /// A framed, WebSocket or IRC client silent for `--ping-interval` gets a keepalive ping (a
+    /// WebSocket ping frame for the page, which the browser answers by itself; a PING line for
+    /// IRC); one that has let
     /// `--ping-misses` of them go unanswered is closed. Text clients are never pinged (TCP
     /// keepalive finds their dead peers).
     fn check_liveness(&mut self, key: usize, id: ConnId, now: &Now) {
@@ -595,7 +606,7 @@ impl Server {
         else {
             return;
         };
-        if !matches!(conn.mode(), Some(Mode::Framed | Mode::Web)) {
+        if !matches!(conn.mode(), Some(Mode::Framed | Mode::Web | Mode::Irc(_))) {
             return;
         }
         let silent = now.instant.saturating_duration_since(conn.last_heard);

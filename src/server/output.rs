@@ -4,6 +4,7 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::rc::Rc;
 use std::time::Instant;
 
 use mio::Token;
@@ -67,13 +68,20 @@ impl Server {
         if conn.closing == Some(Closing::Now) || conn.is_sealed() {
             return;
         }
-        let bytes = wire.for_mode(conn.mode().unwrap_or(Mode::Text));
+        let bytes = match conn.encode_own(wire.msg()) {
+            Some(own) => Rc::from(own),
+            None => wire.for_mode(conn.mode().unwrap_or(Mode::Text)),
+        };
         if conn.out.is_empty() {
             self.dirty.push(key);
         }
         conn.before_message(wire.msg());
         conn.out.push(bytes);
         self.counters.deliveries += 1;
+        if conn.makes_input() {
+            // A reply its IRC session follows with a query of its own (a JOIN's names).
+            self.ready.push((key, conn.id));
+        }
         self.check_queued(key, now);
     }
 

@@ -13,6 +13,9 @@ pub struct WireBytes {
     framed: Option<Rc<[u8]>>,
     /// The complete (unmasked) server WebSocket frame.
     web: Option<Rc<[u8]>>,
+    /// IRC lines without tags, and with them.
+    irc: Option<Rc<[u8]>>,
+    irc_tags: Option<Rc<[u8]>>,
 }
 
 impl WireBytes {
@@ -23,6 +26,8 @@ impl WireBytes {
             text: None,
             framed: None,
             web: None,
+            irc: None,
+            irc_tags: None,
         }
     }
 
@@ -44,6 +49,8 @@ impl WireBytes {
             Mode::Text => &mut self.text,
             Mode::Framed => &mut self.framed,
             Mode::Web => &mut self.web,
+            Mode::Irc(wire) if wire.tags => &mut self.irc_tags,
+            Mode::Irc(_) => &mut self.irc,
         };
         let msg = &self.msg;
         Rc::clone(slot.get_or_insert_with(|| {
@@ -73,5 +80,36 @@ mod tests {
         assert!(Rc::ptr_eq(&text, &wire.for_mode(Mode::Text)));
         assert!(Rc::ptr_eq(&framed, &wire.for_mode(Mode::Framed)));
         assert!(Rc::ptr_eq(&web, &wire.for_mode(Mode::Web)));
+    }
+
+    #[test]
+    fn irc_has_one_slot_with_tags_and_one_without() {
+        use crate::proto::irc::{IrcContext, IrcWire};
+        use crate::proto::msg::{LineId, Stamp};
+        let ctx = IrcContext::leak("irc.test", "#lobby", 0, true);
+        let msg = ServerMsg::Line {
+            id: LineId {
+                epoch: 1,
+                room: 0,
+                seq: 2,
+            },
+            msg: Box::new(ServerMsg::Chat {
+                at: Stamp::new(0, 0, 0, 0),
+                from: "bob".into(),
+                text: "hi".into(),
+            }),
+        };
+        let mut wire = WireBytes::new(msg);
+        let plain = Mode::Irc(IrcWire { tags: false, ctx });
+        let tagged = Mode::Irc(IrcWire { tags: true, ctx });
+        let a = wire.for_mode(plain);
+        let b = wire.for_mode(tagged);
+        assert_eq!(&a[..], b":bob!bob@chatd PRIVMSG #lobby :hi\r\n");
+        assert_eq!(
+            &b[..],
+            b"@time=1970-01-01T00:00:00.000Z;msgid=1-0-2 :bob!bob@chatd PRIVMSG #lobby :hi\r\n"
+        );
+        assert!(Rc::ptr_eq(&a, &wire.for_mode(plain)));
+        assert!(Rc::ptr_eq(&b, &wire.for_mode(tagged)));
     }
 }

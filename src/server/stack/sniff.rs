@@ -75,17 +75,6 @@ pub fn after_silence(bytes: &[u8]) -> Sniffed {
     }
 }
 
-/// What a client of a mode this server does not serve yet is sent before it is closed, in its
-/// own protocol, so that it shows the reason rather than a misread.
-pub fn not_served(mode: Sniffed) -> &'static [u8] {
-    match mode {
-        Sniffed::Irc => {
-            b"ERROR :chatd does not speak IRC yet: connect with nc, telnet or the chat client\r\n"
-        }
-        Sniffed::Tls | Sniffed::Framed | Sniffed::Http | Sniffed::Text => b"",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,12 +108,6 @@ mod tests {
             assert_eq!(after_silence(bytes), Sniffed::Text);
         }
         assert_eq!(after_silence(b"\x00"), Sniffed::Framed);
-    }
-
-    #[test]
-    fn a_mode_not_served_is_told_so_in_its_own_protocol() {
-        assert!(not_served(Sniffed::Irc).starts_with(b"ERROR :"));
-        assert!(not_served(Sniffed::Irc).ends_with(b"\r\n"));
     }
 
     #[test]

@@ -1,0 +1,1160 @@
+//! One IRC connection's state, with no socket and no clock: registration (CAP, NICK, USER,
+//! PASS, AUTHENTICATE) answered here until the core can be asked to log the user in; the
+//! capabilities negotiated; the nick; and which command the core's next replies answer, so that
+//! a [`ServerMsg::Who`] becomes NAMES or WHO lines and a refusal the right numeric.
+//!
+//! The connection calls [`IrcSession::receive`] with its input (it answers some lines itself
+//! and turns the others into [`ClientMsg`]s, one at a time, some of its own making: a JOIN is a
+//! join, then a members query for the names), and [`IrcSession::encode`] with every message
+//! the core sends to this user alone. Room lines, shared by every recipient, are
+//! [`super::encode::shared`]'s.
+
+use std::collections::VecDeque;
+
+use base64::Engine;
+
+use super::caps::{self, Cap, Caps};
+use super::encode::{self, line, server_time, text_lines, Source, HOST};
+use super::line::{next_line, parse, Framed, Message, MAX_LINE};
+use super::replies::{names, numeric, prefix, who_line};
+use super::{IrcContext, IrcWire};
+use crate::proto::msg::{
+    Command, Done, Notice, Reject, Role, RoomCommand, ServerMsg, Stamp, UserEntry,
+};
+use crate::proto::{ClientMsg, DecodeError, Decoded};
+
+/// Longest nick, channel name and topic the ISUPPORT line announces (chatd's own rules).
+const ISUPPORT: &str = "AWAYLEN=390 CASEMAPPING=ascii CHANMODES=b,,,nt CHANNELLEN=33 CHANTYPES=# \
+                        NICKLEN=32 PREFIX=(o)@ TOPICLEN=390";
+
+/// Where registration is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// NICK, USER (and CAP END, once CAP was used) not all in yet.
+    Waiting,
+    /// The core was asked to log the user in.
+    LoggingIn,
+    /// The core welcomed the user (after SASL), and the client has not ended registration.
+    Welcomed,
+    /// Registered: the welcome burst was sent.
+    Registered,
+}
+
+/// Where SASL is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Sasl {
+    Idle,
+    /// `AUTHENTICATE PLAIN` was answered; the base64 comes in pieces of 400.
+    Reading(String),
+    /// The credentials are with the core.
+    Checking,
+    /// Logged in.
+    Done,
+}
+
+/// What the core's next replies answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Purpose {
+    Other,
+    Register,
+    Join(String),
+    TopicOnJoin,
+    Names(String),
+    Who(String),
+    WhoNick(String),
+    Whois(String),
+    Userhost(Vec<String>),
+    Ison(Vec<String>),
+    Lusers,
+    Privmsg,
+    Notice,
+    Part,
+    Topic(String),
+    Kick,
+    Mode,
+    List,
+    Role,
+    Oper,
+}
+
+/// The IRC side of one connection.
+#[derive(Debug)]
+pub struct IrcSession {
+    ctx: &'static super::IrcContext,
+    caps: Caps,
+    negotiating: bool,
+    v302: bool,
+    nick: Option<String>,
+    user: bool,
+    pass: Option<String>,
+    sasl: Sasl,
+    phase: Phase,
+    awaiting_password: bool,
+    admin: bool,
+    /// The room whose JOIN was sent and whose names are not yet: its history waits in `held`
+    /// until they are, as a client expects the names right after its JOIN.
+    joining: Option<String>,
+    held: Vec<u8>,
+    /// Users online when it was welcomed, for the LUSERS of its registration.
+    online: usize,
+    purpose: Purpose,
+    pending: VecDeque<(ClientMsg, Purpose)>,
+    discarding: bool,
+    error_sent: bool,
+}
+
+/// What one step of [`IrcSession::receive`] did.
+#[derive(Debug, Default)]
+pub struct Received {
+    /// Bytes of the input used up.
+    pub used: usize,
+    /// A message for the core, or an input error; `None` when nothing is for the core.
+    pub item: Option<Result<ClientMsg, DecodeError>>,
+    /// A line was taken (and maybe answered) with nothing for the core: the caller counts it
+    /// as a message for flood control and calls again.
+    pub taken: bool,
+}
+
+impl IrcSession {
+    /// A session for a new connection of the server `ctx` describes.
+    pub fn new(ctx: &'static IrcContext) -> IrcSession {
+        IrcSession {
+            ctx,
+            caps: Caps::default(),
+            negotiating: false,
+            v302: false,
+            nick: None,
+            user: false,
+            pass: None,
+            sasl: Sasl::Idle,
+            phase: Phase::Waiting,
+            awaiting_password: false,
+            admin: false,
+            joining: None,
+            held: Vec::new(),
+            online: 1,
+            purpose: Purpose::Other,
+            pending: VecDeque::new(),
+            discarding: false,
+            error_sent: false,
+        }
+    }
+
+    /// The encoding its shared lines take: with tags once it asked for `server-time` or
+    /// `message-tags`.
+    pub fn wire(&self) -> IrcWire {
+        IrcWire {
+            tags: self.caps.has(Cap::ServerTime) || self.caps.has(Cap::MessageTags),
+            ctx: self.ctx,
+        }
+    }
+
+    /// Whether it holds messages for the core of its own making, to be taken before any more
+    /// input is read (they are not the client's, so flood control does not count them).
+    pub fn holds_input(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// The nick, or `*` before there is one.
+    fn me(&self) -> &str {
+        self.nick.as_deref().unwrap_or("*")
+    }
+
+    /// Takes the next line (or a message of its own making) from the front of `input`; answers
+    /// to lines it handles itself go to `reply`.
+    pub fn receive(&mut self, input: &[u8], reply: &mut Vec<u8>) -> Received {
+        if let Some((msg, purpose)) = self.pending.pop_front() {
+            self.purpose = purpose;
+            return Received {
+                used: 0,
+                item: Some(Ok(msg)),
+                taken: false,
+            };
+        }
+        if self.discarding {
+            return match input.iter().position(|&b| b == b'\n') {
+                Some(end) => {
+                    self.discarding = false;
+                    Received {
+                        used: end + 1,
+                        taken: true,
+                        ..Received::default()
+                    }
+                }
+                None => Received {
+                    used: input.len(),
+                    taken: !input.is_empty(),
+                    ..Received::default()
+                },
+            };
+        }
+        match next_line(input) {
+            Framed::Partial => Received::default(),
+            Framed::TooLong { used, ended } => {
+                self.discarding = !ended;
+                self.purpose = Purpose::Other;
+                Received {
+                    used,
+                    item: Some(Err(DecodeError::LineTooLong { max: MAX_LINE })),
+                    taken: false,
+                }
+            }
+            Framed::Line { line, used } => {
+                let item = parse(line).and_then(|msg| self.handle(msg, reply));
+                match item {
+                    Some((msg, purpose)) => {
+                        self.purpose = purpose;
+                        Received {
+                            used,
+                            item: Some(Ok(msg)),
+                            taken: false,
+                        }
+                    }
+                    None => Received {
+                        used,
+                        item: None,
+                        taken: true,
+                    },
+                }
+            }
+        }
+    }
+
+    /// [`IrcSession::receive`] as a [`Decoded`] step, for callers that want one shape (a
+    /// fuzz target): what is answered locally is dropped.
+    pub fn decode(&mut self, input: &[u8]) -> Decoded {
+        let step = self.receive(input, &mut Vec::new());
+        Decoded {
+            used: step.used,
+            item: step.item,
+        }
+    }
+
+    fn server_line(&self, out: &mut Vec<u8>, command: &str, middle: &[&str], trailing: &str) {
+        line(
+            out,
+            "",
+            Source::Server(&self.ctx.server),
+            command,
+            middle,
+            Some(trailing),
+        );
+    }
+
+    fn num(&self, out: &mut Vec<u8>, code: &str, middle: &[&str], trailing: &str) {
+        numeric(out, self.ctx, code, self.me(), middle, Some(trailing));
+    }
+
+    fn notice(&self, out: &mut Vec<u8>, text: &str) {
+        text_lines(
+            out,
+            "",
+            Source::Server(&self.ctx.server),
+            "NOTICE",
+            self.me(),
+            text,
+        );
+    }
+
+    /// Handles one parsed line: answered here, or turned into a message for the core.
+    fn handle(&mut self, msg: Message, out: &mut Vec<u8>) -> Option<(ClientMsg, Purpose)> {
+        let registered = self.phase == Phase::Registered;
+        match msg.command.as_str() {
+            "CAP" => return self.cap(&msg, out),
+            "PING" => {
+                match msg.param(0) {
+                    Some(token) => {
+                        let server = self.ctx.server.clone();
+                        self.server_line(out, "PONG", &[&server], token);
+                    }
+                    None => self.num(out, "409", &[], "No origin specified"),
+                }
+                return None;
+            }
+            "PONG" => {
+                let nonce = msg.params.last().and_then(|n| n.parse().ok())?;
+                return Some((ClientMsg::Pong { nonce }, Purpose::Other));
+            }
+            "QUIT" => {
+                let reason = msg.param(0).filter(|r| !r.trim().is_empty());
+                let quit = Command::Quit {
+                    reason: reason.map(str::to_owned),
+                };
+                return Some((ClientMsg::Command(quit), Purpose::Other));
+            }
+            "NICK" => return self.nick(&msg, out),
+            "USER" => {
+                if registered || self.user {
+                    self.num(out, "462", &[], "You may not reregister");
+                } else if msg.params.len() < 4 {
+                    self.num(out, "461", &["USER"], "Not enough parameters");
+                } else {
+                    self.user = true;
+                    return self.try_register(out);
+                }
+                return None;
+            }
+            "PASS" => {
+                let Some(password) = msg.param(0).filter(|p| !p.is_empty()) else {
+                    self.num(out, "461", &["PASS"], "Not enough parameters");
+                    return None;
+                };
+                if self.awaiting_password {
+                    self.awaiting_password = false;
+                    let say = ClientMsg::Say {
+                        text: password.to_owned(),
+                    };
+                    return Some((say, Purpose::Register));
+                }
+                if registered || self.phase != Phase::Waiting {
+                    self.num(out, "462", &[], "You may not reregister");
+                    return None;
+                }
+                self.pass = Some(password.to_owned());
+                return self.try_register(out);
+            }
+            "AUTHENTICATE" => return self.authenticate(&msg, out),
+            _ if !registered => {
+                self.num(out, "451", &[], "You have not registered");
+                return None;
+            }
+            _ => {}
+        }
+        self.command(msg, out)
+    }
+
+    fn cap(&mut self, msg: &Message, out: &mut Vec<u8>) -> Option<(ClientMsg, Purpose)> {
+        // CAP names the client `*` until it is registered.
+        let me = match self.phase {
+            Phase::Registered => self.me().to_owned(),
+            _ => "*".to_owned(),
+        };
+        let before = self.phase == Phase::Waiting;
+        match msg.param(0).map(str::to_ascii_uppercase).as_deref() {
+            Some("LS") => {
+                self.negotiating |= before;
+                if msg.param(1).and_then(|v| v.parse::<u32>().ok()) >= Some(302) {
+                    self.v302 = true;
+                    self.caps.set(Cap::CapNotify, true);
+                }
+                self.server_line(out, "CAP", &[&me, "LS"], &caps::ls(self.v302));
+            }
+            Some("LIST") => {
+                let names = self.caps.names();
+                self.server_line(out, "CAP", &[&me, "LIST"], &names);
+            }
+            Some("REQ") => {
+                self.negotiating |= before;
+                let list = msg.param(1).unwrap_or_default();
+                match caps::request(self.caps, list) {
+                    Some(caps) => {
+                        self.caps = caps;
+                        self.server_line(out, "CAP", &[&me, "ACK"], list);
+                    }
+                    None => self.server_line(out, "CAP", &[&me, "NAK"], list),
+                }
+            }
+            Some("END") => {
+                self.negotiating = false;
+                return self.try_register(out);
+            }
+            _ => {
+                let sub = msg.param(0).unwrap_or_default().to_owned();
+                self.num(out, "410", &[&sub], "Invalid CAP command");
+            }
+        }
+        None
+    }
+
+    fn nick(&mut self, msg: &Message, out: &mut Vec<u8>) -> Option<(ClientMsg, Purpose)> {
+        let Some(nick) = msg.param(0).map(str::trim).filter(|n| !n.is_empty()) else {
+            self.num(out, "431", &[], "No nickname given");
+            return None;
+        };
+        match self.phase {
+            Phase::Waiting => {
+                self.nick = Some(nick.to_owned());
+                self.try_register(out)
+            }
+            Phase::Registered if nick.eq_ignore_ascii_case(self.me()) => None,
+            Phase::Registered => {
+                let nick = nick.to_owned();
+                self.num(
+                    out,
+                    "447",
+                    &[&nick],
+                    "Names do not change on chatd: reconnect with the new name",
+                );
+                None
+            }
+            // The core is logging the user in, or did under the SASL account's name.
+            Phase::LoggingIn | Phase::Welcomed => None,
+        }
+    }
+
+    fn authenticate(&mut self, msg: &Message, out: &mut Vec<u8>) -> Option<(ClientMsg, Purpose)> {
+        let arg = msg.param(0).unwrap_or_default();
+        if matches!(self.phase, Phase::Registered | Phase::Welcomed) || self.sasl == Sasl::Done {
+            self.num(out, "907", &[], "You have already authenticated using SASL");
+            return None;
+        }
+        if arg == "*" {
+            self.sasl = Sasl::Idle;
+            self.num(out, "906", &[], "SASL authentication aborted");
+            return None;
+        }
+        match std::mem::replace(&mut self.sasl, Sasl::Idle) {
+            Sasl::Idle | Sasl::Checking if arg.eq_ignore_ascii_case("PLAIN") => {
+                self.sasl = Sasl::Reading(String::new());
+                out.extend_from_slice(b"AUTHENTICATE +\r\n");
+                None
+            }
+            Sasl::Idle | Sasl::Checking => {
+                self.num(out, "908", &["PLAIN"], "are available SASL mechanisms");
+                self.num(out, "904", &[], "SASL authentication failed");
+                None
+            }
+            Sasl::Reading(mut data) => {
+                if arg != "+" {
+                    data.push_str(arg);
+                }
+                if arg.len() == 400 && data.len() < 4096 {
+                    self.sasl = Sasl::Reading(data);
+                    return None;
+                }
+                let decoded = base64::engine::general_purpose::STANDARD
+                    .decode(data.as_bytes())
+                    .ok();
+                let mut parts = decoded.as_deref().unwrap_or_default().split(|&b| b == 0);
+                let (_, name, password) = (parts.next(), parts.next(), parts.next());
+                match (name, password, parts.next()) {
+                    (Some(name), Some(password), None) if !name.is_empty() => {
+                        self.sasl = Sasl::Checking;
+                        self.phase = Phase::LoggingIn;
+                        let login = ClientMsg::Login {
+                            name: crate::proto::sanitize(name),
+                            password: String::from_utf8_lossy(password).into_owned(),
+                        };
+                        Some((login, Purpose::Register))
+                    }
+                    _ => {
+                        self.num(out, "904", &[], "SASL authentication failed");
+                        None
+                    }
+                }
+            }
+            Sasl::Done => None,
+        }
+    }
+
+    /// Asks the core to log the user in once NICK, USER (and CAP END) are in; after a SASL
+    /// login, sends the welcome burst instead.
+    fn try_register(&mut self, out: &mut Vec<u8>) -> Option<(ClientMsg, Purpose)> {
+        if self.negotiating || !self.user {
+            return None;
+        }
+        match self.phase {
+            Phase::Welcomed => {
+                self.burst(out);
+                None
+            }
+            Phase::Waiting => {
+                let name = self.nick.clone()?;
+                self.phase = Phase::LoggingIn;
+                let msg = match self.pass.take() {
+                    Some(password) => ClientMsg::Login { name, password },
+                    None => ClientMsg::Hello { name },
+                };
+                Some((msg, Purpose::Register))
+            }
+            Phase::LoggingIn | Phase::Registered => None,
+        }
+    }
+
+    /// 001 to 005, LUSERS, the MOTD, and the default room shown as joined.
+    fn burst(&mut self, out: &mut Vec<u8>) {
+        self.phase = Phase::Registered;
+        let ctx = self.ctx;
+        let me = self.me().to_owned();
+        let welcome = format!("Welcome to the {} IRC Network {me}!{me}@{HOST}", ctx.server);
+        self.num(out, "001", &[], &welcome);
+        let host = format!(
+            "Your host is {}, running version {}",
+            ctx.server, ctx.version
+        );
+        self.num(out, "002", &[], &host);
+        let started = Stamp::new(ctx.started, 0, 0, 0);
+        let created = format!("This server was created {}", server_time(&started));
+        self.num(out, "003", &[], &created);
+        numeric(
+            out,
+            ctx,
+            "004",
+            &me,
+            &[&ctx.server, &ctx.version, "o", "bnot", "bo"],
+            None,
+        );
+        let isupport = format!("{ISUPPORT} NETWORK={}", ctx.server);
+        let words: Vec<&str> = isupport.split(' ').collect();
+        numeric(
+            out,
+            ctx,
+            "005",
+            &me,
+            &words,
+            Some("are supported by this server"),
+        );
+        self.lusers(self.online, out);
+        self.num(out, "422", &[], "MOTD File is missing");
+        self.pending
+            .push_back((ClientMsg::Command(Command::WhoAmI), Purpose::Role));
+        if ctx.autojoin {
+            let room = ctx.default_room.clone();
+            line(out, "", Source::User(&me), "JOIN", &[&room], None);
+            self.joining = Some(room.clone());
+            self.after_join(&room);
+        }
+    }
+
+    /// What a client is sent after its JOIN line: the topic (if set), the names.
+    fn after_join(&mut self, room: &str) {
+        let topic = Command::In {
+            room: room.to_owned(),
+            command: Box::new(Command::Room(RoomCommand::Topic { text: None })),
+        };
+        self.pending
+            .push_back((ClientMsg::Command(topic), Purpose::TopicOnJoin));
+        let who = RoomCommand::Who {
+            room: Some(room.to_owned()),
+        };
+        self.pending.push_back((
+            ClientMsg::Command(Command::Room(who)),
+            Purpose::Names(room.to_owned()),
+        ));
+    }
+
+    /// A command of a registered user.
+    fn command(&mut self, msg: Message, out: &mut Vec<u8>) -> Option<(ClientMsg, Purpose)> {
+        let cmd = |c: Command| ClientMsg::Command(c);
+        let room_cmd = |c: RoomCommand| ClientMsg::Command(Command::Room(c));
+        let need = |n: usize| msg.params.len() >= n;
+        let name = msg.command.as_str();
+        if !need(min_params(name)) {
+            self.num(out, "461", &[name], "Not enough parameters");
+            return None;
+        }
+        let p0 = msg.param(0).unwrap_or_default().to_owned();
+        let mut items: Vec<(ClientMsg, Purpose)> = Vec::new();
+        match name {
+            "JOIN" if p0 == "0" => {
+                self.notice(out, "JOIN 0 is not supported: PART each channel");
+            }
+            "JOIN" => {
+                for room in p0.split(',').filter(|r| !r.is_empty()) {
+                    let join = room_cmd(RoomCommand::Join {
+                        room: room.to_owned(),
+                    });
+                    items.push((join, Purpose::Join(room.to_owned())));
+                }
+            }
+            "PART" => {
+                let reason = msg.param(1).filter(|r| !r.is_empty()).map(str::to_owned);
+                for room in p0.split(',').filter(|r| !r.is_empty()) {
+                    let part = room_cmd(RoomCommand::Part {
+                        room: Some(room.to_owned()),
+                        reason: reason.clone(),
+                    });
+                    items.push((part, Purpose::Part));
+                }
+            }
+            "PRIVMSG" | "NOTICE" => {
+                let notice = name == "NOTICE";
+                let purpose = if notice {
+                    Purpose::Notice
+                } else {
+                    Purpose::Privmsg
+                };
+                let Some(text) = msg.param(1).filter(|t| !t.is_empty()) else {
+                    if !notice {
+                        if msg.params.is_empty() {
+                            self.num(out, "411", &[], "No recipient given (PRIVMSG)");
+                        } else {
+                            self.num(out, "412", &[], "No text to send");
+                        }
+                    }
+                    return None;
+                };
+                let (action, text) = match text
+                    .strip_prefix("\u{1}ACTION ")
+                    .map(|t| t.trim_end_matches('\u{1}'))
+                {
+                    Some(action) => (true, action.to_owned()),
+                    None if text.starts_with('\u{1}') => return None,
+                    None => (false, text.to_owned()),
+                };
+                // No CTCP marker reaches the other modes.
+                let text = text.replace('\u{1}', "");
+                for target in p0.split(',').filter(|t| !t.is_empty()) {
+                    let item = if target.starts_with('#') {
+                        let inner = if action {
+                            Command::Room(RoomCommand::Me { text: text.clone() })
+                        } else {
+                            Command::Broadcast { text: text.clone() }
+                        };
+                        cmd(Command::In {
+                            room: target.to_owned(),
+                            command: Box::new(inner),
+                        })
+                    } else {
+                        let text = if action {
+                            format!("* {} {text}", self.me())
+                        } else {
+                            text.clone()
+                        };
+                        cmd(Command::Dm {
+                            to: target.to_owned(),
+                            text,
+                        })
+                    };
+                    items.push((item, purpose.clone()));
+                }
+            }
+            "TOPIC" => {
+                let text = msg.param(1).map(str::to_owned);
+                let topic = Command::In {
+                    room: p0.clone(),
+                    command: Box::new(Command::Room(RoomCommand::Topic { text })),
+                };
+                items.push((cmd(topic), Purpose::Topic(p0.clone())));
+            }
+            "NAMES" => {
+                let rooms = if p0.is_empty() {
+                    self.ctx.default_room.clone()
+                } else {
+                    p0.clone()
+                };
+                for room in rooms.split(',').filter(|r| !r.is_empty()) {
+                    let who = room_cmd(RoomCommand::Who {
+                        room: Some(room.to_owned()),
+                    });
+                    items.push((who, Purpose::Names(room.to_owned())));
+                }
+            }
+            "LIST" => items.push((room_cmd(RoomCommand::List), Purpose::List)),
+            "KICK" => {
+                let reason = msg.param(2).filter(|r| !r.is_empty()).map(str::to_owned);
+                let nick = msg.param(1).unwrap_or_default();
+                for target in nick.split(',').filter(|t| !t.is_empty()) {
+                    let remove = Command::In {
+                        room: p0.clone(),
+                        command: Box::new(Command::Room(RoomCommand::Remove {
+                            name: target.to_owned(),
+                            reason: reason.clone(),
+                        })),
+                    };
+                    items.push((cmd(remove), Purpose::Kick));
+                }
+            }
+            "MODE" => return self.mode(&msg, out),
+            "AWAY" => {
+                let away = match msg.param(0).filter(|r| !r.trim().is_empty()) {
+                    Some(reason) => Command::Away {
+                        reason: Some(reason.to_owned()),
+                    },
+                    None => Command::Back,
+                };
+                items.push((cmd(away), Purpose::Other));
+            }
+            "WHO" => {
+                let mask = if p0.is_empty() { "*".to_owned() } else { p0 };
+                if mask.starts_with('#') {
+                    let who = room_cmd(RoomCommand::Who {
+                        room: Some(mask.clone()),
+                    });
+                    items.push((who, Purpose::Who(mask)));
+                } else {
+                    items.push((cmd(Command::Users), Purpose::WhoNick(mask)));
+                }
+            }
+            "WHOIS" => {
+                let nick = msg.params.last().cloned().unwrap_or_default();
+                let nick = nick.split(',').next().unwrap_or_default().to_owned();
+                items.push((cmd(Command::Users), Purpose::Whois(nick)));
+            }
+            "USERHOST" => {
+                let nicks = msg.params.iter().take(5).cloned().collect();
+                items.push((cmd(Command::Users), Purpose::Userhost(nicks)));
+            }
+            "ISON" => {
+                let nicks = msg
+                    .params
+                    .iter()
+                    .flat_map(|p| p.split(' '))
+                    .filter(|n| !n.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                items.push((cmd(Command::Users), Purpose::Ison(nicks)));
+            }
+            "LUSERS" => items.push((cmd(Command::Users), Purpose::Lusers)),
+            "MOTD" => self.num(out, "422", &[], "MOTD File is missing"),
+            "OPER" => items.push((cmd(Command::WhoAmI), Purpose::Oper)),
+            _ => {
+                let name = msg.command.clone();
+                self.num(out, "421", &[&name], "Unknown command");
+            }
+        }
+        let mut items = items.into_iter();
+        let first = items.next();
+        self.pending.extend(items);
+        first
+    }
+
+    fn mode(&mut self, msg: &Message, out: &mut Vec<u8>) -> Option<(ClientMsg, Purpose)> {
+        let target = msg.param(0).unwrap_or_default().to_owned();
+        let change = msg.param(1).unwrap_or_default().to_owned();
+        if !target.starts_with('#') {
+            if !target.eq_ignore_ascii_case(self.me()) {
+                self.num(out, "502", &[], "Can't change mode for other users");
+            } else if change.is_empty() {
+                let modes = if self.admin { "+o" } else { "+" };
+                numeric(out, self.ctx, "221", self.me(), &[modes], None);
+            }
+            // A change of one's own modes (+i, ...) changes nothing here.
+            return None;
+        }
+        let started = self.ctx.started.to_string();
+        match change.as_str() {
+            "" => {
+                numeric(out, self.ctx, "324", self.me(), &[&target, "+nt"], None);
+                numeric(out, self.ctx, "329", self.me(), &[&target, &started], None);
+            }
+            "b" | "+b" if msg.params.len() == 2 => {
+                self.num(out, "368", &[&target], "End of channel ban list")
+            }
+            "e" | "+e" if msg.params.len() == 2 => {
+                self.num(out, "349", &[&target], "End of channel exception list")
+            }
+            "I" | "+I" if msg.params.len() == 2 => {
+                self.num(out, "347", &[&target], "End of channel invite list")
+            }
+            "+o" => {
+                let Some(name) = msg.param(2) else {
+                    self.num(out, "461", &["MODE"], "Not enough parameters");
+                    return None;
+                };
+                let moderate = Command::In {
+                    room: target.clone(),
+                    command: Box::new(Command::Room(RoomCommand::Mod {
+                        name: name.to_owned(),
+                    })),
+                };
+                return Some((ClientMsg::Command(moderate), Purpose::Mode));
+            }
+            other => {
+                let letter = other.trim_start_matches(['+', '-']);
+                let letter = letter.chars().next().map(String::from).unwrap_or_default();
+                self.num(
+                    out,
+                    "472",
+                    &[&letter],
+                    "is unknown mode char to me (chatd rooms have +n, +t and +o only)",
+                );
+            }
+        }
+        None
+    }
+
+    /// Appends what `msg`, sent by the core to this user alone, is in IRC.
+    pub fn encode(&mut self, msg: &ServerMsg, out: &mut Vec<u8>) {
+        if self.joining.is_some() && is_history(msg) {
+            let mut held = std::mem::take(&mut self.held);
+            self.encode_now(msg, &mut held);
+            self.held = held;
+            return;
+        }
+        self.encode_now(msg, out);
+    }
+
+    fn encode_now(&mut self, msg: &ServerMsg, out: &mut Vec<u8>) {
+        let ctx = self.ctx;
+        let me = self.me().to_owned();
+        match msg {
+            ServerMsg::Greeting { .. } | ServerMsg::NamePrompt | ServerMsg::Pong { .. } => {}
+            ServerMsg::PasswordPrompt if self.phase == Phase::LoggingIn => {
+                self.awaiting_password = true;
+                self.notice(
+                    out,
+                    "This name is registered: send its password with /quote PASS <password>, \
+                     or reconnect with a password (PASS) or SASL",
+                );
+            }
+            ServerMsg::Welcome { name, others, more } => {
+                self.online = others.len() + more + 1;
+                self.nick = Some(name.clone());
+                self.awaiting_password = false;
+                if self.sasl == Sasl::Checking {
+                    self.sasl = Sasl::Done;
+                    let mask = format!("{name}!{name}@{HOST}");
+                    let text = format!("You are now logged in as {name}");
+                    numeric(out, ctx, "900", name, &[&mask, name], Some(&text));
+                    numeric(
+                        out,
+                        ctx,
+                        "903",
+                        name,
+                        &[],
+                        Some("SASL authentication successful"),
+                    );
+                }
+                if self.negotiating || !self.user {
+                    self.phase = Phase::Welcomed;
+                } else {
+                    self.burst(out);
+                }
+            }
+            ServerMsg::Reject(reject) => self.reject(reject, out),
+            ServerMsg::Bye => {
+                self.error_sent = true;
+                encode::error(out, &format!("Closing Link: {me} (Quit)"));
+            }
+            ServerMsg::Kicked { by, reason } => {
+                self.error_sent = true;
+                let why = match reason {
+                    Some(reason) => format!("Closing Link: {me} (Kicked by {by}: {reason})"),
+                    None => format!("Closing Link: {me} (Kicked by {by})"),
+                };
+                encode::error(out, &why);
+            }
+            ServerMsg::Event(crate::proto::msg::Event::Shutdown) => {
+                self.error_sent = true;
+                encode::error(out, "Server shutting down");
+            }
+            ServerMsg::KeepAlive { nonce } => {
+                out.extend_from_slice(format!("PING :{nonce}\r\n").as_bytes())
+            }
+            ServerMsg::Done(done) => self.done(done, out),
+            ServerMsg::Notice(Notice::RemovedFromRoom { .. }) => {}
+            ServerMsg::Topic { room, topic } => match (topic, &self.purpose) {
+                (Some(topic), _) => {
+                    self.num(out, "332", &[room], &topic.text);
+                    let when = topic.at.unix.to_string();
+                    numeric(out, ctx, "333", &me, &[room, &topic.by, &when], None);
+                }
+                (None, Purpose::TopicOnJoin) => {}
+                (None, _) => self.num(out, "331", &[room], "No topic is set"),
+            },
+            ServerMsg::Who { room, members } => match &self.purpose {
+                Purpose::Who(mask) => {
+                    for m in members {
+                        let flags =
+                            format!("{}{}", if m.away.is_some() { "G" } else { "H" }, prefix(m));
+                        who_line(out, ctx, &me, room, &m.name, &flags);
+                    }
+                    let mask = mask.clone();
+                    self.num(out, "315", &[&mask], "End of /WHO list");
+                }
+                _ => {
+                    names(out, ctx, &me, room, members);
+                    if self
+                        .joining
+                        .as_ref()
+                        .is_some_and(|r| r.eq_ignore_ascii_case(room))
+                    {
+                        self.joining = None;
+                        out.append(&mut self.held);
+                    }
+                }
+            },
+            ServerMsg::Users { users } => self.users(users, out),
+            ServerMsg::Rooms { rooms } if self.purpose == Purpose::List => {
+                self.num(out, "321", &["Channel"], "Users  Name");
+                for room in rooms {
+                    let count = room.members.to_string();
+                    let topic = room.topic.as_deref().unwrap_or_default();
+                    self.num(out, "322", &[&room.name, &count], topic);
+                }
+                self.num(out, "323", &[], "End of /LIST");
+            }
+            ServerMsg::Away { name, reason } => {
+                if self.purpose != Purpose::Notice {
+                    self.num(out, "301", &[name], reason);
+                }
+            }
+            ServerMsg::WhoAmI { role, .. } => {
+                self.admin = *role == Role::Admin;
+                match self.purpose {
+                    Purpose::Role if self.admin => {
+                        line(out, "", Source::User(&me), "MODE", &[&me], Some("+o"))
+                    }
+                    Purpose::Role => {}
+                    Purpose::Oper if self.admin => {
+                        self.num(out, "381", &[], "You are now an IRC operator")
+                    }
+                    Purpose::Oper => self.num(
+                        out,
+                        "491",
+                        &[],
+                        "Only chatd admins are operators: ask an admin for the role",
+                    ),
+                    _ => encode::notices(ctx, &me, msg, out),
+                }
+            }
+            ServerMsg::Direct { at, from, text } => {
+                let tags = if self.wire().tags {
+                    format!("@time={} ", server_time(at))
+                } else {
+                    String::new()
+                };
+                text_lines(out, &tags, Source::User(from), "PRIVMSG", &me, text);
+            }
+            other => encode::encode(ctx, self.wire().tags, None, other, &me, out),
+        }
+    }
+
+    fn done(&mut self, done: &Done, out: &mut Vec<u8>) {
+        let me = self.me().to_owned();
+        match done {
+            Done::JoinedRoom { room, .. } => {
+                line(out, "", Source::User(&me), "JOIN", &[&room.name], None);
+                self.joining = Some(room.name.clone());
+                // The topic came with the join, if there is one: only the names are asked for.
+                let who = RoomCommand::Who {
+                    room: Some(room.name.clone()),
+                };
+                self.pending.push_back((
+                    ClientMsg::Command(Command::Room(who)),
+                    Purpose::Names(room.name.clone()),
+                ));
+            }
+            Done::SwitchedRoom { .. } | Done::PartedRoom { .. } => {}
+            Done::Away => self.num(out, "306", &[], "You have been marked as being away"),
+            Done::Back => self.num(out, "305", &[], "You are no longer marked as being away"),
+            other => encode::notices(self.ctx, &me, &ServerMsg::Done(other.clone()), out),
+        }
+    }
+
+    fn users(&mut self, users: &[UserEntry], out: &mut Vec<u8>) {
+        let ctx = self.ctx;
+        let me = self.me().to_owned();
+        let find = |nick: &str| users.iter().find(|u| u.name.eq_ignore_ascii_case(nick));
+        match self.purpose.clone() {
+            Purpose::Lusers => self.lusers(users.len(), out),
+            Purpose::Whois(nick) => {
+                match find(&nick) {
+                    Some(user) => {
+                        let name = user.name.as_str();
+                        numeric(out, ctx, "311", &me, &[name, name, HOST, "*"], Some(name));
+                        let info = format!("chatd {}", ctx.version);
+                        numeric(out, ctx, "312", &me, &[name, &ctx.server], Some(&info));
+                        if user.role == Role::Admin {
+                            numeric(out, ctx, "313", &me, &[name], Some("is an IRC operator"));
+                        }
+                        if let Some(reason) = &user.away {
+                            numeric(out, ctx, "301", &me, &[name], Some(reason));
+                        }
+                    }
+                    None => self.num(out, "401", &[&nick], "No such nick/channel"),
+                }
+                self.num(out, "318", &[&nick], "End of /WHOIS list");
+            }
+            Purpose::WhoNick(mask) => {
+                let all = mask == "*" || mask == "0";
+                for user in users
+                    .iter()
+                    .filter(|u| all || u.name.eq_ignore_ascii_case(&mask))
+                {
+                    let flags = format!(
+                        "{}{}",
+                        if user.away.is_some() { "G" } else { "H" },
+                        if user.role == Role::Admin { "*" } else { "" }
+                    );
+                    who_line(out, ctx, &me, "*", &user.name, &flags);
+                }
+                self.num(out, "315", &[&mask], "End of /WHO list");
+            }
+            Purpose::Userhost(nicks) => {
+                let found: Vec<String> = nicks
+                    .iter()
+                    .filter_map(|n| find(n))
+                    .map(|u| {
+                        format!(
+                            "{}{}={}{}@{HOST}",
+                            u.name,
+                            if u.role == Role::Admin { "*" } else { "" },
+                            if u.away.is_some() { '-' } else { '+' },
+                            u.name
+                        )
+                    })
+                    .collect();
+                self.num(out, "302", &[], &found.join(" "));
+            }
+            Purpose::Ison(nicks) => {
+                let on: Vec<&str> = nicks
+                    .iter()
+                    .filter_map(|n| find(n))
+                    .map(|u| u.name.as_str())
+                    .collect();
+                self.num(out, "303", &[], &on.join(" "));
+            }
+            _ => encode::notices(
+                ctx,
+                &me,
+                &ServerMsg::Users {
+                    users: users.to_vec(),
+                },
+                out,
+            ),
+        }
+    }
+
+    /// LUSERS (251, 255) for `online` users.
+    fn lusers(&self, online: usize, out: &mut Vec<u8>) {
+        let there = format!("There are {online} users and 0 invisible on 1 servers");
+        self.num(out, "251", &[], &there);
+        let have = format!("I have {online} clients and 0 servers");
+        self.num(out, "255", &[], &have);
+    }
+
+    /// A refusal, as the numeric for the command it answers.
+    fn reject(&mut self, reject: &Reject, out: &mut Vec<u8>) {
+        let text = reject.to_string();
+        if self.purpose == Purpose::Register {
+            return self.refused_login(reject, out);
+        }
+        let purpose = self.purpose.clone();
+        match (reject, &purpose) {
+            (Reject::BadInput(DecodeError::LineTooLong { .. }), _) => {
+                self.num(out, "417", &[], "Input line was too long")
+            }
+            (_, Purpose::Notice) => {}
+            (Reject::UnknownUser { name }, Purpose::Whois(_)) => {
+                self.num(out, "401", &[name], "No such nick/channel");
+                self.num(out, "318", &[name], "End of /WHOIS list");
+            }
+            (Reject::UnknownUser { name }, _) => {
+                self.num(out, "401", &[name], "No such nick/channel")
+            }
+            (Reject::NoSuchRoom { room } | Reject::RoomNameInvalid { room }, Purpose::Names(_)) => {
+                self.num(out, "366", &[room], "End of /NAMES list")
+            }
+            (Reject::NoSuchRoom { room } | Reject::RoomNameInvalid { room }, Purpose::Who(_)) => {
+                self.num(out, "315", &[room], "End of /WHO list")
+            }
+            (Reject::NoSuchRoom { room } | Reject::RoomNameInvalid { room }, _) => {
+                self.num(out, "403", &[room], "No such channel")
+            }
+            (Reject::RoomCreationClosed { room }, _) => self.num(out, "403", &[room], &text),
+            (Reject::NotInRoom { room }, Purpose::Privmsg) => {
+                self.num(out, "404", &[room], "Cannot send to channel")
+            }
+            (Reject::NotInRoom { room }, _) => {
+                self.num(out, "442", &[room], "You're not on that channel")
+            }
+            (Reject::AlreadyInRoom { .. } | Reject::AlreadyModerator { .. }, _) => {}
+            (Reject::NotModerator { room }, _) => {
+                self.num(out, "482", &[room], "You're not channel operator")
+            }
+            (Reject::UserNotInRoom { name, room }, _) => {
+                self.num(out, "441", &[name, room], "They aren't on that channel")
+            }
+            (Reject::TooManyRoomsForUser { .. }, Purpose::Join(room)) => {
+                self.num(out, "405", &[room], "You have joined too many channels")
+            }
+            (Reject::PermissionDenied, _) => self.num(
+                out,
+                "481",
+                &[],
+                "Permission Denied- You're not an IRC operator",
+            ),
+            (Reject::TooMuchBadInput | Reject::TooManyFailures, _) => {
+                self.error_sent = true;
+                encode::error(out, &text);
+            }
+            _ => self.notice(out, &text),
+        }
+    }
+
+    /// A refusal of the login: the name, the password, or the connection itself.
+    fn refused_login(&mut self, reject: &Reject, out: &mut Vec<u8>) {
+        let text = reject.to_string();
+        let sasl = self.sasl == Sasl::Checking;
+        self.phase = Phase::Waiting;
+        self.awaiting_password = false;
+        let nick = self.nick.clone().unwrap_or_default();
+        match reject {
+            _ if sasl => {
+                self.sasl = Sasl::Idle;
+                self.notice(out, &text);
+                self.num(out, "904", &[], "SASL authentication failed");
+            }
+            Reject::NameTaken => {
+                self.nick = None;
+                self.num(out, "433", &[&nick], "Nickname is already in use");
+            }
+            Reject::NameInvalid | Reject::NameReserved => {
+                self.nick = None;
+                let why = format!("Erroneous nickname: {text}");
+                self.num(out, "432", &[&nick], &why);
+            }
+            Reject::Banned { .. } => {
+                self.nick = None;
+                let why = format!("You are banned from this server: {text}");
+                self.num(out, "465", &[], &why);
+            }
+            Reject::WrongPassword
+            | Reject::NotRegistered { .. }
+            | Reject::AccountRequired
+            | Reject::PlainPassword
+            | Reject::TooManyAttempts { .. }
+            | Reject::Busy => {
+                self.notice(out, &text);
+                self.num(out, "464", &[], "Password incorrect");
+            }
+            Reject::NameTimeout
+            | Reject::ServerFull
+            | Reject::TooManyFromAddress
+            | Reject::TooManyFailures
+            | Reject::TooMuchBadInput => {
+                self.error_sent = true;
+                encode::error(out, &text);
+            }
+            Reject::BadInput(DecodeError::LineTooLong { .. }) => {
+                self.phase = Phase::LoggingIn;
+                self.num(out, "417", &[], "Input line was too long");
+            }
+            _ => {
+                self.phase = Phase::LoggingIn;
+                self.notice(out, &text);
+            }
+        }
+    }
+
+    /// The last line of a connection the server closes for `why`, unless one was sent.
+    pub fn seal(&mut self, why: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        if !self.error_sent {
+            self.error_sent = true;
+            encode::error(&mut out, &format!("Closing Link: {} ({why})", self.me()));
+        }
+        out
+    }
+}
+
+/// Whether `msg` is a line said before the user joined (shown after a JOIN's names).
+fn is_history(msg: &ServerMsg) -> bool {
+    match msg {
+        ServerMsg::Line { msg, .. } => is_history(msg),
+        ServerMsg::Backlog { .. } | ServerMsg::Gap { .. } => true,
+        ServerMsg::Room { line, .. } => matches!(line, crate::proto::msg::RoomLine::History { .. }),
+        _ => false,
+    }
+}
+
+/// Parameters each command needs at least.
+fn min_params(command: &str) -> usize {
+    match command {
+        "KICK" => 2,
+        "JOIN" | "PART" | "TOPIC" | "MODE" | "WHOIS" | "USERHOST" | "ISON" => 1,
+        _ => 0,
+    }
+}

@@ -1,0 +1,623 @@
+//! IRC clients in the same chat, against the real binary: the exchanges irssi and WeeChat make
+//! (registration with and without CAP, PASS and SASL PLAIN; the queries that follow a JOIN),
+//! messages between IRC, text (nc) and framed users, kicks, away, quit, and the error numerics.
+//! Lines are asserted exactly, as RFC 2812 and the Modern IRC documentation give them.
+
+mod common;
+mod framed_common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::{Client, DataDir, TestServer};
+
+const SERVER: &str = "irc.test";
+
+fn start(extra: &[&str]) -> TestServer {
+    let mut args = vec!["--server-name", SERVER];
+    args.extend_from_slice(extra);
+    TestServer::start(&args)
+}
+
+/// Reads the next lines, asserting each is exactly the one given.
+#[track_caller]
+fn lines(client: &mut Client, expected: &[&str]) {
+    for want in expected {
+        let got = client.next_line();
+        assert_eq!(&got, want, "lines so far: {:#?}", client.history_lines());
+    }
+}
+
+/// Skips lines until one is exactly `want`.
+#[track_caller]
+fn until(client: &mut Client, want: &str) {
+    let want = want.to_owned();
+    client.expect_line(move |l: &str| l == want);
+}
+
+/// The registration burst for `nick`, from 001 to the end of the default room's names, the
+/// names being `names`; `online` users in all.
+#[track_caller]
+fn burst(client: &mut Client, nick: &str, online: usize, names: &str) {
+    lines(
+        client,
+        &[&format!(
+            ":{SERVER} 001 {nick} :Welcome to the {SERVER} IRC Network {nick}!{nick}@chatd"
+        )],
+    );
+    lines(
+        client,
+        &[&format!(
+            ":{SERVER} 002 {nick} :Your host is {SERVER}, running version chatd-{}",
+            env!("CARGO_PKG_VERSION")
+        )],
+    );
+    let created = client.next_line();
+    assert!(
+        created.starts_with(&format!(":{SERVER} 003 {nick} :This server was created 20")),
+        "{created}"
+    );
+    lines(
+        client,
+        &[
+            &format!(
+                ":{SERVER} 004 {nick} {SERVER} chatd-{} o bnot bo",
+                env!("CARGO_PKG_VERSION")
+            ),
+            &format!(
+                ":{SERVER} 005 {nick} AWAYLEN=390 CASEMAPPING=ascii CHANMODES=b,,,nt CHANNELLEN=33 \
+                 CHANTYPES=# NICKLEN=32 PREFIX=(o)@ TOPICLEN=390 NETWORK={SERVER} \
+                 :are supported by this server"
+            ),
+            &format!(":{SERVER} 251 {nick} :There are {online} users and 0 invisible on 1 servers"),
+            &format!(":{SERVER} 255 {nick} :I have {online} clients and 0 servers"),
+            &format!(":{SERVER} 422 {nick} :MOTD File is missing"),
+            &format!(":{nick}!{nick}@chatd JOIN #lobby"),
+            &format!(":{SERVER} 353 {nick} = #lobby :{names}"),
+            &format!(":{SERVER} 366 {nick} #lobby :End of /NAMES list"),
+        ],
+    );
+}
+
+/// Connects and registers as irssi does without CAP: NICK, then USER.
+fn register(addr: SocketAddr, nick: &str, online: usize, names: &str) -> Client {
+    let mut client = Client::connect(addr);
+    client.send_raw(format!("NICK {nick}\r\nUSER {nick} {nick} localhost :{nick}\r\n").as_bytes());
+    burst(&mut client, nick, online, names);
+    client
+}
+
+/// A registered guest: sends a PING and waits for its PONG, so everything before has arrived.
+#[track_caller]
+fn sync(client: &mut Client) {
+    client.send_raw(b"PING :sync\r\n");
+    until(client, &format!(":{SERVER} PONG {SERVER} :sync"));
+}
+
+#[test]
+fn a_client_without_cap_registers_with_nick_and_user_and_is_in_the_default_room() {
+    let server = start(&[]);
+    let mut alice = register(server.addr(), "alice", 1, "alice");
+    sync(&mut alice);
+    // A text user sees the IRC user as anyone else.
+    let mut bob = server.join("bob");
+    until(&mut alice, ":bob!bob@chatd JOIN #lobby");
+    bob.send_line("hello irc");
+    lines(&mut alice, &[":bob!bob@chatd PRIVMSG #lobby :hello irc"]);
+    alice.send_raw(b"PRIVMSG #lobby :hello text\r\n");
+    bob.expect_line(common::chat_line("alice", "hello text"));
+}
+
+#[test]
+fn weechat_negotiates_caps_and_registers_at_cap_end() {
+    let server = start(&[]);
+    let mut c = Client::connect(server.addr());
+    c.send_raw(b"CAP LS 302\r\nNICK wee\r\nUSER wee 0 * :WeeChat user\r\n");
+    lines(
+        &mut c,
+        &[&format!(
+            ":{SERVER} CAP * LS :cap-notify message-tags multi-prefix sasl=PLAIN server-time"
+        )],
+    );
+    c.send_raw(b"CAP REQ :multi-prefix server-time away-notify\r\n");
+    lines(
+        &mut c,
+        &[&format!(
+            ":{SERVER} CAP * NAK :multi-prefix server-time away-notify"
+        )],
+    );
+    c.send_raw(b"CAP REQ :multi-prefix server-time\r\nCAP LIST\r\nCAP END\r\n");
+    lines(
+        &mut c,
+        &[
+            &format!(":{SERVER} CAP * ACK :multi-prefix server-time"),
+            &format!(":{SERVER} CAP * LIST :cap-notify multi-prefix server-time"),
+        ],
+    );
+    burst(&mut c, "wee", 1, "wee");
+    // server-time: a line from a text user carries its time and id.
+    let mut bob = server.join("bob");
+    bob.send_line("tagged");
+    let line = c.expect_line("PRIVMSG #lobby :tagged");
+    assert!(
+        line.starts_with("@time=20")
+            && line.contains(";msgid=")
+            && line.ends_with(":bob!bob@chatd PRIVMSG #lobby :tagged"),
+        "{line}"
+    );
+}
+
+#[test]
+fn before_registration_only_registration_commands_work() {
+    let server = start(&[]);
+    let mut c = Client::connect(server.addr());
+    c.send_raw(b"NICK early\r\nJOIN #lobby\r\nPRIVMSG #lobby :hi\r\nPING :x\r\nNICK\r\nUSER a\r\n");
+    lines(
+        &mut c,
+        &[
+            &format!(":{SERVER} 451 early :You have not registered"),
+            &format!(":{SERVER} 451 early :You have not registered"),
+            &format!(":{SERVER} PONG {SERVER} :x"),
+            &format!(":{SERVER} 431 early :No nickname given"),
+            &format!(":{SERVER} 461 early USER :Not enough parameters"),
+        ],
+    );
+    c.send_raw(b"USER early 0 * :Early\r\n");
+    burst(&mut c, "early", 1, "early");
+    c.send_raw(b"USER early 0 * :again\r\nPASS x\r\n");
+    lines(
+        &mut c,
+        &[
+            &format!(":{SERVER} 462 early :You may not reregister"),
+            &format!(":{SERVER} 462 early :You may not reregister"),
+        ],
+    );
+}
+
+#[test]
+fn a_taken_or_invalid_nick_is_refused_the_irc_way_and_another_registers() {
+    let server = start(&[]);
+    let _bob = server.join("bob");
+    let mut c = Client::connect(server.addr());
+    c.send_raw(b"NICK BOB\r\nUSER b 0 * :B\r\n");
+    lines(
+        &mut c,
+        &[&format!(":{SERVER} 433 * BOB :Nickname is already in use")],
+    );
+    c.send_raw(b"NICK b[o]b\r\n");
+    let line = c.next_line();
+    assert!(
+        line.starts_with(&format!(
+            ":{SERVER} 432 * b[o]b :Erroneous nickname: invalid name"
+        )),
+        "{line}"
+    );
+    c.send_raw(b"NICK bob_\r\n");
+    burst(&mut c, "bob_", 2, "bob bob_");
+}
+
+fn with_account(name: &str, password: &str) -> DataDir {
+    let data = DataDir::new();
+    let (code, _, err) = common::run_chatd(
+        &["user", "--data-dir", data.arg(), "add", name],
+        &format!("{password}\n"),
+        None,
+        Duration::from_secs(30),
+    );
+    assert_eq!(code, 0, "{err}");
+    data
+}
+
+#[test]
+fn sasl_plain_logs_in_to_an_account_and_a_wrong_password_fails_with_904() {
+    let data = with_account("carol", "s3cret pass");
+    let server = TestServer::start_on(&data, &["--server-name", SERVER]);
+    let plain = |user: &str, pass: &str| {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}\0{user}\0{pass}"))
+    };
+    // WeeChat's exchange, with a wrong password first.
+    let mut c = Client::connect(server.addr());
+    c.send_raw(b"CAP LS 302\r\nNICK carol\r\nUSER carol 0 * :Carol\r\nCAP REQ :sasl\r\n");
+    lines(
+        &mut c,
+        &[
+            &format!(
+                ":{SERVER} CAP * LS :cap-notify message-tags multi-prefix sasl=PLAIN server-time"
+            ),
+            &format!(":{SERVER} CAP * ACK :sasl"),
+        ],
+    );
+    c.send_raw(b"AUTHENTICATE PLAIN\r\n");
+    lines(&mut c, &["AUTHENTICATE +"]);
+    c.send_raw(format!("AUTHENTICATE {}\r\n", plain("carol", "wrong")).as_bytes());
+    until(
+        &mut c,
+        &format!(":{SERVER} 904 carol :SASL authentication failed"),
+    );
+    c.send_raw(b"AUTHENTICATE PLAIN\r\n");
+    lines(&mut c, &["AUTHENTICATE +"]);
+    c.send_raw(format!("AUTHENTICATE {}\r\n", plain("carol", "s3cret pass")).as_bytes());
+    lines(
+        &mut c,
+        &[
+            &format!(
+                ":{SERVER} NOTICE carol :Failed logins to this name from your address lately: \
+                 your password is checked in 1 s."
+            ),
+            &format!(":{SERVER} 900 carol carol!carol@chatd carol :You are now logged in as carol"),
+            &format!(":{SERVER} 903 carol :SASL authentication successful"),
+        ],
+    );
+    c.send_raw(b"CAP END\r\n");
+    burst(&mut c, "carol", 1, "carol");
+}
+
+#[test]
+fn pass_logs_in_to_a_registered_nick_and_a_registered_nick_without_it_is_asked() {
+    let data = with_account("dave", "pw-of-dave");
+    let server = TestServer::start_on(&data, &["--server-name", SERVER]);
+    // irssi with a server password: PASS before NICK and USER.
+    let mut c = Client::connect(server.addr());
+    c.send_raw(b"PASS pw-of-dave\r\nNICK dave\r\nUSER dave dave localhost :Dave\r\n");
+    burst(&mut c, "dave", 1, "dave");
+    c.send_raw(b"QUIT\r\n");
+    c.expect_closed();
+
+    let mut wrong = Client::connect(server.addr());
+    wrong.send_raw(b"PASS nope\r\nNICK dave\r\nUSER dave 0 * :Dave\r\n");
+    lines(
+        &mut wrong,
+        &[
+            &format!(":{SERVER} NOTICE dave :wrong password"),
+            &format!(":{SERVER} 464 dave :Password incorrect"),
+        ],
+    );
+
+    let mut asked = Client::connect(server.addr());
+    asked.send_raw(b"NICK dave\r\nUSER dave 0 * :Dave\r\n");
+    let notice = asked.next_line();
+    assert!(
+        notice.starts_with(&format!(":{SERVER} NOTICE dave :This name is registered")),
+        "{notice}"
+    );
+    asked.send_raw(b"PASS pw-of-dave\r\n");
+    // The wrong password before makes the server wait a second before it checks.
+    lines(
+        &mut asked,
+        &[&format!(
+            ":{SERVER} NOTICE dave :Failed logins to this name from your address lately: \
+             your password is checked in 1 s."
+        )],
+    );
+    burst(&mut asked, "dave", 1, "dave");
+}
+
+#[test]
+fn a_join_and_the_queries_clients_send_after_it() {
+    let server = start(&[]);
+    let mut alice = register(server.addr(), "alice", 1, "alice");
+    let mut bob = server.join("bob");
+    until(&mut alice, ":bob!bob@chatd JOIN #lobby");
+    // The first to join an ad-hoc room moderates it: '@'.
+    alice.send_raw(b"JOIN #dev\r\n");
+    lines(
+        &mut alice,
+        &[
+            ":alice!alice@chatd JOIN #dev",
+            &format!(":{SERVER} 353 alice = #dev :@alice"),
+            &format!(":{SERVER} 366 alice #dev :End of /NAMES list"),
+        ],
+    );
+    bob.send_line("/join #dev");
+    lines(&mut alice, &[":bob!bob@chatd JOIN #dev"]);
+    // irssi's queries after a join; WeeChat's are the same with `MODE #dev b`.
+    alice.send_raw(b"MODE #dev\r\nWHO #dev\r\nMODE #dev b\r\nNAMES #dev\r\n");
+    let mode = alice.next_line();
+    assert_eq!(mode, format!(":{SERVER} 324 alice #dev +nt"));
+    let created = alice.next_line();
+    assert!(
+        created.starts_with(&format!(":{SERVER} 329 alice #dev ")),
+        "{created}"
+    );
+    lines(
+        &mut alice,
+        &[
+            &format!(":{SERVER} 352 alice #dev alice chatd {SERVER} alice H@ :0 alice"),
+            &format!(":{SERVER} 352 alice #dev bob chatd {SERVER} bob H :0 bob"),
+            &format!(":{SERVER} 315 alice #dev :End of /WHO list"),
+            &format!(":{SERVER} 368 alice #dev :End of channel ban list"),
+            &format!(":{SERVER} 353 alice = #dev :@alice bob"),
+            &format!(":{SERVER} 366 alice #dev :End of /NAMES list"),
+        ],
+    );
+    alice.send_raw(b"MODE alice\r\nMODE alice +i\r\nMODE bob\r\n");
+    lines(
+        &mut alice,
+        &[
+            &format!(":{SERVER} 221 alice +"),
+            &format!(":{SERVER} 502 alice :Can't change mode for other users"),
+        ],
+    );
+    // A topic set, shown to a text user and to the next IRC user who joins.
+    alice.send_raw(b"TOPIC #dev :Rust talk\r\n");
+    lines(&mut alice, &[":alice!alice@chatd TOPIC #dev :Rust talk"]);
+    bob.expect_line("alice set the topic: Rust talk");
+    let mut carol = register(server.addr(), "carol", 3, "alice bob carol");
+    carol.send_raw(b"JOIN #dev\r\n");
+    lines(&mut carol, &[":carol!carol@chatd JOIN #dev"]);
+    let topic = carol.next_line();
+    assert_eq!(topic, format!(":{SERVER} 332 carol #dev :Rust talk"));
+    let by = carol.next_line();
+    assert!(
+        by.starts_with(&format!(":{SERVER} 333 carol #dev alice ")),
+        "{by}"
+    );
+    lines(
+        &mut carol,
+        &[
+            &format!(":{SERVER} 353 carol = #dev :@alice bob carol"),
+            &format!(":{SERVER} 366 carol #dev :End of /NAMES list"),
+        ],
+    );
+    // A room line goes to the room's members only, in every mode.
+    bob.send_line("/room #dev");
+    bob.expect_line("#dev");
+    bob.send_line("in dev");
+    until(&mut alice, ":bob!bob@chatd PRIVMSG #dev :in dev");
+    lines(&mut carol, &[":bob!bob@chatd PRIVMSG #dev :in dev"]);
+    carol.send_raw(b"PRIVMSG #dev :\x01ACTION waves\x01\r\n");
+    lines(
+        &mut alice,
+        &[":carol!carol@chatd PRIVMSG #dev :\u{1}ACTION waves\u{1}"],
+    );
+    bob.expect_line("carol waves");
+    carol.send_raw(b"PART #dev :later\r\n");
+    lines(&mut carol, &[":carol!carol@chatd PART #dev :later"]);
+    lines(&mut alice, &[":carol!carol@chatd PART #dev :later"]);
+    carol.send_raw(b"LIST\r\n");
+    lines(
+        &mut carol,
+        &[
+            &format!(":{SERVER} 321 carol Channel :Users  Name"),
+            &format!(":{SERVER} 322 carol #dev 2 :Rust talk"),
+            &format!(":{SERVER} 322 carol #lobby 3 :"),
+            &format!(":{SERVER} 323 carol :End of /LIST"),
+        ],
+    );
+}
+
+#[test]
+fn direct_messages_away_whois_userhost_and_ison() {
+    let server = start(&[]);
+    let mut alice = register(server.addr(), "alice", 1, "alice");
+    let mut bob = server.join("bob");
+    alice.send_raw(b"PRIVMSG bob :psst\r\n");
+    bob.expect_line("alice > psst");
+    bob.send_line("/dm alice back at you");
+    until(&mut alice, ":bob!bob@chatd PRIVMSG alice :back at you");
+    alice.send_raw(b"AWAY :lunch\r\n");
+    lines(
+        &mut alice,
+        &[&format!(
+            ":{SERVER} 306 alice :You have been marked as being away"
+        )],
+    );
+    bob.send_line("/away meeting");
+    bob.expect_line("away");
+    alice.send_raw(b"PRIVMSG bob :ping?\r\nNOTICE bob :quiet\r\n");
+    lines(&mut alice, &[&format!(":{SERVER} 301 alice bob :meeting")]);
+    alice.send_raw(b"WHOIS bob\r\n");
+    lines(
+        &mut alice,
+        &[
+            &format!(":{SERVER} 311 alice bob bob chatd * :bob"),
+            &format!(
+                ":{SERVER} 312 alice bob {SERVER} :chatd chatd-{}",
+                env!("CARGO_PKG_VERSION")
+            ),
+            &format!(":{SERVER} 301 alice bob :meeting"),
+            &format!(":{SERVER} 318 alice bob :End of /WHOIS list"),
+        ],
+    );
+    alice.send_raw(
+        b"WHOIS nobody\r\nUSERHOST bob alice nobody\r\nISON bob nobody alice\r\nWHO bob\r\n",
+    );
+    lines(
+        &mut alice,
+        &[
+            &format!(":{SERVER} 401 alice nobody :No such nick/channel"),
+            &format!(":{SERVER} 318 alice nobody :End of /WHOIS list"),
+            &format!(":{SERVER} 302 alice :bob=-bob@chatd alice=-alice@chatd"),
+            &format!(":{SERVER} 303 alice :bob alice"),
+            &format!(":{SERVER} 352 alice * bob chatd {SERVER} bob G :0 bob"),
+            &format!(":{SERVER} 315 alice bob :End of /WHO list"),
+        ],
+    );
+    alice.send_raw(b"AWAY\r\n");
+    lines(
+        &mut alice,
+        &[&format!(
+            ":{SERVER} 305 alice :You are no longer marked as being away"
+        )],
+    );
+}
+
+#[test]
+fn error_numerics_for_what_cannot_be_done() {
+    let server = start(&[]);
+    let mut alice = register(server.addr(), "alice", 1, "alice");
+    let mut bob = server.join("bob");
+    until(&mut alice, ":bob!bob@chatd JOIN #lobby");
+    bob.send_line("/join #ops");
+    bob.expect_line("#ops");
+    alice.send_raw(
+        b"PRIVMSG nobody :x\r\nPRIVMSG #nowhere :x\r\nPRIVMSG #ops :x\r\nPRIVMSG\r\nPRIVMSG bob\r\n\
+          FROB\r\nNICK other\r\nPART #ops\r\nTOPIC #ops :t\r\nKICK #lobby\r\nJOIN\r\n",
+    );
+    lines(
+        &mut alice,
+        &[
+            &format!(":{SERVER} 401 alice nobody :No such nick/channel"),
+            &format!(":{SERVER} 403 alice #nowhere :No such channel"),
+            &format!(":{SERVER} 404 alice #ops :Cannot send to channel"),
+            &format!(":{SERVER} 411 alice :No recipient given (PRIVMSG)"),
+            &format!(":{SERVER} 412 alice :No text to send"),
+            &format!(":{SERVER} 421 alice FROB :Unknown command"),
+            &format!(
+                ":{SERVER} 447 alice other :Names do not change on chatd: reconnect with the new name"
+            ),
+            &format!(":{SERVER} 442 alice #ops :You're not on that channel"),
+            &format!(":{SERVER} 442 alice #ops :You're not on that channel"),
+            &format!(":{SERVER} 461 alice KICK :Not enough parameters"),
+            &format!(":{SERVER} 461 alice JOIN :Not enough parameters"),
+        ],
+    );
+    alice.send_raw(b"JOIN #ops\r\n");
+    until(
+        &mut alice,
+        &format!(":{SERVER} 366 alice #ops :End of /NAMES list"),
+    );
+    alice.send_raw(
+        b"TOPIC #ops :mine\r\nKICK #ops bob\r\nMODE #ops +o alice\r\nMODE #ops +k key\r\n",
+    );
+    lines(
+        &mut alice,
+        &[
+            &format!(":{SERVER} 482 alice #ops :You're not channel operator"),
+            &format!(":{SERVER} 482 alice #ops :You're not channel operator"),
+            &format!(":{SERVER} 482 alice #ops :You're not channel operator"),
+            &format!(
+                ":{SERVER} 472 alice k :is unknown mode char to me (chatd rooms have +n, +t and +o only)"
+            ),
+        ],
+    );
+    // An over-long line is refused and the connection goes on.
+    let long = format!("PRIVMSG #lobby :{}\r\n", "x".repeat(600));
+    alice.send_raw(long.as_bytes());
+    lines(
+        &mut alice,
+        &[&format!(":{SERVER} 417 alice :Input line was too long")],
+    );
+    sync(&mut alice);
+}
+
+#[test]
+fn kicks_and_moderators_between_irc_and_text_users() {
+    let server = start(&[]);
+    let mut alice = register(server.addr(), "alice", 1, "alice");
+    let mut bob = server.join("bob");
+    alice.send_raw(b"JOIN #dev\r\n");
+    until(
+        &mut alice,
+        &format!(":{SERVER} 366 alice #dev :End of /NAMES list"),
+    );
+    bob.send_line("/join #dev");
+    until(&mut alice, ":bob!bob@chatd JOIN #dev");
+    alice.send_raw(b"KICK #dev bob :too loud\r\n");
+    lines(&mut alice, &[":alice!alice@chatd KICK #dev bob :too loud"]);
+    bob.expect_line("alice removed you from #dev (too loud)");
+    // A text moderator removes an IRC user: a KICK of them, and they are out of the channel.
+    let mut carol = register(server.addr(), "carol", 3, "alice bob carol");
+    bob.send_line("/join #ops");
+    bob.expect_line("#ops");
+    carol.send_raw(b"JOIN #ops\r\n");
+    until(
+        &mut carol,
+        &format!(":{SERVER} 366 carol #ops :End of /NAMES list"),
+    );
+    bob.send_line("/mod carol");
+    lines(&mut carol, &[":bob!bob@chatd MODE #ops +o carol"]);
+    carol.send_raw(b"NAMES #ops\r\n");
+    lines(
+        &mut carol,
+        &[
+            &format!(":{SERVER} 353 carol = #ops :@bob @carol"),
+            &format!(":{SERVER} 366 carol #ops :End of /NAMES list"),
+        ],
+    );
+    carol.send_raw(b"KICK #ops bob\r\n");
+    lines(&mut carol, &[":carol!carol@chatd KICK #ops bob :carol"]);
+}
+
+#[test]
+fn quit_ends_with_error_and_the_others_see_a_quit() {
+    let server = start(&[]);
+    let mut alice = register(server.addr(), "alice", 1, "alice");
+    let mut bob = register(server.addr(), "bob", 2, "alice bob");
+    until(&mut alice, ":bob!bob@chatd JOIN #lobby");
+    let mut carol = server.join("carol");
+    bob.send_raw(b"QUIT :see you\r\n");
+    let seen = bob.expect_closed();
+    assert_eq!(
+        seen.last().map(String::as_str),
+        Some("ERROR :Closing Link: bob (Quit)")
+    );
+    until(&mut alice, ":bob!bob@chatd QUIT :Quit: see you");
+    carol.expect_line("bob exited. (see you)");
+    // A console kick is an ERROR for the one kicked, a QUIT for the others.
+    let mut server = server;
+    server.console("KICK alice bye now");
+    let seen = alice.expect_closed();
+    assert_eq!(
+        seen.last().map(String::as_str),
+        Some("ERROR :Closing Link: alice (Kicked by Host: bye now)")
+    );
+}
+
+#[test]
+fn long_lines_from_other_modes_are_split_at_utf8_boundaries() {
+    let server = start(&[]);
+    let mut alice = register(server.addr(), "alice", 1, "alice");
+    let mut bob = server.join("bob");
+    let text = "ü".repeat(700);
+    bob.send_line(&text);
+    let mut joined = String::new();
+    while joined.len() < text.len() {
+        let line = alice.expect_line(":bob!bob@chatd PRIVMSG #lobby :");
+        assert!(line.len() + 2 <= 512, "{} bytes", line.len() + 2);
+        joined.push_str(line.split_once(" :").map_or("", |(_, t)| t));
+    }
+    assert_eq!(joined, text);
+}
+
+#[test]
+fn framed_users_and_irc_users_see_each_other() {
+    use chatd::proto::framed::{ClientFrame, ServerFrame};
+    let server = framed_common::Server::start(&["--server-name", SERVER]);
+    let mut alice = register(server.addr, "alice", 1, "alice");
+    let mut framed = framed_common::FramedUser::join(&server, "fred");
+    until(&mut alice, ":fred!fred@chatd JOIN #lobby");
+    framed.send(&ClientFrame::say(1, "from the chat client"));
+    lines(
+        &mut alice,
+        &[":fred!fred@chatd PRIVMSG #lobby :from the chat client"],
+    );
+    alice.send_raw(b"PRIVMSG #lobby :from irssi\r\n");
+    framed.expect("alice's line", |f| {
+        matches!(f, ServerFrame::Chat { from, text, .. } if from == "alice" && text == "from irssi")
+    });
+}
+
+#[test]
+fn history_on_join_is_time_tagged_or_a_notice() {
+    let server = start(&[]);
+    let mut bob = server.join("bob");
+    bob.send_line("said before");
+    bob.sync();
+    let mut plain = register(server.addr(), "plain", 2, "bob plain");
+    let line = plain.expect_line("said before");
+    assert!(
+        line.starts_with(&format!(":{SERVER} NOTICE #lobby :["))
+            && line.ends_with("] <bob> said before"),
+        "{line}"
+    );
+    let mut c = Client::connect(server.addr());
+    c.send_raw(b"CAP LS\r\nCAP REQ :server-time\r\nNICK timed\r\nUSER t 0 * :T\r\nCAP END\r\n");
+    let line = c.expect_line("said before");
+    assert!(
+        line.starts_with("@time=20")
+            && line.ends_with(" :bob!bob@chatd PRIVMSG #lobby :said before"),
+        "{line}"
+    );
+}
