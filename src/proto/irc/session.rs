@@ -834,6 +834,9 @@ impl IrcSession {
             }
             ServerMsg::Done(done) => self.done(done, out),
             ServerMsg::Notice(Notice::RemovedFromRoom { .. }) => {}
+            ServerMsg::Notice(banned @ Notice::Banned { .. }) => {
+                self.num(out, "465", &[], &banned.to_string())
+            }
             ServerMsg::Topic { room, topic } => match (topic, &self.purpose) {
                 (Some(topic), _) => {
                     self.num(out, "332", &[room], &topic.text);
@@ -1035,7 +1038,10 @@ impl IrcSession {
                 self.num(out, "401", &[name], "No such nick/channel")
             }
             (Reject::NoSuchRoom { room } | Reject::RoomNameInvalid { room }, Purpose::Names(_)) => {
-                self.num(out, "366", &[room], "End of /NAMES list")
+                self.num(out, "366", &[room], "End of /NAMES list");
+                if self.joining.take().is_some() {
+                    out.append(&mut self.held);
+                }
             }
             (Reject::NoSuchRoom { room } | Reject::RoomNameInvalid { room }, Purpose::Who(_)) => {
                 self.num(out, "315", &[room], "End of /WHO list")
@@ -1156,5 +1162,202 @@ fn min_params(command: &str) -> usize {
         "KICK" => 2,
         "JOIN" | "PART" | "TOPIC" | "MODE" | "WHOIS" | "USERHOST" | "ISON" => 1,
         _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::msg::{LineId, RoomTag};
+
+    fn session() -> IrcSession {
+        IrcSession::new(IrcContext::leak("irc.test", "#lobby", 0, true))
+    }
+
+    /// Feeds `input` whole; returns the messages for the core and the local answers.
+    fn feed(s: &mut IrcSession, input: &str) -> (Vec<ClientMsg>, String) {
+        let mut rest = input.as_bytes();
+        let mut msgs = Vec::new();
+        let mut reply = Vec::new();
+        loop {
+            let step = s.receive(rest, &mut reply);
+            rest = &rest[step.used..];
+            match step.item {
+                Some(Ok(msg)) => msgs.push(msg),
+                Some(Err(e)) => panic!("{e}"),
+                None if step.taken => {}
+                None => break,
+            }
+        }
+        (msgs, String::from_utf8(reply).expect("UTF-8"))
+    }
+
+    fn encoded(s: &mut IrcSession, msg: ServerMsg) -> String {
+        let mut out = Vec::new();
+        s.encode(&msg, &mut out);
+        String::from_utf8(out).expect("UTF-8")
+    }
+
+    fn welcome(name: &str) -> ServerMsg {
+        ServerMsg::Welcome {
+            name: name.into(),
+            others: vec![],
+            more: 0,
+        }
+    }
+
+    #[test]
+    fn nick_and_user_become_the_cores_login_and_cap_holds_it_until_end() {
+        let mut s = session();
+        let (msgs, reply) = feed(&mut s, "NICK alice\r\nUSER a 0 * :A\r\n");
+        assert_eq!(
+            msgs,
+            vec![ClientMsg::Hello {
+                name: "alice".into()
+            }]
+        );
+        assert_eq!(reply, "");
+
+        let mut s = session();
+        let (msgs, _) = feed(
+            &mut s,
+            "CAP LS 302\r\nPASS pw\r\nNICK bob\r\nUSER b 0 * :B\r\n",
+        );
+        assert_eq!(msgs, vec![], "waits for CAP END");
+        let (msgs, _) = feed(&mut s, "CAP END\r\n");
+        assert_eq!(
+            msgs,
+            vec![ClientMsg::Login {
+                name: "bob".into(),
+                password: "pw".into()
+            }]
+        );
+        let burst = encoded(&mut s, welcome("bob"));
+        assert!(burst.starts_with(":irc.test 001 bob :Welcome"), "{burst}");
+        assert!(burst.ends_with(":bob!bob@chatd JOIN #lobby\r\n"), "{burst}");
+        assert!(s.holds_input(), "the topic, names and role are asked for");
+    }
+
+    #[test]
+    fn sasl_plain_is_a_login_and_its_success_900_903_waits_for_cap_end() {
+        let mut s = session();
+        let (_, reply) = feed(&mut s, "CAP REQ :sasl\r\nAUTHENTICATE PLAIN\r\n");
+        assert_eq!(reply, ":irc.test CAP * ACK :sasl\r\nAUTHENTICATE +\r\n");
+        // "\0carol\0pw" in base64.
+        let (msgs, _) = feed(&mut s, "AUTHENTICATE AGNhcm9sAHB3\r\n");
+        assert_eq!(
+            msgs,
+            vec![ClientMsg::Login {
+                name: "carol".into(),
+                password: "pw".into()
+            }]
+        );
+        let told = encoded(&mut s, welcome("carol"));
+        assert_eq!(
+            told,
+            ":irc.test 900 carol carol!carol@chatd carol :You are now logged in as carol\r\n\
+             :irc.test 903 carol :SASL authentication successful\r\n"
+        );
+        let (msgs, reply) = feed(&mut s, "NICK other\r\nUSER c 0 * :C\r\nCAP END\r\n");
+        assert_eq!(msgs.len(), 3, "topic, names, role: {msgs:?}");
+        assert!(reply.starts_with(":irc.test 001 carol "), "{reply}");
+        let (_, reply) = feed(&mut s, "AUTHENTICATE PLAIN\r\n");
+        assert_eq!(
+            reply,
+            ":irc.test 907 carol :You have already authenticated using SASL\r\n"
+        );
+    }
+
+    #[test]
+    fn messages_name_their_room_or_nick_and_actions_are_me_lines() {
+        let mut s = session();
+        feed(&mut s, "NICK al\r\nUSER a 0 * :A\r\n");
+        encoded(&mut s, welcome("al"));
+        feed(&mut s, "");
+        let (msgs, _) = feed(
+            &mut s,
+            "PRIVMSG #dev,bob :hi\r\nPRIVMSG #dev :\x01ACTION waves\x01\r\nPRIVMSG bob :\x01VERSION\x01\r\n",
+        );
+        let msgs: Vec<ClientMsg> = msgs
+            .into_iter()
+            .filter(|m| !matches!(m, ClientMsg::Command(Command::In { command, .. }) if matches!(**command, Command::Room(RoomCommand::Topic { .. }))))
+            .filter(|m| !matches!(m, ClientMsg::Command(Command::Room(RoomCommand::Who { .. }) | Command::WhoAmI)))
+            .collect();
+        assert_eq!(
+            msgs,
+            vec![
+                ClientMsg::Command(Command::In {
+                    room: "#dev".into(),
+                    command: Box::new(Command::Broadcast { text: "hi".into() })
+                }),
+                ClientMsg::Command(Command::Dm {
+                    to: "bob".into(),
+                    text: "hi".into()
+                }),
+                ClientMsg::Command(Command::In {
+                    room: "#dev".into(),
+                    command: Box::new(Command::Room(RoomCommand::Me {
+                        text: "waves".into()
+                    }))
+                }),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_joins_history_waits_for_its_names() {
+        let mut s = session();
+        feed(&mut s, "NICK al\r\nUSER a 0 * :A\r\n");
+        encoded(&mut s, welcome("al"));
+        feed(&mut s, "");
+        let dev = RoomTag {
+            name: "#dev".into(),
+            default: false,
+        };
+        let joined = encoded(
+            &mut s,
+            ServerMsg::Done(Done::JoinedRoom {
+                room: dev.clone(),
+                members: 2,
+                created: false,
+            }),
+        );
+        assert_eq!(joined, ":al!al@chatd JOIN #dev\r\n");
+        let old = ServerMsg::Line {
+            id: LineId {
+                epoch: 1,
+                room: 1,
+                seq: 1,
+            },
+            msg: Box::new(ServerMsg::Room {
+                room: dev,
+                line: crate::proto::msg::RoomLine::History {
+                    at: Stamp::new(0, 0, 0, 0),
+                    from: "bob".into(),
+                    text: "before".into(),
+                    me: false,
+                },
+            }),
+        };
+        assert_eq!(encoded(&mut s, old), "", "held");
+        let (msgs, _) = feed(&mut s, "");
+        assert_eq!(
+            msgs,
+            vec![ClientMsg::Command(Command::Room(RoomCommand::Who {
+                room: Some("#dev".into())
+            }))]
+        );
+        let names = encoded(
+            &mut s,
+            ServerMsg::Who {
+                room: "#dev".into(),
+                members: vec![],
+            },
+        );
+        assert_eq!(
+            names,
+            ":irc.test 366 al #dev :End of /NAMES list\r\n\
+             :irc.test NOTICE #dev :[00:00:00] <bob> before\r\n"
+        );
     }
 }
