@@ -116,7 +116,7 @@ fn weechat_negotiates_caps_and_registers_at_cap_end() {
     lines(
         &mut c,
         &[&format!(
-            ":{SERVER} CAP * LS :cap-notify message-tags multi-prefix sasl=PLAIN server-time"
+            ":{SERVER} CAP * LS :cap-notify echo-message message-tags multi-prefix sasl=PLAIN server-time"
         )],
     );
     c.send_raw(b"CAP REQ :multi-prefix server-time away-notify\r\n");
@@ -223,7 +223,7 @@ fn sasl_plain_logs_in_to_an_account_and_a_wrong_password_fails_with_904() {
         &mut c,
         &[
             &format!(
-                ":{SERVER} CAP * LS :cap-notify message-tags multi-prefix sasl=PLAIN server-time"
+                ":{SERVER} CAP * LS :cap-notify echo-message message-tags multi-prefix sasl=PLAIN server-time"
             ),
             &format!(":{SERVER} CAP * ACK :sasl"),
         ],
@@ -620,4 +620,41 @@ fn history_on_join_is_time_tagged_or_a_notice() {
             && line.ends_with(" :bob!bob@chatd PRIVMSG #lobby :said before"),
         "{line}"
     );
+}
+
+#[test]
+fn echo_message_gives_a_client_its_own_lines_back_and_only_then() {
+    let server = start(&[]);
+    let mut c = Client::connect(server.addr());
+    c.send_raw(b"CAP LS 302\r\nCAP REQ :echo-message message-tags\r\nNICK echo\r\nUSER e 0 * :E\r\nCAP END\r\n");
+    until(
+        &mut c,
+        &format!(":{SERVER} 366 echo #lobby :End of /NAMES list"),
+    );
+    let mut bob = server.join("bob");
+    until(&mut c, ":bob!bob@chatd JOIN #lobby");
+    c.send_raw(b"PRIVMSG #lobby :mine\r\nPRIVMSG bob :just you\r\n");
+    let own = c.next_line();
+    assert!(
+        own.starts_with("@time=20")
+            && own.contains(";msgid=")
+            && own.ends_with(" :echo!echo@chatd PRIVMSG #lobby :mine"),
+        "{own}"
+    );
+    lines(&mut c, &[":echo!echo@chatd PRIVMSG bob :just you"]);
+    bob.expect_line(common::chat_line("echo", "mine"));
+    bob.expect_line("just you");
+    // Without the capability, nothing comes back.
+    let mut plain = register(server.addr(), "plain", 3, "bob echo plain");
+    plain.send_raw(b"PRIVMSG #lobby :not echoed\r\n");
+    sync(&mut plain);
+    assert!(
+        !plain
+            .history_lines()
+            .iter()
+            .any(|l| l.contains("not echoed")),
+        "{:#?}",
+        plain.history_lines()
+    );
+    c.expect_line(|l: &str| l.ends_with(" :plain!plain@chatd PRIVMSG #lobby :not echoed"));
 }

@@ -263,6 +263,11 @@ impl Connection {
         self.irc.as_ref().is_some_and(|irc| irc.holds_input())
     }
 
+    /// Whether it wants its own chat lines back (an IRC client with `echo-message`).
+    pub fn echoes(&self) -> bool {
+        self.irc.as_ref().is_some_and(|irc| irc.echoes())
+    }
+
     /// The bytes of `msg` for this connection alone, when its mode writes replies per user
     /// (IRC: numerics name the user); `None` for the shared bytes of its mode.
     pub fn encode_own(&mut self, msg: &ServerMsg) -> Option<Vec<u8>> {

@@ -321,6 +321,14 @@ impl Server {
                     break false;
                 }
             }
+            if conn.irc.is_some() {
+                // An IRC session may answer a line itself: after the room lines already due,
+                // so that an echo comes in the order the lines were sent.
+                self.take_broadcasts(key, now);
+            }
+            let Some(conn) = self.conns.get_mut(key) else {
+                break false;
+            };
             let step = conn.decode(&pending[start..]);
             start += step.used;
             let conn = conn.id;

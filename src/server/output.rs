@@ -32,10 +32,26 @@ impl Server {
         if to_console {
             self.console_out.show(&msg, now.stamp);
         }
+        // A chat line (one with an id) is not sent back to its sender, unless the sender asked
+        // for its own lines (IRC's echo-message): then it gets the bytes everyone gets.
+        let echo = |except: Option<ConnId>| match except {
+            Some(id) if matches!(msg, ServerMsg::Line { .. }) => self
+                .key(id)
+                .and_then(|key| self.conns.get(key))
+                .filter(|conn| conn.echoes())
+                .map_or(except, |_| None),
+            _ => except,
+        };
         match to {
             Recipients::Console => {}
-            Recipients::Room { except, .. } => self.fanout.push(RoomId::DEFAULT, msg, except),
-            Recipients::InRoom { room, except, .. } => self.fanout.push(room, msg, except),
+            Recipients::Room { except, .. } => {
+                let except = echo(except);
+                self.fanout.push(RoomId::DEFAULT, msg, except)
+            }
+            Recipients::InRoom { room, except, .. } => {
+                let except = echo(except);
+                self.fanout.push(room, msg, except)
+            }
             Recipients::One(conn) => {
                 if let Some(key) = self.key(conn) {
                     self.enqueue_msg(key, &mut WireBytes::new(msg), now);

@@ -13,11 +13,15 @@ pub enum Cap {
     Sasl,
     /// `cap-notify`: told of capabilities that come or go (none do here).
     CapNotify,
+    /// `echo-message`: the client's own PRIVMSGs and NOTICEs come back to it as the others get
+    /// them (with their time and id).
+    EchoMessage,
 }
 
 /// Every capability offered, in the order `CAP LS` lists them (by name).
-pub const OFFERED: [Cap; 5] = [
+pub const OFFERED: [Cap; 6] = [
     Cap::CapNotify,
+    Cap::EchoMessage,
     Cap::MessageTags,
     Cap::MultiPrefix,
     Cap::Sasl,
@@ -33,6 +37,7 @@ impl Cap {
             Cap::MultiPrefix => "multi-prefix",
             Cap::Sasl => "sasl",
             Cap::CapNotify => "cap-notify",
+            Cap::EchoMessage => "echo-message",
         }
     }
 
@@ -112,11 +117,11 @@ mod tests {
     fn ls_lists_every_capability_with_values_from_302() {
         assert_eq!(
             ls(true),
-            "cap-notify message-tags multi-prefix sasl=PLAIN server-time"
+            "cap-notify echo-message message-tags multi-prefix sasl=PLAIN server-time"
         );
         assert_eq!(
             ls(false),
-            "cap-notify message-tags multi-prefix sasl server-time"
+            "cap-notify echo-message message-tags multi-prefix sasl server-time"
         );
     }
 

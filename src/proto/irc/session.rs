@@ -149,6 +149,12 @@ impl IrcSession {
         }
     }
 
+    /// Whether the client asked for its own messages back (`echo-message`): the shell then
+    /// gives it its own room lines as every member gets them.
+    pub fn echoes(&self) -> bool {
+        self.caps.has(Cap::EchoMessage)
+    }
+
     /// Whether it holds messages for the core of its own making, to be taken before any more
     /// input is read (they are not the client's, so flood control does not count them).
     pub fn holds_input(&self) -> bool {
@@ -611,6 +617,11 @@ impl IrcSession {
                         } else {
                             text.clone()
                         };
+                        if self.echoes() {
+                            // A direct message has no room line to share: it is echoed here.
+                            let me = self.me().to_owned();
+                            text_lines(out, "", Source::User(&me), name, target, &text);
+                        }
                         cmd(Command::Dm {
                             to: target.to_owned(),
                             text,
