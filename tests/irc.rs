@@ -658,3 +658,32 @@ fn echo_message_gives_a_client_its_own_lines_back_and_only_then() {
     );
     c.expect_line(|l: &str| l.ends_with(" :plain!plain@chatd PRIVMSG #lobby :not echoed"));
 }
+
+#[test]
+fn without_autojoin_the_welcome_has_no_join_and_a_silent_client_is_pinged() {
+    let server = start(&[
+        "--irc-no-autojoin",
+        "--ping-interval",
+        "1",
+        "--ping-misses",
+        "1",
+    ]);
+    let mut c = Client::connect(server.addr());
+    c.send_raw(b"NICK quiet\r\nUSER q 0 * :Q\r\n");
+    until(
+        &mut c,
+        &format!(":{SERVER} 422 quiet :MOTD File is missing"),
+    );
+    // The server's keepalive: a PING, answered with its token.
+    let ping = c.next_line();
+    assert!(
+        ping.starts_with("PING :"),
+        "no JOIN, and a PING once silent: {ping}"
+    );
+    let token = ping["PING :".len()..].to_owned();
+    c.send_raw(format!("PONG :{token}\r\n").as_bytes());
+    let again = c.next_line();
+    assert!(again.starts_with("PING :"), "still served: {again}");
+    // One left unanswered closes the connection (at once, as a dead peer's).
+    c.expect_closed();
+}
