@@ -34,6 +34,8 @@ impl Default for FloodPolicy {
 pub struct Config {
     /// Where to listen.
     pub listen: SocketAddr,
+    /// Where to listen for IRC clients only (`--listen-irc`), if anywhere.
+    pub listen_irc: Option<SocketAddr>,
     /// Whether to read host commands from stdin.
     pub console: bool,
     /// Most connections at once, named or not.
@@ -198,6 +200,7 @@ impl Default for Config {
     fn default() -> Config {
         Config {
             listen: SocketAddr::from(([0, 0, 0, 0], DEFAULT_PORT)),
+            listen_irc: None,
             console: true,
             max_clients: 1024,
             max_per_ip: 16,
@@ -480,12 +483,28 @@ fn valid_web_origin(origin: &str) -> bool {
 /// The addresses `--listen TEXT` names, in the resolver's order: `HOST:PORT`, `[IPV6]:PORT`, or
 /// a host, IPv4 or IPv6 address alone (port 3001). A host name may resolve to several.
 pub fn listen_addrs(text: &str) -> Result<Vec<SocketAddr>, ConfigError> {
+    addrs_of("--listen", text, DEFAULT_PORT)
+}
+
+/// The port `--listen-irc` takes for a host or address given alone: IRC's.
+pub const DEFAULT_IRC_PORT: u16 = 6667;
+
+/// [`listen_addrs`] for `--listen-irc`: a host or address alone is port 6667.
+pub fn listen_irc_addrs(text: &str) -> Result<Vec<SocketAddr>, ConfigError> {
+    addrs_of("--listen-irc", text, DEFAULT_IRC_PORT)
+}
+
+fn addrs_of(
+    flag: &'static str,
+    text: &str,
+    default_port: u16,
+) -> Result<Vec<SocketAddr>, ConfigError> {
     let allowed = |why: &str| {
         ConfigError::new(
-            "--listen",
+            flag,
             text,
             format!(
-                "{why}; give HOST:PORT, [IPV6]:PORT, or a host or address alone for port {DEFAULT_PORT}"
+                "{why}; give HOST:PORT, [IPV6]:PORT, or a host or address alone for port {default_port}"
             ),
         )
     };
@@ -497,7 +516,7 @@ pub fn listen_addrs(text: &str) -> Result<Vec<SocketAddr>, ConfigError> {
         .and_then(|t| t.strip_suffix(']'))
         .unwrap_or(text);
     if let Ok(ip) = bare.parse::<IpAddr>() {
-        return Ok(vec![SocketAddr::new(ip, DEFAULT_PORT)]);
+        return Ok(vec![SocketAddr::new(ip, default_port)]);
     }
     let (host, port) = match text.rsplit_once(':') {
         Some((host, port)) => {
@@ -506,7 +525,7 @@ pub fn listen_addrs(text: &str) -> Result<Vec<SocketAddr>, ConfigError> {
                 .map_err(|_| allowed("the port must be a number from 0 to 65535"))?;
             (host, port)
         }
-        None => (text, DEFAULT_PORT),
+        None => (text, default_port),
     };
     if host.is_empty() || host.contains(':') {
         return Err(allowed("not an address"));

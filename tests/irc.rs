@@ -7,7 +7,6 @@ mod common;
 mod framed_common;
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use common::{Client, DataDir, TestServer};
 
@@ -198,13 +197,7 @@ fn a_taken_or_invalid_nick_is_refused_the_irc_way_and_another_registers() {
 
 fn with_account(name: &str, password: &str) -> DataDir {
     let data = DataDir::new();
-    let (code, _, err) = common::run_chatd(
-        &["user", "--data-dir", data.arg(), "add", name],
-        &format!("{password}\n"),
-        None,
-        Duration::from_secs(30),
-    );
-    assert_eq!(code, 0, "{err}");
+    common::add_user(&data, name, password);
     data
 }
 
@@ -686,4 +679,108 @@ fn without_autojoin_the_welcome_has_no_join_and_a_silent_client_is_pinged() {
     assert!(again.starts_with("PING :"), "still served: {again}");
     // One left unanswered closes the connection (at once, as a dead peer's).
     c.expect_closed();
+}
+
+#[test]
+fn listen_irc_takes_every_connection_for_irc_from_its_first_byte() {
+    let mut server = start(&["--listen-irc", "127.0.0.1:0"]);
+    let line = server.expect_stdout("chatd listening for IRC on ", common::TIMEOUT);
+    let addr: SocketAddr = line["chatd listening for IRC on ".len()..]
+        .parse()
+        .expect("an address");
+    assert_ne!(addr, server.addr());
+    let mut c = Client::connect(addr);
+    // A first line no sniffer would take for IRC is IRC here.
+    c.send_raw(b"HELLO there\r\nNICK ira\r\nUSER ira 0 * :Ira\r\n");
+    lines(
+        &mut c,
+        &[&format!(":{SERVER} 451 * :You have not registered")],
+    );
+    burst(&mut c, "ira", 1, "ira");
+    let mut bob = server.join("bob");
+    until(&mut c, ":bob!bob@chatd JOIN #lobby");
+    c.send_raw(b"PRIVMSG #lobby :from 6667\r\n");
+    bob.expect_line(common::chat_line("ira", "from 6667"));
+}
+
+#[test]
+fn listen_irc_takes_tls_when_the_server_has_it() {
+    let data = DataDir::new();
+    let mut server = TestServer::start_on(
+        &data,
+        &[
+            "--server-name",
+            SERVER,
+            "--tls-self-signed",
+            "--listen-irc",
+            "127.0.0.1:0",
+        ],
+    );
+    let line = server.expect_stdout("chatd listening for IRC on ", common::TIMEOUT);
+    let addr = line["chatd listening for IRC on ".len()..].to_owned();
+    let mut ircs = common::Piped::spawn("openssl", &["s_client", "-quiet", "-connect", &addr]);
+    ircs.send_line("NICK secure");
+    ircs.send_line("USER s 0 * :S");
+    ircs.expect_line(format!(":{SERVER} 001 secure :Welcome"));
+    ircs.expect_line(format!(":{SERVER} 366 secure #lobby :End of /NAMES list"));
+}
+
+#[test]
+fn an_admin_is_an_operator_and_others_are_not() {
+    let data = with_account("root", "root pw");
+    let (code, _, err) = common::run_chatd(
+        &["user", "--data-dir", data.arg(), "grant", "root", "admin"],
+        "",
+        None,
+        common::TIMEOUT,
+    );
+    assert_eq!(code, 0, "{err}");
+    let server = TestServer::start_on(&data, &["--server-name", SERVER]);
+    let mut root = Client::connect(server.addr());
+    root.send_raw(b"PASS :root pw\r\nNICK root\r\nUSER root 0 * :Root\r\n");
+    lines(
+        &mut root,
+        &[&format!(
+            ":{SERVER} 001 root :Welcome to the {SERVER} IRC Network root!root@chatd"
+        )],
+    );
+    until(
+        &mut root,
+        &format!(":{SERVER} 422 root :MOTD File is missing"),
+    );
+    lines(
+        &mut root,
+        &[
+            ":root!root@chatd MODE root :+o",
+            ":root!root@chatd JOIN #lobby",
+            &format!(":{SERVER} 353 root = #lobby :@root"),
+            &format!(":{SERVER} 366 root #lobby :End of /NAMES list"),
+        ],
+    );
+    root.send_raw(b"OPER root root pw\r\nMODE root\r\n");
+    lines(
+        &mut root,
+        &[
+            &format!(":{SERVER} 381 root :You are now an IRC operator"),
+            &format!(":{SERVER} 221 root +o"),
+        ],
+    );
+    let mut guest = register(server.addr(), "guest", 2, "guest @root");
+    guest.send_raw(b"OPER guest x\r\nWHOIS root\r\n");
+    lines(
+        &mut guest,
+        &[
+            &format!(
+                ":{SERVER} 491 guest :Only chatd admins are operators: ask an admin for the role"
+            ),
+            &format!(":{SERVER} 311 guest root root chatd * :root"),
+        ],
+    );
+    until(
+        &mut guest,
+        &format!(":{SERVER} 313 guest root :is an IRC operator"),
+    );
+    // An admin's kick from IRC: the console's KICK, the IRC way to the one kicked.
+    root.send_raw(b"PRIVMSG #lobby :hi\r\n");
+    until(&mut guest, ":root!root@chatd PRIVMSG #lobby :hi");
 }

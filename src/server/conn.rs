@@ -88,6 +88,8 @@ pub struct Connection {
     pub ws: Option<Box<Ws>>,
     /// The IRC state of an IRC connection: registration, capabilities, nick (boxed, as `ws`).
     pub irc: Option<Box<IrcSession>>,
+    /// Accepted on `--listen-irc`: IRC whatever its first bytes.
+    pub irc_only: bool,
     /// Encoded output not yet written.
     pub out: OutQueue,
     /// The rooms it is in, each with the number of the first broadcast to it not yet taken into
@@ -131,6 +133,7 @@ impl Connection {
             telnet: Telnet::new(),
             ws: None,
             irc: None,
+            irc_only: false,
             out: OutQueue::default(),
             rooms: Cursors::default(),
             closing: None,

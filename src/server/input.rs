@@ -143,7 +143,10 @@ impl Server {
             }
             return;
         }
-        let found = if silent {
+        let found = if conn.irc_only && (silent || !matches!(conn.transport, Transport::Unknown)) {
+            // Its listener is for IRC: no sniffing past TLS.
+            Sniffed::Irc
+        } else if silent {
             sniff::after_silence(&conn.inbuf)
         } else if matches!(conn.transport, Transport::Unknown) {
             return;

@@ -66,6 +66,7 @@ const SIGNALS: Token = Token(usize::MAX - 3);
 const WAKER: Token = Token(usize::MAX - 4);
 const STDOUT: Token = Token(usize::MAX - 5);
 const METRICS: Token = Token(usize::MAX - 6);
+const IRC_LISTENER: Token = Token(usize::MAX - 7);
 
 /// How long a connection the server is closing may take to receive what is queued for it.
 const CLOSE_LINGER: Duration = Duration::from_secs(5);
@@ -109,6 +110,8 @@ fn context(context: &'static str) -> impl FnOnce(io::Error) -> Error {
 pub struct Server {
     poll: Poll,
     listener: Option<TcpListener>,
+    /// `--listen-irc`: its connections are IRC from the first byte.
+    irc_listener: Option<TcpListener>,
     signals: Signals,
     console_in: Option<ConsoleInput>,
     console_out: ConsoleOutput,
@@ -216,6 +219,7 @@ impl Server {
             admission,
             poll,
             listener: Some(listener),
+            irc_listener: None,
             signals,
             console_in,
             console_out,
@@ -278,7 +282,8 @@ impl Server {
             let now = self.clock.now();
             for event in events.iter() {
                 match event.token() {
-                    LISTENER => self.accept(&now),
+                    LISTENER => self.accept_on(&now, false),
+                    IRC_LISTENER => self.accept_on(&now, true),
                     CONSOLE => self.read_console(&now),
                     SIGNALS => self.take_signals(&now),
                     WAKER => self.take_finished(&now),
@@ -418,11 +423,36 @@ impl Server {
         }
     }
 
+    /// Also listens on `listener` (bound by the caller) for IRC clients only: its connections
+    /// are IRC from the first byte (after a TLS handshake, if they start one).
+    pub fn listen_irc(&mut self, listener: std::net::TcpListener) -> Result<(), Error> {
+        listener
+            .set_nonblocking(true)
+            .map_err(context("could not configure the IRC listener"))?;
+        let mut listener = TcpListener::from_std(listener);
+        self.poll
+            .registry()
+            .register(&mut listener, IRC_LISTENER, Interest::READABLE)
+            .map_err(context("could not register the IRC listener"))?;
+        self.irc_listener = Some(listener);
+        Ok(())
+    }
+
     fn accept(&mut self, now: &Now) {
+        self.accept_on(now, false);
+        self.accept_on(now, true);
+    }
+
+    /// Accepts what waits on the main listener, or on the IRC one when `irc`.
+    fn accept_on(&mut self, now: &Now, irc: bool) {
         if self.accept_paused_until.is_some() {
             return;
         }
-        while let Some(listener) = &self.listener {
+        while let Some(listener) = if irc {
+            &self.irc_listener
+        } else {
+            &self.listener
+        } {
             let (mut socket, peer) = match listener.accept() {
                 Ok(accepted) => accepted,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -475,6 +505,7 @@ impl Server {
                 self.config.limits,
                 allowance,
             ));
+            conn.irc_only = irc;
             let deadline =
                 conn.opening_deadline(self.config.greeting_delay, self.config.name_timeout);
             self.counters.accepted += 1;
@@ -777,7 +808,10 @@ impl Server {
         if self.shutdown_deadline.is_some() {
             return;
         }
-        if let Some(mut listener) = self.listener.take() {
+        for mut listener in [self.listener.take(), self.irc_listener.take()]
+            .into_iter()
+            .flatten()
+        {
             let _ = self.poll.registry().deregister(&mut listener);
         }
         crate::service::notify::stopping();

@@ -301,10 +301,13 @@ impl IrcSession {
                 return None;
             }
             "PASS" => {
-                let Some(password) = msg.param(0).filter(|p| !p.is_empty()) else {
+                // A password with spaces sent without its `:` is still one password.
+                let password = msg.params.join(" ");
+                if password.is_empty() {
                     self.num(out, "461", &["PASS"], "Not enough parameters");
                     return None;
-                };
+                }
+                let password = password.as_str();
                 if self.awaiting_password {
                     self.awaiting_password = false;
                     let say = ClientMsg::Say {
@@ -515,10 +518,9 @@ impl IrcSession {
         self.pending
             .push_back((ClientMsg::Command(Command::WhoAmI), Purpose::Role));
         if ctx.autojoin {
-            let room = ctx.default_room.clone();
-            line(out, "", Source::User(&me), "JOIN", &[&room], None);
-            self.joining = Some(room.clone());
-            self.after_join(&room);
+            // Its JOIN follows the user modes (the answer to the role asked for above); the
+            // default room's history waits for its names.
+            self.joining = Some(ctx.default_room.clone());
         }
     }
 
@@ -897,10 +899,16 @@ impl IrcSession {
             ServerMsg::WhoAmI { role, .. } => {
                 self.admin = *role == Role::Admin;
                 match self.purpose {
-                    Purpose::Role if self.admin => {
-                        line(out, "", Source::User(&me), "MODE", &[&me], Some("+o"))
+                    Purpose::Role => {
+                        if self.admin {
+                            line(out, "", Source::User(&me), "MODE", &[&me], Some("+o"));
+                        }
+                        if ctx.autojoin {
+                            let room = ctx.default_room.clone();
+                            line(out, "", Source::User(&me), "JOIN", &[&room], None);
+                            self.after_join(&room);
+                        }
                     }
-                    Purpose::Role => {}
                     Purpose::Oper if self.admin => {
                         self.num(out, "381", &[], "You are now an IRC operator")
                     }
@@ -1245,8 +1253,23 @@ mod tests {
         );
         let burst = encoded(&mut s, welcome("bob"));
         assert!(burst.starts_with(":irc.test 001 bob :Welcome"), "{burst}");
-        assert!(burst.ends_with(":bob!bob@chatd JOIN #lobby\r\n"), "{burst}");
-        assert!(s.holds_input(), "the topic, names and role are asked for");
+        assert!(
+            burst.ends_with(":irc.test 422 bob :MOTD File is missing\r\n"),
+            "{burst}"
+        );
+        assert!(s.holds_input(), "the role is asked for");
+        let (msgs, _) = feed(&mut s, "");
+        assert_eq!(msgs, vec![ClientMsg::Command(Command::WhoAmI)]);
+        let joined = encoded(
+            &mut s,
+            ServerMsg::WhoAmI {
+                name: "bob".into(),
+                role: Role::User,
+                registered: true,
+            },
+        );
+        assert_eq!(joined, ":bob!bob@chatd JOIN #lobby\r\n");
+        assert!(s.holds_input(), "the topic and the names are asked for");
     }
 
     #[test]
@@ -1270,7 +1293,7 @@ mod tests {
              :irc.test 903 carol :SASL authentication successful\r\n"
         );
         let (msgs, reply) = feed(&mut s, "NICK other\r\nUSER c 0 * :C\r\nCAP END\r\n");
-        assert_eq!(msgs.len(), 3, "topic, names, role: {msgs:?}");
+        assert_eq!(msgs, vec![ClientMsg::Command(Command::WhoAmI)]);
         assert!(reply.starts_with(":irc.test 001 carol "), "{reply}");
         let (_, reply) = feed(&mut s, "AUTHENTICATE PLAIN\r\n");
         assert_eq!(
