@@ -122,15 +122,15 @@ fn weechat_negotiates_caps_and_registers_at_cap_end() {
     lines(
         &mut c,
         &[&format!(
-            ":{SERVER} CAP * NAK :multi-prefix server-time away-notify"
+            ":{SERVER} CAP wee NAK :multi-prefix server-time away-notify"
         )],
     );
     c.send_raw(b"CAP REQ :multi-prefix server-time\r\nCAP LIST\r\nCAP END\r\n");
     lines(
         &mut c,
         &[
-            &format!(":{SERVER} CAP * ACK :multi-prefix server-time"),
-            &format!(":{SERVER} CAP * LIST :cap-notify multi-prefix server-time"),
+            &format!(":{SERVER} CAP wee ACK :multi-prefix server-time"),
+            &format!(":{SERVER} CAP wee LIST :cap-notify multi-prefix server-time"),
         ],
     );
     burst(&mut c, "wee", 1, "wee");
@@ -218,7 +218,7 @@ fn sasl_plain_logs_in_to_an_account_and_a_wrong_password_fails_with_904() {
             &format!(
                 ":{SERVER} CAP * LS :cap-notify echo-message message-tags multi-prefix sasl=PLAIN server-time"
             ),
-            &format!(":{SERVER} CAP * ACK :sasl"),
+            &format!(":{SERVER} CAP carol ACK :sasl"),
         ],
     );
     c.send_raw(b"AUTHENTICATE PLAIN\r\n");
@@ -318,7 +318,7 @@ fn a_join_and_the_queries_clients_send_after_it() {
         &[
             &format!(":{SERVER} 352 alice #dev alice chatd {SERVER} alice H@ :0 alice"),
             &format!(":{SERVER} 352 alice #dev bob chatd {SERVER} bob H :0 bob"),
-            &format!(":{SERVER} 315 alice #dev :End of /WHO list"),
+            &format!(":{SERVER} 315 alice #dev :End of WHO list"),
             &format!(":{SERVER} 368 alice #dev :End of channel ban list"),
             &format!(":{SERVER} 353 alice = #dev :@alice bob"),
             &format!(":{SERVER} 366 alice #dev :End of /NAMES list"),
@@ -424,7 +424,7 @@ fn direct_messages_away_whois_userhost_and_ison() {
             &format!(":{SERVER} 302 alice :bob=-bob@chatd alice=-alice@chatd"),
             &format!(":{SERVER} 303 alice :bob alice"),
             &format!(":{SERVER} 352 alice * bob chatd {SERVER} bob G :0 bob"),
-            &format!(":{SERVER} 315 alice bob :End of /WHO list"),
+            &format!(":{SERVER} 315 alice bob :End of WHO list"),
         ],
     );
     alice.send_raw(b"AWAY\r\n");
@@ -452,7 +452,7 @@ fn error_numerics_for_what_cannot_be_done() {
         &mut alice,
         &[
             &format!(":{SERVER} 401 alice nobody :No such nick/channel"),
-            &format!(":{SERVER} 403 alice #nowhere :No such channel"),
+            &format!(":{SERVER} 401 alice #nowhere :No such nick/channel"),
             &format!(":{SERVER} 404 alice #ops :Cannot send to channel"),
             &format!(":{SERVER} 411 alice :No recipient given (PRIVMSG)"),
             &format!(":{SERVER} 412 alice :No text to send"),

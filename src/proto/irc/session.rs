@@ -333,11 +333,8 @@ impl IrcSession {
     }
 
     fn cap(&mut self, msg: &Message, out: &mut Vec<u8>) -> Option<(ClientMsg, Purpose)> {
-        // CAP names the client `*` until it is registered.
-        let me = match self.phase {
-            Phase::Registered => self.me().to_owned(),
-            _ => "*".to_owned(),
-        };
+        // CAP names the client by its nick once it has given one, `*` before.
+        let me = self.me().to_owned();
         let before = self.phase == Phase::Waiting;
         match msg.param(0).map(str::to_ascii_uppercase).as_deref() {
             Some("LS") => {
@@ -867,7 +864,7 @@ impl IrcSession {
                         who_line(out, ctx, &me, room, &m.name, &flags);
                     }
                     let mask = mask.clone();
-                    self.num(out, "315", &[&mask], "End of /WHO list");
+                    self.num(out, "315", &[&mask], "End of WHO list");
                 }
                 _ => {
                     names(out, ctx, &me, room, members);
@@ -992,7 +989,7 @@ impl IrcSession {
                     );
                     who_line(out, ctx, &me, "*", &user.name, &flags);
                 }
-                self.num(out, "315", &[&mask], "End of /WHO list");
+                self.num(out, "315", &[&mask], "End of WHO list");
             }
             Purpose::Userhost(nicks) => {
                 let found: Vec<String> = nicks
@@ -1063,7 +1060,11 @@ impl IrcSession {
                 }
             }
             (Reject::NoSuchRoom { room } | Reject::RoomNameInvalid { room }, Purpose::Who(_)) => {
-                self.num(out, "315", &[room], "End of /WHO list")
+                self.num(out, "315", &[room], "End of WHO list")
+            }
+            // A message's target that is no one and no room: RFC 2812 has 401 for both.
+            (Reject::NoSuchRoom { room } | Reject::RoomNameInvalid { room }, Purpose::Privmsg) => {
+                self.num(out, "401", &[room], "No such nick/channel")
             }
             (Reject::NoSuchRoom { room } | Reject::RoomNameInvalid { room }, _) => {
                 self.num(out, "403", &[room], "No such channel")
