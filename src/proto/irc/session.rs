@@ -1395,4 +1395,103 @@ mod tests {
              :irc.test NOTICE #dev :[00:00:00] <bob> before\r\n"
         );
     }
+
+    #[test]
+    fn any_lines_in_any_order_never_panic_and_every_answer_is_whole_lines() {
+        const WORDS: &[&str] = &[
+            "CAP",
+            "LS",
+            "302",
+            "REQ",
+            ":sasl",
+            "END",
+            "LIST",
+            "NICK",
+            "USER",
+            "PASS",
+            "AUTHENTICATE",
+            "PLAIN",
+            "+",
+            "*",
+            "AGNhcm9sAHB3",
+            "JOIN",
+            "PART",
+            "PRIVMSG",
+            "NOTICE",
+            "#dev",
+            "#lobby,#x",
+            "bob",
+            ":\u{1}ACTION hi\u{1}",
+            ":",
+            "MODE",
+            "+o",
+            "b",
+            "-o",
+            "TOPIC",
+            "KICK",
+            "WHO",
+            "WHOIS",
+            "USERHOST",
+            "ISON",
+            "AWAY",
+            "LIST",
+            "NAMES",
+            "PING",
+            "PONG",
+            "OPER",
+            "QUIT",
+            "0",
+            "@a=b",
+            ":src",
+            "\u{3}4,5x",
+            "é",
+        ];
+        let replies = [
+            welcome("carol"),
+            ServerMsg::PasswordPrompt,
+            ServerMsg::Reject(Reject::NameTaken),
+            ServerMsg::Reject(Reject::WrongPassword),
+            ServerMsg::Reject(Reject::NotInRoom {
+                room: "#dev".into(),
+            }),
+            ServerMsg::Who {
+                room: "#dev".into(),
+                members: vec![],
+            },
+            ServerMsg::Users { users: vec![] },
+            ServerMsg::Done(Done::JoinedRoom {
+                room: RoomTag {
+                    name: "#dev".into(),
+                    default: false,
+                },
+                members: 1,
+                created: true,
+            }),
+            ServerMsg::Bye,
+            ServerMsg::KeepAlive { nonce: 3 },
+        ];
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..300 {
+            let mut s = session();
+            for _ in 0..40 {
+                let words: Vec<&str> = (0..next() % 6)
+                    .map(|_| WORDS[(next() % WORDS.len() as u64) as usize])
+                    .collect();
+                let (_, reply) = feed(&mut s, &format!("{}\r\n", words.join(" ")));
+                assert!(reply.is_empty() || reply.ends_with("\r\n"), "{reply:?}");
+                if next() % 3 == 0 {
+                    let msg = replies[(next() % replies.len() as u64) as usize].clone();
+                    let out = encoded(&mut s, msg);
+                    assert!(out.is_empty() || out.ends_with("\r\n"), "{out:?}");
+                    assert!(out.split_terminator("\r\n").all(|l| l.len() + 2 <= 512));
+                }
+            }
+        }
+    }
 }
