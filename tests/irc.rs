@@ -115,7 +115,7 @@ fn weechat_negotiates_caps_and_registers_at_cap_end() {
     lines(
         &mut c,
         &[&format!(
-            ":{SERVER} CAP * LS :cap-notify echo-message message-tags multi-prefix sasl=PLAIN server-time"
+            ":{SERVER} CAP * LS :batch cap-notify echo-message message-tags multi-prefix sasl=PLAIN server-time"
         )],
     );
     c.send_raw(b"CAP REQ :multi-prefix server-time away-notify\r\n");
@@ -216,7 +216,7 @@ fn sasl_plain_logs_in_to_an_account_and_a_wrong_password_fails_with_904() {
         &mut c,
         &[
             &format!(
-                ":{SERVER} CAP * LS :cap-notify echo-message message-tags multi-prefix sasl=PLAIN server-time"
+                ":{SERVER} CAP * LS :batch cap-notify echo-message message-tags multi-prefix sasl=PLAIN server-time"
             ),
             &format!(":{SERVER} CAP carol ACK :sasl"),
         ],
@@ -783,4 +783,32 @@ fn an_admin_is_an_operator_and_others_are_not() {
     // An admin's kick from IRC: the console's KICK, the IRC way to the one kicked.
     root.send_raw(b"PRIVMSG #lobby :hi\r\n");
     until(&mut guest, ":root!root@chatd PRIVMSG #lobby :hi");
+}
+
+#[test]
+fn with_batch_the_history_on_joining_is_one_chathistory_batch_after_the_names() {
+    let server = start(&[]);
+    let mut bob = server.join("bob");
+    bob.send_line("first");
+    bob.send_line("second");
+    bob.sync();
+    let mut c = Client::connect(server.addr());
+    c.send_raw(
+        b"CAP LS 302\r\nCAP REQ :batch server-time\r\nNICK bat\r\nUSER b 0 * :B\r\nCAP END\r\n",
+    );
+    until(
+        &mut c,
+        &format!(":{SERVER} 366 bat #lobby :End of /NAMES list"),
+    );
+    lines(&mut c, &["BATCH +h1 chathistory #lobby"]);
+    for text in ["first", "second"] {
+        let line = c.next_line();
+        assert!(
+            line.starts_with("@batch=h1;time=20")
+                && line.contains(";msgid=")
+                && line.ends_with(&format!(" :bob!bob@chatd PRIVMSG #lobby :{text}")),
+            "{line}"
+        );
+    }
+    lines(&mut c, &["BATCH -h1"]);
 }

@@ -16,10 +16,13 @@ pub enum Cap {
     /// `echo-message`: the client's own PRIVMSGs and NOTICEs come back to it as the others get
     /// them (with their time and id).
     EchoMessage,
+    /// `batch`: a room's history on joining comes as one `chathistory` batch.
+    Batch,
 }
 
 /// Every capability offered, in the order `CAP LS` lists them (by name).
-pub const OFFERED: [Cap; 6] = [
+pub const OFFERED: [Cap; 7] = [
+    Cap::Batch,
     Cap::CapNotify,
     Cap::EchoMessage,
     Cap::MessageTags,
@@ -38,6 +41,7 @@ impl Cap {
             Cap::Sasl => "sasl",
             Cap::CapNotify => "cap-notify",
             Cap::EchoMessage => "echo-message",
+            Cap::Batch => "batch",
         }
     }
 
@@ -117,11 +121,11 @@ mod tests {
     fn ls_lists_every_capability_with_values_from_302() {
         assert_eq!(
             ls(true),
-            "cap-notify echo-message message-tags multi-prefix sasl=PLAIN server-time"
+            "batch cap-notify echo-message message-tags multi-prefix sasl=PLAIN server-time"
         );
         assert_eq!(
             ls(false),
-            "cap-notify echo-message message-tags multi-prefix sasl server-time"
+            "batch cap-notify echo-message message-tags multi-prefix sasl server-time"
         );
     }
 

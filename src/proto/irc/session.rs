@@ -95,6 +95,8 @@ pub struct IrcSession {
     /// until they are, as a client expects the names right after its JOIN.
     joining: Option<String>,
     held: Vec<u8>,
+    /// Batches opened so far, for their ids.
+    batches: u32,
     /// Users online when it was welcomed, for the LUSERS of its registration.
     online: usize,
     purpose: Purpose,
@@ -132,6 +134,7 @@ impl IrcSession {
             admin: false,
             joining: None,
             held: Vec::new(),
+            batches: 0,
             online: 1,
             purpose: Purpose::Other,
             pending: VecDeque::new(),
@@ -874,7 +877,7 @@ impl IrcSession {
                         .is_some_and(|r| r.eq_ignore_ascii_case(room))
                     {
                         self.joining = None;
-                        out.append(&mut self.held);
+                        self.release_history(room, out);
                     }
                 }
             },
@@ -1026,6 +1029,35 @@ impl IrcSession {
         }
     }
 
+    /// The history held while `room`'s names were awaited: as a `chathistory` batch for a
+    /// client that asked for batches, else as it is.
+    fn release_history(&mut self, room: &str, out: &mut Vec<u8>) {
+        let held = std::mem::take(&mut self.held);
+        if held.is_empty() {
+            return;
+        }
+        if !self.caps.has(Cap::Batch) {
+            out.extend_from_slice(&held);
+            return;
+        }
+        self.batches += 1;
+        let id = format!("h{}", self.batches);
+        out.extend_from_slice(format!("BATCH +{id} chathistory {room}\r\n").as_bytes());
+        for l in held.split_inclusive(|&b| b == b'\n') {
+            match l.strip_prefix(b"@") {
+                Some(tags) => {
+                    out.extend_from_slice(format!("@batch={id};").as_bytes());
+                    out.extend_from_slice(tags);
+                }
+                None => {
+                    out.extend_from_slice(format!("@batch={id} ").as_bytes());
+                    out.extend_from_slice(l);
+                }
+            }
+        }
+        out.extend_from_slice(format!("BATCH -{id}\r\n").as_bytes());
+    }
+
     /// LUSERS (251, 255) for `online` users.
     fn lusers(&self, online: usize, out: &mut Vec<u8>) {
         let there = format!("There are {online} users and 0 invisible on 1 servers");
@@ -1056,7 +1088,7 @@ impl IrcSession {
             (Reject::NoSuchRoom { room } | Reject::RoomNameInvalid { room }, Purpose::Names(_)) => {
                 self.num(out, "366", &[room], "End of /NAMES list");
                 if self.joining.take().is_some() {
-                    out.append(&mut self.held);
+                    self.release_history(room, out);
                 }
             }
             (Reject::NoSuchRoom { room } | Reject::RoomNameInvalid { room }, Purpose::Who(_)) => {
