@@ -812,3 +812,29 @@ fn with_batch_the_history_on_joining_is_one_chathistory_batch_after_the_names() 
     }
     lines(&mut c, &["BATCH -h1"]);
 }
+
+#[test]
+fn a_bad_server_name_or_irc_address_is_refused_naming_its_flag() {
+    let (code, _, err) = common::run_chatd(
+        &["--listen", "127.0.0.1:0", "--server-name", "irc test"],
+        "",
+        None,
+        common::TIMEOUT,
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("invalid value 'irc test' for --server-name: must be 1 to 63 letters"),
+        "{err}"
+    );
+    let (code, _, err) = common::run_chatd(
+        &["--listen", "127.0.0.1:0", "--listen-irc", "127.0.0.1:99999"],
+        "",
+        None,
+        common::TIMEOUT,
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("for --listen-irc: the port must be a number from 0 to 65535"),
+        "{err}"
+    );
+}

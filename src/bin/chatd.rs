@@ -183,6 +183,15 @@ settings! {
         /// serve Prometheus metrics at http://ADDR/metrics and a health check at /healthz, e.g. 127.0.0.1:3002 (default off; keep it on loopback or a private network)
         #[argh(option)]
         metrics_listen: Option<String> as Option<String> = None,
+        /// also listen on this address for IRC clients only, e.g. 0.0.0.0:6667 (a host alone is port 6667; TLS as on --listen)
+        #[argh(option)]
+        listen_irc: Option<String> as Option<String> = None,
+        /// the server's IRC name, in its welcome and the source of its lines (default: the host name)
+        #[argh(option)]
+        server_name: Option<String> as Option<String> = None,
+        /// do not show IRC users the default room as joined when they connect
+        #[argh(switch)]
+        irc_no_autojoin: bool as bool = false,
     }
     other flags {
         /// read the settings from this TOML file first (a key for each flag above, without its --); flags given override it
@@ -526,11 +535,12 @@ impl Effective {
 }
 
 /// What the settings make: the server's configuration and the addresses `listen` and
-/// `metrics-listen` name.
+/// `metrics-listen` and `listen-irc` name.
 struct ServerSettings {
     config: Config,
     listen: Vec<SocketAddr>,
     metrics: Option<Vec<SocketAddr>>,
+    listen_irc: Option<Vec<SocketAddr>>,
 }
 
 /// The server's configuration from the effective settings, checked, or the first setting that
@@ -541,6 +551,11 @@ fn server_config(s: &Settings, utc_offset: time::UtcOffset) -> Result<ServerSett
         .metrics_listen
         .as_deref()
         .map(config::metrics_addrs)
+        .transpose()?;
+    let listen_irc = s
+        .listen_irc
+        .as_deref()
+        .map(config::listen_irc_addrs)
         .transpose()?;
     let tls = TlsFlags {
         cert: s.tls_cert.clone(),
@@ -575,6 +590,9 @@ fn server_config(s: &Settings, utc_offset: time::UtcOffset) -> Result<ServerSett
         tls,
         web_hosts: s.web_host.clone(),
         web_origins: s.web_origin.clone(),
+        listen_irc: listen_irc.as_ref().map(|addrs| addrs[0]),
+        server_name: s.server_name.clone().unwrap_or_else(config::host_name),
+        irc_autojoin: !s.irc_no_autojoin,
         ..Config::default()
     };
     config.limits.max_frame = s.max_frame;
@@ -588,6 +606,7 @@ fn server_config(s: &Settings, utc_offset: time::UtcOffset) -> Result<ServerSett
         config,
         listen,
         metrics,
+        listen_irc,
     })
 }
 
@@ -617,6 +636,7 @@ fn run(args: &Args, utc_offset: time::UtcOffset) -> Result<(), String> {
         mut config,
         listen,
         metrics,
+        listen_irc,
     } = effective.server_config(utc_offset)?;
     let settings = &effective.settings;
     init_logging(&settings.log_file, settings.log_level.0, utc_offset)?;
@@ -653,11 +673,27 @@ fn run(args: &Args, utc_offset: time::UtcOffset) -> Result<(), String> {
         println!("chatd {}", cert.announcement());
         log::info!("{}", cert.announcement());
     }
+    let irc_listener = match (&settings.listen_irc, &listen_irc) {
+        (Some(text), Some(addrs)) => {
+            let irc = bind("--listen-irc", text, addrs)?;
+            let local = irc
+                .local_addr()
+                .map_err(|e| format!("cannot read the IRC listening address: {e}"))?;
+            config.listen_irc = Some(local);
+            println!("chatd listening for IRC on {local}");
+            log::info!("listening for IRC on {local}");
+            Some(irc)
+        }
+        _ => None,
+    };
     let tls = cert.map(|cert| cert.config);
     let mut server =
         Server::new(listener, config, store, registry, tls).map_err(|e| e.to_string())?;
     if let Some((listener, _)) = metrics {
         server.serve_metrics(listener).map_err(|e| e.to_string())?;
+    }
+    if let Some(irc) = irc_listener {
+        server.listen_irc(irc).map_err(|e| e.to_string())?;
     }
     notify::ready(&format!("listening on {local}"));
     server.run().map_err(|e| e.to_string())?;
