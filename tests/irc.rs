@@ -409,6 +409,7 @@ fn direct_messages_away_whois_userhost_and_ison() {
                 ":{SERVER} 312 alice bob {SERVER} :chatd chatd-{}",
                 env!("CARGO_PKG_VERSION")
             ),
+            &format!(":{SERVER} 319 alice bob :#lobby"),
             &format!(":{SERVER} 301 alice bob :meeting"),
             &format!(":{SERVER} 318 alice bob :End of /WHOIS list"),
         ],
@@ -434,6 +435,9 @@ fn direct_messages_away_whois_userhost_and_ison() {
             ":{SERVER} 305 alice :You are no longer marked as being away"
         )],
     );
+    // The same question from a text user: /whois, in every mode.
+    bob.send_line("/whois ALICE");
+    bob.expect_line("[*] alice (user, guest) is in #lobby.");
 }
 
 #[test]
@@ -776,9 +780,18 @@ fn an_admin_is_an_operator_and_others_are_not() {
             &format!(":{SERVER} 311 guest root root chatd * :root"),
         ],
     );
-    until(
+    lines(
         &mut guest,
-        &format!(":{SERVER} 313 guest root :is an IRC operator"),
+        &[
+            &format!(
+                ":{SERVER} 312 guest root {SERVER} :chatd chatd-{}",
+                env!("CARGO_PKG_VERSION")
+            ),
+            &format!(":{SERVER} 313 guest root :is an IRC operator"),
+            &format!(":{SERVER} 319 guest root :@#lobby"),
+            &format!(":{SERVER} 330 guest root root :is logged in as"),
+            &format!(":{SERVER} 318 guest root :End of /WHOIS list"),
+        ],
     );
     // An admin's kick from IRC: the console's KICK, the IRC way to the one kicked.
     root.send_raw(b"PRIVMSG #lobby :hi\r\n");

@@ -196,6 +196,8 @@ pub mod reply_kind {
     pub const BANS: u8 = 12;
     /// An explanation of what happens next (a `/passwd` step, a delayed check, a ban, a takeover).
     pub const NOTICE: u8 = 13;
+    /// Who a user is (`/whois`).
+    pub const WHOIS: u8 = 14;
 }
 
 /// The code of an error frame: hundreds group them (1xx names, 2xx commands, 3xx bad input).
@@ -1048,6 +1050,7 @@ pub fn encode(msg: &ServerMsg, out: &mut Vec<u8>) {
         ServerMsg::PasswordPrompt => encode_reply(reply_kind::PASSWORD_PROMPT, msg, out),
         ServerMsg::Away { .. } => encode_reply(reply_kind::AWAY, msg, out),
         ServerMsg::WhoAmI { .. } => encode_reply(reply_kind::WHOAMI, msg, out),
+        ServerMsg::UserInfo { .. } => encode_reply(reply_kind::WHOIS, msg, out),
         ServerMsg::Time { .. } => encode_reply(reply_kind::TIME, msg, out),
         ServerMsg::Stats { .. } => encode_reply(reply_kind::STATS, msg, out),
         ServerMsg::Bans { .. } => encode_reply(reply_kind::BANS, msg, out),
@@ -1956,6 +1959,7 @@ mod tests {
             | ServerMsg::Done(_)
             | ServerMsg::Away { .. }
             | ServerMsg::WhoAmI { .. }
+            | ServerMsg::UserInfo { .. }
             | ServerMsg::Time { .. }
             | ServerMsg::Stats { .. }
             | ServerMsg::Bans { .. }

@@ -208,6 +208,11 @@ pub enum Command {
     Back,
     /// Show one's own name and role.
     WhoAmI,
+    /// Show who a user online is: role, account, rooms, away.
+    Whois {
+        /// The user's name.
+        name: String,
+    },
     /// Show the server's date, time and UTC offset.
     Time,
     /// Ask the server for a pong with its time.
@@ -377,6 +382,13 @@ pub const COMMANDS: &[CommandSpec] = &[
         false,
     ),
     spec(
+        "whois",
+        &[],
+        "/whois NAME",
+        "show who NAME is: role, account, rooms, away",
+        false,
+    ),
+    spec(
         "time",
         &[],
         "/time",
@@ -523,6 +535,9 @@ impl Command {
             ("unban", false, true) => Command::Moderate(Moderation::Unban {
                 name: first.to_owned(),
             }),
+            ("whois", false, true) => Command::Whois {
+                name: first.to_owned(),
+            },
             ("me", false, _) => Command::Room(RoomCommand::Me {
                 text: args.to_owned(),
             }),
@@ -1452,6 +1467,15 @@ pub enum ServerMsg {
         role: Role,
         /// Whether the name is registered.
         registered: bool,
+    },
+    /// Who a user is, for `/whois`.
+    UserInfo {
+        /// The user's name, role and away reason.
+        user: UserEntry,
+        /// Whether the name is registered.
+        registered: bool,
+        /// The rooms the user is in, the default room first.
+        rooms: Vec<String>,
     },
     /// The server's date, time and UTC offset.
     Time {

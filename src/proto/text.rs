@@ -295,6 +295,30 @@ pub fn encode(msg: &ServerMsg, eol: &[u8], out: &mut Vec<u8>) {
             let kind = if *registered { "registered" } else { "guest" };
             line(&["[*] You are ", name, " (", role.as_str(), ", ", kind, ")."]);
         }
+        ServerMsg::UserInfo {
+            user,
+            registered,
+            rooms,
+        } => {
+            let kind = if *registered { "registered" } else { "guest" };
+            let away = match &user.away {
+                Some(reason) if !reason.is_empty() => format!(", away: {reason}"),
+                Some(_) => ", away".to_owned(),
+                None => String::new(),
+            };
+            line(&[
+                "[*] ",
+                &user.name,
+                " (",
+                user.role.as_str(),
+                ", ",
+                kind,
+                &away,
+                ") is in ",
+                &rooms.join(" "),
+                ".",
+            ]);
+        }
         ServerMsg::Time { at } => line(&["[*] Server time: ", &long_date(at)]),
         ServerMsg::Stats {
             relayed,

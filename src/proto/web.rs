@@ -452,6 +452,7 @@ fn wire(msg: &ServerMsg) -> Wire<'_> {
         ServerMsg::HostHelp => reply("host_help", msg),
         ServerMsg::Away { .. } => reply("away", msg),
         ServerMsg::WhoAmI { .. } => reply("whoami", msg),
+        ServerMsg::UserInfo { .. } => reply("whois", msg),
         ServerMsg::Time { .. } => reply("time", msg),
         ServerMsg::Stats { .. } => reply("stats", msg),
         ServerMsg::Users { users } => json(Out::Users {

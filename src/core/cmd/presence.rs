@@ -1,7 +1,7 @@
 //! Who is here: the user list, away status, and leaving.
 
 use super::super::{Chat, CloseReason, ConnId, Outbox, Recipients};
-use crate::proto::msg::{Done, LeaveKind, ServerMsg};
+use crate::proto::msg::{Done, LeaveKind, Reject, ServerMsg, UserEntry};
 
 /// Lists the users online to `conn`.
 pub fn users(chat: &Chat, conn: ConnId, out: &mut Outbox) {
@@ -11,6 +11,33 @@ pub fn users(chat: &Chat, conn: ConnId, out: &mut Outbox) {
             users: chat.sessions.entries(),
         },
     );
+}
+
+/// Tells `conn` who the user named `name` is: role, account, rooms, away.
+pub fn whois(chat: &Chat, conn: ConnId, name: &str, out: &mut Outbox) {
+    let found = chat.sessions.find(name).and_then(|target| {
+        let session = chat.sessions.get(target)?;
+        let name = chat.sessions.name_of(target)?.to_owned();
+        let rooms = std::iter::once(super::super::rooms::RoomId::DEFAULT)
+            .chain(chat.rooms.joined(target).iter().copied())
+            .map(|room| chat.rooms.name(room).to_owned())
+            .collect();
+        Some(ServerMsg::UserInfo {
+            user: UserEntry {
+                name,
+                role: session.role,
+                away: session.away.clone(),
+            },
+            registered: session.registered,
+            rooms,
+        })
+    });
+    let msg = found.unwrap_or_else(|| {
+        ServerMsg::Reject(Reject::UnknownUser {
+            name: name.to_owned(),
+        })
+    });
+    out.deliver(Recipients::One(conn), msg);
 }
 
 /// Marks `conn` away; `/users` shows it and direct messages get the reason back.
@@ -50,6 +77,34 @@ mod tests {
             role: Role::User,
             away: away.map(Into::into),
         }
+    }
+
+    #[test]
+    fn whois_tells_the_role_account_rooms_and_away_of_someone_online() {
+        let mut s = Script::new();
+        s.join(1, "alice");
+        s.join(2, "bob");
+        s.line(2, "/join #dev");
+        s.line(2, "/away lunch");
+        let info = ServerMsg::UserInfo {
+            user: UserEntry {
+                name: "bob".into(),
+                role: Role::User,
+                away: Some("lunch".into()),
+            },
+            registered: false,
+            rooms: vec!["#lobby".into(), "#dev".into()],
+        };
+        assert_eq!(s.line(1, "/whois BOB"), vec![to_one(1, info)]);
+        assert_eq!(
+            s.line(1, "/whois nobody"),
+            vec![to_one(
+                1,
+                ServerMsg::Reject(Reject::UnknownUser {
+                    name: "nobody".into()
+                })
+            )]
+        );
     }
 
     #[test]

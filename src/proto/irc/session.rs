@@ -692,7 +692,8 @@ impl IrcSession {
             "WHOIS" => {
                 let nick = msg.params.last().cloned().unwrap_or_default();
                 let nick = nick.split(',').next().unwrap_or_default().to_owned();
-                items.push((cmd(Command::Users), Purpose::Whois(nick)));
+                let whois = Command::Whois { name: nick.clone() };
+                items.push((cmd(whois), Purpose::Whois(nick)));
             }
             "USERHOST" => {
                 let nicks = msg.params.iter().take(5).cloned().collect();
@@ -882,6 +883,32 @@ impl IrcSession {
                 }
             },
             ServerMsg::Users { users } => self.users(users, out),
+            ServerMsg::UserInfo {
+                user,
+                registered,
+                rooms,
+            } => {
+                let name = user.name.as_str();
+                numeric(out, ctx, "311", &me, &[name, name, HOST, "*"], Some(name));
+                let info = format!("chatd {}", ctx.version);
+                numeric(out, ctx, "312", &me, &[name, &ctx.server], Some(&info));
+                if user.role == Role::Admin {
+                    numeric(out, ctx, "313", &me, &[name], Some("is an IRC operator"));
+                }
+                if !rooms.is_empty() {
+                    // Admins moderate every room.
+                    let mark = if user.role == Role::Admin { "@" } else { "" };
+                    let list: Vec<String> = rooms.iter().map(|r| format!("{mark}{r}")).collect();
+                    numeric(out, ctx, "319", &me, &[name], Some(&list.join(" ")));
+                }
+                if let Some(reason) = &user.away {
+                    numeric(out, ctx, "301", &me, &[name], Some(reason));
+                }
+                if *registered {
+                    numeric(out, ctx, "330", &me, &[name, name], Some("is logged in as"));
+                }
+                numeric(out, ctx, "318", &me, &[name], Some("End of /WHOIS list"));
+            }
             ServerMsg::Rooms { rooms } if self.purpose == Purpose::List => {
                 self.num(out, "321", &["Channel"], "Users  Name");
                 for room in rooms {
@@ -961,24 +988,6 @@ impl IrcSession {
         let find = |nick: &str| users.iter().find(|u| u.name.eq_ignore_ascii_case(nick));
         match self.purpose.clone() {
             Purpose::Lusers => self.lusers(users.len(), out),
-            Purpose::Whois(nick) => {
-                match find(&nick) {
-                    Some(user) => {
-                        let name = user.name.as_str();
-                        numeric(out, ctx, "311", &me, &[name, name, HOST, "*"], Some(name));
-                        let info = format!("chatd {}", ctx.version);
-                        numeric(out, ctx, "312", &me, &[name, &ctx.server], Some(&info));
-                        if user.role == Role::Admin {
-                            numeric(out, ctx, "313", &me, &[name], Some("is an IRC operator"));
-                        }
-                        if let Some(reason) = &user.away {
-                            numeric(out, ctx, "301", &me, &[name], Some(reason));
-                        }
-                    }
-                    None => self.num(out, "401", &[&nick], "No such nick/channel"),
-                }
-                self.num(out, "318", &[&nick], "End of /WHOIS list");
-            }
             Purpose::WhoNick(mask) => {
                 let all = mask == "*" || mask == "0";
                 for user in users
