@@ -9,6 +9,9 @@
 //!   [`proto::msg`] is the typed vocabulary every layer speaks. [`proto::telnet`] is a sans-IO
 //!   layer in front of the text decoder: telnet commands out, their answers back. [`proto::web`]
 //!   is the browser page's JSON, each message encoded once as a whole WebSocket frame.
+//!   [`proto::irc`] is IRC: the lines every IRC recipient shares (encoded once with tags and once
+//!   without), and [`proto::irc::IrcSession`], the sans-IO per-connection IRC state (registration,
+//!   capabilities, the nick, which command the core's replies answer).
 //! - [`core`]: the chat. [`core::Chat::handle`] takes one [`core::Input`] and the time, changes the
 //!   room, and appends [`core::Action`]s (deliver this to these, close that, stop) to an outbox.
 //!   Every chat rule lives and is tested here.

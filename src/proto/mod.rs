@@ -1,8 +1,8 @@
 //! Codecs: bytes in, [`ClientMsg`]s out, and [`ServerMsg`]s back to bytes. No I/O, no clock, no users.
 //!
-//! Three wire modes share the port: newline-terminated text ([`text`]) for `nc`, `telnet` and
-//! `socat`, length-prefixed frames ([`framed`]) for the `chat` client, and JSON over WebSocket
-//! ([`web`]) for the browser page. The first bytes a client sends tell them apart (the shell's
+//! Four wire modes share the port: newline-terminated text ([`text`]) for `nc`, `telnet` and
+//! `socat`, length-prefixed frames ([`framed`]) for the `chat` client, JSON over WebSocket
+//! ([`web`]) for the browser page, and IRC ([`irc`]) for IRC clients. The first bytes a client sends tell them apart (the shell's
 //! sniffer; [`Mode::sniff`] tells text from frames). [`Decoder`] holds the per-connection decoding state, and
 //! [`telnet::Telnet`] the state of the telnet layer in front of a text connection's decoder;
 //! everything else here is a pure function.

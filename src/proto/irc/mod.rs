@@ -1,7 +1,7 @@
 //! IRC: the wire mode of irssi, WeeChat, HexChat and The Lounge (RFC 2812 and the Modern IRC
 //! documentation, with a few IRCv3 capabilities).
 //!
-//! One file per concern: [`line`] splits and parses client lines (512 bytes, tags up to 8,191),
+//! One file per concern: [`line`](mod@line) splits and parses client lines (512 bytes, tags up to 8,191),
 //! [`caps`] the capabilities a client may ask for, [`encode`] writes lines (the room lines every
 //! IRC recipient shares, split at UTF-8 boundaries to fit), [`replies`] the numerics, and
 //! [`session`] the per-connection state (registration with CAP, NICK, USER, PASS and
