@@ -86,6 +86,22 @@ fn register(addr: SocketAddr, nick: &str, online: usize, names: &str) -> Client 
     client
 }
 
+/// A WHOIS's 317 for `nick` asked by `me`: idle seconds (a few at most here) and a signon time.
+#[track_caller]
+fn idle_line(client: &mut Client, me: &str, nick: &str) {
+    let line = client.next_line();
+    let rest = line
+        .strip_prefix(&format!(":{SERVER} 317 {me} {nick} "))
+        .and_then(|r| r.strip_suffix(" :seconds idle, signon time"))
+        .unwrap_or_else(|| panic!("not a 317: {line}"));
+    let (idle, signon) = rest.split_once(' ').expect("idle and signon");
+    assert!(idle.parse::<u64>().is_ok_and(|s| s < 60), "{line}");
+    assert!(
+        signon.parse::<i64>().is_ok_and(|s| s > 1_700_000_000),
+        "{line}"
+    );
+}
+
 /// A registered guest: sends a PING and waits for its PONG, so everything before has arrived.
 #[track_caller]
 fn sync(client: &mut Client) {
@@ -409,6 +425,12 @@ fn direct_messages_away_whois_userhost_and_ison() {
                 ":{SERVER} 312 alice bob {SERVER} :chatd chatd-{}",
                 env!("CARGO_PKG_VERSION")
             ),
+        ],
+    );
+    idle_line(&mut alice, "alice", "bob");
+    lines(
+        &mut alice,
+        &[
             &format!(":{SERVER} 319 alice bob :#lobby"),
             &format!(":{SERVER} 301 alice bob :meeting"),
             &format!(":{SERVER} 318 alice bob :End of /WHOIS list"),
@@ -437,7 +459,7 @@ fn direct_messages_away_whois_userhost_and_ison() {
     );
     // The same question from a text user: /whois, in every mode.
     bob.send_line("/whois ALICE");
-    bob.expect_line("[*] alice (user, guest) is in #lobby.");
+    bob.expect_line("[*] alice (user, guest) is in #lobby, here since ");
 }
 
 #[test]
@@ -788,6 +810,12 @@ fn an_admin_is_an_operator_and_others_are_not() {
                 env!("CARGO_PKG_VERSION")
             ),
             &format!(":{SERVER} 313 guest root :is an IRC operator"),
+        ],
+    );
+    idle_line(&mut guest, "guest", "root");
+    lines(
+        &mut guest,
+        &[
             &format!(":{SERVER} 319 guest root :@#lobby"),
             &format!(":{SERVER} 330 guest root root :is logged in as"),
             &format!(":{SERVER} 318 guest root :End of /WHOIS list"),

@@ -157,6 +157,10 @@ impl Chat {
         match input {
             Input::Connected { conn, peer, secure } => {
                 self.sessions.connect(conn, peer, secure);
+                if let Some(session) = self.sessions.get_mut(conn) {
+                    session.connected = Some(now.instant);
+                    session.active = Some(now.instant);
+                }
                 self.name_deadlines
                     .push_back((now.instant + self.config.name_timeout, conn));
                 let online = self.sessions.joined_count();
@@ -242,6 +246,7 @@ impl Chat {
                 .collect();
             return;
         }
+        session.active = Some(now.instant);
         if session.passwd.is_some() {
             return cmd::auth::passwd_step(self, now, conn, msg, out);
         }

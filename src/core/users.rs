@@ -70,6 +70,10 @@ pub struct Session {
     /// Per room (lower-cased name, `""` for the default room), the last line the client has,
     /// from its [`ClientMsg::Resume`]: used up when it joins the room.
     pub resume: Vec<(String, Option<LineId>)>,
+    /// When it connected, and when it last said or asked something (for `/whois`).
+    pub connected: Option<std::time::Instant>,
+    /// See `connected`.
+    pub active: Option<std::time::Instant>,
 }
 
 /// The steps of `/passwd` given alone: what the next line is, and what was typed so far.
@@ -117,6 +121,8 @@ impl Session {
             bad_inputs: 0,
             passwd: None,
             resume: Vec::new(),
+            connected: None,
+            active: None,
         }
     }
 }

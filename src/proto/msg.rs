@@ -1476,6 +1476,10 @@ pub enum ServerMsg {
         registered: bool,
         /// The rooms the user is in, the default room first.
         rooms: Vec<String>,
+        /// Seconds since the user last said or asked something.
+        idle_secs: u64,
+        /// When the user connected.
+        since: Stamp,
     },
     /// The server's date, time and UTC offset.
     Time {

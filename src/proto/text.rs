@@ -299,6 +299,8 @@ pub fn encode(msg: &ServerMsg, eol: &[u8], out: &mut Vec<u8>) {
             user,
             registered,
             rooms,
+            idle_secs,
+            since,
         } => {
             let kind = if *registered { "registered" } else { "guest" };
             let away = match &user.away {
@@ -316,7 +318,11 @@ pub fn encode(msg: &ServerMsg, eol: &[u8], out: &mut Vec<u8>) {
                 &away,
                 ") is in ",
                 &rooms.join(" "),
-                ".",
+                ", here since ",
+                since.hms(),
+                ", idle ",
+                &idle_secs.to_string(),
+                " s.",
             ]);
         }
         ServerMsg::Time { at } => line(&["[*] Server time: ", &long_date(at)]),

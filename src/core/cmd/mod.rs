@@ -31,7 +31,7 @@ pub(super) fn dispatch(
         Command::Away { reason } => presence::away(chat, conn, reason, out),
         Command::Back => presence::back(chat, conn, out),
         Command::WhoAmI => info::whoami(chat, conn, out),
-        Command::Whois { name } => presence::whois(chat, conn, &name, out),
+        Command::Whois { name } => presence::whois(chat, now, conn, &name, out),
         Command::Time => out.deliver(Recipients::One(conn), ServerMsg::Time { at: now.stamp }),
         Command::Ping => out.deliver(
             Recipients::One(conn),

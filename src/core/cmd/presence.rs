@@ -1,6 +1,6 @@
 //! Who is here: the user list, away status, and leaving.
 
-use super::super::{Chat, CloseReason, ConnId, Outbox, Recipients};
+use super::super::{Chat, CloseReason, ConnId, Now, Outbox, Recipients};
 use crate::proto::msg::{Done, LeaveKind, Reject, ServerMsg, UserEntry};
 
 /// Lists the users online to `conn`.
@@ -14,7 +14,7 @@ pub fn users(chat: &Chat, conn: ConnId, out: &mut Outbox) {
 }
 
 /// Tells `conn` who the user named `name` is: role, account, rooms, away.
-pub fn whois(chat: &Chat, conn: ConnId, name: &str, out: &mut Outbox) {
+pub fn whois(chat: &Chat, now: &Now, conn: ConnId, name: &str, out: &mut Outbox) {
     let found = chat.sessions.find(name).and_then(|target| {
         let session = chat.sessions.get(target)?;
         let name = chat.sessions.name_of(target)?.to_owned();
@@ -30,6 +30,16 @@ pub fn whois(chat: &Chat, conn: ConnId, name: &str, out: &mut Outbox) {
             },
             registered: session.registered,
             rooms,
+            idle_secs: session
+                .active
+                .map_or(0, |at| now.instant.saturating_duration_since(at).as_secs()),
+            since: {
+                let secs = session
+                    .connected
+                    .map_or(0, |at| now.instant.saturating_duration_since(at).as_secs());
+                now.stamp
+                    .with_unix(now.stamp.unix - i64::try_from(secs).unwrap_or(0))
+            },
         })
     });
     let msg = found.unwrap_or_else(|| {
@@ -86,6 +96,8 @@ mod tests {
         s.join(2, "bob");
         s.line(2, "/join #dev");
         s.line(2, "/away lunch");
+        s.now.instant += std::time::Duration::from_secs(5);
+        s.now.stamp = s.now.stamp.with_unix(s.now.stamp.unix + 5);
         let info = ServerMsg::UserInfo {
             user: UserEntry {
                 name: "bob".into(),
@@ -94,6 +106,8 @@ mod tests {
             },
             registered: false,
             rooms: vec!["#lobby".into(), "#dev".into()],
+            idle_secs: 5,
+            since: s.now.stamp.with_unix(s.now.stamp.unix - 5),
         };
         assert_eq!(s.line(1, "/whois BOB"), vec![to_one(1, info)]);
         assert_eq!(

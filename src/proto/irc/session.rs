@@ -887,6 +887,8 @@ impl IrcSession {
                 user,
                 registered,
                 rooms,
+                idle_secs,
+                since,
             } => {
                 let name = user.name.as_str();
                 numeric(out, ctx, "311", &me, &[name, name, HOST, "*"], Some(name));
@@ -895,6 +897,15 @@ impl IrcSession {
                 if user.role == Role::Admin {
                     numeric(out, ctx, "313", &me, &[name], Some("is an IRC operator"));
                 }
+                let (idle, signon) = (idle_secs.to_string(), since.unix.to_string());
+                numeric(
+                    out,
+                    ctx,
+                    "317",
+                    &me,
+                    &[name, &idle, &signon],
+                    Some("seconds idle, signon time"),
+                );
                 if !rooms.is_empty() {
                     // Admins moderate every room.
                     let mark = if user.role == Role::Admin { "@" } else { "" };
