@@ -396,6 +396,15 @@ impl IrcSession {
                 );
                 None
             }
+            // A registered nick given without its password: another nick instead.
+            Phase::LoggingIn if self.awaiting_password => {
+                self.awaiting_password = false;
+                self.nick = Some(nick.to_owned());
+                let hello = ClientMsg::Hello {
+                    name: nick.to_owned(),
+                };
+                Some((hello, Purpose::Register))
+            }
             // The core is logging the user in, or did under the SASL account's name.
             Phase::LoggingIn | Phase::Welcomed => None,
         }
@@ -1545,5 +1554,37 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_registered_nick_without_a_password_may_give_it_or_another_nick() {
+        let mut s = session();
+        let (msgs, _) = feed(&mut s, "NICK dave\r\nUSER d 0 * :D\r\n");
+        assert_eq!(
+            msgs,
+            vec![ClientMsg::Hello {
+                name: "dave".into()
+            }]
+        );
+        let asked = encoded(&mut s, ServerMsg::PasswordPrompt);
+        assert!(
+            asked.starts_with(":irc.test NOTICE dave :This name is registered"),
+            "{asked}"
+        );
+        let (msgs, _) = feed(&mut s, "NICK dave_\r\n");
+        assert_eq!(
+            msgs,
+            vec![ClientMsg::Hello {
+                name: "dave_".into()
+            }]
+        );
+        encoded(&mut s, ServerMsg::PasswordPrompt);
+        let (msgs, _) = feed(&mut s, "PASS :two words\r\n");
+        assert_eq!(
+            msgs,
+            vec![ClientMsg::Say {
+                text: "two words".into()
+            }]
+        );
     }
 }
