@@ -340,6 +340,19 @@ fn a_join_and_the_queries_clients_send_after_it() {
             &format!(":{SERVER} 366 alice #dev :End of /NAMES list"),
         ],
     );
+    alice.send_raw(b"VERSION\r\nTIME\r\n");
+    lines(
+        &mut alice,
+        &[&format!(
+            ":{SERVER} 351 alice chatd-{} {SERVER} :chatd",
+            env!("CARGO_PKG_VERSION")
+        )],
+    );
+    let time = alice.next_line();
+    assert!(
+        time.starts_with(&format!(":{SERVER} 391 alice {SERVER} :20")),
+        "{time}"
+    );
     alice.send_raw(b"MODE alice\r\nMODE alice +i\r\nMODE bob\r\n");
     lines(
         &mut alice,

@@ -721,6 +721,11 @@ impl IrcSession {
             "LUSERS" => items.push((cmd(Command::Users), Purpose::Lusers)),
             "MOTD" => self.num(out, "422", &[], "MOTD File is missing"),
             "OPER" => items.push((cmd(Command::WhoAmI), Purpose::Oper)),
+            "VERSION" => {
+                let (version, server) = (self.ctx.version.clone(), self.ctx.server.clone());
+                self.num(out, "351", &[&version, &server], "chatd");
+            }
+            "TIME" => items.push((cmd(Command::Time), Purpose::Other)),
             _ => {
                 let name = msg.command.clone();
                 self.num(out, "421", &[&name], "Unknown command");
@@ -892,6 +897,19 @@ impl IrcSession {
                 }
             },
             ServerMsg::Users { users } => self.users(users, out),
+            ServerMsg::Time { at } => {
+                let when = at.to_local();
+                let text = format!(
+                    "{:04}-{:02}-{:02} {} (UTC{})",
+                    when.year(),
+                    u8::from(when.month()),
+                    when.day(),
+                    at.hms(),
+                    when.offset()
+                );
+                let server = ctx.server.clone();
+                self.num(out, "391", &[&server], &text);
+            }
             ServerMsg::UserInfo {
                 user,
                 registered,
