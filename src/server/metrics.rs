@@ -132,7 +132,7 @@ impl<W: Write> Write for Counted<'_, W> {
 
 /// The wire modes as the `mode` label names them; `opening` is a connection whose mode is not
 /// known yet (being sniffed, an HTTP request, a TLS handshake) or that was refused.
-const MODES: [&str; 5] = ["text", "framed", "web", "irc", "opening"];
+pub(crate) const MODES: [&str; 5] = ["text", "framed", "web", "irc", "opening"];
 
 /// The `mode` label's index for a connection in `mode` (`None`: not open yet).
 pub fn mode_index(mode: Option<Mode>) -> usize {
@@ -371,7 +371,7 @@ mod tests {
         counters.slow_consumer(SlowLimit::Soft);
         counters.turns.record(Duration::from_micros(50));
         counters.turns.record(Duration::from_millis(20));
-        let mut connections = [[0; 2]; 4];
+        let mut connections = [[0; 2]; MODES.len()];
         connections[mode_index(Some(Mode::Framed))][1] = 3;
         let text = Snapshot {
             counters,
@@ -386,6 +386,7 @@ mod tests {
             "# TYPE chatd_connections gauge",
             "chatd_connections{mode=\"framed\",transport=\"tls\"} 3",
             "chatd_connections{mode=\"text\",transport=\"plain\"} 0",
+            "chatd_connections{mode=\"irc\",transport=\"plain\"} 0",
             "# TYPE chatd_messages_received_total counter",
             "chatd_messages_received_total 7",
             "chatd_received_bytes_total 1234",

@@ -311,7 +311,7 @@ impl Server {
     fn snapshot(&self) -> Snapshot {
         let mut counters = self.counters.clone();
         counters.deliveries += self.fanout.delivered();
-        let mut connections = [[0; 2]; 5];
+        let mut connections = [[0; 2]; super::metrics::MODES.len()];
         for (_, conn) in &self.conns {
             connections[mode_index(conn.mode())][usize::from(conn.transport.is_tls())] += 1;
         }
