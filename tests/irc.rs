@@ -716,7 +716,17 @@ fn without_autojoin_the_welcome_has_no_join_and_a_silent_client_is_pinged() {
     c.send_raw(format!("PONG :{token}\r\n").as_bytes());
     let again = c.next_line();
     assert!(again.starts_with("PING :"), "still served: {again}");
-    // One left unanswered closes the connection (at once, as a dead peer's).
+    // The default room, joined by hand, is shown as any room is.
+    c.send_raw(b"JOIN #lobby\r\n");
+    lines(
+        &mut c,
+        &[
+            ":quiet!quiet@chatd JOIN #lobby",
+            &format!(":{SERVER} 353 quiet = #lobby :quiet"),
+            &format!(":{SERVER} 366 quiet #lobby :End of /NAMES list"),
+        ],
+    );
+    // One ping left unanswered closes the connection (at once, as a dead peer's).
     c.expect_closed();
 }
 

@@ -95,6 +95,8 @@ pub struct IrcSession {
     /// until they are, as a client expects the names right after its JOIN.
     joining: Option<String>,
     held: Vec<u8>,
+    /// Whether the client was shown the default room as joined.
+    lobby_shown: bool,
     /// Batches opened so far, for their ids.
     batches: u32,
     /// Users online when it was welcomed, for the LUSERS of its registration.
@@ -135,6 +137,7 @@ impl IrcSession {
             joining: None,
             held: Vec::new(),
             batches: 0,
+            lobby_shown: false,
             online: 1,
             purpose: Purpose::Other,
             pending: VecDeque::new(),
@@ -969,6 +972,7 @@ impl IrcSession {
                             line(out, "", Source::User(&me), "MODE", &[&me], Some("+o"));
                         }
                         if ctx.autojoin {
+                            self.lobby_shown = true;
                             let room = ctx.default_room.clone();
                             line(out, "", Source::User(&me), "JOIN", &[&room], None);
                             self.after_join(&room);
@@ -1154,6 +1158,16 @@ impl IrcSession {
             }
             (Reject::NotInRoom { room }, _) => {
                 self.num(out, "442", &[room], "You're not on that channel")
+            }
+            // Everyone is in the default room; a client not shown it (--irc-no-autojoin) joins
+            // it in its own eyes now.
+            (Reject::AlreadyInRoom { room }, Purpose::Join(_))
+                if !self.lobby_shown && room.eq_ignore_ascii_case(&self.ctx.default_room) =>
+            {
+                self.lobby_shown = true;
+                let me = self.me().to_owned();
+                line(out, "", Source::User(&me), "JOIN", &[room], None);
+                self.after_join(room);
             }
             (Reject::AlreadyInRoom { .. } | Reject::AlreadyModerator { .. }, _) => {}
             (Reject::NotModerator { room }, _) => {
