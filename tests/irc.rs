@@ -177,6 +177,11 @@ fn before_registration_only_registration_commands_work() {
             &format!(":{SERVER} 461 early USER :Not enough parameters"),
         ],
     );
+    c.send_raw(b"USER early 0 * :\r\n");
+    lines(
+        &mut c,
+        &[&format!(":{SERVER} 461 early USER :Not enough parameters")],
+    );
     c.send_raw(b"USER early 0 * :Early\r\n");
     burst(&mut c, "early", 1, "early");
     c.send_raw(b"USER early 0 * :again\r\nPASS x\r\n");
@@ -504,6 +509,11 @@ fn error_numerics_for_what_cannot_be_done() {
             &format!(":{SERVER} 461 alice KICK :Not enough parameters"),
             &format!(":{SERVER} 461 alice JOIN :Not enough parameters"),
         ],
+    );
+    alice.send_raw(b"MODE #nowhere\r\n");
+    lines(
+        &mut alice,
+        &[&format!(":{SERVER} 403 alice #nowhere :No such channel")],
     );
     alice.send_raw(b"JOIN #ops\r\n");
     until(

@@ -72,6 +72,8 @@ enum Purpose {
     Topic(String),
     Kick,
     Mode,
+    /// A channel's modes asked for (the room must exist).
+    ModeOf,
     List,
     Role,
     Oper,
@@ -298,7 +300,7 @@ impl IrcSession {
             "USER" => {
                 if registered || self.user {
                     self.num(out, "462", &[], "You may not reregister");
-                } else if msg.params.len() < 4 {
+                } else if msg.params.len() < 4 || msg.params[3].is_empty() {
                     self.num(out, "461", &["USER"], "Not enough parameters");
                 } else {
                     self.user = true;
@@ -753,11 +755,13 @@ impl IrcSession {
             // A change of one's own modes (+i, ...) changes nothing here.
             return None;
         }
-        let started = self.ctx.started.to_string();
         match change.as_str() {
             "" => {
-                numeric(out, self.ctx, "324", self.me(), &[&target, "+nt"], None);
-                numeric(out, self.ctx, "329", self.me(), &[&target, &started], None);
+                // The room's members are asked for only to learn that it exists.
+                let who = RoomCommand::Who {
+                    room: Some(target.clone()),
+                };
+                return Some((ClientMsg::Command(Command::Room(who)), Purpose::ModeOf));
             }
             "b" | "+b" if msg.params.len() == 2 => {
                 self.num(out, "368", &[&target], "End of channel ban list")
@@ -877,6 +881,11 @@ impl IrcSession {
                 (None, Purpose::TopicOnJoin) => {}
                 (None, _) => self.num(out, "331", &[room], "No topic is set"),
             },
+            ServerMsg::Who { room, .. } if self.purpose == Purpose::ModeOf => {
+                numeric(out, ctx, "324", &me, &[room, "+nt"], None);
+                let started = ctx.started.to_string();
+                numeric(out, ctx, "329", &me, &[room, &started], None);
+            }
             ServerMsg::Who { room, members } => match &self.purpose {
                 Purpose::Who(mask) => {
                     for m in members {
