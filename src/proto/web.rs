@@ -20,7 +20,8 @@ use super::msg::{
 use super::{sanitize, text, DecodeError};
 
 /// The version of the JSON vocabulary: the page says it in its hello, the server in its greeting.
-pub const VERSION: u64 = 1;
+/// Version 2 made chat messages lean: `at` is Unix seconds alone, a live line has no `kind`.
+pub const VERSION: u64 = 2;
 
 /// A message from the page, as its JSON reads.
 #[derive(Debug, Deserialize)]
@@ -91,19 +92,16 @@ pub fn decode(message: &str) -> Result<ClientMsg, DecodeError> {
     })
 }
 
-/// A stamp as the page reads it: Unix seconds and the server's local `HH:MM:SS`.
-#[derive(Debug, Serialize)]
-struct At<'a> {
-    unix: i64,
-    hms: &'a str,
+/// A stamp as the page reads it: Unix seconds (the page shows them in the reader's own time).
+fn seconds(stamp: &Stamp) -> i64 {
+    stamp.unix
 }
 
-impl<'a> From<&'a Stamp> for At<'a> {
-    fn from(stamp: &'a Stamp) -> At<'a> {
-        At {
-            unix: stamp.unix,
-            hms: stamp.hms(),
-        }
+/// A line's id, written as it is displayed straight into the JSON (no `String` of its own).
+fn line_id<S: serde::Serializer>(id: &Option<LineId>, out: S) -> Result<S::Ok, S::Error> {
+    match id {
+        Some(id) => out.collect_str(id),
+        None => out.serialize_none(),
     }
 }
 
@@ -149,7 +147,7 @@ struct UserOut<'a> {
 struct BanOut<'a> {
     name: &'a str,
     by: &'a str,
-    at: At<'a>,
+    at: i64,
     reason: Option<&'a str>,
 }
 
@@ -157,7 +155,7 @@ struct BanOut<'a> {
 struct TopicOut<'a> {
     text: &'a str,
     by: &'a str,
-    at: At<'a>,
+    at: i64,
 }
 
 /// A message to the page, as its JSON is laid out.
@@ -174,26 +172,30 @@ enum Out<'a> {
         more: usize,
     },
     Chat {
-        kind: &'static str,
+        /// None for a live line, the one a burst is made of.
         #[serde(skip_serializing_if = "Option::is_none")]
-        id: Option<String>,
-        at: At<'a>,
+        kind: Option<&'static str>,
+        #[serde(skip_serializing_if = "Option::is_none", serialize_with = "line_id")]
+        id: Option<LineId>,
+        at: i64,
         from: &'a str,
         text: &'a str,
     },
     RoomChat {
         room: Room<'a>,
-        kind: &'static str,
+        /// None for a live line.
         #[serde(skip_serializing_if = "Option::is_none")]
-        id: Option<String>,
-        at: At<'a>,
+        kind: Option<&'static str>,
+        #[serde(skip_serializing_if = "Option::is_none", serialize_with = "line_id")]
+        id: Option<LineId>,
+        at: i64,
         from: &'a str,
         text: &'a str,
     },
     Gap {
         room: Room<'a>,
         missing: Option<u64>,
-        since: Option<At<'a>>,
+        since: Option<i64>,
         text: String,
     },
     Event {
@@ -252,7 +254,7 @@ enum Out<'a> {
     Bye,
     Pong {
         nonce: u64,
-        at: At<'a>,
+        at: i64,
     },
 }
 
@@ -298,7 +300,7 @@ fn ban(entry: &BanEntry) -> BanOut<'_> {
     BanOut {
         name: &entry.name,
         by: &entry.by,
-        at: At::from(&entry.at),
+        at: seconds(&entry.at),
         reason: entry.reason.as_deref(),
     }
 }
@@ -324,7 +326,7 @@ fn topic(entry: &TopicEntry) -> TopicOut<'_> {
     TopicOut {
         text: &entry.text,
         by: &entry.by,
-        at: At::from(&entry.at),
+        at: seconds(&entry.at),
     }
 }
 
@@ -391,7 +393,7 @@ fn room_line<'a>(room: &'a RoomTag, line: &'a RoomLine) -> Out<'a> {
         room: Room::from(room),
         kind,
         id: None,
-        at: At::from(at),
+        at: seconds(at),
         from,
         text,
     };
@@ -404,11 +406,11 @@ fn room_line<'a>(room: &'a RoomTag, line: &'a RoomLine) -> Out<'a> {
         text,
     };
     match line {
-        RoomLine::Chat { at, from, text } => said("said", at, from, text),
-        RoomLine::Me { at, from, text } => said("action", at, from, text),
+        RoomLine::Chat { at, from, text } => said(None, at, from, text),
+        RoomLine::Me { at, from, text } => said(Some("action"), at, from, text),
         RoomLine::History { at, from, text, me } => {
             let kind = if *me { "history_action" } else { "history" };
-            said(kind, at, from, text)
+            said(Some(kind), at, from, text)
         }
         RoomLine::Entered { names, more } => happened("entered", names, *more, "", ""),
         RoomLine::Left {
@@ -473,23 +475,23 @@ fn wire(msg: &ServerMsg) -> Wire<'_> {
             more: *more,
         }),
         ServerMsg::Chat { at, from, text } => json(Out::Chat {
-            kind: "room",
+            kind: None,
             id: None,
-            at: At::from(at),
+            at: seconds(at),
             from,
             text,
         }),
         ServerMsg::Backlog { at, from, text } => json(Out::Chat {
-            kind: "history",
+            kind: Some("history"),
             id: None,
-            at: At::from(at),
+            at: seconds(at),
             from,
             text,
         }),
         ServerMsg::Direct { at, from, text } => json(Out::Chat {
-            kind: "direct",
+            kind: Some("direct"),
             id: None,
-            at: At::from(at),
+            at: seconds(at),
             from,
             text,
         }),
@@ -526,14 +528,14 @@ fn wire(msg: &ServerMsg) -> Wire<'_> {
         ServerMsg::KeepAlive { nonce } => Wire::Ping(*nonce),
         ServerMsg::Pong { nonce, at } => json(Out::Pong {
             nonce: *nonce,
-            at: At::from(at),
+            at: seconds(at),
         }),
         ServerMsg::Line { id, msg } => {
             let mut line = wire(msg);
             if let Wire::Json(Out::Chat { id: slot, .. } | Out::RoomChat { id: slot, .. }) =
                 &mut line
             {
-                *slot = Some(id.to_string());
+                *slot = Some(*id);
             }
             line
         }
@@ -544,7 +546,7 @@ fn wire(msg: &ServerMsg) -> Wire<'_> {
         } => json(Out::Gap {
             room: Room::from(room),
             missing: *missing,
-            since: since.as_ref().map(At::from),
+            since: since.as_ref().map(seconds),
             text: gap_text(&room.name, *missing, since.as_ref()),
         }),
     }
@@ -646,7 +648,7 @@ mod tests {
     fn the_examples_in_protocol_md_decode() {
         let cases = [
             (
-                r#"{"type":"hello","v":1,"name":"alice"}"#,
+                r#"{"type":"hello","v":2,"name":"alice"}"#,
                 ClientMsg::Hello {
                     name: "alice".into(),
                 },
@@ -756,9 +758,16 @@ mod tests {
             assert_eq!(decode(bad), Err(DecodeError::WebMessage), "{bad}");
             assert!(!DecodeError::WebMessage.is_fatal());
         }
-        let wrong = decode(r#"{"type":"hello","v":2,"name":"alice"}"#);
-        assert_eq!(wrong, Err(DecodeError::WebVersion { version: 2 }));
-        assert!(DecodeError::WebVersion { version: 2 }.is_fatal());
+        // A page of version 1 (a tab left open across an upgrade) is told to reload.
+        let old = decode(r#"{"type":"hello","v":1,"name":"alice"}"#);
+        assert_eq!(old, Err(DecodeError::WebVersion { version: 1 }));
+        assert!(DecodeError::WebVersion { version: 1 }.is_fatal());
+        assert_eq!(
+            DecodeError::WebVersion { version: 1 }.to_string(),
+            "unsupported version 1: this server speaks version 2 over WebSocket; reload the page"
+        );
+        let later = decode(r#"{"type":"hello","v":3,"name":"alice"}"#);
+        assert_eq!(later, Err(DecodeError::WebVersion { version: 3 }));
         // Fields this version does not know are ignored: a later page may add some.
         assert!(decode(r#"{"type":"say","text":"x","id":3}"#).is_ok());
     }
@@ -783,9 +792,8 @@ mod tests {
         let value: Value = serde_json::from_slice(&payload).unwrap();
         assert_eq!(
             value,
-            json!({"type":"room_chat","room":{"name":"#lobby","default":true},"kind":"said",
-                   "at":{"unix":1_700_000_000,"hms":"22:13:20"},"from":"alice",
-                   "text":"<b>hi</b> & \"bye\""})
+            json!({"type":"room_chat","room":{"name":"#lobby","default":true},
+                   "at":1_700_000_000,"from":"alice","text":"<b>hi</b> & \"bye\""})
         );
     }
 
@@ -805,8 +813,7 @@ mod tests {
         };
         assert_eq!(
             parsed(&line),
-            json!({"type":"chat","kind":"room","id":"abc-3-9",
-                   "at":{"unix":1_700_000_000,"hms":"22:13:20"},"from":"bob","text":"hi"})
+            json!({"type":"chat","id":"abc-3-9","at":1_700_000_000,"from":"bob","text":"hi"})
         );
         let direct = parsed(&ServerMsg::Direct {
             at: stamp(),
@@ -839,6 +846,34 @@ mod tests {
         for bad in ["", "abc-3", "abc-3-9-1", "xyz-3-9", "abc--9", "abc-3-x"] {
             assert_eq!(LineId::parse(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn a_live_line_of_the_burst_is_lean_on_the_wire() {
+        // The burst's delivery: 64 characters from a 6-letter name in the default room, with an
+        // id of this run (32 bits of epoch) past its 10,000th line. Text mode sends it in 86.
+        let line = ServerMsg::Line {
+            id: LineId {
+                epoch: u64::from(u32::MAX),
+                room: 0,
+                seq: 98_765,
+            },
+            msg: Box::new(ServerMsg::Chat {
+                at: stamp(),
+                from: "load12".into(),
+                text: "x".repeat(64),
+            }),
+        };
+        let mut out = Vec::new();
+        encode(&line, &mut out);
+        assert_eq!(
+            std::str::from_utf8(&out[4..]).unwrap(),
+            format!(
+                r#"{{"type":"chat","id":"ffffffff-0-98765","at":1700000000,"from":"load12","text":"{}"}}"#,
+                "x".repeat(64)
+            )
+        );
+        assert_eq!(out.len(), 149, "version 1 took 185");
     }
 
     #[test]
@@ -1139,7 +1174,7 @@ mod tests {
     fn structured_messages_carry_their_fields() {
         assert_eq!(
             parsed(&ServerMsg::Greeting { online: 3 }),
-            json!({"type":"greeting","v":1,"online":3})
+            json!({"type":"greeting","v":2,"online":3})
         );
         assert_eq!(
             parsed(&ServerMsg::Reject(Reject::NameTaken)),

@@ -813,12 +813,14 @@ fn is_resource_exhaustion(error: &io::Error) -> bool {
 }
 
 /// A number for this run of the server, so that the line ids of an earlier run (a page that
-/// was open across a restart) are known as such: the start time in nanoseconds and the pid.
+/// was open across a restart) are known as such: the start time in nanoseconds and the pid, in
+/// 32 bits (at most eight hex digits in every line id the WebSocket mode sends).
 fn run_epoch() -> u64 {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |since| since.as_nanos());
-    // The low 64 bits of the nanoseconds change at every start; the pid tells apart two
-    // servers started in the same nanosecond.
-    (nanos as u64) ^ (u64::from(std::process::id()) << 32)
+    // The low 32 bits of the nanoseconds change at every start (a restart that drew the same
+    // ones, one in four billion, would resume across it); the pid tells apart two servers
+    // started in the same nanosecond.
+    u64::from((nanos as u32) ^ std::process::id().rotate_left(16))
 }
