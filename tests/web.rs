@@ -348,6 +348,69 @@ fn a_web_user_chats_both_ways_with_a_text_user_and_a_framed_user() {
 }
 
 #[test]
+fn an_answer_to_a_request_with_a_body_is_not_cut_by_a_reset() {
+    use rustix::net::{sockopt, AddressFamily, SocketType};
+    let server = Server::start(&[]);
+    let page = get(&server, "/app.js");
+    for request in ["GET /app.js", "POST /", "GET /nowhere"] {
+        // A client slow to read (a small receive buffer): most of the answer is still in the
+        // server's socket when it is done with the request, whose body it never reads; closing
+        // over that body would reset the connection and drop the rest of the answer.
+        let socket = rustix::net::socket(AddressFamily::INET, SocketType::STREAM, None).unwrap();
+        sockopt::set_socket_recv_buffer_size(&socket, 2048).unwrap();
+        rustix::net::connect(&socket, &server.addr).expect("connect");
+        let mut stream = TcpStream::from(socket);
+        let body = "x".repeat(30_000);
+        let head = format!(
+            "{request} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\n\r\n",
+            server.addr,
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        stream.write_all(body.as_bytes()).unwrap();
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        let mut answer = Vec::new();
+        let end = stream.read_to_end(&mut answer);
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(
+            end.is_ok(),
+            "{request}: {end:?} after {} bytes",
+            answer.len()
+        );
+        match request {
+            "GET /app.js" => assert_eq!(answer, page),
+            "POST /" => assert!(answer.starts_with("HTTP/1.1 405 "), "{answer}"),
+            _ => assert!(answer.starts_with("HTTP/1.1 404 "), "{answer}"),
+        }
+    }
+}
+
+#[test]
+fn an_answered_request_holds_no_per_address_slot_while_it_drains() {
+    let server = Server::start(&["--max-per-ip", "1", "--limit-loopback"]);
+    // The page's request is answered; its socket stays open (a browser closes it when it likes),
+    // and the server, draining it, no longer counts it.
+    let mut first = tcp(server.addr);
+    let host = server.addr;
+    first
+        .write_all(format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes())
+        .unwrap();
+    first.set_read_timeout(Some(WAIT)).unwrap();
+    let mut answer = Vec::new();
+    first.read_to_end(&mut answer).expect("the page, then the server's end");
+    assert!(answer.starts_with(b"HTTP/1.1 200 OK"));
+    // The page's WebSocket is the one connection from this address that counts.
+    let mut web = WebUser::join(&server, "wendy");
+    web.send(&json!({"type":"say","text":"in"}));
+    let mut second = tcp(server.addr);
+    second.set_read_timeout(Some(WAIT)).unwrap();
+    let mut refused = String::new();
+    second.read_to_string(&mut refused).expect("the refusal");
+    assert!(refused.contains("too many connections"), "{refused}");
+    drop(first);
+}
+
+#[test]
 fn a_page_of_another_origin_is_refused_with_403() {
     let server = Server::start(&["--web-origin", "https://portal.example.org"]);
     match WebUser::try_connect(&server, Some("http://evil.example")) {

@@ -68,6 +68,10 @@ const METRICS: Token = Token(usize::MAX - 6);
 
 /// How long a connection the server is closing may take to receive what is queued for it.
 const CLOSE_LINGER: Duration = Duration::from_secs(5);
+/// How long an answered HTTP connection reads what its peer still sends before it is dropped.
+const DRAIN_LINGER: Duration = Duration::from_secs(2);
+/// The most bytes an answered HTTP connection reads (and drops) before it is dropped.
+const MAX_DRAIN: usize = 64 * 1024;
 /// How long shutdown may take to flush every client.
 const SHUTDOWN_LINGER: Duration = Duration::from_secs(2);
 /// How long to wait before accepting again after running out of file descriptors.
@@ -320,7 +324,9 @@ impl Server {
             .closing
             .iter()
             .filter_map(|&key| match self.conns.get(key)?.closing {
-                Some(Closing::AfterFlush { deadline }) => Some(deadline),
+                Some(Closing::AfterFlush { deadline } | Closing::Draining { deadline, .. }) => {
+                    Some(deadline)
+                }
                 _ => None,
             });
         linger
@@ -702,7 +708,10 @@ impl Server {
         let already = conn.closing.is_some();
         match (conn.closing, how) {
             (Some(Closing::Now), _) => return,
-            (Some(Closing::AfterFlush { .. }), Closing::AfterFlush { .. }) => return,
+            (
+                Some(Closing::AfterFlush { .. } | Closing::Draining { .. }),
+                Closing::AfterFlush { .. },
+            ) => return,
             _ => conn.closing = Some(how),
         }
         if let Closing::AfterFlush { .. } = how {
@@ -732,16 +741,16 @@ impl Server {
                     self.closing.push(key);
                     continue;
                 }
+                Some(conn) if conn.should_drain() => {
+                    self.begin_drain(key, now);
+                    continue;
+                }
                 Some(_) => {}
             }
             let mut conn = self.conns.remove(key);
-            self.admission.release(conn.peer());
-            if conn.transport.is_tls() && !conn.transport.is_handshaking() {
-                // One try at telling the peer the stream ends here, not cut short.
-                conn.transport.close_notify();
-                let _ = conn
-                    .transport
-                    .write(&mut Default::default(), &mut conn.socket);
+            if !conn.released {
+                self.admission.release(conn.peer());
+                end_stream(&mut conn);
             }
             let _ = self.poll.registry().deregister(&mut conn.socket);
             let _ = conn.socket.shutdown(std::net::Shutdown::Both);
@@ -760,6 +769,53 @@ impl Server {
             self.accept(now);
         }
         freed
+    }
+
+    /// Shuts the sending side of `key`, whose answer is written, and reads (and drops) what the
+    /// peer still sends until it closes, [`MAX_DRAIN`] bytes or [`DRAIN_LINGER`]: closing a socket
+    /// with unread bytes resets the connection, and the peer may then lose the answer. It no
+    /// longer counts toward the per-address limit.
+    fn begin_drain(&mut self, key: usize, now: &Now) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        end_stream(conn);
+        let _ = conn.socket.shutdown(std::net::Shutdown::Write);
+        conn.closing = Some(Closing::Draining {
+            deadline: now.instant + DRAIN_LINGER,
+            left: MAX_DRAIN,
+        });
+        conn.released = true;
+        conn.readable = true;
+        self.admission.release(conn.peer());
+        self.closing.push(key);
+        // Bytes that came before may be waiting with no new event to tell of them.
+        self.drain(key);
+    }
+
+    /// Reads and drops what a draining connection's peer sent; its end, or the budget used up,
+    /// makes it done.
+    pub(super) fn drain(&mut self, key: usize) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        let mut buf = std::mem::take(&mut self.read_buf);
+        while let Some(Closing::Draining { deadline, left }) = conn.closing {
+            if !conn.readable {
+                break;
+            }
+            match io::Read::read(&mut conn.socket, &mut buf[..left.min(READ_CHUNK)]) {
+                Ok(0) => conn.closing = Some(Closing::Now),
+                Ok(n) => {
+                    let left = left - n;
+                    conn.closing = Some(Closing::Draining { deadline, left });
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => conn.readable = false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => conn.closing = Some(Closing::Now),
+            }
+        }
+        self.read_buf = buf;
     }
 
     fn begin_shutdown(&mut self, now: &Now) {
@@ -810,6 +866,16 @@ fn is_resource_exhaustion(error: &io::Error) -> bool {
             || code == rustix::io::Errno::NOBUFS.raw_os_error()
             || code == rustix::io::Errno::NOMEM.raw_os_error()
     )
+}
+
+/// Ends a TLS stream properly (one try at telling the peer it ends here, not cut short).
+fn end_stream(conn: &mut Connection) {
+    if conn.transport.is_tls() && !conn.transport.is_handshaking() {
+        conn.transport.close_notify();
+        let _ = conn
+            .transport
+            .write(&mut Default::default(), &mut conn.socket);
+    }
 }
 
 /// A number for this run of the server, so that the line ids of an earlier run (a page that
