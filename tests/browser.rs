@@ -528,9 +528,14 @@ fn the_page_chats_switches_rooms_sends_dms_and_survives_a_restart() {
     carol.send_line("/join #dev");
     carol.expect_line("You joined #dev (2 members)");
 
-    // No script error and nothing the Content-Security-Policy refused, all along.
+    // No script error, nothing the Content-Security-Policy refused and no failed request (the
+    // icon, which browsers ask for by themselves, included), all along.
     let log = browser.console_log();
-    let bad = |l: &&String| l.contains("Content Security Policy") || l.contains("Uncaught");
+    let bad = |l: &&String| {
+        l.contains("Content Security Policy")
+            || l.contains("Uncaught")
+            || l.contains("Failed to load resource")
+    };
     assert!(!log.iter().any(|l| bad(&l)), "{log:#?}");
     drop(server);
 }

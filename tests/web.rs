@@ -228,6 +228,16 @@ fn the_page_is_served_with_its_security_headers_and_nothing_else_is() {
     );
     assert!(script.contains("textContent"), "chat text goes in as text");
     assert!(!script.contains("innerHTML"), "never as HTML");
+    // The page names its own icon, so browsers do not ask for /favicon.ico; if one does anyway,
+    // it gets the same icon rather than a 404.
+    assert!(body.contains(r#"<link rel="icon" href="/favicon.svg" type="image/svg+xml">"#));
+    for icon in ["/favicon.svg", "/favicon.ico"] {
+        let answer = get(&server, icon);
+        let (head, body) = split(&answer);
+        assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{icon}: {head}");
+        assert!(head.contains("Content-Type: image/svg+xml\r\n"), "{head}");
+        assert!(body.starts_with("<svg "), "{body}");
+    }
 
     let missing = get(&server, "/admin");
     assert!(
@@ -397,7 +407,9 @@ fn an_answered_request_holds_no_per_address_slot_while_it_drains() {
         .unwrap();
     first.set_read_timeout(Some(WAIT)).unwrap();
     let mut answer = Vec::new();
-    first.read_to_end(&mut answer).expect("the page, then the server's end");
+    first
+        .read_to_end(&mut answer)
+        .expect("the page, then the server's end");
     assert!(answer.starts_with(b"HTTP/1.1 200 OK"));
     // The page's WebSocket is the one connection from this address that counts.
     let mut web = WebUser::join(&server, "wendy");
