@@ -8,6 +8,8 @@
 //! [`ServerMsg::KeepAlive`] is the one message that is no JSON: it is a WebSocket ping, which a
 //! browser answers by itself even in a background tab.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 use tungstenite::protocol::frame::FrameHeader;
@@ -61,10 +63,33 @@ enum In {
     },
 }
 
+/// The two messages nearly all of a page's are (`say` and `line`), read in place: serde reads a
+/// tagged enum by first copying every field of the message into a buffer of its own.
+#[derive(Debug, Deserialize)]
+struct Said<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow, default)]
+    text: Option<Cow<'a, str>>,
+}
+
 /// Decodes one text message from the page.
 pub fn decode(message: &str) -> Result<ClientMsg, DecodeError> {
-    let parsed: In = serde_json::from_str(message).map_err(|_| DecodeError::WebMessage)?;
     let clean = |text: &str| sanitize(text.as_bytes());
+    // Whatever this does not take (another type, a field twice, a mistyped field of another
+    // message) is read whole below, with the same outcome as if it had not been tried.
+    if let Ok(Said {
+        kind,
+        text: Some(text),
+    }) = serde_json::from_str(message)
+    {
+        match &*kind {
+            "say" => return Ok(ClientMsg::Say { text: clean(&text) }),
+            "line" => return Ok(text::parse_owned(clean(&text))),
+            _ => {}
+        }
+    }
+    let parsed: In = serde_json::from_str(message).map_err(|_| DecodeError::WebMessage)?;
     Ok(match parsed {
         In::Hello { v, name } if v == VERSION => ClientMsg::Hello { name: clean(&name) },
         In::Hello { v, .. } => return Err(DecodeError::WebVersion { version: v }),
@@ -770,6 +795,25 @@ mod tests {
         assert_eq!(later, Err(DecodeError::WebVersion { version: 3 }));
         // Fields this version does not know are ignored: a later page may add some.
         assert!(decode(r#"{"type":"say","text":"x","id":3}"#).is_ok());
+        // Say and line are read in place; what that reading refuses is read whole, as before.
+        assert_eq!(
+            decode(r#"{"text":"a\"b\u00e9","type":"say","nonce":"n"}"#),
+            Ok(ClientMsg::Say {
+                text: "a\"b\u{e9}".into()
+            })
+        );
+        assert_eq!(
+            decode(r#"{"type":"say","text":"a","text":"b"}"#),
+            Err(DecodeError::WebMessage)
+        );
+        assert_eq!(
+            decode(r#"{"type":"ping","nonce":7,"text":5}"#),
+            Ok(ClientMsg::Ping { nonce: 7 })
+        );
+        assert_eq!(
+            decode(r#"{"type":"line","text":null}"#),
+            Err(DecodeError::WebMessage)
+        );
     }
 
     #[test]
