@@ -423,6 +423,43 @@ fn an_answered_request_holds_no_per_address_slot_while_it_drains() {
 }
 
 #[test]
+fn a_page_that_never_reads_is_cut_at_the_output_cap_while_others_chat() {
+    let server = Server::start(&["--max-outbuf", "65536", "--no-flood-control"]);
+    let mut tess = TextUser::join(&server, "tess");
+    let mut walt = WebUser::join(&server, "walt");
+    // Slow joins and reads nothing more; tess's lines pile up for it past the cap.
+    let _slow = WebUser::join(&server, "slow");
+    tess.expect_containing("slow entered");
+    let filler = "f".repeat(4000);
+    let exited = std::cell::Cell::new(false);
+    let mut sent = 0;
+    while !exited.get() {
+        assert!(
+            sent < 8 * 1024,
+            "slow was never cut after {sent} lines of 4 KB"
+        );
+        for _ in 0..8 {
+            tess.send(&format!("{sent:05} {filler}"));
+            sent += 1;
+        }
+        // Walt reads every line as it comes, so only slow falls behind.
+        let last = format!("{:05} ", sent - 1);
+        walt.expect("tess's last line", |m| {
+            m["text"].as_str().is_some_and(|t| t.starts_with(&last))
+        });
+        tess.send("/whoami");
+        tess.expect_line("the answer", |l| {
+            if l.contains("slow exited") {
+                exited.set(true);
+            }
+            l.contains("You are tess")
+        });
+    }
+    walt.send(&json!({"type":"say","text":"still here"}));
+    tess.expect_line("walt's line", |l| is_chat_line(l, "walt > still here"));
+}
+
+#[test]
 fn a_page_of_another_origin_is_refused_with_403() {
     let server = Server::start(&["--web-origin", "https://portal.example.org"]);
     match WebUser::try_connect(&server, Some("http://evil.example")) {
