@@ -574,6 +574,34 @@ fn the_page_chats_switches_rooms_sends_dms_and_survives_a_restart() {
     carol.send_line("/join #dev");
     carol.expect_line("You joined #dev (2 members)");
 
+    // The system's light or dark setting is followed.
+    let background = |scheme: &str| {
+        let media = json!({
+            "cmd": "Emulation.setEmulatedMedia",
+            "params": { "features": [{ "name": "prefers-color-scheme", "value": scheme }] },
+        });
+        browser.session("POST", "/goog/cdp/execute", Some(media));
+        browser.script(
+            "return getComputedStyle(document.body).backgroundColor;",
+            json!([]),
+        )
+    };
+    assert_eq!(background("light"), json!("rgb(253, 253, 253)"));
+    assert_eq!(background("dark"), json!("rgb(23, 24, 27)"));
+    // A phone-sized window: one column (the rooms above the chat, the people below), and
+    // nothing wider than the screen.
+    let phone = json!({ "width": 400, "height": 800 });
+    browser.session("POST", "/window/rect", Some(phone));
+    browser.wait_for(
+        "one column on a phone",
+        "const r = (id) => document.getElementById(id).getBoundingClientRect();
+         return [innerWidth <= 480, r('side').bottom <= r('chat').top + 1,
+                 r('chat').bottom <= r('people').top + 1,
+                 document.documentElement.scrollWidth <= innerWidth];",
+        json!([]),
+        |v| v == &json!([true, true, true, true]),
+    );
+
     // No script error, nothing the Content-Security-Policy refused and no failed request (the
     // icon, which browsers ask for by themselves, included), all along.
     let log = browser.console_log();
