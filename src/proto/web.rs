@@ -73,9 +73,28 @@ struct Said<'a> {
     text: Option<Cow<'a, str>>,
 }
 
+/// The type and the text of a `say` or `line` message in the very shape the page and chatd-load
+/// write it, `{"type":"say","text":"..."}`, with nothing in the text to unescape: that text is
+/// the string JSON means, so it is taken as it lies. Anything else is `None` and read by serde.
+fn plain_said(message: &str) -> Option<(&str, &str)> {
+    let rest = message.strip_prefix(r#"{"type":""#)?;
+    let (kind, rest) = rest.split_once('"')?;
+    let text = rest.strip_prefix(r#","text":""#)?.strip_suffix(r#""}"#)?;
+    // Every byte is looked at, with no early exit, so the check runs many bytes at a time.
+    let plain = text
+        .bytes()
+        .fold(true, |ok, b| ok & (b >= 0x20 && b != b'"' && b != b'\\'));
+    plain.then_some((kind, text))
+}
+
 /// Decodes one text message from the page.
 pub fn decode(message: &str) -> Result<ClientMsg, DecodeError> {
     let clean = |text: &str| sanitize(text.as_bytes());
+    match plain_said(message) {
+        Some(("say", text)) => return Ok(ClientMsg::Say { text: clean(text) }),
+        Some(("line", text)) => return Ok(text::parse_owned(clean(text))),
+        _ => {}
+    }
     // Whatever this does not take (another type, a field twice, a mistyped field of another
     // message) is read whole below, with the same outcome as if it had not been tried.
     if let Ok(Said {
@@ -884,6 +903,38 @@ mod tests {
         assert_eq!(
             decode(r#"{"type":"line","text":null}"#),
             Err(DecodeError::WebMessage)
+        );
+        // The exact shape the page writes is taken as it lies; anything to unescape, or more
+        // after it, is read by serde.
+        for (json, want) in [
+            (r#"{"type":"say","text":"plain words"}"#, Ok("plain words")),
+            (r#"{"type":"say","text":"a\"b"}"#, Ok("a\"b")),
+            (r#"{"type":"say","text":"a\\b\u0041"}"#, Ok("a\\bA")),
+            (
+                r#"{"type":"say","text":"a"}x"}"#,
+                Err(DecodeError::WebMessage),
+            ),
+            (
+                r#"{"type":"say","text":"a"} "}"#,
+                Err(DecodeError::WebMessage),
+            ),
+            // A raw tab (not `\t`) is no JSON.
+            (
+                "{\"type\":\"say\",\"text\":\"tab\u{9}in\"}",
+                Err(DecodeError::WebMessage),
+            ),
+            (
+                r#"{"type":"shout","text":"a"}"#,
+                Err(DecodeError::WebMessage),
+            ),
+        ] {
+            let want = want.map(|text| ClientMsg::Say { text: text.into() });
+            assert_eq!(decode(json), want, "{json}");
+        }
+        assert_eq!(plain_said(r#"{"type":"say","text":"a\"b"}"#), None);
+        assert_eq!(
+            plain_said(r#"{"type":"line","text":"/join #dev"}"#),
+            Some(("line", "/join #dev"))
         );
     }
 
