@@ -477,6 +477,19 @@ fn the_page_chats_switches_rooms_sends_dms_and_survives_a_restart() {
     browser.click("#rooms button[data-view='#dev']");
     browser.say("/help");
     browser.expect_line("click a name for a direct message");
+    // The away mark: the people list is asked for again when someone comes.
+    bob.send_line("/away lunch");
+    bob.expect_line("You are marked away; /back when you return.");
+    let _dave = server.join("dave");
+    browser.wait_for(
+        "bob's away mark",
+        "return document.querySelector('#users').textContent;",
+        json!([]),
+        |t| t.as_str().is_some_and(|t| t.contains("bob (away: lunch)")),
+    );
+    bob.send_line("/back");
+    bob.expect_line("You are back.");
+
     // By keyboard alone: Alt+Up and Alt+Down go through the rooms (the lobby, then #dev).
     browser.type_in("#message", "\u{E00A}\u{E013}\u{E000}");
     browser.expect_text("#view-title", "#lobby");
