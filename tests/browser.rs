@@ -382,6 +382,37 @@ fn the_page_chats_switches_rooms_sends_dms_and_survives_a_restart() {
             "each with its stamp"
         ])
     );
+    // Each line has its stamp (the reader's own time), a name's colour is the same on every line
+    // of it, and the chat is an ARIA log that a screen reader reads out as lines come.
+    let looks = browser.script(
+        "const log = document.querySelector('#views .log:not([hidden])');
+         const said = [...log.querySelectorAll('p.said')];
+         const from = (p) => p.querySelector('.from');
+         return [log.getAttribute('role'), log.getAttribute('aria-live'),
+                 said.map((p) => p.querySelector('.stamp').textContent),
+                 [...new Set(said.filter((p) => from(p).textContent === 'bob')
+                                 .map((p) => from(p).className))]];",
+        json!([]),
+    );
+    assert_eq!((&looks[0], &looks[1]), (&json!("log"), &json!("polite")));
+    let stamps = looks[2].as_array().expect("the stamps");
+    let hms = |s: &Value| {
+        let s = s.as_str().unwrap_or("");
+        s.len() == 8
+            && s.bytes().enumerate().all(|(i, b)| {
+                if i % 3 == 2 {
+                    b == b':'
+                } else {
+                    b.is_ascii_digit()
+                }
+            })
+    };
+    assert!(stamps.len() >= 5 && stamps.iter().all(hms), "{stamps:?}");
+    let classes = looks[3].as_array().expect("bob's colours");
+    assert!(
+        classes.len() == 1 && classes[0].as_str().is_some_and(|c| c.starts_with("from c")),
+        "{classes:?}"
+    );
 
     // Rooms: /join from the message box, lines tagged with the room both ways.
     browser.say("/join #dev");
@@ -391,6 +422,16 @@ fn the_page_chats_switches_rooms_sends_dms_and_survives_a_restart() {
     browser.expect_line("bob entered.");
     bob.send_line("dev talk from nc");
     browser.expect_line("dev talk from nc");
+    // alice made #dev: the people list marks her its moderator.
+    browser.wait_for(
+        "the moderator mark",
+        "return document.querySelector('#users').textContent;",
+        json!([]),
+        |t| {
+            t.as_str()
+                .is_some_and(|t| t.contains("alice (you, moderator)"))
+        },
+    );
     browser.say("dev answer from the page");
     bob.expect_line(common::chat_line("#dev alice", "dev answer from the page"));
 
@@ -436,6 +477,24 @@ fn the_page_chats_switches_rooms_sends_dms_and_survives_a_restart() {
     browser.click("#rooms button[data-view='#dev']");
     browser.say("/help");
     browser.expect_line("click a name for a direct message");
+    // The away mark: the people list is asked for again when someone comes.
+    bob.send_line("/away lunch");
+    bob.expect_line("You are marked away; /back when you return.");
+    let _dave = server.join("dave");
+    browser.wait_for(
+        "bob's away mark",
+        "return document.querySelector('#users').textContent;",
+        json!([]),
+        |t| t.as_str().is_some_and(|t| t.contains("bob (away: lunch)")),
+    );
+    bob.send_line("/back");
+    bob.expect_line("You are back.");
+
+    // By keyboard alone: Alt+Up and Alt+Down go through the rooms (the lobby, then #dev).
+    browser.type_in("#message", "\u{E00A}\u{E013}\u{E000}");
+    browser.expect_text("#view-title", "#lobby");
+    browser.type_in("#message", "\u{E00A}\u{E015}\u{E000}");
+    browser.expect_text("#view-title", "#dev");
 
     // Notifications: asked for on a click only; then, while the tab is hidden, shown for a
     // direct message and for a line naming alice, not for other lines; the title counts them.
@@ -528,9 +587,42 @@ fn the_page_chats_switches_rooms_sends_dms_and_survives_a_restart() {
     carol.send_line("/join #dev");
     carol.expect_line("You joined #dev (2 members)");
 
-    // No script error and nothing the Content-Security-Policy refused, all along.
+    // The system's light or dark setting is followed.
+    let background = |scheme: &str| {
+        let media = json!({
+            "cmd": "Emulation.setEmulatedMedia",
+            "params": { "features": [{ "name": "prefers-color-scheme", "value": scheme }] },
+        });
+        browser.session("POST", "/goog/cdp/execute", Some(media));
+        browser.script(
+            "return getComputedStyle(document.body).backgroundColor;",
+            json!([]),
+        )
+    };
+    assert_eq!(background("light"), json!("rgb(253, 253, 253)"));
+    assert_eq!(background("dark"), json!("rgb(23, 24, 27)"));
+    // A phone-sized window: one column (the rooms above the chat, the people below), and
+    // nothing wider than the screen.
+    let phone = json!({ "width": 400, "height": 800 });
+    browser.session("POST", "/window/rect", Some(phone));
+    browser.wait_for(
+        "one column on a phone",
+        "const r = (id) => document.getElementById(id).getBoundingClientRect();
+         return [innerWidth <= 480, r('side').bottom <= r('chat').top + 1,
+                 r('chat').bottom <= r('people').top + 1,
+                 document.documentElement.scrollWidth <= innerWidth];",
+        json!([]),
+        |v| v == &json!([true, true, true, true]),
+    );
+
+    // No script error, nothing the Content-Security-Policy refused and no failed request (the
+    // icon, which browsers ask for by themselves, included), all along.
     let log = browser.console_log();
-    let bad = |l: &&String| l.contains("Content Security Policy") || l.contains("Uncaught");
+    let bad = |l: &&String| {
+        l.contains("Content Security Policy")
+            || l.contains("Uncaught")
+            || l.contains("Failed to load resource")
+    };
     assert!(!log.iter().any(|l| bad(&l)), "{log:#?}");
     drop(server);
 }

@@ -12,6 +12,8 @@ const ui = {
   status: $("status"), notify: $("notify"),
 };
 
+// The version of the JSON vocabulary this page speaks (PROTOCOL.md, "WebSocket mode").
+const VERSION = 2;
 // Views are keyed: the default room by "" (its name comes with the first `who`), other rooms by
 // their name in lower case, direct messages by "@" and the other's name in lower case.
 const DEFAULT = "";
@@ -45,8 +47,13 @@ function span(className, text) {
   return node;
 }
 
+// Times come as Unix seconds and are shown in the reader's own time, HH:MM:SS.
 function now() {
-  return { unix: Math.floor(Date.now() / 1000), hms: new Date().toTimeString().slice(0, 8) };
+  return Math.floor(Date.now() / 1000);
+}
+
+function hms(at) {
+  return new Date(at * 1000).toTimeString().slice(0, 8);
 }
 
 // A stable colour class (c0 to c7) for a name, whatever its case.
@@ -180,7 +187,7 @@ function said(v, at, from, text, { action = false, history = false, own = false 
   }
   const p = document.createElement("p");
   p.className = history ? "said history" : "said";
-  p.append(span("stamp", at.hms), " ", span(`from ${colour(from)}`, action ? `* ${from}` : from), " ", span("text", text));
+  p.append(span("stamp", hms(at)), " ", span(`from ${colour(from)}`, action ? `* ${from}` : from), " ", span("text", text));
   const theirs = !history && from !== chat.me;
   append(v, p, theirs);
   if (theirs && (v.key.startsWith("@") || mentions(text))) notify(from, text, v);
@@ -248,7 +255,7 @@ function connect() {
       if (!v.peer && v.last) after[v.key === DEFAULT ? chat.defaultName || "" : v.title] = v.last;
     }
     if (Object.keys(after).length) put({ type: "resume", after });
-    put({ type: "hello", v: 1, name: chat.name });
+    put({ type: "hello", v: VERSION, name: chat.name });
   });
   socket.addEventListener("message", (event) => {
     let msg;
@@ -423,7 +430,7 @@ function receive(msg) {
       const v = roomView(msg.room.name);
       if (msg.id) v.last = msg.id;
       said(v, msg.at, msg.from, msg.text, {
-        action: msg.kind.endsWith("action"), history: msg.kind.startsWith("history"),
+        action: !!msg.kind?.endsWith("action"), history: !!msg.kind?.startsWith("history"),
       });
       break;
     }
@@ -482,7 +489,7 @@ function receive(msg) {
       break;
     }
     case "bans": msg.lines.forEach((text) => notice(text)); break;
-    case "pong": notice(`pong, server time ${msg.at.hms}`); break;
+    case "pong": notice(`pong, server time ${hms(msg.at)}`); break;
     case "bye":
       chat.reconnect = false;
       notice("You left the chat: join again above.");
@@ -495,7 +502,7 @@ ui.join.addEventListener("submit", (event) => {
   chat.name = ui.name.value.trim();
   chat.password = ui.password.value;
   ui.joinError.textContent = "";
-  if (chat.socket && chat.socket.readyState === WebSocket.OPEN) put({ type: "hello", v: 1, name: chat.name });
+  if (chat.socket && chat.socket.readyState === WebSocket.OPEN) put({ type: "hello", v: VERSION, name: chat.name });
   else connect();
 });
 

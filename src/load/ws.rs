@@ -23,8 +23,8 @@ use tungstenite::protocol::frame::{Frame, FrameHeader};
 
 use super::wire::Incoming;
 
-/// The version of the JSON vocabulary the hello says.
-const VOCABULARY_VERSION: u32 = 1;
+/// The version of the JSON vocabulary the hello says: the server's own.
+const VOCABULARY_VERSION: u64 = crate::proto::web::VERSION;
 
 /// How chatd's chat messages begin (serde writes the tag first): a room line in the default
 /// room, or in a named room.
@@ -54,7 +54,7 @@ struct Out<'a> {
     #[serde(rename = "type")]
     kind: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    v: Option<u32>,
+    v: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     name: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -373,7 +373,7 @@ mod tests {
             .enumerate()
             .map(|(i, b)| b ^ mask[i % 4])
             .collect();
-        assert_eq!(json, br#"{"type":"hello","v":1,"name":"load3"}"#);
+        assert_eq!(json, br#"{"type":"hello","v":2,"name":"load3"}"#);
         // Each frame its own mask; said_len is what say appends.
         let (mut a, mut b) = (Vec::new(), Vec::new());
         wire.say(b"ld|1|", &mut a);
@@ -390,12 +390,12 @@ mod tests {
             wire.accept
         )
         .into_bytes();
-        stream.extend(server_frame(r#"{"type":"greeting","v":1,"online":0}"#));
+        stream.extend(server_frame(r#"{"type":"greeting","v":2,"online":0}"#));
         stream.extend(server_frame(
             r#"{"type":"welcome","name":"load3","others":[],"more":0}"#,
         ));
         stream.extend(server_frame(
-            r#"{"type":"chat","kind":"room","id":"a-1","at":{"unix":1,"hms":"00:00:01"},"from":"load1","text":"ld|1|"}"#,
+            r#"{"type":"chat","id":"a-0-1","at":1,"from":"load1","text":"ld|1|"}"#,
         ));
         stream.extend(server_frame(
             r##"{"type":"current_room","kind":"joined","room":{"name":"#r1","default":false},"created":true,"members":1,"current":"#r1","by":"","reason":null}"##,
@@ -418,13 +418,10 @@ mod tests {
         let mut got = Vec::new();
         reader.feed(
             &wire,
-            &server_frame(r#"{"type":"chat","kind":"room","text":"hi"}"#),
+            &server_frame(r#"{"type":"chat","text":"hi"}"#),
             decoded(&mut got),
         );
-        assert_eq!(
-            got,
-            vec![r#"Line({"type":"chat","kind":"room","text":"hi"})"#]
-        );
+        assert_eq!(got, vec![r#"Line({"type":"chat","text":"hi"})"#]);
         assert_eq!(reader.pending.capacity(), 0);
     }
 

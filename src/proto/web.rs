@@ -8,6 +8,8 @@
 //! [`ServerMsg::KeepAlive`] is the one message that is no JSON: it is a WebSocket ping, which a
 //! browser answers by itself even in a background tab.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 use tungstenite::protocol::frame::FrameHeader;
@@ -20,7 +22,8 @@ use super::msg::{
 use super::{sanitize, text, DecodeError};
 
 /// The version of the JSON vocabulary: the page says it in its hello, the server in its greeting.
-pub const VERSION: u64 = 1;
+/// Version 2 made chat messages lean: `at` is Unix seconds alone, a live line has no `kind`.
+pub const VERSION: u64 = 2;
 
 /// A message from the page, as its JSON reads.
 #[derive(Debug, Deserialize)]
@@ -60,10 +63,52 @@ enum In {
     },
 }
 
+/// The two messages nearly all of a page's are (`say` and `line`), read in place: serde reads a
+/// tagged enum by first copying every field of the message into a buffer of its own.
+#[derive(Debug, Deserialize)]
+struct Said<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow, default)]
+    text: Option<Cow<'a, str>>,
+}
+
+/// The type and the text of a `say` or `line` message in the very shape the page and chatd-load
+/// write it, `{"type":"say","text":"..."}`, with nothing in the text to unescape: that text is
+/// the string JSON means, so it is taken as it lies. Anything else is `None` and read by serde.
+fn plain_said(message: &str) -> Option<(&str, &str)> {
+    let rest = message.strip_prefix(r#"{"type":""#)?;
+    let (kind, rest) = rest.split_once('"')?;
+    let text = rest.strip_prefix(r#","text":""#)?.strip_suffix(r#""}"#)?;
+    // Every byte is looked at, with no early exit, so the check runs many bytes at a time.
+    let plain = text
+        .bytes()
+        .fold(true, |ok, b| ok & (b >= 0x20 && b != b'"' && b != b'\\'));
+    plain.then_some((kind, text))
+}
+
 /// Decodes one text message from the page.
 pub fn decode(message: &str) -> Result<ClientMsg, DecodeError> {
-    let parsed: In = serde_json::from_str(message).map_err(|_| DecodeError::WebMessage)?;
     let clean = |text: &str| sanitize(text.as_bytes());
+    match plain_said(message) {
+        Some(("say", text)) => return Ok(ClientMsg::Say { text: clean(text) }),
+        Some(("line", text)) => return Ok(text::parse_owned(clean(text))),
+        _ => {}
+    }
+    // Whatever this does not take (another type, a field twice, a mistyped field of another
+    // message) is read whole below, with the same outcome as if it had not been tried.
+    if let Ok(Said {
+        kind,
+        text: Some(text),
+    }) = serde_json::from_str(message)
+    {
+        match &*kind {
+            "say" => return Ok(ClientMsg::Say { text: clean(&text) }),
+            "line" => return Ok(text::parse_owned(clean(&text))),
+            _ => {}
+        }
+    }
+    let parsed: In = serde_json::from_str(message).map_err(|_| DecodeError::WebMessage)?;
     Ok(match parsed {
         In::Hello { v, name } if v == VERSION => ClientMsg::Hello { name: clean(&name) },
         In::Hello { v, .. } => return Err(DecodeError::WebVersion { version: v }),
@@ -91,20 +136,24 @@ pub fn decode(message: &str) -> Result<ClientMsg, DecodeError> {
     })
 }
 
-/// A stamp as the page reads it: Unix seconds and the server's local `HH:MM:SS`.
-#[derive(Debug, Serialize)]
-struct At<'a> {
-    unix: i64,
-    hms: &'a str,
+/// A stamp as the page reads it: Unix seconds (the page shows them in the reader's own time).
+fn seconds(stamp: &Stamp) -> i64 {
+    stamp.unix
 }
 
-impl<'a> From<&'a Stamp> for At<'a> {
-    fn from(stamp: &'a Stamp) -> At<'a> {
-        At {
-            unix: stamp.unix,
-            hms: stamp.hms(),
-        }
-    }
+/// A line's id, as it is displayed, formatted on the stack (no `String` of its own; serde_json's
+/// `collect_str` escapes each piece of a `Display` as it comes).
+fn line_id<S: serde::Serializer>(id: &Option<LineId>, out: S) -> Result<S::Ok, S::Error> {
+    use std::io::Write as _;
+    let Some(id) = id else {
+        return out.serialize_none();
+    };
+    // Sixteen hex digits, ten and twenty decimal ones and two dashes at most.
+    let mut buf = [0u8; 48];
+    let mut cursor = std::io::Cursor::new(&mut buf[..]);
+    let _ = write!(cursor, "{id}");
+    let len = usize::try_from(cursor.position()).unwrap_or(0);
+    out.serialize_str(std::str::from_utf8(&buf[..len]).unwrap_or_default())
 }
 
 /// A room as the page reads it.
@@ -149,7 +198,7 @@ struct UserOut<'a> {
 struct BanOut<'a> {
     name: &'a str,
     by: &'a str,
-    at: At<'a>,
+    at: i64,
     reason: Option<&'a str>,
 }
 
@@ -157,7 +206,7 @@ struct BanOut<'a> {
 struct TopicOut<'a> {
     text: &'a str,
     by: &'a str,
-    at: At<'a>,
+    at: i64,
 }
 
 /// A message to the page, as its JSON is laid out.
@@ -174,26 +223,30 @@ enum Out<'a> {
         more: usize,
     },
     Chat {
-        kind: &'static str,
+        /// None for a live line, the one a burst is made of.
         #[serde(skip_serializing_if = "Option::is_none")]
-        id: Option<String>,
-        at: At<'a>,
+        kind: Option<&'static str>,
+        #[serde(skip_serializing_if = "Option::is_none", serialize_with = "line_id")]
+        id: Option<LineId>,
+        at: i64,
         from: &'a str,
         text: &'a str,
     },
     RoomChat {
         room: Room<'a>,
-        kind: &'static str,
+        /// None for a live line.
         #[serde(skip_serializing_if = "Option::is_none")]
-        id: Option<String>,
-        at: At<'a>,
+        kind: Option<&'static str>,
+        #[serde(skip_serializing_if = "Option::is_none", serialize_with = "line_id")]
+        id: Option<LineId>,
+        at: i64,
         from: &'a str,
         text: &'a str,
     },
     Gap {
         room: Room<'a>,
         missing: Option<u64>,
-        since: Option<At<'a>>,
+        since: Option<i64>,
         text: String,
     },
     Event {
@@ -252,7 +305,7 @@ enum Out<'a> {
     Bye,
     Pong {
         nonce: u64,
-        at: At<'a>,
+        at: i64,
     },
 }
 
@@ -298,7 +351,7 @@ fn ban(entry: &BanEntry) -> BanOut<'_> {
     BanOut {
         name: &entry.name,
         by: &entry.by,
-        at: At::from(&entry.at),
+        at: seconds(&entry.at),
         reason: entry.reason.as_deref(),
     }
 }
@@ -324,7 +377,7 @@ fn topic(entry: &TopicEntry) -> TopicOut<'_> {
     TopicOut {
         text: &entry.text,
         by: &entry.by,
-        at: At::from(&entry.at),
+        at: seconds(&entry.at),
     }
 }
 
@@ -391,7 +444,7 @@ fn room_line<'a>(room: &'a RoomTag, line: &'a RoomLine) -> Out<'a> {
         room: Room::from(room),
         kind,
         id: None,
-        at: At::from(at),
+        at: seconds(at),
         from,
         text,
     };
@@ -404,11 +457,11 @@ fn room_line<'a>(room: &'a RoomTag, line: &'a RoomLine) -> Out<'a> {
         text,
     };
     match line {
-        RoomLine::Chat { at, from, text } => said("said", at, from, text),
-        RoomLine::Me { at, from, text } => said("action", at, from, text),
+        RoomLine::Chat { at, from, text } => said(None, at, from, text),
+        RoomLine::Me { at, from, text } => said(Some("action"), at, from, text),
         RoomLine::History { at, from, text, me } => {
             let kind = if *me { "history_action" } else { "history" };
-            said(kind, at, from, text)
+            said(Some(kind), at, from, text)
         }
         RoomLine::Entered { names, more } => happened("entered", names, *more, "", ""),
         RoomLine::Left {
@@ -474,23 +527,23 @@ fn wire(msg: &ServerMsg) -> Wire<'_> {
             more: *more,
         }),
         ServerMsg::Chat { at, from, text } => json(Out::Chat {
-            kind: "room",
+            kind: None,
             id: None,
-            at: At::from(at),
+            at: seconds(at),
             from,
             text,
         }),
         ServerMsg::Backlog { at, from, text } => json(Out::Chat {
-            kind: "history",
+            kind: Some("history"),
             id: None,
-            at: At::from(at),
+            at: seconds(at),
             from,
             text,
         }),
         ServerMsg::Direct { at, from, text } => json(Out::Chat {
-            kind: "direct",
+            kind: Some("direct"),
             id: None,
-            at: At::from(at),
+            at: seconds(at),
             from,
             text,
         }),
@@ -527,14 +580,14 @@ fn wire(msg: &ServerMsg) -> Wire<'_> {
         ServerMsg::KeepAlive { nonce } => Wire::Ping(*nonce),
         ServerMsg::Pong { nonce, at } => json(Out::Pong {
             nonce: *nonce,
-            at: At::from(at),
+            at: seconds(at),
         }),
         ServerMsg::Line { id, msg } => {
             let mut line = wire(msg);
             if let Wire::Json(Out::Chat { id: slot, .. } | Out::RoomChat { id: slot, .. }) =
                 &mut line
             {
-                *slot = Some(id.to_string());
+                *slot = Some(*id);
             }
             line
         }
@@ -545,7 +598,7 @@ fn wire(msg: &ServerMsg) -> Wire<'_> {
         } => json(Out::Gap {
             room: Room::from(room),
             missing: *missing,
-            since: since.as_ref().map(At::from),
+            since: since.as_ref().map(seconds),
             text: gap_text(&room.name, *missing, since.as_ref()),
         }),
     }
@@ -566,18 +619,34 @@ fn frame_header(opcode: OpCode, len: usize, out: &mut impl std::io::Write) {
 
 /// Appends `msg` to `out` as the complete server WebSocket frame the page receives.
 pub fn encode(msg: &ServerMsg, out: &mut Vec<u8>) {
-    match wire(msg) {
-        Wire::Json(json) => {
+    let live = match msg {
+        ServerMsg::Line { id, msg } => match &**msg {
+            ServerMsg::Chat { at, from, text } => Some((Some(id), at, from, text)),
+            _ => None,
+        },
+        ServerMsg::Chat { at, from, text } => Some((None, at, from, text)),
+        _ => None,
+    };
+    let wired = match live {
+        Some(_) => None,
+        None => Some(wire(msg)),
+    };
+    match wired {
+        None | Some(Wire::Json(_)) => {
             // The JSON goes straight into `out` after room for the longest header (its length is
             // known only then), and is moved back over the room the header did not need: no
             // buffer of its own.
             let start = out.len();
             out.resize(start + MAX_HEADER, 0);
-            if serde_json::to_writer(&mut *out, &json).is_err() {
-                // Plain structs of strings and numbers into a Vec: it cannot fail; if it did,
-                // nothing is sent rather than a broken frame.
-                out.truncate(start);
-                return;
+            if let Some((id, at, from, text)) = live {
+                live_chat(id, at.unix, from, text, out);
+            } else if let Some(Wire::Json(json)) = &wired {
+                if serde_json::to_writer(&mut *out, json).is_err() {
+                    // Plain structs of strings and numbers into a Vec: it cannot fail; if it
+                    // did, nothing is sent rather than a broken frame.
+                    out.truncate(start);
+                    return;
+                }
             }
             let len = out.len() - start - MAX_HEADER;
             let mut header = [0u8; MAX_HEADER];
@@ -589,11 +658,59 @@ pub fn encode(msg: &ServerMsg, out: &mut Vec<u8>) {
             out.truncate(payload_at + len);
             out[start..payload_at].copy_from_slice(&header[..header_len]);
         }
-        Wire::Ping(nonce) => {
+        Some(Wire::Ping(nonce)) => {
             frame_header(OpCode::Control(Control::Ping), 8, out);
             out.extend_from_slice(&nonce.to_be_bytes());
         }
     }
+}
+
+/// Writes the `chat` message of a live line in the default room, nearly every message a busy
+/// chat sends, as serde_json writes `Out::Chat` (the tests compare them byte for byte): serde
+/// took 3,200 instructions a message for it, escaping each key and value a byte at a time.
+fn live_chat(id: Option<&LineId>, at: i64, from: &str, text: &str, out: &mut Vec<u8>) {
+    use std::io::Write as _;
+    out.extend_from_slice(br#"{"type":"chat","#);
+    if let Some(id) = id {
+        // Digits and dashes: nothing to escape.
+        let _ = write!(out, r#""id":"{id}","#);
+    }
+    let _ = write!(out, r#""at":{at},"from":"#);
+    json_string(from, out);
+    out.extend_from_slice(br#","text":"#);
+    json_string(text, out);
+    out.push(b'}');
+}
+
+/// Appends `text` as a JSON string, escaped as serde_json escapes it: `"` and `\` with a
+/// backslash, the control characters by their short forms or `\u00XX`, the rest as it is.
+fn json_string(text: &str, out: &mut Vec<u8>) {
+    let plain = |b: u8| b >= 0x20 && b != b'"' && b != b'\\';
+    out.push(b'"');
+    // Every byte is looked at, with no early exit, so the check runs many bytes at a time.
+    if text.bytes().fold(true, |ok, b| ok & plain(b)) {
+        out.extend_from_slice(text.as_bytes());
+    } else {
+        for b in text.bytes() {
+            match b {
+                b'"' => out.extend_from_slice(br#"\""#),
+                b'\\' => out.extend_from_slice(br"\\"),
+                b'\n' => out.extend_from_slice(br"\n"),
+                b'\r' => out.extend_from_slice(br"\r"),
+                b'\t' => out.extend_from_slice(br"\t"),
+                0x08 => out.extend_from_slice(br"\b"),
+                0x0c => out.extend_from_slice(br"\f"),
+                b if b < 0x20 => {
+                    const HEX: &[u8; 16] = b"0123456789abcdef";
+                    out.extend_from_slice(br"\u00");
+                    out.push(HEX[usize::from(b >> 4)]);
+                    out.push(HEX[usize::from(b & 0xf)]);
+                }
+                b => out.push(b),
+            }
+        }
+    }
+    out.push(b'"');
 }
 
 /// The JSON text of `msg` as the page receives it (`None` for a keepalive, which is a ping).
@@ -647,7 +764,7 @@ mod tests {
     fn the_examples_in_protocol_md_decode() {
         let cases = [
             (
-                r#"{"type":"hello","v":1,"name":"alice"}"#,
+                r#"{"type":"hello","v":2,"name":"alice"}"#,
                 ClientMsg::Hello {
                     name: "alice".into(),
                 },
@@ -757,11 +874,69 @@ mod tests {
             assert_eq!(decode(bad), Err(DecodeError::WebMessage), "{bad}");
             assert!(!DecodeError::WebMessage.is_fatal());
         }
-        let wrong = decode(r#"{"type":"hello","v":2,"name":"alice"}"#);
-        assert_eq!(wrong, Err(DecodeError::WebVersion { version: 2 }));
-        assert!(DecodeError::WebVersion { version: 2 }.is_fatal());
+        // A page of version 1 (a tab left open across an upgrade) is told to reload.
+        let old = decode(r#"{"type":"hello","v":1,"name":"alice"}"#);
+        assert_eq!(old, Err(DecodeError::WebVersion { version: 1 }));
+        assert!(DecodeError::WebVersion { version: 1 }.is_fatal());
+        assert_eq!(
+            DecodeError::WebVersion { version: 1 }.to_string(),
+            "unsupported version 1: this server speaks version 2 over WebSocket; reload the page"
+        );
+        let later = decode(r#"{"type":"hello","v":3,"name":"alice"}"#);
+        assert_eq!(later, Err(DecodeError::WebVersion { version: 3 }));
         // Fields this version does not know are ignored: a later page may add some.
         assert!(decode(r#"{"type":"say","text":"x","id":3}"#).is_ok());
+        // Say and line are read in place; what that reading refuses is read whole, as before.
+        assert_eq!(
+            decode(r#"{"text":"a\"b\u00e9","type":"say","nonce":"n"}"#),
+            Ok(ClientMsg::Say {
+                text: "a\"b\u{e9}".into()
+            })
+        );
+        assert_eq!(
+            decode(r#"{"type":"say","text":"a","text":"b"}"#),
+            Err(DecodeError::WebMessage)
+        );
+        assert_eq!(
+            decode(r#"{"type":"ping","nonce":7,"text":5}"#),
+            Ok(ClientMsg::Ping { nonce: 7 })
+        );
+        assert_eq!(
+            decode(r#"{"type":"line","text":null}"#),
+            Err(DecodeError::WebMessage)
+        );
+        // The exact shape the page writes is taken as it lies; anything to unescape, or more
+        // after it, is read by serde.
+        for (json, want) in [
+            (r#"{"type":"say","text":"plain words"}"#, Ok("plain words")),
+            (r#"{"type":"say","text":"a\"b"}"#, Ok("a\"b")),
+            (r#"{"type":"say","text":"a\\b\u0041"}"#, Ok("a\\bA")),
+            (
+                r#"{"type":"say","text":"a"}x"}"#,
+                Err(DecodeError::WebMessage),
+            ),
+            (
+                r#"{"type":"say","text":"a"} "}"#,
+                Err(DecodeError::WebMessage),
+            ),
+            // A raw tab (not `\t`) is no JSON.
+            (
+                "{\"type\":\"say\",\"text\":\"tab\u{9}in\"}",
+                Err(DecodeError::WebMessage),
+            ),
+            (
+                r#"{"type":"shout","text":"a"}"#,
+                Err(DecodeError::WebMessage),
+            ),
+        ] {
+            let want = want.map(|text| ClientMsg::Say { text: text.into() });
+            assert_eq!(decode(json), want, "{json}");
+        }
+        assert_eq!(plain_said(r#"{"type":"say","text":"a\"b"}"#), None);
+        assert_eq!(
+            plain_said(r#"{"type":"line","text":"/join #dev"}"#),
+            Some(("line", "/join #dev"))
+        );
     }
 
     #[test]
@@ -784,9 +959,8 @@ mod tests {
         let value: Value = serde_json::from_slice(&payload).unwrap();
         assert_eq!(
             value,
-            json!({"type":"room_chat","room":{"name":"#lobby","default":true},"kind":"said",
-                   "at":{"unix":1_700_000_000,"hms":"22:13:20"},"from":"alice",
-                   "text":"<b>hi</b> & \"bye\""})
+            json!({"type":"room_chat","room":{"name":"#lobby","default":true},
+                   "at":1_700_000_000,"from":"alice","text":"<b>hi</b> & \"bye\""})
         );
     }
 
@@ -806,8 +980,7 @@ mod tests {
         };
         assert_eq!(
             parsed(&line),
-            json!({"type":"chat","kind":"room","id":"abc-3-9",
-                   "at":{"unix":1_700_000_000,"hms":"22:13:20"},"from":"bob","text":"hi"})
+            json!({"type":"chat","id":"abc-3-9","at":1_700_000_000,"from":"bob","text":"hi"})
         );
         let direct = parsed(&ServerMsg::Direct {
             at: stamp(),
@@ -839,6 +1012,78 @@ mod tests {
         );
         for bad in ["", "abc-3", "abc-3-9-1", "xyz-3-9", "abc--9", "abc-3-x"] {
             assert_eq!(LineId::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_live_line_of_the_burst_is_lean_on_the_wire() {
+        // The burst's delivery: 64 characters from a 6-letter name in the default room, with an
+        // id of this run (32 bits of epoch) past its 10,000th line. Text mode sends it in 86.
+        let line = ServerMsg::Line {
+            id: LineId {
+                epoch: u64::from(u32::MAX),
+                room: 0,
+                seq: 98_765,
+            },
+            msg: Box::new(ServerMsg::Chat {
+                at: stamp(),
+                from: "load12".into(),
+                text: "x".repeat(64),
+            }),
+        };
+        let mut out = Vec::new();
+        encode(&line, &mut out);
+        assert_eq!(
+            std::str::from_utf8(&out[4..]).unwrap(),
+            format!(
+                r#"{{"type":"chat","id":"ffffffff-0-98765","at":1700000000,"from":"load12","text":"{}"}}"#,
+                "x".repeat(64)
+            )
+        );
+        assert_eq!(out.len(), 149, "version 1 took 185");
+    }
+
+    #[test]
+    fn live_lines_are_written_byte_for_byte_as_serde_writes_them() {
+        let texts = [
+            "hi",
+            "",
+            "x".repeat(200).as_str(),
+            "\"quoted\" and \\back\\slashed",
+            "tab\there, new\nline, cr\r, bell\u{7}, esc\u{1b}, nul\u{0}, \u{8}\u{c}\u{1f}",
+            "é ☃ 𝄞 \u{7f} \u{2028} </script>",
+        ]
+        .map(str::to_owned);
+        for text in &texts {
+            for from in ["bob", "a\"b\\c"] {
+                let said = ServerMsg::Chat {
+                    at: stamp(),
+                    from: from.into(),
+                    text: text.clone(),
+                };
+                let numbered = ServerMsg::Line {
+                    id: LineId {
+                        epoch: 0x5f3a,
+                        room: 0,
+                        seq: 42,
+                    },
+                    msg: Box::new(said.clone()),
+                };
+                for msg in [said, numbered] {
+                    let mut fast = Vec::new();
+                    encode(&msg, &mut fast);
+                    let (_, payload) = unframe(&fast);
+                    let Some(Wire::Json(json)) = Some(wire(&msg)) else {
+                        panic!("a JSON message");
+                    };
+                    let by_serde = serde_json::to_vec(&json).unwrap();
+                    assert_eq!(
+                        String::from_utf8_lossy(&payload),
+                        String::from_utf8_lossy(&by_serde),
+                        "{msg:?}"
+                    );
+                }
+            }
         }
     }
 
@@ -1140,7 +1385,7 @@ mod tests {
     fn structured_messages_carry_their_fields() {
         assert_eq!(
             parsed(&ServerMsg::Greeting { online: 3 }),
-            json!({"type":"greeting","v":1,"online":3})
+            json!({"type":"greeting","v":2,"online":3})
         );
         assert_eq!(
             parsed(&ServerMsg::Reject(Reject::NameTaken)),

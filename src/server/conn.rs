@@ -56,6 +56,15 @@ pub enum Closing {
         /// The latest time to drop it.
         deadline: Instant,
     },
+    /// Its answer is written and its sending side shut: what the peer still sends (a request
+    /// body) is read and dropped until it closes, `left` more bytes have come, or `deadline`, so
+    /// that closing with unread bytes does not reset the connection under the answer.
+    Draining {
+        /// The latest time to drop it.
+        deadline: Instant,
+        /// How many more bytes are read before it is dropped anyway.
+        left: usize,
+    },
 }
 
 /// A client socket and its state in the shell.
@@ -109,6 +118,11 @@ pub struct Connection {
     pub readable: bool,
     /// How many more messages it may send before reading pauses.
     pub allowance: Allowance,
+    /// Whether it drains the peer's input once its answer is written, before it is dropped (an
+    /// HTTP answer: the request may have a body the server never reads).
+    pub drain_on_close: bool,
+    /// Whether it no longer counts toward the per-address limit (it is draining).
+    pub released: bool,
 }
 
 impl Connection {
@@ -143,6 +157,8 @@ impl Connection {
             last_heard: allowance.since(),
             pings_unanswered: 0,
             allowance,
+            drain_on_close: false,
+            released: false,
         }
     }
 
@@ -401,7 +417,16 @@ impl Connection {
             None => false,
             Some(Closing::Now) => true,
             Some(Closing::AfterFlush { deadline }) => !self.has_output() || now >= deadline,
+            Some(Closing::Draining { deadline, left }) => left == 0 || now >= deadline,
         }
+    }
+
+    /// Whether, now that it is done, it should drain its input first: its answer was written
+    /// whole (not cut off by its deadline) and the peer has not closed.
+    pub fn should_drain(&self) -> bool {
+        self.drain_on_close
+            && matches!(self.closing, Some(Closing::AfterFlush { .. }))
+            && !self.has_output()
     }
 }
 

@@ -21,6 +21,9 @@ impl Server {
     /// sender; nothing is dropped), or its share of this turn is used (then it waits on the ready
     /// list: with edge-triggered readiness no new event would come for bytes already there).
     pub(super) fn serve(&mut self, key: usize, now: &Now) {
+        if let Some(Closing::Draining { .. }) = self.conns.get(key).and_then(|c| c.closing) {
+            return self.drain(key);
+        }
         let mut served = 0;
         let mut buf = std::mem::take(&mut self.read_buf);
         while self.decode_buffered(key, now, &mut served) {
@@ -86,9 +89,11 @@ impl Server {
 
     /// The peer ended its stream: what is queued for it is still written.
     fn peer_closed(&mut self, key: usize, now: &Now) {
-        let Some(conn) = self.conns.get(key) else {
+        let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
+        // Nothing more comes: there is nothing to drain once the answer is written.
+        conn.drain_on_close = false;
         // A message cut off by the end of the stream is dropped, never decoded.
         let why = match (conn.phase, conn.inbuf.len()) {
             (_, 0) if conn.transport.is_handshaking() => {
@@ -245,6 +250,8 @@ impl Server {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
+        // An HTTP request may have a body, never read: it is drained once the answer is out.
+        conn.drain_on_close = conn.phase == Phase::Http;
         conn.phase = Phase::Refused;
         conn.inbuf = Vec::new();
         if conn.queue_bytes(bytes) {

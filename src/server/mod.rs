@@ -70,6 +70,10 @@ const IRC_LISTENER: Token = Token(usize::MAX - 7);
 
 /// How long a connection the server is closing may take to receive what is queued for it.
 const CLOSE_LINGER: Duration = Duration::from_secs(5);
+/// How long an answered HTTP connection reads what its peer still sends before it is dropped.
+const DRAIN_LINGER: Duration = Duration::from_secs(2);
+/// The most bytes an answered HTTP connection reads (and drops) before it is dropped.
+const MAX_DRAIN: usize = 64 * 1024;
 /// How long shutdown may take to flush every client.
 const SHUTDOWN_LINGER: Duration = Duration::from_secs(2);
 /// How long to wait before accepting again after running out of file descriptors.
@@ -335,7 +339,9 @@ impl Server {
             .closing
             .iter()
             .filter_map(|&key| match self.conns.get(key)?.closing {
-                Some(Closing::AfterFlush { deadline }) => Some(deadline),
+                Some(Closing::AfterFlush { deadline } | Closing::Draining { deadline, .. }) => {
+                    Some(deadline)
+                }
                 _ => None,
             });
         linger
@@ -744,7 +750,10 @@ impl Server {
         let already = conn.closing.is_some();
         match (conn.closing, how) {
             (Some(Closing::Now), _) => return,
-            (Some(Closing::AfterFlush { .. }), Closing::AfterFlush { .. }) => return,
+            (
+                Some(Closing::AfterFlush { .. } | Closing::Draining { .. }),
+                Closing::AfterFlush { .. },
+            ) => return,
             _ => conn.closing = Some(how),
         }
         if let Closing::AfterFlush { .. } = how {
@@ -774,16 +783,16 @@ impl Server {
                     self.closing.push(key);
                     continue;
                 }
+                Some(conn) if conn.should_drain() => {
+                    self.begin_drain(key, now);
+                    continue;
+                }
                 Some(_) => {}
             }
             let mut conn = self.conns.remove(key);
-            self.admission.release(conn.peer());
-            if conn.transport.is_tls() && !conn.transport.is_handshaking() {
-                // One try at telling the peer the stream ends here, not cut short.
-                conn.transport.close_notify();
-                let _ = conn
-                    .transport
-                    .write(&mut Default::default(), &mut conn.socket);
+            if !conn.released {
+                self.admission.release(conn.peer());
+                end_stream(&mut conn);
             }
             let _ = self.poll.registry().deregister(&mut conn.socket);
             let _ = conn.socket.shutdown(std::net::Shutdown::Both);
@@ -802,6 +811,53 @@ impl Server {
             self.accept(now);
         }
         freed
+    }
+
+    /// Shuts the sending side of `key`, whose answer is written, and reads (and drops) what the
+    /// peer still sends until it closes, [`MAX_DRAIN`] bytes or [`DRAIN_LINGER`]: closing a socket
+    /// with unread bytes resets the connection, and the peer may then lose the answer. It no
+    /// longer counts toward the per-address limit.
+    fn begin_drain(&mut self, key: usize, now: &Now) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        end_stream(conn);
+        let _ = conn.socket.shutdown(std::net::Shutdown::Write);
+        conn.closing = Some(Closing::Draining {
+            deadline: now.instant + DRAIN_LINGER,
+            left: MAX_DRAIN,
+        });
+        conn.released = true;
+        conn.readable = true;
+        self.admission.release(conn.peer());
+        self.closing.push(key);
+        // Bytes that came before may be waiting with no new event to tell of them.
+        self.drain(key);
+    }
+
+    /// Reads and drops what a draining connection's peer sent; its end, or the budget used up,
+    /// makes it done.
+    pub(super) fn drain(&mut self, key: usize) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        let mut buf = std::mem::take(&mut self.read_buf);
+        while let Some(Closing::Draining { deadline, left }) = conn.closing {
+            if !conn.readable {
+                break;
+            }
+            match io::Read::read(&mut conn.socket, &mut buf[..left.min(READ_CHUNK)]) {
+                Ok(0) => conn.closing = Some(Closing::Now),
+                Ok(n) => {
+                    let left = left - n;
+                    conn.closing = Some(Closing::Draining { deadline, left });
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => conn.readable = false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => conn.closing = Some(Closing::Now),
+            }
+        }
+        self.read_buf = buf;
     }
 
     fn begin_shutdown(&mut self, now: &Now) {
@@ -857,13 +913,25 @@ fn is_resource_exhaustion(error: &io::Error) -> bool {
     )
 }
 
+/// Ends a TLS stream properly (one try at telling the peer it ends here, not cut short).
+fn end_stream(conn: &mut Connection) {
+    if conn.transport.is_tls() && !conn.transport.is_handshaking() {
+        conn.transport.close_notify();
+        let _ = conn
+            .transport
+            .write(&mut Default::default(), &mut conn.socket);
+    }
+}
+
 /// A number for this run of the server, so that the line ids of an earlier run (a page that
-/// was open across a restart) are known as such: the start time in nanoseconds and the pid.
+/// was open across a restart) are known as such: the start time in nanoseconds and the pid, in
+/// 32 bits (at most eight hex digits in every line id the WebSocket mode sends).
 fn run_epoch() -> u64 {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |since| since.as_nanos());
-    // The low 64 bits of the nanoseconds change at every start; the pid tells apart two
-    // servers started in the same nanosecond.
-    (nanos as u64) ^ (u64::from(std::process::id()) << 32)
+    // The low 32 bits of the nanoseconds change at every start (a restart that drew the same
+    // ones, one in four billion, would resume across it); the pid tells apart two servers
+    // started in the same nanosecond.
+    u64::from((nanos as u32) ^ std::process::id().rotate_left(16))
 }

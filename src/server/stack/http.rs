@@ -15,6 +15,8 @@ const MAX_HEADERS: usize = 64;
 const INDEX_HTML: &[u8] = include_bytes!("../../../web/index.html");
 const APP_JS: &[u8] = include_bytes!("../../../web/app.js");
 const STYLE_CSS: &[u8] = include_bytes!("../../../web/style.css");
+/// The page's icon; also answered for `/favicon.ico`, which browsers ask for by themselves.
+const FAVICON_SVG: &[u8] = include_bytes!("../../../web/favicon.svg");
 
 /// The headers every answer has: nothing is framed, sniffed, referred or kept in a cookie; the
 /// page runs only its own script and talks only to its own server.
@@ -250,6 +252,7 @@ pub fn respond(input: &[u8], policy: &WebPolicy<'_>, secure: bool) -> Outcome {
         "/" | "/index.html" => asset("text/html; charset=utf-8", INDEX_HTML),
         "/app.js" => asset("text/javascript; charset=utf-8", APP_JS),
         "/style.css" => asset("text/css; charset=utf-8", STYLE_CSS),
+        "/favicon.svg" | "/favicon.ico" => asset("image/svg+xml", FAVICON_SVG),
         "/ws" if request.version != Some(1) => {
             let why = format!("{line}: a WebSocket upgrade over HTTP/1.0");
             let text = "a WebSocket is opened over HTTP/1.1";
@@ -411,6 +414,8 @@ mod tests {
             ("/index.html", "text/html", "<!doctype html>"),
             ("/app.js", "text/javascript", ""),
             ("/style.css", "text/css", ""),
+            ("/favicon.svg", "image/svg+xml", "<svg "),
+            ("/favicon.ico", "image/svg+xml", "<svg "),
             ("/?room=dev", "text/html", "<!doctype html>"),
         ] {
             let answer = text(&get(path));
