@@ -70,6 +70,11 @@ pub struct Session {
     /// Per room (lower-cased name, `""` for the default room), the last line the client has,
     /// from its [`ClientMsg::Resume`]: used up when it joins the room.
     pub resume: Vec<(String, Option<LineId>)>,
+    /// Per room joined, the number of the oldest line the user has been shown: `/history`
+    /// pages back from it.
+    pub seen_from: Vec<(super::rooms::RoomId, u64)>,
+    /// Whether a `/history` page is being looked up in the store (one at a time).
+    pub paging: bool,
 }
 
 /// The steps of `/passwd` given alone: what the next line is, and what was typed so far.
@@ -117,6 +122,8 @@ impl Session {
             bad_inputs: 0,
             passwd: None,
             resume: Vec::new(),
+            seen_from: Vec::new(),
+            paging: false,
         }
     }
 }

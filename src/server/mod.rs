@@ -19,6 +19,7 @@ mod fanout;
 mod flood;
 mod input;
 mod metrics;
+mod keeper;
 mod output;
 mod outqueue;
 pub mod roomfile;
@@ -57,6 +58,7 @@ use clock::Clock;
 use conn::{conn_id, key_of, Closing, Connection};
 use fanout::Fanout;
 use flood::Allowance;
+use keeper::Keeper;
 use worker::{Finished, Reply, Worker, WriteError};
 
 const LISTENER: Token = Token(usize::MAX - 1);
@@ -143,6 +145,8 @@ pub struct Server {
     last_accept_log: Option<Instant>,
     shutdown_deadline: Option<Instant>,
     worker: Worker,
+    /// The history thread, if the server keeps history on disk.
+    keeper: Option<Keeper>,
     next_reload: Instant,
     /// What the shell counts for the metrics.
     counters: metrics::Counters,
@@ -172,7 +176,19 @@ impl Server {
         let rooms = RoomStore::on(store.data_dir().clone());
         // What the file held at start, the default room included, as the base of each write.
         let saved = roomfile::saved(&config.rooms.persistent);
-        let worker = Worker::start(store, rooms, saved, Arc::new(waker))
+        let waker = Arc::new(waker);
+        let history = if config.history_store {
+            // Start-up reads before the loop runs: pruned first, so nothing too old comes back.
+            let mut history = crate::history::HistoryStore::open(&config.data_dir)
+                .map_err(|e| context("could not open the history store")(io::Error::other(e)))?;
+            keeper::prune(&mut history, config.history_days);
+            Some(history)
+        } else {
+            log::info!("history kept in memory only (--no-history-store)");
+            None
+        };
+        let data_dir = config.data_dir.clone();
+        let worker = Worker::start(store, rooms, saved, Arc::clone(&waker))
             .map_err(context("could not start the worker thread"))?;
         listener
             .set_nonblocking(true)
@@ -203,7 +219,7 @@ impl Server {
         let console_out = ConsoleOutput::new(editing, clock.now().stamp, poll.registry(), STDOUT);
         let admission =
             Admission::new(config.max_clients, config.max_per_ip, config.limit_loopback);
-        Ok(Server {
+        Server {
             admission,
             poll,
             listener: Some(listener),
@@ -223,6 +239,7 @@ impl Server {
                         .as_ref()
                         .is_none_or(|tls| tls.allow_plain_passwords),
                     epoch: run_epoch(),
+                    store_history: history.is_some(),
                     ..ChatConfig::default()
                 },
                 registry,
@@ -247,10 +264,46 @@ impl Server {
             last_accept_log: None,
             shutdown_deadline: None,
             worker,
+            keeper: None,
             next_reload: Instant::now() + RELOAD_INTERVAL,
             counters: metrics::Counters::default(),
             scrape: None,
-        })
+        }
+        .with_history(history, &data_dir, waker)
+    }
+
+    /// Gives every room the lines the store kept of it, and starts the history thread on it.
+    fn with_history(
+        mut self,
+        history: Option<crate::history::HistoryStore>,
+        data_dir: &std::path::Path,
+        waker: Arc<Waker>,
+    ) -> Result<Server, Error> {
+        let Some(history) = history else {
+            return Ok(self);
+        };
+        let now = self.clock.now();
+        let keep = self.config.history.max(crate::core::rooms::RESUME_LINES);
+        let mut restored = 0;
+        for room in self.chat.room_names() {
+            match history.recent(&room.to_ascii_lowercase(), keep) {
+                Ok((lines, last)) => {
+                    restored += lines.len();
+                    self.chat.restore_history(&now, &room, lines, last);
+                }
+                Err(e) => log::error!("history of {room} not restored: {e}"),
+            }
+        }
+        log::info!(
+            "history kept in {} ({restored} lines restored)",
+            data_dir.join(crate::history::store::HISTORY_FILE).display()
+        );
+        let days = self.config.history_days;
+        self.keeper = Some(
+            Keeper::start(history, days, waker)
+                .map_err(context("could not start the history thread"))?,
+        );
+        Ok(self)
     }
 
     /// Runs until the host or a signal stops the server and every client is flushed and closed.
@@ -303,9 +356,15 @@ impl Server {
             }
             self.console_out.flush();
             self.counters.turns.record(now.instant.elapsed());
+            if let Some(keeper) = &mut self.keeper {
+                keeper.send();
+            }
             if self.shutdown_deadline.is_some() && self.conns.is_empty() {
                 // Changes still queued (a ban, a registration) must reach the disk.
                 self.worker.finish();
+                if let Some(keeper) = &mut self.keeper {
+                    keeper.finish();
+                }
                 return Ok(());
             }
         }
@@ -527,8 +586,16 @@ impl Server {
         }
     }
 
-    /// Hands the worker's results to the core.
+    /// Hands the worker's results and the history thread's answers to the core.
     fn take_finished(&mut self, now: &Now) {
+        let answers = self
+            .keeper
+            .as_mut()
+            .map(Keeper::answers)
+            .unwrap_or_default();
+        for answer in answers {
+            self.feed(now, Input::History(answer));
+        }
         for finished in self.worker.finished() {
             match finished {
                 // A result for a connection that is gone (its key maybe reused) is dropped here.
@@ -679,6 +746,11 @@ impl Server {
                     }
                 }
                 Action::Store { change, reply } => self.worker.store(change, reply),
+                Action::History(job) => {
+                    if let Some(keeper) = &mut self.keeper {
+                        keeper.push(job);
+                    }
+                }
                 Action::Shutdown => self.begin_shutdown(now),
             }
         }

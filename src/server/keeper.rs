@@ -1,0 +1,256 @@
+//! The history thread: writes every kept line and direct message to the history store, and
+//! answers the core's look-ups (`/history` pages, mailboxes), so that the event loop never
+//! waits on the disk.
+//!
+//! The loop gathers the core's [`Job`]s during a turn and sends them as one batch at its end (one
+//! channel message per turn, however many lines a burst says). The thread writes in
+//! transactions of many lines: at the latest [`COMMIT_AFTER`] after the first line not yet
+//! written, or as soon as [`COMMIT_LINES`] wait. So `kill -9` loses at most the lines of the
+//! last half second or so, and the store itself (SQLite, write-ahead log) is never torn. A
+//! look-up first writes what waits, so it sees every line said before it was asked. Answers
+//! come back over a channel and the loop's [`Waker`] (shared with the worker: mio has one waker
+//! per poll) tells the loop to collect them. Every hour the thread prunes what is older than
+//! `--history-days`.
+
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use mio::Waker;
+
+use crate::history::{Answer, HistoryStore, Job};
+
+/// The longest a kept line waits before its transaction is committed.
+pub const COMMIT_AFTER: Duration = Duration::from_millis(500);
+/// How many lines waiting make a transaction be committed at once.
+pub const COMMIT_LINES: usize = 2000;
+/// How often the thread prunes lines older than `--history-days`.
+pub const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+/// The handle the event loop keeps.
+#[derive(Debug)]
+pub struct Keeper {
+    jobs: Option<Sender<Vec<Job>>>,
+    answers: Receiver<Answer>,
+    /// This turn's jobs, sent at its end.
+    queued: Vec<Job>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// The Unix time now, in seconds.
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| {
+            i64::try_from(since.as_secs()).unwrap_or(i64::MAX)
+        })
+}
+
+/// Deletes from `store` what is older than `days` days (none if `days` is 0), logging how much.
+pub fn prune(store: &mut HistoryStore, days: u32) {
+    if days == 0 {
+        return;
+    }
+    let cutoff = unix_now().saturating_sub(i64::from(days) * 86_400);
+    match store.prune(cutoff) {
+        Ok(0) => {}
+        Ok(gone) => log::info!("history: pruned {gone} lines and messages older than {days} days"),
+        Err(e) => log::error!("history: could not prune: {e}"),
+    }
+}
+
+impl Keeper {
+    /// Starts the thread on `store`, pruning every hour what is older than `days` (0: never);
+    /// `waker` wakes the loop when answers are ready.
+    pub fn start(store: HistoryStore, days: u32, waker: Arc<Waker>) -> std::io::Result<Keeper> {
+        let (jobs, job_queue) = mpsc::channel();
+        let (done, answers) = mpsc::channel();
+        let thread = thread::Builder::new()
+            .name("chatd-history".into())
+            .spawn(move || work(store, days, job_queue, done, waker))?;
+        Ok(Keeper {
+            jobs: Some(jobs),
+            answers,
+            queued: Vec::new(),
+            thread: Some(thread),
+        })
+    }
+
+    /// Queues a job for the end of the turn.
+    pub fn push(&mut self, job: Job) {
+        self.queued.push(job);
+    }
+
+    /// Sends the turn's jobs to the thread, as one batch.
+    pub fn send(&mut self) {
+        if self.queued.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.queued);
+        let sent = self
+            .jobs
+            .as_ref()
+            .is_some_and(|jobs| jobs.send(batch).is_ok());
+        if !sent {
+            log::error!("history: the thread is gone; lines were not kept");
+        }
+    }
+
+    /// Takes every answer that is ready.
+    pub fn answers(&mut self) -> Vec<Answer> {
+        let mut answers = Vec::new();
+        loop {
+            match self.answers.try_recv() {
+                Ok(answer) => answers.push(answer),
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => return answers,
+            }
+        }
+    }
+
+    /// Sends what is queued, lets the thread write it all, and waits for it.
+    pub fn finish(&mut self) {
+        self.send();
+        self.jobs = None;
+        if let Some(thread) = self.thread.take() {
+            if thread.join().is_err() {
+                log::error!("the history thread panicked");
+            }
+        }
+    }
+}
+
+impl Drop for Keeper {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+/// Whether `job` only writes (and so may wait for the next commit).
+fn is_write(job: &Job) -> bool {
+    matches!(
+        job,
+        Job::Keep(_) | Job::KeepDm(_) | Job::ForgetRoom { .. } | Job::Delivered { .. }
+    )
+}
+
+/// Writes the waiting jobs in one transaction; on failure they are dropped (and logged), so
+/// that one bad moment of the disk does not hold every later line back.
+fn commit(store: &mut HistoryStore, waiting: &mut Vec<Job>) {
+    if waiting.is_empty() {
+        return;
+    }
+    let written = store.batch(|batch| {
+        for job in waiting.iter() {
+            match job {
+                Job::Keep(line) => batch.keep(line)?,
+                Job::KeepDm(dm) => batch.keep_dm(dm, false)?,
+                Job::ForgetRoom { room } => batch.forget_room(room)?,
+                Job::Delivered { name, up_to } => batch.delivered(name, *up_to)?,
+                Job::Mail { .. } | Job::Page { .. } | Job::Mailbox { .. } => {}
+            }
+        }
+        Ok(())
+    });
+    if let Err(e) = written {
+        log::error!("history: {} lines and changes not kept: {e}", waiting.len());
+    }
+    waiting.clear();
+}
+
+/// Answers a look-up (or a mail, which is written at once: its sender is told).
+fn answer(store: &mut HistoryStore, job: Job) -> Option<Answer> {
+    Some(match job {
+        Job::Page {
+            conn,
+            room,
+            key,
+            before,
+            limit,
+        } => {
+            let (lines, more) = store.before(&key, before, limit).unwrap_or_else(|e| {
+                log::error!("history: could not read a page: {e}");
+                (Vec::new(), false)
+            });
+            Answer::Page {
+                conn,
+                room,
+                lines,
+                more,
+            }
+        }
+        Job::Mailbox { conn, name } => {
+            let mail = store.mailbox(&name).unwrap_or_else(|e| {
+                log::error!("history: could not read {name}'s mailbox: {e}");
+                Vec::new()
+            });
+            Answer::Mailbox { conn, name, mail }
+        }
+        Job::Mail { conn, dm } => {
+            let kept = store.batch(|batch| batch.mail(&dm)).unwrap_or_else(|e| {
+                log::error!("history: could not keep a message for {}: {e}", dm.to);
+                false
+            });
+            Answer::Mailed {
+                conn,
+                to: dm.to,
+                kept,
+            }
+        }
+        Job::Keep(_) | Job::KeepDm(_) | Job::ForgetRoom { .. } | Job::Delivered { .. } => {
+            return None
+        }
+    })
+}
+
+fn work(
+    mut store: HistoryStore,
+    days: u32,
+    jobs: Receiver<Vec<Job>>,
+    done: Sender<Answer>,
+    waker: Arc<Waker>,
+) {
+    let mut waiting: Vec<Job> = Vec::new();
+    let mut since: Option<Instant> = None;
+    let mut next_prune = Instant::now() + PRUNE_EVERY;
+    loop {
+        let now = Instant::now();
+        let due = since.map_or(next_prune, |since| (since + COMMIT_AFTER).min(next_prune));
+        match jobs.recv_timeout(due.saturating_duration_since(now)) {
+            Ok(batch) => {
+                let mut answered = false;
+                for job in batch {
+                    if is_write(&job) {
+                        since.get_or_insert_with(Instant::now);
+                        waiting.push(job);
+                        continue;
+                    }
+                    commit(&mut store, &mut waiting);
+                    since = None;
+                    if let Some(answer) = answer(&mut store, job) {
+                        answered |= done.send(answer).is_ok();
+                    }
+                }
+                if answered {
+                    if let Err(e) = waker.wake() {
+                        log::error!("cannot wake the event loop: {e}");
+                    }
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => {
+                commit(&mut store, &mut waiting);
+                return;
+            }
+        }
+        let now = Instant::now();
+        if waiting.len() >= COMMIT_LINES || since.is_some_and(|since| now >= since + COMMIT_AFTER) {
+            commit(&mut store, &mut waiting);
+            since = None;
+        }
+        if now >= next_prune {
+            next_prune = now + PRUNE_EVERY;
+            prune(&mut store, days);
+        }
+    }
+}
