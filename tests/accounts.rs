@@ -106,7 +106,8 @@ fn away_back_and_direct_messages_with_their_aliases() {
     alice.send_line("/dm nobody hi");
     assert_eq!(
         alice.expect_line("[!]"),
-        "[!] no user named nobody is online"
+        "[!] no user named nobody is online, and messages wait only for registered users: \
+         yours was not kept"
     );
 }
 
