@@ -2,12 +2,15 @@
 //! `kill -9`, `--history-days`, `--no-history-store` and the offline mailbox.
 
 mod common;
+mod framed_common;
 
 use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use chatd::proto::framed::{chat_kind, reply_kind, ClientFrame, ServerFrame};
 use common::{add_user, Client, DataDir, TestServer, TIMEOUT};
+use framed_common::{FramedUser, Server};
 
 /// The text of a history line `[HH:MM:SS] [history] FROM > TEXT` from `from`.
 fn history_text<'a>(line: &'a str, from: &str) -> Option<&'a str> {
@@ -188,19 +191,20 @@ fn history_days_prunes_older_lines_at_start() {
     let server = TestServer::start_on(&data, &[]);
     let mut alice = server.join("alice");
     say_all(&mut alice, numbered("old", 1, 3));
+    drop(alice);
+    stop(server);
+    // Ten days pass for the lines of the first run (the store prunes by a chunk's newest line).
+    let db = rusqlite::Connection::open(data.path().join("history.sqlite")).expect("open");
+    let aged = db
+        .execute("UPDATE chunks SET at_last = at_last - 10 * 86400", [])
+        .expect("age the old lines");
+    assert!(aged >= 1);
+    drop(db);
+    let server = TestServer::start_on(&data, &[]);
+    let mut alice = server.join("alice");
     say_all(&mut alice, numbered("new", 1, 2));
     drop(alice);
     stop(server);
-    // Ten days pass for the old lines.
-    let db = rusqlite::Connection::open(data.path().join("history.sqlite")).expect("open");
-    let aged = db
-        .execute(
-            "UPDATE lines SET at = at - 10 * 86400 WHERE text LIKE 'old%'",
-            [],
-        )
-        .expect("age the old lines");
-    assert_eq!(aged, 3);
-    drop(db);
 
     let server = TestServer::start_on(&data, &["--history-days", "30"]);
     let (_bob, lines) = join_and_read(&server, "bob");
@@ -305,4 +309,41 @@ fn an_offline_mailbox_holds_a_hundred_messages_and_the_sender_is_told_when_full(
     bob.expect_closed();
     alice.send_line("/dm bob again");
     alice.expect_line("[*] bob is offline: your message waits");
+}
+
+#[test]
+fn a_framed_client_pages_back_with_a_history_command_frame() {
+    let server = Server::start(&["--history", "2", "--no-flood-control"]);
+    let mut alice = FramedUser::join(&server, "alice");
+    for n in 1..=4 {
+        alice.send(&ClientFrame::say(n, &format!("line {n}")));
+    }
+    alice.send(&ClientFrame::Ping { nonce: 1 });
+    alice.expect("the pong", |f| matches!(f, ServerFrame::Pong { .. }));
+    let mut bob = FramedUser::join(&server, "bob");
+    bob.send(&ClientFrame::Command {
+        name: "history".into(),
+        args: "5".into(),
+    });
+    let notice = bob.expect(
+        "the page's notice",
+        |f| matches!(f, ServerFrame::Reply { kind, .. } if *kind == reply_kind::NOTICE),
+    );
+    let ServerFrame::Reply { lines, .. } = notice else {
+        unreachable!()
+    };
+    assert_eq!(lines, ["[*] 2 earlier lines of #lobby (the first kept):"]);
+    for n in 1..=2 {
+        let line = bob.expect("a history line", |f| matches!(f, ServerFrame::Chat { .. }));
+        let ServerFrame::Chat {
+            kind, text, from, ..
+        } = line
+        else {
+            unreachable!()
+        };
+        assert_eq!(
+            (kind, from.as_str(), text),
+            (chat_kind::HISTORY, "alice", format!("line {n}"))
+        );
+    }
 }

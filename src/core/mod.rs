@@ -457,7 +457,16 @@ impl Chat {
 
     /// A kept line of `room` as it is shown as history, with its id.
     fn history_msg(&self, room: RoomId, line: &rooms::HistoryLine) -> ServerMsg {
-        let msg = if room == RoomId::DEFAULT && !line.me {
+        ServerMsg::Line {
+            id: self.line_id(room, line.seq),
+            msg: Box::new(self.history_line(room, line)),
+        }
+    }
+
+    /// A kept line of `room` as it is shown as history, without its id (a `/history` page: the
+    /// web page resumes from the last id it was given, which such an older line must not move).
+    fn history_line(&self, room: RoomId, line: &rooms::HistoryLine) -> ServerMsg {
+        if room == RoomId::DEFAULT && !line.me {
             ServerMsg::Backlog {
                 at: line.at,
                 from: line.from.clone(),
@@ -473,10 +482,6 @@ impl Chat {
                     me: line.me,
                 },
             }
-        };
-        ServerMsg::Line {
-            id: self.line_id(room, line.seq),
-            msg: Box::new(msg),
         }
     }
 

@@ -4,6 +4,12 @@
 //! lines. The journal is a write-ahead log and `synchronous` is `NORMAL`: a committed batch
 //! survives the process being killed (`kill -9`), only a power cut may lose the last batches, and
 //! the file is never left torn either way (SQLite replays or drops the log's tail on open).
+//!
+//! A room's lines are kept in **chunks**: one row holds the consecutive lines of one room written
+//! in one batch (at most [`CHUNK_LINES`] lines or about [`CHUNK_BYTES`] bytes), packed in a blob.
+//! A row per line cost SQLite about 5 us a line, more than relaying it to 50 users; a row per
+//! chunk makes a burst's lines nearly free to keep, and paging back reads a few rows. A chunk is
+//! pruned once its newest line is older than the cutoff.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -16,16 +22,16 @@ use super::job::{KeptDm, KeptLine, Mail, MAILBOX_PER_USER, MAILBOX_TOTAL};
 pub const HISTORY_FILE: &str = "history.sqlite";
 
 const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS lines (
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY,
     room TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    at INTEGER NOT NULL,
-    sender TEXT NOT NULL,
-    text TEXT NOT NULL,
-    me INTEGER NOT NULL,
-    PRIMARY KEY (room, seq)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS lines_at ON lines (at);
+    first INTEGER NOT NULL,
+    last INTEGER NOT NULL,
+    at_last INTEGER NOT NULL,
+    lines BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_room ON chunks (room, first);
+CREATE INDEX IF NOT EXISTS chunks_at ON chunks (at_last);
 CREATE TABLE IF NOT EXISTS dms (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     at INTEGER NOT NULL,
@@ -75,6 +81,79 @@ impl std::error::Error for HistoryError {
 pub struct HistoryStore {
     db: Connection,
     path: PathBuf,
+}
+
+/// Most lines in one chunk.
+pub const CHUNK_LINES: usize = 256;
+
+/// A chunk is closed once its names and texts hold this many bytes.
+pub const CHUNK_BYTES: usize = 64 * 1024;
+
+/// Packs `lines` (of one room) into a chunk's blob: per line its number (8 bytes), time (8),
+/// action flag (1), then the sender and the text, each a 4-byte length and UTF-8; little-endian.
+fn pack(lines: &[&KeptLine]) -> Vec<u8> {
+    let size: usize = lines.iter().map(|l| 25 + l.from.len() + l.text.len()).sum();
+    let mut out = Vec::with_capacity(size);
+    for line in lines {
+        out.extend_from_slice(&line.seq.to_le_bytes());
+        out.extend_from_slice(&line.at.to_le_bytes());
+        out.push(u8::from(line.me));
+        for text in [&line.from, &line.text] {
+            // Lines are far under 4 GiB (the codecs cap them at kilobytes).
+            let len = u32::try_from(text.len()).unwrap_or(u32::MAX);
+            out.extend_from_slice(&len.to_le_bytes());
+            out.extend_from_slice(&text.as_bytes()[..len as usize]);
+        }
+    }
+    out
+}
+
+/// A chunk's blob that is not what [`pack`] writes.
+#[derive(Debug)]
+struct BadChunk;
+
+impl fmt::Display for BadChunk {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a chunk of lines is damaged")
+    }
+}
+
+impl std::error::Error for BadChunk {}
+
+/// Unpacks a chunk of `room` packed by [`pack`].
+fn unpack(room: &str, mut blob: &[u8]) -> Result<Vec<KeptLine>, BadChunk> {
+    fn take<'a>(blob: &mut &'a [u8], n: usize) -> Result<&'a [u8], BadChunk> {
+        if blob.len() < n {
+            return Err(BadChunk);
+        }
+        let (head, rest) = blob.split_at(n);
+        *blob = rest;
+        Ok(head)
+    }
+    fn word<const N: usize>(blob: &mut &[u8]) -> Result<[u8; N], BadChunk> {
+        take(blob, N)?.try_into().map_err(|_| BadChunk)
+    }
+    fn text(blob: &mut &[u8]) -> Result<String, BadChunk> {
+        let len = u32::from_le_bytes(word(blob)?) as usize;
+        String::from_utf8(take(blob, len)?.to_vec()).map_err(|_| BadChunk)
+    }
+    let mut lines = Vec::new();
+    while !blob.is_empty() {
+        let seq = u64::from_le_bytes(word(&mut blob)?);
+        let at = i64::from_le_bytes(word(&mut blob)?);
+        let me = word::<1>(&mut blob)?[0] != 0;
+        let from = text(&mut blob)?;
+        let text = text(&mut blob)?;
+        lines.push(KeptLine {
+            room: room.to_owned(),
+            seq,
+            at,
+            from,
+            text,
+            me,
+        });
+    }
+    Ok(lines)
 }
 
 /// A line number as SQLite keeps it (a signed 64-bit integer).
@@ -151,7 +230,7 @@ impl HistoryStore {
         let last: Option<i64> = self
             .db
             .query_row(
-                "SELECT MAX(seq) FROM lines WHERE room = ?1",
+                "SELECT MAX(last) FROM chunks WHERE room = ?1",
                 [room],
                 |row| row.get(0),
             )
@@ -176,26 +255,30 @@ impl HistoryStore {
         let mut query = self
             .db
             .prepare_cached(
-                "SELECT seq, at, sender, text, me FROM lines WHERE room = ?1 AND seq < ?2 \
-                 ORDER BY seq DESC LIMIT ?3",
+                "SELECT lines FROM chunks WHERE room = ?1 AND first < ?2 ORDER BY first DESC",
             )
             .map_err(self.fail("read a room's lines"))?;
-        let take = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
-        let rows = query
-            .query_map(params![room, to_sql(before), take], |row| {
-                Ok(KeptLine {
-                    room: room.to_owned(),
-                    seq: from_sql(row.get(0)?),
-                    at: row.get(1)?,
-                    from: row.get(2)?,
-                    text: row.get(3)?,
-                    me: row.get(4)?,
-                })
-            })
+        let mut rows = query
+            .query(params![room, to_sql(before)])
             .map_err(self.fail("read a room's lines"))?;
-        let mut lines = rows
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(self.fail("read a room's lines"))?;
+        // Newest first, chunk by chunk, until one more line than asked for is found.
+        let mut lines: Vec<KeptLine> = Vec::new();
+        while lines.len() <= limit {
+            let Some(row) = rows.next().map_err(self.fail("read a room's lines"))? else {
+                break;
+            };
+            let blob: Vec<u8> = row.get(0).map_err(self.fail("read a room's lines"))?;
+            let chunk = unpack(room, &blob).map_err(|e| HistoryError {
+                path: self.path.clone(),
+                action: "read a room's lines",
+                cause: rusqlite::Error::FromSqlConversionFailure(
+                    0,
+                    rusqlite::types::Type::Blob,
+                    Box::new(e),
+                ),
+            })?;
+            lines.extend(chunk.into_iter().rev().filter(|line| line.seq < before));
+        }
         let more = lines.len() > limit;
         lines.truncate(limit);
         lines.reverse();
@@ -257,12 +340,13 @@ impl HistoryStore {
     }
 
     /// Deletes the lines and direct messages said before `cutoff` (Unix seconds), mail not yet
-    /// delivered included; returns how many rows went.
+    /// delivered included (a chunk of lines goes once its newest is older); returns how many
+    /// chunks and messages went.
     pub fn prune(&mut self, cutoff: i64) -> Result<usize, HistoryError> {
         self.batch(|batch| {
             let lines = batch
                 .tx
-                .execute("DELETE FROM lines WHERE at < ?1", [cutoff])?;
+                .execute("DELETE FROM chunks WHERE at_last < ?1", [cutoff])?;
             let dms = batch
                 .tx
                 .execute("DELETE FROM dms WHERE at < ?1", [cutoff])?;
@@ -280,6 +364,26 @@ impl HistoryStore {
     }
 }
 
+/// `lines` cut into chunks of at most [`CHUNK_LINES`] lines, each closed once it holds
+/// [`CHUNK_BYTES`] bytes of names and texts (never empty).
+fn chunks<'a, 'b>(lines: &'b [&'a KeptLine]) -> impl Iterator<Item = &'b [&'a KeptLine]> {
+    let mut rest = lines;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut end = 0;
+        let mut bytes = 0;
+        while end < rest.len() && end < CHUNK_LINES && bytes < CHUNK_BYTES {
+            bytes += rest[end].from.len() + rest[end].text.len();
+            end += 1;
+        }
+        let (chunk, after) = rest.split_at(end);
+        rest = after;
+        Some(chunk)
+    })
+}
+
 /// One open transaction of [`HistoryStore::batch`].
 #[derive(Debug)]
 pub struct Batch<'a> {
@@ -287,21 +391,32 @@ pub struct Batch<'a> {
 }
 
 impl Batch<'_> {
-    /// Keeps a room's line (replacing one of the same room and number, left by a run that was
-    /// killed before it could keep the rest of its lines).
-    pub fn keep(&self, line: &KeptLine) -> Result<(), rusqlite::Error> {
+    /// Keeps room lines, in the order said: each room's consecutive lines among them go into as
+    /// few chunks as their size allows.
+    pub fn keep(&self, lines: &[KeptLine]) -> Result<(), rusqlite::Error> {
+        let mut rooms: Vec<(&str, Vec<&KeptLine>)> = Vec::new();
+        for line in lines {
+            match rooms.iter_mut().find(|(room, _)| *room == line.room) {
+                Some((_, room_lines)) => room_lines.push(line),
+                None => rooms.push((&line.room, vec![line])),
+            }
+        }
         let mut insert = self.tx.prepare_cached(
-            "INSERT OR REPLACE INTO lines (room, seq, at, sender, text, me) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO chunks (room, first, last, at_last, lines) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
-        insert.execute(params![
-            line.room,
-            to_sql(line.seq),
-            line.at,
-            line.from,
-            line.text,
-            line.me
-        ])?;
+        for (room, room_lines) in rooms {
+            for chunk in chunks(&room_lines) {
+                let (first, last) = (chunk[0].seq, chunk[chunk.len() - 1].seq);
+                let at_last = chunk.iter().map(|l| l.at).max().unwrap_or_default();
+                insert.execute(params![
+                    room,
+                    to_sql(first),
+                    to_sql(last),
+                    at_last,
+                    pack(chunk)
+                ])?;
+            }
+        }
         Ok(())
     }
 
@@ -356,7 +471,7 @@ impl Batch<'_> {
     /// Forgets every line of `room` (lower-cased).
     pub fn forget_room(&self, room: &str) -> Result<(), rusqlite::Error> {
         self.tx
-            .execute("DELETE FROM lines WHERE room = ?1", [room])?;
+            .execute("DELETE FROM chunks WHERE room = ?1", [room])?;
         Ok(())
     }
 }
@@ -400,30 +515,29 @@ mod tests {
     fn lines_come_back_by_room_newest_last_and_page_backwards() {
         let dir = temp_dir("page");
         let mut store = HistoryStore::open(&dir).unwrap();
-        store
-            .batch(|b| {
-                for seq in 1..=10 {
-                    b.keep(&line("#lobby", seq, 100 + seq as i64))?;
-                }
-                b.keep(&line("#dev", 1, 5))
-            })
-            .unwrap();
-        let (recent, last) = store.recent("#lobby", 3).unwrap();
-        assert_eq!(last, 10);
-        assert_eq!(
-            recent,
-            (8..=10)
+        let lobby = |from: u64, to: u64| -> Vec<KeptLine> {
+            (from..=to)
                 .map(|s| line("#lobby", s, 100 + s as i64))
-                .collect::<Vec<_>>()
-        );
+                .collect()
+        };
+        // Three batches, the middle one in several chunks, another room's line among them.
+        let many = CHUNK_LINES as u64 * 2 + 5;
+        store.batch(|b| b.keep(&lobby(1, 3))).unwrap();
+        let mut both = lobby(4, many);
+        both.insert(2, line("#dev", 1, 5));
+        store.batch(|b| b.keep(&both)).unwrap();
+        store.batch(|b| b.keep(&lobby(many + 1, many + 5))).unwrap();
+        let (all, more) = store.before("#lobby", u64::MAX, 10_000).unwrap();
+        assert!(!more);
+        assert_eq!(all, lobby(1, many + 5));
+        let (recent, last) = store.recent("#lobby", 3).unwrap();
+        assert_eq!(last, many + 5);
+        assert_eq!(recent, lobby(many + 3, many + 5));
         let (page, more) = store.before("#lobby", 8, 5).unwrap();
-        assert_eq!(
-            page.iter().map(|l| l.seq).collect::<Vec<_>>(),
-            [3, 4, 5, 6, 7]
-        );
+        assert_eq!(page, lobby(3, 7));
         assert!(more);
         let (page, more) = store.before("#lobby", 3, 5).unwrap();
-        assert_eq!(page.iter().map(|l| l.seq).collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(page, lobby(1, 2));
         assert!(!more);
         assert_eq!(store.recent("#none", 5).unwrap(), (vec![], 0));
         store.batch(|b| b.forget_room("#lobby")).unwrap();
@@ -431,6 +545,39 @@ mod tests {
         assert_eq!(store.recent("#dev", 5).unwrap().1, 1);
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn long_lines_close_a_chunk_early() {
+        let mut long = line("#a", 1, 0);
+        long.text = "x".repeat(CHUNK_BYTES);
+        let short = line("#a", 2, 0);
+        let lines = [&long, &short, &short];
+        let sizes: Vec<usize> = chunks(&lines).map(<[_]>::len).collect();
+        assert_eq!(sizes, [1, 2]);
+        let many: Vec<KeptLine> = (0..CHUNK_LINES as u64 + 1)
+            .map(|s| line("#a", s, 0))
+            .collect();
+        let many: Vec<&KeptLine> = many.iter().collect();
+        let sizes: Vec<usize> = chunks(&many).map(<[_]>::len).collect();
+        assert_eq!(sizes, [CHUNK_LINES, 1]);
+    }
+
+    #[test]
+    fn a_chunk_unpacks_to_what_was_packed_and_a_damaged_one_is_an_error() {
+        let lines = [line("#a", 7, -3), line("#a", 8, i64::MAX)];
+        let blob = pack(&lines.iter().collect::<Vec<_>>());
+        assert_eq!(unpack("#a", &blob).unwrap(), lines);
+        // Cut anywhere: an error, or (cut between two lines) the lines before the cut.
+        for cut in 1..blob.len() {
+            match unpack("#a", &blob[..cut]) {
+                Ok(some) => assert_eq!(some, lines[..1], "cut at {cut}"),
+                Err(BadChunk) => {}
+            }
+        }
+        let mut bad = blob.clone();
+        bad[17 + 4] = 0xff;
+        assert!(unpack("#a", &bad).is_err(), "not UTF-8");
     }
 
     #[test]
@@ -468,16 +615,21 @@ mod tests {
     fn pruning_drops_what_is_older_than_the_cutoff_only() {
         let dir = temp_dir("prune");
         let mut store = HistoryStore::open(&dir).unwrap();
+        // One batch a line (so a chunk each), and a chunk of two whose newest line is new.
+        for seq in 1..=4 {
+            let kept = [line("#lobby", seq, seq as i64 * 100)];
+            store.batch(|b| b.keep(&kept)).unwrap();
+        }
+        let mixed = [line("#dev", 1, 100), line("#dev", 2, 300)];
+        store.batch(|b| b.keep(&mixed)).unwrap();
         store
             .batch(|b| {
-                for seq in 1..=4 {
-                    b.keep(&line("#lobby", seq, seq as i64 * 100))?;
-                }
                 b.keep_dm(&dm("a", "b", "old", 50), true)?;
                 b.keep_dm(&dm("a", "b", "new", 500), true)
             })
             .unwrap();
-        assert_eq!(store.prune(250).unwrap(), 3);
+        assert_eq!(store.prune(250).unwrap(), 3, "two chunks and a message");
+        assert_eq!(store.recent("#dev", 10).unwrap().0, mixed);
         let (lines, last) = store.recent("#lobby", 10).unwrap();
         assert_eq!(lines.iter().map(|l| l.seq).collect::<Vec<_>>(), [3, 4]);
         assert_eq!(last, 4);

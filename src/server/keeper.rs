@@ -19,7 +19,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use mio::Waker;
 
-use crate::history::{Answer, HistoryStore, Job};
+use crate::history::{Answer, HistoryStore, Job, KeptLine};
 
 /// The longest a kept line waits before its transaction is committed.
 pub const COMMIT_AFTER: Duration = Duration::from_millis(500);
@@ -140,20 +140,28 @@ fn commit(store: &mut HistoryStore, waiting: &mut Vec<Job>) {
     if waiting.is_empty() {
         return;
     }
+    let count = waiting.len();
     let written = store.batch(|batch| {
-        for job in waiting.iter() {
+        // Room lines are written a run at a time (in chunks); a forgotten room in between ends
+        // the run, so that its lines before are forgotten and those after kept.
+        let mut run: Vec<KeptLine> = Vec::new();
+        for job in waiting.drain(..) {
             match job {
-                Job::Keep(line) => batch.keep(line)?,
-                Job::KeepDm(dm) => batch.keep_dm(dm, false)?,
-                Job::ForgetRoom { room } => batch.forget_room(room)?,
-                Job::Delivered { name, up_to } => batch.delivered(name, *up_to)?,
+                Job::Keep(line) => run.push(line),
+                Job::ForgetRoom { room } => {
+                    batch.keep(&run)?;
+                    run.clear();
+                    batch.forget_room(&room)?;
+                }
+                Job::KeepDm(dm) => batch.keep_dm(&dm, false)?,
+                Job::Delivered { name, up_to } => batch.delivered(&name, up_to)?,
                 Job::Mail { .. } | Job::Page { .. } | Job::Mailbox { .. } => {}
             }
         }
-        Ok(())
+        batch.keep(&run)
     });
     if let Err(e) = written {
-        log::error!("history: {} lines and changes not kept: {e}", waiting.len());
+        log::error!("history: {count} lines and changes not kept: {e}");
     }
     waiting.clear();
 }
