@@ -498,7 +498,7 @@ mod tests {
             at,
             from: "alice".into(),
             text: format!("line {seq}"),
-            me: seq % 2 == 0,
+            me: seq.is_multiple_of(2),
         }
     }
 
@@ -570,9 +570,8 @@ mod tests {
         assert_eq!(unpack("#a", &blob).unwrap(), lines);
         // Cut anywhere: an error, or (cut between two lines) the lines before the cut.
         for cut in 1..blob.len() {
-            match unpack("#a", &blob[..cut]) {
-                Ok(some) => assert_eq!(some, lines[..1], "cut at {cut}"),
-                Err(BadChunk) => {}
+            if let Ok(some) = unpack("#a", &blob[..cut]) {
+                assert_eq!(some, lines[..1], "cut at {cut}");
             }
         }
         let mut bad = blob.clone();

@@ -19,6 +19,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use mio::Waker;
 
+use crate::config::Config;
+use crate::core::rooms::RESUME_LINES;
+use crate::core::{Chat, Now};
 use crate::history::{Answer, HistoryStore, Job, KeptLine};
 
 /// The longest a kept line waits before its transaction is committed.
@@ -45,6 +48,39 @@ fn unix_now() -> i64 {
         .map_or(0, |since| {
             i64::try_from(since.as_secs()).unwrap_or(i64::MAX)
         })
+}
+
+/// Opens the history store of `config` (none with `--no-history-store`) and prunes it, before
+/// the loop runs.
+pub fn open(config: &Config) -> std::io::Result<Option<HistoryStore>> {
+    if !config.history_store {
+        log::info!("history kept in memory only (--no-history-store)");
+        return Ok(None);
+    }
+    let mut store = HistoryStore::open(&config.data_dir).map_err(std::io::Error::other)?;
+    // Pruned first, so that nothing too old comes back at start.
+    prune(&mut store, config.history_days);
+    Ok(Some(store))
+}
+
+/// Gives every room of `chat` its last lines from `store` (as many as it keeps in memory with
+/// `--history` `history`), before the loop runs.
+pub fn restore(chat: &mut Chat, store: &HistoryStore, now: &Now, history: usize) {
+    let keep = history.max(RESUME_LINES);
+    let mut restored = 0;
+    for room in chat.room_names() {
+        match store.recent(&room.to_ascii_lowercase(), keep) {
+            Ok((lines, last)) => {
+                restored += lines.len();
+                chat.restore_history(now, &room, lines, last);
+            }
+            Err(e) => log::error!("history of {room} not restored: {e}"),
+        }
+    }
+    log::info!(
+        "history kept in {} ({restored} lines restored)",
+        store.path().display()
+    );
 }
 
 /// Deletes from `store` what is older than `days` days (none if `days` is 0), logging how much.

@@ -177,17 +177,7 @@ impl Server {
         // What the file held at start, the default room included, as the base of each write.
         let saved = roomfile::saved(&config.rooms.persistent);
         let waker = Arc::new(waker);
-        let history = if config.history_store {
-            // Start-up reads before the loop runs: pruned first, so nothing too old comes back.
-            let mut history = crate::history::HistoryStore::open(&config.data_dir)
-                .map_err(|e| context("could not open the history store")(io::Error::other(e)))?;
-            keeper::prune(&mut history, config.history_days);
-            Some(history)
-        } else {
-            log::info!("history kept in memory only (--no-history-store)");
-            None
-        };
-        let data_dir = config.data_dir.clone();
+        let history = keeper::open(&config).map_err(context("could not open the history store"))?;
         let worker = Worker::start(store, rooms, saved, Arc::clone(&waker))
             .map_err(context("could not start the worker thread"))?;
         listener
@@ -269,40 +259,22 @@ impl Server {
             counters: metrics::Counters::default(),
             scrape: None,
         }
-        .with_history(history, &data_dir, waker)
+        .with_history(history, waker)
     }
 
     /// Gives every room the lines the store kept of it, and starts the history thread on it.
     fn with_history(
         mut self,
         history: Option<crate::history::HistoryStore>,
-        data_dir: &std::path::Path,
         waker: Arc<Waker>,
     ) -> Result<Server, Error> {
-        let Some(history) = history else {
-            return Ok(self);
-        };
-        let now = self.clock.now();
-        let keep = self.config.history.max(crate::core::rooms::RESUME_LINES);
-        let mut restored = 0;
-        for room in self.chat.room_names() {
-            match history.recent(&room.to_ascii_lowercase(), keep) {
-                Ok((lines, last)) => {
-                    restored += lines.len();
-                    self.chat.restore_history(&now, &room, lines, last);
-                }
-                Err(e) => log::error!("history of {room} not restored: {e}"),
-            }
+        if let Some(history) = history {
+            let now = self.clock.now();
+            keeper::restore(&mut self.chat, &history, &now, self.config.history);
+            let keeper = Keeper::start(history, self.config.history_days, waker)
+                .map_err(context("could not start the history thread"))?;
+            self.keeper = Some(keeper);
         }
-        log::info!(
-            "history kept in {} ({restored} lines restored)",
-            data_dir.join(crate::history::store::HISTORY_FILE).display()
-        );
-        let days = self.config.history_days;
-        self.keeper = Some(
-            Keeper::start(history, days, waker)
-                .map_err(context("could not start the history thread"))?,
-        );
         Ok(self)
     }
 
