@@ -298,3 +298,80 @@ fn work(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(room: &str, seq: u64, text: &str) -> Job {
+        Job::Keep(KeptLine {
+            room: room.into(),
+            seq,
+            at: 1,
+            from: "alice".into(),
+            text: text.into(),
+            me: false,
+        })
+    }
+
+    #[test]
+    fn a_room_forgotten_in_a_batch_keeps_only_its_lines_after() {
+        let dir = std::env::temp_dir().join(format!("chatd-keeper-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut store = HistoryStore::open(&dir).unwrap();
+        let mut waiting = vec![
+            line("#dev", 1, "old room"),
+            line("#lobby", 1, "lobby"),
+            Job::ForgetRoom {
+                room: "#dev".into(),
+            },
+            line("#dev", 1, "new room"),
+        ];
+        commit(&mut store, &mut waiting);
+        assert!(waiting.is_empty());
+        let texts = |room| -> Vec<String> {
+            let (lines, _) = store.recent(room, 10).unwrap();
+            lines.into_iter().map(|l| l.text).collect()
+        };
+        assert_eq!(texts("#dev"), ["new room"]);
+        assert_eq!(texts("#lobby"), ["lobby"]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_look_up_sees_every_line_sent_before_it() {
+        let dir = std::env::temp_dir().join(format!("chatd-keeper-ask-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = HistoryStore::open(&dir).unwrap();
+        let poll = mio::Poll::new().unwrap();
+        let waker = Arc::new(Waker::new(poll.registry(), mio::Token(0)).unwrap());
+        let mut keeper = Keeper::start(store, 0, waker).unwrap();
+        keeper.push(line("#lobby", 1, "one"));
+        keeper.push(line("#lobby", 2, "two"));
+        keeper.push(Job::Page {
+            conn: crate::core::ConnId(7),
+            room: crate::core::rooms::RoomId::DEFAULT,
+            key: "#lobby".into(),
+            before: 3,
+            limit: 5,
+        });
+        keeper.send();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let answer = loop {
+            if let Some(answer) = keeper.answers().pop() {
+                break answer;
+            }
+            assert!(Instant::now() < deadline, "no answer");
+            thread::sleep(Duration::from_millis(5));
+        };
+        let Answer::Page { lines, more, .. } = answer else {
+            panic!("{answer:?}");
+        };
+        assert_eq!(lines.len(), 2, "not waiting for the next commit");
+        assert!(!more);
+        keeper.finish();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
