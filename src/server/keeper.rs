@@ -7,7 +7,10 @@
 //! transactions of many lines: at the latest [`COMMIT_AFTER`] after the first line not yet
 //! written, or as soon as [`COMMIT_LINES`] wait. So `kill -9` loses at most the lines of the
 //! last half second or so, and the store itself (SQLite, write-ahead log) is never torn. A
-//! look-up first writes what waits, so it sees every line said before it was asked. Answers
+//! look-up first writes what waits, so it sees every line said before it was asked. While lines
+//! wait for their commit, the thread naps ([`POLL`]) instead of waiting on the channel, so the
+//! loop's batches meanwhile wake no thread (no system call per turn of a burst); idle, it waits
+//! on the channel and the first batch wakes it. Answers
 //! come back over a channel and the loop's [`Waker`] (shared with the worker: mio has one waker
 //! per poll) tells the loop to collect them. Every hour the thread prunes what is older than
 //! `--history-days`.
@@ -28,6 +31,9 @@ use crate::history::{Answer, HistoryStore, Job, KeptLine};
 pub const COMMIT_AFTER: Duration = Duration::from_millis(500);
 /// How many lines waiting make a transaction be committed at once.
 pub const COMMIT_LINES: usize = 2000;
+/// How long the thread naps while lines wait for their commit, before it takes what came
+/// meanwhile (so a look-up is answered within about this).
+pub const POLL: Duration = Duration::from_millis(50);
 /// How often the thread prunes lines older than `--history-days`.
 pub const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
@@ -260,10 +266,25 @@ fn work(
     loop {
         let now = Instant::now();
         let due = since.map_or(next_prune, |since| (since + COMMIT_AFTER).min(next_prune));
-        match jobs.recv_timeout(due.saturating_duration_since(now)) {
-            Ok(batch) => {
+        let left = due.saturating_duration_since(now);
+        let received = if waiting.is_empty() {
+            // Idle: parked on the channel, the loop's next batch wakes the thread.
+            jobs.recv_timeout(left)
+        } else {
+            // Lines wait for their commit: the thread naps and then takes what came, so the
+            // loop's batches meanwhile find no one to wake (a wake-up a turn was a system call
+            // and a context switch for every few lines of a burst).
+            thread::sleep(left.min(POLL));
+            jobs.try_recv().map_err(|e| match e {
+                TryRecvError::Empty => RecvTimeoutError::Timeout,
+                TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
+            })
+        };
+        match received {
+            Ok(first) => {
                 let mut answered = false;
-                for job in batch {
+                let more = std::iter::from_fn(|| jobs.try_recv().ok());
+                for job in std::iter::once(first).chain(more).flatten() {
                     if is_write(&job) {
                         since.get_or_insert_with(Instant::now);
                         waiting.push(job);
