@@ -6,11 +6,12 @@
 # connections per second with and without TLS), and WebSocket mode (the burst over WebSocket
 # against plain text's, idle memory per WebSocket connection), and the metrics (the burst with
 # --metrics-listen on and scraped every 50 ms, against the bare relay's and against chatd's without
-# it), each figure the median of RUNS runs (default 3), every run on a freshly started server.
+# it), and the history store (the burst with the store on a real disk against the same burst kept
+# in memory only), each figure the median of RUNS runs (default 3), every run on a freshly started server.
 # The server runs on core 0 (taskset -c 0), chatd-load on core 1 (taskset -c 1), both at nice -20
 # when allowed, so that other processes on a shared machine get the cores only when they are idle.
 #
-#   scripts/perf-table.sh [RUNS] [all|rooms|tls|ws|metrics]
+#   scripts/perf-table.sh [RUNS] [all|rooms|tls|ws|metrics|history]
 #
 # `rooms` measures only what the rooms table needs (the relay's and chatd's one-room burst, then
 # the rooms rows), alternating them in every run so each ratio is taken within the same run.
@@ -23,12 +24,15 @@
 # --metrics-listen 127.0.0.1:0 while a scraper (on chatd-load's core) fetches /metrics every 50 ms;
 # with CHATD_BEFORE=PATH (a chatd built from an earlier commit) also that binary's burst, to show
 # what keeping the counters costs at all.
+# `history` does the same for the history store: chatd's burst with the store (its data directory
+# under $CARGO_TARGET_DIR/perf, on disk, not in /dev/shm: every commit is a real write) and with
+# --no-history-store.
 # Prints the table in Markdown; every run's JSON and summary are kept in $CARGO_TARGET_DIR/perf/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
 what=${2:-all}
-case $what in all | rooms | tls | ws | metrics) ;; *) echo "usage: $0 [RUNS] [all|rooms|tls|ws|metrics]" >&2; exit 2 ;; esac
+case $what in all | rooms | tls | ws | metrics | history) ;; *) echo "usage: $0 [RUNS] [all|rooms|tls|ws|metrics|history]" >&2; exit 2 ;; esac
 target=${CARGO_TARGET_DIR:-target}
 cargo build --quiet --release --bin chatd --bin chatd-load --example bare_relay
 chatd=$target/release/chatd
@@ -73,10 +77,18 @@ chatd_flags=(--no-console --history 0 --no-flood-control --max-outbuf $((256 << 
 
 # start_server chatd|tls|metrics|relay: starts it on 127.0.0.1:0 and sets $server_pid and $addr
 # (tls: chatd with a self-signed certificate, made in its fresh data directory; metrics: chatd
-# with --metrics-listen 127.0.0.1:0 and a scraper fetching /metrics every 50 ms until it stops).
+# with --metrics-listen 127.0.0.1:0 and a scraper fetching /metrics every 50 ms until it stops;
+# store: chatd with its data directory, and so its history store, on disk; memory: chatd
+# --no-history-store).
 start_server() {
-    rm -rf "$scratch/data" "$scratch/stdout"
+    rm -rf "$scratch/data" "$scratch/stdout" "$out/store-data"
     case $1 in
+        store) "${first[@]}" taskset -c 0 "$chatd" --listen 127.0.0.1:0 --data-dir "$out/store-data" \
+                   "${chatd_flags[@]}" </dev/null >"$scratch/stdout" 2>"$scratch/stderr" &
+               word="chatd listening on" ;;
+        memory) "${first[@]}" taskset -c 0 "$chatd" --listen 127.0.0.1:0 --data-dir "$scratch/data" \
+                   --no-history-store "${chatd_flags[@]}" </dev/null >"$scratch/stdout" 2>"$scratch/stderr" &
+               word="chatd listening on" ;;
         chatd) "${first[@]}" taskset -c 0 "$chatd" --listen 127.0.0.1:0 --data-dir "$scratch/data" \
                    "${chatd_flags[@]}" </dev/null >"$scratch/stdout" 2>"$scratch/stderr" &
                word="chatd listening on" ;;
@@ -160,6 +172,8 @@ measure() {
         ws) server=chatd server_flags=(--mode ws --label 'chatd ws') ;;
         metrics) server_flags=(--label 'chatd metrics') ;;
         before) server_flags=(--label 'chatd before') ;;
+        store) server_flags=(--label 'chatd store') ;;
+        memory) server_flags=(--label 'chatd memory') ;;
     esac
     for attempt in 1 2 3; do
         wait_quiet
@@ -223,7 +237,16 @@ metrics_rows() {
         measure "$server" burst --clients 50 --messages 2000 --size 64 --timeout 120
     done
 }
+history_rows() {
+    for server in memory store; do
+        measure "$server" burst --clients 50 --messages 2000 --size 64 --timeout 120
+    done
+}
 for _ in $(seq "$runs"); do
+    if [ "$what" = history ]; then
+        history_rows
+        continue
+    fi
     if [ "$what" = metrics ]; then
         metrics_rows
         continue
@@ -259,6 +282,22 @@ median() { # median LABEL SCENARIO JQ-EXPRESSION [RATE]
 }
 
 ratio() { jq -n --argjson a "$1" --argjson b "$2" 'if $a == null or $b == null then "-" else "\($a / $b * 100 | round / 100)x" end' -r; }
+if [ "$what" = history ]; then
+    memory_cpu=$(median "chatd memory" burst '.server.cpu_us_per_1k_deliveries')
+    store_cpu=$(median "chatd store" burst '.server.cpu_us_per_1k_deliveries')
+    memory_rate=$(median "chatd memory" burst '.deliveries_per_sec')
+    store_rate=$(median "chatd store" burst '.deliveries_per_sec')
+    echo "| history store figure | median of $runs | target |"
+    echo "|---|---|---|"
+    printf '| burst (50 x 2,000 x 64 B): CPU us per 1k deliveries, with the store / memory only | %.0f / %.0f = %s | no slower |\n' \
+        "$store_cpu" "$memory_cpu" "$(ratio "$store_cpu" "$memory_cpu")"
+    printf '| burst: deliveries per second, with the store / memory only | %.0f / %.0f = %s | |\n' \
+        "$store_rate" "$memory_rate" "$(ratio "$store_rate" "$memory_rate")"
+    echo
+    echo "chatd ran with: ${chatd_flags[*]}; the store's data directory on disk ($out/store-data);"
+    echo "server on core 0, chatd-load on core 1, medians of $runs."
+    exit 0
+fi
 if [ "$what" = metrics ]; then
     relay_cpu=$(median "bare relay" burst '.server.cpu_us_per_1k_deliveries')
     plain_cpu=$(median chatd burst '.server.cpu_us_per_1k_deliveries')

@@ -73,6 +73,12 @@ pub struct Config {
     pub allow_register: bool,
     /// How many recent chat lines a joining user is shown (0: none).
     pub history: usize,
+    /// Whether rooms' lines and direct messages are kept in `DATA_DIR/history.sqlite` (on by
+    /// default; `--no-history-store` keeps them in memory only).
+    pub history_store: bool,
+    /// Lines and direct messages older than this many days are deleted from the store (0:
+    /// never), at start and every hour.
+    pub history_days: u32,
     /// The rooms: the default room, limits, the persistent rooms.
     pub rooms: crate::core::rooms::RoomConfig,
     /// TLS, if the server offers it.
@@ -219,6 +225,8 @@ impl Default for Config {
             require_account: false,
             allow_register: true,
             history: 20,
+            history_store: true,
+            history_days: 365,
             rooms: crate::core::rooms::RoomConfig::default(),
             tls: None,
             web_hosts: Vec::new(),
@@ -248,6 +256,8 @@ pub const FLOOD_BURST: (f64, f64) = (1.0, 10_000.0);
 pub const FLOOD_RATE: (f64, f64) = (0.01, 10_000.0);
 /// The most lines `--history` may keep.
 pub const MAX_HISTORY: usize = 1000;
+/// The range of `--history-days` (0: keep forever).
+pub const HISTORY_DAYS: (u32, u32) = (0, 36_500);
 /// The smallest `--max-outbuf`: one help text must fit.
 pub const MIN_OUTBUF: usize = 64 * 1024;
 
@@ -393,6 +403,12 @@ impl Config {
                 format!("must be from 0 to {MAX_HISTORY} lines"),
             ));
         }
+        check_range(
+            "--history-days",
+            self.history_days,
+            HISTORY_DAYS,
+            " days (0 keeps every line)",
+        )?;
         if crate::names::validate_room_name(&self.rooms.default_room).is_err() {
             return Err(ConfigError::new(
                 "--default-room",

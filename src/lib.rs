@@ -25,6 +25,8 @@
 //! - [`rooms`]: the persistent rooms on disk: a pure model, the file that holds it, `chatd room`.
 //! - [`names`]: the user and room name rules, shared by the core, both files, `chatd user` and
 //!   `chatd room`.
+//! - [`history`]: every room's lines and the direct messages on disk (SQLite), and the offline
+//!   mailbox; the core asks for it with [`history::Job`]s, a thread of the server does them.
 //! - [`datadir`]: the data directory's locked, atomic file replacement, under both stores.
 //! - [`console`]: the host console on stdin/stdout; at a terminal it edits the line typed itself
 //!   and draws it again under incoming lines.
@@ -47,6 +49,7 @@ pub mod config;
 pub mod console;
 pub mod core;
 pub mod datadir;
+pub mod history;
 pub mod load;
 pub mod names;
 pub mod proto;

@@ -17,13 +17,7 @@ fn register(server: &TestServer, name: &str, password: &str) {
 
 /// Logs in to a registered name; returns the client after the welcome.
 fn login(server: &TestServer, name: &str, password: &str) -> Client {
-    let mut client = Client::connect(server.addr());
-    client.expect_line(|l: &str| l == PROMPT);
-    client.send_line(name);
-    client.expect_line(|l: &str| l == "Password:");
-    client.send_line(password);
-    client.expect_line("[*] Welcome");
-    client
+    server.login(name, password)
 }
 
 /// `count` connections that gave the registered `name` and wait at its password prompt.
@@ -112,7 +106,8 @@ fn away_back_and_direct_messages_with_their_aliases() {
     alice.send_line("/dm nobody hi");
     assert_eq!(
         alice.expect_line("[!]"),
-        "[!] no user named nobody is online"
+        "[!] no user named nobody is online, and messages wait only for registered users: \
+         yours was not kept"
     );
 }
 

@@ -123,6 +123,12 @@ settings! {
         /// how many recent chat lines a joining user is shown, 0 for none (default 20)
         #[argh(option, from_str_fn(whole))]
         history: Option<usize> as usize = 20,
+        /// delete kept lines and direct messages older than this many days, at start and hourly; 0 keeps them all (default 365)
+        #[argh(option, from_str_fn(whole))]
+        history_days: Option<u32> as u32 = 365,
+        /// keep rooms' lines and direct messages in memory only: no history after a restart, no offline messages (default: kept in DATA_DIR/history.sqlite)
+        #[argh(switch)]
+        no_history_store: bool as bool = false,
         /// bytes queued for a client that may last only --outbuf-soft-secs (default 262144)
         #[argh(option, from_str_fn(whole))]
         outbuf_soft: Option<usize> as usize = 256 * 1024,
@@ -432,6 +438,12 @@ impl Bounded for u8 {
     }
 }
 
+impl Bounded for u32 {
+    fn max_text() -> String {
+        u32::MAX.to_string()
+    }
+}
+
 impl Bounded for u64 {
     fn max_text() -> String {
         u64::MAX.to_string()
@@ -587,6 +599,8 @@ fn server_config(s: &Settings, utc_offset: time::UtcOffset) -> Result<ServerSett
         require_account: s.require_account,
         allow_register: !s.no_register,
         history: s.history,
+        history_store: !s.no_history_store,
+        history_days: s.history_days,
         tls,
         web_hosts: s.web_host.clone(),
         web_origins: s.web_origin.clone(),

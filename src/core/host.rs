@@ -27,11 +27,14 @@ pub(super) fn handle(chat: &mut Chat, now: &Now, command: HostCommand, out: &mut
         HostCommand::Moderate(request) => admin::moderate(chat, now, &HOST, request, out),
         HostCommand::Say { text } => {
             chat.relayed += 1;
-            let msg = chat.remember(ServerMsg::Chat {
-                at: now.stamp,
-                from: HOST_NAME.to_owned(),
-                text,
-            });
+            let msg = chat.remember(
+                ServerMsg::Chat {
+                    at: now.stamp,
+                    from: HOST_NAME.to_owned(),
+                    text,
+                },
+                out,
+            );
             chat.tell_crowd(RoomId::DEFAULT, out);
             out.deliver(
                 Recipients::Room {

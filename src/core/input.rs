@@ -77,6 +77,8 @@ pub enum Input {
     },
     /// The accounts and bans were read again from disk (changed by `chatd user`, or SIGHUP).
     RegistryLoaded(Registry),
+    /// The history store answered an [`super::Action::History`] job.
+    History(crate::history::Answer),
 }
 
 /// Slow password work, done off the event loop.

@@ -58,6 +58,11 @@ pub struct ChatConfig {
     /// This run of the server, for line ids (see [`LineId`]): the shell draws a new one at each
     /// start, so an id from an earlier run is known as such.
     pub epoch: u64,
+    /// Whether the server has a history store: lines and direct messages are handed to it
+    /// ([`Action::History`]), `/history` pages back through it, and registered users offline
+    /// get direct messages in a mailbox. Without one, `/history` pages through what is kept in
+    /// memory and a direct message needs its recipient online.
+    pub store_history: bool,
 }
 
 impl Default for ChatConfig {
@@ -73,6 +78,7 @@ impl Default for ChatConfig {
             rooms: RoomConfig::default(),
             plain_passwords: true,
             epoch: 1,
+            store_history: false,
         }
     }
 }
@@ -180,6 +186,7 @@ impl Chat {
                 cmd::auth::password_done(self, now, conn, outcome, out)
             }
             Input::RegistryLoaded(registry) => self.replace_registry(registry),
+            Input::History(answer) => cmd::history::answered(self, now, answer, out),
         }
     }
 
@@ -397,6 +404,10 @@ impl Chat {
         );
         out.push(Action::Joined { conn });
         self.show_history(conn, RoomId::DEFAULT, out);
+        if registered && self.config.store_history {
+            let name = name.to_owned();
+            out.push(Action::History(crate::history::Job::Mailbox { conn, name }));
+        }
         if self.is_crowded(RoomId::DEFAULT) {
             return self.rooms.gather(RoomId::DEFAULT, name, true, self.now);
         }
@@ -446,30 +457,46 @@ impl Chat {
                 r.history.iter().take_while(|line| line.seq <= seq).count()
             }
         };
+        let oldest = r.history.get(skip).map_or(r.last_seq + 1, |line| line.seq);
+        if let Some(session) = self.sessions.get_mut(conn) {
+            session.seen_from.retain(|&(r, _)| r != room);
+            session.seen_from.push((room, oldest));
+        }
+        let Some(r) = self.rooms.get(room) else {
+            return;
+        };
         for line in r.history.iter().skip(skip) {
-            let msg = if room == RoomId::DEFAULT && !line.me {
-                ServerMsg::Backlog {
+            out.deliver(Recipients::One(conn), self.history_msg(room, line));
+        }
+    }
+
+    /// A kept line of `room` as it is shown as history, with its id.
+    fn history_msg(&self, room: RoomId, line: &rooms::HistoryLine) -> ServerMsg {
+        ServerMsg::Line {
+            id: self.line_id(room, line.seq),
+            msg: Box::new(self.history_line(room, line)),
+        }
+    }
+
+    /// A kept line of `room` as it is shown as history, without its id (a `/history` page: the
+    /// web page resumes from the last id it was given, which such an older line must not move).
+    fn history_line(&self, room: RoomId, line: &rooms::HistoryLine) -> ServerMsg {
+        if room == RoomId::DEFAULT && !line.me {
+            ServerMsg::Backlog {
+                at: line.at,
+                from: line.from.clone(),
+                text: line.text.clone(),
+            }
+        } else {
+            ServerMsg::Room {
+                room: self.rooms.tag(room),
+                line: RoomLine::History {
                     at: line.at,
                     from: line.from.clone(),
                     text: line.text.clone(),
-                }
-            } else {
-                ServerMsg::Room {
-                    room: self.rooms.tag(room),
-                    line: RoomLine::History {
-                        at: line.at,
-                        from: line.from.clone(),
-                        text: line.text.clone(),
-                        me: line.me,
-                    },
-                }
-            };
-            let id = self.line_id(room, line.seq);
-            let msg = ServerMsg::Line {
-                id,
-                msg: Box::new(msg),
-            };
-            out.deliver(Recipients::One(conn), msg);
+                    me: line.me,
+                },
+            }
         }
     }
 
@@ -576,7 +603,7 @@ impl Chat {
         };
         for room in self.rooms.joined(conn).to_vec() {
             let crowded = self.is_crowded(room);
-            self.rooms.remove_member(room, conn);
+            self.remove_member(room, conn, out);
             if crowded && how == Departure::Exited {
                 self.rooms.gather(room, &name, false, self.now);
                 continue;
@@ -606,13 +633,13 @@ impl Chat {
 
     /// Numbers a chat line of the default room and remembers it for the backlog; returns it
     /// with its id.
-    fn remember(&mut self, msg: ServerMsg) -> ServerMsg {
-        self.remember_in(RoomId::DEFAULT, msg)
+    fn remember(&mut self, msg: ServerMsg, out: &mut Outbox) -> ServerMsg {
+        self.remember_in(RoomId::DEFAULT, msg, out)
     }
 
     /// Numbers a line of `room` (a [`ServerMsg::Chat`], or a [`ServerMsg::Room`] chat or
     /// action line: what goes into the history) and remembers it; returns it with its id.
-    fn remember_in(&mut self, room: RoomId, msg: ServerMsg) -> ServerMsg {
+    fn remember_in(&mut self, room: RoomId, msg: ServerMsg, out: &mut Outbox) -> ServerMsg {
         let (at, from, text, me) = match &msg {
             ServerMsg::Chat { at, from, text }
             | ServerMsg::Room {
@@ -630,9 +657,80 @@ impl Chat {
             return msg;
         };
         let seq = r.remember(history, at, from, text, me);
+        if self.config.store_history {
+            out.push(Action::History(crate::history::Job::Keep(
+                crate::history::KeptLine {
+                    room: r.name.to_ascii_lowercase(),
+                    seq,
+                    at: at.unix,
+                    from: from.clone(),
+                    text: text.clone(),
+                    me,
+                },
+            )));
+        }
         ServerMsg::Line {
             id: self.line_id(room, seq),
             msg: Box::new(msg),
+        }
+    }
+
+    /// Gives the room named `room` (any case) the lines it had when the server last stopped,
+    /// oldest first, and its last line number, so that its numbering goes on after them and
+    /// users joining see them as history. `now` gives the offset their stamps are shown in. For
+    /// start-up, before any input; a room the core does not have is skipped.
+    pub fn restore_history(
+        &mut self,
+        now: &Now,
+        room: &str,
+        lines: Vec<crate::history::KeptLine>,
+        last_seq: u64,
+    ) {
+        let history = self.config.history;
+        let Some(r) = self
+            .rooms
+            .lookup(room)
+            .and_then(|id| self.rooms.get_mut(id))
+        else {
+            return;
+        };
+        r.restore(
+            history,
+            lines.into_iter().map(|line| rooms::HistoryLine {
+                at: now.stamp.with_unix(line.at),
+                from: line.from,
+                text: line.text,
+                me: line.me,
+                seq: line.seq,
+            }),
+            last_seq,
+        );
+    }
+
+    /// The names of every room the core has, for the shell to restore their history.
+    pub fn room_names(&self) -> Vec<String> {
+        self.rooms.iter().map(|r| r.name.clone()).collect()
+    }
+
+    /// Takes `conn` out of `room`; an ad-hoc room left empty vanishes, and so do its kept lines.
+    fn remove_member(&mut self, room: RoomId, conn: ConnId, out: &mut Outbox) {
+        let key = self.rooms.name(room).to_ascii_lowercase();
+        self.rooms.remove_member(room, conn);
+        if self.config.store_history && self.rooms.get(room).is_none() && !key.is_empty() {
+            out.push(Action::History(crate::history::Job::ForgetRoom {
+                room: key,
+            }));
+        }
+    }
+
+    /// A room was just made: whatever the store kept under its name (an ad-hoc room of the same
+    /// name that vanished, or one of a run that stopped) is not its history.
+    fn made_room(&mut self, room: RoomId, out: &mut Outbox) {
+        if self.config.store_history {
+            let key = self.rooms.name(room).to_ascii_lowercase();
+            out.push(Action::History(crate::history::Job::ForgetRoom {
+                room: key,
+            }));
         }
     }
 

@@ -97,6 +97,10 @@ pub enum Action {
         /// The confirmation, sent only once the change is on disk.
         reply: Option<(Recipients, ServerMsg)>,
     },
+    /// Hand `job` to the history store (off the event loop, in the order asked); a job that
+    /// asks something is answered with [`super::Input::History`]. Only asked for when
+    /// [`super::ChatConfig::store_history`] is on.
+    History(crate::history::Job),
     /// Stop the server: stop accepting, flush everyone within a short deadline, close, exit.
     Shutdown,
 }

@@ -284,6 +284,23 @@ impl Room {
         self.last_seq
     }
 
+    /// Takes `lines` (oldest first, numbered up to `last_seq`) as the room's history, as a run
+    /// that remembered them would have kept them, and numbers the next line after `last_seq`.
+    pub fn restore(
+        &mut self,
+        history: usize,
+        lines: impl IntoIterator<Item = HistoryLine>,
+        last_seq: u64,
+    ) {
+        self.history.clear();
+        self.history_bytes = 0;
+        for line in lines {
+            self.last_seq = line.seq.saturating_sub(1);
+            self.remember(history, line.at, &line.from, &line.text, line.me);
+        }
+        self.last_seq = self.last_seq.max(last_seq);
+    }
+
     /// Whether `name` (any case) moderates the room (admins aside).
     pub fn is_moderator(&self, name: &str) -> bool {
         self.moderators.contains(&key(name))

@@ -74,6 +74,11 @@ pub struct Session {
     pub connected: Option<std::time::Instant>,
     /// See `connected`.
     pub active: Option<std::time::Instant>,
+    /// Per room joined, the number of the oldest line the user has been shown: `/history`
+    /// pages back from it.
+    pub seen_from: Vec<(super::rooms::RoomId, u64)>,
+    /// Whether a `/history` page is being looked up in the store (one at a time).
+    pub paging: bool,
 }
 
 /// The steps of `/passwd` given alone: what the next line is, and what was typed so far.
@@ -123,6 +128,8 @@ impl Session {
             resume: Vec::new(),
             connected: None,
             active: None,
+            seen_from: Vec::new(),
+            paging: false,
         }
     }
 }

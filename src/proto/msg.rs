@@ -237,6 +237,13 @@ pub enum Command {
     Moderate(Moderation),
     /// Rooms: join, switch, leave, list, topic, actions, room moderation.
     Room(RoomCommand),
+    /// Show older lines of a room than those shown so far (`/history [#ROOM] [N]`).
+    History {
+        /// The room, if named (else the current room).
+        room: Option<String>,
+        /// How many lines, if given.
+        count: Option<usize>,
+    },
     /// Say text to one user only.
     Dm {
         /// The recipient's name.
@@ -308,6 +315,13 @@ pub const COMMANDS: &[CommandSpec] = &[
         &[],
         "/me TEXT",
         "an action line to your current room: * you TEXT",
+        false,
+    ),
+    spec(
+        "history",
+        &[],
+        "/history [#ROOM] [N]",
+        "show N (20, at most 200) lines of ROOM from before those you have seen",
         false,
     ),
     spec(
@@ -569,6 +583,23 @@ impl Command {
                 reason: optional(args),
             }),
             ("rooms", ..) => Command::Room(RoomCommand::List),
+            ("history", ..) => {
+                let (room, count) = match (first.starts_with('#'), first, rest) {
+                    (true, room, count) => (Some(room.to_owned()), count),
+                    (false, count, "") => (None, count),
+                    (false, ..) => return usage,
+                };
+                match count {
+                    "" => Command::History { room, count: None },
+                    count => match count.parse::<usize>() {
+                        Ok(n) if n > 0 => Command::History {
+                            room,
+                            count: Some(n),
+                        },
+                        _ => usage,
+                    },
+                }
+            }
             ("who", _, true) => Command::Room(RoomCommand::Who {
                 room: optional(first),
             }),
@@ -1047,6 +1078,26 @@ pub enum Notice {
         /// The user's current room now.
         current: String,
     },
+    /// What a `/history` page holds: `count` lines of `room` follow, older than those shown so
+    /// far; `more` says whether the room has older lines still.
+    HistoryPage {
+        /// The room.
+        room: String,
+        /// How many lines follow.
+        count: usize,
+        /// Whether older lines remain.
+        more: bool,
+    },
+    /// A direct message to `name`, who is offline, waits in their mailbox.
+    Mailed {
+        /// The recipient.
+        name: String,
+    },
+    /// Direct messages came while the user was offline: `count` of them follow.
+    Mailbox {
+        /// How many follow.
+        count: usize,
+    },
 }
 
 /// The plain words of a [`ServerMsg::Gap`], the same in every mode that shows it.
@@ -1099,6 +1150,30 @@ impl fmt::Display for Notice {
                     write!(f, " ({reason})")?;
                 }
                 write!(f, "; your current room is {current}.")
+            }
+            Notice::HistoryPage {
+                room,
+                count: 0,
+                more: _,
+            } => write!(f, "No earlier lines of {room} are kept."),
+            Notice::HistoryPage { room, count, more } => {
+                let lines = if *count == 1 { "line" } else { "lines" };
+                let then = if *more {
+                    "/history shows more"
+                } else {
+                    "the first kept"
+                };
+                write!(f, "{count} earlier {lines} of {room} ({then}):")
+            }
+            Notice::Mailed { name } => write!(
+                f,
+                "{name} is offline: your message waits for them and is delivered when they next log in."
+            ),
+            Notice::Mailbox { count: 1 } => {
+                f.write_str("1 direct message came while you were offline:")
+            }
+            Notice::Mailbox { count } => {
+                write!(f, "{count} direct messages came while you were offline:")
             }
         }
     }
@@ -1269,6 +1344,17 @@ pub enum Reject {
     },
     /// The account could not be changed (the password could not be hashed).
     Failed,
+    /// A direct message to someone offline who is not a registered user: only registered users
+    /// get messages while offline.
+    OfflineGuest {
+        /// The name asked for.
+        name: String,
+    },
+    /// A direct message to an offline user whose mailbox (or the server's) is full.
+    MailboxFull {
+        /// The recipient.
+        name: String,
+    },
 }
 
 impl fmt::Display for Reject {
@@ -1370,6 +1456,15 @@ impl fmt::Display for Reject {
                 write!(f, "{name} moderates {room} already")
             }
             Reject::Failed => f.write_str("that did not work, try again later"),
+            Reject::OfflineGuest { name } => write!(
+                f,
+                "no user named {name} is online, and messages wait only for registered users: \
+                 yours was not kept"
+            ),
+            Reject::MailboxFull { name } => write!(
+                f,
+                "{name} is offline and has as many messages waiting as the server keeps: yours was not kept"
+            ),
         }
     }
 }
@@ -1577,6 +1672,24 @@ mod tests {
 
     fn room(name: &str, args: &str) -> Command {
         Command::parse(name, args)
+    }
+
+    #[test]
+    fn history_takes_a_room_a_count_both_or_neither_and_refuses_anything_else() {
+        let history = |room: Option<&str>, count| Command::History {
+            room: room.map(str::to_owned),
+            count,
+        };
+        let usage = Command::BadUsage {
+            usage: "/history [#ROOM] [N]",
+        };
+        assert_eq!(room("history", ""), history(None, None));
+        assert_eq!(room("HISTORY", " 50 "), history(None, Some(50)));
+        assert_eq!(room("history", "#dev"), history(Some("#dev"), None));
+        assert_eq!(room("history", "#dev 7"), history(Some("#dev"), Some(7)));
+        for bad in ["0", "-3", "lots", "5 #dev", "#dev x", "#dev 1 2"] {
+            assert_eq!(room("history", bad), usage, "{bad}");
+        }
     }
 
     #[test]

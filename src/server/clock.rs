@@ -2,7 +2,7 @@
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use time::{OffsetDateTime, UtcOffset};
+use time::UtcOffset;
 
 use crate::core::Now;
 use crate::proto::msg::Stamp;
@@ -40,11 +40,10 @@ impl Clock {
     }
 }
 
+/// The stamp of `unix` in `offset`, keeping the offset, so that a stamp made from it for another
+/// time (a line read back from the history store) is shown in the same offset.
 fn stamp_at(unix: i64, offset: UtcOffset) -> Stamp {
-    let local = OffsetDateTime::from_unix_timestamp(unix)
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
-        .to_offset(offset);
-    Stamp::new(unix, local.hour(), local.minute(), local.second())
+    Stamp::local(unix, offset)
 }
 
 #[cfg(test)]

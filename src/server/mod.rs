@@ -18,6 +18,7 @@ mod conn;
 mod fanout;
 mod flood;
 mod input;
+mod keeper;
 mod metrics;
 mod output;
 mod outqueue;
@@ -58,6 +59,7 @@ use clock::Clock;
 use conn::{conn_id, key_of, Closing, Connection};
 use fanout::Fanout;
 use flood::Allowance;
+use keeper::Keeper;
 use worker::{Finished, Reply, Worker, WriteError};
 
 const LISTENER: Token = Token(usize::MAX - 1);
@@ -153,6 +155,8 @@ pub struct Server {
     last_accept_log: Option<Instant>,
     shutdown_deadline: Option<Instant>,
     worker: Worker,
+    /// The history thread, if the server keeps history on disk.
+    keeper: Option<Keeper>,
     next_reload: Instant,
     /// What the shell counts for the metrics.
     counters: metrics::Counters,
@@ -182,7 +186,9 @@ impl Server {
         let rooms = RoomStore::on(store.data_dir().clone());
         // What the file held at start, the default room included, as the base of each write.
         let saved = roomfile::saved(&config.rooms.persistent);
-        let worker = Worker::start(store, rooms, saved, Arc::new(waker))
+        let waker = Arc::new(waker);
+        let history = keeper::open(&config).map_err(context("could not open the history store"))?;
+        let worker = Worker::start(store, rooms, saved, Arc::clone(&waker))
             .map_err(context("could not start the worker thread"))?;
         listener
             .set_nonblocking(true)
@@ -219,7 +225,7 @@ impl Server {
             clock.now().stamp.unix,
             config.irc_autojoin,
         );
-        Ok(Server {
+        Server {
             admission,
             poll,
             listener: Some(listener),
@@ -240,6 +246,7 @@ impl Server {
                         .as_ref()
                         .is_none_or(|tls| tls.allow_plain_passwords),
                     epoch: run_epoch(),
+                    store_history: history.is_some(),
                     ..ChatConfig::default()
                 },
                 registry,
@@ -265,10 +272,28 @@ impl Server {
             last_accept_log: None,
             shutdown_deadline: None,
             worker,
+            keeper: None,
             next_reload: Instant::now() + RELOAD_INTERVAL,
             counters: metrics::Counters::default(),
             scrape: None,
-        })
+        }
+        .with_history(history, waker)
+    }
+
+    /// Gives every room the lines the store kept of it, and starts the history thread on it.
+    fn with_history(
+        mut self,
+        history: Option<crate::history::HistoryStore>,
+        waker: Arc<Waker>,
+    ) -> Result<Server, Error> {
+        if let Some(history) = history {
+            let now = self.clock.now();
+            keeper::restore(&mut self.chat, &history, &now, self.config.history);
+            let keeper = Keeper::start(history, self.config.history_days, waker)
+                .map_err(context("could not start the history thread"))?;
+            self.keeper = Some(keeper);
+        }
+        Ok(self)
     }
 
     /// Runs until the host or a signal stops the server and every client is flushed and closed.
@@ -322,9 +347,15 @@ impl Server {
             }
             self.console_out.flush();
             self.counters.turns.record(now.instant.elapsed());
+            if let Some(keeper) = &mut self.keeper {
+                keeper.send();
+            }
             if self.shutdown_deadline.is_some() && self.conns.is_empty() {
                 // Changes still queued (a ban, a registration) must reach the disk.
                 self.worker.finish();
+                if let Some(keeper) = &mut self.keeper {
+                    keeper.finish();
+                }
                 return Ok(());
             }
         }
@@ -574,8 +605,16 @@ impl Server {
         }
     }
 
-    /// Hands the worker's results to the core.
+    /// Hands the worker's results and the history thread's answers to the core.
     fn take_finished(&mut self, now: &Now) {
+        let answers = self
+            .keeper
+            .as_mut()
+            .map(Keeper::answers)
+            .unwrap_or_default();
+        for answer in answers {
+            self.feed(now, Input::History(answer));
+        }
         for finished in self.worker.finished() {
             match finished {
                 // A result for a connection that is gone (its key maybe reused) is dropped here.
@@ -727,6 +766,11 @@ impl Server {
                     }
                 }
                 Action::Store { change, reply } => self.worker.store(change, reply),
+                Action::History(job) => {
+                    if let Some(keeper) = &mut self.keeper {
+                        keeper.push(job);
+                    }
+                }
                 Action::Shutdown => self.begin_shutdown(now),
             }
         }

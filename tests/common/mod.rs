@@ -506,6 +506,19 @@ impl TestServer {
         client.join(name);
         client
     }
+
+    /// Connects a client and logs it in to the registered name `name`; returns it after the
+    /// welcome.
+    #[track_caller]
+    pub fn login(&self, name: &str, password: &str) -> Client {
+        let mut client = Client::connect(self.addr);
+        client.expect_line(|l: &str| l == PROMPT);
+        client.send_line(name);
+        client.expect_line(|l: &str| l == "Password:");
+        client.send_line(password);
+        client.expect_line("[*] Welcome");
+        client
+    }
 }
 
 impl Drop for TestServer {

@@ -2,8 +2,9 @@
 
 use super::super::rooms::RoomId;
 use super::super::users::State;
-use super::super::{Chat, ConnId, Now, Outbox, Recipients};
-use crate::proto::msg::{Reject, ServerMsg};
+use super::super::{Action, Chat, ConnId, Now, Outbox, Recipients};
+use crate::history::{Job, KeptDm};
+use crate::proto::msg::ServerMsg;
 
 /// `conn` says `text` to everyone else and the console; blank text is ignored, nothing is echoed.
 pub fn say(chat: &mut Chat, now: &Now, conn: ConnId, text: String, out: &mut Outbox) {
@@ -20,24 +21,36 @@ pub fn say(chat: &mut Chat, now: &Now, conn: ConnId, text: String, out: &mut Out
         return super::rooms::say_in(chat, now, Some(conn), &from, room, text, out);
     }
     chat.relayed += 1;
-    let msg = chat.remember(ServerMsg::Chat {
-        at: now.stamp,
-        from,
-        text,
-    });
+    let msg = chat.remember(
+        ServerMsg::Chat {
+            at: now.stamp,
+            from,
+            text,
+        },
+        out,
+    );
     chat.broadcast(RoomId::DEFAULT, Some(conn), msg, out);
 }
 
 /// `conn` says `text` to the user named `to` only; nobody else, not even the console, sees it.
 /// If `to` is away, the sender is told why.
 pub fn direct(chat: &mut Chat, now: &Now, conn: ConnId, to: &str, text: String, out: &mut Outbox) {
-    let (Some(from), Some(target)) = (chat.sessions.name_of(conn), chat.sessions.find(to)) else {
-        let reject = Reject::UnknownUser {
-            name: to.to_owned(),
-        };
-        out.deliver(Recipients::One(conn), ServerMsg::Reject(reject));
+    let Some(from) = chat.sessions.name_of(conn) else {
         return;
     };
+    let Some(target) = chat.sessions.find(to) else {
+        return super::history::mail(chat, now, conn, to, text, out);
+    };
+    if chat.config.store_history {
+        let to = chat.sessions.name_of(target).unwrap_or(to).to_owned();
+        let dm = KeptDm {
+            at: now.stamp.unix,
+            from: from.to_owned(),
+            to,
+            text: text.clone(),
+        };
+        out.push(Action::History(Job::KeepDm(dm)));
+    }
     let msg = ServerMsg::Direct {
         at: now.stamp,
         from: from.to_owned(),
@@ -61,6 +74,7 @@ mod tests {
     use super::super::super::testing::*;
     use super::super::super::Action;
     use super::*;
+    use crate::proto::msg::Reject;
 
     #[test]
     fn a_line_goes_to_everyone_else_and_the_console_not_back_to_the_sender() {

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod auth;
 pub mod chat;
+pub mod history;
 pub mod info;
 pub mod presence;
 pub mod rooms;
@@ -58,6 +59,9 @@ pub(super) fn dispatch(
         }
         Command::Room(command) => rooms::run(chat, now, conn, command, out),
         Command::In { room, command } => rooms::within(chat, now, conn, &room, *command, out),
+        Command::History { room, count } => {
+            history::history(chat, conn, room.as_deref(), count, out)
+        }
         Command::BadUsage { usage } => reject(conn, Reject::Usage { usage }, out),
         Command::Unknown { name } => reject(conn, Reject::UnknownCommand { name }, out),
     }

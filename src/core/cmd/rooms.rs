@@ -51,7 +51,7 @@ fn find(chat: &Chat, name: &str) -> Result<RoomId, Reject> {
 }
 
 /// The room named `name` that `conn` is in, or the reason it is not.
-fn find_joined(chat: &Chat, conn: ConnId, name: &str) -> Result<RoomId, Reject> {
+pub(super) fn find_joined(chat: &Chat, conn: ConnId, name: &str) -> Result<RoomId, Reject> {
     let room = find(chat, name)?;
     if !chat.rooms.is_member(conn, room) {
         return Err(Reject::NotInRoom {
@@ -91,6 +91,7 @@ pub fn join(chat: &mut Chat, conn: ConnId, name: &str, out: &mut Outbox) {
         },
     };
     if created {
+        chat.made_room(room, out);
         if let Some(r) = chat.rooms.get_mut(room) {
             r.moderators.insert(me.to_ascii_lowercase());
         }
@@ -175,6 +176,7 @@ pub fn create(chat: &mut Chat, conn: ConnId, name: &str, out: &mut Outbox) {
     }
     match chat.rooms.create(name, true) {
         Ok(room) => {
+            chat.made_room(room, out);
             let room = chat.rooms.name(room).to_owned();
             log::info!("{conn} made the persistent room {room}");
             out.push(Action::SaveRooms {
@@ -248,7 +250,7 @@ fn leave(
     }
     log::info!("{conn} ({name}) left {}", chat.rooms.name(room));
     out.push(Action::LeftRoom { conn, room });
-    chat.rooms.remove_member(room, conn);
+    chat.remove_member(room, conn, out);
 }
 
 /// `/rooms` and the console's `ROOMS`: every room with its member count and topic.
@@ -358,7 +360,7 @@ fn me(chat: &mut Chat, now: &Now, conn: ConnId, text: String, out: &mut Outbox) 
         from,
         text,
     };
-    let msg = chat.remember_in(room, ServerMsg::Room { room: tag, line });
+    let msg = chat.remember_in(room, ServerMsg::Room { room: tag, line }, out);
     chat.broadcast(room, Some(conn), msg, out);
 }
 
@@ -379,7 +381,7 @@ pub fn say_in(
         from: from.to_owned(),
         text,
     };
-    let msg = chat.remember_in(room, ServerMsg::Room { room: tag, line });
+    let msg = chat.remember_in(room, ServerMsg::Room { room: tag, line }, out);
     chat.tell_crowd(room, out);
     // The host's own lines are not echoed to the console, as in the default room.
     let to = super::super::to_room(room, conn, conn.is_some());
