@@ -22,8 +22,9 @@ pub enum Source<'a> {
 }
 
 /// Appends one line: `tags` (empty, or `@...` and a space), the source, the command, the
-/// middle parameters and the trailing one (cut at a UTF-8 boundary so that the line, without its
-/// tags, fits in 512 bytes). CR, LF and NUL in what is written become spaces.
+/// middle parameters and the trailing one, each cut at a UTF-8 boundary so that the line, without
+/// its tags, fits in 512 bytes (a parameter that echoes a client's input may be longer: an
+/// invalid byte read as U+FFFD takes three). CR, LF and NUL in what is written become spaces.
 pub fn line(
     out: &mut Vec<u8>,
     tags: &str,
@@ -50,11 +51,17 @@ pub fn line(
     }
     out.push(b' ');
     out.extend_from_slice(command.as_bytes());
+    // Two bytes are kept for the trailing parameter's ` :`.
+    let reserve = if trailing.is_some() { 2 } else { 0 };
     for param in middle {
+        let room = (super::line::MAX_LINE - 2).saturating_sub(out.len() - start + 1 + reserve);
+        if room == 0 {
+            break;
+        }
         out.push(b' ');
         // A middle parameter is one word: a space in it would move the ones after.
         let at = out.len();
-        clean(out, param);
+        clean(out, cut(param, room));
         for b in &mut out[at..] {
             if *b == b' ' {
                 *b = b'_';
@@ -313,6 +320,36 @@ mod tests {
 
     fn ctx() -> &'static IrcContext {
         IrcContext::leak("irc.test", "#lobby", 0, true)
+    }
+
+    #[test]
+    fn a_line_echoing_long_input_still_fits_in_512_bytes() {
+        // 200 invalid bytes read as U+FFFD are 600 bytes of text (the fuzzer's find: a CAP
+        // subcommand echoed in 410).
+        let long = "\u{fffd}".repeat(200);
+        for (middle, trailing) in [
+            (vec!["alice", long.as_str()], Some("Invalid CAP command")),
+            (vec!["alice", long.as_str(), long.as_str()], None),
+            (vec![long.as_str()], Some(long.as_str())),
+        ] {
+            let mut out = Vec::new();
+            line(
+                &mut out,
+                "",
+                Source::Server("irc.test"),
+                "410",
+                &middle,
+                trailing,
+            );
+            assert!(
+                out.len() <= super::super::line::MAX_LINE,
+                "{} bytes",
+                out.len()
+            );
+            let text = String::from_utf8(out).expect("cut at UTF-8 boundaries");
+            assert!(text.ends_with("\r\n"), "{text}");
+            assert_eq!(text.matches('\n').count(), 1, "{text}");
+        }
     }
 
     fn shared_str(tagged: bool, msg: &ServerMsg) -> String {
