@@ -1142,7 +1142,8 @@ impl IrcSession {
                 self.num(out, "401", &[name], "No such nick/channel");
                 self.num(out, "318", &[name], "End of /WHOIS list");
             }
-            (Reject::UnknownUser { name }, _) => {
+            // No one of that name is online, and a guest's messages are not kept for later.
+            (Reject::UnknownUser { name } | Reject::OfflineGuest { name }, _) => {
                 self.num(out, "401", &[name], "No such nick/channel")
             }
             (Reject::NoSuchRoom { room } | Reject::RoomNameInvalid { room }, Purpose::Names(_)) => {
