@@ -11,7 +11,7 @@
 # The server runs on core 0 (taskset -c 0), chatd-load on core 1 (taskset -c 1), both at nice -20
 # when allowed, so that other processes on a shared machine get the cores only when they are idle.
 #
-#   scripts/perf-table.sh [RUNS] [all|rooms|tls|ws|metrics|history]
+#   scripts/perf-table.sh [RUNS] [all|rooms|tls|ws|metrics|history|irc]
 #
 # `rooms` measures only what the rooms table needs (the relay's and chatd's one-room burst, then
 # the rooms rows), alternating them in every run so each ratio is taken within the same run.
@@ -27,12 +27,17 @@
 # `history` does the same for the history store: chatd's burst with the store (its data directory
 # under $CARGO_TARGET_DIR/perf, on disk, not in /dev/shm: every commit is a real write) and with
 # --no-history-store.
+# `irc` does the same for IRC mode: chatd's burst in text mode, the same burst from IRC clients
+# (NICK and USER, then PRIVMSG to the default room the server joins them to), and the same IRC
+# burst against Debian's ngIRCd (/usr/sbin/ngircd, started on a free port with a configuration
+# of its own; each client becomes an IRC operator with user mode +F, ngIRCd's relaxed flood
+# protection, or ngIRCd holds every client to a few lines a second).
 # Prints the table in Markdown; every run's JSON and summary are kept in $CARGO_TARGET_DIR/perf/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
 what=${2:-all}
-case $what in all | rooms | tls | ws | metrics | history) ;; *) echo "usage: $0 [RUNS] [all|rooms|tls|ws|metrics|history]" >&2; exit 2 ;; esac
+case $what in all | rooms | tls | ws | metrics | history | irc) ;; *) echo "usage: $0 [RUNS] [all|rooms|tls|ws|metrics|history|irc]" >&2; exit 2 ;; esac
 target=${CARGO_TARGET_DIR:-target}
 cargo build --quiet --release --bin chatd --bin chatd-load --example bare_relay
 chatd=$target/release/chatd
@@ -104,6 +109,7 @@ start_server() {
         relay) "${first[@]}" taskset -c 0 "$relay" --listen 127.0.0.1:0 --max-outbuf $((256 << 20)) \
                    </dev/null >"$scratch/stdout" 2>"$scratch/stderr" &
                word="bare_relay listening on" ;;
+        ngircd) start_ngircd && return 0 ;;
     esac
     server_pid=$!
     for _ in $(seq 100); do
@@ -116,6 +122,51 @@ start_server() {
         sleep 0.05
     done
     echo "$1 did not start: $(cat "$scratch/stderr")" >&2
+    exit 1
+}
+
+# start_ngircd: Debian's ngIRCd on a free loopback port, in the foreground; sets $server_pid and
+# $addr once it accepts connections.
+start_ngircd() {
+    local port
+    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    cat >"$scratch/ngircd.conf" <<CONF
+[Global]
+Name = irc.perf
+Info = chatd perf-table
+Listen = 127.0.0.1
+Ports = $port
+MotdPhrase = "perf"
+AdminInfo1 = perf
+AdminInfo2 = perf
+AdminEMail = perf@localhost
+ServerUID = $(id -u)
+ServerGID = $(id -g)
+[Limits]
+MaxConnections = 12000
+MaxConnectionsIP = 12000
+MaxJoins = 0
+PingTimeout = 600
+PongTimeout = 600
+[Options]
+DNS = no
+Ident = no
+PAM = no
+[Operator]
+Name = perf
+Password = perf
+CONF
+    "${first[@]}" taskset -c 0 /usr/sbin/ngircd -n -f "$scratch/ngircd.conf" \
+        </dev/null >"$scratch/stdout" 2>"$scratch/stderr" &
+    server_pid=$!
+    addr=127.0.0.1:$port
+    for _ in $(seq 100); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.05
+    done
+    echo "ngircd did not start: $(cat "$scratch/stderr")" >&2
     exit 1
 }
 
@@ -174,6 +225,10 @@ measure() {
         before) server_flags=(--label 'chatd before') ;;
         store) server_flags=(--label 'chatd store') ;;
         memory) server_flags=(--label 'chatd memory') ;;
+        irc) server=chatd server_flags=(--name-template 'NICK {name}\r\nUSER {name} 0 * :{name}\r\n'
+                 --say-template 'PRIVMSG #lobby :{payload}\r\n' --welcome ' 366 ' --label 'chatd irc') ;;
+        ngircd) server_flags=(--name-template 'NICK {name}\r\nUSER {name} 0 * :{name}\r\nOPER perf perf\r\nMODE {name} +F\r\nJOIN #lobby\r\n'
+                    --say-template 'PRIVMSG #lobby :{payload}\r\n' --welcome ' 366 ' --label 'ngircd') ;;
     esac
     for attempt in 1 2 3; do
         wait_quiet
@@ -242,7 +297,16 @@ history_rows() {
         measure "$server" burst --clients 50 --messages 2000 --size 64 --timeout 120
     done
 }
+irc_rows() {
+    for server in chatd irc ngircd; do
+        measure "$server" burst --clients 50 --messages 2000 --size 64 --timeout 120
+    done
+}
 for _ in $(seq "$runs"); do
+    if [ "$what" = irc ]; then
+        irc_rows
+        continue
+    fi
     if [ "$what" = history ]; then
         history_rows
         continue
@@ -282,6 +346,27 @@ median() { # median LABEL SCENARIO JQ-EXPRESSION [RATE]
 }
 
 ratio() { jq -n --argjson a "$1" --argjson b "$2" 'if $a == null or $b == null then "-" else "\($a / $b * 100 | round / 100)x" end' -r; }
+if [ "$what" = irc ]; then
+    text_cpu=$(median chatd burst '.server.cpu_us_per_1k_deliveries')
+    irc_cpu=$(median "chatd irc" burst '.server.cpu_us_per_1k_deliveries')
+    ngircd_cpu=$(median ngircd burst '.server.cpu_us_per_1k_deliveries')
+    irc_rate=$(median "chatd irc" burst '.deliveries_per_sec')
+    ngircd_rate=$(median ngircd burst '.deliveries_per_sec')
+    echo "| IRC figure | median of $runs | target |"
+    echo "|---|---|---|"
+    printf '| burst (50 x 2,000 x 64 B): CPU us per 1k deliveries, chatd over IRC / text mode | %.0f / %.0f = %s | within 1.3x |\n' \
+        "$irc_cpu" "$text_cpu" "$(ratio "$irc_cpu" "$text_cpu")"
+    printf '| burst: CPU us per 1k deliveries, ngIRCd / chatd over IRC | %.0f / %.0f = %s | at least 3x |\n' \
+        "$ngircd_cpu" "$irc_cpu" "$(ratio "$ngircd_cpu" "$irc_cpu")"
+    printf '| burst: deliveries per second, chatd over IRC (ngIRCd) | %.2f M (%.2f M) | |\n' \
+        "$(jq -n "$irc_rate / 1e6")" "$(jq -n "$ngircd_rate / 1e6")"
+    echo
+    echo "chatd ran with: ${chatd_flags[*]}; $(/usr/sbin/ngircd --version 2>/dev/null | head -1 | cut -d' ' -f1-2) as start_ngircd configures it;"
+    echo "server on core 0, chatd-load on core 1, medians of $runs."
+    echo "Every run: $out/runs.jsonl (JSON) and $out/summaries.txt;" \
+        "$(wc -l <"$out/disturbed.jsonl") disturbed runs were repeated: $out/disturbed.jsonl"
+    exit 0
+fi
 if [ "$what" = history ]; then
     memory_cpu=$(median "chatd memory" burst '.server.cpu_us_per_1k_deliveries')
     store_cpu=$(median "chatd store" burst '.server.cpu_us_per_1k_deliveries')
