@@ -37,10 +37,7 @@ pub enum Framed<'a> {
 /// clients send).
 pub fn next_line(input: &[u8]) -> Framed<'_> {
     let limit = MAX_LINE + MAX_TAGS;
-    let end = input
-        .iter()
-        .take(limit + 1)
-        .position(|&b| b == b'\n' || b == b'\r');
+    let end = memchr::memchr2(b'\n', b'\r', &input[..input.len().min(limit + 1)]);
     let Some(end) = end else {
         return if input.len() > limit {
             Framed::TooLong {
@@ -150,6 +147,14 @@ fn skip_spaces(bytes: &[u8]) -> &[u8] {
 /// italics, underline, strike-through, monospace, reverse, reset) taken out with a colour's
 /// digits, a CTCP's `\x01` kept for the caller, the rest sanitized.
 pub fn text_of(bytes: &[u8]) -> String {
+    // No formatting code and no CTCP marker (the common case): only sanitizing is left to do.
+    // Every byte is looked at, with no early exit, so the check runs many bytes at a time.
+    let uncoded = bytes
+        .iter()
+        .fold(true, |ok, &b| ok & (b >= 0x20 || b == b'\t'));
+    if uncoded {
+        return sanitize(bytes);
+    }
     let mut plain = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
