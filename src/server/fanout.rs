@@ -98,13 +98,22 @@ pub struct Fanout {
     next: u64,
     /// The default room's log, kept apart: everyone is in it, so it is looked at most.
     lobby: Vec<Broadcast>,
-    /// The other rooms' logs: of rooms that had broadcasts this turn or the turn before (a busy
-    /// room keeps its log's room from turn to turn).
+    /// The other rooms' logs, of the rooms with broadcasts since the last [`Fanout::clear`].
     others: IdMap<RoomId, Vec<Broadcast>>,
+    /// Emptied logs, for the next rooms with broadcasts: a turn written room by room goes on
+    /// with the log (and the memory) the room before it was written from.
+    spare: Vec<Vec<Broadcast>>,
     /// Where broadcasts are encoded before they get their shared allocation.
     scratch: Vec<u8>,
     /// Broadcasts queued for a member so far, over every turn (for the metrics).
     delivered: u64,
+    /// Broadcasts made since the last [`Fanout::clear`].
+    held: usize,
+    /// This turn's most entries in one log of a room other than the default one, and most such
+    /// logs at once, for what [`Fanout::end_turn`] keeps.
+    most: (usize, usize),
+    /// The most the default room's log held at once this turn.
+    lobby_most: usize,
 }
 
 impl Fanout {
@@ -122,7 +131,22 @@ impl Fanout {
 
     /// Whether nothing was broadcast this turn.
     pub fn is_empty(&self) -> bool {
-        self.lobby.is_empty() && self.others.values().all(Vec::is_empty)
+        self.held == 0
+    }
+
+    /// How many broadcasts were made this turn.
+    pub fn len(&self) -> usize {
+        self.held
+    }
+
+    /// Whether the default room had broadcasts this turn (everyone may be behind).
+    pub fn lobby_has_news(&self) -> bool {
+        !self.lobby.is_empty()
+    }
+
+    /// The rooms other than the default one with broadcasts this turn.
+    pub fn rooms_with_news(&self) -> impl Iterator<Item = RoomId> + '_ {
+        self.others.keys().copied()
     }
 
     fn log(&self, room: RoomId) -> Option<&Vec<Broadcast>> {
@@ -145,10 +169,14 @@ impl Fanout {
     pub fn push(&mut self, room: RoomId, msg: ServerMsg, except: Option<ConnId>) {
         let seq = self.next;
         self.next += 1;
+        self.held += 1;
+        let spare = &mut self.spare;
         let log = if room == RoomId::DEFAULT {
             &mut self.lobby
         } else {
-            self.others.entry(room).or_default()
+            self.others
+                .entry(room)
+                .or_insert_with(|| spare.pop().unwrap_or_default())
         };
         log.push(Broadcast {
             seq,
@@ -240,23 +268,39 @@ impl Fanout {
         cursors.set_all(self.next);
     }
 
-    /// Ends the turn: every member has taken every broadcast. A room that had broadcasts keeps
-    /// its log's room for the next turn (a busy room is busy turn after turn), up to twice what
-    /// this turn held; one that had none gives its log up (most rooms are quiet most turns), and
-    /// the default room's keeps room for a few. Measured: shrinking every busy room's log to a
-    /// fixed size made each turn of a burst in 50 rooms free the tails of 50 logs of 600 lines
-    /// (110 KiB each), every one of them a `malloc_consolidate` of the turn's freed lines, and
-    /// grow them again by doubling (5% of the server's time).
+    /// Empties the logs once every member has taken every broadcast (a turn is written once or
+    /// more, room by room), keeping their room for the rest of the turn.
     pub fn clear(&mut self) {
-        self.others.retain(|_, log| {
-            let held = log.len();
+        self.most.1 = self.most.1.max(self.others.len());
+        for (_, mut log) in self.others.drain() {
+            self.most.0 = self.most.0.max(log.len());
             log.clear();
-            keep_room_for(log, held);
-            held > 0
-        });
-        let held = self.lobby.len();
+            self.spare.push(log);
+        }
+        self.lobby_most = self.lobby_most.max(self.lobby.len());
         self.lobby.clear();
-        keep_room_for(&mut self.lobby, held);
+        self.held = 0;
+    }
+
+    /// Ends the turn ([`Fanout::clear`] first): as many logs as were in use at once this turn
+    /// are kept for the next one (a busy room is busy turn after turn), each with room for up
+    /// to twice the most a log held; a quiet turn gives them up, and the default room's log keeps
+    /// room for a few. Measured: shrinking every busy room's log to a fixed size made each turn
+    /// of a burst in 50 rooms free the tails of 50 logs of 600 lines (110 KiB each), every one of
+    /// them a `malloc_consolidate` of the turn's freed lines, and grow them again by doubling
+    /// (5% of the server's time).
+    pub fn end_turn(&mut self) {
+        self.clear();
+        let (most, logs) = std::mem::take(&mut self.most);
+        self.spare.truncate(logs);
+        for log in &mut self.spare {
+            keep_room_for(log, most);
+        }
+        if self.spare.is_empty() {
+            self.spare = Vec::new();
+        }
+        keep_room_for(&mut self.lobby, self.lobby_most);
+        self.lobby_most = 0;
     }
 }
 
@@ -310,7 +354,7 @@ mod tests {
         log.take(&mut alice_at, alice, Mode::Text, &mut to_alice);
         assert!(to_alice.is_empty());
         assert_eq!((alice_at.lobby, alice_at.next), (true, 2));
-        log.clear();
+        log.end_turn();
         assert!(log.is_empty());
         log.push(LOBBY, entered("dave"), None);
         log.take(&mut bob_at, bob, Mode::Text, &mut to_bob);
@@ -321,42 +365,44 @@ mod tests {
     fn a_big_turn_keeps_its_room_while_turns_are_as_big_and_gives_it_back_after_a_quiet_one() {
         let mut log = Fanout::default();
         let dev = RoomId(1);
-        let turn = |log: &mut Fanout, lines: usize| {
+        let fill = |log: &mut Fanout, lines: usize| {
             for n in 0..lines {
                 log.push(LOBBY, entered(&format!("u{n}")), None);
                 log.push(dev, entered(&format!("u{n}")), None);
             }
-            log.clear();
         };
-        turn(&mut log, 20_000);
-        let kept = (log.lobby.capacity(), log.others[&dev].capacity());
+        fill(&mut log, 20_000);
+        let dev_log = log.others[&dev].as_ptr();
+        log.end_turn();
+        let kept = (log.lobby.capacity(), log.spare[0].capacity());
         assert!(kept.0 >= 20_000 && kept.1 >= 20_000, "{kept:?}");
-        // As busy again: no reallocation.
-        let before = (log.lobby.as_ptr(), log.others[&dev].as_ptr());
-        for n in 0..20_000 {
-            log.push(LOBBY, entered(&format!("u{n}")), None);
-            log.push(dev, entered(&format!("u{n}")), None);
-        }
-        assert_eq!(before, (log.lobby.as_ptr(), log.others[&dev].as_ptr()));
-        log.clear();
+        assert_eq!(log.spare.len(), 1);
+        // As busy again: the same logs, no reallocation.
+        let lobby_log = log.lobby.as_ptr();
+        fill(&mut log, 20_000);
         assert_eq!(
-            (log.lobby.capacity(), log.others[&dev].capacity()),
-            kept,
-            "a turn as big keeps the room as it is"
+            (lobby_log, dev_log),
+            (log.lobby.as_ptr(), log.others[&dev].as_ptr())
         );
-        // A turn of one line gives the room back, down to room for a few.
-        turn(&mut log, 1);
+        log.end_turn();
+        assert_eq!((log.lobby.capacity(), log.spare[0].capacity()), kept);
+        // A turn of one line gives the room back, down to room for a few; a quiet turn gives
+        // the spare log up.
+        fill(&mut log, 1);
+        log.end_turn();
         assert!(
             log.lobby.capacity() <= 4 * MIN_KEPT,
             "{}",
             log.lobby.capacity()
         );
-        assert!(log.others[&dev].capacity() <= 4 * MIN_KEPT);
+        assert!(log.spare[0].capacity() <= 4 * MIN_KEPT);
+        log.end_turn();
+        assert!(log.spare.is_empty());
         assert_eq!(log.end(), 80_002);
     }
 
     #[test]
-    fn a_busy_room_keeps_its_log_for_the_next_turn_and_a_quiet_one_gives_it_up() {
+    fn a_busy_room_takes_only_what_is_new_turn_after_turn() {
         let mut log = Fanout::default();
         let (busy, quiet) = (RoomId(1), RoomId(2));
         let me = ConnId(1);
@@ -366,19 +412,44 @@ mod tests {
         log.push(quiet, entered("b"), None);
         let mut queue = OutQueue::default();
         log.take(&mut cursors, me, Mode::Text, &mut queue);
-        log.clear();
+        log.end_turn();
         assert!(log.is_empty());
-        assert_eq!(log.others.len(), 2, "both had broadcasts this turn");
-        // The next turn: the busy room again, the quiet one not; a kept log gives only the new.
+        assert_eq!(log.spare.len(), 2, "two logs were in use");
+        // The next turn: the busy room again, the quiet one not.
         log.push(busy, entered("c"), None);
         assert!(log.is_behind(&cursors));
         log.take(&mut cursors, me, Mode::Text, &mut queue);
         assert_eq!(drain(&mut queue), "[*] a entered.\r\n[*] c entered.\r\n");
-        log.clear();
-        assert_eq!(log.others.keys().copied().collect::<Vec<_>>(), vec![busy]);
-        log.clear();
-        assert!(log.others.is_empty(), "quiet for a turn: given up");
+        log.end_turn();
+        assert_eq!(log.spare.len(), 1, "one log was in use");
+        log.end_turn();
+        assert!(log.spare.is_empty(), "quiet for a turn: given up");
         assert!(!log.is_behind(&cursors));
+    }
+
+    #[test]
+    fn a_turn_written_room_by_room_goes_on_with_one_log() {
+        let mut log = Fanout::default();
+        let (dev, ops) = (RoomId(1), RoomId(2));
+        let mut dev_at = Cursors::default();
+        dev_at.enter(dev, log.end());
+        for n in 0..600 {
+            log.push(dev, entered(&format!("u{n}")), None);
+        }
+        assert_eq!(log.len(), 600);
+        let first = log.others[&dev].as_ptr();
+        // The turn's first flush writes #dev, the second #ops, from the same log.
+        log.clear();
+        assert!(log.is_empty() && log.rooms_with_news().next().is_none());
+        assert!(!log.is_behind(&dev_at));
+        for n in 0..600 {
+            log.push(ops, entered(&format!("u{n}")), None);
+        }
+        assert_eq!(log.rooms_with_news().collect::<Vec<_>>(), vec![ops]);
+        assert_eq!(log.others[&ops].as_ptr(), first);
+        assert!(!log.is_behind(&dev_at));
+        log.end_turn();
+        assert_eq!(log.spare.len(), 1, "one log at a time");
     }
 
     #[test]
