@@ -12,11 +12,13 @@
 //! cannot take them yet): a join storm of thousands does not leave thousands of queues at their
 //! peak size.
 
+use std::ops::Range;
+use std::rc::Rc;
+
 use super::outqueue::OutQueue;
-use super::wire::WireBytes;
 use crate::core::rooms::{IdMap, RoomId};
 use crate::core::ConnId;
-use crate::proto::{Mode, ServerMsg};
+use crate::proto::{self, Mode, ServerMsg};
 
 /// Bytes of encoding room a long message (a list of thousands of names) leaves in the scratch
 /// buffer after it.
@@ -29,8 +31,127 @@ const MIN_KEPT: usize = 16;
 #[derive(Debug)]
 struct Broadcast {
     seq: u64,
-    wire: WireBytes,
+    msg: ServerMsg,
     except: Option<ConnId>,
+}
+
+/// One room's broadcasts of the turn, and their bytes in each wire mode a member took them in.
+#[derive(Debug, Default)]
+struct Log {
+    entries: Vec<Broadcast>,
+    encoded: Vec<Encoded>,
+}
+
+/// A log's broadcasts encoded in one wire mode: the first `upto` of them, in batches.
+#[derive(Debug)]
+struct Encoded {
+    mode: Mode,
+    upto: usize,
+    batches: Vec<Batch>,
+}
+
+/// Consecutive broadcasts of a log encoded one after another in one allocation, shared by every
+/// member that takes them: a member's queue holds a few ranges of it, not a chunk per line.
+#[derive(Debug)]
+struct Batch {
+    bytes: Rc<[u8]>,
+    /// The log index of its first broadcast.
+    first: usize,
+    /// Where each of its broadcasts ends in `bytes`.
+    ends: Vec<usize>,
+}
+
+impl Batch {
+    /// The bytes of the log's broadcast `index` (one of this batch's).
+    fn range(&self, index: usize) -> Range<usize> {
+        let i = index - self.first;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        start..self.ends[i]
+    }
+}
+
+impl Log {
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    fn clear(&mut self) {
+        self.entries.clear();
+        self.encoded.clear();
+    }
+
+    /// Queues for `me` its broadcasts in `span` but its own, encoded in `mode`; returns how many.
+    fn queue(
+        &mut self,
+        mode: Mode,
+        scratch: &mut Vec<u8>,
+        span: Range<usize>,
+        me: ConnId,
+        queue: &mut OutQueue,
+    ) -> usize {
+        let at = self.encode(mode, scratch);
+        self.encoded[at].queue(&self.entries, span, me, queue)
+    }
+
+    /// Encodes in `mode` what it has not yet (in `scratch`, then one shared allocation);
+    /// returns where the encodings of that mode are in `encoded`.
+    fn encode(&mut self, mode: Mode, scratch: &mut Vec<u8>) -> usize {
+        let at = match self.encoded.iter().position(|e| e.mode == mode) {
+            Some(at) => at,
+            None => {
+                self.encoded.push(Encoded {
+                    mode,
+                    upto: 0,
+                    batches: Vec::new(),
+                });
+                self.encoded.len() - 1
+            }
+        };
+        let encoded = &mut self.encoded[at];
+        if encoded.upto < self.entries.len() {
+            scratch.clear();
+            let fresh = &self.entries[encoded.upto..];
+            let mut ends = Vec::with_capacity(fresh.len());
+            for entry in fresh {
+                proto::encode(mode, &entry.msg, scratch);
+                ends.push(scratch.len());
+            }
+            encoded.batches.push(Batch {
+                bytes: Rc::from(&scratch[..]),
+                first: encoded.upto,
+                ends,
+            });
+            encoded.upto = self.entries.len();
+        }
+        at
+    }
+}
+
+impl Encoded {
+    /// Queues for `me` the log's broadcasts in `span` (all encoded) but its own, as ranges of
+    /// the batches (consecutive ones joined by the queue); returns how many.
+    fn queue(
+        &self,
+        entries: &[Broadcast],
+        span: Range<usize>,
+        me: ConnId,
+        queue: &mut OutQueue,
+    ) -> usize {
+        let mut batch = self.batches.partition_point(|b| b.first <= span.start);
+        batch = batch.saturating_sub(1);
+        let mut taken = 0;
+        for index in span {
+            while self.batches[batch].first + self.batches[batch].ends.len() <= index {
+                batch += 1;
+            }
+            if entries[index].except != Some(me) {
+                let batch = &self.batches[batch];
+                queue.push_range(&batch.bytes, batch.range(index));
+                taken += 1;
+            }
+        }
+        taken
+    }
 }
 
 /// One member's place in the rooms' logs: the rooms it is in, and the number of the first
@@ -97,12 +218,12 @@ pub struct Fanout {
     /// The number the next broadcast gets (every broadcast ever made has one).
     next: u64,
     /// The default room's log, kept apart: everyone is in it, so it is looked at most.
-    lobby: Vec<Broadcast>,
+    lobby: Log,
     /// The other rooms' logs, of the rooms with broadcasts since the last [`Fanout::clear`].
-    others: IdMap<RoomId, Vec<Broadcast>>,
+    others: IdMap<RoomId, Log>,
     /// Emptied logs, for the next rooms with broadcasts: a turn written room by room goes on
     /// with the log (and the memory) the room before it was written from.
-    spare: Vec<Vec<Broadcast>>,
+    spare: Vec<Log>,
     /// Where broadcasts are encoded before they get their shared allocation.
     scratch: Vec<u8>,
     /// Broadcasts queued for a member so far, over every turn (for the metrics).
@@ -141,7 +262,7 @@ impl Fanout {
 
     /// Whether the default room had broadcasts this turn (everyone may be behind).
     pub fn lobby_has_news(&self) -> bool {
-        !self.lobby.is_empty()
+        self.lobby.len() > 0
     }
 
     /// The rooms other than the default one with broadcasts this turn.
@@ -149,7 +270,7 @@ impl Fanout {
         self.others.keys().copied()
     }
 
-    fn log(&self, room: RoomId) -> Option<&Vec<Broadcast>> {
+    fn log(&self, room: RoomId) -> Option<&Log> {
         if room == RoomId::DEFAULT {
             Some(&self.lobby)
         } else {
@@ -157,7 +278,7 @@ impl Fanout {
         }
     }
 
-    fn log_mut(&mut self, room: RoomId) -> Option<&mut Vec<Broadcast>> {
+    fn log_mut(&mut self, room: RoomId) -> Option<&mut Log> {
         if room == RoomId::DEFAULT {
             Some(&mut self.lobby)
         } else {
@@ -178,11 +299,7 @@ impl Fanout {
                 .entry(room)
                 .or_insert_with(|| spare.pop().unwrap_or_default())
         };
-        log.push(Broadcast {
-            seq,
-            wire: WireBytes::new(msg),
-            except,
-        });
+        log.entries.push(Broadcast { seq, msg, except });
     }
 
     /// Whether a member at `cursors` has broadcasts to take.
@@ -190,23 +307,23 @@ impl Fanout {
         let next = cursors.next;
         cursors.rooms().any(|room| {
             self.log(room)
-                .and_then(|log| log.last())
+                .and_then(|log| log.entries.last())
                 .is_some_and(|last| last.seq >= next)
         })
     }
 
     /// Queues for member `me`, speaking `mode`, the broadcasts of its rooms it has not taken
-    /// (each encoded once per mode and shared), merged in the order they were made; moves its
-    /// cursors past them.
+    /// (encoded once per mode, in batches shared by every member), merged in the order they were
+    /// made; moves its cursors past them.
     pub fn take(&mut self, cursors: &mut Cursors, me: ConnId, mode: Mode, queue: &mut OutQueue) {
         let mut scratch = std::mem::take(&mut self.scratch);
-        // Counted once per take, not per broadcast: the difference of the queue's lengths.
-        let queued_before = queue.len();
+        // Counted once per take, not per broadcast.
+        let mut taken = 0;
         // Where each of the member's rooms' untaken broadcasts start in its log.
         let next = cursors.next;
         let pending = |room: RoomId| {
             let log = self.log(room)?;
-            let at = log.partition_point(|b| b.seq < next);
+            let at = log.entries.partition_point(|b| b.seq < next);
             (at < log.len()).then_some((room, at))
         };
         let mut heads: Vec<(RoomId, usize)> = Vec::new();
@@ -221,24 +338,18 @@ impl Fanout {
         if let Some((room, at)) = only {
             // The usual case, one room with news: its log in order, nothing to merge.
             if let Some(log) = self.log_mut(room) {
-                queue.reserve(log.len() - at);
-                for entry in &mut log[at..] {
-                    if entry.except != Some(me) {
-                        queue.push(entry.wire.for_mode_in(mode, &mut scratch));
-                    }
-                }
+                let end = log.len();
+                taken += log.queue(mode, &mut scratch, at..end, me, queue);
             }
         }
-        let merged: usize = heads
-            .iter()
-            .filter_map(|&(room, at)| Some(self.log(room)?.len() - at))
-            .sum();
-        queue.reserve(merged);
         loop {
             // The room whose next broadcast was made first; members are in few rooms.
             let mut first: Option<(usize, u64)> = None;
             for (i, &(room, at)) in heads.iter().enumerate() {
-                let seq = self.log(room).and_then(|log| log.get(at)).map(|b| b.seq);
+                let seq = self
+                    .log(room)
+                    .and_then(|log| log.entries.get(at))
+                    .map(|b| b.seq);
                 if let Some(seq) = seq {
                     if first.is_none_or(|(_, best)| seq < best) {
                         first = Some((i, seq));
@@ -250,16 +361,12 @@ impl Fanout {
             };
             let (room, at) = heads[i];
             heads[i].1 += 1;
-            if let Some(entry) = self.log_mut(room).and_then(|log| log.get_mut(at)) {
-                if entry.except != Some(me) {
-                    queue.push(entry.wire.for_mode_in(mode, &mut scratch));
-                }
+            if let Some(log) = self.log_mut(room) {
+                taken += log.queue(mode, &mut scratch, at..at + 1, me, queue);
             }
         }
         cursors.set_all(self.next);
-        self.delivered += (queue.len() - queued_before) as u64;
-        // A long message (a list of thousands of names) does not keep its buffer's size.
-        scratch.shrink_to(KEPT_CAPACITY);
+        self.delivered += taken as u64;
         self.scratch = scratch;
     }
 
@@ -301,15 +408,20 @@ impl Fanout {
         }
         keep_room_for(&mut self.lobby, self.lobby_most);
         self.lobby_most = 0;
+        // A long message (a list of thousands of names) does not keep its buffer's size.
+        self.scratch.shrink_to(KEPT_CAPACITY);
     }
 }
 
 /// Gives back the room of an emptied log that held `held` entries this turn, past twice that:
 /// a turn like this one fits again without growing, a much quieter one gives the room back.
-fn keep_room_for(log: &mut Vec<Broadcast>, held: usize) {
+fn keep_room_for(log: &mut Log, held: usize) {
     let keep = held.max(MIN_KEPT) * 2;
-    if log.capacity() > 2 * keep {
-        log.shrink_to(keep);
+    if log.entries.capacity() > 2 * keep {
+        log.entries.shrink_to(keep);
+    }
+    if log.encoded.is_empty() {
+        log.encoded = Vec::new();
     }
 }
 
@@ -372,30 +484,42 @@ mod tests {
             }
         };
         fill(&mut log, 20_000);
-        let dev_log = log.others[&dev].as_ptr();
+        let dev_log = log.others[&dev].entries.as_ptr();
         log.end_turn();
-        let kept = (log.lobby.capacity(), log.spare[0].capacity());
+        let kept = (
+            log.lobby.entries.capacity(),
+            log.spare[0].entries.capacity(),
+        );
         assert!(kept.0 >= 20_000 && kept.1 >= 20_000, "{kept:?}");
         assert_eq!(log.spare.len(), 1);
         // As busy again: the same logs, no reallocation.
-        let lobby_log = log.lobby.as_ptr();
+        let lobby_log = log.lobby.entries.as_ptr();
         fill(&mut log, 20_000);
         assert_eq!(
             (lobby_log, dev_log),
-            (log.lobby.as_ptr(), log.others[&dev].as_ptr())
+            (
+                log.lobby.entries.as_ptr(),
+                log.others[&dev].entries.as_ptr()
+            )
         );
         log.end_turn();
-        assert_eq!((log.lobby.capacity(), log.spare[0].capacity()), kept);
+        assert_eq!(
+            (
+                log.lobby.entries.capacity(),
+                log.spare[0].entries.capacity()
+            ),
+            kept
+        );
         // A turn of one line gives the room back, down to room for a few; a quiet turn gives
         // the spare log up.
         fill(&mut log, 1);
         log.end_turn();
         assert!(
-            log.lobby.capacity() <= 4 * MIN_KEPT,
+            log.lobby.entries.capacity() <= 4 * MIN_KEPT,
             "{}",
-            log.lobby.capacity()
+            log.lobby.entries.capacity()
         );
-        assert!(log.spare[0].capacity() <= 4 * MIN_KEPT);
+        assert!(log.spare[0].entries.capacity() <= 4 * MIN_KEPT);
         log.end_turn();
         assert!(log.spare.is_empty());
         assert_eq!(log.end(), 80_002);
@@ -437,7 +561,7 @@ mod tests {
             log.push(dev, entered(&format!("u{n}")), None);
         }
         assert_eq!(log.len(), 600);
-        let first = log.others[&dev].as_ptr();
+        let first = log.others[&dev].entries.as_ptr();
         // The turn's first flush writes #dev, the second #ops, from the same log.
         log.clear();
         assert!(log.is_empty() && log.rooms_with_news().next().is_none());
@@ -446,10 +570,68 @@ mod tests {
             log.push(ops, entered(&format!("u{n}")), None);
         }
         assert_eq!(log.rooms_with_news().collect::<Vec<_>>(), vec![ops]);
-        assert_eq!(log.others[&ops].as_ptr(), first);
+        assert_eq!(log.others[&ops].entries.as_ptr(), first);
         assert!(!log.is_behind(&dev_at));
         log.end_turn();
         assert_eq!(log.spare.len(), 1, "one log at a time");
+    }
+
+    #[test]
+    fn a_room_is_encoded_once_per_mode_and_a_member_queues_a_chunk_per_run_of_others_lines() {
+        let mut log = Fanout::default();
+        let dev = RoomId(1);
+        let (alice, bob, carol) = (ConnId(1), ConnId(2), ConnId(3));
+        let mut at: Vec<Cursors> = (0..3).map(|_| Cursors::default()).collect();
+        for cursors in &mut at {
+            cursors.enter(dev, log.end());
+        }
+        let said = |n: usize| entered(&format!("u{n}"));
+        // alice says 0 to 2, bob 3 to 5, alice 6 and 7 (each line skips its sender).
+        for n in 0..8 {
+            let from = if (3..6).contains(&n) { bob } else { alice };
+            log.push(dev, said(n), Some(from));
+        }
+        let mut queues: Vec<OutQueue> = (0..3).map(|_| OutQueue::default()).collect();
+        for (i, me) in [alice, bob, carol].into_iter().enumerate() {
+            log.take(&mut at[i], me, Mode::Text, &mut queues[i]);
+        }
+        assert_eq!(log.others[&dev].encoded.len(), 1, "one encoding, in text");
+        assert_eq!(log.others[&dev].encoded[0].batches.len(), 1);
+        let chunks: Vec<usize> = queues.iter().map(OutQueue::chunks).collect();
+        assert_eq!(
+            chunks,
+            vec![1, 2, 1],
+            "alice: bob's run; bob: two runs; carol: one"
+        );
+        let lines = |range: Range<usize>| -> String {
+            range.map(|n| format!("[*] u{n} entered.\r\n")).collect()
+        };
+        assert_eq!(drain(&mut queues[0]), lines(3..6));
+        assert_eq!(drain(&mut queues[1]), lines(0..3) + &lines(6..8));
+        assert_eq!(drain(&mut queues[2]), lines(0..8));
+        // Lines after a member took the first ones are a second batch; a framed member gets
+        // them all in its own mode.
+        log.push(dev, said(8), None);
+        log.take(&mut at[2], carol, Mode::Text, &mut queues[2]);
+        assert_eq!(drain(&mut queues[2]), lines(8..9));
+        let mut framed = Cursors::default();
+        framed.enter(dev, 0);
+        let mut queue = OutQueue::default();
+        log.take(&mut framed, ConnId(4), Mode::Framed, &mut queue);
+        let dev_log = &log.others[&dev];
+        assert_eq!(dev_log.encoded[0].batches.len(), 2);
+        assert_eq!(
+            (dev_log.encoded[1].mode, dev_log.encoded[1].batches.len()),
+            (Mode::Framed, 1)
+        );
+        assert_eq!(queue.chunks(), 1);
+        let mut sink = Vec::new();
+        queue.write_to(&mut sink).unwrap();
+        let mut one = Vec::new();
+        for n in 0..9 {
+            proto::encode(Mode::Framed, &said(n), &mut one);
+        }
+        assert_eq!(sink, one);
     }
 
     #[test]
