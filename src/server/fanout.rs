@@ -2,15 +2,18 @@
 //!
 //! A broadcast is appended to its room's log, not queued to each member. A member's queue takes
 //! the broadcasts it has not taken yet just before anything else is queued for it, when it leaves
-//! a room or the server, and when it is written at the end of the turn; so it gets everything in
-//! the order the core sent it. Every broadcast has a number from one sequence shared by all the
-//! rooms, so a member of several rooms takes their broadcasts merged in the order they were made,
-//! and looks only at the logs of its own rooms. A member takes from all its rooms at once, and
-//! takes what it has not taken before it enters another room, so one number says where it is in
-//! every room's log: a membership costs the shell four bytes. Members are written one after another, so a
-//! turn's broadcasts sit in one member's queue at a time (and stay only in those of members that
-//! cannot take them yet): a join storm of thousands does not leave thousands of queues at their
-//! peak size.
+//! a room or the server, and when it is written (once a room's senders are read, or at the end of
+//! the turn); so it gets everything in the order the core sent it. Every broadcast has a number
+//! from one sequence shared by all the rooms, so a member of several rooms takes their broadcasts
+//! merged in the order they were made, and looks only at the logs of its own rooms. A member
+//! takes from all its rooms at once, and takes what it has not taken before it enters another
+//! room, so one number says where it is in every room's log: a membership costs the shell four
+//! bytes. The first member to take a log's broadcasts in a wire mode encodes them one after
+//! another in one shared batch; every member's queue then holds ranges of the batch (a run of
+//! lines not its own is one range), so a member's write is a few large slices. Members are
+//! written one after another, so a turn's broadcasts sit in one member's queue at a time (and
+//! stay only in those of members that cannot take them yet): a join storm of thousands does not
+//! leave thousands of queues at their peak size.
 
 use std::ops::Range;
 use std::rc::Rc;
