@@ -30,18 +30,20 @@ const KEPT_CAPACITY: usize = 4096;
 /// reallocates it).
 const MIN_KEPT: usize = 16;
 
-/// A broadcast, its number, and who it skips.
+/// A broadcast's number, and who it skips.
 #[derive(Debug)]
 struct Broadcast {
     seq: u64,
-    msg: ServerMsg,
     except: Option<ConnId>,
 }
 
 /// One room's broadcasts of the turn, and their bytes in each wire mode a member took them in.
+/// The messages are kept apart from their numbers: every member looks at every entry, and only
+/// the first of a mode at the message.
 #[derive(Debug, Default)]
 struct Log {
     entries: Vec<Broadcast>,
+    msgs: Vec<ServerMsg>,
     encoded: Vec<Encoded>,
 }
 
@@ -65,11 +67,11 @@ struct Batch {
 }
 
 impl Batch {
-    /// The bytes of the log's broadcast `index` (one of this batch's).
-    fn range(&self, index: usize) -> Range<usize> {
-        let i = index - self.first;
+    /// The bytes of the log's broadcasts `indexes` (some of this batch's, at least one).
+    fn span(&self, indexes: Range<usize>) -> Range<usize> {
+        let (i, j) = (indexes.start - self.first, indexes.end - self.first);
         let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        start..self.ends[i]
+        start..self.ends[j - 1]
     }
 }
 
@@ -80,6 +82,7 @@ impl Log {
 
     fn clear(&mut self) {
         self.entries.clear();
+        self.msgs.clear();
         self.encoded.clear();
     }
 
@@ -113,10 +116,10 @@ impl Log {
         let encoded = &mut self.encoded[at];
         if encoded.upto < self.entries.len() {
             scratch.clear();
-            let fresh = &self.entries[encoded.upto..];
+            let fresh = &self.msgs[encoded.upto..];
             let mut ends = Vec::with_capacity(fresh.len());
-            for entry in fresh {
-                proto::encode(mode, &entry.msg, scratch);
+            for msg in fresh {
+                proto::encode(mode, msg, scratch);
                 ends.push(scratch.len());
             }
             encoded.batches.push(Batch {
@@ -140,20 +143,30 @@ impl Encoded {
         me: ConnId,
         queue: &mut OutQueue,
     ) -> usize {
-        let mut batch = self.batches.partition_point(|b| b.first <= span.start);
-        batch = batch.saturating_sub(1);
-        let mut taken = 0;
-        for index in span {
-            while self.batches[batch].first + self.batches[batch].ends.len() <= index {
-                batch += 1;
+        let mut own = 0;
+        let first = self.batches.partition_point(|b| b.first <= span.start);
+        for batch in &self.batches[first.saturating_sub(1)..] {
+            let start = span.start.max(batch.first);
+            let end = span.end.min(batch.first + batch.ends.len());
+            if start >= end {
+                break;
             }
-            if entries[index].except != Some(me) {
-                let batch = &self.batches[batch];
-                queue.push_range(&batch.bytes, batch.range(index));
-                taken += 1;
+            // Runs of broadcasts not its own, one range each.
+            let mut run = start;
+            for index in start..end {
+                if entries[index].except == Some(me) {
+                    if run < index {
+                        queue.push_range(&batch.bytes, batch.span(run..index));
+                    }
+                    run = index + 1;
+                    own += 1;
+                }
+            }
+            if run < end {
+                queue.push_range(&batch.bytes, batch.span(run..end));
             }
         }
-        taken
+        span.len() - own
     }
 }
 
@@ -302,7 +315,8 @@ impl Fanout {
                 .entry(room)
                 .or_insert_with(|| spare.pop().unwrap_or_default())
         };
-        log.entries.push(Broadcast { seq, msg, except });
+        log.entries.push(Broadcast { seq, except });
+        log.msgs.push(msg);
     }
 
     /// Whether a member at `cursors` has broadcasts to take.
@@ -422,6 +436,7 @@ fn keep_room_for(log: &mut Log, held: usize) {
     let keep = held.max(MIN_KEPT) * 2;
     if log.entries.capacity() > 2 * keep {
         log.entries.shrink_to(keep);
+        log.msgs.shrink_to(keep);
     }
     if log.encoded.is_empty() {
         log.encoded = Vec::new();
