@@ -1,11 +1,12 @@
 //! The mio shell: one thread, one `Poll`, every socket, the console, signals and timers.
 //!
 //! Each turn of the loop: wait (until the earliest timer), handle every event (accept until
-//! `WouldBlock`; read until `WouldBlock`, pass the bytes up each connection's [`stack`] and feed
-//! each decoded message to the core; carry out the core's actions by encoding each message once
-//! per wire mode and queueing the shared bytes, a room broadcast once in its room's log for the
-//! turn), then write every connection with new output (each member taking its rooms' broadcasts
-//! just before; TLS encrypting at that point), then drop the connections that are done. The shell
+//! `WouldBlock`; read until `WouldBlock`, room by room, pass the bytes up each connection's
+//! [`stack`] and feed each decoded message to the core; carry out the core's actions by encoding
+//! each message once per wire mode and queueing the shared bytes, a room broadcast once in its
+//! room's log; once a room's senders are read and the turn holds enough, write its members), then
+//! write every connection with new output (each member taking its rooms' broadcasts just before;
+//! TLS encrypting at that point), then drop the connections that are done. The shell
 //! decides no chat rule; the core decides nothing about sockets.
 //!
 //! `input.rs` is the reading half (and a new connection's opening: sniffing, greeting),
@@ -46,7 +47,7 @@ use crate::accounts::model::Registry;
 use crate::accounts::store::Store;
 use crate::config::Config;
 use crate::console::{ConsoleInput, ConsoleOutput};
-use crate::core::rooms::RoomId;
+use crate::core::rooms::{IdMap, RoomId};
 use crate::core::{
     Action, Chat, ChatConfig, ConnId, Input, Now, Outbox, PasswordOutcome, Recipients,
 };
@@ -379,8 +380,9 @@ impl Server {
     /// the whole turn.
     fn serve_grouped(&mut self, keys: &mut Vec<usize>, now: &Now) {
         let conns = &self.conns;
-        keys.sort_unstable_by_key(|&key| (conns.get(key).map(|c| c.rooms.group().0), key));
-        keys.dedup();
+        by_room(keys, |key| {
+            conns.get(key).map_or(RoomId::DEFAULT, |c| c.rooms.group())
+        });
         let mut start = 0;
         while start < keys.len() {
             let group = self.conns.get(keys[start]).map(|c| c.rooms.group());
@@ -983,6 +985,28 @@ impl Server {
     }
 }
 
+/// Orders `keys` (the connections to read this turn, in the order they came) room by room: each
+/// room's senders in the order they came, the rooms in the order their first sender came, so
+/// that lines are still taken in the order they arrived within a room; a key listed twice is
+/// kept where it came first. `room` says which room a key's connection is read with.
+fn by_room(keys: &mut Vec<usize>, room: impl Fn(usize) -> RoomId) {
+    let mut order: Vec<(usize, usize)> = keys.iter().enumerate().map(|(at, &k)| (k, at)).collect();
+    order.sort_unstable();
+    order.dedup_by_key(|&mut (key, _)| key);
+    order.sort_unstable_by_key(|&(_, at)| at);
+    let mut rank: IdMap<RoomId, usize> = IdMap::default();
+    let mut ranked: Vec<(usize, usize, usize)> = order
+        .into_iter()
+        .map(|(key, at)| {
+            let next = rank.len();
+            (*rank.entry(room(key)).or_insert(next), at, key)
+        })
+        .collect();
+    ranked.sort_unstable();
+    keys.clear();
+    keys.extend(ranked.into_iter().map(|(_, _, key)| key));
+}
+
 /// Logs an accept failure, at most once per `ACCEPT_LOG_INTERVAL`.
 fn log_accept_error(last: &mut Option<Instant>, now: &Now, error: &io::Error) {
     if last.is_none_or(|at| now.instant.duration_since(at) >= ACCEPT_LOG_INTERVAL) {
@@ -1023,4 +1047,22 @@ fn run_epoch() -> u64 {
     // ones, one in four billion, would resume across it); the pid tells apart two servers
     // started in the same nanosecond.
     u64::from((nanos as u32) ^ std::process::id().rotate_left(16))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_ordered_room_by_room_in_the_order_they_came_and_listed_once() {
+        // Keys 7 and 3 are in room 2, 5 and 1 in the default room, 9 in room 1; 3 came twice.
+        let room = |key: usize| match key {
+            7 | 3 => RoomId(2),
+            9 => RoomId(1),
+            _ => RoomId::DEFAULT,
+        };
+        let mut keys = vec![7, 5, 3, 9, 1, 3];
+        by_room(&mut keys, room);
+        assert_eq!(keys, vec![7, 3, 5, 1, 9]);
+    }
 }

@@ -142,7 +142,8 @@ impl Server {
     }
 
     /// Writes every connection with new output, each member taking the turn's broadcasts just
-    /// before it is written; WRITABLE interest only for those left with bytes.
+    /// before it is written (at the end of a turn, or during one once a room's senders are read);
+    /// WRITABLE interest only for those left with bytes.
     pub(super) fn flush(&mut self, now: &Now) {
         let mut dirty = std::mem::take(&mut self.dirty);
         let fanout = &self.fanout;
