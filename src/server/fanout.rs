@@ -153,8 +153,8 @@ impl Encoded {
             }
             // Runs of broadcasts not its own, one range each.
             let mut run = start;
-            for index in start..end {
-                if entries[index].except == Some(me) {
+            for (index, entry) in (start..end).zip(&entries[start..end]) {
+                if entry.except == Some(me) {
                     if run < index {
                         queue.push_range(&batch.bytes, batch.span(run..index));
                     }
