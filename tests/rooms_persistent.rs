@@ -209,3 +209,24 @@ fn a_corrupt_rooms_file_stops_start_up_naming_the_file_and_line() {
         "left alone"
     );
 }
+
+#[test]
+fn persistent_rooms_past_max_rooms_are_all_there_and_no_other_room_can_be_made() {
+    let data = DataDir::new();
+    room(&data, &["add", "#a"]);
+    room(&data, &["add", "#b"]);
+    // With the default room that is three rooms, over the limit of two: the operator's rooms
+    // are all kept, and the start says why no other room can be made.
+    let mut server = TestServer::start_on(&data, &["--max-rooms", "2"]);
+    server.expect_stderr(
+        |l: &str| l.contains("persistent rooms make 3 rooms") && l.contains("--max-rooms is 2"),
+        TIMEOUT,
+    );
+    let mut alice = server.join("alice");
+    alice.send_line("/join #new");
+    alice.expect_line("[!] the server has 2 rooms, as many as it takes: join one of them (/rooms)");
+    alice.send_line("/join #b");
+    alice.expect_line(|l: &str| l.starts_with("[*] You joined #b ("));
+    stop(server);
+    assert!(rooms_file(&data).contains("#a\n") && rooms_file(&data).contains("#b\n"));
+}

@@ -218,6 +218,15 @@ impl Chat {
         self.sessions.members()
     }
 
+    /// The connections of `room`'s members (none for a room that does not exist), for the shell
+    /// to find whom a room's broadcasts are for without looking at every connection.
+    pub fn room_members(&self, room: RoomId) -> impl Iterator<Item = ConnId> + '_ {
+        self.rooms
+            .get(room)
+            .into_iter()
+            .flat_map(|r| r.members.iter().copied())
+    }
+
     /// The accounts and bans as the core knows them.
     pub fn registry(&self) -> &Registry {
         &self.registry

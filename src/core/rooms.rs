@@ -332,6 +332,9 @@ pub struct Rooms {
 impl Rooms {
     /// The default room and the persistent rooms of `config`. A persistent room with a bad or
     /// repeated name is skipped (and logged); one named as the default room gives it its topic.
+    /// Every other one is made, even past `max_rooms` (an operator's rooms are never dropped:
+    /// the list is saved back as the server keeps it), and counts against it: when they reach
+    /// it, a warning says that no room can be made until some are deleted.
     pub fn new(config: RoomConfig) -> Rooms {
         let mut rooms = Rooms {
             rooms: IdMap::default(),
@@ -362,6 +365,14 @@ impl Rooms {
             if let Some(r) = rooms.rooms.get_mut(&id) {
                 r.topic = room.topic;
             }
+        }
+        let (count, max) = (rooms.rooms.len(), rooms.config.max_rooms);
+        if count > 1 && count >= max {
+            log::warn!(
+                "the persistent rooms make {count} rooms with the default room, and --max-rooms \
+                 is {max}: no other room can be made (raise --max-rooms, or delete some with \
+                 `chatd room del`)"
+            );
         }
         rooms
     }
@@ -668,6 +679,29 @@ mod tests {
             rooms.create("#b", false),
             Err(Reject::TooManyRooms { max: 2 })
         );
+    }
+
+    #[test]
+    fn persistent_rooms_past_the_room_limit_are_all_made_and_count_against_it() {
+        let config = RoomConfig {
+            max_rooms: 2,
+            persistent: ["#a", "#b"]
+                .into_iter()
+                .map(|name| PersistentRoom {
+                    name: name.into(),
+                    topic: None,
+                })
+                .collect(),
+            ..RoomConfig::default()
+        };
+        let mut rooms = Rooms::new(config);
+        assert_eq!(rooms.len(), 3, "the default room, #a and #b");
+        assert!(rooms.lookup("#a").is_some() && rooms.lookup("#b").is_some());
+        assert_eq!(
+            rooms.create("#c", false),
+            Err(Reject::TooManyRooms { max: 2 })
+        );
+        assert_eq!(rooms.persistent().len(), 3, "all saved back");
     }
 
     #[test]

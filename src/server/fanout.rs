@@ -2,32 +2,172 @@
 //!
 //! A broadcast is appended to its room's log, not queued to each member. A member's queue takes
 //! the broadcasts it has not taken yet just before anything else is queued for it, when it leaves
-//! a room or the server, and when it is written at the end of the turn; so it gets everything in
-//! the order the core sent it. Every broadcast has a number from one sequence shared by all the
-//! rooms, so a member of several rooms takes their broadcasts merged in the order they were made,
-//! and looks only at the logs of its own rooms. A member takes from all its rooms at once, and
-//! takes what it has not taken before it enters another room, so one number says where it is in
-//! every room's log: a membership costs the shell four bytes. Members are written one after another, so a
-//! turn's broadcasts sit in one member's queue at a time (and stay only in those of members that
-//! cannot take them yet): a join storm of thousands does not leave thousands of queues at their
-//! peak size.
+//! a room or the server, and when it is written (once a room's senders are read, or at the end of
+//! the turn); so it gets everything in the order the core sent it. Every broadcast has a number
+//! from one sequence shared by all the rooms, so a member of several rooms takes their broadcasts
+//! merged in the order they were made, and looks only at the logs of its own rooms. A member
+//! takes from all its rooms at once, and takes what it has not taken before it enters another
+//! room, so one number says where it is in every room's log: a membership costs the shell four
+//! bytes. The first member to take a log's broadcasts in a wire mode encodes them one after
+//! another in one shared batch; every member's queue then holds ranges of the batch (a run of
+//! lines not its own is one range), so a member's write is a few large slices. Members are
+//! written one after another, so a turn's broadcasts sit in one member's queue at a time (and
+//! stay only in those of members that cannot take them yet): a join storm of thousands does not
+//! leave thousands of queues at their peak size.
+
+use std::ops::Range;
+use std::rc::Rc;
 
 use super::outqueue::OutQueue;
-use super::wire::WireBytes;
 use crate::core::rooms::{IdMap, RoomId};
 use crate::core::ConnId;
-use crate::proto::{Mode, ServerMsg};
+use crate::proto::{self, Mode, ServerMsg};
 
-/// Most entries whose room the default room's log keeps from one turn to the next; a bigger
-/// turn's is given back.
+/// Bytes of encoding room a long message (a list of thousands of names) leaves in the scratch
+/// buffer after it.
 const KEPT_CAPACITY: usize = 4096;
+/// Entries a log keeps room for whatever its turns held (so that a trickle of lines never
+/// reallocates it).
+const MIN_KEPT: usize = 16;
 
-/// A broadcast, its number, and who it skips.
+/// A broadcast's number, and who it skips.
 #[derive(Debug)]
 struct Broadcast {
     seq: u64,
-    wire: WireBytes,
     except: Option<ConnId>,
+}
+
+/// One room's broadcasts of the turn, and their bytes in each wire mode a member took them in.
+/// The messages are kept apart from their numbers: every member looks at every entry, and only
+/// the first of a mode at the message.
+#[derive(Debug, Default)]
+struct Log {
+    entries: Vec<Broadcast>,
+    msgs: Vec<ServerMsg>,
+    encoded: Vec<Encoded>,
+}
+
+/// A log's broadcasts encoded in one wire mode: the first `upto` of them, in batches.
+#[derive(Debug)]
+struct Encoded {
+    mode: Mode,
+    upto: usize,
+    batches: Vec<Batch>,
+}
+
+/// Consecutive broadcasts of a log encoded one after another in one allocation, shared by every
+/// member that takes them: a member's queue holds a few ranges of it, not a chunk per line.
+#[derive(Debug)]
+struct Batch {
+    bytes: Rc<[u8]>,
+    /// The log index of its first broadcast.
+    first: usize,
+    /// Where each of its broadcasts ends in `bytes`.
+    ends: Vec<usize>,
+}
+
+impl Batch {
+    /// The bytes of the log's broadcasts `indexes` (some of this batch's, at least one).
+    fn span(&self, indexes: Range<usize>) -> Range<usize> {
+        let (i, j) = (indexes.start - self.first, indexes.end - self.first);
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        start..self.ends[j - 1]
+    }
+}
+
+impl Log {
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    fn clear(&mut self) {
+        self.entries.clear();
+        self.msgs.clear();
+        self.encoded.clear();
+    }
+
+    /// Queues for `me` its broadcasts in `span` but its own, encoded in `mode`; returns how many.
+    fn queue(
+        &mut self,
+        mode: Mode,
+        scratch: &mut Vec<u8>,
+        span: Range<usize>,
+        me: ConnId,
+        queue: &mut OutQueue,
+    ) -> usize {
+        let at = self.encode(mode, scratch);
+        self.encoded[at].queue(&self.entries, span, me, queue)
+    }
+
+    /// Encodes in `mode` what it has not yet (in `scratch`, then one shared allocation);
+    /// returns where the encodings of that mode are in `encoded`.
+    fn encode(&mut self, mode: Mode, scratch: &mut Vec<u8>) -> usize {
+        let at = match self.encoded.iter().position(|e| e.mode == mode) {
+            Some(at) => at,
+            None => {
+                self.encoded.push(Encoded {
+                    mode,
+                    upto: 0,
+                    batches: Vec::new(),
+                });
+                self.encoded.len() - 1
+            }
+        };
+        let encoded = &mut self.encoded[at];
+        if encoded.upto < self.entries.len() {
+            scratch.clear();
+            let fresh = &self.msgs[encoded.upto..];
+            let mut ends = Vec::with_capacity(fresh.len());
+            for msg in fresh {
+                proto::encode(mode, msg, scratch);
+                ends.push(scratch.len());
+            }
+            encoded.batches.push(Batch {
+                bytes: Rc::from(&scratch[..]),
+                first: encoded.upto,
+                ends,
+            });
+            encoded.upto = self.entries.len();
+        }
+        at
+    }
+}
+
+impl Encoded {
+    /// Queues for `me` the log's broadcasts in `span` (all encoded) but its own, as ranges of
+    /// the batches (consecutive ones joined by the queue); returns how many.
+    fn queue(
+        &self,
+        entries: &[Broadcast],
+        span: Range<usize>,
+        me: ConnId,
+        queue: &mut OutQueue,
+    ) -> usize {
+        let mut own = 0;
+        let first = self.batches.partition_point(|b| b.first <= span.start);
+        for batch in &self.batches[first.saturating_sub(1)..] {
+            let start = span.start.max(batch.first);
+            let end = span.end.min(batch.first + batch.ends.len());
+            if start >= end {
+                break;
+            }
+            // Runs of broadcasts not its own, one range each.
+            let mut run = start;
+            for (index, entry) in (start..end).zip(&entries[start..end]) {
+                if entry.except == Some(me) {
+                    if run < index {
+                        queue.push_range(&batch.bytes, batch.span(run..index));
+                    }
+                    run = index + 1;
+                    own += 1;
+                }
+            }
+            if run < end {
+                queue.push_range(&batch.bytes, batch.span(run..end));
+            }
+        }
+        span.len() - own
+    }
 }
 
 /// One member's place in the rooms' logs: the rooms it is in, and the number of the first
@@ -94,14 +234,23 @@ pub struct Fanout {
     /// The number the next broadcast gets (every broadcast ever made has one).
     next: u64,
     /// The default room's log, kept apart: everyone is in it, so it is looked at most.
-    lobby: Vec<Broadcast>,
-    /// The other rooms' logs: of rooms that had broadcasts this turn or the turn before (a busy
-    /// room keeps its log's room from turn to turn).
-    others: IdMap<RoomId, Vec<Broadcast>>,
+    lobby: Log,
+    /// The other rooms' logs, of the rooms with broadcasts since the last [`Fanout::clear`].
+    others: IdMap<RoomId, Log>,
+    /// Emptied logs, for the next rooms with broadcasts: a turn written room by room goes on
+    /// with the log (and the memory) the room before it was written from.
+    spare: Vec<Log>,
     /// Where broadcasts are encoded before they get their shared allocation.
     scratch: Vec<u8>,
     /// Broadcasts queued for a member so far, over every turn (for the metrics).
     delivered: u64,
+    /// Broadcasts made since the last [`Fanout::clear`].
+    held: usize,
+    /// This turn's most entries in one log of a room other than the default one, and most such
+    /// logs at once, for what [`Fanout::end_turn`] keeps.
+    most: (usize, usize),
+    /// The most the default room's log held at once this turn.
+    lobby_most: usize,
 }
 
 impl Fanout {
@@ -119,10 +268,25 @@ impl Fanout {
 
     /// Whether nothing was broadcast this turn.
     pub fn is_empty(&self) -> bool {
-        self.lobby.is_empty() && self.others.values().all(Vec::is_empty)
+        self.held == 0
     }
 
-    fn log(&self, room: RoomId) -> Option<&Vec<Broadcast>> {
+    /// How many broadcasts were made this turn.
+    pub fn len(&self) -> usize {
+        self.held
+    }
+
+    /// Whether the default room had broadcasts this turn (everyone may be behind).
+    pub fn lobby_has_news(&self) -> bool {
+        self.lobby.len() > 0
+    }
+
+    /// The rooms other than the default one with broadcasts this turn.
+    pub fn rooms_with_news(&self) -> impl Iterator<Item = RoomId> + '_ {
+        self.others.keys().copied()
+    }
+
+    fn log(&self, room: RoomId) -> Option<&Log> {
         if room == RoomId::DEFAULT {
             Some(&self.lobby)
         } else {
@@ -130,7 +294,7 @@ impl Fanout {
         }
     }
 
-    fn log_mut(&mut self, room: RoomId) -> Option<&mut Vec<Broadcast>> {
+    fn log_mut(&mut self, room: RoomId) -> Option<&mut Log> {
         if room == RoomId::DEFAULT {
             Some(&mut self.lobby)
         } else {
@@ -142,16 +306,17 @@ impl Fanout {
     pub fn push(&mut self, room: RoomId, msg: ServerMsg, except: Option<ConnId>) {
         let seq = self.next;
         self.next += 1;
+        self.held += 1;
+        let spare = &mut self.spare;
         let log = if room == RoomId::DEFAULT {
             &mut self.lobby
         } else {
-            self.others.entry(room).or_default()
+            self.others
+                .entry(room)
+                .or_insert_with(|| spare.pop().unwrap_or_default())
         };
-        log.push(Broadcast {
-            seq,
-            wire: WireBytes::new(msg),
-            except,
-        });
+        log.entries.push(Broadcast { seq, except });
+        log.msgs.push(msg);
     }
 
     /// Whether a member at `cursors` has broadcasts to take.
@@ -159,23 +324,23 @@ impl Fanout {
         let next = cursors.next;
         cursors.rooms().any(|room| {
             self.log(room)
-                .and_then(|log| log.last())
+                .and_then(|log| log.entries.last())
                 .is_some_and(|last| last.seq >= next)
         })
     }
 
     /// Queues for member `me`, speaking `mode`, the broadcasts of its rooms it has not taken
-    /// (each encoded once per mode and shared), merged in the order they were made; moves its
-    /// cursors past them.
+    /// (encoded once per mode, in batches shared by every member), merged in the order they were
+    /// made; moves its cursors past them.
     pub fn take(&mut self, cursors: &mut Cursors, me: ConnId, mode: Mode, queue: &mut OutQueue) {
         let mut scratch = std::mem::take(&mut self.scratch);
-        // Counted once per take, not per broadcast: the difference of the queue's lengths.
-        let queued_before = queue.len();
+        // Counted once per take, not per broadcast.
+        let mut taken = 0;
         // Where each of the member's rooms' untaken broadcasts start in its log.
         let next = cursors.next;
         let pending = |room: RoomId| {
             let log = self.log(room)?;
-            let at = log.partition_point(|b| b.seq < next);
+            let at = log.entries.partition_point(|b| b.seq < next);
             (at < log.len()).then_some((room, at))
         };
         let mut heads: Vec<(RoomId, usize)> = Vec::new();
@@ -190,24 +355,18 @@ impl Fanout {
         if let Some((room, at)) = only {
             // The usual case, one room with news: its log in order, nothing to merge.
             if let Some(log) = self.log_mut(room) {
-                queue.reserve(log.len() - at);
-                for entry in &mut log[at..] {
-                    if entry.except != Some(me) {
-                        queue.push(entry.wire.for_mode_in(mode, &mut scratch));
-                    }
-                }
+                let end = log.len();
+                taken += log.queue(mode, &mut scratch, at..end, me, queue);
             }
         }
-        let merged: usize = heads
-            .iter()
-            .filter_map(|&(room, at)| Some(self.log(room)?.len() - at))
-            .sum();
-        queue.reserve(merged);
         loop {
             // The room whose next broadcast was made first; members are in few rooms.
             let mut first: Option<(usize, u64)> = None;
             for (i, &(room, at)) in heads.iter().enumerate() {
-                let seq = self.log(room).and_then(|log| log.get(at)).map(|b| b.seq);
+                let seq = self
+                    .log(room)
+                    .and_then(|log| log.entries.get(at))
+                    .map(|b| b.seq);
                 if let Some(seq) = seq {
                     if first.is_none_or(|(_, best)| seq < best) {
                         first = Some((i, seq));
@@ -219,16 +378,12 @@ impl Fanout {
             };
             let (room, at) = heads[i];
             heads[i].1 += 1;
-            if let Some(entry) = self.log_mut(room).and_then(|log| log.get_mut(at)) {
-                if entry.except != Some(me) {
-                    queue.push(entry.wire.for_mode_in(mode, &mut scratch));
-                }
+            if let Some(log) = self.log_mut(room) {
+                taken += log.queue(mode, &mut scratch, at..at + 1, me, queue);
             }
         }
         cursors.set_all(self.next);
-        self.delivered += (queue.len() - queued_before) as u64;
-        // A long message (a list of thousands of names) does not keep its buffer's size.
-        scratch.shrink_to(KEPT_CAPACITY);
+        self.delivered += taken as u64;
         self.scratch = scratch;
     }
 
@@ -237,18 +392,54 @@ impl Fanout {
         cursors.set_all(self.next);
     }
 
-    /// Ends the turn: every member has taken every broadcast. A room that had broadcasts keeps
-    /// its log's room for the next turn (a busy room is busy turn after turn); one that had none
-    /// gives its log up (most rooms are quiet most turns).
+    /// Empties the logs once every member has taken every broadcast (a turn is written once or
+    /// more, room by room), keeping their room for the rest of the turn.
     pub fn clear(&mut self) {
-        self.others.retain(|_, log| {
-            let busy = !log.is_empty();
+        self.most.1 = self.most.1.max(self.others.len());
+        for (_, mut log) in self.others.drain() {
+            self.most.0 = self.most.0.max(log.len());
             log.clear();
-            log.shrink_to(KEPT_CAPACITY / 16);
-            busy
-        });
+            self.spare.push(log);
+        }
+        self.lobby_most = self.lobby_most.max(self.lobby.len());
         self.lobby.clear();
-        self.lobby.shrink_to(KEPT_CAPACITY);
+        self.held = 0;
+    }
+
+    /// Ends the turn ([`Fanout::clear`] first): as many logs as were in use at once this turn
+    /// are kept for the next one (a busy room is busy turn after turn), each with room for up
+    /// to twice the most a log held; a quiet turn gives them up, and the default room's log keeps
+    /// room for a few. Measured: shrinking every busy room's log to a fixed size made each turn
+    /// of a burst in 50 rooms free the tails of 50 logs of 600 lines (110 KiB each), every one of
+    /// them a `malloc_consolidate` of the turn's freed lines, and grow them again by doubling
+    /// (5% of the server's time).
+    pub fn end_turn(&mut self) {
+        self.clear();
+        let (most, logs) = std::mem::take(&mut self.most);
+        self.spare.truncate(logs);
+        for log in &mut self.spare {
+            keep_room_for(log, most);
+        }
+        if self.spare.is_empty() {
+            self.spare = Vec::new();
+        }
+        keep_room_for(&mut self.lobby, self.lobby_most);
+        self.lobby_most = 0;
+        // A long message (a list of thousands of names) does not keep its buffer's size.
+        self.scratch.shrink_to(KEPT_CAPACITY);
+    }
+}
+
+/// Gives back the room of an emptied log that held `held` entries this turn, past twice that:
+/// a turn like this one fits again without growing, a much quieter one gives the room back.
+fn keep_room_for(log: &mut Log, held: usize) {
+    let keep = held.max(MIN_KEPT) * 2;
+    if log.entries.capacity() > 2 * keep {
+        log.entries.shrink_to(keep);
+        log.msgs.shrink_to(keep);
+    }
+    if log.encoded.is_empty() {
+        log.encoded = Vec::new();
     }
 }
 
@@ -293,7 +484,7 @@ mod tests {
         log.take(&mut alice_at, alice, Mode::Text, &mut to_alice);
         assert!(to_alice.is_empty());
         assert_eq!((alice_at.lobby, alice_at.next), (true, 2));
-        log.clear();
+        log.end_turn();
         assert!(log.is_empty());
         log.push(LOBBY, entered("dave"), None);
         log.take(&mut bob_at, bob, Mode::Text, &mut to_bob);
@@ -301,18 +492,59 @@ mod tests {
     }
 
     #[test]
-    fn a_big_turn_does_not_keep_its_room_after_it() {
+    fn a_big_turn_keeps_its_room_while_turns_are_as_big_and_gives_it_back_after_a_quiet_one() {
         let mut log = Fanout::default();
-        for n in 0..5 * KEPT_CAPACITY {
-            log.push(LOBBY, entered(&format!("u{n}")), None);
-        }
-        log.clear();
-        assert!(log.lobby.capacity() <= KEPT_CAPACITY);
-        assert_eq!(log.end(), 5 * KEPT_CAPACITY as u64);
+        let dev = RoomId(1);
+        let fill = |log: &mut Fanout, lines: usize| {
+            for n in 0..lines {
+                log.push(LOBBY, entered(&format!("u{n}")), None);
+                log.push(dev, entered(&format!("u{n}")), None);
+            }
+        };
+        fill(&mut log, 20_000);
+        let dev_log = log.others[&dev].entries.as_ptr();
+        log.end_turn();
+        let kept = (
+            log.lobby.entries.capacity(),
+            log.spare[0].entries.capacity(),
+        );
+        assert!(kept.0 >= 20_000 && kept.1 >= 20_000, "{kept:?}");
+        assert_eq!(log.spare.len(), 1);
+        // As busy again: the same logs, no reallocation.
+        let lobby_log = log.lobby.entries.as_ptr();
+        fill(&mut log, 20_000);
+        assert_eq!(
+            (lobby_log, dev_log),
+            (
+                log.lobby.entries.as_ptr(),
+                log.others[&dev].entries.as_ptr()
+            )
+        );
+        log.end_turn();
+        assert_eq!(
+            (
+                log.lobby.entries.capacity(),
+                log.spare[0].entries.capacity()
+            ),
+            kept
+        );
+        // A turn of one line gives the room back, down to room for a few; a quiet turn gives
+        // the spare log up.
+        fill(&mut log, 1);
+        log.end_turn();
+        assert!(
+            log.lobby.entries.capacity() <= 4 * MIN_KEPT,
+            "{}",
+            log.lobby.entries.capacity()
+        );
+        assert!(log.spare[0].entries.capacity() <= 4 * MIN_KEPT);
+        log.end_turn();
+        assert!(log.spare.is_empty());
+        assert_eq!(log.end(), 80_002);
     }
 
     #[test]
-    fn a_busy_room_keeps_its_log_for_the_next_turn_and_a_quiet_one_gives_it_up() {
+    fn a_busy_room_takes_only_what_is_new_turn_after_turn() {
         let mut log = Fanout::default();
         let (busy, quiet) = (RoomId(1), RoomId(2));
         let me = ConnId(1);
@@ -322,19 +554,102 @@ mod tests {
         log.push(quiet, entered("b"), None);
         let mut queue = OutQueue::default();
         log.take(&mut cursors, me, Mode::Text, &mut queue);
-        log.clear();
+        log.end_turn();
         assert!(log.is_empty());
-        assert_eq!(log.others.len(), 2, "both had broadcasts this turn");
-        // The next turn: the busy room again, the quiet one not; a kept log gives only the new.
+        assert_eq!(log.spare.len(), 2, "two logs were in use");
+        // The next turn: the busy room again, the quiet one not.
         log.push(busy, entered("c"), None);
         assert!(log.is_behind(&cursors));
         log.take(&mut cursors, me, Mode::Text, &mut queue);
         assert_eq!(drain(&mut queue), "[*] a entered.\r\n[*] c entered.\r\n");
-        log.clear();
-        assert_eq!(log.others.keys().copied().collect::<Vec<_>>(), vec![busy]);
-        log.clear();
-        assert!(log.others.is_empty(), "quiet for a turn: given up");
+        log.end_turn();
+        assert_eq!(log.spare.len(), 1, "one log was in use");
+        log.end_turn();
+        assert!(log.spare.is_empty(), "quiet for a turn: given up");
         assert!(!log.is_behind(&cursors));
+    }
+
+    #[test]
+    fn a_turn_written_room_by_room_goes_on_with_one_log() {
+        let mut log = Fanout::default();
+        let (dev, ops) = (RoomId(1), RoomId(2));
+        let mut dev_at = Cursors::default();
+        dev_at.enter(dev, log.end());
+        for n in 0..600 {
+            log.push(dev, entered(&format!("u{n}")), None);
+        }
+        assert_eq!(log.len(), 600);
+        let first = log.others[&dev].entries.as_ptr();
+        // The turn's first flush writes #dev, the second #ops, from the same log.
+        log.clear();
+        assert!(log.is_empty() && log.rooms_with_news().next().is_none());
+        assert!(!log.is_behind(&dev_at));
+        for n in 0..600 {
+            log.push(ops, entered(&format!("u{n}")), None);
+        }
+        assert_eq!(log.rooms_with_news().collect::<Vec<_>>(), vec![ops]);
+        assert_eq!(log.others[&ops].entries.as_ptr(), first);
+        assert!(!log.is_behind(&dev_at));
+        log.end_turn();
+        assert_eq!(log.spare.len(), 1, "one log at a time");
+    }
+
+    #[test]
+    fn a_room_is_encoded_once_per_mode_and_a_member_queues_a_chunk_per_run_of_others_lines() {
+        let mut log = Fanout::default();
+        let dev = RoomId(1);
+        let (alice, bob, carol) = (ConnId(1), ConnId(2), ConnId(3));
+        let mut at: Vec<Cursors> = (0..3).map(|_| Cursors::default()).collect();
+        for cursors in &mut at {
+            cursors.enter(dev, log.end());
+        }
+        let said = |n: usize| entered(&format!("u{n}"));
+        // alice says 0 to 2, bob 3 to 5, alice 6 and 7 (each line skips its sender).
+        for n in 0..8 {
+            let from = if (3..6).contains(&n) { bob } else { alice };
+            log.push(dev, said(n), Some(from));
+        }
+        let mut queues: Vec<OutQueue> = (0..3).map(|_| OutQueue::default()).collect();
+        for (i, me) in [alice, bob, carol].into_iter().enumerate() {
+            log.take(&mut at[i], me, Mode::Text, &mut queues[i]);
+        }
+        assert_eq!(log.others[&dev].encoded.len(), 1, "one encoding, in text");
+        assert_eq!(log.others[&dev].encoded[0].batches.len(), 1);
+        let chunks: Vec<usize> = queues.iter().map(OutQueue::chunks).collect();
+        assert_eq!(
+            chunks,
+            vec![1, 2, 1],
+            "alice: bob's run; bob: two runs; carol: one"
+        );
+        let lines = |range: Range<usize>| -> String {
+            range.map(|n| format!("[*] u{n} entered.\r\n")).collect()
+        };
+        assert_eq!(drain(&mut queues[0]), lines(3..6));
+        assert_eq!(drain(&mut queues[1]), lines(0..3) + &lines(6..8));
+        assert_eq!(drain(&mut queues[2]), lines(0..8));
+        // Lines after a member took the first ones are a second batch; a framed member gets
+        // them all in its own mode.
+        log.push(dev, said(8), None);
+        log.take(&mut at[2], carol, Mode::Text, &mut queues[2]);
+        assert_eq!(drain(&mut queues[2]), lines(8..9));
+        let mut framed = Cursors::default();
+        framed.enter(dev, 0);
+        let mut queue = OutQueue::default();
+        log.take(&mut framed, ConnId(4), Mode::Framed, &mut queue);
+        let dev_log = &log.others[&dev];
+        assert_eq!(dev_log.encoded[0].batches.len(), 2);
+        assert_eq!(
+            (dev_log.encoded[1].mode, dev_log.encoded[1].batches.len()),
+            (Mode::Framed, 1)
+        );
+        assert_eq!(queue.chunks(), 1);
+        let mut sink = Vec::new();
+        queue.write_to(&mut sink).unwrap();
+        let mut one = Vec::new();
+        for n in 0..9 {
+            proto::encode(Mode::Framed, &said(n), &mut one);
+        }
+        assert_eq!(sink, one);
     }
 
     #[test]

@@ -1,11 +1,12 @@
 //! The mio shell: one thread, one `Poll`, every socket, the console, signals and timers.
 //!
 //! Each turn of the loop: wait (until the earliest timer), handle every event (accept until
-//! `WouldBlock`; read until `WouldBlock`, pass the bytes up each connection's [`stack`] and feed
-//! each decoded message to the core; carry out the core's actions by encoding each message once
-//! per wire mode and queueing the shared bytes, a room broadcast once in its room's log for the
-//! turn), then write every connection with new output (each member taking its rooms' broadcasts
-//! just before; TLS encrypting at that point), then drop the connections that are done. The shell
+//! `WouldBlock`; read until `WouldBlock`, room by room, pass the bytes up each connection's
+//! [`stack`] and feed each decoded message to the core; carry out the core's actions by encoding
+//! each message once per wire mode and queueing the shared bytes, a room broadcast once in its
+//! room's log; once a room's senders are read and the turn holds enough, write its members), then
+//! write every connection with new output (each member taking its rooms' broadcasts just before;
+//! TLS encrypting at that point), then drop the connections that are done. The shell
 //! decides no chat rule; the core decides nothing about sockets.
 //!
 //! `input.rs` is the reading half (and a new connection's opening: sniffing, greeting),
@@ -46,7 +47,7 @@ use crate::accounts::model::Registry;
 use crate::accounts::store::Store;
 use crate::config::Config;
 use crate::console::{ConsoleInput, ConsoleOutput};
-use crate::core::rooms::RoomId;
+use crate::core::rooms::{IdMap, RoomId};
 use crate::core::{
     Action, Chat, ChatConfig, ConnId, Input, Now, Outbox, PasswordOutcome, Recipients,
 };
@@ -86,6 +87,9 @@ const ACCEPT_LOG_INTERVAL: Duration = Duration::from_secs(1);
 const RELOAD_INTERVAL: Duration = Duration::from_secs(2);
 /// Most messages taken from one client in one turn of the loop; the rest wait for the next turn.
 const MAX_MESSAGES_PER_TURN: usize = 32;
+/// Broadcasts a turn gathers before the rooms they went to are written, once the senders of one
+/// room are read (a few hundred lines and their bytes stay in the cache until they are written).
+const FLUSH_AFTER: usize = 512;
 /// Bytes read from a socket per `read` call.
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -136,6 +140,8 @@ pub struct Server {
     closing: Vec<usize>,
     /// Connections with input left to serve next turn (edge-triggered: no new event will come).
     ready: Vec<(usize, ConnId)>,
+    /// The connections to read this turn (kept from turn to turn for its allocation).
+    to_serve: Vec<usize>,
     /// The TLS settings new connections get, if the server has TLS.
     tls: Option<Arc<ServerConfig>>,
     /// The server's IRC names, shared by every IRC connection's encodings.
@@ -261,6 +267,7 @@ impl Server {
             fanout: Fanout::default(),
             closing: Vec::new(),
             ready: Vec::new(),
+            to_serve: Vec::new(),
             paused: BinaryHeap::new(),
             tls,
             irc,
@@ -309,6 +316,7 @@ impl Server {
                 return Err(context("poll failed")(e));
             }
             let now = self.clock.now();
+            let mut readable = std::mem::take(&mut self.to_serve);
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept_on(&now, false),
@@ -326,7 +334,7 @@ impl Server {
                             if let Some(conn) = self.conns.get_mut(key) {
                                 conn.readable = true;
                             }
-                            self.serve(key, &now);
+                            readable.push(key);
                         }
                         if event.is_writable() {
                             self.dirty.push(key);
@@ -334,17 +342,18 @@ impl Server {
                     }
                 }
             }
+            // With what was left unread last turn (edge-triggered: no new event will come).
+            let ready = std::mem::take(&mut self.ready);
+            readable.extend(ready.into_iter().filter_map(|(_, id)| self.key(id)));
+            self.serve_grouped(&mut readable, &now);
+            self.to_serve = readable;
             self.run_timers(&now);
-            for (key, id) in std::mem::take(&mut self.ready) {
-                if self.key(id) == Some(key) {
-                    self.serve(key, &now);
-                }
-            }
             // Dropping a connection tells the others, which is more output to write.
             self.flush(&now);
             while self.reap(&now) {
                 self.flush(&now);
             }
+            self.fanout.end_turn();
             self.console_out.flush();
             self.counters.turns.record(now.instant.elapsed());
             if let Some(keeper) = &mut self.keeper {
@@ -359,6 +368,44 @@ impl Server {
                 return Ok(());
             }
         }
+    }
+
+    /// Serves the connections in `keys` (then empties it) room by room: each one its share of
+    /// the turn, and those with input left a second share (then they wait on the ready list for
+    /// the next turn); what a room's senders said is written to its members before the next
+    /// room's senders are read, once the turn holds [`FLUSH_AFTER`] broadcasts. Measured: with
+    /// 1,000 users in 50 rooms, reading everyone before writing anyone made a burst's turn 30,000
+    /// to 45,000 lines (30 MiB) that every member's write found gone from the cache, and freed
+    /// and faulted in again turn after turn; a member's write still carries its room's lines of
+    /// the whole turn.
+    fn serve_grouped(&mut self, keys: &mut Vec<usize>, now: &Now) {
+        let conns = &self.conns;
+        by_room(keys, |key| {
+            conns.get(key).map_or(RoomId::DEFAULT, |c| c.rooms.group())
+        });
+        let mut start = 0;
+        while start < keys.len() {
+            let group = self.conns.get(keys[start]).map(|c| c.rooms.group());
+            let end = keys[start..]
+                .iter()
+                .position(|&key| self.conns.get(key).map(|c| c.rooms.group()) != group)
+                .map_or(keys.len(), |n| start + n);
+            let waiting = self.ready.len();
+            for &key in &keys[start..end] {
+                self.serve(key, now);
+            }
+            let again: Vec<(usize, ConnId)> = self.ready.drain(waiting..).collect();
+            for (_, id) in again {
+                if let Some(key) = self.key(id) {
+                    self.serve(key, now);
+                }
+            }
+            if self.fanout.len() >= FLUSH_AFTER {
+                self.flush(now);
+            }
+            start = end;
+        }
+        keys.clear();
     }
 
     /// The poll timeout: until the earliest pending deadline, or none.
@@ -938,6 +985,28 @@ impl Server {
     }
 }
 
+/// Orders `keys` (the connections to read this turn, in the order they came) room by room: each
+/// room's senders in the order they came, the rooms in the order their first sender came, so
+/// that lines are still taken in the order they arrived within a room; a key listed twice is
+/// kept where it came first. `room` says which room a key's connection is read with.
+fn by_room(keys: &mut Vec<usize>, room: impl Fn(usize) -> RoomId) {
+    let mut order: Vec<(usize, usize)> = keys.iter().enumerate().map(|(at, &k)| (k, at)).collect();
+    order.sort_unstable();
+    order.dedup_by_key(|&mut (key, _)| key);
+    order.sort_unstable_by_key(|&(_, at)| at);
+    let mut rank: IdMap<RoomId, usize> = IdMap::default();
+    let mut ranked: Vec<(usize, usize, usize)> = order
+        .into_iter()
+        .map(|(key, at)| {
+            let next = rank.len();
+            (*rank.entry(room(key)).or_insert(next), at, key)
+        })
+        .collect();
+    ranked.sort_unstable();
+    keys.clear();
+    keys.extend(ranked.into_iter().map(|(_, _, key)| key));
+}
+
 /// Logs an accept failure, at most once per `ACCEPT_LOG_INTERVAL`.
 fn log_accept_error(last: &mut Option<Instant>, now: &Now, error: &io::Error) {
     if last.is_none_or(|at| now.instant.duration_since(at) >= ACCEPT_LOG_INTERVAL) {
@@ -978,4 +1047,22 @@ fn run_epoch() -> u64 {
     // ones, one in four billion, would resume across it); the pid tells apart two servers
     // started in the same nanosecond.
     u64::from((nanos as u32) ^ std::process::id().rotate_left(16))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_ordered_room_by_room_in_the_order_they_came_and_listed_once() {
+        // Keys 7 and 3 are in room 2, 5 and 1 in the default room, 9 in room 1; 3 came twice.
+        let room = |key: usize| match key {
+            7 | 3 => RoomId(2),
+            9 => RoomId(1),
+            _ => RoomId::DEFAULT,
+        };
+        let mut keys = vec![7, 5, 3, 9, 1, 3];
+        by_room(&mut keys, room);
+        assert_eq!(keys, vec![7, 3, 5, 1, 9]);
+    }
 }

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use mio::Token;
 
-use super::conn::{Closing, Connection};
+use super::conn::{key_of, Closing, Connection};
 use super::metrics::{Counted, SlowLimit};
 use super::wire::WireBytes;
 use super::Server;
@@ -142,16 +142,31 @@ impl Server {
     }
 
     /// Writes every connection with new output, each member taking the turn's broadcasts just
-    /// before it is written; WRITABLE interest only for those left with bytes.
+    /// before it is written (at the end of a turn, or during one once a room's senders are read);
+    /// WRITABLE interest only for those left with bytes.
     pub(super) fn flush(&mut self, now: &Now) {
         let mut dirty = std::mem::take(&mut self.dirty);
-        if !self.fanout.is_empty() {
-            let fanout = &self.fanout;
+        let fanout = &self.fanout;
+        if fanout.lobby_has_news() {
             let behind = self
                 .conns
                 .iter()
                 .filter(|(_, c)| fanout.is_behind(&c.rooms));
             dirty.extend(behind.map(|(key, _)| key));
+        } else {
+            // Only the members of the rooms with news: a turn flushed room by room (see
+            // `Server::serve_grouped`) looks at 20 connections, not at all of them.
+            for room in fanout.rooms_with_news() {
+                let conns = &self.conns;
+                let behind = self.chat.room_members(room).filter_map(|id| {
+                    let key = key_of(id);
+                    conns
+                        .get(key)
+                        .filter(|c| c.id == id && fanout.is_behind(&c.rooms))
+                        .map(|_| key)
+                });
+                dirty.extend(behind);
+            }
         }
         dirty.sort_unstable();
         dirty.dedup();

@@ -2,6 +2,7 @@
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Write};
+use std::ops::Range;
 use std::rc::Rc;
 
 /// How many queued messages one `write_vectored` call may carry: Linux's IOV_MAX. Measured: 64
@@ -15,37 +16,66 @@ const FEW_SLICES: usize = 8;
 /// every queue it is in.
 #[derive(Debug, Default)]
 pub struct OutQueue {
-    chunks: VecDeque<Rc<[u8]>>,
-    /// How much of the front chunk has been written already.
-    written: usize,
+    chunks: VecDeque<Chunk>,
     /// Bytes still to write, over all chunks.
     pending: usize,
+}
+
+/// Shared bytes still to write: `bytes[start..end]`.
+#[derive(Debug)]
+struct Chunk {
+    bytes: Rc<[u8]>,
+    start: usize,
+    end: usize,
+}
+
+impl Chunk {
+    fn left(&self) -> &[u8] {
+        &self.bytes[self.start..self.end]
+    }
 }
 
 impl OutQueue {
     /// Queues `chunk` after everything already queued.
     pub fn push(&mut self, chunk: Rc<[u8]>) {
-        if !chunk.is_empty() {
-            self.pending += chunk.len();
-            self.chunks.push_back(chunk);
+        let end = chunk.len();
+        self.push_chunk(chunk, 0..end);
+    }
+
+    /// Queues `bytes[range]` after everything already queued, as part of the last chunk when it
+    /// ends where `range` starts in the same bytes (a member taking a room's lines from one
+    /// batch queues one chunk for all of them).
+    pub fn push_range(&mut self, bytes: &Rc<[u8]>, range: Range<usize>) {
+        if let Some(last) = self.chunks.back_mut() {
+            if last.end == range.start && Rc::ptr_eq(&last.bytes, bytes) {
+                self.pending += range.len();
+                last.end = range.end;
+                return;
+            }
         }
+        self.push_chunk(Rc::clone(bytes), range);
     }
 
-    /// How many messages are queued (the first maybe partly written).
-    pub fn len(&self) -> usize {
-        self.chunks.len()
-    }
-
-    /// Makes room for `more` chunks at once: a member taking a turn's broadcasts gets its queue
-    /// in one allocation, not a doubling for every few lines (its queue is given back whenever it
-    /// is drained).
-    pub fn reserve(&mut self, more: usize) {
-        self.chunks.reserve(more);
+    fn push_chunk(&mut self, bytes: Rc<[u8]>, range: Range<usize>) {
+        if !range.is_empty() {
+            self.pending += range.len();
+            self.chunks.push_back(Chunk {
+                bytes,
+                start: range.start,
+                end: range.end,
+            });
+        }
     }
 
     /// Bytes still to write.
     pub fn pending(&self) -> usize {
         self.pending
+    }
+
+    /// How many chunks are queued (a range of shared bytes each).
+    #[cfg(test)]
+    pub fn chunks(&self) -> usize {
+        self.chunks.len()
     }
 
     /// Whether nothing is waiting to be written.
@@ -56,7 +86,6 @@ impl OutQueue {
     /// Drops everything queued.
     pub fn clear(&mut self) {
         self.chunks.clear();
-        self.written = 0;
         self.pending = 0;
     }
 
@@ -66,7 +95,7 @@ impl OutQueue {
         while !self.is_empty() {
             let written = if self.chunks.len() == 1 {
                 // One message (the usual case at a chat's pace): a plain write.
-                sink.write(&self.chunks[0][self.written..])
+                sink.write(self.chunks[0].left())
             } else if self.chunks.len() <= FEW_SLICES {
                 self.write_some::<FEW_SLICES>(sink)
             } else {
@@ -90,9 +119,8 @@ impl OutQueue {
     fn write_some<const N: usize>(&self, sink: &mut impl Write) -> io::Result<usize> {
         let mut slices = [IoSlice::new(&[]); N];
         let mut count = 0;
-        for (i, chunk) in self.chunks.iter().take(N).enumerate() {
-            let start = if i == 0 { self.written } else { 0 };
-            slices[i] = IoSlice::new(&chunk[start..]);
+        for (slice, chunk) in slices.iter_mut().zip(self.chunks.iter()) {
+            *slice = IoSlice::new(chunk.left());
             count += 1;
         }
         sink.write_vectored(&slices[..count])
@@ -101,16 +129,15 @@ impl OutQueue {
     fn consume(&mut self, mut n: usize) {
         self.pending -= n;
         while n > 0 {
-            let Some(front) = self.chunks.front() else {
+            let Some(front) = self.chunks.front_mut() else {
                 break;
             };
-            let left = front.len() - self.written;
+            let left = front.end - front.start;
             if n < left {
-                self.written += n;
+                front.start += n;
                 return;
             }
             n -= left;
-            self.written = 0;
             self.chunks.pop_front();
         }
         if self.chunks.is_empty() {
@@ -143,6 +170,31 @@ mod tests {
         fn flush(&mut self) -> io::Result<()> {
             Ok(())
         }
+    }
+
+    #[test]
+    fn ranges_of_the_same_bytes_that_follow_each_other_are_one_chunk() {
+        let mut queue = OutQueue::default();
+        let batch: Rc<[u8]> = Rc::from(&b"one\ntwo\nthree\n"[..]);
+        let other: Rc<[u8]> = Rc::from(&b"two\n"[..]);
+        queue.push_range(&batch, 0..4);
+        queue.push_range(&batch, 4..8);
+        assert_eq!(queue.chunks(), 1);
+        queue.push_range(&other, 0..4);
+        queue.push_range(&batch, 8..14);
+        assert_eq!(
+            queue.chunks(),
+            3,
+            "other bytes, or not where the last ended: a new chunk"
+        );
+        queue.push_range(&batch, 14..14);
+        assert_eq!((queue.chunks(), queue.pending()), (3, 18));
+        let mut sink = Trickle {
+            taken: Vec::new(),
+            budget: 100,
+        };
+        queue.write_to(&mut sink).unwrap();
+        assert_eq!(sink.taken, b"one\ntwo\ntwo\nthree\n");
     }
 
     #[test]
