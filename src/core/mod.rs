@@ -135,6 +135,12 @@ pub struct Counts {
 }
 
 impl Chat {
+    /// Whole seconds from the chat's start to `now` (saturating), as sessions keep their times.
+    pub fn uptime(&self, now: Instant) -> u32 {
+        let secs = now.saturating_duration_since(self.started).as_secs();
+        u32::try_from(secs).unwrap_or(u32::MAX)
+    }
+
     /// An empty room with the given rules and accounts, started at `started`.
     pub fn new(config: ChatConfig, registry: Registry, started: Instant) -> Chat {
         Chat {
@@ -163,9 +169,10 @@ impl Chat {
         match input {
             Input::Connected { conn, peer, secure } => {
                 self.sessions.connect(conn, peer, secure);
+                let uptime = self.uptime(now.instant);
                 if let Some(session) = self.sessions.get_mut(conn) {
-                    session.connected = Some(now.instant);
-                    session.active = Some(now.instant);
+                    session.connected = uptime;
+                    session.active = uptime;
                 }
                 self.name_deadlines
                     .push_back((now.instant + self.config.name_timeout, conn));
@@ -233,6 +240,7 @@ impl Chat {
     }
 
     fn handle_message(&mut self, now: &Now, conn: ConnId, msg: ClientMsg, out: &mut Outbox) {
+        let uptime = self.uptime(now.instant);
         let Some(session) = self.sessions.get_mut(conn) else {
             return;
         };
@@ -262,7 +270,7 @@ impl Chat {
                 .collect();
             return;
         }
-        session.active = Some(now.instant);
+        session.active = uptime;
         if session.passwd.is_some() {
             return cmd::auth::passwd_step(self, now, conn, msg, out);
         }

@@ -66,14 +66,16 @@ pub struct Session {
     /// Inputs that could not be decoded so far.
     pub bad_inputs: u8,
     /// Where an interactive `/passwd` is: the next line is the password it asks for.
-    pub passwd: Option<PasswdEntry>,
+    /// Boxed: the passwords typed so far are rare, and 56 bytes inline in every session.
+    pub passwd: Option<Box<PasswdEntry>>,
     /// Per room (lower-cased name, `""` for the default room), the last line the client has,
     /// from its [`ClientMsg::Resume`]: used up when it joins the room.
     pub resume: Vec<(String, Option<LineId>)>,
-    /// When it connected, and when it last said or asked something (for `/whois`).
-    pub connected: Option<std::time::Instant>,
+    /// When it connected, and when it last said or asked something (for `/whois`), in seconds
+    /// since the chat began ([`super::Chat::uptime`]): 4 bytes each, not an `Instant`'s 16.
+    pub connected: u32,
     /// See `connected`.
-    pub active: Option<std::time::Instant>,
+    pub active: u32,
     /// Per room joined, the number of the oldest line the user has been shown: `/history`
     /// pages back from it.
     pub seen_from: Vec<(super::rooms::RoomId, u64)>,
@@ -126,8 +128,8 @@ impl Session {
             bad_inputs: 0,
             passwd: None,
             resume: Vec::new(),
-            connected: None,
-            active: None,
+            connected: 0,
+            active: 0,
             seen_from: Vec::new(),
             paging: false,
         }
@@ -137,7 +139,9 @@ impl Session {
 /// Every connection the core knows of, and the names in use.
 #[derive(Debug, Default)]
 pub struct Sessions {
-    sessions: super::rooms::IdMap<ConnId, Session>,
+    /// Boxed: a hash table keeps spare buckets (up to half of them resident once touched), and a
+    /// spare bucket of a box is 8 bytes where one of a session is over 200.
+    sessions: super::rooms::IdMap<ConnId, Box<Session>>,
     /// Lower-cased name -> the connection chatting under it; sorted, so lists need no sorting.
     names: BTreeMap<String, ConnId>,
 }
@@ -145,17 +149,18 @@ pub struct Sessions {
 impl Sessions {
     /// Records a new connection, awaiting its name.
     pub fn connect(&mut self, conn: ConnId, peer: IpAddr, secure: bool) {
-        self.sessions.insert(conn, Session::new(peer, secure));
+        self.sessions
+            .insert(conn, Box::new(Session::new(peer, secure)));
     }
 
     /// The session of `conn`, if it is connected.
     pub fn get(&self, conn: ConnId) -> Option<&Session> {
-        self.sessions.get(&conn)
+        self.sessions.get(&conn).map(|session| &**session)
     }
 
     /// The session of `conn`, to change it.
     pub fn get_mut(&mut self, conn: ConnId) -> Option<&mut Session> {
-        self.sessions.get_mut(&conn)
+        self.sessions.get_mut(&conn).map(|session| &mut **session)
     }
 
     /// Sets the state of `conn` (never to or from chatting: use join and close for that).
@@ -254,7 +259,9 @@ impl Sessions {
 
     /// Every connection with its session, to bring roles up to date after the accounts changed.
     pub fn iter_mut(&mut self) -> impl Iterator<Item = (&ConnId, &mut Session)> {
-        self.sessions.iter_mut()
+        self.sessions
+            .iter_mut()
+            .map(|(conn, session)| (conn, &mut **session))
     }
 }
 
@@ -284,6 +291,17 @@ pub fn check_join_name(name: &str, sessions: &Sessions, registry: &Registry) -> 
 mod tests {
     use super::*;
     use crate::accounts::model::{Account, Ban, Change};
+
+    #[test]
+    fn a_session_stays_small() {
+        // Every connection has one, boxed, from its accept: idle memory per connection is a
+        // target (under 1 KiB). Rare state goes behind a box, times are seconds in a u32.
+        assert!(
+            std::mem::size_of::<Session>() <= 168,
+            "{}",
+            std::mem::size_of::<Session>()
+        );
+    }
 
     #[test]
     fn names_follow_the_rules() {

@@ -71,6 +71,10 @@ const STDOUT: Token = Token(usize::MAX - 5);
 const METRICS: Token = Token(usize::MAX - 6);
 const IRC_LISTENER: Token = Token(usize::MAX - 7);
 
+/// Most connection slots reserved at start (about 27 MiB of address space); a server allowed more
+/// grows its slab past them.
+const MAX_RESERVED_CONNECTIONS: usize = 65_536;
+
 /// How long a connection the server is closing may take to receive what is queued for it.
 const CLOSE_LINGER: Duration = Duration::from_secs(5);
 /// How long an answered HTTP connection reads what its peer still sends before it is dropped.
@@ -239,7 +243,9 @@ impl Server {
             signals,
             console_in,
             console_out,
-            conns: Slab::new(),
+            // Reserved, not touched: the slots never used stay out of the RSS, and the slab is not
+            // copied to grow while thousands join.
+            conns: Slab::with_capacity(config.max_clients.min(MAX_RESERVED_CONNECTIONS)),
             chat: Chat::new(
                 ChatConfig {
                     require_account: config.require_account,

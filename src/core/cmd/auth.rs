@@ -460,7 +460,7 @@ pub(crate) fn passwd_step(
             ServerMsg::Notice(Notice::PasswdCancelled),
         );
     }
-    match entry {
+    match *entry {
         PasswdEntry::Current => ask(
             chat,
             conn,
@@ -486,7 +486,7 @@ pub(crate) fn passwd_step(
 /// Sets the `/passwd` step of `conn` and asks for it: what is asked, then the password prompt.
 fn ask(chat: &mut Chat, conn: ConnId, entry: PasswdEntry, notice: Notice, out: &mut Outbox) {
     if let Some(session) = chat.sessions.get_mut(conn) {
-        session.passwd = Some(entry);
+        session.passwd = Some(Box::new(entry));
         out.deliver(Recipients::One(conn), ServerMsg::Notice(notice));
         out.deliver(Recipients::One(conn), ServerMsg::PasswordPrompt);
     }

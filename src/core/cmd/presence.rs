@@ -15,6 +15,7 @@ pub fn users(chat: &Chat, conn: ConnId, out: &mut Outbox) {
 
 /// Tells `conn` who the user named `name` is: role, account, rooms, away.
 pub fn whois(chat: &Chat, now: &Now, conn: ConnId, name: &str, out: &mut Outbox) {
+    let uptime = chat.uptime(now.instant);
     let found = chat.sessions.find(name).and_then(|target| {
         let session = chat.sessions.get(target)?;
         let name = chat.sessions.name_of(target)?.to_owned();
@@ -30,15 +31,10 @@ pub fn whois(chat: &Chat, now: &Now, conn: ConnId, name: &str, out: &mut Outbox)
             },
             registered: session.registered,
             rooms,
-            idle_secs: session
-                .active
-                .map_or(0, |at| now.instant.saturating_duration_since(at).as_secs()),
+            idle_secs: u64::from(uptime.saturating_sub(session.active)),
             since: {
-                let secs = session
-                    .connected
-                    .map_or(0, |at| now.instant.saturating_duration_since(at).as_secs());
-                now.stamp
-                    .with_unix(now.stamp.unix - i64::try_from(secs).unwrap_or(0))
+                let secs = uptime.saturating_sub(session.connected);
+                now.stamp.with_unix(now.stamp.unix - i64::from(secs))
             },
         })
     });
