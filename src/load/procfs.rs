@@ -156,14 +156,26 @@ fn status_kib(status: &str, key: &str) -> Option<u64> {
     line[key.len()..].split_whitespace().next()?.parse().ok()
 }
 
-/// The sum of every thread's run time, if the kernel keeps scheduler statistics.
+/// The sum of every thread's run time, if the kernel keeps scheduler statistics. A thread that
+/// ends between the listing and the reading of its file is left out (its file is gone), rather
+/// than the whole sample falling back to ticks.
 fn threads_runtime_ns(task_dir: &Path) -> Option<u64> {
     let mut total = 0;
     for entry in fs::read_dir(task_dir).ok()? {
-        let sched = fs::read_to_string(entry.ok()?.path().join("sched")).ok()?;
+        let sched = match fs::read_to_string(entry.ok()?.path().join("sched")) {
+            Ok(sched) => sched,
+            Err(e) if thread_gone(&e) => continue,
+            Err(_) => return None,
+        };
         total += sched_runtime_ns(&sched)?;
     }
     Some(total)
+}
+
+/// Whether reading a thread's file failed because the thread has ended.
+fn thread_gone(error: &io::Error) -> bool {
+    error.kind() == io::ErrorKind::NotFound
+        || error.raw_os_error() == Some(rustix::io::Errno::SRCH.raw_os_error())
 }
 
 /// `se.sum_exec_runtime` of a `/proc/PID/task/TID/sched` file (milliseconds with six decimals),
