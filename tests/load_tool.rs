@@ -165,6 +165,29 @@ fn a_burst_spread_over_rooms_reaches_exactly_each_rooms_other_members() {
     assert_eq!(json_number(&json, "rooms"), Some(3.0), "{json}");
 }
 
+#[test]
+fn clients_spread_over_several_addresses_report_each_nodes_share_and_the_latency_across() {
+    // The same server twice stands in for two nodes of one chat: clients 0 and 2 go to the first
+    // address, 1 and 3 to the second, so of each line's 3 receivers 2 are "across"; each node's
+    // 2 clients get 150 lines each.
+    let server = TestServer::start_with_stdin_null(&["--history", "0", "--no-flood-control"]);
+    let (addr, pid) = (server.addr().to_string(), server.pid().to_string());
+    let json = tiny_burst_against(
+        &server,
+        "text",
+        4,
+        &["--addr", &addr, "--server-pid", &pid],
+        600.0,
+    );
+    assert!(
+        json.contains(&format!("\"addr\":\"{addr},{addr}\"")),
+        "{json}"
+    );
+    assert!(!json.contains("\"cross_latency\":null"), "{json}");
+    let node = format!("\"pid\":{pid},\"delivered\":300,");
+    assert_eq!(json.matches(&node).count(), 2, "{json}");
+}
+
 /// A chatd with a self-signed certificate (made in its own data directory), and its fingerprint.
 fn tls_server() -> (TestServer, String) {
     // A thousand TLS clients on a loaded machine: one whose ClientHello the tool writes more than

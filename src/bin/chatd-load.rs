@@ -26,9 +26,11 @@ struct Args {
     /// connections, --connect-batch at once, each closed once the server's first line came)
     #[argh(positional)]
     scenario: Option<Scenario>,
-    /// the server's HOST:PORT (default 127.0.0.1:3001); loopback only unless --allow-remote
-    #[argh(option, default = "String::from(\"127.0.0.1:3001\")")]
-    addr: String,
+    /// the server's HOST:PORT (default 127.0.0.1:3001); loopback only unless --allow-remote;
+    /// repeat it for the nodes of one cluster: the clients are spread over them, round robin by
+    /// room, and latency is also reported for lines that cross from one to another
+    #[argh(option)]
+    addr: Vec<String>,
     /// allow an --addr that is not loopback
     #[argh(switch)]
     allow_remote: bool,
@@ -96,9 +98,10 @@ struct Args {
     /// nothing: chatd greets after its short silence; one letter of a name makes it greet at once)
     #[argh(option, default = "String::new()")]
     connect_send: String,
-    /// the server's process id: report its CPU time per 1,000 deliveries and its memory
+    /// the server's process id: report its CPU time per 1,000 deliveries and its memory; repeat
+    /// it for every node of a cluster (their figures are added up, and shown per node)
     #[argh(option)]
-    server_pid: Option<u32>,
+    server_pid: Vec<u32>,
     /// stop after this many seconds, whatever the stage (default 60)
     #[argh(option, default = "60.0")]
     timeout: f64,
@@ -168,7 +171,15 @@ fn settings(args: &Args) -> Result<Settings, SettingsError> {
         })
     };
     let welcome = load::wire::unescape(&args.welcome);
-    let addr = resolve_target(&args.addr, args.allow_remote)?;
+    let addrs = if args.addr.is_empty() {
+        vec![resolve_target("127.0.0.1:3001", args.allow_remote)?]
+    } else {
+        args.addr
+            .iter()
+            .map(|addr| resolve_target(addr, args.allow_remote))
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    let addr = addrs[0];
     let trust = match (args.tls, args.tls_fingerprint) {
         (false, Some(_)) => {
             return Err(SettingsError {
@@ -189,7 +200,7 @@ fn settings(args: &Args) -> Result<Settings, SettingsError> {
         })?;
     let settings = Settings {
         scenario,
-        addr,
+        addrs,
         clients: args.clients.unwrap_or_else(|| scenario.default_clients()),
         messages: args.messages,
         size: args.size,
@@ -219,7 +230,7 @@ fn settings(args: &Args) -> Result<Settings, SettingsError> {
         name_prefix: args.name_prefix.clone(),
         rooms: args.rooms,
         room_prefix: args.room_prefix.clone(),
-        server_pid: args.server_pid,
+        server_pids: args.server_pid.clone(),
         timeout: seconds("--timeout", args.timeout)?,
         connect_batch: args.connect_batch,
         label: args.label.clone(),

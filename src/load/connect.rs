@@ -18,7 +18,7 @@ use slab::Slab;
 
 use super::driver::{context, LoadError, Progress, Stage};
 use super::histogram::Histogram;
-use super::procfs::{MachineSample, Process, Sample};
+use super::procfs::{MachineSample, Process, ProcessGroup, Sample};
 use super::report::{Latency, MachineUse, Report, ServerUse};
 use super::settings::Settings;
 
@@ -50,15 +50,15 @@ enum Step {
 /// Runs a connect scenario; calls `progress` about once a second.
 pub fn run(settings: &Settings, progress: &mut dyn FnMut(&Progress)) -> Result<Report, LoadError> {
     let mut poll = Poll::new().map_err(context("cannot create a poll"))?;
-    let server = settings.server_pid.map(Process::with_pid);
-    let server_before = match (&server, settings.server_pid) {
-        (Some(process), Some(pid)) => Some(
-            process
-                .sample()
-                .map_err(context(format!("--server-pid: cannot read /proc/{pid}")))?,
-        ),
-        _ => None,
-    };
+    let server = ProcessGroup::new(&settings.server_pids);
+    let server_before =
+        match &server {
+            Some(group) => Some(group.sample_each().map_err(|(pid, e)| {
+                context(format!("--server-pid: cannot read /proc/{pid}"))(e)
+            })?),
+            None => None,
+        }
+        .and_then(|samples| Sample::total(&samples));
     let tool_before = Process::current().sample().ok();
     let machine_before = MachineSample::read().ok();
     let origin = Instant::now();
@@ -76,7 +76,7 @@ pub fn run(settings: &Settings, progress: &mut dyn FnMut(&Progress)) -> Result<R
     let mut last_progress = (origin, 0usize);
     loop {
         while attempts.len() < settings.connect_batch && started < settings.clients && !stopped {
-            match start(&mut poll, &mut attempts, settings) {
+            match start(&mut poll, &mut attempts, settings, started) {
                 Ok(()) => started += 1,
                 Err(why) => {
                     // Out of descriptors or ports: the rest would fail the same way.
@@ -144,7 +144,10 @@ pub fn run(settings: &Settings, progress: &mut dyn FnMut(&Progress)) -> Result<R
         failed += 1;
     }
     let finished = Instant::now();
-    let server_after = server.as_ref().and_then(|p| p.sample().ok());
+    let server_after = server
+        .as_ref()
+        .and_then(|group| group.sample_each().ok())
+        .and_then(|samples| Sample::total(&samples));
     let tool_after = Process::current().sample().ok();
     let machine_after = MachineSample::read().ok();
     let end = if greeted > 0 { last_greeting } else { finished };
@@ -166,8 +169,13 @@ pub fn run(settings: &Settings, progress: &mut dyn FnMut(&Progress)) -> Result<R
     ))
 }
 
-/// Starts one connection (registered under its slab key).
-fn start(poll: &mut Poll, attempts: &mut Slab<Attempt>, settings: &Settings) -> Result<(), String> {
+/// Starts connection `index` (registered under its slab key).
+fn start(
+    poll: &mut Poll,
+    attempts: &mut Slab<Attempt>,
+    settings: &Settings,
+    index: usize,
+) -> Result<(), String> {
     let tls = match settings.tls.as_ref().map(|tls| tls.session()) {
         None => None,
         Some(Ok(session)) => Some(Box::new(session)),
@@ -175,7 +183,7 @@ fn start(poll: &mut Poll, attempts: &mut Slab<Attempt>, settings: &Settings) -> 
     };
     let entry = attempts.vacant_entry();
     let mut socket =
-        TcpStream::connect(settings.addr).map_err(|e| format!("cannot connect: {e}"))?;
+        TcpStream::connect(settings.addr_of(index)).map_err(|e| format!("cannot connect: {e}"))?;
     poll.registry()
         .register(
             &mut socket,

@@ -21,8 +21,8 @@ use rustls::ClientConnection;
 
 use super::histogram::Histogram;
 use super::payload::{Kind, Marker};
-use super::procfs::{MachineSample, Process, Sample};
-use super::report::{si, Latency, MachineUse, Report, ServerUse};
+use super::procfs::{MachineSample, Process, ProcessGroup, Sample};
+use super::report::{addrs_text, si, Latency, MachineUse, NodeUse, Report, ServerUse};
 use super::settings::{Scenario, Settings};
 use super::tally::{Delivery, Tally};
 use super::wire::{Incoming, Reader, Wire};
@@ -304,6 +304,12 @@ struct Received {
     run: u32,
     tally: Tally,
     latency: Histogram,
+    /// Latency of the deliveries between clients of different servers.
+    cross_latency: Histogram,
+    /// The server each client is connected to ([`Settings::server_of`]).
+    server_of: Vec<u32>,
+    /// Deliveries to each server's clients.
+    node_delivered: Vec<u64>,
     other_lines: u64,
     last_delivery_ns: Option<u64>,
 }
@@ -326,7 +332,16 @@ impl Received {
                     .tally
                     .receive(receiver, marker.sender as usize, marker.seq);
                 if delivery == Delivery::New {
-                    self.latency.record(now_ns.saturating_sub(marker.sent_ns));
+                    let latency = now_ns.saturating_sub(marker.sent_ns);
+                    self.latency.record(latency);
+                    let node = |client: usize| self.server_of.get(client).copied();
+                    let (to, from) = (node(receiver), node(marker.sender as usize));
+                    if to != from {
+                        self.cross_latency.record(latency);
+                    }
+                    if let Some(count) = to.and_then(|n| self.node_delivered.get_mut(n as usize)) {
+                        *count += 1;
+                    }
                     self.last_delivery_ns = Some(now_ns);
                 }
                 false
@@ -367,10 +382,10 @@ struct Load<'a> {
     hold_until: Option<Instant>,
     finished: Option<Instant>,
     timed_out: bool,
-    server: Option<Process>,
-    server_before: Option<Sample>,
-    server_run: Option<Sample>,
-    server_after: Option<Sample>,
+    server: Option<ProcessGroup>,
+    server_before: Option<Vec<Sample>>,
+    server_run: Option<Vec<Sample>>,
+    server_after: Option<Vec<Sample>>,
     tool_run: Option<Sample>,
     tool_after: Option<Sample>,
     /// The whole machine's CPU time, sampled with the tool's, and when the measured part began.
@@ -395,14 +410,12 @@ pub fn run(settings: &Settings, progress: &mut dyn FnMut(&Progress)) -> Result<R
 impl<'a> Load<'a> {
     fn new(settings: &'a Settings) -> Result<Load<'a>, LoadError> {
         let poll = Poll::new().map_err(context("cannot create a poll"))?;
-        let server = settings.server_pid.map(Process::with_pid);
-        let server_before = match (&server, settings.server_pid) {
-            (Some(process), Some(pid)) => Some(
-                process
-                    .sample()
-                    .map_err(context(format!("--server-pid: cannot read /proc/{pid}")))?,
-            ),
-            _ => None,
+        let server = ProcessGroup::new(&settings.server_pids);
+        let server_before = match &server {
+            Some(group) => Some(group.sample_each().map_err(|(pid, e)| {
+                context(format!("--server-pid: cannot read /proc/{pid}"))(e)
+            })?),
+            None => None,
         };
         let tool_before = Process::current().sample().ok();
         let machine_before = MachineSample::read().ok();
@@ -420,6 +433,11 @@ impl<'a> Load<'a> {
                 run: run_id(origin),
                 tally: Tally::in_groups(settings.groups(), settings.planned_per_client()),
                 latency: Histogram::default(),
+                cross_latency: Histogram::default(),
+                server_of: (0..settings.clients)
+                    .map(|i| settings.server_of(i) as u32)
+                    .collect(),
+                node_delivered: vec![0; settings.addrs.len()],
                 other_lines: 0,
                 last_delivery_ns: None,
             },
@@ -629,7 +647,7 @@ impl<'a> Load<'a> {
                 return;
             }
         };
-        let socket = TcpStream::connect(self.settings.addr).and_then(|mut socket| {
+        let socket = TcpStream::connect(self.settings.addr_of(index)).and_then(|mut socket| {
             self.poll.registry().register(
                 &mut socket,
                 Token(index),
@@ -1006,13 +1024,14 @@ impl<'a> Load<'a> {
         self.machine_after = MachineSample::read().ok();
     }
 
-    fn sample_server(&mut self) -> Option<Sample> {
-        let process = self.server.as_ref()?;
-        match process.sample() {
-            Ok(sample) => Some(sample),
-            Err(e) => {
-                self.notes
-                    .push(format!("could not read the server's /proc files: {e}"));
+    fn sample_server(&mut self) -> Option<Vec<Sample>> {
+        let group = self.server.as_ref()?;
+        match group.sample_each() {
+            Ok(samples) => Some(samples),
+            Err((pid, e)) => {
+                self.notes.push(format!(
+                    "could not read the /proc files of server {pid}: {e}"
+                ));
                 None
             }
         }
@@ -1072,10 +1091,29 @@ impl<'a> Load<'a> {
         let h = &self.received.latency;
         let latency = Latency::of(h);
         let measured_from = match s.scenario {
-            Scenario::Idle | Scenario::Connect => self.server_before,
-            _ => self.server_run,
+            Scenario::Idle | Scenario::Connect => self.server_before.as_ref(),
+            _ => self.server_run.as_ref(),
         };
-        let server = match (self.server_before, measured_from, self.server_after) {
+        let nodes = match (&self.server, measured_from, &self.server_after) {
+            (Some(group), Some(from), Some(after)) if s.addrs.len() > 1 => group
+                .pids()
+                .into_iter()
+                .zip(from.iter().zip(after))
+                .zip(&self.received.node_delivered)
+                .map(|((pid, (from, after)), &delivered)| NodeUse {
+                    pid,
+                    cpu: after.cpu_since(from),
+                    delivered,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        let total = |samples: Option<&Vec<Sample>>| samples.and_then(|s| Sample::total(s));
+        let server = match (
+            total(self.server_before.as_ref()),
+            total(measured_from),
+            total(self.server_after.as_ref()),
+        ) {
             (Some(before), Some(from), Some(after)) => Some(ServerUse {
                 cpu: after.cpu_since(&from),
                 rss_before: before.rss_bytes,
@@ -1110,7 +1148,7 @@ impl<'a> Load<'a> {
         }
         let mut report = Report {
             label: s.label.clone(),
-            addr: s.addr.to_string(),
+            addr: addrs_text(s),
             scenario: s.scenario,
             mode: s.mode,
             clients: s.clients,
@@ -1133,6 +1171,8 @@ impl<'a> Load<'a> {
             unexpected: self.received.tally.unexpected(),
             other_lines: self.received.other_lines,
             latency,
+            cross_latency: Latency::of(&self.received.cross_latency),
+            nodes,
             max_send_lag_ns: (s.scenario == Scenario::Rate).then_some(self.max_lag_ns),
             server,
             tool_cpu,

@@ -52,6 +52,37 @@ impl Process {
     }
 }
 
+/// Several processes read together: the server, or every node of a cluster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcessGroup {
+    members: Vec<(u32, Process)>,
+}
+
+impl ProcessGroup {
+    /// The processes with these ids; `None` if there are none.
+    pub fn new(pids: &[u32]) -> Option<ProcessGroup> {
+        (!pids.is_empty()).then(|| ProcessGroup {
+            members: pids
+                .iter()
+                .map(|&pid| (pid, Process::with_pid(pid)))
+                .collect(),
+        })
+    }
+
+    /// Every member's sample, in the order given; the first that cannot be read names its pid.
+    pub fn sample_each(&self) -> Result<Vec<Sample>, (u32, io::Error)> {
+        self.members
+            .iter()
+            .map(|(pid, process)| process.sample().map_err(|e| (*pid, e)))
+            .collect()
+    }
+
+    /// The members' ids, in order.
+    pub fn pids(&self) -> Vec<u32> {
+        self.members.iter().map(|(pid, _)| *pid).collect()
+    }
+}
+
 /// A process's CPU time and memory at one moment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Sample {
@@ -82,6 +113,19 @@ pub struct CpuUsed {
 }
 
 impl Sample {
+    /// Several processes' samples added up (precise only if every one is); `None` if there are
+    /// none.
+    pub fn total(samples: &[Sample]) -> Option<Sample> {
+        let (first, rest) = samples.split_first()?;
+        Some(rest.iter().fold(*first, |sum, s| Sample {
+            precise_cpu_ns: sum.precise_cpu_ns.zip(s.precise_cpu_ns).map(|(a, b)| a + b),
+            user_ns: sum.user_ns + s.user_ns,
+            system_ns: sum.system_ns + s.system_ns,
+            rss_bytes: sum.rss_bytes + s.rss_bytes,
+            peak_rss_bytes: sum.peak_rss_bytes + s.peak_rss_bytes,
+        }))
+    }
+
     /// The CPU time used from `earlier` to this sample.
     pub fn cpu_since(&self, earlier: &Sample) -> CpuUsed {
         let user_ns = self.user_ns.saturating_sub(earlier.user_ns);
@@ -200,6 +244,35 @@ fn sched_runtime_ns(sched: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_group_of_samples_adds_up_and_is_precise_only_if_every_member_is() {
+        let sample = |precise, user| Sample {
+            precise_cpu_ns: precise,
+            user_ns: user,
+            system_ns: 5,
+            rss_bytes: 100,
+            peak_rss_bytes: 200,
+        };
+        let sum = Sample::total(&[sample(Some(10), 1), sample(Some(20), 2)]).unwrap();
+        assert_eq!(
+            sum,
+            Sample {
+                precise_cpu_ns: Some(30),
+                user_ns: 3,
+                system_ns: 10,
+                rss_bytes: 200,
+                peak_rss_bytes: 400
+            }
+        );
+        let mixed = Sample::total(&[sample(Some(10), 1), sample(None, 2)]).unwrap();
+        assert_eq!(mixed.precise_cpu_ns, None);
+        assert_eq!(Sample::total(&[]), None);
+        assert!(ProcessGroup::new(&[]).is_none());
+        let me = ProcessGroup::new(&[std::process::id(), std::process::id()]).unwrap();
+        assert_eq!(me.sample_each().map(|s| s.len()).ok(), Some(2));
+        assert_eq!(me.pids(), [std::process::id(); 2]);
+    }
 
     #[test]
     fn stat_times_are_read_after_a_command_name_with_spaces_and_parens() {

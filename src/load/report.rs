@@ -57,6 +57,25 @@ pub struct MachineUse {
     pub steal_cores: f64,
 }
 
+/// One node's share of a run against several (the nodes of a cluster).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct NodeUse {
+    /// Its process id.
+    pub pid: u32,
+    /// The CPU time it used over the measured part.
+    pub cpu: CpuUsed,
+    /// Deliveries to the clients connected to it.
+    pub delivered: u64,
+}
+
+impl NodeUse {
+    /// Its CPU microseconds per 1,000 deliveries to its own clients.
+    pub fn us_per_1k(&self) -> Option<f64> {
+        (self.delivered > 0)
+            .then(|| self.cpu.total_ns as f64 / 1_000.0 / (self.delivered as f64 / 1_000.0))
+    }
+}
+
 /// Everything one run measured.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Report {
@@ -108,6 +127,11 @@ pub struct Report {
     pub other_lines: u64,
     /// Latency of the deliveries; `None` if there were none.
     pub latency: Option<Latency>,
+    /// With several servers: latency of the deliveries whose sender was connected to another
+    /// server than the receiver; `None` if there were none.
+    pub cross_latency: Option<Latency>,
+    /// With several servers and their `--server-pid`s: each one's share, in `--addr` order.
+    pub nodes: Vec<NodeUse>,
     /// Rate: how far behind its schedule a send went at worst, in nanoseconds.
     pub max_send_lag_ns: Option<u64>,
     /// The server's CPU and memory, with `--server-pid`.
@@ -127,7 +151,7 @@ impl Report {
     pub fn new(s: &Settings) -> Report {
         Report {
             label: s.label.clone(),
-            addr: s.addr.to_string(),
+            addr: addrs_text(s),
             scenario: s.scenario,
             mode: s.mode,
             clients: s.clients,
@@ -150,6 +174,8 @@ impl Report {
             unexpected: 0,
             other_lines: 0,
             latency: None,
+            cross_latency: None,
+            nodes: Vec::new(),
             max_send_lag_ns: None,
             server: None,
             tool_cpu: None,
@@ -288,16 +314,21 @@ impl Report {
                 self.duplicated,
                 self.unexpected
             );
-            if let Some(l) = self.latency {
-                let _ = writeln!(
-                    out,
-                    "  latency     p50 {}  p99 {}  p99.9 {}  max {}  mean {}",
-                    duration(l.p50),
-                    duration(l.p99),
-                    duration(l.p999),
-                    duration(l.max),
-                    duration(l.mean as u64)
-                );
+            for (label, latency) in [
+                ("latency    ", self.latency),
+                ("  across   ", self.cross_latency),
+            ] {
+                if let Some(l) = latency {
+                    let _ = writeln!(
+                        out,
+                        "  {label} p50 {}  p99 {}  p99.9 {}  max {}  mean {}",
+                        duration(l.p50),
+                        duration(l.p99),
+                        duration(l.p999),
+                        duration(l.max),
+                        duration(l.mean as u64)
+                    );
+                }
             }
             if let Some(lag) = self.max_send_lag_ns {
                 let _ = writeln!(
@@ -329,6 +360,18 @@ impl Report {
                 duration(cpu.user_ns),
                 duration(cpu.system_ns),
             );
+            for node in &self.nodes {
+                let per_1k = node.us_per_1k().map_or(String::new(), |us| {
+                    format!(": {us:.1} us per 1k deliveries to its clients")
+                });
+                let _ = writeln!(
+                    out,
+                    "    node {:<6} CPU {}, {} deliveries{per_1k}",
+                    node.pid,
+                    cpu_text(node.cpu),
+                    node.delivered
+                );
+            }
             let per_conn = self.rss_per_connection().map_or(String::new(), |b| {
                 format!("; {:.2} KiB per connection", b / 1024.0)
             });
@@ -396,18 +439,35 @@ impl Report {
         j.number("other_lines", self.other_lines as f64);
         j.optional("deliveries_per_sec", self.deliveries_per_sec());
         j.optional("connections_per_sec", self.connections_per_sec());
-        match self.latency {
-            Some(l) => {
-                let mut lat = Json::object();
-                lat.number("p50_ns", l.p50 as f64);
-                lat.number("p99_ns", l.p99 as f64);
-                lat.number("p999_ns", l.p999 as f64);
-                lat.number("max_ns", l.max as f64);
-                lat.number("mean_ns", l.mean);
-                j.raw("latency", &lat.finish());
+        for (key, latency) in [
+            ("latency", self.latency),
+            ("cross_latency", self.cross_latency),
+        ] {
+            match latency {
+                Some(l) => {
+                    let mut lat = Json::object();
+                    lat.number("p50_ns", l.p50 as f64);
+                    lat.number("p99_ns", l.p99 as f64);
+                    lat.number("p999_ns", l.p999 as f64);
+                    lat.number("max_ns", l.max as f64);
+                    lat.number("mean_ns", l.mean);
+                    j.raw(key, &lat.finish());
+                }
+                None => j.raw(key, "null"),
             }
-            None => j.raw("latency", "null"),
         }
+        let nodes: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|node| {
+                let mut n = cpu_json(node.cpu);
+                n.number("pid", node.pid as f64);
+                n.number("delivered", node.delivered as f64);
+                n.optional("cpu_us_per_1k_deliveries", node.us_per_1k());
+                n.finish()
+            })
+            .collect();
+        j.raw("nodes", &format!("[{}]", nodes.join(",")));
         j.optional("max_send_lag_ns", self.max_send_lag_ns.map(|n| n as f64));
         match self.server {
             Some(server) => {
@@ -448,6 +508,12 @@ impl Report {
         j.boolean("passed", self.passed());
         j.finish()
     }
+}
+
+/// The servers' addresses as the report shows them: `A` or `A,B,C`.
+pub fn addrs_text(s: &Settings) -> String {
+    let addrs: Vec<String> = s.addrs.iter().map(ToString::to_string).collect();
+    addrs.join(",")
 }
 
 fn cpu_json(cpu: CpuUsed) -> Json {
@@ -619,6 +685,8 @@ mod tests {
                 max: 3_000_000_000,
                 mean: 10_000.5,
             }),
+            cross_latency: None,
+            nodes: Vec::new(),
             max_send_lag_ns: None,
             server: Some(ServerUse {
                 cpu: CpuUsed {
@@ -674,6 +742,56 @@ mod tests {
         ] {
             assert!(json.contains(part), "{part} not in {json}");
         }
+    }
+
+    #[test]
+    fn several_nodes_are_shown_each_with_their_share_and_the_latency_across_them() {
+        let mut r = report();
+        r.cross_latency = Some(Latency {
+            p50: 2_000,
+            p99: 4_000_000,
+            p999: 4_500_000,
+            max: 5_000_000,
+            mean: 3_000.0,
+        });
+        let cpu = CpuUsed {
+            total_ns: 1_000_000,
+            precise: true,
+            user_ns: 0,
+            system_ns: 0,
+        };
+        r.nodes = vec![
+            NodeUse {
+                pid: 11,
+                cpu,
+                delivered: 40,
+            },
+            NodeUse {
+                pid: 12,
+                cpu,
+                delivered: 0,
+            },
+        ];
+        let text = r.human();
+        assert!(
+            text.contains("  across    p50 2 us  p99 4.00 ms"),
+            "{text}"
+        );
+        assert!(text.contains("node 11     CPU"), "{text}");
+        assert!(
+            text.contains("25000.0 us per 1k deliveries to its clients"),
+            "{text}"
+        );
+        let json = r.json();
+        assert!(
+            json.contains("\"cross_latency\":{\"p50_ns\":2000,"),
+            "{json}"
+        );
+        assert!(
+            json.contains("\"pid\":11,\"delivered\":40,\"cpu_us_per_1k_deliveries\":25000}"),
+            "{json}"
+        );
+        assert!(report().json().contains("\"cross_latency\":null,"));
     }
 
     #[test]

@@ -67,8 +67,10 @@ impl Scenario {
 pub struct Settings {
     /// What kind of load.
     pub scenario: Scenario,
-    /// The server, loopback unless the user allowed otherwise (see [`resolve_target`]).
-    pub addr: SocketAddr,
+    /// The server, loopback unless the user allowed otherwise (see [`resolve_target`]); more
+    /// than one for the nodes of one cluster, the clients spread over them by
+    /// [`Settings::server_of`].
+    pub addrs: Vec<SocketAddr>,
     /// How many connections.
     pub clients: usize,
     /// Burst: messages each client sends.
@@ -92,8 +94,9 @@ pub struct Settings {
     pub rooms: usize,
     /// Room `r` is named `{room_prefix}{r}`.
     pub room_prefix: String,
-    /// The server's process id, to read its CPU time and memory from /proc.
-    pub server_pid: Option<u32>,
+    /// The server's process ids (one per node of a cluster), to read their CPU time and memory
+    /// from /proc.
+    pub server_pids: Vec<u32>,
     /// The longest the whole run may take.
     pub timeout: Duration,
     /// Most connections connecting or joining at once.
@@ -137,6 +140,9 @@ impl Settings {
     /// Checks that the settings can work together.
     pub fn validate(&self) -> Result<(), SettingsError> {
         let error = |flag, reason: String| Err(SettingsError { flag, reason });
+        if self.addrs.is_empty() {
+            return error("--addr", "no server to load".into());
+        }
         let least_clients = match self.scenario {
             Scenario::Burst | Scenario::Rate => 2,
             Scenario::Idle | Scenario::Connect => 1,
@@ -250,6 +256,19 @@ impl Settings {
         (self.rooms > 0).then(|| i % self.rooms)
     }
 
+    /// Which of [`Settings::addrs`] client `i` connects to: round robin over the servers, by
+    /// room when there are rooms (`(i / rooms) % servers`), so that every room has members on
+    /// every server and a line crosses between them.
+    pub fn server_of(&self, i: usize) -> usize {
+        let servers = self.addrs.len().max(1);
+        (i / self.rooms.max(1)) % servers
+    }
+
+    /// The address client `i` connects to.
+    pub fn addr_of(&self, i: usize) -> SocketAddr {
+        self.addrs[self.server_of(i) % self.addrs.len()]
+    }
+
     /// The name of room `r`.
     pub fn room_name(&self, r: usize) -> String {
         format!("{}{r}", self.room_prefix)
@@ -301,7 +320,7 @@ mod tests {
     fn settings(scenario: Scenario) -> Settings {
         Settings {
             scenario,
-            addr: SocketAddr::from(([127, 0, 0, 1], 3001)),
+            addrs: vec![SocketAddr::from(([127, 0, 0, 1], 3001))],
             clients: scenario.default_clients(),
             messages: 2000,
             size: 64,
@@ -318,7 +337,7 @@ mod tests {
             name_prefix: "load".into(),
             rooms: 0,
             room_prefix: "#load".into(),
-            server_pid: None,
+            server_pids: Vec::new(),
             timeout: Duration::from_secs(60),
             connect_batch: 100,
             label: "chatd".into(),
@@ -428,5 +447,38 @@ mod tests {
         assert!(refused.reason.contains("--allow-remote"), "{refused}");
         assert!(resolve_target("192.0.2.7:3001", true).is_ok());
         assert_eq!(resolve_target("no port", false).unwrap_err().flag, "--addr");
+    }
+
+    #[test]
+    fn clients_are_spread_over_the_servers_so_that_every_room_spans_them() {
+        let mut s = settings(Scenario::Burst);
+        let (a, b) = (
+            SocketAddr::from(([127, 0, 0, 1], 4001)),
+            SocketAddr::from(([127, 0, 0, 1], 4002)),
+        );
+        s.addrs = vec![a, b];
+        s.clients = 8;
+        let servers: Vec<usize> = (0..8).map(|i| s.server_of(i)).collect();
+        assert_eq!(servers, [0, 1, 0, 1, 0, 1, 0, 1]);
+        s.rooms = 2;
+        let spread: Vec<(usize, usize)> = (0..8)
+            .map(|i| (s.room_of(i).unwrap(), s.server_of(i)))
+            .collect();
+        assert_eq!(
+            spread,
+            [
+                (0, 0),
+                (1, 0),
+                (0, 1),
+                (1, 1),
+                (0, 0),
+                (1, 0),
+                (0, 1),
+                (1, 1)
+            ]
+        );
+        assert_eq!(s.addr_of(2), b);
+        s.addrs.clear();
+        assert_eq!(s.validate().unwrap_err().flag, "--addr");
     }
 }
