@@ -79,6 +79,10 @@ pub struct Config {
     /// Lines and direct messages older than this many days are deleted from the store (0:
     /// never), at start and every hour.
     pub history_days: u32,
+    /// The history file's name in the data directory: [`crate::history::store::HISTORY_FILE`],
+    /// or one of its own for each node `--nodes` starts on one data directory (every node keeps
+    /// every line, so one file between them would hold each line several times).
+    pub history_file: String,
     /// The rooms: the default room, limits, the persistent rooms.
     pub rooms: crate::core::rooms::RoomConfig,
     /// TLS, if the server offers it.
@@ -227,6 +231,7 @@ impl Default for Config {
             history: 20,
             history_store: true,
             history_days: 365,
+            history_file: crate::history::store::HISTORY_FILE.to_owned(),
             rooms: crate::core::rooms::RoomConfig::default(),
             tls: None,
             web_hosts: Vec::new(),

@@ -16,7 +16,7 @@ fn example() -> PathBuf {
 }
 
 /// Flags of the server that are no setting: they say what to do, not how to serve.
-const NOT_SETTINGS: &[&str] = &["--help", "--version", "--config"];
+const NOT_SETTINGS: &[&str] = &["--help", "--version", "--config", "--node-index"];
 
 /// Every server flag `chatd --help` lists, without its `--`, less [`NOT_SETTINGS`].
 fn flags_from_help() -> BTreeSet<String> {

@@ -17,8 +17,8 @@ use chatd::rooms::roomcmd::{self, RoomsCommand, RoomsError};
 use chatd::rooms::RoomStore;
 use chatd::server::roomfile;
 use chatd::service::log::{JournalLogger, LogFile};
-use chatd::service::notify;
 use chatd::service::settings::{self, SettingsFile, Unset};
+use chatd::service::{nodes, notify};
 use chatd::{config, service, tls, Config, Server};
 
 /// Declares the server's settings, each once: as a flag of `Args` (its doc is the flag's help) and
@@ -198,8 +198,17 @@ settings! {
         /// do not show IRC users the default room as joined when they connect
         #[argh(switch)]
         irc_no_autojoin: bool as bool = false,
+        /// let other chatd processes listen on the same --listen and --listen-irc ports (SO_REUSEPORT; the kernel spreads new connections over them), for the nodes of one cluster
+        #[argh(switch)]
+        reuse_port: bool as bool = false,
+        /// run this many nodes of the cluster on this machine, behind the one --listen port: this process and N - 1 copies of it that it starts and stops (default 1; implies --reuse-port)
+        #[argh(option, from_str_fn(whole))]
+        nodes: Option<usize> as usize = 1,
     }
     other flags {
+        /// set by --nodes for the nodes it starts: this node's number (1, 2, ...); it ends when the node that started it does
+        #[argh(option)]
+        node_index: Option<usize>,
         /// read the settings from this TOML file first (a key for each flag above, without its --); flags given override it
         #[argh(option)]
         config: Option<PathBuf>,
@@ -555,9 +564,19 @@ struct ServerSettings {
     listen_irc: Option<Vec<SocketAddr>>,
 }
 
+/// The most nodes `--nodes` starts on one machine.
+const MAX_NODES: usize = 64;
+
 /// The server's configuration from the effective settings, checked, or the first setting that
 /// cannot work, named by its flag.
 fn server_config(s: &Settings, utc_offset: time::UtcOffset) -> Result<ServerSettings, ConfigError> {
+    if !(1..=MAX_NODES).contains(&s.nodes) {
+        return Err(ConfigError::new(
+            "--nodes",
+            s.nodes.to_string(),
+            format!("1 to {MAX_NODES}"),
+        ));
+    }
     let listen = config::listen_addrs(&s.listen)?;
     let metrics = s
         .metrics_listen
@@ -667,7 +686,15 @@ fn run(args: &Args, utc_offset: time::UtcOffset) -> Result<(), String> {
     let rooms = RoomStore::on(store.data_dir().clone());
     let rooms = rooms.load().map_err(|e| e.to_string())?;
     config.rooms.persistent = roomfile::to_core(&rooms, utc_offset);
-    let listener = bind("--listen", &settings.listen, &listen)?;
+    // A node started by --nodes shares the ports, ends with its parent and starts no nodes.
+    let started_by_nodes = args.node_index.is_some();
+    if let Some(index) = args.node_index {
+        nodes::end_with_parent().map_err(|e| format!("cannot follow the first node: {e}"))?;
+        config.history_file = nodes::history_file(index);
+    }
+    let starts_nodes = settings.nodes > 1 && !started_by_nodes;
+    let shared = settings.reuse_port || starts_nodes || started_by_nodes;
+    let listener = bind("--listen", &settings.listen, &listen, shared)?;
     let local = listener
         .local_addr()
         .map_err(|e| format!("cannot read the listening address: {e}"))?;
@@ -689,7 +716,7 @@ fn run(args: &Args, utc_offset: time::UtcOffset) -> Result<(), String> {
     }
     let irc_listener = match (&settings.listen_irc, &listen_irc) {
         (Some(text), Some(addrs)) => {
-            let irc = bind("--listen-irc", text, addrs)?;
+            let irc = bind("--listen-irc", text, addrs, shared)?;
             let local = irc
                 .local_addr()
                 .map_err(|e| format!("cannot read the IRC listening address: {e}"))?;
@@ -701,6 +728,7 @@ fn run(args: &Args, utc_offset: time::UtcOffset) -> Result<(), String> {
         _ => None,
     };
     let tls = cert.map(|cert| cert.config);
+    let (config_irc, config_metrics) = (config.listen_irc, config.metrics_listen);
     let mut server =
         Server::new(listener, config, store, registry, tls).map_err(|e| e.to_string())?;
     if let Some((listener, _)) = metrics {
@@ -709,8 +737,24 @@ fn run(args: &Args, utc_offset: time::UtcOffset) -> Result<(), String> {
     if let Some(irc) = irc_listener {
         server.listen_irc(irc).map_err(|e| e.to_string())?;
     }
+    let nodes = if starts_nodes {
+        let at = nodes::Addresses {
+            listen: local,
+            irc: config_irc,
+            metrics: config_metrics,
+        };
+        let started = nodes::Nodes::start(settings.nodes, at)
+            .map_err(|e| format!("--nodes {}: cannot start a node: {e}", settings.nodes))?;
+        Some(started)
+    } else {
+        None
+    };
     notify::ready(&format!("listening on {local}"));
-    server.run().map_err(|e| e.to_string())?;
+    let result = server.run().map_err(|e| e.to_string());
+    if let Some(nodes) = nodes {
+        nodes.stop();
+    }
+    result?;
     log::info!("stopped");
     Ok(())
 }
@@ -718,7 +762,7 @@ fn run(args: &Args, utc_offset: time::UtcOffset) -> Result<(), String> {
 /// Binds the `--metrics-listen` address, warning when it is not a loopback one; returns the
 /// listener and where it listens.
 fn bind_metrics(text: &str, addrs: &[SocketAddr]) -> Result<(TcpListener, SocketAddr), String> {
-    let listener = bind("--metrics-listen", text, addrs)?;
+    let listener = bind("--metrics-listen", text, addrs, false)?;
     let addr = listener
         .local_addr()
         .map_err(|e| format!("cannot read the metrics address: {e}"))?;
@@ -731,11 +775,17 @@ fn bind_metrics(text: &str, addrs: &[SocketAddr]) -> Result<(TcpListener, Socket
     Ok((listener, addr))
 }
 
-/// Binds the first of `addrs` (what `flag text` named) that can be bound.
-fn bind(flag: &str, text: &str, addrs: &[SocketAddr]) -> Result<TcpListener, String> {
+/// Binds the first of `addrs` (what `flag text` named) that can be bound; `shared` lets other
+/// processes bind it too ([`nodes::bind_shared`]).
+fn bind(flag: &str, text: &str, addrs: &[SocketAddr], shared: bool) -> Result<TcpListener, String> {
     let mut failures = Vec::new();
     for &addr in addrs {
-        match TcpListener::bind(addr) {
+        let bound = if shared {
+            nodes::bind_shared(addr)
+        } else {
+            TcpListener::bind(addr)
+        };
+        match bound {
             Ok(listener) => return Ok(listener),
             Err(e) => failures.push(format!("{addr}: {e}")),
         }

@@ -167,10 +167,16 @@ fn from_sql(seq: i64) -> u64 {
 }
 
 impl HistoryStore {
-    /// Opens (creating if need be) the history file in the data directory `dir`, in WAL mode
-    /// with `synchronous=NORMAL`, and checks that it is a history file SQLite can read.
+    /// Opens (creating if need be) the history file [`HISTORY_FILE`] in the data directory
+    /// `dir`, in WAL mode with `synchronous=NORMAL`, and checks that it is a history file SQLite
+    /// can read.
     pub fn open(dir: &Path) -> Result<HistoryStore, HistoryError> {
-        let path = dir.join(HISTORY_FILE);
+        HistoryStore::open_file(&dir.join(HISTORY_FILE))
+    }
+
+    /// [`HistoryStore::open`] for the file at `path`.
+    pub fn open_file(path: &Path) -> Result<HistoryStore, HistoryError> {
+        let path = path.to_path_buf();
         let fail = |action| {
             let path = path.clone();
             move |cause| HistoryError {

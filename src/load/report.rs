@@ -773,10 +773,7 @@ mod tests {
             },
         ];
         let text = r.human();
-        assert!(
-            text.contains("  across    p50 2 us  p99 4.00 ms"),
-            "{text}"
-        );
+        assert!(text.contains("  across    p50 2 us  p99 4.00 ms"), "{text}");
         assert!(text.contains("node 11     CPU"), "{text}");
         assert!(
             text.contains("25000.0 us per 1k deliveries to its clients"),

@@ -63,7 +63,8 @@ pub fn open(config: &Config) -> std::io::Result<Option<HistoryStore>> {
         log::info!("history kept in memory only (--no-history-store)");
         return Ok(None);
     }
-    let mut store = HistoryStore::open(&config.data_dir).map_err(std::io::Error::other)?;
+    let path = config.data_dir.join(&config.history_file);
+    let mut store = HistoryStore::open_file(&path).map_err(std::io::Error::other)?;
     // Pruned first, so that nothing too old comes back at start.
     prune(&mut store, config.history_days);
     Ok(Some(store))
