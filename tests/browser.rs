@@ -324,17 +324,37 @@ const NOTIFICATIONS: &str = "
     window.Notification = Recorded;
     Object.defineProperty(document, 'hidden', { get: () => window.tabHidden });";
 
-/// Starts chatd on `addr` (a fixed port, to restart on it) or on a free port.
-fn chatd(addr: Option<SocketAddr>) -> TestServer {
+/// Starts chatd on `data` and `addr` (a fixed port, to restart on it) or on a free port.
+fn chatd(data: &DataDir, addr: Option<SocketAddr>) -> TestServer {
     match addr {
-        Some(addr) => TestServer::start(&["--listen", &addr.to_string()]),
-        None => TestServer::start(&[]),
+        Some(addr) => TestServer::start_on(data, &["--listen", &addr.to_string()]),
+        None => TestServer::start_on(data, &[]),
     }
+}
+
+/// A data directory with the admin account `root` (password `rootpw`), made by `chatd user add`.
+fn with_admin() -> DataDir {
+    let data = DataDir::new();
+    let args = ["user", "--data-dir", data.arg(), "add", "root", "--admin"];
+    let (code, _, err) = common::run_chatd(&args, "rootpw\n", None, TIMEOUT);
+    assert_eq!(code, 0, "chatd user add root --admin: {err}");
+    data
+}
+
+/// The text of the page's people list, once `test` holds for it.
+fn wait_users(browser: &Browser, what: &str, test: impl Fn(&str) -> bool) {
+    browser.wait_for(
+        what,
+        "return document.querySelector('#users').textContent;",
+        json!([]),
+        |t| t.as_str().is_some_and(&test),
+    );
 }
 
 #[test]
 fn the_page_chats_switches_rooms_sends_dms_and_survives_a_restart() {
-    let mut server = chatd(None);
+    let data = with_admin();
+    let mut server = chatd(&data, None);
     let addr = server.addr();
     let browser = Browser::start();
     // A headless browser shows no notifications and its tab is never hidden: the page gets a
@@ -423,21 +443,31 @@ fn the_page_chats_switches_rooms_sends_dms_and_survives_a_restart() {
     bob.send_line("dev talk from nc");
     browser.expect_line("dev talk from nc");
     // alice made #dev: the people list marks her its moderator.
-    browser.wait_for(
-        "the moderator mark",
-        "return document.querySelector('#users').textContent;",
-        json!([]),
-        |t| {
-            t.as_str()
-                .is_some_and(|t| t.contains("alice (you, moderator)"))
-        },
-    );
+    wait_users(&browser, "the moderator mark", |t| {
+        t.contains("alice (you, moderator)")
+    });
     browser.say("dev answer from the page");
     bob.expect_line(common::chat_line("#dev alice", "dev answer from the page"));
+    // Another user's marks: bob made a moderator of #dev from the page, and an admin who logs
+    // in from nc.
+    browser.say("/mod bob");
+    bob.expect_line("alice made bob a moderator.");
+    wait_users(&browser, "bob's moderator mark", |t| {
+        t.contains("bob (moderator)")
+    });
+    let _root = server.login("root", "rootpw");
+    wait_users(&browser, "root's admin mark", |t| {
+        t.contains("root (admin)")
+    });
 
     // Switching back by a click moves the server's current room too; #dev counts unread lines.
     browser.click("#rooms button[data-view='']");
     browser.expect_text("#view-title", "#lobby");
+    // The moderator marks are the shown room's: bob moderates #dev, not the lobby; an admin
+    // moderates every room it is in (as /who says in text mode).
+    wait_users(&browser, "the lobby's marks", |t| {
+        t.contains("alice (you)") && t.contains("root (admin, moderator)") && !t.contains("bob (")
+    });
     browser.say("back in the lobby");
     bob.expect_line(common::chat_line("alice", "back in the lobby"));
     bob.send_line("missed this in dev");
@@ -481,12 +511,9 @@ fn the_page_chats_switches_rooms_sends_dms_and_survives_a_restart() {
     bob.send_line("/away lunch");
     bob.expect_line("You are marked away; /back when you return.");
     let _dave = server.join("dave");
-    browser.wait_for(
-        "bob's away mark",
-        "return document.querySelector('#users').textContent;",
-        json!([]),
-        |t| t.as_str().is_some_and(|t| t.contains("bob (away: lunch)")),
-    );
+    wait_users(&browser, "bob's away mark", |t| {
+        t.contains("bob (moderator, away: lunch)")
+    });
     bob.send_line("/back");
     bob.expect_line("You are back.");
 
@@ -569,7 +596,7 @@ fn the_page_chats_switches_rooms_sends_dms_and_survives_a_restart() {
     browser.say("typed while offline, second");
 
     // Back on the same port: the page rejoins by itself, its rooms too, and sends the lines in order.
-    let server = chatd(Some(addr));
+    let server = chatd(&data, Some(addr));
     let mut carol = Client::connect(addr);
     carol.join("carol");
     browser.expect_line("Connection restored.");
