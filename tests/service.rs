@@ -24,7 +24,7 @@ fn unit_text() -> String {
 const INSTALLED: &str = "/usr/local/bin/chatd";
 
 /// The descriptors chatd keeps beside its clients (`Server::new` reserves them).
-const RESERVED_FDS: usize = 32;
+const RESERVED_FDS: usize = 48;
 
 #[test]
 fn the_unit_file_passes_systemd_analyze_verify_and_its_security_review() {

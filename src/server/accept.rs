@@ -11,6 +11,7 @@ use mio::{Interest, Token};
 use super::admission;
 use super::conn::{conn_id, Connection};
 use super::flood::Allowance;
+use super::stack::refusal::Refusal;
 use super::{context, Error, Server, ACCEPT_BACKOFF, ACCEPT_LOG_INTERVAL, IRC_LISTENER};
 use crate::core::Now;
 
@@ -66,8 +67,12 @@ impl Server {
                 }
             };
             if let Err(reject) = self.admission.check(peer.ip(), self.conns.len()) {
-                log::warn!("refused {peer}: {reject}");
-                admission::refuse(socket, reject);
+                // Told in its own mode once its first bytes (or a silence) say which.
+                let refusal = Refusal::new(reject, irc, self.irc);
+                let deadline = now.instant + self.config.greeting_delay;
+                let registry = self.poll.registry();
+                self.admission
+                    .refuse_later(registry, socket, peer, refusal, deadline);
                 continue;
             }
             if let Err(e) = admission::keep_alive(&socket) {

@@ -1,15 +1,41 @@
 //! Who may connect: the client limits, the per-address limit, and what to do when the process
 //! runs out of file descriptors.
+//!
+//! A refused connection is told why in its own wire mode ([`Refusal`]), which its first bytes
+//! tell: it waits for them (or for the greeting delay's silence, which makes it text) outside the
+//! client slab, with its own tokens, at most [`MAX_WAITING`] at once. One more refused while that
+//! many wait (a flood) is told in text at once and closed, as is one refused for want of a file
+//! descriptor (there is none to keep it open with).
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{self, Write};
-use std::net::IpAddr;
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
 
-use mio::net::TcpListener;
+use mio::net::{TcpListener, TcpStream};
+use mio::{Interest, Registry, Token};
+use slab::Slab;
 
+use super::stack::refusal::{Refusal, MAX_HEAD};
 use crate::proto::msg::{Reject, ServerMsg};
 use crate::proto::text;
+
+/// Most refused connections waiting to be told in their mode; one more is told in text at once.
+pub const MAX_WAITING: usize = 16;
+/// Tokens of refused connections are this plus their slot: far above the clients' keys, below
+/// the metrics scrapers' ([`super::scrape::FIRST_SCRAPER`]).
+pub const FIRST_REFUSED: usize = usize::MAX - 2048;
+
+/// A refused connection waiting for the bytes that tell its mode.
+#[derive(Debug)]
+struct Waiting {
+    socket: TcpStream,
+    peer: SocketAddr,
+    refusal: Refusal,
+    /// When its silence makes it text (or cuts an unfinished request head short).
+    deadline: Instant,
+}
 
 /// The connection limits, and the count of connections per address.
 #[derive(Debug)]
@@ -20,6 +46,8 @@ pub struct Admission {
     per_ip: HashMap<IpAddr, usize>,
     /// A descriptor held in reserve: closed to accept-and-refuse when descriptors run out.
     spare: Option<File>,
+    /// Refused connections not yet told, by their slot.
+    waiting: Slab<Waiting>,
 }
 
 impl Admission {
@@ -32,6 +60,7 @@ impl Admission {
             limit_loopback,
             per_ip: HashMap::new(),
             spare: open_spare(),
+            waiting: Slab::new(),
         }
     }
 
@@ -80,6 +109,114 @@ impl Admission {
         };
         self.spare = open_spare();
         refused
+    }
+}
+
+impl Admission {
+    /// Refuses `socket` (from `peer`) in its mode once its first bytes or its silence until
+    /// `deadline` tell it; beyond [`MAX_WAITING`], in text at once.
+    pub fn refuse_later(
+        &mut self,
+        registry: &Registry,
+        mut socket: TcpStream,
+        peer: SocketAddr,
+        refusal: Refusal,
+        deadline: Instant,
+    ) {
+        if self.waiting.len() >= MAX_WAITING {
+            log::warn!(
+                "refused {peer}: {} (told in text at once: {MAX_WAITING} refusals wait already)",
+                refusal.reject()
+            );
+            return refuse(socket, refusal.reject().clone());
+        }
+        let entry = self.waiting.vacant_entry();
+        let token = Token(FIRST_REFUSED + entry.key());
+        if let Err(e) = registry.register(&mut socket, token, Interest::READABLE) {
+            log::warn!(
+                "refused {peer}: {} (could not wait for it: {e})",
+                refusal.reject()
+            );
+            return refuse(socket, refusal.reject().clone());
+        }
+        log::warn!("refused {peer}: {}", refusal.reject());
+        let key = entry.key();
+        entry.insert(Waiting {
+            socket,
+            peer,
+            refusal,
+            deadline,
+        });
+        // Its first bytes may be there already, with no edge to come for them.
+        self.read_refused(registry, key);
+    }
+
+    /// Reads what the refused connection in `slot` sent (its token's event); answers and closes
+    /// it once that tells its mode, or once it ends.
+    pub fn read_refused(&mut self, registry: &Registry, slot: usize) {
+        let Some(waiting) = self.waiting.get_mut(slot) else {
+            return;
+        };
+        let mut buf = [0; 2048];
+        let mut answer = None;
+        let mut read = 0;
+        // Everything there is read before the answer, so that the close leaves nothing unread
+        // (which would reset the connection, and the peer could lose the answer).
+        let ended = loop {
+            match waiting.socket.read(&mut buf) {
+                Ok(0) => break true,
+                Ok(n) => {
+                    read += n;
+                    if answer.is_none() {
+                        answer = waiting.refusal.receive(&buf[..n]);
+                    }
+                    if read > MAX_HEAD + buf.len() {
+                        break false;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return self.close_refused(registry, slot, None),
+            }
+        };
+        // An end (or a head past its limit) is answered by what came, as silence is.
+        if answer.is_none() && (ended || read > MAX_HEAD) {
+            answer = Some(waiting.refusal.silence());
+        }
+        if answer.is_some() {
+            self.close_refused(registry, slot, answer);
+        }
+    }
+
+    /// Tells the refused connections whose deadline has come, by what they sent so far.
+    pub fn expire_refused(&mut self, registry: &Registry, now: Instant) {
+        let due: Vec<usize> = self
+            .waiting
+            .iter()
+            .filter(|(_, w)| w.deadline <= now)
+            .map(|(slot, _)| slot)
+            .collect();
+        for slot in due {
+            let answer = self.waiting[slot].refusal.silence();
+            self.close_refused(registry, slot, Some(answer));
+        }
+    }
+
+    /// The earliest deadline of a refused connection waiting.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.waiting.iter().map(|(_, w)| w.deadline).min()
+    }
+
+    /// Writes `answer` (one try: it is a few hundred bytes on a fresh socket) to the refused
+    /// connection in `slot` and closes it.
+    fn close_refused(&mut self, registry: &Registry, slot: usize, answer: Option<Vec<u8>>) {
+        let mut waiting = self.waiting.remove(slot);
+        let _ = registry.deregister(&mut waiting.socket);
+        if let Some(answer) = answer {
+            if let Err(e) = waiting.socket.write(&answer) {
+                log::debug!("could not tell {} it is refused: {e}", waiting.peer);
+            }
+        }
     }
 }
 

@@ -186,9 +186,9 @@ impl Server {
     ) -> Result<Server, Error> {
         let mut config = config;
         // Descriptors beyond the clients': listener, poll, console, signals, waker, store, logs
-        // (about ten), and the metrics listener and its scrapers (at most 17): the unit's
-        // LimitNOFILE= is max-clients + 32.
-        config.max_clients = admission::raise_fd_limit(config.max_clients, 32);
+        // (about ten), the metrics listener and its scrapers (at most 17), and the refused
+        // connections waiting to be told (at most 16): the unit's LimitNOFILE= is max-clients + 48.
+        config.max_clients = admission::raise_fd_limit(config.max_clients, 48);
         config.outbuf_soft = config.outbuf_soft.min(config.max_outbuf);
         let poll = Poll::new().map_err(context("could not create the poll"))?;
         let waker =
@@ -335,6 +335,9 @@ impl Server {
                     Token(token) if token >= scrape::FIRST_SCRAPER => {
                         self.serve_scraper(token - scrape::FIRST_SCRAPER)
                     }
+                    Token(token) if token >= admission::FIRST_REFUSED => self
+                        .admission
+                        .read_refused(self.poll.registry(), token - admission::FIRST_REFUSED),
                     Token(key) => {
                         if event.is_readable() || event.is_read_closed() || event.is_error() {
                             if let Some(conn) = self.conns.get_mut(key) {
@@ -438,6 +441,7 @@ impl Server {
             .chain(self.openings.peek().map(|Reverse((at, _, _))| *at))
             .chain(self.chat.next_deadline())
             .chain(self.scrape.as_ref().and_then(scrape::Scrape::next_deadline))
+            .chain(self.admission.next_deadline())
             .min()
             .map(|deadline| deadline.saturating_duration_since(now))
     }
@@ -445,6 +449,8 @@ impl Server {
     fn run_timers(&mut self, now: &Now) {
         self.check_openings(now);
         self.check_scrapers(now);
+        self.admission
+            .expire_refused(self.poll.registry(), now.instant);
         while let Some(&Reverse((at, key, id))) = self.liveness.peek() {
             if at > now.instant {
                 break;

@@ -6,6 +6,8 @@
 
 use tungstenite::handshake::derive_accept_key;
 
+use crate::proto::msg::Reject;
+
 /// The longest request head taken, request line and headers together.
 pub const MAX_HEAD: usize = 8 * 1024;
 /// The most headers a request may have.
@@ -179,6 +181,28 @@ pub fn timed_out() -> Vec<u8> {
         text.as_bytes(),
         false,
     )
+}
+
+/// How long a client refused because the server is full is asked to wait before it tries again.
+pub const RETRY_AFTER_SECS: u32 = 30;
+
+/// The answer to a request on a connection refused when it was accepted: `403` for a banned
+/// address, else `503` (with `Retry-After` when the server is full: a place frees when anyone
+/// leaves; not for the per-address limit, which frees only when this address closes one of its
+/// own). No body for `HEAD` (`head_only`).
+pub fn refused(reject: &Reject, head_only: bool) -> Vec<u8> {
+    let (status, reason, extra) = match reject {
+        Reject::Banned { .. } => (403, "Forbidden", String::new()),
+        Reject::ServerFull => (
+            503,
+            "Service Unavailable",
+            format!("Retry-After: {RETRY_AFTER_SECS}\r\n"),
+        ),
+        _ => (503, "Service Unavailable", String::new()),
+    };
+    let body = format!("{status} {reason}: {reject}\n");
+    let plain = "text/plain; charset=utf-8";
+    answer(status, reason, plain, &extra, body.as_bytes(), head_only)
 }
 
 /// What the server does with the bytes received so far on an HTTP connection; `secure` is

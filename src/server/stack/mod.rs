@@ -4,10 +4,12 @@
 //! [`Transport::receive`], which gives back plaintext; the sniffer ([`sniff`]) tells the wire mode
 //! from the first plaintext bytes; the mode's codec (in `proto`) does the rest. Output goes the
 //! other way: the shell queues each message's shared plaintext bytes, and [`Transport::write`]
-//! moves them to the socket, through TLS where there is TLS.
+//! moves them to the socket, through TLS where there is TLS. A connection refused at accept
+//! never gets these layers: [`refusal`] reads just enough of it to answer in its mode.
 
 pub mod http;
 pub mod properties;
+pub mod refusal;
 pub mod sniff;
 pub mod tls;
 pub mod ws;
