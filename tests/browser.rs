@@ -50,6 +50,11 @@ fn free_port() -> u16 {
 
 impl Browser {
     fn start() -> Browser {
+        Browser::start_with(&[])
+    }
+
+    /// Starts Chromium with `extra` arguments besides the ones every run needs.
+    fn start_with(extra: &[&str]) -> Browser {
         for program in [CHROMIUM, CHROMEDRIVER] {
             assert!(
                 Path::new(program).exists(),
@@ -88,16 +93,27 @@ impl Browser {
             "--user-data-dir={}",
             browser._profile.path().join("chromium").display()
         );
+        let args: Vec<String> = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            &user_data,
+            "--window-size=1000,700",
+        ]
+        .iter()
+        .chain(extra)
+        .map(|a| a.to_string())
+        .collect();
         let capabilities = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             "goog:loggingPrefs": { "browser": "ALL" },
             "goog:chromeOptions": {
                 "binary": CHROMIUM,
-                "args": [
-                    "--headless", "--no-sandbox", "--disable-gpu",
-                    "--disable-background-networking", "--disable-component-update",
-                    "--disable-sync", "--no-first-run", user_data, "--window-size=1000,700",
-                ],
+                "args": args,
             },
         }}});
         let answer = browser.request("POST", "/session", Some(capabilities));
@@ -362,13 +378,36 @@ fn the_page_chats_switches_rooms_sends_dms_and_survives_a_restart() {
     browser.before_each_page(NOTIFICATIONS);
     browser.open(&format!("http://{addr}/"));
 
-    // Join by the labelled form; the nc user sees the page's user enter.
+    // Join by the labelled form; the nc user sees the page's user enter. Bob spoke before, in
+    // the lobby and in a room of his: the page shows that history on joining each.
     let mut bob = server.join("bob");
+    bob.send_line("/join #ops");
+    bob.expect_line("You made #ops and moderate it");
+    bob.send_line("ops from before");
+    bob.send_line("/room #lobby");
+    bob.expect_line("Your current room is #lobby");
+    bob.send_line("lobby from before");
+    server.expect_stdout("bob > lobby from before", TIMEOUT);
     browser.type_in("#name", "alice");
     browser.click("#join button[type=submit]");
     browser.expect_text("#status", "Connected as alice");
     bob.expect_line("[*] alice entered.");
     browser.expect_text("#users", "bob");
+    let history =
+        "return [...document.querySelectorAll('#views .log:not([hidden]) p.said.history .text')]
+                     .map((t) => t.textContent);";
+    browser.wait_for("the lobby's history", history, json!([]), |h| {
+        h == &json!(["lobby from before"])
+    });
+    browser.say("/join #ops");
+    browser.expect_text("#view-title", "#ops");
+    bob.expect_line("[*] #ops: alice entered.");
+    browser.wait_for("#ops's history", history, json!([]), |h| {
+        h == &json!(["ops from before"])
+    });
+    browser.say("/part #ops");
+    bob.expect_line("[*] #ops: alice left.");
+    browser.expect_text("#view-title", "#lobby");
 
     // Both ways; markup from a user is shown as text, never made into elements.
     bob.send_line("hi <b>alice</b> & all");
@@ -517,6 +556,13 @@ fn the_page_chats_switches_rooms_sends_dms_and_survives_a_restart() {
     bob.send_line("/back");
     bob.expect_line("You are back.");
 
+    // #ops, left at the start, stayed out of the room list (a late answer about it once brought
+    // it back).
+    let rooms = browser.script(
+        "return [...document.querySelectorAll('#rooms button')].map((b) => b.dataset.view);",
+        json!([]),
+    );
+    assert_eq!(rooms, json!(["", "#dev"]));
     // By keyboard alone: Alt+Up and Alt+Down go through the rooms (the lobby, then #dev).
     browser.type_in("#message", "\u{E00A}\u{E013}\u{E000}");
     browser.expect_text("#view-title", "#lobby");
@@ -652,4 +698,31 @@ fn the_page_chats_switches_rooms_sends_dms_and_survives_a_restart() {
     };
     assert!(!log.iter().any(|l| bad(&l)), "{log:#?}");
     drop(server);
+}
+
+#[test]
+fn over_tls_the_page_chats_over_wss_by_itself() {
+    // The server's self-signed certificate: Chromium is told to take it.
+    let server = TestServer::start(&["--tls-self-signed"]);
+    let addr = server.addr();
+    let browser = Browser::start_with(&["--ignore-certificate-errors"]);
+    browser.open(&format!("https://{addr}/"));
+    let mut bob = server.join("bob");
+    browser.type_in("#name", "alice");
+    browser.click("#join button[type=submit]");
+    browser.expect_text("#status", "Connected as alice");
+    bob.expect_line("[*] alice entered.");
+    // The page chose wss:// by itself, from the https:// it was loaded over.
+    let url = browser.script("return chat.socket.url;", json!([]));
+    assert_eq!(url, json!(format!("wss://{addr}/ws")));
+    bob.send_line("over TLS to the page");
+    browser.expect_line("over TLS to the page");
+    browser.say("back over wss");
+    bob.expect_line(common::chat_line("alice", "back over wss"));
+    let log = browser.console_log();
+    assert!(
+        !log.iter()
+            .any(|l| l.contains("Uncaught") || l.contains("Mixed Content")),
+        "{log:#?}"
+    );
 }

@@ -470,8 +470,10 @@ function receive(msg) {
         badges();
         if (chat.shown === DEFAULT) ui.title.textContent = msg.room;
       }
-      const v = roomView(msg.room);
-      v.mods = new Set(msg.members.filter((m) => m.moderator).map((m) => m.name.toLowerCase()));
+      // Only a room the page is in has a view: the answer for a room just left (asked for
+      // before the part was through) or for a /who of another room must not bring one back.
+      const v = chat.views.get(roomKey(msg.room));
+      if (v) v.mods = new Set(msg.members.filter((m) => m.moderator).map((m) => m.name.toLowerCase()));
       renderUsers();
       if (chat.quiet.who > 0) chat.quiet.who--;
       else notice(`In ${msg.room}: ${msg.members.map((m) => m.name + (m.moderator ? " (moderator)" : "")).join(", ")}`);
