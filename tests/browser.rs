@@ -726,3 +726,23 @@ fn over_tls_the_page_chats_over_wss_by_itself() {
         "{log:#?}"
     );
 }
+
+#[test]
+fn a_full_server_shows_the_browser_why() {
+    let server = TestServer::start(&["--max-clients", "1"]);
+    let addr = server.addr();
+    let bob = server.join("bob");
+    let browser = Browser::start();
+    browser.open(&format!("http://{addr}/"));
+    // Chromium shows the 503's text, not an error page about an invalid answer.
+    browser.wait_for(
+        "the refusal's text",
+        "return document.body ? document.body.innerText : '';",
+        json!([]),
+        |t| {
+            t == "503 Service Unavailable: server full, try again later\n"
+                || t == "503 Service Unavailable: server full, try again later"
+        },
+    );
+    drop(bob);
+}
