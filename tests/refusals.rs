@@ -170,16 +170,20 @@ fn past_sixteen_waiting_refusals_one_more_is_told_in_text_at_once() {
         server.expect_stderr(format!("refused {peer}: {FULL}").as_str(), TIMEOUT);
         waiting.push(client);
     }
-    // The seventeenth is a browser: no time to wait for its request, it gets the text line.
+    // The seventeenth is not waited for: the text line at once, long before the greeting delay.
     let started = Instant::now();
-    let answer = get(addr);
-    assert_eq!(answer, format!("[!] {FULL}\r\n"));
+    let mut seventeenth = Client::connect(addr);
+    assert_eq!(seventeenth.expect_closed(), vec![format!("[!] {FULL}")]);
     assert!(
         started.elapsed() < Duration::from_secs(4),
         "{:?}: it waited",
         started.elapsed()
     );
-    server.expect_stderr("16 refusals wait already", TIMEOUT);
+    let peer = seventeenth.local_addr();
+    server.expect_stderr(
+        format!("refused {peer}: {FULL} (told in text at once: 16 refusals wait already)").as_str(),
+        TIMEOUT,
+    );
     // Those waiting are still told, each in its mode, as soon as it speaks.
     for (i, client) in waiting.iter_mut().enumerate() {
         if i % 2 == 0 {

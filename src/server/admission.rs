@@ -110,9 +110,7 @@ impl Admission {
         self.spare = open_spare();
         refused
     }
-}
 
-impl Admission {
     /// Refuses `socket` (from `peer`) in its mode once its first bytes or its silence until
     /// `deadline` tell it; beyond [`MAX_WAITING`], in text at once.
     pub fn refuse_later(
@@ -190,6 +188,9 @@ impl Admission {
 
     /// Tells the refused connections whose deadline has come, by what they sent so far.
     pub fn expire_refused(&mut self, registry: &Registry, now: Instant) {
+        if self.waiting.is_empty() {
+            return;
+        }
         let due: Vec<usize> = self
             .waiting
             .iter()
@@ -222,6 +223,9 @@ impl Admission {
 
 /// Tells a connection it cannot be served, best effort, and closes it.
 pub fn refuse(mut socket: mio::net::TcpStream, reject: Reject) {
+    // What the peer sent already is read first (one try): closing over unread bytes resets the
+    // connection, and the peer may lose the line. (Bytes still on their way do that all the same.)
+    let _ = socket.read(&mut [0; 1024]);
     let mut line = Vec::new();
     text::encode(&ServerMsg::Reject(reject), text::CLIENT_EOL, &mut line);
     let _ = socket.write(&line);
