@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use chatd::proto::framed::{error_code, ClientFrame, ServerFrame};
 use common::tls::client_hello;
 use common::{Client, TestServer, TIMEOUT};
-use framed_common::FramedUser;
+use framed_common::{ChatClient, FramedUser};
 
 const FULL: &str = "server full, try again later";
 const ALERT: [u8; 7] = [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 80];
@@ -111,6 +111,12 @@ fn a_full_server_tells_each_wire_mode_in_its_own_form() {
         }
         other => panic!("{other:?}"),
     }
+
+    // The chat client itself says the server is full (not that it refused the name).
+    let mut chat = ChatClient::start(&["--lines", "--name", "fred", &addr.to_string()]);
+    chat.stderr
+        .expect_containing(&format!("chat: the server closed the connection: {FULL}"));
+    assert_eq!(chat.wait().code(), Some(1));
 
     // TLS: a fatal internal_error alert in the clear, with no handshake; openssl says so.
     assert_eq!(exchange(addr, &client_hello()), ALERT);

@@ -264,8 +264,15 @@ impl Session {
                     code,
                     text: text.clone(),
                 }));
-                if code == error_code::BAD_VERSION {
-                    // Not the name's fault: the server speaks another version and closes next.
+                if matches!(
+                    code,
+                    error_code::BAD_VERSION
+                        | error_code::SERVER_FULL
+                        | error_code::TOO_MANY_FROM_ADDRESS
+                        | error_code::TLS_REQUIRED
+                ) {
+                    // Not the name's fault: the server speaks another version, is full, or takes
+                    // no plain connection, and closes next.
                     self.ending = Some(text);
                 } else if self.stage == (Stage::Joining { hello_sent: true }) {
                     self.name_refused(Some(text), now, out);
@@ -795,6 +802,37 @@ mod tests {
             outcome(s.closed(b"")),
             Err(format!("the server closed the connection: {text}"))
         );
+    }
+
+    #[test]
+    fn a_full_or_tls_only_server_ends_the_session_naming_it_not_the_name() {
+        for (code, text) in [
+            (error_code::SERVER_FULL, "server full, try again later"),
+            (
+                error_code::TOO_MANY_FROM_ADDRESS,
+                "too many connections from your address",
+            ),
+            (
+                error_code::TLS_REQUIRED,
+                "this server takes TLS connections only: connect with `chat --tls HOST:PORT`",
+            ),
+        ] {
+            let mut s = Session::new(Some("bot".into()));
+            let mut out = Vec::new();
+            s.start(&mut out);
+            let refusal = ServerFrame::Error {
+                code,
+                id: 0,
+                text: text.into(),
+            };
+            s.received(refusal, Instant::now(), &mut out);
+            assert!(s.take_failure().is_none(), "{text}");
+            assert_eq!(shown(&out), vec![format!("[!] {text}")]);
+            assert_eq!(
+                outcome(s.closed(b"")),
+                Err(format!("the server closed the connection: {text}"))
+            );
+        }
     }
 
     #[test]
