@@ -205,3 +205,17 @@ fn past_sixteen_waiting_refusals_one_more_is_told_in_text_at_once() {
     alice.send_line("/who");
     alice.expect_line("alice");
 }
+
+#[test]
+fn a_refused_connection_waiting_when_the_server_stops_is_still_told() {
+    let mut server = TestServer::start(&["--max-clients", "1", "--greeting-delay", "5000"]);
+    let _alice = server.join("alice");
+    let mut waiting = Client::connect(server.addr());
+    let peer = waiting.local_addr();
+    server.expect_stderr(format!("refused {peer}: {FULL}").as_str(), TIMEOUT);
+    let started = Instant::now();
+    server.console("EXIT");
+    assert_eq!(waiting.expect_closed(), vec![format!("[!] {FULL}")]);
+    assert!(started.elapsed() < Duration::from_secs(4), "it waited");
+    server.wait_exit(TIMEOUT);
+}

@@ -188,13 +188,22 @@ impl Admission {
 
     /// Tells the refused connections whose deadline has come, by what they sent so far.
     pub fn expire_refused(&mut self, registry: &Registry, now: Instant) {
+        self.tell_refused(registry, |w| w.deadline <= now);
+    }
+
+    /// Tells every refused connection still waiting, by what it sent so far (the server stops).
+    pub fn tell_all_refused(&mut self, registry: &Registry) {
+        self.tell_refused(registry, |_| true);
+    }
+
+    fn tell_refused(&mut self, registry: &Registry, due: impl Fn(&Waiting) -> bool) {
         if self.waiting.is_empty() {
             return;
         }
         let due: Vec<usize> = self
             .waiting
             .iter()
-            .filter(|(_, w)| w.deadline <= now)
+            .filter(|(_, w)| due(w))
             .map(|(slot, _)| slot)
             .collect();
         for slot in due {

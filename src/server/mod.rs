@@ -879,6 +879,7 @@ impl Server {
             let _ = self.poll.registry().deregister(&mut listener);
         }
         crate::service::notify::stopping();
+        self.admission.tell_all_refused(self.poll.registry());
         let deadline = now.instant + SHUTDOWN_LINGER;
         self.shutdown_deadline = Some(deadline);
         self.console_out.end_typing();
