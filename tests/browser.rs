@@ -701,24 +701,52 @@ fn the_page_chats_switches_rooms_sends_dms_and_survives_a_restart() {
 }
 
 #[test]
-fn over_tls_the_page_chats_over_wss_by_itself() {
+fn over_tls_the_page_logs_in_with_a_password_and_chats_over_wss_by_itself() {
     // The server's self-signed certificate: Chromium is told to take it.
-    let server = TestServer::start(&["--tls-self-signed"]);
+    let data = with_admin();
+    let server = TestServer::start_on(&data, &["--tls-self-signed"]);
     let addr = server.addr();
     let browser = Browser::start_with(&["--ignore-certificate-errors"]);
     browser.open(&format!("https://{addr}/"));
+    // The form's fields are named for a screen reader as the issue says, the password hidden.
+    let labels: Vec<String> = ["#name", "#password"]
+        .iter()
+        .map(|css| {
+            let element = browser.find(css);
+            let label = browser.session("GET", &format!("/element/{element}/computedlabel"), None);
+            label.as_str().unwrap_or_default().to_owned()
+        })
+        .collect();
+    assert_eq!(labels, ["Name", "Password"]);
+    let kind = browser.script(
+        "return document.querySelector('#password').type;",
+        json!([]),
+    );
+    assert_eq!(kind, json!("password"));
     let mut bob = server.join("bob");
-    browser.type_in("#name", "alice");
+    // A wrong password is told in the form, which stays; the right one logs in.
+    browser.type_in("#name", "root");
+    browser.type_in("#password", "not it");
     browser.click("#join button[type=submit]");
-    browser.expect_text("#status", "Connected as alice");
-    bob.expect_line("[*] alice entered.");
+    browser.expect_text("#join-error", "wrong password");
+    browser.script("document.querySelector('#password').value = '';", json!([]));
+    browser.type_in("#password", "rootpw");
+    browser.click("#join button[type=submit]");
+    browser.expect_text("#status", "Connected as root");
+    bob.expect_line("[*] root entered.");
+    wait_users(&browser, "root's own marks", |t| {
+        t.contains("root (you, admin")
+    });
+    let element = browser.find("#message");
+    let label = browser.session("GET", &format!("/element/{element}/computedlabel"), None);
+    assert_eq!(label, json!("Message"));
     // The page chose wss:// by itself, from the https:// it was loaded over.
     let url = browser.script("return chat.socket.url;", json!([]));
     assert_eq!(url, json!(format!("wss://{addr}/ws")));
     bob.send_line("over TLS to the page");
     browser.expect_line("over TLS to the page");
     browser.say("back over wss");
-    bob.expect_line(common::chat_line("alice", "back over wss"));
+    bob.expect_line(common::chat_line("root", "back over wss"));
     let log = browser.console_log();
     assert!(
         !log.iter()

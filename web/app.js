@@ -299,7 +299,10 @@ function welcomed(msg) {
   ui.join.hidden = true;
   ui.app.hidden = false;
   status(`Connected as ${msg.name}`);
-  if (!chat.views.has(DEFAULT)) show(DEFAULT);
+  // The first welcome shows the lobby; a reconnect keeps the view shown. (A view made by a
+  // notice before the welcome, as when a password check is held, is not shown yet.)
+  const shown = chat.views.get(chat.shown);
+  if (!shown || shown.log.hidden) show(shown ? chat.shown : DEFAULT);
   if (chat.lost) {
     notice("Connection restored.", "notice restored");
     chat.lost = false;
