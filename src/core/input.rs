@@ -3,6 +3,7 @@
 use std::fmt;
 use std::time::Instant;
 
+use super::cluster::{Health, Shared, Snapshot, Unshared};
 use crate::accounts::model::Registry;
 use crate::proto::msg::{ClientMsg, HostCommand, Stamp};
 use crate::proto::DecodeError;
@@ -12,7 +13,9 @@ use crate::proto::DecodeError;
 /// The shell packs a serial number (1, 2, 3, ... in order of arrival) in the high 32 bits and
 /// its own slot in the low 32. Logs show the serial alone (`conn 12`): short and stable. An id
 /// without a serial (as in tests) is shown whole.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct ConnId(pub u64);
 
 impl fmt::Display for ConnId {
@@ -79,6 +82,22 @@ pub enum Input {
     RegistryLoaded(Registry),
     /// The history store answered an [`super::Action::History`] job.
     History(crate::history::Answer),
+    /// Cluster mode: an entry of the cluster's log, applied in the log's order, its ids already
+    /// this node's (a user of another node has a local ghost id). See [`super::cluster`].
+    Applied(Shared),
+    /// Cluster mode: the shell could not append `shared` (asked for by
+    /// [`super::Action::Publish`]) to the log, for the reason `why`.
+    Unshared {
+        /// What was not shared.
+        shared: Shared,
+        /// Why.
+        why: Unshared,
+    },
+    /// Cluster mode: the chat's state as other nodes have it, for a node that starts late;
+    /// applied silently, before any entry that follows it in the log.
+    Restore(Snapshot),
+    /// Cluster mode: how the cluster is doing; the users are told when it changes.
+    Cluster(Health),
 }
 
 /// Slow password work, done off the event loop.

@@ -7,6 +7,7 @@
 //! codecs' business. Results of slow work come back as inputs ([`Input::PasswordDone`]), so the
 //! core stays deterministic and every rule is tested without a network.
 
+pub mod cluster;
 pub mod cmd;
 mod host;
 pub mod input;
@@ -63,6 +64,9 @@ pub struct ChatConfig {
     /// get direct messages in a mailbox. Without one, `/history` pages through what is kept in
     /// memory and a direct message needs its recipient online.
     pub store_history: bool,
+    /// Whether this node is one of a cluster (see [`cluster`]): what changes the chat is
+    /// published to the cluster's log and applied when it comes back from it.
+    pub cluster: bool,
 }
 
 impl Default for ChatConfig {
@@ -79,6 +83,7 @@ impl Default for ChatConfig {
             plain_passwords: true,
             epoch: 1,
             store_history: false,
+            cluster: false,
         }
     }
 }
@@ -194,6 +199,7 @@ impl Chat {
             }
             Input::RegistryLoaded(registry) => self.replace_registry(registry),
             Input::History(answer) => cmd::history::answered(self, now, answer, out),
+            Input::Applied(_) | Input::Unshared { .. } | Input::Restore(_) | Input::Cluster(_) => {}
         }
     }
 

@@ -101,6 +101,11 @@ pub enum Action {
     /// asks something is answered with [`super::Input::History`]. Only asked for when
     /// [`super::ChatConfig::store_history`] is on.
     History(crate::history::Job),
+    /// Cluster mode ([`super::ChatConfig::cluster`]): append `Shared` to the cluster's log. The
+    /// core has not applied it: it does when the entry comes back as
+    /// [`super::Input::Applied`], or learns that it could not be shared from
+    /// [`super::Input::Unshared`].
+    Publish(super::cluster::Shared),
     /// Stop the server: stop accepting, flush everyone within a short deadline, close, exit.
     Shutdown,
 }

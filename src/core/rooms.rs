@@ -385,6 +385,11 @@ impl Rooms {
         id
     }
 
+    /// The id the next room made gets.
+    pub fn next_id(&self) -> u32 {
+        self.next_id
+    }
+
     /// The rules.
     pub fn config(&self) -> &RoomConfig {
         &self.config

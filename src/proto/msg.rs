@@ -8,7 +8,9 @@ use std::fmt;
 use time::{OffsetDateTime, UtcOffset};
 
 /// What a user may do.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum Role {
     /// May chat.
     User,
@@ -106,7 +108,7 @@ impl Stamp {
 }
 
 /// What a client asks for, whatever its wire mode.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ClientMsg {
     /// A plain line: chat text once joined; before that, in text mode, the name the client wants.
     Say {
@@ -152,7 +154,7 @@ pub enum ClientMsg {
 /// The id of a room's chat line: unique across rooms and runs of the server. `epoch` is drawn
 /// once per run of the server, `room` is the room's id in that run (never reused), `seq` counts
 /// the room's lines from 1. Written `EPOCH-ROOM-SEQ` (hex, decimal, decimal).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct LineId {
     /// The run of the server.
     pub epoch: u64,
@@ -183,7 +185,10 @@ impl fmt::Display for LineId {
 }
 
 /// A command a user can give, parsed by [`Command::parse`] from a name and its argument text.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// Serialized (for a cluster's log): every variant but [`Command::BadUsage`], whose usage line
+/// is a `&'static str` (the core answers it where it was typed and never shares it).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Command {
     /// List the commands.
     Help,
@@ -259,9 +264,11 @@ pub enum Command {
         /// What to do there: a line (`Broadcast`) or a room command.
         command: Box<Command>,
     },
+    #[serde(skip)]
     /// A known command given with the wrong arguments.
     BadUsage {
         /// The command's usage line, e.g. `/bm TEXT`.
+        #[serde(skip)]
         usage: &'static str,
     },
     /// A name that is no command.
@@ -635,7 +642,7 @@ pub fn split_word(text: &str) -> (&str, &str) {
 }
 
 /// What a user can do with rooms. Room names are as typed (`#dev`); the core checks them.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum RoomCommand {
     /// Join a room (made ad hoc if it does not exist) and make it the current room.
     Join {
@@ -691,7 +698,7 @@ pub enum RoomCommand {
 }
 
 /// What an admin (or the console) can do to users and names.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Moderation {
     /// Disconnect a user.
     Kick {
@@ -724,7 +731,11 @@ pub enum Moderation {
 }
 
 /// A command typed on the host console (stdin of `chatd`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// Serialized (for a cluster's log): every variant but [`HostCommand::BadUsage`] and
+/// [`HostCommand::Mistyped`], which hold `&'static str`s (the core answers them on the console
+/// they were typed on and never shares them).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum HostCommand {
     /// List the console commands.
     Help,
@@ -748,16 +759,20 @@ pub enum HostCommand {
         /// The text.
         text: String,
     },
+    #[serde(skip)]
     /// A console command given with missing arguments.
     BadUsage {
         /// The usage line.
+        #[serde(skip)]
         usage: &'static str,
     },
+    #[serde(skip)]
     /// A first word in capitals that is a typo of a console command: refused, not said.
     Mistyped {
         /// The word as typed.
         word: String,
         /// The command it is closest to.
+        #[serde(skip)]
         meant: &'static str,
     },
 }

@@ -736,6 +736,7 @@ impl Server {
                     }
                 }
                 Action::Shutdown => self.begin_shutdown(now),
+                Action::Publish(_) => {}
             }
         }
         self.outbox = outbox;
