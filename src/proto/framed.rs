@@ -279,6 +279,8 @@ pub mod error_code {
     pub const LAST_ADMIN: u16 = 211;
     /// The new password and its confirmation differ.
     pub const PASSWORDS_DIFFER: u16 = 212;
+    /// Cluster mode: the chat is degraded; the name or line was not taken.
+    pub const DEGRADED: u16 = 213;
     /// A room name that breaks the rules, or no room of that name.
     pub const NO_SUCH_ROOM: u16 = 220;
     /// The user is not in the room, or in it already, or the other user is not in it.
@@ -318,6 +320,7 @@ pub mod error_code {
             Reject::NotRegistered { .. } => NOT_REGISTERED,
             Reject::NotBanned { .. } => NOT_BANNED,
             Reject::Busy => BUSY,
+            Reject::Degraded => DEGRADED,
             Reject::TlsRequired { .. } => TLS_REQUIRED,
             Reject::PlainPassword => PLAIN_PASSWORD,
             Reject::Failed => FAILED,
@@ -2132,6 +2135,28 @@ mod tests {
                     code: error_code::NAME_TAKEN,
                     id: 0,
                     text: Reject::NameTaken.to_string(),
+                },
+            ),
+            (
+                ServerMsg::Reject(Reject::Degraded),
+                ServerFrame::Error {
+                    code: error_code::DEGRADED,
+                    id: 0,
+                    text: Reject::Degraded.to_string(),
+                },
+            ),
+            (
+                ServerMsg::Notice(Notice::ClusterDegraded),
+                ServerFrame::Reply {
+                    kind: reply_kind::NOTICE,
+                    lines: vec!["[!] The chat is degraded: the servers cannot reach each other, so what you send is refused until it is whole again.".into()],
+                },
+            ),
+            (
+                ServerMsg::Notice(Notice::ClusterRestored),
+                ServerFrame::Reply {
+                    kind: reply_kind::NOTICE,
+                    lines: vec!["[*] The chat is whole again.".into()],
                 },
             ),
             (ServerMsg::Bye, ServerFrame::Bye),

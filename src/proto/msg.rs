@@ -1113,6 +1113,12 @@ pub enum Notice {
         /// How many follow.
         count: usize,
     },
+    /// Cluster mode: the servers of the chat cannot reach their shared log; what needs it
+    /// (lines, logins, moderation) is refused until it is whole again. Text mode shows it as a
+    /// `[!]` line.
+    ClusterDegraded,
+    /// Cluster mode: the chat is whole again after [`Notice::ClusterDegraded`].
+    ClusterRestored,
 }
 
 /// The plain words of a [`ServerMsg::Gap`], the same in every mode that shows it.
@@ -1190,6 +1196,10 @@ impl fmt::Display for Notice {
             Notice::Mailbox { count } => {
                 write!(f, "{count} direct messages came while you were offline:")
             }
+            Notice::ClusterDegraded => f.write_str(
+                "The chat is degraded: the servers cannot reach each other, so what you send is refused until it is whole again.",
+            ),
+            Notice::ClusterRestored => f.write_str("The chat is whole again."),
         }
     }
 }
@@ -1286,6 +1296,9 @@ pub enum Reject {
     },
     /// The server is busy with this connection's last request; try again.
     Busy,
+    /// Cluster mode: the chat is degraded (its nodes cannot reach their shared log), so the
+    /// name or the line was not taken; try again once it is whole.
+    Degraded,
     /// This server takes TLS connections only; the connection closes.
     TlsRequired {
         /// The port to connect to with TLS.
@@ -1430,6 +1443,9 @@ impl fmt::Display for Reject {
             Reject::NotRegistered { name } => write!(f, "{name} is not a registered name"),
             Reject::NotBanned { name } => write!(f, "{name} is not banned"),
             Reject::Busy => f.write_str("busy, try again"),
+            Reject::Degraded => f.write_str(
+                "the chat is degraded: not sent, as nothing can reach the other servers now; try again when it is whole",
+            ),
             Reject::TlsRequired { port } => write!(
                 f,
                 "this server takes TLS connections only: connect with `chat --tls HOST:{port}`, \

@@ -9,8 +9,8 @@ use time::format_description::FormatItem;
 use time::macros::format_description;
 
 use super::msg::{
-    gap_text, ClientMsg, Command, Departure, Done, Event, LeaveKind, MemberEntry, RoomEntry,
-    RoomLine, RoomTag, ServerMsg, Stamp, UserEntry, COMMANDS, HOST_COMMANDS,
+    gap_text, ClientMsg, Command, Departure, Done, Event, LeaveKind, MemberEntry, Notice,
+    RoomEntry, RoomLine, RoomTag, ServerMsg, Stamp, UserEntry, COMMANDS, HOST_COMMANDS,
 };
 use super::{sanitize, DecodeError, Decoded};
 
@@ -274,6 +274,7 @@ pub fn encode(msg: &ServerMsg, eol: &[u8], out: &mut Vec<u8>) {
             &in_parens(reason),
         ]),
         ServerMsg::Bye => line(&["[*] Bye."]),
+        ServerMsg::Notice(notice @ Notice::ClusterDegraded) => line(&["[!] ", &notice.to_string()]),
         ServerMsg::Notice(notice) => line(&["[*] ", &notice.to_string()]),
         // Keepalives are a framed-mode matter: text clients are never pinged.
         ServerMsg::KeepAlive { .. } => {}
@@ -629,6 +630,23 @@ mod tests {
         let mut out = Vec::new();
         encode(msg, CLIENT_EOL, &mut out);
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn the_cluster_notices_and_refusal_read_plainly_degraded_as_an_error_line() {
+        use crate::proto::msg::Notice;
+        assert_eq!(
+            render(&ServerMsg::Notice(Notice::ClusterDegraded)),
+            "[!] The chat is degraded: the servers cannot reach each other, so what you send is refused until it is whole again.\r\n"
+        );
+        assert_eq!(
+            render(&ServerMsg::Notice(Notice::ClusterRestored)),
+            "[*] The chat is whole again.\r\n"
+        );
+        assert_eq!(
+            render(&ServerMsg::Reject(Reject::Degraded)),
+            "[!] the chat is degraded: not sent, as nothing can reach the other servers now; try again when it is whole\r\n"
+        );
     }
 
     #[test]

@@ -1382,6 +1382,22 @@ mod tests {
     }
 
     #[test]
+    fn the_cluster_notices_are_notice_replies_and_degraded_an_error_213() {
+        assert_eq!(
+            parsed(&ServerMsg::Notice(Notice::ClusterDegraded)),
+            json!({"type":"reply","kind":"notice","lines":["[!] The chat is degraded: the servers cannot reach each other, so what you send is refused until it is whole again."]})
+        );
+        assert_eq!(
+            parsed(&ServerMsg::Notice(Notice::ClusterRestored)),
+            json!({"type":"reply","kind":"notice","lines":["[*] The chat is whole again."]})
+        );
+        assert_eq!(
+            parsed(&ServerMsg::Reject(Reject::Degraded)),
+            json!({"type":"error","code":213,"text":"the chat is degraded: not sent, as nothing can reach the other servers now; try again when it is whole"})
+        );
+    }
+
+    #[test]
     fn structured_messages_carry_their_fields() {
         assert_eq!(
             parsed(&ServerMsg::Greeting { online: 3 }),

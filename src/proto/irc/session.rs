@@ -1330,6 +1330,32 @@ mod tests {
     }
 
     #[test]
+    fn the_cluster_notices_and_refusal_come_as_server_notices_with_the_text_modes_words() {
+        let mut s = session();
+        feed(&mut s, "NICK alice\r\nUSER a 0 * :A\r\n");
+        encoded(&mut s, welcome("alice"));
+        for (msg, words) in [
+            (
+                ServerMsg::Notice(Notice::ClusterDegraded),
+                Notice::ClusterDegraded.to_string(),
+            ),
+            (
+                ServerMsg::Notice(Notice::ClusterRestored),
+                Notice::ClusterRestored.to_string(),
+            ),
+            (
+                ServerMsg::Reject(Reject::Degraded),
+                Reject::Degraded.to_string(),
+            ),
+        ] {
+            let out = encoded(&mut s, msg);
+            assert!(out.starts_with(":irc.test NOTICE alice :"), "{out:?}");
+            assert!(out.contains(&words), "{out:?}");
+            assert!(out.split_terminator("\r\n").all(|l| l.len() + 2 <= 512));
+        }
+    }
+
+    #[test]
     fn nick_and_user_become_the_cores_login_and_cap_holds_it_until_end() {
         let mut s = session();
         let (msgs, reply) = feed(&mut s, "NICK alice\r\nUSER a 0 * :A\r\n");
