@@ -3,7 +3,7 @@
 //! With [`ChatConfig::cluster`](super::ChatConfig::cluster) on, the core does not change what is
 //! shared (who is online, rooms, topics, moderators, away marks, the lines said) when a local
 //! input asks for it: it asks the shell to append a [`Shared`] entry to the cluster's log
-//! ([`Action::Publish`](super::Action::Publish)), and applies it when the entry comes back from
+//! ([`Action::Publish`]), and applies it when the entry comes back from
 //! the log ([`Input::Applied`](super::Input::Applied)), in the log's order, as every other node
 //! does. The core is deterministic, so every node holds the same chat. Users of other nodes are
 //! **ghost sessions** here: joined, with no connection of this node; what the core sends them the
@@ -16,16 +16,55 @@
 //! this node only).
 //!
 //! The conn ids in entries are the shell's business: it maps a remote conn to a local ghost id
-//! before [`Input::Applied`](super::Input::Applied), so the core only ever sees its own ids.
+//! before [`Input::Applied`](super::Input::Applied), so the core only ever sees its own ids. The
+//! [`Now`] given with an applied entry carries the entry's stamp, so every node shows a line
+//! with the same time.
+//!
+//! # The life of a user in a cluster
+//!
+//! 1. Before the name: all local, as on one server.
+//! 2. The name is accepted here (free here, not claimed here, not banned; a registered one's
+//!    password right): the session is [`State::Claiming`] it (reserved against other local
+//!    claims; what the user types meanwhile is held) and `Publish(Admit)` is asked for. The
+//!    shell claims the name's lease and appends the Admit, or answers
+//!    [`Input::Unshared`](super::Input::Unshared): `NameTaken` or `Degraded`, told to the user
+//!    (`[!] name taken: ...` or `[!] the chat is degraded: ...`) with the name prompt again.
+//! 3. The Admit comes back from the log: the user joins exactly as on one server (welcome,
+//!    history, `[*] NAME entered.` everywhere); at other nodes as a ghost. If the log already
+//!    has the name (any case) held by an earlier Admit, the later one is ignored everywhere and
+//!    its node tells its user the name is taken, asks again, and publishes a Left for it (which
+//!    every node ignores; it tells the shell the claim is over).
+//! 4. Joined: every message but those that must stay local is `Publish(Said)`, applied when it
+//!    comes back; an `Unshared` line is refused with `[!] the chat is degraded: not sent ...`.
+//! 5. The connection goes (or is closed by an applied kick or `/quit`): `Publish(Left)`; the
+//!    session stays, connectionless, until the Left is applied: then it leaves everywhere
+//!    (`[*] NAME exited.`, unless a kick told it already). A connection gone while claiming
+//!    publishes a Left too, so that its Admit, if it reached the log, is undone.
+//!
+//! **Take-over of a registered name**: on one server the right password takes a registered name
+//! over from the connection holding it. In a cluster that would close a session (maybe of
+//! another node) outside the log, so it is refused as taken while the name is held anywhere; the
+//! owner logs in once the old session is gone (its Left, or its node declared gone). The core
+//! has no renames.
+//!
+//! **Known limits**: the crowd notices of rooms of more than `crowd` members are told on each
+//! node's own tick, so they may group names differently at different nodes; `/register` and
+//! `/passwd` change the accounts of the node they were typed on only (accounts in the cluster
+//! are the shell's business); line ids carry [`ChatConfig::epoch`](super::ChatConfig::epoch),
+//! which must be the same at every node for a web client to resume on another node.
+
+use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
-use super::input::ConnId;
-use super::rooms::RoomId;
+use super::input::{ConnId, Now};
+use super::rooms::{HistoryLine, RoomId};
 use super::users::State;
-use super::Chat;
+use super::{host, Action, Chat, CloseReason, Outbox, Recipients};
 use crate::accounts::model::Role;
-use crate::proto::msg::{ClientMsg, HostCommand};
+use crate::proto::msg::{
+    ClientMsg, Command, HostCommand, LeaveKind, Notice, Reject, ServerMsg, TopicEntry,
+};
 
 /// Something that changes the chat, appended by one node to the cluster's log and applied by all.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -154,7 +193,296 @@ pub enum Health {
     Restored,
 }
 
+/// What the core keeps of the cluster besides the sessions.
+#[derive(Debug, Default)]
+pub(super) struct Replica {
+    /// Sessions admitted through the log whose Left has not been applied yet.
+    admitted: HashSet<ConnId>,
+    /// Sessions made here for users of other nodes (by an Admit or a snapshot).
+    ghosts: HashSet<ConnId>,
+    /// Local connections gone whose Left was published.
+    leaving: HashSet<ConnId>,
+}
+
+/// Whether a joined user's `msg` goes through the log: everything but what must stay on its node
+/// (see the module doc).
+pub(super) fn is_shared(msg: &ClientMsg) -> bool {
+    match msg {
+        ClientMsg::Say { .. } => true,
+        ClientMsg::Command(command) => is_shared_command(command),
+        ClientMsg::Hello { .. }
+        | ClientMsg::Login { .. }
+        | ClientMsg::Ping { .. }
+        | ClientMsg::Pong { .. }
+        | ClientMsg::Resume { .. } => false,
+    }
+}
+
+/// Whether a joined user's `command` goes through the log: not those that carry a password, and
+/// not [`Command::BadUsage`] (its usage line is answered here).
+fn is_shared_command(command: &Command) -> bool {
+    match command {
+        Command::Register { .. }
+        | Command::Passwd { .. }
+        | Command::PasswdAsk
+        | Command::BadUsage { .. } => false,
+        Command::In { command, .. } => is_shared_command(command),
+        _ => true,
+    }
+}
+
+/// Whether a console command goes through the log: those that change the chat (moderation and
+/// what the host says). Reading commands are answered from this node's replica, and `EXIT`
+/// stops this node only.
+pub(super) fn is_shared_host(command: &HostCommand) -> bool {
+    matches!(
+        command,
+        HostCommand::Moderate(_) | HostCommand::Say { .. } | HostCommand::SayIn { .. }
+    )
+}
+
 impl Chat {
+    /// Cluster mode: `conn` may take `name` here; it is reserved and its Admit published.
+    pub(super) fn claim(
+        &mut self,
+        conn: ConnId,
+        name: &str,
+        role: Role,
+        registered: bool,
+        out: &mut Outbox,
+    ) {
+        self.sessions.claim(conn, name, role, registered);
+        log::info!("{conn} claims {name} in the cluster");
+        let name = name.to_owned();
+        out.push(Action::Publish(Shared::Admit {
+            conn,
+            name,
+            role,
+            registered,
+        }));
+    }
+
+    /// Cluster mode: a local connection is gone. A user admitted (or whose Admit may be in the
+    /// log) stays, without a connection, until its Left comes back from the log.
+    pub(super) fn disconnected_in_cluster(&mut self, conn: ConnId, out: &mut Outbox) {
+        let Some(session) = self.sessions.get(conn) else {
+            return;
+        };
+        if self.replica.ghosts.contains(&conn) {
+            // Not a connection of this node: its own node reports it gone.
+            return;
+        }
+        if self.replica.admitted.contains(&conn) {
+            if self.replica.leaving.insert(conn) {
+                out.push(Action::Publish(Shared::Left { conn }));
+            }
+            return;
+        }
+        let claiming = matches!(session.state, State::Claiming { .. });
+        self.sessions.remove(conn);
+        if claiming {
+            // Its Admit may be in the log: the Left that follows it takes it out again.
+            out.push(Action::Publish(Shared::Left { conn }));
+        }
+    }
+
+    /// Applies an entry of the cluster's log.
+    pub(super) fn apply(&mut self, now: &Now, shared: Shared, out: &mut Outbox) {
+        match shared {
+            Shared::Admit {
+                conn,
+                name,
+                role,
+                registered,
+            } => self.apply_admit(now, conn, &name, role, registered, out),
+            Shared::Said { conn, msg } => {
+                let uptime = self.uptime(now.instant);
+                let Some(session) = self.sessions.get_mut(conn) else {
+                    return;
+                };
+                if !matches!(session.state, State::Chatting { .. }) {
+                    return;
+                }
+                session.active = uptime;
+                self.joined_message(now, conn, msg, out);
+            }
+            Shared::Left { conn } => self.apply_left(conn, out),
+            Shared::Host(command) => host::handle(self, now, command, out),
+        }
+    }
+
+    fn apply_admit(
+        &mut self,
+        now: &Now,
+        conn: ConnId,
+        name: &str,
+        role: Role,
+        registered: bool,
+        out: &mut Outbox,
+    ) {
+        // The log decides: an earlier Admit of the name whose user is still here wins.
+        let held = self
+            .sessions
+            .find(name)
+            .is_some_and(|holder| holder != conn);
+        match self.sessions.get(conn).map(|session| &session.state) {
+            Some(State::Claiming { name: claimed }) if claimed == name => {
+                self.sessions.end_claim(conn);
+                let waiting = self
+                    .sessions
+                    .get_mut(conn)
+                    .map(|session| std::mem::take(&mut session.held))
+                    .unwrap_or_default();
+                if held {
+                    log::info!("{conn}: {name} was admitted first elsewhere");
+                    out.deliver(Recipients::One(conn), ServerMsg::Reject(Reject::NameTaken));
+                    out.deliver(Recipients::One(conn), ServerMsg::NamePrompt);
+                    // Nothing of it is in the chat; the Left lets the shell drop what it holds
+                    // for it (its lease), and is ignored by every node.
+                    out.push(Action::Publish(Shared::Left { conn }));
+                } else {
+                    self.replica.admitted.insert(conn);
+                    self.admit(conn, name, role, registered, out);
+                }
+                // What was typed meanwhile is read now: chat once joined, else the next name.
+                for msg in waiting {
+                    self.handle_message(now, conn, msg, out);
+                }
+            }
+            None if !held => {
+                self.sessions
+                    .connect(conn, std::net::Ipv4Addr::UNSPECIFIED.into(), false);
+                self.replica.ghosts.insert(conn);
+                self.replica.admitted.insert(conn);
+                self.admit(conn, name, role, registered, out);
+            }
+            // A second Admit of a name held, or of a connection that is no claim of it.
+            _ => log::debug!("{conn}: Admit of {name} ignored"),
+        }
+    }
+
+    fn apply_left(&mut self, conn: ConnId, out: &mut Outbox) {
+        if !self.replica.admitted.remove(&conn) {
+            return;
+        }
+        let ghost = self.replica.ghosts.remove(&conn);
+        let gone = self.replica.leaving.remove(&conn);
+        if !ghost && !gone {
+            // A local user still connected, taken out by the log (its node was declared gone).
+            out.push(Action::Close {
+                conn,
+                why: CloseReason::Gone,
+            });
+        }
+        if let Some(name) = self.sessions.remove(conn) {
+            self.announce_leave(conn, name, LeaveKind::Exited, None, out);
+        }
+    }
+
+    /// The shell could not publish `shared`.
+    pub(super) fn unshared(&mut self, now: &Now, shared: Shared, why: Unshared, out: &mut Outbox) {
+        match shared {
+            Shared::Admit { conn, name, .. } => {
+                let claimed = self.sessions.get(conn).map(|session| &session.state);
+                if !matches!(claimed, Some(State::Claiming { name: n }) if *n == name) {
+                    return;
+                }
+                self.sessions.end_claim(conn);
+                let reject = match why {
+                    Unshared::NameTaken => Reject::NameTaken,
+                    Unshared::Degraded => Reject::Degraded,
+                };
+                log::info!("{conn}: {name} not admitted: {reject}");
+                out.deliver(Recipients::One(conn), ServerMsg::Reject(reject));
+                out.deliver(Recipients::One(conn), ServerMsg::NamePrompt);
+                let waiting = self
+                    .sessions
+                    .get_mut(conn)
+                    .map(|session| std::mem::take(&mut session.held))
+                    .unwrap_or_default();
+                for msg in waiting {
+                    self.handle_message(now, conn, msg, out);
+                }
+            }
+            Shared::Said { conn, .. } => {
+                if self.sessions.name_of(conn).is_some() {
+                    out.deliver(Recipients::One(conn), ServerMsg::Reject(Reject::Degraded));
+                }
+            }
+            // The shell keeps them and tries again.
+            Shared::Left { .. } | Shared::Host(_) => {}
+        }
+    }
+
+    /// Takes the state of another node's snapshot, silently: its users as ghosts, its rooms with
+    /// their topics, moderators and kept lines (a room this node has with more lines is kept).
+    pub(super) fn restore(&mut self, now: &Now, snapshot: Snapshot) {
+        let history = self.config.history;
+        for room in snapshot.rooms {
+            let id = self
+                .rooms
+                .restore_room(room.id, &room.name, room.persistent);
+            let Some(r) = self.rooms.get_mut(id) else {
+                continue;
+            };
+            r.persistent |= room.persistent;
+            r.topic = room.topic.map(|t| TopicEntry {
+                at: now.stamp.with_unix(t.at),
+                text: t.text,
+                by: t.by,
+            });
+            r.moderators.extend(room.moderators);
+            if room.last_seq >= r.last_seq {
+                let lines = room.history.into_iter().map(|line| HistoryLine {
+                    at: now.stamp.with_unix(line.at),
+                    from: line.from,
+                    text: line.text,
+                    me: line.me,
+                    seq: line.seq,
+                });
+                r.restore(history, lines, room.last_seq);
+            }
+        }
+        self.rooms.reserve_ids(snapshot.next_room);
+        for user in snapshot.users {
+            let conn = user.conn;
+            if self.sessions.get(conn).is_some() || self.sessions.find(&user.name).is_some() {
+                continue;
+            }
+            self.sessions
+                .connect(conn, std::net::Ipv4Addr::UNSPECIFIED.into(), false);
+            self.sessions
+                .join(conn, &user.name, user.role, user.registered);
+            if let Some(session) = self.sessions.get_mut(conn) {
+                session.away = user.away;
+            }
+            self.replica.ghosts.insert(conn);
+            self.replica.admitted.insert(conn);
+            for room in &user.rooms {
+                if let Some(id) = self.rooms.lookup(room) {
+                    self.rooms.add_member(id, conn);
+                }
+            }
+            let current = self.rooms.lookup(&user.current).unwrap_or(RoomId::DEFAULT);
+            if self.rooms.is_member(conn, current) {
+                self.rooms.set_current(conn, current);
+            }
+        }
+    }
+
+    /// Tells every user (the shell delivers to this node's) and the console how the cluster is.
+    pub(super) fn health(&mut self, health: Health, out: &mut Outbox) {
+        let notice = match health {
+            Health::Degraded => Notice::ClusterDegraded,
+            Health::Restored => Notice::ClusterRestored,
+        };
+        let to = Recipients::Room {
+            except: None,
+            console: true,
+        };
+        out.deliver(to, ServerMsg::Notice(notice));
+    }
+
     /// The chat's state for a node that starts late: the users online `include` says are this
     /// node's (not ghosts), and every room with its topic, moderators and kept lines.
     pub fn snapshot(&self, include: impl Fn(ConnId) -> bool) -> Snapshot {
@@ -213,3 +541,7 @@ impl Chat {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "cluster_tests.rs"]
+mod tests;

@@ -124,6 +124,8 @@ pub struct Chat {
     failed_logins: u64,
     /// The monotonic time of the input being handled.
     now: Instant,
+    /// Cluster mode: which sessions are admitted through the log, which are ghosts.
+    replica: cluster::Replica,
 }
 
 /// What [`Chat::counts`] tells: the core's side of the metrics.
@@ -161,6 +163,7 @@ impl Chat {
             held_checks: Vec::new(),
             name_deadlines: VecDeque::new(),
             now: started,
+            replica: cluster::Replica::default(),
             config,
         }
     }
@@ -187,11 +190,18 @@ impl Chat {
             Input::Message { conn, msg } => self.handle_message(now, conn, msg, out),
             Input::BadInput { conn, error } => self.bad_input(conn, error, out),
             Input::Tick => self.tick(now, out),
+            Input::Disconnected { conn } if self.config.cluster => {
+                self.disconnected_in_cluster(conn, out);
+                cmd::auth::forget_checks(self, now, conn, out);
+            }
             Input::Disconnected { conn } => {
                 if let Some(name) = self.sessions.remove(conn) {
                     self.announce_leave(conn, name, LeaveKind::Exited, None, out);
                 }
                 cmd::auth::forget_checks(self, now, conn, out);
+            }
+            Input::Host(command) if self.config.cluster && cluster::is_shared_host(&command) => {
+                out.push(Action::Publish(cluster::Shared::Host(command)))
             }
             Input::Host(command) => host::handle(self, now, command, out),
             Input::PasswordDone { conn, outcome } => {
@@ -199,7 +209,10 @@ impl Chat {
             }
             Input::RegistryLoaded(registry) => self.replace_registry(registry),
             Input::History(answer) => cmd::history::answered(self, now, answer, out),
-            Input::Applied(_) | Input::Unshared { .. } | Input::Restore(_) | Input::Cluster(_) => {}
+            Input::Applied(shared) => self.apply(now, shared, out),
+            Input::Unshared { shared, why } => self.unshared(now, shared, why, out),
+            Input::Restore(snapshot) => self.restore(now, snapshot),
+            Input::Cluster(health) => self.health(health, out),
         }
     }
 
@@ -280,9 +293,13 @@ impl Chat {
         if session.passwd.is_some() {
             return cmd::auth::passwd_step(self, now, conn, msg, out);
         }
+        let chatting = matches!(session.state, State::Chatting { .. });
+        if chatting && self.config.cluster && cluster::is_shared(&msg) {
+            return out.push(Action::Publish(cluster::Shared::Said { conn, msg }));
+        }
         match (&session.state, msg) {
             (State::Closing, _) => {}
-            (State::Verifying { .. }, msg) => {
+            (State::Verifying { .. } | State::Claiming { .. }, msg) => {
                 if session.held.len() < MAX_HELD {
                     session.held.push(msg);
                 } else {
@@ -297,31 +314,29 @@ impl Chat {
                 State::AwaitingName | State::AwaitingPassword { .. },
                 ClientMsg::Login { name, password },
             ) => cmd::auth::login(self, now, conn, &name, password, out),
-            (State::Chatting { .. }, ClientMsg::Login { .. }) => {
-                out.deliver(
-                    Recipients::One(conn),
-                    ServerMsg::Reject(Reject::AlreadyJoined),
-                );
-            }
             (State::AwaitingPassword { .. }, ClientMsg::Say { text: password }) => {
                 cmd::auth::check_password(self, now, conn, password, out)
             }
             (State::AwaitingName | State::AwaitingPassword { .. }, ClientMsg::Command(command)) => {
                 cmd::dispatch_before_join(self, conn, command, out)
             }
-            (State::Chatting { .. }, ClientMsg::Say { text }) => {
-                cmd::chat::say(self, now, conn, text, out)
-            }
-            (State::Chatting { .. }, ClientMsg::Hello { .. }) => {
+            (State::Chatting { .. }, msg) => self.joined_message(now, conn, msg, out),
+            (_, ClientMsg::Ping { .. } | ClientMsg::Pong { .. } | ClientMsg::Resume { .. }) => {}
+        }
+    }
+
+    /// What a joined user's message does (here, or from the cluster's log).
+    fn joined_message(&mut self, now: &Now, conn: ConnId, msg: ClientMsg, out: &mut Outbox) {
+        match msg {
+            ClientMsg::Say { text } => cmd::chat::say(self, now, conn, text, out),
+            ClientMsg::Command(command) => cmd::dispatch(self, now, conn, command, out),
+            ClientMsg::Hello { .. } | ClientMsg::Login { .. } => {
                 out.deliver(
                     Recipients::One(conn),
                     ServerMsg::Reject(Reject::AlreadyJoined),
                 );
             }
-            (State::Chatting { .. }, ClientMsg::Command(command)) => {
-                cmd::dispatch(self, now, conn, command, out)
-            }
-            (_, ClientMsg::Ping { .. } | ClientMsg::Pong { .. } | ClientMsg::Resume { .. }) => {}
+            ClientMsg::Ping { .. } | ClientMsg::Pong { .. } | ClientMsg::Resume { .. } => {}
         }
     }
 
@@ -334,7 +349,7 @@ impl Chat {
             }
             self.name_deadlines.pop_front();
             let waiting = self.sessions.get(conn).map(|s| &s.state);
-            if let Some(State::Verifying { .. }) = waiting {
+            if let Some(State::Verifying { .. } | State::Claiming { .. }) = waiting {
                 // Its password is being checked, or held back by the throttle: if it fails, the
                 // connection gets another while to give a name (pushed last, so still in order).
                 self.name_deadlines
@@ -408,8 +423,17 @@ impl Chat {
         }
     }
 
-    /// Puts `conn` in the room as `name`: welcome, backlog, and the news to everyone else.
+    /// Puts `conn` in the room as `name` (in cluster mode: claims the name, and asks for the
+    /// Admit to be published, see [`cluster`]).
     fn join(&mut self, conn: ConnId, name: &str, role: Role, registered: bool, out: &mut Outbox) {
+        if self.config.cluster {
+            return self.claim(conn, name, role, registered, out);
+        }
+        self.admit(conn, name, role, registered, out);
+    }
+
+    /// Puts `conn` in the room as `name`: welcome, backlog, and the news to everyone else.
+    fn admit(&mut self, conn: ConnId, name: &str, role: Role, registered: bool, out: &mut Outbox) {
         let others = self.sessions.first_names(WELCOME_NAMES);
         let more = self.sessions.joined_count().saturating_sub(others.len());
         self.sessions.join(conn, name, role, registered);

@@ -130,6 +130,8 @@ pub enum CloseReason {
     TooMuchBadInput,
     /// Too many wrong passwords.
     TooManyFailures,
+    /// Cluster mode: the cluster's log took the user out (their node was declared gone).
+    Gone,
     /// The owner of the registered name logged in on another connection, `by`.
     Replaced {
         /// The name.
@@ -154,6 +156,7 @@ impl fmt::Display for CloseReason {
             CloseReason::BadInput(error) => write!(f, "unreadable input: {error}"),
             CloseReason::TooMuchBadInput => f.write_str("too much unreadable input"),
             CloseReason::TooManyFailures => f.write_str("too many wrong passwords"),
+            CloseReason::Gone => f.write_str("taken out by the cluster"),
             CloseReason::Replaced { name, by } => write!(f, "{name} logged in again on {by}"),
         }
     }

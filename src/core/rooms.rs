@@ -390,6 +390,27 @@ impl Rooms {
         self.next_id
     }
 
+    /// Makes no room with an id below `next` from now on (another node's numbering).
+    pub fn reserve_ids(&mut self, next: u32) {
+        self.next_id = self.next_id.max(next);
+    }
+
+    /// The room named `name` (any case), made with id `id` if it does not exist (another node's
+    /// room, from its snapshot): with a new id if `id` is taken. Never refused for the limits.
+    pub fn restore_room(&mut self, id: u32, name: &str, persistent: bool) -> RoomId {
+        if let Some(found) = self.lookup(name) {
+            return found;
+        }
+        let id = RoomId(id);
+        if self.rooms.contains_key(&id) {
+            return self.insert(name, persistent);
+        }
+        self.next_id = self.next_id.max(id.0.saturating_add(1));
+        self.by_key.insert(key(name), id);
+        self.rooms.insert(id, Room::new(id, name, persistent));
+        id
+    }
+
     /// The rules.
     pub fn config(&self) -> &RoomConfig {
         &self.config

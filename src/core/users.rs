@@ -24,6 +24,12 @@ pub enum State {
         /// The name, as registered.
         name: String,
     },
+    /// Cluster mode: its name was accepted here and its Admit published to the cluster's log;
+    /// it joins when the Admit comes back (input is held until then). The name is reserved.
+    Claiming {
+        /// The name.
+        name: String,
+    },
     /// Joined the room under `name`.
     Chatting {
         /// The name.
@@ -144,6 +150,8 @@ pub struct Sessions {
     sessions: super::rooms::IdMap<ConnId, Box<Session>>,
     /// Lower-cased name -> the connection chatting under it; sorted, so lists need no sorting.
     names: BTreeMap<String, ConnId>,
+    /// Cluster mode: lower-cased name -> the connection claiming it ([`State::Claiming`]).
+    claims: BTreeMap<String, ConnId>,
 }
 
 impl Sessions {
@@ -195,6 +203,36 @@ impl Sessions {
         }
     }
 
+    /// Cluster mode: `conn` claims `name` (which must be free) as `role`, `registered`; it joins
+    /// with [`Sessions::join`] once the cluster's log says so.
+    pub fn claim(&mut self, conn: ConnId, name: &str, role: Role, registered: bool) {
+        if let Some(session) = self.sessions.get_mut(&conn) {
+            self.claims.insert(name.to_lowercase(), conn);
+            session.state = State::Claiming {
+                name: name.to_owned(),
+            };
+            session.role = role;
+            session.registered = registered;
+        }
+    }
+
+    /// The connection claiming `name` (any case), if one is.
+    pub fn claimed(&self, name: &str) -> Option<ConnId> {
+        self.claims.get(&name.to_lowercase()).copied()
+    }
+
+    /// Ends `conn`'s claim, if it has one: it awaits a name again. Returns the name claimed.
+    pub fn end_claim(&mut self, conn: ConnId) -> Option<String> {
+        let session = self.sessions.get_mut(&conn)?;
+        let State::Claiming { name } = &session.state else {
+            return None;
+        };
+        let name = name.clone();
+        session.state = State::AwaitingName;
+        self.claims.remove(&name.to_lowercase());
+        Some(name)
+    }
+
     /// Takes `conn` out of the room and marks it closing; returns the name it chatted under.
     pub fn close(&mut self, conn: ConnId) -> Option<String> {
         let session = self.sessions.get_mut(&conn)?;
@@ -212,6 +250,10 @@ impl Sessions {
 
     fn free_name(&mut self, state: State) -> Option<String> {
         match state {
+            State::Claiming { name } => {
+                self.claims.remove(&name.to_lowercase());
+                None
+            }
             State::Chatting { name } => {
                 self.names.remove(&name.to_lowercase());
                 Some(name)
@@ -275,7 +317,7 @@ pub fn check_join_name(name: &str, sessions: &Sessions, registry: &Registry) -> 
             reason: ban.reason.clone(),
         });
     }
-    if sessions.find(name).is_some() {
+    if sessions.find(name).is_some() || sessions.claimed(name).is_some() {
         return Err(Reject::NameTaken);
     }
     let server_like = SERVER_LIKE_NAMES

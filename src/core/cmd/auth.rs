@@ -282,8 +282,14 @@ fn login_done(
 }
 
 /// The owner of the registered `name` proved it on `conn`: the connection holding the name is
-/// told why and closed, so the name is free for `conn`.
+/// told why and closed, so the name is free for `conn`. Not in cluster mode: there the name is
+/// refused as taken while anyone holds it.
 fn take_over(chat: &mut Chat, conn: ConnId, name: &str, out: &mut Outbox) -> Result<(), Reject> {
+    if chat.config.cluster {
+        // The holder may be on another node: a take-over would change the chat outside the
+        // cluster's log. The name is taken while it is held anywhere (see `core::cluster`).
+        return Err(Reject::NameTaken);
+    }
     let Some(old) = chat.sessions.find(name).filter(|&old| old != conn) else {
         return Err(Reject::NameTaken);
     };
