@@ -71,7 +71,8 @@ use crate::proto::msg::{
 pub enum Shared {
     /// `conn` may take `name`: its node claimed the name's lease; every node admits the user.
     /// If the log holds an earlier Admit of the same name (any case) whose user is still
-    /// online, this one is refused at every node, and its node tells its user the name is taken.
+    /// online, or a ban of the name, this one is refused at every node, and its node tells its
+    /// user why and asks for a name again.
     Admit {
         /// The connection, on the node that published it.
         conn: ConnId,
@@ -99,7 +100,9 @@ pub enum Shared {
     Host(HostCommand),
 }
 
-/// Why the shell could not share something.
+/// Why the shell could not share something. The shell says so only of an entry that is
+/// certainly not in the log (an append whose outcome is unknown is retried, never reported as
+/// unshared): a node that believes an Admit refused while the others apply it would disagree.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Unshared {
     /// The name's lease is held by another node.
@@ -320,11 +323,20 @@ impl Chat {
         registered: bool,
         out: &mut Outbox,
     ) {
-        // The log decides: an earlier Admit of the name whose user is still here wins.
-        let held = self
+        // The log decides: an earlier Admit of the name whose user is still here wins, and a ban
+        // earlier in the log refuses it (its node checked before it had applied the ban).
+        let refusal = if self
             .sessions
             .find(name)
-            .is_some_and(|holder| holder != conn);
+            .is_some_and(|holder| holder != conn)
+        {
+            Some(Reject::NameTaken)
+        } else {
+            self.registry.ban(name).map(|ban| Reject::Banned {
+                name: name.to_owned(),
+                reason: ban.reason.clone(),
+            })
+        };
         match self.sessions.get(conn).map(|session| &session.state) {
             Some(State::Claiming { name: claimed }) if claimed == name => {
                 self.sessions.end_claim(conn);
@@ -333,9 +345,9 @@ impl Chat {
                     .get_mut(conn)
                     .map(|session| std::mem::take(&mut session.held))
                     .unwrap_or_default();
-                if held {
-                    log::info!("{conn}: {name} was admitted first elsewhere");
-                    out.deliver(Recipients::One(conn), ServerMsg::Reject(Reject::NameTaken));
+                if let Some(reject) = refusal {
+                    log::info!("{conn}: {name} refused by the log: {reject}");
+                    out.deliver(Recipients::One(conn), ServerMsg::Reject(reject));
                     out.deliver(Recipients::One(conn), ServerMsg::NamePrompt);
                     // Nothing of it is in the chat; the Left lets the shell drop what it holds
                     // for it (its lease), and is ignored by every node.
@@ -349,14 +361,14 @@ impl Chat {
                     self.handle_message(now, conn, msg, out);
                 }
             }
-            None if !held => {
+            None if refusal.is_none() => {
                 self.sessions
                     .connect(conn, std::net::Ipv4Addr::UNSPECIFIED.into(), false);
                 self.replica.ghosts.insert(conn);
                 self.replica.admitted.insert(conn);
                 self.admit(conn, name, role, registered, out);
             }
-            // A second Admit of a name held, or of a connection that is no claim of it.
+            // An Admit refused, or of a connection that is no claim of it.
             _ => log::debug!("{conn}: Admit of {name} ignored"),
         }
     }
@@ -484,7 +496,10 @@ impl Chat {
     }
 
     /// The chat's state for a node that starts late: the users online `include` says are this
-    /// node's (not ghosts), and every room with its topic, moderators and kept lines.
+    /// node's (not ghosts), and every room with its topic, moderators and kept lines. Made when
+    /// the late node's request is applied from the log, so that the snapshot and the entries
+    /// after the request make up the chat (users being admitted or gone whose Admit or Left
+    /// follows are left out: the entries bring them).
     pub fn snapshot(&self, include: impl Fn(ConnId) -> bool) -> Snapshot {
         let users = self
             .sessions

@@ -33,7 +33,8 @@ struct Node {
     /// What each local connection (and the console) was sent, rendered as text mode does.
     got: BTreeMap<u64, Vec<String>>,
     /// What this node's core sent while applying entries, to everyone (ghosts too, by
-    /// cluster-wide user), as text-mode bytes: the same at every node.
+    /// cluster-wide user), as text-mode bytes and the message itself (line ids and stamps
+    /// included): the same at every node.
     replica: Vec<(User, Vec<u8>)>,
 }
 
@@ -185,8 +186,10 @@ impl Cluster {
                         all.into_iter().collect()
                     }
                 };
-                let bytes = render(&msg);
-                let text = String::from_utf8_lossy(&bytes).trim_end().to_owned();
+                let text_bytes = render(&msg);
+                let text = String::from_utf8_lossy(&text_bytes).trim_end().to_owned();
+                let mut bytes = format!("{msg:?}\n").into_bytes();
+                bytes.extend_from_slice(&text_bytes);
                 for conn in recipients {
                     // What a connection is told before it is admitted (a refused claim) is
                     // this node's alone.
@@ -488,6 +491,32 @@ fn two_admits_of_one_name_in_the_log_the_first_wins_and_the_second_is_refused_at
         }
         c.assert_same_everywhere();
     }
+}
+
+#[test]
+fn an_admit_after_a_ban_in_the_log_is_refused_everywhere() {
+    let mut c = Cluster::new(2);
+    c.join(0, 1, "alice");
+    c.host(
+        0,
+        HostCommand::Moderate(Moderation::Ban {
+            name: "eve".into(),
+            reason: Some("spam".into()),
+        }),
+    );
+    // Node 1 has not applied the ban yet: its own check lets the name through.
+    c.connect(1, 1);
+    c.take(1, 1);
+    c.line(1, 1, "Eve");
+    c.settle();
+    assert_eq!(
+        c.take(1, 1),
+        vec!["[!] the name Eve is banned here: spam", "Enter your name:"]
+    );
+    for k in 0..2 {
+        assert_eq!(c.online(k), vec!["alice"], "node {k}");
+    }
+    c.assert_same_everywhere();
 }
 
 #[test]
