@@ -428,8 +428,10 @@ impl Chat {
 
     /// Takes the state of another node's snapshot, silently: its users as ghosts, its rooms with
     /// their topics, moderators and kept lines (a room this node has with more lines is kept).
-    pub(super) fn restore(&mut self, now: &Now, snapshot: Snapshot) {
+    /// Nobody is told anything; the persistent rooms are saved if they changed.
+    pub(super) fn restore(&mut self, now: &Now, snapshot: Snapshot, out: &mut Outbox) {
         let history = self.config.history;
+        let kept = self.rooms.persistent();
         for room in snapshot.rooms {
             let id = self
                 .rooms
@@ -456,6 +458,11 @@ impl Chat {
             }
         }
         self.rooms.reserve_ids(snapshot.next_room);
+        let rooms = self.rooms.persistent();
+        if rooms != kept {
+            // Made or changed on other nodes while this one was away: kept here too.
+            out.push(Action::SaveRooms { rooms });
+        }
         for user in snapshot.users {
             let conn = user.conn;
             if self.sessions.get(conn).is_some() || self.sessions.find(&user.name).is_some() {

@@ -631,7 +631,11 @@ fn a_late_node_restored_from_snapshots_sees_who_is_online_topics_moderators_and_
         }
         let mut out = Outbox::new();
         late.chat.handle(&c.now, Input::Restore(snapshot), &mut out);
-        assert_eq!(out.drain().count(), 0, "a restore is silent");
+        let told: Vec<Action> = out
+            .drain()
+            .filter(|a| matches!(a, Action::Deliver { .. }))
+            .collect();
+        assert_eq!(told, vec![], "a restore is silent");
     }
     late.applied = c.log.len();
     c.nodes.push(late);
@@ -902,4 +906,43 @@ fn a_registered_name_held_on_another_node_is_refused_as_taken_not_taken_over() {
     for k in 0..2 {
         assert_eq!(c.online(k), vec!["root"], "node {k}");
     }
+}
+
+#[test]
+fn a_restore_of_a_persistent_room_made_elsewhere_keeps_it_here_too() {
+    let c = Cluster::new(1);
+    let mut late = Node::new(&c.now);
+    let topic = TopicState {
+        text: "ops only".into(),
+        by: "root".into(),
+        at: 1_700_000_000,
+    };
+    let ops = RoomState {
+        id: 3,
+        name: "#ops".into(),
+        persistent: true,
+        topic: Some(topic),
+        moderators: vec![],
+        last_seq: 0,
+        history: vec![],
+    };
+    let snapshot = Snapshot {
+        users: vec![],
+        rooms: vec![ops],
+        next_room: 5,
+    };
+    let mut out = Outbox::new();
+    late.chat
+        .handle(&c.now, Input::Restore(snapshot.clone()), &mut out);
+    let actions: Vec<Action> = out.drain().collect();
+    let [Action::SaveRooms { rooms }] = &actions[..] else {
+        panic!("{actions:?}");
+    };
+    let names: Vec<&str> = rooms.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, vec!["#lobby", "#ops"]);
+    assert_eq!(late.chat.rooms.lookup("#OPS"), Some(RoomId(3)));
+    assert_eq!(late.chat.rooms.next_id(), 5);
+    // The same snapshot again changes nothing, and saves nothing.
+    late.chat.handle(&c.now, Input::Restore(snapshot), &mut out);
+    assert_eq!(out.drain().count(), 0);
 }

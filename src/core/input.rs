@@ -94,7 +94,8 @@ pub enum Input {
         why: Unshared,
     },
     /// Cluster mode: the chat's state as other nodes have it, for a node that starts late;
-    /// applied silently, before any entry that follows it in the log.
+    /// applied silently (the only action it may ask for is saving the persistent rooms), before
+    /// any entry that follows it in the log.
     Restore(Snapshot),
     /// Cluster mode: how the cluster is doing; the users are told when it changes.
     Cluster(Health),

@@ -211,7 +211,7 @@ impl Chat {
             Input::History(answer) => cmd::history::answered(self, now, answer, out),
             Input::Applied(shared) => self.apply(now, shared, out),
             Input::Unshared { shared, why } => self.unshared(now, shared, why, out),
-            Input::Restore(snapshot) => self.restore(now, snapshot),
+            Input::Restore(snapshot) => self.restore(now, snapshot, out),
             Input::Cluster(health) => self.health(health, out),
         }
     }
