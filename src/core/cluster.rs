@@ -289,6 +289,21 @@ impl Chat {
         }
     }
 
+    /// This node stops: a Left for every user of it still admitted, for the shell to send
+    /// before it exits.
+    pub(super) fn leave_cluster(&mut self, out: &mut Outbox) {
+        let mut mine: Vec<ConnId> = (self.replica.admitted.iter())
+            .filter(|conn| !self.replica.ghosts.contains(conn))
+            .copied()
+            .collect();
+        mine.sort();
+        for conn in mine {
+            if self.replica.leaving.insert(conn) {
+                out.push(Action::Publish(Shared::Left { conn }));
+            }
+        }
+    }
+
     /// Applies an entry of the cluster's log.
     pub(super) fn apply(&mut self, now: &Now, shared: Shared, out: &mut Outbox) {
         match shared {

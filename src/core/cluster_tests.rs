@@ -946,3 +946,21 @@ fn a_restore_of_a_persistent_room_made_elsewhere_keeps_it_here_too() {
     late.chat.handle(&c.now, Input::Restore(snapshot), &mut out);
     assert_eq!(out.drain().count(), 0);
 }
+
+#[test]
+fn a_node_told_to_exit_publishes_a_left_for_each_of_its_users() {
+    let mut c = Cluster::new(2);
+    c.join(0, 1, "alice");
+    c.join(0, 2, "carol");
+    c.join(1, 1, "bob");
+    c.take(1, 1);
+    c.host(0, HostCommand::Exit);
+    assert!(
+        c.got(0, 1).iter().any(|l| l.contains("shutting down")),
+        "{:?}",
+        c.got(0, 1)
+    );
+    c.settle();
+    assert_eq!(c.online(1), vec!["bob"]);
+    assert_eq!(c.take(1, 1), vec!["[*] alice exited.", "[*] carol exited."]);
+}

@@ -24,7 +24,8 @@ pub use output::{Action, CloseReason, Outbox, Recipients};
 
 use crate::accounts::model::{Registry, Role};
 use crate::proto::msg::{
-    ClientMsg, Departure, Event, LeaveKind, LineId, Reject, RoomLine, ServerMsg, WELCOME_NAMES,
+    ClientMsg, Departure, Event, HostCommand, LeaveKind, LineId, Reject, RoomLine, ServerMsg,
+    WELCOME_NAMES,
 };
 use crate::proto::DecodeError;
 use rooms::{RoomConfig, RoomId, Rooms};
@@ -199,6 +200,11 @@ impl Chat {
                     self.announce_leave(conn, name, LeaveKind::Exited, None, out);
                 }
                 cmd::auth::forget_checks(self, now, conn, out);
+            }
+            Input::Host(HostCommand::Exit) if self.config.cluster => {
+                // The other nodes see this node's users leave now, not when its heartbeat ends.
+                self.leave_cluster(out);
+                host::handle(self, now, HostCommand::Exit, out)
             }
             Input::Host(command) if self.config.cluster && cluster::is_shared_host(&command) => {
                 out.push(Action::Publish(cluster::Shared::Host(command)))
