@@ -431,6 +431,16 @@ impl Chat {
                     self.handle_message(now, conn, msg, out);
                 }
             }
+            Shared::Said {
+                conn,
+                msg: ClientMsg::Command(Command::Quit { reason }),
+            } if self.sessions.name_of(conn).is_some() => {
+                // Leaving needs no log: the connection closes, and its Left waits in the shell
+                // until the log is back (the others see the user exit then).
+                out.deliver(Recipients::One(conn), ServerMsg::Bye);
+                let why = CloseReason::Quit(reason);
+                out.push(Action::Close { conn, why });
+            }
             Shared::Said { conn, .. } => {
                 if self.sessions.name_of(conn).is_some() {
                     out.deliver(Recipients::One(conn), ServerMsg::Reject(Reject::Degraded));

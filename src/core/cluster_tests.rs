@@ -689,7 +689,9 @@ fn degraded_the_users_are_told_and_their_lines_and_names_refused_until_whole_aga
     let mut c = Cluster::new(2);
     c.join(0, 1, "alice");
     c.join(1, 1, "bob");
+    c.join(0, 3, "dora");
     c.take(0, 1);
+    c.take(1, 1);
     c.degraded = true;
     c.feed(0, Input::Cluster(Health::Degraded));
     assert_eq!(
@@ -717,6 +719,11 @@ fn degraded_the_users_are_told_and_their_lines_and_names_refused_until_whole_aga
             text: "kept".into(),
         },
     );
+    // Leaving works without the log: the connection closes, its Left is kept.
+    c.take(0, 3);
+    c.line(0, 3, "/quit later");
+    assert_eq!(c.take(0, 3), vec!["[*] Bye."]);
+    assert!(!c.nodes[0].open.contains(&3));
     c.settle();
     assert_eq!(c.got(1, 1), Vec::<String>::new(), "nothing crossed");
     // Whole again: what was kept is sent, the users are told.
@@ -727,13 +734,22 @@ fn degraded_the_users_are_told_and_their_lines_and_names_refused_until_whole_aga
     c.settle();
     assert_eq!(
         c.take(0, 1),
-        vec!["[*] The chat is whole again.", "[12:34:56] Host > kept"]
+        vec![
+            "[*] The chat is whole again.",
+            "[12:34:56] Host > kept",
+            "[*] dora exited."
+        ]
     );
+    assert_eq!(c.online(1), vec!["alice", "bob"]);
     c.line(0, 1, "anyone there?");
     c.settle();
     assert_eq!(
         c.take(1, 1),
-        vec!["[12:34:56] Host > kept", "[12:34:56] alice > anyone there?"]
+        vec![
+            "[12:34:56] Host > kept",
+            "[*] dora exited.",
+            "[12:34:56] alice > anyone there?"
+        ]
     );
 }
 
