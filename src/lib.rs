@@ -14,7 +14,8 @@
 //!   capabilities, the nick, which command the core's replies answer).
 //! - [`core`]: the chat. [`core::Chat::handle`] takes one [`core::Input`] and the time, changes the
 //!   room, and appends [`core::Action`]s (deliver this to these, close that, stop) to an outbox.
-//!   Every chat rule lives and is tested here.
+//!   Every chat rule lives and is tested here. [`core::cluster`] is its cluster mode: what changes
+//!   the chat is published to one ordered log and applied from it, identically at every node.
 //! - [`server`]: the mio shell. One `Poll` over the listener, the console, signals and every client;
 //!   bounded buffers; write interest only while output is pending; timers as the poll timeout.
 //!   [`server::stack`] holds each connection's sans-IO layers below the codecs: the sniffer that
