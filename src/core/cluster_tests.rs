@@ -980,3 +980,139 @@ fn a_node_told_to_exit_publishes_a_left_for_each_of_its_users() {
     assert_eq!(c.online(1), vec!["bob"]);
     assert_eq!(c.take(1, 1), vec!["[*] alice exited.", "[*] carol exited."]);
 }
+
+#[test]
+fn three_admits_of_one_name_in_the_log_have_exactly_one_winner() {
+    let mut c = Cluster::new(3);
+    c.leases = None;
+    for (k, name) in ["carol", "CAROL", "Carol"].iter().enumerate() {
+        c.connect(k, 1);
+        c.take(k, 1);
+        c.line(k, 1, name);
+    }
+    c.settle();
+    let welcomed: Vec<usize> = (0..3)
+        .filter(|&k| c.got(k, 1).iter().any(|l| l.starts_with("[*] Welcome,")))
+        .collect();
+    assert_eq!(welcomed, vec![0], "the first in the log");
+    for k in 0..3 {
+        assert_eq!(c.online(k), vec!["carol"], "node {k}");
+    }
+    c.assert_same_everywhere();
+}
+
+/// A small xorshift generator: the same run every time.
+struct Dice(u64);
+
+impl Dice {
+    fn roll(&mut self, sides: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % sides as u64) as usize
+    }
+}
+
+/// After the log is applied everywhere: every node has the same users, each name once, and each
+/// user is an open connection of exactly one node, under that name.
+fn assert_one_chat(c: &Cluster) {
+    let online = c.online(0);
+    let mut keys: Vec<String> = online.iter().map(|n| n.to_lowercase()).collect();
+    keys.dedup();
+    assert_eq!(keys.len(), online.len(), "a name held twice: {online:?}");
+    for (k, node) in c.nodes.iter().enumerate() {
+        assert_eq!(c.online(k), online, "node {k}");
+        let chatting: Vec<ConnId> = (node.chat.sessions.iter())
+            .filter(|(_, s)| matches!(s.state, State::Chatting { .. }))
+            .map(|(&conn, _)| conn)
+            .collect();
+        assert_eq!(chatting.len(), online.len(), "node {k}: {chatting:?}");
+        for conn in chatting {
+            let name = node.chat.sessions.name_of(conn).map(str::to_owned);
+            let (home, id) = node.global(k, conn);
+            let there = &c.nodes[home];
+            assert!(there.open.contains(&id), "{name:?} has no connection");
+            assert_eq!(
+                there.chat.sessions.name_of(ConnId(id)).map(str::to_owned),
+                name
+            );
+        }
+    }
+}
+
+#[test]
+fn random_runs_on_three_nodes_stay_one_chat_with_the_same_deliveries_everywhere() {
+    let names = ["ann", "Ann", "bo", "BO", "cy", "dee", "eve", "fay"];
+    let lines = [
+        "hello",
+        "/join #a",
+        "/join #b",
+        "/part",
+        "/me nods",
+        "/topic news",
+        "/away busy",
+        "/back",
+        "/users",
+        "/who",
+        "/dm bo hi",
+        "/dm ann yo",
+        "/mod cy",
+        "/remove dee",
+        "/quit",
+    ];
+    for (run, leases) in [(1u64, true), (2, false), (3, true), (4, false)] {
+        let mut dice = Dice(0x9e37_79b9_7f4a_7c15 ^ run);
+        let mut c = Cluster::new(3);
+        if !leases {
+            c.leases = None;
+        }
+        let mut next_id = [1u64; 3];
+        for _ in 0..500 {
+            let k = dice.roll(3);
+            let open: Vec<u64> = c.nodes[k].open.iter().copied().collect();
+            match dice.roll(10) {
+                0 | 1 => {
+                    let id = next_id[k];
+                    next_id[k] += 1;
+                    c.connect(k, id);
+                    c.line(k, id, names[dice.roll(names.len())]);
+                }
+                2 if !open.is_empty() => c.disconnect(k, open[dice.roll(open.len())]),
+                3 => c.host(
+                    k,
+                    HostCommand::Moderate(Moderation::Kick {
+                        name: names[dice.roll(names.len())].into(),
+                        reason: None,
+                    }),
+                ),
+                4 => c.settle(),
+                _ if !open.is_empty() => {
+                    let id = open[dice.roll(open.len())];
+                    c.line(k, id, lines[dice.roll(lines.len())]);
+                }
+                _ => {}
+            }
+        }
+        c.settle();
+        assert_one_chat(&c);
+        c.assert_same_everywhere();
+        // Not a run where nothing happened: many entries, many users in and out.
+        let admits = (c.log.iter())
+            .filter(|(_, e)| matches!(e, Shared::Admit { .. }))
+            .count();
+        let lefts = (c.log.iter())
+            .filter(|(_, e)| matches!(e, Shared::Left { .. }))
+            .count();
+        let taken = (c.nodes.iter().flat_map(|n| n.got.values().flatten()))
+            .filter(|l| l.starts_with("[!] name taken"))
+            .count();
+        eprintln!(
+            "run {run}: {} entries, {admits} admits, {lefts} lefts, {taken} names refused",
+            c.log.len()
+        );
+        assert!(
+            c.log.len() > 150 && admits >= 20 && lefts >= 10,
+            "run {run}"
+        );
+    }
+}

@@ -299,6 +299,13 @@ impl Sessions {
         self.names.values().copied()
     }
 
+    /// Every connection with its session.
+    pub fn iter(&self) -> impl Iterator<Item = (&ConnId, &Session)> {
+        self.sessions
+            .iter()
+            .map(|(conn, session)| (conn, &**session))
+    }
+
     /// Every connection with its session, to bring roles up to date after the accounts changed.
     pub fn iter_mut(&mut self) -> impl Iterator<Item = (&ConnId, &mut Session)> {
         self.sessions
