@@ -47,6 +47,12 @@
 //! owner logs in once the old session is gone (its Left, or its node declared gone). The core
 //! has no renames.
 //!
+//! **Only the log decides.** Each node keeps its own accounts file, so nodes' accounts and bans
+//! may differ; nothing of them may make nodes disagree. An Admit is refused only for a name the
+//! log has someone under; a name banned after its node checked it is let in and then cut off by
+//! its node (closed, so its Left follows); a node reading its accounts again leaves the roles of
+//! users online as their Admit (or a GRANT through the log) made them.
+//!
 //! **Known limits**: the crowd notices of rooms of more than `crowd` members are told on each
 //! node's own tick, so they may group names differently at different nodes; `/register` and
 //! `/passwd` change the accounts of the node they were typed on only (accounts in the cluster
@@ -71,8 +77,9 @@ use crate::proto::msg::{
 pub enum Shared {
     /// `conn` may take `name`: its node claimed the name's lease; every node admits the user.
     /// If the log holds an earlier Admit of the same name (any case) whose user is still
-    /// online, or a ban of the name, this one is refused at every node, and its node tells its
-    /// user why and asks for a name again.
+    /// online, this one is refused at every node, and its node tells its user the name is taken
+    /// and asks again. (A name banned meanwhile is admitted, then cut off by its node, whose Left
+    /// follows: nodes' own accounts may differ, so only the log decides who is in.)
     Admit {
         /// The connection, on the node that published it.
         conn: ConnId,
@@ -338,20 +345,13 @@ impl Chat {
         registered: bool,
         out: &mut Outbox,
     ) {
-        // The log decides: an earlier Admit of the name whose user is still here wins, and a ban
-        // earlier in the log refuses it (its node checked before it had applied the ban).
-        let refusal = if self
+        // The log decides: an earlier Admit of the name whose user is still here wins. Nothing
+        // of this node's own (its accounts and bans may differ from another's) refuses an Admit:
+        // every node admits the same users.
+        let held = self
             .sessions
             .find(name)
-            .is_some_and(|holder| holder != conn)
-        {
-            Some(Reject::NameTaken)
-        } else {
-            self.registry.ban(name).map(|ban| Reject::Banned {
-                name: name.to_owned(),
-                reason: ban.reason.clone(),
-            })
-        };
+            .is_some_and(|holder| holder != conn);
         match self.sessions.get(conn).map(|session| &session.state) {
             Some(State::Claiming { name: claimed }) if claimed == name => {
                 self.sessions.end_claim(conn);
@@ -360,9 +360,9 @@ impl Chat {
                     .get_mut(conn)
                     .map(|session| std::mem::take(&mut session.held))
                     .unwrap_or_default();
-                if let Some(reject) = refusal {
-                    log::info!("{conn}: {name} refused by the log: {reject}");
-                    out.deliver(Recipients::One(conn), ServerMsg::Reject(reject));
+                if held {
+                    log::info!("{conn}: {name} was admitted first elsewhere");
+                    out.deliver(Recipients::One(conn), ServerMsg::Reject(Reject::NameTaken));
                     out.deliver(Recipients::One(conn), ServerMsg::NamePrompt);
                     // Nothing of it is in the chat; the Left lets the shell drop what it holds
                     // for it (its lease), and is ignored by every node.
@@ -370,20 +370,40 @@ impl Chat {
                 } else {
                     self.replica.admitted.insert(conn);
                     self.admit(conn, name, role, registered, out);
+                    if let Some(ban) = self.registry.ban(name) {
+                        // Banned while its Admit was on its way: it is in the chat at every
+                        // node now, so it leaves as anyone does, through the log: its connection
+                        // closes here and its Left follows.
+                        let (by, reason) = (ban.by.clone(), ban.reason.clone());
+                        log::info!("{conn}: {name} was banned by {by} meanwhile");
+                        let banned = Notice::Banned {
+                            name: name.to_owned(),
+                            by: by.clone(),
+                            reason: reason.clone(),
+                        };
+                        out.deliver(Recipients::One(conn), ServerMsg::Notice(banned));
+                        let kicked = ServerMsg::Kicked {
+                            by: by.clone(),
+                            reason: reason.clone(),
+                        };
+                        out.deliver(Recipients::One(conn), kicked);
+                        let why = CloseReason::Kicked { by, reason };
+                        return out.push(Action::Close { conn, why });
+                    }
                 }
                 // What was typed meanwhile is read now: chat once joined, else the next name.
                 for msg in waiting {
                     self.handle_message(now, conn, msg, out);
                 }
             }
-            None if refusal.is_none() => {
+            None if !held => {
                 self.sessions
                     .connect(conn, std::net::Ipv4Addr::UNSPECIFIED.into(), false);
                 self.replica.ghosts.insert(conn);
                 self.replica.admitted.insert(conn);
                 self.admit(conn, name, role, registered, out);
             }
-            // An Admit refused, or of a connection that is no claim of it.
+            // A second Admit of a name held, or of a connection that is no claim of it.
             _ => log::debug!("{conn}: Admit of {name} ignored"),
         }
     }

@@ -345,9 +345,17 @@ impl Cluster {
     /// Asserts that every node computed the same deliveries from the log, byte for byte and in
     /// the same order, for every user (and for its own console).
     fn assert_same_everywhere(&self) {
+        self.assert_same_everywhere_but(None);
+    }
+
+    /// The same, but for what `except` was told by its own node alone (a cut-off).
+    fn assert_same_everywhere_but(&self, except: Option<User>) {
         let per_user = |me: usize| -> BTreeMap<User, Vec<Vec<u8>>> {
             let mut users: BTreeMap<User, Vec<Vec<u8>>> = BTreeMap::new();
             for ((node, conn), bytes) in &self.nodes[me].replica {
+                if Some((*node, *conn)) == except {
+                    continue;
+                }
                 let user = if *conn == CONSOLE && *node == me {
                     (usize::MAX, CONSOLE)
                 } else {
@@ -494,7 +502,7 @@ fn two_admits_of_one_name_in_the_log_the_first_wins_and_the_second_is_refused_at
 }
 
 #[test]
-fn an_admit_after_a_ban_in_the_log_is_refused_everywhere() {
+fn an_admit_after_a_ban_in_the_log_is_let_in_everywhere_then_cut_off_by_its_node() {
     let mut c = Cluster::new(2);
     c.join(0, 1, "alice");
     c.host(
@@ -508,14 +516,53 @@ fn an_admit_after_a_ban_in_the_log_is_refused_everywhere() {
     c.connect(1, 1);
     c.take(1, 1);
     c.line(1, 1, "Eve");
+    c.line(1, 1, "typed meanwhile");
     c.settle();
+    let got = c.take(1, 1);
     assert_eq!(
-        c.take(1, 1),
-        vec!["[!] the name Eve is banned here: spam", "Enter your name:"]
+        got[1..],
+        [
+            "[*] You have been banned by Host (spam): the name Eve is refused here from now on.",
+            "[!] You have been kicked out by Host. (spam)"
+        ],
+        "{got:#?}"
     );
+    assert!(!c.nodes[1].open.contains(&1), "cut off");
     for k in 0..2 {
         assert_eq!(c.online(k), vec!["alice"], "node {k}");
     }
+    assert_eq!(
+        c.take(0, 1),
+        vec!["[*] Eve entered.", "[*] Eve exited."],
+        "what she typed was not said"
+    );
+    c.assert_same_everywhere_but(Some((1, 1)));
+}
+
+#[test]
+fn the_log_alone_decides_who_is_in_whatever_a_node_s_own_bans() {
+    use crate::accounts::model::{Ban, Change};
+    let mut c = Cluster::new(2);
+    // Node 0's accounts file bans eve; node 1's does not (each node its own data directory).
+    let mut registry = Registry::default();
+    registry.apply(&Change::PutBan(Ban {
+        name: "eve".into(),
+        by: "root".into(),
+        at: 0,
+        reason: None,
+    }));
+    c.nodes[0].chat.replace_registry(registry);
+    c.join(0, 1, "alice");
+    c.join(1, 1, "eve");
+    c.line(1, 1, "hi from eve");
+    c.settle();
+    for k in 0..2 {
+        assert_eq!(c.online(k), vec!["alice", "eve"], "node {k}");
+    }
+    assert_eq!(
+        chat_lines(&c.take(0, 1)),
+        vec!["[12:34:56] eve > hi from eve"]
+    );
     c.assert_same_everywhere();
 }
 
@@ -1115,4 +1162,40 @@ fn random_runs_on_three_nodes_stay_one_chat_with_the_same_deliveries_everywhere(
             "run {run}"
         );
     }
+}
+
+#[test]
+fn a_node_reading_other_accounts_still_judges_an_admin_s_commands_as_the_others_do() {
+    use crate::accounts::model::{Account, Change};
+    let mut c = Cluster::new(2);
+    let mut registry = Registry::default();
+    registry.apply(&Change::PutAccount(Account {
+        name: "root".into(),
+        role: Role::Admin,
+        password_hash: "$argon2id$x".into(),
+    }));
+    for node in &mut c.nodes {
+        node.chat.replace_registry(registry.clone());
+    }
+    c.join(0, 1, "alice");
+    c.connect(1, 1);
+    c.line(1, 1, "root");
+    c.line(1, 1, "the password");
+    c.feed(
+        1,
+        Input::PasswordDone {
+            conn: ConnId(1),
+            outcome: crate::core::PasswordOutcome::Verified,
+        },
+    );
+    c.settle();
+    // Node 0 reads an accounts file without root (edited there alone, then SIGHUP).
+    c.feed(0, Input::RegistryLoaded(Registry::default()));
+    c.line(1, 1, "/kick alice");
+    c.settle();
+    for k in 0..2 {
+        assert_eq!(c.online(k), vec!["root"], "node {k}");
+    }
+    assert!(!c.nodes[0].open.contains(&1), "alice was cut at her node");
+    c.assert_same_everywhere();
 }

@@ -788,8 +788,14 @@ impl Chat {
     }
 
     /// Takes accounts read again from disk, bringing the roles of users online up to date.
+    ///
+    /// In cluster mode the roles of users online stay as the log made them: this node's
+    /// accounts may differ from another's, and every node must judge a user's commands alike.
     fn replace_registry(&mut self, registry: Registry) {
         self.registry = registry;
+        if self.config.cluster {
+            return;
+        }
         for (_, session) in self.sessions.iter_mut() {
             let State::Chatting { name } = &session.state else {
                 continue;
