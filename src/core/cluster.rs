@@ -53,11 +53,15 @@
 //! its node (closed, so its Left follows); a node reading its accounts again leaves the roles of
 //! users online as their Admit (or a GRANT through the log) made them.
 //!
-//! **Known limits**: the crowd notices of rooms of more than `crowd` members are told on each
-//! node's own tick, so they may group names differently at different nodes; `/register` and
-//! `/passwd` change the accounts of the node they were typed on only (accounts in the cluster
-//! are the shell's business); line ids carry [`ChatConfig::epoch`](super::ChatConfig::epoch),
-//! which must be the same at every node for a web client to resume on another node.
+//! **Known limits**:
+//! - the crowd notices of rooms of more than `crowd` members are told on each node's own tick,
+//!   so they may group names differently at different nodes (who is in a room does not differ);
+//! - `/register` and `/passwd` change the accounts of the node they were typed on only, and
+//!   GRANT (and an admin's checks against the last admin) read the node's own accounts: a
+//!   cluster needs the same accounts at every node until they live in the cluster itself;
+//! - line ids carry [`ChatConfig::epoch`](super::ChatConfig::epoch), which must be the same at
+//!   every node for a web client to resume on another node (and for the nodes' deliveries to be
+//!   the same byte for byte).
 
 use std::collections::HashSet;
 
