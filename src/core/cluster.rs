@@ -61,7 +61,8 @@
 //!   cluster needs the same accounts at every node until they live in the cluster itself;
 //! - line ids carry [`ChatConfig::epoch`](super::ChatConfig::epoch), which must be the same at
 //!   every node for a web client to resume on another node (and for the nodes' deliveries to be
-//!   the same byte for byte).
+//!   the same byte for byte): a node restored from a snapshot takes the snapshot's, but nodes
+//!   that started together, with no snapshot of each other, need the shell to give them one.
 
 use std::collections::HashSet;
 
@@ -132,6 +133,11 @@ pub struct Snapshot {
     pub rooms: Vec<RoomState>,
     /// The id the next room made gets (so that every node numbers rooms alike).
     pub next_room: u32,
+    /// The cluster's run for line ids ([`ChatConfig::epoch`](super::ChatConfig::epoch)): a node
+    /// restored from the snapshot numbers lines as the others do, so that a web client may resume
+    /// on any node (0: none given).
+    #[serde(default)]
+    pub epoch: u64,
 }
 
 /// One user online, in a [`Snapshot`].
@@ -507,6 +513,9 @@ impl Chat {
             }
         }
         self.rooms.reserve_ids(snapshot.next_room);
+        if snapshot.epoch != 0 {
+            self.config.epoch = snapshot.epoch;
+        }
         let rooms = self.rooms.persistent();
         if rooms != kept {
             // Made or changed on other nodes while this one was away: kept here too.
@@ -609,6 +618,7 @@ impl Chat {
             users,
             rooms,
             next_room: self.rooms.next_id(),
+            epoch: self.config.epoch,
         }
     }
 }

@@ -667,8 +667,10 @@ fn a_late_node_restored_from_snapshots_sees_who_is_online_topics_moderators_and_
     c.settle();
     c.line(0, 1, "second dev line");
     c.settle();
-    // The late node: a snapshot from each live node, its users mapped to ghosts.
+    // The late node (a run of its own, as the shell draws one at each start): a snapshot from
+    // each live node, its users mapped to ghosts.
     let mut late = Node::new(&c.now);
+    late.chat.config.epoch = 99;
     let k = c.nodes.len();
     for j in 0..k {
         let node = &c.nodes[j];
@@ -993,6 +995,7 @@ fn a_restore_of_a_persistent_room_made_elsewhere_keeps_it_here_too() {
         users: vec![],
         rooms: vec![ops],
         next_room: 5,
+        epoch: 0,
     };
     let mut out = Outbox::new();
     late.chat
