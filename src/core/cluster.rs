@@ -224,6 +224,13 @@ pub(super) struct Replica {
     leaving: HashSet<ConnId>,
 }
 
+impl Replica {
+    /// Whether `conn` was admitted through the log (and its Left not applied yet).
+    pub(super) fn is_admitted(&self, conn: ConnId) -> bool {
+        self.admitted.contains(&conn)
+    }
+}
+
 /// Whether a joined user's `msg` goes through the log: everything but what must stay on its node
 /// (see the module doc).
 pub(super) fn is_shared(msg: &ClientMsg) -> bool {

@@ -1202,3 +1202,35 @@ fn a_node_reading_other_accounts_still_judges_an_admin_s_commands_as_the_others_
     assert!(!c.nodes[0].open.contains(&1), "alice was cut at her node");
     c.assert_same_everywhere();
 }
+
+#[test]
+fn a_user_cut_off_for_unreadable_input_leaves_through_the_log_like_anyone() {
+    let mut c = Cluster::new(2);
+    c.join(0, 1, "alice");
+    c.join(0, 2, "bob");
+    c.join(1, 1, "carol");
+    c.take(0, 2);
+    let error = crate::proto::DecodeError::FrameTooLong {
+        len: 1 << 20,
+        max: 1 << 16,
+    };
+    c.feed(
+        0,
+        Input::BadInput {
+            conn: ConnId(1),
+            error,
+        },
+    );
+    assert!(!c.nodes[0].open.contains(&1), "cut off");
+    assert_eq!(
+        c.got(0, 2),
+        Vec::<String>::new(),
+        "told with the others, not before"
+    );
+    c.settle();
+    assert_eq!(c.take(0, 2), vec!["[*] alice exited."]);
+    for k in 0..2 {
+        assert_eq!(c.online(k), vec!["bob", "carol"], "node {k}");
+    }
+    c.assert_same_everywhere();
+}

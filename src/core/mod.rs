@@ -401,13 +401,7 @@ impl Chat {
             return;
         }
         if error.is_fatal() {
-            return self.close(
-                conn,
-                CloseReason::BadInput(error),
-                LeaveKind::Exited,
-                None,
-                out,
-            );
+            return self.cut(conn, CloseReason::BadInput(error), out);
         }
         session.bad_inputs = session.bad_inputs.saturating_add(1);
         if session.bad_inputs >= self.config.max_bad_input {
@@ -419,14 +413,18 @@ impl Chat {
                 Recipients::One(conn),
                 ServerMsg::Reject(Reject::TooMuchBadInput),
             );
-            self.close(
-                conn,
-                CloseReason::TooMuchBadInput,
-                LeaveKind::Exited,
-                None,
-                out,
-            );
+            self.cut(conn, CloseReason::TooMuchBadInput, out);
         }
+    }
+
+    /// Closes `conn` for a reason of its own input, as [`Chat::close`] does; but in cluster mode
+    /// a user admitted through the log is only cut off here: its Left, published when the
+    /// connection is gone, takes it out at every node.
+    fn cut(&mut self, conn: ConnId, why: CloseReason, out: &mut Outbox) {
+        if self.config.cluster && self.replica.is_admitted(conn) {
+            return out.push(Action::Close { conn, why });
+        }
+        self.close(conn, why, LeaveKind::Exited, None, out);
     }
 
     /// Puts `conn` in the room as `name` (in cluster mode: claims the name, and asks for the
