@@ -53,9 +53,13 @@
 //! its node (closed, so its Left follows); a node reading its accounts again leaves the roles of
 //! users online as their Admit (or a GRANT through the log) made them.
 //!
+//! **Crowds.** The joins and leaves of a room of more than `crowd` members are gathered as on
+//! one server, but told by the log's time rather than this node's ticks: before an entry is
+//! applied, the crowds gathered a window or more before its stamp are told. Every node groups
+//! the names alike; a crowd is told when the next entry comes (any user's, any room's), so in a
+//! cluster where nothing happens for a while it waits for it.
+//!
 //! **Known limits**:
-//! - the crowd notices of rooms of more than `crowd` members are told on each node's own tick,
-//!   so they may group names differently at different nodes (who is in a room does not differ);
 //! - `/register` and `/passwd` change the accounts of the node they were typed on only, and
 //!   GRANT (and an admin's checks against the last admin) read the node's own accounts: a
 //!   cluster needs the same accounts at every node until they live in the cluster itself;
@@ -65,6 +69,7 @@
 //!   that started together, with no snapshot of each other, need the shell to give them one.
 
 use std::collections::HashSet;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -231,6 +236,18 @@ impl Replica {
     }
 }
 
+/// The log's time `unix` (an entry's stamp) as an instant of this node's clock: any two such
+/// instants are as far apart as the stamps, so what is due by one is the same at every node.
+fn log_time(started: Instant, unix: i64) -> Instant {
+    /// Stamps are later than this (2020); an earlier one counts as this.
+    const SINCE: i64 = 1_600_000_000;
+    let secs = u64::try_from(unix.saturating_sub(SINCE)).unwrap_or(0);
+    // A stamp no clock can hold (a damaged entry) counts as the start: never a panic.
+    started
+        .checked_add(Duration::from_secs(secs))
+        .unwrap_or(started)
+}
+
 /// Whether a joined user's `msg` goes through the log: everything but what must stay on its node
 /// (see the module doc).
 pub(super) fn is_shared(msg: &ClientMsg) -> bool {
@@ -330,6 +347,12 @@ impl Chat {
 
     /// Applies an entry of the cluster's log.
     pub(super) fn apply(&mut self, now: &Now, shared: Shared, out: &mut Outbox) {
+        // The rules that gather joins and leaves of crowded rooms run on the entry's time, the
+        // same at every node: the crowds due by it are told before the entry is applied.
+        self.now = log_time(self.started, now.stamp.unix);
+        for room in self.rooms.crowds_due(self.now) {
+            self.tell_crowd(room, out);
+        }
         match shared {
             Shared::Admit {
                 conn,

@@ -40,9 +40,13 @@ struct Node {
 
 impl Node {
     fn new(now: &Now) -> Node {
+        Node::with_config(now, ChatConfig::default())
+    }
+
+    fn with_config(now: &Now, config: ChatConfig) -> Node {
         let config = ChatConfig {
             cluster: true,
-            ..ChatConfig::default()
+            ..config
         };
         Node {
             chat: Chat::new(config, Registry::default(), now.instant),
@@ -118,12 +122,18 @@ struct Cluster {
 
 impl Cluster {
     fn new(nodes: usize) -> Cluster {
+        Cluster::with_config(nodes, ChatConfig::default())
+    }
+
+    fn with_config(nodes: usize, config: ChatConfig) -> Cluster {
         let now = Now {
             instant: Instant::now(),
             stamp: Stamp::new(1_700_000_000, 12, 34, 56),
         };
         Cluster {
-            nodes: (0..nodes).map(|_| Node::new(&now)).collect(),
+            nodes: (0..nodes)
+                .map(|_| Node::with_config(&now, config.clone()))
+                .collect(),
             log: Vec::new(),
             now,
             leases: Some(HashMap::new()),
@@ -1232,5 +1242,58 @@ fn a_user_cut_off_for_unreadable_input_leaves_through_the_log_like_anyone() {
     for k in 0..2 {
         assert_eq!(c.online(k), vec!["bob", "carol"], "node {k}");
     }
+    c.assert_same_everywhere();
+}
+
+#[test]
+fn a_crowded_room_s_joins_are_told_by_the_log_s_time_alike_at_every_node() {
+    let config = ChatConfig {
+        rooms: crate::core::rooms::RoomConfig {
+            crowd: 2,
+            ..Default::default()
+        },
+        ..ChatConfig::default()
+    };
+    let mut c = Cluster::with_config(2, config);
+    c.join(0, 1, "alice");
+    c.join(1, 1, "bob");
+    c.join(0, 2, "carol");
+    for node in &mut c.nodes {
+        node.replica.clear();
+    }
+    c.take(0, 1);
+    c.take(1, 1);
+    // Two more join, a second apart, at different nodes.
+    c.connect(0, 3);
+    c.line(0, 3, "dave");
+    c.settle();
+    c.now.stamp = Stamp::new(1_700_000_001, 12, 34, 57);
+    c.connect(1, 2);
+    c.line(1, 2, "erin");
+    c.settle();
+    // Node 0's clock says the window is over long before node 1's does: no matter.
+    let mut later = c.now;
+    later.instant += std::time::Duration::from_secs(5);
+    let mut out = Outbox::new();
+    c.nodes[0].chat.handle(&later, Input::Tick, &mut out);
+    assert_eq!(out.drain().count(), 0, "ticks tell no crowd in a cluster");
+    assert!(c.nodes[0].chat.rooms.next_deadline().is_some(), "gathered");
+    // Erin's Admit, a second on, told carol's and dave's; the next entry, two seconds on,
+    // tells erin's.
+    c.now.stamp = Stamp::new(1_700_000_003, 12, 34, 59);
+    c.line(1, 1, "hello");
+    c.settle();
+    let told = |k: usize, id: u64| -> Vec<String> {
+        c.got(k, id)
+            .into_iter()
+            .filter(|l| l.contains("entered"))
+            .collect()
+    };
+    assert_eq!(
+        told(0, 1),
+        vec!["[*] carol and dave entered.", "[*] erin entered."],
+        "each crowd told at the first entry a window after it"
+    );
+    assert_eq!(told(1, 1), told(0, 1));
     c.assert_same_everywhere();
 }

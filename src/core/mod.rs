@@ -226,7 +226,8 @@ impl Chat {
     pub fn next_deadline(&self) -> Option<Instant> {
         let names = self.name_deadlines.front().map(|&(deadline, _)| deadline);
         let checks = self.held_checks.iter().filter_map(|held| held.until).min();
-        let crowds = self.rooms.next_deadline();
+        // In cluster mode crowds are told by the log's time, not by ticks (see `cluster`).
+        let crowds = self.rooms.next_deadline().filter(|_| !self.config.cluster);
         names.into_iter().chain(checks).chain(crowds).min()
     }
 
@@ -376,6 +377,9 @@ impl Chat {
         }
         self.logins.prune(now.instant);
         cmd::auth::release_checks(self, now, out);
+        if self.config.cluster {
+            return;
+        }
         for room in self.rooms.crowds_due(now.instant) {
             self.tell_crowd(room, out);
         }
