@@ -3,9 +3,8 @@
 //! With [`ChatConfig::cluster`](super::ChatConfig::cluster) on, the core does not change what is
 //! shared (who is online, rooms, topics, moderators, away marks, the lines said) when a local
 //! input asks for it: it asks the shell to append a [`Shared`] entry to the cluster's log
-//! ([`Action::Publish`]), and applies it when the entry comes back from
-//! the log ([`Input::Applied`](super::Input::Applied)), in the log's order, as every other node
-//! does. The core is deterministic, so every node holds the same chat. Users of other nodes are
+//! ([`Action::Publish`]), and applies it when the entry comes back from the log
+//! ([`Input::Applied`](super::Input::Applied)), in the log's order, as every other node does. The core is deterministic, so every node holds the same chat. Users of other nodes are
 //! **ghost sessions** here: joined, with no connection of this node; what the core sends them the
 //! shell drops (their own node delivers it to them).
 //!
@@ -39,7 +38,10 @@
 //! 5. The connection goes (or is closed by an applied kick or `/quit`): `Publish(Left)`; the
 //!    session stays, connectionless, until the Left is applied: then it leaves everywhere
 //!    (`[*] NAME exited.`, unless a kick told it already). A connection gone while claiming
-//!    publishes a Left too, so that its Admit, if it reached the log, is undone.
+//!    publishes a Left too, so that its Admit, if it reached the log, is undone. A user this
+//!    node cuts off for a reason of its own (unreadable input, a ban that came meanwhile) is only
+//!    closed: the Left does the rest. `EXIT` publishes a Left for each of this node's users, and
+//!    a `/quit` the log cannot take (degraded) closes at once, its Left kept by the shell.
 //!
 //! **Take-over of a registered name**: on one server the right password takes a registered name
 //! over from the connection holding it. In a cluster that would close a session (maybe of
