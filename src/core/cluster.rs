@@ -111,6 +111,13 @@ pub enum Shared {
         msg: ClientMsg,
     },
     /// A joined user's connection is gone (or a connection whose Admit was published is gone).
+    ///
+    /// When the log says a node is gone, every node applies a Left for each of that node's users
+    /// right there, in the log's order: the others for its ghosts, and the node itself (should
+    /// it read it) for its own users, still connected or not; the core closes those still
+    /// connected ([`CloseReason::Gone`]). A node that only closed its connections would keep its
+    /// users in its chat until their own Lefts came, and refuse meanwhile an Admit of one of
+    /// their names that every other node takes: it would no longer hold the same chat.
     Left {
         /// Whose.
         conn: ConnId,

@@ -265,9 +265,15 @@ impl Cluster {
 
     /// Applies the log at every node until nothing more is published.
     fn settle(&mut self) {
+        let all: Vec<usize> = (0..self.nodes.len()).collect();
+        self.settle_at(&all);
+    }
+
+    /// Applies the log at the nodes `at` only (the others lag) until nothing more is published.
+    fn settle_at(&mut self, at: &[usize]) {
         loop {
             let mut progress = false;
-            for k in 0..self.nodes.len() {
+            for &k in at {
                 while self.nodes[k].applied < self.log.len() {
                     let (origin, entry) = self.log[self.nodes[k].applied].clone();
                     self.nodes[k].applied += 1;
@@ -1295,5 +1301,33 @@ fn a_crowded_room_s_joins_are_told_by_the_log_s_time_alike_at_every_node() {
         "each crowd told at the first entry a window after it"
     );
     assert_eq!(told(1, 1), told(0, 1));
+    c.assert_same_everywhere();
+}
+
+#[test]
+fn a_node_that_reads_it_is_gone_takes_its_own_users_out_where_the_log_says() {
+    let mut c = Cluster::new(2);
+    c.join(0, 1, "alice");
+    c.join(1, 1, "bob");
+    c.take(1, 1);
+    // The log says node 0 is gone: every node applies a Left for each of node 0's users there,
+    // node 0 itself too (for its own, still connected, users).
+    c.log.push((0, Shared::Left { conn: ConnId(1) }));
+    if let Some(leases) = &mut c.leases {
+        leases.clear();
+    }
+    // Node 1 reads it and someone there takes the name, while node 0 lags behind.
+    c.settle_at(&[1]);
+    c.connect(1, 2);
+    c.line(1, 2, "ALICE");
+    c.settle();
+    assert!(!c.nodes[0].open.contains(&1), "node 0 closed her");
+    for k in 0..2 {
+        assert_eq!(c.online(k), vec!["ALICE", "bob"], "node {k}");
+    }
+    assert_eq!(
+        c.take(1, 1),
+        vec!["[*] alice exited.", "[*] ALICE entered."]
+    );
     c.assert_same_everywhere();
 }
