@@ -12,6 +12,10 @@ use common::{Client, DataDir, TestServer};
 
 const SERVER: &str = "irc.test";
 
+/// What `CAP LS 302` offers.
+const CAPS: &str =
+    "away-notify batch cap-notify echo-message message-tags multi-prefix sasl=PLAIN server-time";
+
 fn start(extra: &[&str]) -> TestServer {
     let mut args = vec!["--server-name", SERVER];
     args.extend_from_slice(extra);
@@ -128,17 +132,12 @@ fn weechat_negotiates_caps_and_registers_at_cap_end() {
     let server = start(&[]);
     let mut c = Client::connect(server.addr());
     c.send_raw(b"CAP LS 302\r\nNICK wee\r\nUSER wee 0 * :WeeChat user\r\n");
+    lines(&mut c, &[&format!(":{SERVER} CAP * LS :{CAPS}")]);
+    c.send_raw(b"CAP REQ :multi-prefix server-time extended-join\r\n");
     lines(
         &mut c,
         &[&format!(
-            ":{SERVER} CAP * LS :batch cap-notify echo-message message-tags multi-prefix sasl=PLAIN server-time"
-        )],
-    );
-    c.send_raw(b"CAP REQ :multi-prefix server-time away-notify\r\n");
-    lines(
-        &mut c,
-        &[&format!(
-            ":{SERVER} CAP wee NAK :multi-prefix server-time away-notify"
+            ":{SERVER} CAP wee NAK :multi-prefix server-time extended-join"
         )],
     );
     c.send_raw(b"CAP REQ :multi-prefix server-time\r\nCAP LIST\r\nCAP END\r\n");
@@ -236,9 +235,7 @@ fn sasl_plain_logs_in_to_an_account_and_a_wrong_password_fails_with_904() {
     lines(
         &mut c,
         &[
-            &format!(
-                ":{SERVER} CAP * LS :batch cap-notify echo-message message-tags multi-prefix sasl=PLAIN server-time"
-            ),
+            &format!(":{SERVER} CAP * LS :{CAPS}"),
             &format!(":{SERVER} CAP carol ACK :sasl"),
         ],
     );
@@ -857,6 +854,73 @@ fn an_admin_is_an_operator_and_others_are_not() {
     // An admin's kick from IRC: the console's KICK, the IRC way to the one kicked.
     root.send_raw(b"PRIVMSG #lobby :hi\r\n");
     until(&mut guest, ":root!root@chatd PRIVMSG #lobby :hi");
+}
+
+#[test]
+fn away_notify_tells_those_who_asked_of_every_away_change_once() {
+    let server = start(&[]);
+    let mut noti = Client::connect(server.addr());
+    noti.send_raw(
+        b"CAP LS 302\r\nCAP REQ :away-notify\r\nNICK noti\r\nUSER n 0 * :N\r\nCAP END\r\n",
+    );
+    until(&mut noti, &format!(":{SERVER} CAP * ACK :away-notify"));
+    until(
+        &mut noti,
+        &format!(":{SERVER} 366 noti #lobby :End of /NAMES list"),
+    );
+    let mut plain = register(server.addr(), "plain", 2, "noti plain");
+    let mut bob = server.join("bob");
+    // Bob shares two rooms with noti: each change is still told once.
+    noti.send_raw(b"JOIN #dev\r\n");
+    until(
+        &mut noti,
+        &format!(":{SERVER} 366 noti #dev :End of /NAMES list"),
+    );
+    bob.send_line("/join #dev");
+    until(&mut noti, ":bob!bob@chatd JOIN #dev");
+    bob.send_line("/away lunch");
+    bob.expect_line("away");
+    lines(&mut noti, &[":bob!bob@chatd AWAY :lunch"]);
+    plain.send_raw(b"AWAY :meeting\r\nAWAY :meeting\r\nAWAY\r\n");
+    lines(
+        &mut noti,
+        &[
+            ":plain!plain@chatd AWAY :meeting",
+            ":plain!plain@chatd AWAY",
+        ],
+    );
+    // Away with no reason is not "back": IRC's empty AWAY would read so.
+    bob.send_line("/busy");
+    bob.send_line("/back");
+    lines(
+        &mut noti,
+        &[":bob!bob@chatd AWAY :Away", ":bob!bob@chatd AWAY"],
+    );
+    noti.send_raw(b"AWAY :gone\r\n");
+    lines(
+        &mut noti,
+        &[&format!(
+            ":{SERVER} 306 noti :You have been marked as being away"
+        )],
+    );
+    sync(&mut noti);
+    // Without the capability nothing is told; nor to a text user.
+    sync(&mut plain);
+    let seen = plain.history_lines();
+    assert!(!seen.iter().any(|l| l.contains("@chatd AWAY")), "{seen:#?}");
+    let seen = bob.sync();
+    assert!(
+        seen.iter()
+            .all(|l| !l.contains("noti") || l.starts_with("[*] Online (")),
+        "{seen:#?}"
+    );
+    assert!(
+        !noti
+            .history_lines()
+            .iter()
+            .any(|l| l.contains("noti!noti@chatd AWAY")),
+        "its own change comes as 306, not AWAY"
+    );
 }
 
 #[test]

@@ -1554,6 +1554,15 @@ pub enum ServerMsg {
         /// Why, possibly empty.
         reason: String,
     },
+    /// A user went away, changed their reason, or came back: told once to everyone who shares
+    /// a room with them (everyone is in the default room). Shown by IRC clients that asked for
+    /// `away-notify` and by the web page's user list; text and framed clients show nothing.
+    AwayChanged {
+        /// The user.
+        name: String,
+        /// The reason (possibly empty) while away; `None` once back.
+        away: Option<String>,
+    },
     /// The asker's own name and role.
     WhoAmI {
         /// The name.

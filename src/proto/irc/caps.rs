@@ -18,10 +18,14 @@ pub enum Cap {
     EchoMessage,
     /// `batch`: a room's history on joining comes as one `chathistory` batch.
     Batch,
+    /// `away-notify`: told when someone who shares a channel goes away or comes back
+    /// (`:nick!nick@chatd AWAY :reason`, `AWAY` alone for back).
+    AwayNotify,
 }
 
 /// Every capability offered, in the order `CAP LS` lists them (by name).
-pub const OFFERED: [Cap; 7] = [
+pub const OFFERED: [Cap; 8] = [
+    Cap::AwayNotify,
     Cap::Batch,
     Cap::CapNotify,
     Cap::EchoMessage,
@@ -42,6 +46,7 @@ impl Cap {
             Cap::CapNotify => "cap-notify",
             Cap::EchoMessage => "echo-message",
             Cap::Batch => "batch",
+            Cap::AwayNotify => "away-notify",
         }
     }
 
@@ -52,14 +57,14 @@ impl Cap {
             .find(|cap| cap.name().eq_ignore_ascii_case(name))
     }
 
-    fn bit(self) -> u8 {
+    fn bit(self) -> u16 {
         1 << (self as u8)
     }
 }
 
 /// A set of capabilities.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Caps(u8);
+pub struct Caps(u16);
 
 impl Caps {
     /// Whether `cap` is in the set.
@@ -121,11 +126,12 @@ mod tests {
     fn ls_lists_every_capability_with_values_from_302() {
         assert_eq!(
             ls(true),
-            "batch cap-notify echo-message message-tags multi-prefix sasl=PLAIN server-time"
+            "away-notify batch cap-notify echo-message message-tags multi-prefix sasl=PLAIN \
+             server-time"
         );
         assert_eq!(
             ls(false),
-            "batch cap-notify echo-message message-tags multi-prefix sasl server-time"
+            "away-notify batch cap-notify echo-message message-tags multi-prefix sasl server-time"
         );
     }
 
@@ -135,7 +141,7 @@ mod tests {
         assert!(caps.has(Cap::ServerTime) && caps.has(Cap::Sasl));
         assert!(!caps.has(Cap::MessageTags));
         assert_eq!(caps.names(), "sasl server-time");
-        assert_eq!(request(caps, "server-time away-notify"), None);
+        assert_eq!(request(caps, "server-time extended-join"), None);
         let less = request(caps, "-sasl").expect("offered");
         assert_eq!(less.names(), "server-time");
     }

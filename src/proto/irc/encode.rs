@@ -4,7 +4,7 @@
 
 use time::OffsetDateTime;
 
-use super::IrcContext;
+use super::{IrcContext, IrcWire};
 use crate::proto::msg::{Departure, Event, LeaveKind, LineId, RoomLine, ServerMsg, Stamp};
 use crate::proto::text;
 
@@ -164,25 +164,25 @@ fn tags_of(tagged: bool, at: Option<&Stamp>, id: Option<LineId>) -> String {
     }
 }
 
-/// Appends the lines `msg` is for any IRC recipient. Messages that are replies to one user
-/// and have no IRC form of their own are shown as the text mode shows them, in NOTICEs to
+/// Appends the lines `msg` is for any IRC recipient on `wire`. Messages that are replies to one
+/// user and have no IRC form of their own are shown as the text mode shows them, in NOTICEs to
 /// `*`; the session writes those with the user's nick instead.
-pub fn shared(ctx: &IrcContext, tagged: bool, msg: &ServerMsg, out: &mut Vec<u8>) {
-    encode(ctx, tagged, None, msg, "*", out);
+pub fn shared(wire: IrcWire, msg: &ServerMsg, out: &mut Vec<u8>) {
+    encode(wire, None, msg, "*", out);
 }
 
 /// [`shared`], for recipient `nick`, with `id` the line's id if it has one.
 pub(super) fn encode(
-    ctx: &IrcContext,
-    tagged: bool,
+    wire: IrcWire,
     id: Option<LineId>,
     msg: &ServerMsg,
     nick: &str,
     out: &mut Vec<u8>,
 ) {
+    let (ctx, tagged) = (wire.ctx, wire.tags);
     let default = ctx.default_room.as_str();
     match msg {
-        ServerMsg::Line { id, msg } => encode(ctx, tagged, Some(*id), msg, nick, out),
+        ServerMsg::Line { id, msg } => encode(wire, Some(*id), msg, nick, out),
         ServerMsg::Chat { at, from, text } => {
             let tags = tags_of(tagged, Some(at), id);
             say(out, &tags, from, default, text, false);
@@ -250,6 +250,15 @@ pub(super) fn encode(
             line(out, "", Source::User(name), "QUIT", &[], Some(&why));
         }
         ServerMsg::Event(Event::Shutdown) => error(out, "Server shutting down"),
+        // Only to clients that asked for away-notify. An empty reason would read as "back".
+        ServerMsg::AwayChanged { name, away } if wire.away_notify => match away {
+            Some(reason) => {
+                let reason = if reason.is_empty() { "Away" } else { reason };
+                line(out, "", Source::User(name), "AWAY", &[], Some(reason))
+            }
+            None => line(out, "", Source::User(name), "AWAY", &[], None),
+        },
+        ServerMsg::AwayChanged { .. } => {}
         // Before the core knows the connection (TLS required): its one line.
         ServerMsg::Reject(reject) => error(out, &reject.to_string()),
         other => notices(ctx, nick, other, out),
@@ -354,7 +363,12 @@ mod tests {
 
     fn shared_str(tagged: bool, msg: &ServerMsg) -> String {
         let mut out = Vec::new();
-        shared(ctx(), tagged, msg, &mut out);
+        let wire = IrcWire {
+            tags: tagged,
+            away_notify: false,
+            ctx: ctx(),
+        };
+        shared(wire, msg, &mut out);
         String::from_utf8(out).expect("UTF-8")
     }
 
@@ -484,6 +498,33 @@ mod tests {
         ];
         for (msg, expected) in cases {
             assert_eq!(shared_str(false, &msg), expected, "{msg:?}");
+        }
+    }
+
+    #[test]
+    fn away_changes_are_away_lines_only_for_clients_with_away_notify() {
+        let change = |away: Option<&str>| ServerMsg::AwayChanged {
+            name: "bob".into(),
+            away: away.map(Into::into),
+        };
+        let shown = |away_notify, msg: &ServerMsg| {
+            let mut out = Vec::new();
+            let wire = IrcWire {
+                tags: true,
+                away_notify,
+                ctx: ctx(),
+            };
+            shared(wire, msg, &mut out);
+            String::from_utf8(out).expect("UTF-8")
+        };
+        let cases = [
+            (change(Some("lunch")), ":bob!bob@chatd AWAY :lunch\r\n"),
+            (change(Some("")), ":bob!bob@chatd AWAY :Away\r\n"),
+            (change(None), ":bob!bob@chatd AWAY\r\n"),
+        ];
+        for (msg, expected) in cases {
+            assert_eq!(shown(true, &msg), expected);
+            assert_eq!(shown(false, &msg), "", "{msg:?}");
         }
     }
 

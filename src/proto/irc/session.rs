@@ -149,10 +149,11 @@ impl IrcSession {
     }
 
     /// The encoding its shared lines take: with tags once it asked for `server-time` or
-    /// `message-tags`.
+    /// `message-tags`, with away changes once it asked for `away-notify`.
     pub fn wire(&self) -> IrcWire {
         IrcWire {
             tags: self.caps.has(Cap::ServerTime) || self.caps.has(Cap::MessageTags),
+            away_notify: self.caps.has(Cap::AwayNotify),
             ctx: self.ctx,
         }
     }
@@ -1007,7 +1008,7 @@ impl IrcSession {
                 };
                 text_lines(out, &tags, Source::User(from), "PRIVMSG", &me, text);
             }
-            other => encode::encode(ctx, self.wire().tags, None, other, &me, out),
+            other => encode::encode(self.wire(), None, other, &me, out),
         }
     }
 
