@@ -13,8 +13,8 @@ use common::{Client, DataDir, TestServer};
 const SERVER: &str = "irc.test";
 
 /// What `CAP LS 302` offers.
-const CAPS: &str =
-    "away-notify batch cap-notify echo-message message-tags multi-prefix sasl=PLAIN server-time";
+const CAPS: &str = "away-notify batch cap-notify draft/chathistory echo-message message-tags \
+                    multi-prefix sasl=PLAIN server-time";
 
 fn start(extra: &[&str]) -> TestServer {
     let mut args = vec!["--server-name", SERVER];
@@ -69,8 +69,8 @@ fn burst(client: &mut Client, nick: &str, online: usize, names: &str) {
             ),
             &format!(
                 ":{SERVER} 005 {nick} AWAYLEN=390 CASEMAPPING=ascii CHANMODES=b,,,nt CHANNELLEN=33 \
-                 CHANTYPES=# NICKLEN=32 PREFIX=(o)@ TOPICLEN=390 NETWORK={SERVER} \
-                 :are supported by this server"
+                 CHANTYPES=# CHATHISTORY=200 MSGREFTYPES=msgid,timestamp NICKLEN=32 PREFIX=(o)@ \
+                 TOPICLEN=390 NETWORK={SERVER} :are supported by this server"
             ),
             &format!(":{SERVER} 251 {nick} :There are {online} users and 0 invisible on 1 servers"),
             &format!(":{SERVER} 255 {nick} :I have {online} clients and 0 servers"),
@@ -938,7 +938,10 @@ fn with_batch_the_history_on_joining_is_one_chathistory_batch_after_the_names() 
         &mut c,
         &format!(":{SERVER} 366 bat #lobby :End of /NAMES list"),
     );
-    lines(&mut c, &["BATCH +h1 chathistory #lobby"]);
+    lines(
+        &mut c,
+        &[&format!(":{SERVER} BATCH +h1 chathistory #lobby")],
+    );
     for text in ["first", "second"] {
         let line = c.next_line();
         assert!(
@@ -948,7 +951,7 @@ fn with_batch_the_history_on_joining_is_one_chathistory_batch_after_the_names() 
             "{line}"
         );
     }
-    lines(&mut c, &["BATCH -h1"]);
+    lines(&mut c, &[&format!(":{SERVER} BATCH -h1")]);
 }
 
 #[test]
@@ -975,4 +978,120 @@ fn a_bad_server_name_or_irc_address_is_refused_naming_its_flag() {
         err.contains("for --listen-irc: the port must be a number from 0 to 65535"),
         "{err}"
     );
+}
+
+/// Reads batch `h{n}` of `#lobby`'s history: bob's lines `texts`, tagged; returns their ids.
+#[track_caller]
+fn history_batch(client: &mut Client, n: u32, texts: &[&str]) -> Vec<String> {
+    lines(
+        client,
+        &[&format!(":{SERVER} BATCH +h{n} chathistory #lobby")],
+    );
+    let mut ids = Vec::new();
+    for text in texts {
+        let line = client.next_line();
+        let id = line
+            .strip_prefix(&format!("@batch=h{n};time=20"))
+            .and_then(|rest| rest.split_once(";msgid="))
+            .and_then(|(_, rest)| rest.split_once(' '))
+            .filter(|(_, rest)| *rest == format!(":bob!bob@chatd PRIVMSG #lobby :{text}"))
+            .map(|(id, _)| id.to_owned())
+            .unwrap_or_else(|| panic!("not {text} in batch h{n}: {line}"));
+        ids.push(id);
+    }
+    lines(client, &[&format!(":{SERVER} BATCH -h{n}")]);
+    ids
+}
+
+/// CHATHISTORY's subcommands against a room of six lines, answered from `extra`'s server (with
+/// the history store or in memory).
+fn chathistory_replays(extra: &[&str]) {
+    let mut args = vec!["--history", "6"];
+    args.extend_from_slice(extra);
+    let server = start(&args);
+    let mut bob = server.join("bob");
+    for n in 1..=6 {
+        bob.send_line(&format!("line {n}"));
+    }
+    bob.sync();
+    let mut c = Client::connect(server.addr());
+    c.send_raw(
+        b"CAP LS 302\r\nCAP REQ :batch draft/chathistory server-time\r\nNICK hist\r\n\
+          USER h 0 * :H\r\nCAP END\r\n",
+    );
+    until(
+        &mut c,
+        &format!(":{SERVER} 366 hist #lobby :End of /NAMES list"),
+    );
+    let all = ["line 1", "line 2", "line 3", "line 4", "line 5", "line 6"];
+    let ids = history_batch(&mut c, 1, &all);
+    let id = |n: usize| ids[n - 1].as_str();
+    let cases: Vec<(String, &[&str])> = vec![
+        ("LATEST #lobby * 2".into(), &all[4..]),
+        (format!("LATEST #lobby msgid={} 10", id(4)), &all[4..]),
+        (format!("BEFORE #lobby msgid={} 2", id(4)), &all[1..3]),
+        (format!("AFTER #lobby msgid={} 5", id(4)), &all[4..]),
+        (format!("AROUND #lobby msgid={} 3", id(4)), &all[2..5]),
+        (
+            format!("BETWEEN #lobby msgid={} msgid={} 10", id(1), id(5)),
+            &all[1..4],
+        ),
+        (
+            format!("BETWEEN #lobby msgid={} msgid={} 2", id(5), id(1)),
+            &all[2..4],
+        ),
+        (
+            "AFTER #lobby timestamp=2000-01-01T00:00:00.000Z 2".into(),
+            &all[..2],
+        ),
+        (
+            "BEFORE #LOBBY timestamp=2100-01-01T00:00:00Z 1".into(),
+            &all[5..],
+        ),
+        // An id of no line of this run's room: nothing.
+        ("BEFORE #lobby msgid=0-9-3 5".into(), &[]),
+    ];
+    for (n, (query, texts)) in (2..).zip(&cases) {
+        c.send_raw(format!("CHATHISTORY {query}\r\n").as_bytes());
+        history_batch(&mut c, n, texts);
+    }
+    c.send_raw(
+        b"CHATHISTORY LATEST #nowhere * 5\r\nCHATHISTORY BEFORE #lobby * 5\r\n\
+          CHATHISTORY LATEST #lobby\r\nCHATHISTORY FOO\r\nCHATHISTORY LATEST bob * 5\r\n\
+          CHATHISTORY AFTER #lobby msgid=x 5\r\nCHATHISTORY LATEST #lobby * 0\r\n\
+          CHATHISTORY TARGETS timestamp=2000-01-01T00:00:00Z timestamp=2100-01-01T00:00:00Z 5\r\n",
+    );
+    let line = c.next_line();
+    assert!(
+        line.starts_with(&format!(
+            ":{SERVER} FAIL CHATHISTORY INVALID_TARGET LATEST #nowhere :"
+        )),
+        "{line}"
+    );
+    lines(
+        &mut c,
+        &[
+            &format!(":{SERVER} FAIL CHATHISTORY INVALID_PARAMS BEFORE * :Invalid message reference"),
+            &format!(":{SERVER} FAIL CHATHISTORY NEED_MORE_PARAMS LATEST :Missing parameters"),
+            &format!(":{SERVER} FAIL CHATHISTORY UNKNOWN_COMMAND FOO :Unknown command"),
+            &format!(
+                ":{SERVER} FAIL CHATHISTORY INVALID_TARGET LATEST bob :Only channels have a history here"
+            ),
+            &format!(":{SERVER} FAIL CHATHISTORY INVALID_PARAMS AFTER msgid=x :Invalid message reference"),
+            &format!(":{SERVER} FAIL CHATHISTORY INVALID_PARAMS LATEST 0 :Invalid limit"),
+            &format!(
+                ":{SERVER} FAIL CHATHISTORY INVALID_PARAMS TARGETS :TARGETS is not supported: ask for a channel's history"
+            ),
+        ],
+    );
+}
+
+#[test]
+fn chathistory_answers_from_the_history_store() {
+    chathistory_replays(&[]);
+}
+
+#[test]
+fn chathistory_answers_from_memory_without_a_store() {
+    chathistory_replays(&["--no-history-store"]);
 }

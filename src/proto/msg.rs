@@ -182,6 +182,50 @@ impl fmt::Display for LineId {
     }
 }
 
+/// Which of a room's lines a look-up asks for, counted from points `P` (IRC's CHATHISTORY
+/// subcommands): at most a limit of them, always oldest first. Every point is exclusive but
+/// [`Span::Around`]'s.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Span<P> {
+    /// The newest lines, only those after the point if one is given.
+    Latest(Option<P>),
+    /// The newest lines before the point.
+    Before(P),
+    /// The oldest lines after the point.
+    After(P),
+    /// Up to half the limit before the point, the rest from the point on (a line at the point
+    /// included).
+    Around(P),
+    /// The lines between the two points: the oldest after the first when it is the earlier one,
+    /// else the newest before it.
+    Between(P, P),
+}
+
+impl<P> Span<P> {
+    /// The same span with each point turned into another kind, or `None` if one cannot be.
+    pub fn try_map<Q>(self, mut f: impl FnMut(P) -> Option<Q>) -> Option<Span<Q>> {
+        Some(match self {
+            Span::Latest(p) => Span::Latest(match p {
+                Some(p) => Some(f(p)?),
+                None => None,
+            }),
+            Span::Before(p) => Span::Before(f(p)?),
+            Span::After(p) => Span::After(f(p)?),
+            Span::Around(p) => Span::Around(f(p)?),
+            Span::Between(a, b) => Span::Between(f(a)?, f(b)?),
+        })
+    }
+}
+
+/// A place in a room's lines as a client names it (IRC's `msgid=` and `timestamp=`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HistoryRef {
+    /// The line with this id (a line of another run or room is no place in this one).
+    Id(LineId),
+    /// This time, in Unix milliseconds.
+    Millis(i64),
+}
+
 /// A command a user can give, parsed by [`Command::parse`] from a name and its argument text.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
@@ -243,6 +287,16 @@ pub enum Command {
         room: Option<String>,
         /// How many lines, if given.
         count: Option<usize>,
+    },
+    /// IRC's CHATHISTORY: up to `limit` lines of `room` in `span`, oldest first, with their ids
+    /// (no other mode asks this way).
+    ChatHistory {
+        /// The room.
+        room: String,
+        /// Which lines.
+        span: Span<HistoryRef>,
+        /// At most this many.
+        limit: usize,
     },
     /// Say text to one user only.
     Dm {

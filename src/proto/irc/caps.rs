@@ -21,13 +21,17 @@ pub enum Cap {
     /// `away-notify`: told when someone who shares a channel goes away or comes back
     /// (`:nick!nick@chatd AWAY :reason`, `AWAY` alone for back).
     AwayNotify,
+    /// `draft/chathistory`: the CHATHISTORY command (it works without the capability too; the
+    /// capability says the client knows it).
+    ChatHistory,
 }
 
 /// Every capability offered, in the order `CAP LS` lists them (by name).
-pub const OFFERED: [Cap; 8] = [
+pub const OFFERED: [Cap; 9] = [
     Cap::AwayNotify,
     Cap::Batch,
     Cap::CapNotify,
+    Cap::ChatHistory,
     Cap::EchoMessage,
     Cap::MessageTags,
     Cap::MultiPrefix,
@@ -47,6 +51,7 @@ impl Cap {
             Cap::EchoMessage => "echo-message",
             Cap::Batch => "batch",
             Cap::AwayNotify => "away-notify",
+            Cap::ChatHistory => "draft/chathistory",
         }
     }
 
@@ -126,12 +131,12 @@ mod tests {
     fn ls_lists_every_capability_with_values_from_302() {
         assert_eq!(
             ls(true),
-            "away-notify batch cap-notify echo-message message-tags multi-prefix sasl=PLAIN \
-             server-time"
+            "away-notify batch cap-notify draft/chathistory echo-message message-tags multi-prefix \
+             sasl=PLAIN server-time"
         );
         assert_eq!(
             ls(false),
-            "away-notify batch cap-notify echo-message message-tags multi-prefix sasl server-time"
+            "away-notify batch cap-notify draft/chathistory echo-message message-tags multi-prefix sasl server-time"
         );
     }
 

@@ -145,6 +145,46 @@ pub fn server_time(at: &Stamp) -> String {
     )
 }
 
+/// Reads an IRCv3 time (`2026-12-01T15:04:05.123Z`, as in a `time` tag or CHATHISTORY's
+/// `timestamp=`), in Unix milliseconds; the fraction may be left out or have 1 to 9 digits.
+pub fn parse_server_time(text: &str) -> Option<i64> {
+    let text = text.strip_suffix('Z')?;
+    let (date, clock) = text.split_once('T')?;
+    let (clock, fraction) = match clock.split_once('.') {
+        Some((_, "")) => return None,
+        Some(parts) => parts,
+        None => (clock, ""),
+    };
+    let number = |part: &str, len: usize| {
+        (part.len() == len && part.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| part.parse::<u32>().ok())
+            .flatten()
+    };
+    let mut ymd = date.split('-');
+    let year = number(ymd.next()?, 4)?;
+    let month = time::Month::try_from(u8::try_from(number(ymd.next()?, 2)?).ok()?).ok()?;
+    let day = u8::try_from(number(ymd.next()?, 2)?).ok()?;
+    let mut hms = clock.split(':');
+    let mut part = || u8::try_from(number(hms.next()?, 2)?).ok();
+    let (hour, minute, second) = (part()?, part()?, part()?);
+    if ymd.next().is_some() || hms.next().is_some() {
+        return None;
+    }
+    let millis = match fraction.len() {
+        0 => 0,
+        1..=9 if fraction.bytes().all(|b| b.is_ascii_digit()) => {
+            let digits = &fraction[..fraction.len().min(3)];
+            let value: i64 = digits.parse().ok()?;
+            value * 10_i64.pow(3 - digits.len() as u32)
+        }
+        _ => return None,
+    };
+    let date = time::Date::from_calendar_date(i32::try_from(year).ok()?, month, day).ok()?;
+    let clock = time::Time::from_hms(hour, minute, second).ok()?;
+    let at = time::PrimitiveDateTime::new(date, clock).assume_utc();
+    Some(at.unix_timestamp() * 1000 + millis)
+}
+
 /// The tag section of a line said at `at` with id `id`: empty for the plain encoding.
 fn tags_of(tagged: bool, at: Option<&Stamp>, id: Option<LineId>) -> String {
     if !tagged {
@@ -498,6 +538,38 @@ mod tests {
         ];
         for (msg, expected) in cases {
             assert_eq!(shared_str(false, &msg), expected, "{msg:?}");
+        }
+    }
+
+    #[test]
+    fn server_times_read_back_to_the_millisecond() {
+        let at = at();
+        let written = server_time(&at);
+        assert_eq!(parse_server_time(&written), Some(at.unix * 1000));
+        assert_eq!(
+            parse_server_time("2025-12-01T15:04:05.5Z"),
+            Some(at.unix * 1000 + 500)
+        );
+        assert_eq!(
+            parse_server_time("2025-12-01T15:04:05.123456789Z"),
+            Some(at.unix * 1000 + 123)
+        );
+        assert_eq!(
+            parse_server_time("2025-12-01T15:04:05Z"),
+            Some(at.unix * 1000)
+        );
+        for bad in [
+            "2025-12-01T15:04:05",
+            "2025-13-01T15:04:05Z",
+            "2025-12-01 15:04:05Z",
+            "2025-12-01T15:04Z",
+            "2025-12-01T15:04:05.Z",
+            "2025-12-01T15:04:05.1234567890Z",
+            "+2025-12-01T15:04:05Z",
+            "2025-12-01T15:04:05:06Z",
+            "",
+        ] {
+            assert_eq!(parse_server_time(bad), None, "{bad}");
         }
     }
 

@@ -19,13 +19,15 @@ use super::line::{next_line, parse, Framed, Message, MAX_LINE};
 use super::replies::{names, numeric, prefix, who_line};
 use super::{IrcContext, IrcWire};
 use crate::proto::msg::{
-    Command, Done, Notice, Reject, Role, RoomCommand, ServerMsg, Stamp, UserEntry,
+    Command, Done, HistoryRef, LineId, Notice, Reject, Role, RoomCommand, ServerMsg, Span, Stamp,
+    UserEntry,
 };
 use crate::proto::{ClientMsg, DecodeError, Decoded};
 
 /// Longest nick, channel name and topic the ISUPPORT line announces (chatd's own rules).
 const ISUPPORT: &str = "AWAYLEN=390 CASEMAPPING=ascii CHANMODES=b,,,nt CHANNELLEN=33 CHANTYPES=# \
-                        NICKLEN=32 PREFIX=(o)@ TOPICLEN=390";
+                        CHATHISTORY=200 MSGREFTYPES=msgid,timestamp NICKLEN=32 PREFIX=(o)@ \
+                        TOPICLEN=390";
 
 /// Where registration is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,6 +76,8 @@ enum Purpose {
     Mode,
     /// A channel's modes asked for (the room must exist).
     ModeOf,
+    /// A CHATHISTORY look-up: the subcommand and the target.
+    ChatHistory(String, String),
     List,
     Role,
     Oper,
@@ -101,6 +105,8 @@ pub struct IrcSession {
     lobby_shown: bool,
     /// Batches opened so far, for their ids.
     batches: u32,
+    /// The CHATHISTORY batch open (its id) and how many of its lines are still to come.
+    history_batch: Option<(String, usize)>,
     /// Users online when it was welcomed, for the LUSERS of its registration.
     online: usize,
     purpose: Purpose,
@@ -139,6 +145,7 @@ impl IrcSession {
             joining: None,
             held: Vec::new(),
             batches: 0,
+            history_batch: None,
             lobby_shown: false,
             online: 1,
             purpose: Purpose::Other,
@@ -732,6 +739,7 @@ impl IrcSession {
                 self.num(out, "351", &[&version, &server], "chatd");
             }
             "TIME" => items.push((cmd(Command::Time), Purpose::Other)),
+            "CHATHISTORY" => return self.chathistory(&msg, out),
             _ => {
                 let name = msg.command.clone();
                 self.num(out, "421", &[&name], "Unknown command");
@@ -802,6 +810,20 @@ impl IrcSession {
 
     /// Appends what `msg`, sent by the core to this user alone, is in IRC.
     pub fn encode(&mut self, msg: &ServerMsg, out: &mut Vec<u8>) {
+        if let Some((id, left)) = self.history_batch.take().filter(|_| is_history(msg)) {
+            let mut lines = Vec::new();
+            let wire = IrcWire {
+                tags: true,
+                ..self.wire()
+            };
+            encode::encode(wire, None, msg, self.me(), &mut lines);
+            batched(&id, &lines, out);
+            match left.saturating_sub(1) {
+                0 => self.close_batch(&id, out),
+                left => self.history_batch = Some((id, left)),
+            }
+            return;
+        }
         if self.joining.is_some() && is_history(msg) {
             let mut held = std::mem::take(&mut self.held);
             self.encode_now(msg, &mut held);
@@ -870,6 +892,16 @@ impl IrcSession {
             }
             ServerMsg::Done(done) => self.done(done, out),
             ServerMsg::Notice(Notice::RemovedFromRoom { .. }) => {}
+            // The answer to a CHATHISTORY (IRC users have no /history): its lines follow.
+            ServerMsg::Notice(Notice::HistoryPage { room, count, .. }) => {
+                if self.caps.has(Cap::Batch) {
+                    let id = self.open_batch(room, out);
+                    match count {
+                        0 => self.close_batch(&id, out),
+                        &count => self.history_batch = Some((id, count)),
+                    }
+                }
+            }
             ServerMsg::Notice(banned @ Notice::Banned { .. }) => {
                 self.num(out, "465", &[], &banned.to_string())
             }
@@ -1101,22 +1133,123 @@ impl IrcSession {
             out.extend_from_slice(&held);
             return;
         }
+        let id = self.open_batch(room, out);
+        batched(&id, &held, out);
+        self.close_batch(&id, out);
+    }
+
+    /// Opens a `chathistory` batch of `target`; returns its id.
+    fn open_batch(&mut self, target: &str, out: &mut Vec<u8>) -> String {
         self.batches += 1;
         let id = format!("h{}", self.batches);
-        out.extend_from_slice(format!("BATCH +{id} chathistory {room}\r\n").as_bytes());
-        for l in held.split_inclusive(|&b| b == b'\n') {
-            match l.strip_prefix(b"@") {
-                Some(tags) => {
-                    out.extend_from_slice(format!("@batch={id};").as_bytes());
-                    out.extend_from_slice(tags);
-                }
+        let open = format!("+{id}");
+        let server = Source::Server(&self.ctx.server);
+        line(
+            out,
+            "",
+            server,
+            "BATCH",
+            &[&open, "chathistory", target],
+            None,
+        );
+        id
+    }
+
+    fn close_batch(&self, id: &str, out: &mut Vec<u8>) {
+        let close = format!("-{id}");
+        line(
+            out,
+            "",
+            Source::Server(&self.ctx.server),
+            "BATCH",
+            &[&close],
+            None,
+        );
+    }
+
+    /// CHATHISTORY SUBCOMMAND TARGET REFERENCE [REFERENCE] LIMIT, for a channel: a look-up for
+    /// the core; what is wrong with it, a FAIL.
+    fn chathistory(&mut self, msg: &Message, out: &mut Vec<u8>) -> Option<(ClientMsg, Purpose)> {
+        let sub = msg.param(0).unwrap_or_default().to_ascii_uppercase();
+        let server = self.ctx.server.clone();
+        let fail = |out: &mut Vec<u8>, code: &str, context: &[&str], text: &str| {
+            let mut middle = vec!["CHATHISTORY", code, sub.as_str()];
+            middle.extend_from_slice(context);
+            line(
+                out,
+                "",
+                Source::Server(&server),
+                "FAIL",
+                &middle,
+                Some(text),
+            );
+        };
+        let needed = match sub.as_str() {
+            "LATEST" | "BEFORE" | "AFTER" | "AROUND" | "TARGETS" => 4,
+            "BETWEEN" => 5,
+            _ => {
+                fail(out, "UNKNOWN_COMMAND", &[], "Unknown command");
+                return None;
+            }
+        };
+        if msg.params.len() < needed {
+            fail(out, "NEED_MORE_PARAMS", &[], "Missing parameters");
+            return None;
+        }
+        if sub == "TARGETS" {
+            fail(
+                out,
+                "INVALID_PARAMS",
+                &[],
+                "TARGETS is not supported: ask for a channel's history",
+            );
+            return None;
+        }
+        let target = msg.params[1].clone();
+        if !target.starts_with('#') {
+            let text = "Only channels have a history here";
+            fail(out, "INVALID_TARGET", &[&target], text);
+            return None;
+        }
+        let point = |word: &str| match word.split_once('=') {
+            Some(("msgid", id)) => LineId::parse(id).map(HistoryRef::Id),
+            Some(("timestamp", at)) => encode::parse_server_time(at).map(HistoryRef::Millis),
+            _ => None,
+        };
+        let refs = &msg.params[2..needed - 1];
+        let mut points = Vec::new();
+        for word in refs {
+            match point(word) {
+                Some(p) => points.push(Some(p)),
+                None if sub == "LATEST" && word == "*" => points.push(None),
                 None => {
-                    out.extend_from_slice(format!("@batch={id} ").as_bytes());
-                    out.extend_from_slice(l);
+                    fail(out, "INVALID_PARAMS", &[word], "Invalid message reference");
+                    return None;
                 }
             }
         }
-        out.extend_from_slice(format!("BATCH -{id}\r\n").as_bytes());
+        let limit_word = &msg.params[needed - 1];
+        let Some(limit) = limit_word.parse::<usize>().ok().filter(|&n| n > 0) else {
+            fail(out, "INVALID_PARAMS", &[limit_word], "Invalid limit");
+            return None;
+        };
+        let span = match (sub.as_str(), points.as_slice()) {
+            ("LATEST", &[p]) => Span::Latest(p),
+            ("BEFORE", &[Some(p)]) => Span::Before(p),
+            ("AFTER", &[Some(p)]) => Span::After(p),
+            ("AROUND", &[Some(p)]) => Span::Around(p),
+            ("BETWEEN", &[Some(a), Some(b)]) => Span::Between(a, b),
+            _ => return None,
+        };
+        let look_up = Command::ChatHistory {
+            room: target.clone(),
+            span,
+            limit,
+        };
+        Some((
+            ClientMsg::Command(look_up),
+            Purpose::ChatHistory(sub, target),
+        ))
     }
 
     /// LUSERS (251, 255) for `online` users.
@@ -1137,6 +1270,17 @@ impl IrcSession {
         match (reject, &purpose) {
             (Reject::BadInput(DecodeError::LineTooLong { .. }), _) => {
                 self.num(out, "417", &[], "Input line was too long")
+            }
+            (_, Purpose::ChatHistory(sub, target)) => {
+                let code = match reject {
+                    Reject::NoSuchRoom { .. }
+                    | Reject::RoomNameInvalid { .. }
+                    | Reject::NotInRoom { .. } => "INVALID_TARGET",
+                    _ => "MESSAGE_ERROR",
+                };
+                let server = Source::Server(&self.ctx.server);
+                let middle = ["CHATHISTORY", code, sub, target];
+                line(out, "", server, "FAIL", &middle, Some(&text));
             }
             (_, Purpose::Notice) => {}
             (Reject::UnknownUser { name }, Purpose::Whois(_)) => {
@@ -1277,6 +1421,22 @@ fn is_history(msg: &ServerMsg) -> bool {
         ServerMsg::Backlog { .. } | ServerMsg::Gap { .. } => true,
         ServerMsg::Room { line, .. } => matches!(line, crate::proto::msg::RoomLine::History { .. }),
         _ => false,
+    }
+}
+
+/// Appends `lines` (whole IRC lines) to `out`, each tagged as part of batch `id`.
+fn batched(id: &str, lines: &[u8], out: &mut Vec<u8>) {
+    for l in lines.split_inclusive(|&b| b == b'\n') {
+        match l.strip_prefix(b"@") {
+            Some(tags) => {
+                out.extend_from_slice(format!("@batch={id};").as_bytes());
+                out.extend_from_slice(tags);
+            }
+            None => {
+                out.extend_from_slice(format!("@batch={id} ").as_bytes());
+                out.extend_from_slice(l);
+            }
+        }
     }
 }
 
