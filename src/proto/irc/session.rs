@@ -810,7 +810,8 @@ impl IrcSession {
 
     /// Appends what `msg`, sent by the core to this user alone, is in IRC.
     pub fn encode(&mut self, msg: &ServerMsg, out: &mut Vec<u8>) {
-        if let Some((id, left)) = self.history_batch.take().filter(|_| is_history(msg)) {
+        let batching = self.history_batch.is_some() && is_history(msg);
+        if let Some((id, left)) = self.history_batch.take_if(|_| batching) {
             let mut lines = Vec::new();
             let wire = IrcWire {
                 tags: true,
@@ -1661,6 +1662,75 @@ mod tests {
     }
 
     #[test]
+    fn a_chathistory_answer_is_one_batch_whatever_comes_between_its_lines() {
+        let mut s = session();
+        feed(
+            &mut s,
+            "CAP REQ :batch\r\nNICK al\r\nUSER a 0 * :A\r\nCAP END\r\n",
+        );
+        encoded(&mut s, welcome("al"));
+        let (msgs, _) = feed(&mut s, "CHATHISTORY LATEST #dev * 5\r\n");
+        assert!(
+            msgs.contains(&ClientMsg::Command(Command::ChatHistory {
+                room: "#dev".into(),
+                span: Span::Latest(None),
+                limit: 5,
+            })),
+            "{msgs:?}"
+        );
+        let old = |seq, text: &str| ServerMsg::Line {
+            id: LineId {
+                epoch: 1,
+                room: 1,
+                seq,
+            },
+            msg: Box::new(ServerMsg::Room {
+                room: RoomTag {
+                    name: "#dev".into(),
+                    default: false,
+                },
+                line: crate::proto::msg::RoomLine::History {
+                    at: Stamp::new(0, 0, 0, 0),
+                    from: "bob".into(),
+                    text: text.into(),
+                    me: false,
+                },
+            }),
+        };
+        let page = ServerMsg::Notice(Notice::HistoryPage {
+            room: "#dev".into(),
+            count: 2,
+            more: false,
+        });
+        let direct = ServerMsg::Direct {
+            at: Stamp::new(0, 0, 0, 0),
+            from: "bob".into(),
+            text: "psst".into(),
+        };
+        let mut out = String::new();
+        for msg in [page, old(1, "one"), direct, old(2, "two")] {
+            out += &encoded(&mut s, msg);
+        }
+        assert_eq!(
+            out,
+            ":irc.test BATCH +h1 chathistory #dev\r\n\
+             @batch=h1;time=1970-01-01T00:00:00.000Z;msgid=1-1-1 :bob!bob@chatd PRIVMSG #dev :one\r\n\
+             :bob!bob@chatd PRIVMSG al :psst\r\n\
+             @batch=h1;time=1970-01-01T00:00:00.000Z;msgid=1-1-2 :bob!bob@chatd PRIVMSG #dev :two\r\n\
+             :irc.test BATCH -h1\r\n"
+        );
+        let empty = ServerMsg::Notice(Notice::HistoryPage {
+            room: "#dev".into(),
+            count: 0,
+            more: false,
+        });
+        assert_eq!(
+            encoded(&mut s, empty),
+            ":irc.test BATCH +h2 chathistory #dev\r\n:irc.test BATCH -h2\r\n"
+        );
+    }
+
+    #[test]
     fn any_lines_in_any_order_never_panic_and_every_answer_is_whole_lines() {
         const WORDS: &[&str] = &[
             "CAP",
@@ -1704,6 +1774,12 @@ mod tests {
             "PONG",
             "OPER",
             "QUIT",
+            "CHATHISTORY",
+            "LATEST",
+            "BETWEEN",
+            "AROUND",
+            "msgid=1-0-1",
+            "timestamp=2026-12-01T15:04:05.000Z",
             "0",
             "@a=b",
             ":src",
@@ -1733,6 +1809,30 @@ mod tests {
             }),
             ServerMsg::Bye,
             ServerMsg::KeepAlive { nonce: 3 },
+            ServerMsg::Notice(Notice::HistoryPage {
+                room: "#dev".into(),
+                count: 2,
+                more: false,
+            }),
+            ServerMsg::Line {
+                id: LineId {
+                    epoch: 1,
+                    room: 1,
+                    seq: 1,
+                },
+                msg: Box::new(ServerMsg::Room {
+                    room: RoomTag {
+                        name: "#dev".into(),
+                        default: false,
+                    },
+                    line: crate::proto::msg::RoomLine::History {
+                        at: Stamp::new(0, 0, 0, 0),
+                        from: "bob".into(),
+                        text: "old".into(),
+                        me: false,
+                    },
+                }),
+            },
         ];
         let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
         let mut next = move || {
