@@ -512,6 +512,25 @@ fn error_numerics_for_what_cannot_be_done() {
         &mut alice,
         &[&format!(":{SERVER} 403 alice #nowhere :No such channel")],
     );
+    // As ngIRCd answers (RFC 2812, Modern IRC): WHOIS without a nick is 431, OPER without its
+    // two parameters 461, MODE of a nick no one has 401 (502 is for someone else's), and LIST
+    // with channels lists only those.
+    alice.send_raw(
+        b"WHOIS\r\nOPER\r\nOPER alice\r\nMODE nobody\r\nMODE bob +i\r\nLIST #ops,#nowhere\r\n",
+    );
+    lines(
+        &mut alice,
+        &[
+            &format!(":{SERVER} 431 alice :No nickname given"),
+            &format!(":{SERVER} 461 alice OPER :Not enough parameters"),
+            &format!(":{SERVER} 461 alice OPER :Not enough parameters"),
+            &format!(":{SERVER} 401 alice nobody :No such nick/channel"),
+            &format!(":{SERVER} 502 alice :Can't change mode for other users"),
+            &format!(":{SERVER} 321 alice Channel :Users  Name"),
+            &format!(":{SERVER} 322 alice #ops 1 :"),
+            &format!(":{SERVER} 323 alice :End of /LIST"),
+        ],
+    );
     alice.send_raw(b"JOIN #ops\r\n");
     until(
         &mut alice,
@@ -854,6 +873,39 @@ fn an_admin_is_an_operator_and_others_are_not() {
     // An admin's kick from IRC: the console's KICK, the IRC way to the one kicked.
     root.send_raw(b"PRIVMSG #lobby :hi\r\n");
     until(&mut guest, ":root!root@chatd PRIVMSG #lobby :hi");
+}
+
+#[test]
+fn a_join_of_two_channels_gives_each_join_its_names_and_history_before_the_next() {
+    let server = start(&[]);
+    let mut bob = server.join("bob");
+    bob.send_line("/join #x");
+    bob.expect_line("#x");
+    bob.send_line("in x");
+    bob.sync();
+    let mut alice = register(server.addr(), "alice", 2, "alice bob");
+    alice.send_raw(b"JOIN #x,#y\r\n");
+    lines(
+        &mut alice,
+        &[
+            ":alice!alice@chatd JOIN #x",
+            &format!(":{SERVER} 353 alice = #x :alice @bob"),
+            &format!(":{SERVER} 366 alice #x :End of /NAMES list"),
+        ],
+    );
+    let old = alice.next_line();
+    assert!(
+        old.starts_with(&format!(":{SERVER} NOTICE #x :[")) && old.ends_with("] <bob> in x"),
+        "{old}"
+    );
+    lines(
+        &mut alice,
+        &[
+            ":alice!alice@chatd JOIN #y",
+            &format!(":{SERVER} 353 alice = #y :@alice"),
+            &format!(":{SERVER} 366 alice #y :End of /NAMES list"),
+        ],
+    );
 }
 
 #[test]

@@ -78,7 +78,10 @@ enum Purpose {
     ModeOf,
     /// A CHATHISTORY look-up: the subcommand and the target.
     ChatHistory(String, String),
-    List,
+    /// LIST, of these rooms only if any are named.
+    List(Vec<String>),
+    /// Another user's modes asked for or changed (the user must exist).
+    UserModeOf,
     Role,
     Oper,
 }
@@ -675,7 +678,11 @@ impl IrcSession {
                     items.push((who, Purpose::Names(room.to_owned())));
                 }
             }
-            "LIST" => items.push((room_cmd(RoomCommand::List), Purpose::List)),
+            "LIST" => {
+                let named = p0.split(',').filter(|r| !r.is_empty());
+                let named = named.map(str::to_owned).collect();
+                items.push((room_cmd(RoomCommand::List), Purpose::List(named)));
+            }
             "KICK" => {
                 let reason = msg.param(2).filter(|r| !r.is_empty()).map(str::to_owned);
                 let nick = msg.param(1).unwrap_or_default();
@@ -711,6 +718,7 @@ impl IrcSession {
                     items.push((cmd(Command::Users), Purpose::WhoNick(mask)));
                 }
             }
+            "WHOIS" if msg.params.is_empty() => self.num(out, "431", &[], "No nickname given"),
             "WHOIS" => {
                 let nick = msg.params.last().cloned().unwrap_or_default();
                 let nick = nick.split(',').next().unwrap_or_default().to_owned();
@@ -756,7 +764,9 @@ impl IrcSession {
         let change = msg.param(1).unwrap_or_default().to_owned();
         if !target.starts_with('#') {
             if !target.eq_ignore_ascii_case(self.me()) {
-                self.num(out, "502", &[], "Can't change mode for other users");
+                // 401 if no one has the nick, else 502: the core is asked which.
+                let whois = Command::Whois { name: target };
+                return Some((ClientMsg::Command(whois), Purpose::UserModeOf));
             } else if change.is_empty() {
                 let modes = if self.admin { "+o" } else { "+" };
                 numeric(out, self.ctx, "221", self.me(), &[modes], None);
@@ -956,6 +966,9 @@ impl IrcSession {
                 let server = ctx.server.clone();
                 self.num(out, "391", &[&server], &text);
             }
+            ServerMsg::UserInfo { .. } if self.purpose == Purpose::UserModeOf => {
+                self.num(out, "502", &[], "Can't change mode for other users")
+            }
             ServerMsg::UserInfo {
                 user,
                 registered,
@@ -993,9 +1006,16 @@ impl IrcSession {
                 }
                 numeric(out, ctx, "318", &me, &[name], Some("End of /WHOIS list"));
             }
-            ServerMsg::Rooms { rooms } if self.purpose == Purpose::List => {
+            ServerMsg::Rooms { rooms } if matches!(self.purpose, Purpose::List(_)) => {
+                let named = match &self.purpose {
+                    Purpose::List(named) => named.clone(),
+                    _ => Vec::new(),
+                };
                 self.num(out, "321", &["Channel"], "Users  Name");
-                for room in rooms {
+                let asked = |name: &str| {
+                    named.is_empty() || named.iter().any(|n| n.eq_ignore_ascii_case(name))
+                };
+                for room in rooms.iter().filter(|room| asked(&room.name)) {
                     let count = room.members.to_string();
                     let topic = room.topic.as_deref().unwrap_or_default();
                     self.num(out, "322", &[&room.name, &count], topic);
@@ -1051,11 +1071,13 @@ impl IrcSession {
             Done::JoinedRoom { room, .. } => {
                 line(out, "", Source::User(&me), "JOIN", &[&room.name], None);
                 self.joining = Some(room.name.clone());
-                // The topic came with the join, if there is one: only the names are asked for.
+                // The topic came with the join, if there is one: only the names are asked for,
+                // before the next room of the same JOIN is joined (each JOIN line is followed
+                // by its own names, and the history held is of this room).
                 let who = RoomCommand::Who {
                     room: Some(room.name.clone()),
                 };
-                self.pending.push_back((
+                self.pending.push_front((
                     ClientMsg::Command(Command::Room(who)),
                     Purpose::Names(room.name.clone()),
                 ));
@@ -1445,7 +1467,8 @@ fn batched(id: &str, lines: &[u8], out: &mut Vec<u8>) {
 fn min_params(command: &str) -> usize {
     match command {
         "KICK" => 2,
-        "JOIN" | "PART" | "TOPIC" | "MODE" | "WHOIS" | "USERHOST" | "ISON" => 1,
+        "OPER" => 2,
+        "JOIN" | "PART" | "TOPIC" | "MODE" | "USERHOST" | "ISON" => 1,
         _ => 0,
     }
 }
