@@ -1139,7 +1139,7 @@ pub enum Notice {
         room: String,
         /// How many lines follow.
         count: usize,
-        /// Whether older lines remain.
+        /// Whether older lines remain (for IRC's CHATHISTORY: more lines of the span asked for).
         more: bool,
     },
     /// A direct message to `name`, who is offline, waits in their mailbox.
