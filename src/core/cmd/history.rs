@@ -6,6 +6,10 @@
 //!   [`MAX_PAGE`]), oldest first, after a notice saying how many and whether older ones remain.
 //!   With a store the page is looked up there (one page at a time per user: another `/history`
 //!   meanwhile is refused as busy); without one it comes from the lines kept in memory.
+//! - **CHATHISTORY.** IRC clients ask for a [`Span`] of a room's lines (the latest, before, after,
+//!   around or between line ids and times) through the same look-up, answered the same way (a
+//!   page notice, then the lines) but with the lines' ids, and without moving the `/history`
+//!   place; [`select`] chooses the lines, in memory here or in the store.
 //! - **Mailbox.** A direct message to a registered user who is offline is put in their mailbox
 //!   (bounded: [`MAILBOX_PER_USER`](crate::history::job::MAILBOX_PER_USER) each,
 //!   [`MAILBOX_TOTAL`](crate::history::job::MAILBOX_TOTAL) in all) and the sender is told it

@@ -48,7 +48,7 @@ pub fn whois(chat: &Chat, now: &Now, conn: ConnId, name: &str, out: &mut Outbox)
 }
 
 /// Marks `conn` away; `/users` shows it, direct messages get the reason back, and everyone
-/// else is told of the change (see [`tell_away`]).
+/// else is told of the change (once each, in one broadcast to the default room).
 pub fn away(chat: &mut Chat, conn: ConnId, reason: Option<String>, out: &mut Outbox) {
     let reason = reason.unwrap_or_default();
     set_away(chat, conn, Some(reason), Done::Away, out);
