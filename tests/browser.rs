@@ -546,15 +546,18 @@ fn the_page_chats_switches_rooms_sends_dms_and_survives_a_restart() {
     browser.click("#rooms button[data-view='#dev']");
     browser.say("/help");
     browser.expect_line("click a name for a direct message");
-    // The away mark: the people list is asked for again when someone comes.
+    // The away mark changes as bob goes away and comes back (a presence message), with no one
+    // coming or going to make the page ask for the list again.
     bob.send_line("/away lunch");
     bob.expect_line("You are marked away; /back when you return.");
-    let _dave = server.join("dave");
     wait_users(&browser, "bob's away mark", |t| {
         t.contains("bob (moderator, away: lunch)")
     });
     bob.send_line("/back");
     bob.expect_line("You are back.");
+    wait_users(&browser, "bob's away mark gone", |t| {
+        t.contains("bob (moderator)") && !t.contains("away")
+    });
 
     // #ops, left at the start, stayed out of the room list (a late answer about it once brought
     // it back).

@@ -12,6 +12,10 @@ use common::{Client, DataDir, TestServer};
 
 const SERVER: &str = "irc.test";
 
+/// What `CAP LS 302` offers.
+const CAPS: &str = "away-notify batch cap-notify draft/chathistory echo-message message-tags \
+                    multi-prefix sasl=PLAIN server-time";
+
 fn start(extra: &[&str]) -> TestServer {
     let mut args = vec!["--server-name", SERVER];
     args.extend_from_slice(extra);
@@ -65,8 +69,8 @@ fn burst(client: &mut Client, nick: &str, online: usize, names: &str) {
             ),
             &format!(
                 ":{SERVER} 005 {nick} AWAYLEN=390 CASEMAPPING=ascii CHANMODES=b,,,nt CHANNELLEN=33 \
-                 CHANTYPES=# NICKLEN=32 PREFIX=(o)@ TOPICLEN=390 NETWORK={SERVER} \
-                 :are supported by this server"
+                 CHANTYPES=# CHATHISTORY=200 MSGREFTYPES=msgid,timestamp NICKLEN=32 PREFIX=(o)@ \
+                 TOPICLEN=390 NETWORK={SERVER} :are supported by this server"
             ),
             &format!(":{SERVER} 251 {nick} :There are {online} users and 0 invisible on 1 servers"),
             &format!(":{SERVER} 255 {nick} :I have {online} clients and 0 servers"),
@@ -128,17 +132,12 @@ fn weechat_negotiates_caps_and_registers_at_cap_end() {
     let server = start(&[]);
     let mut c = Client::connect(server.addr());
     c.send_raw(b"CAP LS 302\r\nNICK wee\r\nUSER wee 0 * :WeeChat user\r\n");
+    lines(&mut c, &[&format!(":{SERVER} CAP * LS :{CAPS}")]);
+    c.send_raw(b"CAP REQ :multi-prefix server-time extended-join\r\n");
     lines(
         &mut c,
         &[&format!(
-            ":{SERVER} CAP * LS :batch cap-notify echo-message message-tags multi-prefix sasl=PLAIN server-time"
-        )],
-    );
-    c.send_raw(b"CAP REQ :multi-prefix server-time away-notify\r\n");
-    lines(
-        &mut c,
-        &[&format!(
-            ":{SERVER} CAP wee NAK :multi-prefix server-time away-notify"
+            ":{SERVER} CAP wee NAK :multi-prefix server-time extended-join"
         )],
     );
     c.send_raw(b"CAP REQ :multi-prefix server-time\r\nCAP LIST\r\nCAP END\r\n");
@@ -236,9 +235,7 @@ fn sasl_plain_logs_in_to_an_account_and_a_wrong_password_fails_with_904() {
     lines(
         &mut c,
         &[
-            &format!(
-                ":{SERVER} CAP * LS :batch cap-notify echo-message message-tags multi-prefix sasl=PLAIN server-time"
-            ),
+            &format!(":{SERVER} CAP * LS :{CAPS}"),
             &format!(":{SERVER} CAP carol ACK :sasl"),
         ],
     );
@@ -514,6 +511,25 @@ fn error_numerics_for_what_cannot_be_done() {
     lines(
         &mut alice,
         &[&format!(":{SERVER} 403 alice #nowhere :No such channel")],
+    );
+    // As ngIRCd answers (RFC 2812, Modern IRC): WHOIS without a nick is 431, OPER without its
+    // two parameters 461, MODE of a nick no one has 401 (502 is for someone else's), and LIST
+    // with channels lists only those.
+    alice.send_raw(
+        b"WHOIS\r\nOPER\r\nOPER alice\r\nMODE nobody\r\nMODE bob +i\r\nLIST #ops,#nowhere\r\n",
+    );
+    lines(
+        &mut alice,
+        &[
+            &format!(":{SERVER} 431 alice :No nickname given"),
+            &format!(":{SERVER} 461 alice OPER :Not enough parameters"),
+            &format!(":{SERVER} 461 alice OPER :Not enough parameters"),
+            &format!(":{SERVER} 401 alice nobody :No such nick/channel"),
+            &format!(":{SERVER} 502 alice :Can't change mode for other users"),
+            &format!(":{SERVER} 321 alice Channel :Users  Name"),
+            &format!(":{SERVER} 322 alice #ops 1 :"),
+            &format!(":{SERVER} 323 alice :End of /LIST"),
+        ],
     );
     alice.send_raw(b"JOIN #ops\r\n");
     until(
@@ -860,6 +876,106 @@ fn an_admin_is_an_operator_and_others_are_not() {
 }
 
 #[test]
+fn a_join_of_two_channels_gives_each_join_its_names_and_history_before_the_next() {
+    let server = start(&[]);
+    let mut bob = server.join("bob");
+    bob.send_line("/join #x");
+    bob.expect_line("#x");
+    bob.send_line("in x");
+    bob.sync();
+    let mut alice = register(server.addr(), "alice", 2, "alice bob");
+    alice.send_raw(b"JOIN #x,#y\r\n");
+    lines(
+        &mut alice,
+        &[
+            ":alice!alice@chatd JOIN #x",
+            &format!(":{SERVER} 353 alice = #x :alice @bob"),
+            &format!(":{SERVER} 366 alice #x :End of /NAMES list"),
+        ],
+    );
+    let old = alice.next_line();
+    assert!(
+        old.starts_with(&format!(":{SERVER} NOTICE #x :[")) && old.ends_with("] <bob> in x"),
+        "{old}"
+    );
+    lines(
+        &mut alice,
+        &[
+            ":alice!alice@chatd JOIN #y",
+            &format!(":{SERVER} 353 alice = #y :@alice"),
+            &format!(":{SERVER} 366 alice #y :End of /NAMES list"),
+        ],
+    );
+}
+
+#[test]
+fn away_notify_tells_those_who_asked_of_every_away_change_once() {
+    let server = start(&[]);
+    let mut noti = Client::connect(server.addr());
+    noti.send_raw(
+        b"CAP LS 302\r\nCAP REQ :away-notify\r\nNICK noti\r\nUSER n 0 * :N\r\nCAP END\r\n",
+    );
+    until(&mut noti, &format!(":{SERVER} CAP * ACK :away-notify"));
+    until(
+        &mut noti,
+        &format!(":{SERVER} 366 noti #lobby :End of /NAMES list"),
+    );
+    let mut plain = register(server.addr(), "plain", 2, "noti plain");
+    let mut bob = server.join("bob");
+    // Bob shares two rooms with noti: each change is still told once.
+    noti.send_raw(b"JOIN #dev\r\n");
+    until(
+        &mut noti,
+        &format!(":{SERVER} 366 noti #dev :End of /NAMES list"),
+    );
+    bob.send_line("/join #dev");
+    until(&mut noti, ":bob!bob@chatd JOIN #dev");
+    bob.send_line("/away lunch");
+    bob.expect_line("away");
+    lines(&mut noti, &[":bob!bob@chatd AWAY :lunch"]);
+    plain.send_raw(b"AWAY :meeting\r\nAWAY :meeting\r\nAWAY\r\n");
+    lines(
+        &mut noti,
+        &[
+            ":plain!plain@chatd AWAY :meeting",
+            ":plain!plain@chatd AWAY",
+        ],
+    );
+    // Away with no reason is not "back": IRC's empty AWAY would read so.
+    bob.send_line("/busy");
+    bob.send_line("/back");
+    lines(
+        &mut noti,
+        &[":bob!bob@chatd AWAY :Away", ":bob!bob@chatd AWAY"],
+    );
+    noti.send_raw(b"AWAY :gone\r\n");
+    lines(
+        &mut noti,
+        &[&format!(
+            ":{SERVER} 306 noti :You have been marked as being away"
+        )],
+    );
+    sync(&mut noti);
+    // Without the capability nothing is told; nor to a text user.
+    sync(&mut plain);
+    let seen = plain.history_lines();
+    assert!(!seen.iter().any(|l| l.contains("@chatd AWAY")), "{seen:#?}");
+    let seen = bob.sync();
+    assert!(
+        seen.iter()
+            .all(|l| !l.contains("noti") || l.starts_with("[*] Online (")),
+        "{seen:#?}"
+    );
+    assert!(
+        !noti
+            .history_lines()
+            .iter()
+            .any(|l| l.contains("noti!noti@chatd AWAY")),
+        "its own change comes as 306, not AWAY"
+    );
+}
+
+#[test]
 fn with_batch_the_history_on_joining_is_one_chathistory_batch_after_the_names() {
     let server = start(&[]);
     let mut bob = server.join("bob");
@@ -874,7 +990,10 @@ fn with_batch_the_history_on_joining_is_one_chathistory_batch_after_the_names() 
         &mut c,
         &format!(":{SERVER} 366 bat #lobby :End of /NAMES list"),
     );
-    lines(&mut c, &["BATCH +h1 chathistory #lobby"]);
+    lines(
+        &mut c,
+        &[&format!(":{SERVER} BATCH +h1 chathistory #lobby")],
+    );
     for text in ["first", "second"] {
         let line = c.next_line();
         assert!(
@@ -884,7 +1003,7 @@ fn with_batch_the_history_on_joining_is_one_chathistory_batch_after_the_names() 
             "{line}"
         );
     }
-    lines(&mut c, &["BATCH -h1"]);
+    lines(&mut c, &[&format!(":{SERVER} BATCH -h1")]);
 }
 
 #[test]
@@ -911,4 +1030,120 @@ fn a_bad_server_name_or_irc_address_is_refused_naming_its_flag() {
         err.contains("for --listen-irc: the port must be a number from 0 to 65535"),
         "{err}"
     );
+}
+
+/// Reads batch `h{n}` of `#lobby`'s history: bob's lines `texts`, tagged; returns their ids.
+#[track_caller]
+fn history_batch(client: &mut Client, n: u32, texts: &[&str]) -> Vec<String> {
+    lines(
+        client,
+        &[&format!(":{SERVER} BATCH +h{n} chathistory #lobby")],
+    );
+    let mut ids = Vec::new();
+    for text in texts {
+        let line = client.next_line();
+        let id = line
+            .strip_prefix(&format!("@batch=h{n};time=20"))
+            .and_then(|rest| rest.split_once(";msgid="))
+            .and_then(|(_, rest)| rest.split_once(' '))
+            .filter(|(_, rest)| *rest == format!(":bob!bob@chatd PRIVMSG #lobby :{text}"))
+            .map(|(id, _)| id.to_owned())
+            .unwrap_or_else(|| panic!("not {text} in batch h{n}: {line}"));
+        ids.push(id);
+    }
+    lines(client, &[&format!(":{SERVER} BATCH -h{n}")]);
+    ids
+}
+
+/// CHATHISTORY's subcommands against a room of six lines, answered from `extra`'s server (with
+/// the history store or in memory).
+fn chathistory_replays(extra: &[&str]) {
+    let mut args = vec!["--history", "6"];
+    args.extend_from_slice(extra);
+    let server = start(&args);
+    let mut bob = server.join("bob");
+    for n in 1..=6 {
+        bob.send_line(&format!("line {n}"));
+    }
+    bob.sync();
+    let mut c = Client::connect(server.addr());
+    c.send_raw(
+        b"CAP LS 302\r\nCAP REQ :batch draft/chathistory server-time\r\nNICK hist\r\n\
+          USER h 0 * :H\r\nCAP END\r\n",
+    );
+    until(
+        &mut c,
+        &format!(":{SERVER} 366 hist #lobby :End of /NAMES list"),
+    );
+    let all = ["line 1", "line 2", "line 3", "line 4", "line 5", "line 6"];
+    let ids = history_batch(&mut c, 1, &all);
+    let id = |n: usize| ids[n - 1].as_str();
+    let cases: Vec<(String, &[&str])> = vec![
+        ("LATEST #lobby * 2".into(), &all[4..]),
+        (format!("LATEST #lobby msgid={} 10", id(4)), &all[4..]),
+        (format!("BEFORE #lobby msgid={} 2", id(4)), &all[1..3]),
+        (format!("AFTER #lobby msgid={} 5", id(4)), &all[4..]),
+        (format!("AROUND #lobby msgid={} 3", id(4)), &all[2..5]),
+        (
+            format!("BETWEEN #lobby msgid={} msgid={} 10", id(1), id(5)),
+            &all[1..4],
+        ),
+        (
+            format!("BETWEEN #lobby msgid={} msgid={} 2", id(5), id(1)),
+            &all[2..4],
+        ),
+        (
+            "AFTER #lobby timestamp=2000-01-01T00:00:00.000Z 2".into(),
+            &all[..2],
+        ),
+        (
+            "BEFORE #LOBBY timestamp=2100-01-01T00:00:00Z 1".into(),
+            &all[5..],
+        ),
+        // An id of no line of this run's room: nothing.
+        ("BEFORE #lobby msgid=0-9-3 5".into(), &[]),
+    ];
+    for (n, (query, texts)) in (2..).zip(&cases) {
+        c.send_raw(format!("CHATHISTORY {query}\r\n").as_bytes());
+        history_batch(&mut c, n, texts);
+    }
+    c.send_raw(
+        b"CHATHISTORY LATEST #nowhere * 5\r\nCHATHISTORY BEFORE #lobby * 5\r\n\
+          CHATHISTORY LATEST #lobby\r\nCHATHISTORY FOO\r\nCHATHISTORY LATEST bob * 5\r\n\
+          CHATHISTORY AFTER #lobby msgid=x 5\r\nCHATHISTORY LATEST #lobby * 0\r\n\
+          CHATHISTORY TARGETS timestamp=2000-01-01T00:00:00Z timestamp=2100-01-01T00:00:00Z 5\r\n",
+    );
+    let line = c.next_line();
+    assert!(
+        line.starts_with(&format!(
+            ":{SERVER} FAIL CHATHISTORY INVALID_TARGET LATEST #nowhere :"
+        )),
+        "{line}"
+    );
+    lines(
+        &mut c,
+        &[
+            &format!(":{SERVER} FAIL CHATHISTORY INVALID_PARAMS BEFORE * :Invalid message reference"),
+            &format!(":{SERVER} FAIL CHATHISTORY NEED_MORE_PARAMS LATEST :Missing parameters"),
+            &format!(":{SERVER} FAIL CHATHISTORY UNKNOWN_COMMAND FOO :Unknown command"),
+            &format!(
+                ":{SERVER} FAIL CHATHISTORY INVALID_TARGET LATEST bob :Only channels have a history here"
+            ),
+            &format!(":{SERVER} FAIL CHATHISTORY INVALID_PARAMS AFTER msgid=x :Invalid message reference"),
+            &format!(":{SERVER} FAIL CHATHISTORY INVALID_PARAMS LATEST 0 :Invalid limit"),
+            &format!(
+                ":{SERVER} FAIL CHATHISTORY INVALID_PARAMS TARGETS :TARGETS is not supported: ask for a channel's history"
+            ),
+        ],
+    );
+}
+
+#[test]
+fn chathistory_answers_from_the_history_store() {
+    chathistory_replays(&[]);
+}
+
+#[test]
+fn chathistory_answers_from_memory_without_a_store() {
+    chathistory_replays(&["--no-history-store"]);
 }

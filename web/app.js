@@ -457,6 +457,15 @@ function receive(msg) {
       chat.reconnect = false;
       notice(`You have been kicked out by ${msg.by}.${msg.reason ? ` (${msg.reason})` : ""}`, "error");
       break;
+    case "presence": {
+      // Someone went away or came back: their mark changes in place, with no line in the log.
+      const user = chat.users.find((u) => u.name.toLowerCase() === msg.name.toLowerCase());
+      if (user) {
+        user.away = msg.away;
+        renderUsers();
+      }
+      break;
+    }
     case "users":
       chat.users = msg.users;
       renderUsers();

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::job::{KeptDm, KeptLine, Mail, MAILBOX_PER_USER, MAILBOX_TOTAL};
+use super::job::{select, KeptDm, KeptLine, Mail, Point, Span, MAILBOX_PER_USER, MAILBOX_TOTAL};
 
 /// The history file's name inside the data directory.
 pub const HISTORY_FILE: &str = "history.sqlite";
@@ -258,37 +258,132 @@ impl HistoryStore {
         before: u64,
         limit: usize,
     ) -> Result<(Vec<KeptLine>, bool), HistoryError> {
-        let mut query = self
-            .db
-            .prepare_cached(
-                "SELECT lines FROM chunks WHERE room = ?1 AND first < ?2 ORDER BY first DESC",
-            )
-            .map_err(self.fail("read a room's lines"))?;
+        let mut lines = self.back(room, Some(Point::Seq(before)), limit + 1)?;
+        let more = lines.len() > limit;
+        lines.drain(..lines.len() - lines.len().min(limit));
+        Ok((lines, more))
+    }
+
+    /// Up to `limit` lines of `room` (lower-cased) in `span`, oldest first, and whether more
+    /// of the span remain: the lines the core would choose among its own (see [`select`]).
+    /// Only the lines next to the span's point are read: at most `limit` and one on each side.
+    pub fn page(
+        &self,
+        room: &str,
+        span: Span<Point>,
+        limit: usize,
+    ) -> Result<(Vec<KeptLine>, bool), HistoryError> {
+        let want = limit + 1;
+        let window = match span {
+            Span::Latest(_) => self.back(room, None, want)?,
+            Span::Before(p) => self.back(room, Some(p), want)?,
+            Span::After(p) => self.forth(room, p, true, want)?,
+            Span::Around(p) => {
+                let mut window = self.back(room, Some(p), limit / 2 + 1)?;
+                window.extend(self.forth(room, p, false, want)?);
+                window
+            }
+            Span::Between(a, _) => {
+                let mut window = self.back(room, Some(a), want)?;
+                window.extend(self.forth(room, a, true, want)?);
+                window
+            }
+        };
+        let keys: Vec<(u64, i64)> = window.iter().map(|l| (l.seq, l.at)).collect();
+        let (range, more) = select(&keys, span, limit);
+        let lines = window
+            .into_iter()
+            .skip(range.start)
+            .take(range.len())
+            .collect();
+        Ok((lines, more))
+    }
+
+    /// The newest `n` lines of `room` before `below` (any if `None`), oldest first.
+    fn back(
+        &self,
+        room: &str,
+        below: Option<Point>,
+        n: usize,
+    ) -> Result<Vec<KeptLine>, HistoryError> {
+        let first_below = match below {
+            Some(Point::Seq(seq)) => to_sql(seq),
+            _ => i64::MAX,
+        };
+        let sql = "SELECT lines FROM chunks WHERE room = ?1 AND first < ?2 ORDER BY first DESC";
+        let keep = |line: &KeptLine| below.is_none_or(|p| p.follows(line.seq, line.at));
+        let mut lines = self.scan(room, sql, first_below, keep, n)?;
+        lines.reverse();
+        Ok(lines)
+    }
+
+    /// The oldest `n` lines of `room` after `from` (or at it, unless `strict`), oldest first.
+    fn forth(
+        &self,
+        room: &str,
+        from: Point,
+        strict: bool,
+        n: usize,
+    ) -> Result<Vec<KeptLine>, HistoryError> {
+        let (sql, bound) = match from {
+            Point::Seq(seq) => (
+                "SELECT lines FROM chunks WHERE room = ?1 AND last >= ?2 ORDER BY first",
+                to_sql(seq),
+            ),
+            Point::Millis(ms) => (
+                "SELECT lines FROM chunks WHERE room = ?1 AND at_last >= ?2 ORDER BY first",
+                ms.div_euclid(1000),
+            ),
+        };
+        let keep = |line: &KeptLine| {
+            if strict {
+                from.precedes(line.seq, line.at)
+            } else {
+                !from.follows(line.seq, line.at)
+            }
+        };
+        self.scan(room, sql, bound, keep, n)
+    }
+
+    /// The first `n` lines `keep` takes, chunk by chunk in the order `sql` (with the room and
+    /// `bound` as its parameters) gives the chunks, each chunk's lines in that order too.
+    fn scan(
+        &self,
+        room: &str,
+        sql: &str,
+        bound: i64,
+        keep: impl Fn(&KeptLine) -> bool,
+        n: usize,
+    ) -> Result<Vec<KeptLine>, HistoryError> {
+        let action = "read a room's lines";
+        let newest_first = sql.ends_with("DESC");
+        let mut query = self.db.prepare_cached(sql).map_err(self.fail(action))?;
         let mut rows = query
-            .query(params![room, to_sql(before)])
-            .map_err(self.fail("read a room's lines"))?;
-        // Newest first, chunk by chunk, until one more line than asked for is found.
+            .query(params![room, bound])
+            .map_err(self.fail(action))?;
         let mut lines: Vec<KeptLine> = Vec::new();
-        while lines.len() <= limit {
-            let Some(row) = rows.next().map_err(self.fail("read a room's lines"))? else {
+        while lines.len() < n {
+            let Some(row) = rows.next().map_err(self.fail(action))? else {
                 break;
             };
-            let blob: Vec<u8> = row.get(0).map_err(self.fail("read a room's lines"))?;
+            let blob: Vec<u8> = row.get(0).map_err(self.fail(action))?;
             let chunk = unpack(room, &blob).map_err(|e| HistoryError {
                 path: self.path.clone(),
-                action: "read a room's lines",
+                action,
                 cause: rusqlite::Error::FromSqlConversionFailure(
                     0,
                     rusqlite::types::Type::Blob,
                     Box::new(e),
                 ),
             })?;
-            lines.extend(chunk.into_iter().rev().filter(|line| line.seq < before));
+            let room_left = n - lines.len();
+            if newest_first {
+                lines.extend(chunk.into_iter().rev().filter(&keep).take(room_left));
+            } else {
+                lines.extend(chunk.into_iter().filter(&keep).take(room_left));
+            }
         }
-        let more = lines.len() > limit;
-        lines.truncate(limit);
-        lines.reverse();
-        Ok((lines, more))
+        Ok(lines)
     }
 
     /// The direct messages waiting for `name` (any case), oldest first.
@@ -549,6 +644,58 @@ mod tests {
         store.batch(|b| b.forget_room("#lobby")).unwrap();
         assert_eq!(store.recent("#lobby", 5).unwrap(), (vec![], 0));
         assert_eq!(store.recent("#dev", 5).unwrap().1, 1);
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_page_of_any_span_is_what_the_core_chooses_among_every_line() {
+        let dir = temp_dir("span");
+        let mut store = HistoryStore::open(&dir).unwrap();
+        // Lines 1 to N in several chunks, two a second.
+        let n = CHUNK_LINES as u64 * 2 + 7;
+        let all: Vec<KeptLine> = (1..=n)
+            .map(|s| line("#lobby", s, 1000 + s as i64 / 2))
+            .collect();
+        store.batch(|b| b.keep(&all[..40])).unwrap();
+        store.batch(|b| b.keep(&all[40..])).unwrap();
+        store.batch(|b| b.keep(&[line("#dev", 1, 5)])).unwrap();
+        let keys: Vec<(u64, i64)> = all.iter().map(|l| (l.seq, l.at)).collect();
+        let points = [
+            Point::Seq(0),
+            Point::Seq(1),
+            Point::Seq(39),
+            Point::Seq(41),
+            Point::Seq(n / 2),
+            Point::Seq(n),
+            Point::Seq(n + 5),
+            Point::Millis(0),
+            Point::Millis(1_020_000),
+            Point::Millis(1_020_500),
+            Point::Millis(i64::MAX),
+        ];
+        for p in points {
+            for q in points {
+                for limit in [1, 5, 1000] {
+                    let spans = [
+                        Span::Latest(None),
+                        Span::Latest(Some(p)),
+                        Span::Before(p),
+                        Span::After(p),
+                        Span::Around(p),
+                        Span::Between(p, q),
+                    ];
+                    for span in spans {
+                        let (range, more) = select(&keys, span, limit);
+                        let (lines, told) = store.page("#lobby", span, limit).unwrap();
+                        assert_eq!(lines, all[range], "{span:?} {limit}");
+                        if !matches!(span, Span::Around(_) | Span::Between(..)) {
+                            assert_eq!(told, more, "{span:?} {limit}");
+                        }
+                    }
+                }
+            }
+        }
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);
     }

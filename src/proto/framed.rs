@@ -1049,6 +1049,9 @@ impl ServerFrame {
 pub fn encode(msg: &ServerMsg, out: &mut Vec<u8>) {
     match msg {
         ServerMsg::Greeting { .. } => {}
+        // The `chat` window's user list takes its away marks from `/users`: no frame (an
+        // older client would refuse an unknown frame type).
+        ServerMsg::AwayChanged { .. } => {}
         ServerMsg::NamePrompt => encode_reply(reply_kind::NAME_PROMPT, msg, out),
         ServerMsg::Help { .. } => encode_reply(reply_kind::HELP, msg, out),
         ServerMsg::PasswordPrompt => encode_reply(reply_kind::PASSWORD_PROMPT, msg, out),
@@ -1955,6 +1958,7 @@ mod tests {
     fn frame_type_of(msg: &ServerMsg) -> u8 {
         match msg {
             ServerMsg::Greeting { .. }
+            | ServerMsg::AwayChanged { .. }
             | ServerMsg::NamePrompt
             | ServerMsg::PasswordPrompt
             | ServerMsg::Help { .. }

@@ -49,7 +49,7 @@ pub fn encode(mode: Mode, msg: &ServerMsg, out: &mut Vec<u8>) {
         Mode::Text => text::encode(msg, text::CLIENT_EOL, out),
         Mode::Framed => framed::encode(msg, out),
         Mode::Web => web::encode(msg, out),
-        Mode::Irc(wire) => irc::encode::shared(wire.ctx, wire.tags, msg, out),
+        Mode::Irc(wire) => irc::encode::shared(wire, msg, out),
     }
 }
 

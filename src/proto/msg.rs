@@ -184,6 +184,50 @@ impl fmt::Display for LineId {
     }
 }
 
+/// Which of a room's lines a look-up asks for, counted from points `P` (IRC's CHATHISTORY
+/// subcommands): at most a limit of them, always oldest first. Every point is exclusive but
+/// [`Span::Around`]'s.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Span<P> {
+    /// The newest lines, only those after the point if one is given.
+    Latest(Option<P>),
+    /// The newest lines before the point.
+    Before(P),
+    /// The oldest lines after the point.
+    After(P),
+    /// Up to half the limit before the point, the rest from the point on (a line at the point
+    /// included).
+    Around(P),
+    /// The lines between the two points: the oldest after the first when it is the earlier one,
+    /// else the newest before it.
+    Between(P, P),
+}
+
+impl<P> Span<P> {
+    /// The same span with each point turned into another kind, or `None` if one cannot be.
+    pub fn try_map<Q>(self, mut f: impl FnMut(P) -> Option<Q>) -> Option<Span<Q>> {
+        Some(match self {
+            Span::Latest(p) => Span::Latest(match p {
+                Some(p) => Some(f(p)?),
+                None => None,
+            }),
+            Span::Before(p) => Span::Before(f(p)?),
+            Span::After(p) => Span::After(f(p)?),
+            Span::Around(p) => Span::Around(f(p)?),
+            Span::Between(a, b) => Span::Between(f(a)?, f(b)?),
+        })
+    }
+}
+
+/// A place in a room's lines as a client names it (IRC's `msgid=` and `timestamp=`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HistoryRef {
+    /// The line with this id (a line of another run or room is no place in this one).
+    Id(LineId),
+    /// This time, in Unix milliseconds.
+    Millis(i64),
+}
+
 /// A command a user can give, parsed by [`Command::parse`] from a name and its argument text.
 ///
 /// Serialized (for a cluster's log): every variant but [`Command::BadUsage`], whose usage line
@@ -248,6 +292,16 @@ pub enum Command {
         room: Option<String>,
         /// How many lines, if given.
         count: Option<usize>,
+    },
+    /// IRC's CHATHISTORY: up to `limit` lines of `room` in `span`, oldest first, with their ids
+    /// (no other mode asks this way).
+    ChatHistory {
+        /// The room.
+        room: String,
+        /// Which lines.
+        span: Span<HistoryRef>,
+        /// At most this many.
+        limit: usize,
     },
     /// Say text to one user only.
     Dm {
@@ -1100,7 +1154,7 @@ pub enum Notice {
         room: String,
         /// How many lines follow.
         count: usize,
-        /// Whether older lines remain.
+        /// Whether older lines remain (for IRC's CHATHISTORY: more lines of the span asked for).
         more: bool,
     },
     /// A direct message to `name`, who is offline, waits in their mailbox.
@@ -1584,6 +1638,15 @@ pub enum ServerMsg {
         name: String,
         /// Why, possibly empty.
         reason: String,
+    },
+    /// A user went away, changed their reason, or came back: told once to everyone who shares
+    /// a room with them (everyone is in the default room). Shown by IRC clients that asked for
+    /// `away-notify` and by the web page's user list; text and framed clients show nothing.
+    AwayChanged {
+        /// The user.
+        name: String,
+        /// The reason (possibly empty) while away; `None` once back.
+        away: Option<String>,
     },
     /// The asker's own name and role.
     WhoAmI {

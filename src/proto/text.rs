@@ -286,6 +286,8 @@ pub fn encode(msg: &ServerMsg, eol: &[u8], out: &mut Vec<u8>) {
             since,
         } => line(&["[*] ", &gap_text(&room.name, *missing, since.as_ref())]),
         ServerMsg::Done(done) => line(&["[*] ", &done_text(done)]),
+        // Text users learn who is away from /users, as before: no line for every change.
+        ServerMsg::AwayChanged { .. } => {}
         ServerMsg::Away { name, reason } if reason.is_empty() => line(&["[*] ", name, " is away."]),
         ServerMsg::Away { name, reason } => line(&["[*] ", name, " is away: ", reason]),
         ServerMsg::WhoAmI {

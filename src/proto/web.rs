@@ -258,6 +258,11 @@ enum Out<'a> {
         by: &'a str,
         reason: Option<&'a str>,
     },
+    /// A user's away state changed: `away` is the reason (possibly empty), or `null` once back.
+    Presence {
+        name: &'a str,
+        away: Option<&'a str>,
+    },
     RoomEvent {
         room: Room<'a>,
         kind: &'static str,
@@ -504,6 +509,10 @@ fn wire(msg: &ServerMsg) -> Wire<'_> {
         ServerMsg::Help { .. } => reply("help", msg),
         ServerMsg::HostHelp => reply("host_help", msg),
         ServerMsg::Away { .. } => reply("away", msg),
+        ServerMsg::AwayChanged { name, away } => json(Out::Presence {
+            name,
+            away: away.as_deref(),
+        }),
         ServerMsg::WhoAmI { .. } => reply("whoami", msg),
         ServerMsg::UserInfo { .. } => reply("whois", msg),
         ServerMsg::Time { .. } => reply("time", msg),
@@ -1195,6 +1204,14 @@ mod tests {
             ServerMsg::Away {
                 name: "bob".into(),
                 reason: "lunch".into(),
+            },
+            ServerMsg::AwayChanged {
+                name: "bob".into(),
+                away: Some("lunch".into()),
+            },
+            ServerMsg::AwayChanged {
+                name: "bob".into(),
+                away: None,
             },
             ServerMsg::WhoAmI {
                 name: "alice".into(),

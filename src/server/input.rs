@@ -169,6 +169,7 @@ impl Server {
             Sniffed::Irc => {
                 let wire = IrcWire {
                     tags: false,
+                    away_notify: false,
                     ctx: self.irc,
                 };
                 self.open(key, Mode::Irc(wire), now)

@@ -216,10 +216,11 @@ fn answer(store: &mut HistoryStore, job: Job) -> Option<Answer> {
             conn,
             room,
             key,
-            before,
+            span,
             limit,
+            ids,
         } => {
-            let (lines, more) = store.before(&key, before, limit).unwrap_or_else(|e| {
+            let (lines, more) = store.page(&key, span, limit).unwrap_or_else(|e| {
                 log::error!("history: could not read a page: {e}");
                 (Vec::new(), false)
             });
@@ -228,6 +229,7 @@ fn answer(store: &mut HistoryStore, job: Job) -> Option<Answer> {
                 room,
                 lines,
                 more,
+                ids,
             }
         }
         Job::Mailbox { conn, name } => {
@@ -376,8 +378,9 @@ mod tests {
             conn: crate::core::ConnId(7),
             room: crate::core::rooms::RoomId::DEFAULT,
             key: "#lobby".into(),
-            before: 3,
+            span: crate::history::job::Span::Before(crate::history::job::Point::Seq(3)),
             limit: 5,
+            ids: false,
         });
         keeper.send();
         let deadline = Instant::now() + Duration::from_secs(10);

@@ -13,9 +13,8 @@ pub struct WireBytes {
     framed: Option<Rc<[u8]>>,
     /// The complete (unmasked) server WebSocket frame.
     web: Option<Rc<[u8]>>,
-    /// IRC lines without tags, and with them.
-    irc: Option<Rc<[u8]>>,
-    irc_tags: Option<Rc<[u8]>>,
+    /// IRC lines: without tags and with them, each without away changes and with them.
+    irc: [Option<Rc<[u8]>>; 4],
 }
 
 impl WireBytes {
@@ -26,8 +25,7 @@ impl WireBytes {
             text: None,
             framed: None,
             web: None,
-            irc: None,
-            irc_tags: None,
+            irc: Default::default(),
         }
     }
 
@@ -49,8 +47,9 @@ impl WireBytes {
             Mode::Text => &mut self.text,
             Mode::Framed => &mut self.framed,
             Mode::Web => &mut self.web,
-            Mode::Irc(wire) if wire.tags => &mut self.irc_tags,
-            Mode::Irc(_) => &mut self.irc,
+            Mode::Irc(wire) => {
+                &mut self.irc[usize::from(wire.tags) + 2 * usize::from(wire.away_notify)]
+            }
         };
         let msg = &self.msg;
         Rc::clone(slot.get_or_insert_with(|| {
@@ -100,8 +99,16 @@ mod tests {
             }),
         };
         let mut wire = WireBytes::new(msg);
-        let plain = Mode::Irc(IrcWire { tags: false, ctx });
-        let tagged = Mode::Irc(IrcWire { tags: true, ctx });
+        let plain = Mode::Irc(IrcWire {
+            tags: false,
+            away_notify: false,
+            ctx,
+        });
+        let tagged = Mode::Irc(IrcWire {
+            tags: true,
+            away_notify: false,
+            ctx,
+        });
         let a = wire.for_mode(plain);
         let b = wire.for_mode(tagged);
         assert_eq!(&a[..], b":bob!bob@chatd PRIVMSG #lobby :hi\r\n");

@@ -6,6 +6,10 @@
 //!   [`MAX_PAGE`]), oldest first, after a notice saying how many and whether older ones remain.
 //!   With a store the page is looked up there (one page at a time per user: another `/history`
 //!   meanwhile is refused as busy); without one it comes from the lines kept in memory.
+//! - **CHATHISTORY.** IRC clients ask for a [`Span`] of a room's lines (the latest, before, after,
+//!   around or between line ids and times) through the same look-up, answered the same way (a
+//!   page notice, then the lines) but with the lines' ids, and without moving the `/history`
+//!   place; [`select`] chooses the lines, in memory here or in the store.
 //! - **Mailbox.** A direct message to a registered user who is offline is put in their mailbox
 //!   (bounded: [`MAILBOX_PER_USER`](crate::history::job::MAILBOX_PER_USER) each,
 //!   [`MAILBOX_TOTAL`](crate::history::job::MAILBOX_TOTAL) in all) and the sender is told it
@@ -14,9 +18,9 @@
 
 use super::super::rooms::{HistoryLine, RoomId};
 use super::super::{Action, Chat, ConnId, Now, Outbox, Recipients};
-use crate::history::job::MAX_PAGE;
+use crate::history::job::{select, Point, Span, MAX_PAGE};
 use crate::history::{Answer, Job, KeptDm, KeptLine};
-use crate::proto::msg::{Notice, Reject, ServerMsg};
+use crate::proto::msg::{HistoryRef, Notice, Reject, ServerMsg};
 
 /// How many lines `/history` shows when not told.
 pub const PAGE: usize = 20;
@@ -44,53 +48,108 @@ pub fn history(
     let Some(r) = chat.rooms.get(room) else {
         return;
     };
-    let limit = count.unwrap_or(PAGE).min(MAX_PAGE);
     let next = r.last_seq + 1;
+    let Some(session) = chat.sessions.get(conn) else {
+        return;
+    };
+    let before = session
+        .seen_from
+        .iter()
+        .find(|&&(r, _)| r == room)
+        .map_or(next, |&(_, seq)| seq);
+    let limit = count.unwrap_or(PAGE).min(MAX_PAGE);
+    look_up(
+        chat,
+        conn,
+        room,
+        Span::Before(Point::Seq(before)),
+        limit,
+        false,
+        out,
+    );
+}
+
+/// IRC's CHATHISTORY: up to `limit` lines of `room` (one `conn` is in) in `span`, with their
+/// ids, after a page notice that says how many (the IRC session makes them a batch). The same
+/// look-up as `/history`'s, in memory or in the store; but the user's place for `/history` stays.
+/// A line id of another run or room names no line here: the answer is an empty page.
+pub fn chathistory(
+    chat: &mut Chat,
+    conn: ConnId,
+    room: &str,
+    span: Span<HistoryRef>,
+    limit: usize,
+    out: &mut Outbox,
+) {
+    let room = match super::rooms::find_joined(chat, conn, room) {
+        Ok(room) => room,
+        Err(e) => return reject(conn, e, out),
+    };
+    let epoch = chat.config.epoch;
+    let span = span.try_map(|point| match point {
+        HistoryRef::Id(id) => {
+            (id.epoch == epoch && id.room == room.0).then_some(Point::Seq(id.seq))
+        }
+        HistoryRef::Millis(ms) => Some(Point::Millis(ms)),
+    });
+    let limit = limit.clamp(1, MAX_PAGE);
+    match span {
+        Some(span) => look_up(chat, conn, room, span, limit, true, out),
+        None => show_page(chat, conn, room, Vec::new(), false, true, out),
+    }
+}
+
+/// Looks up `room`'s lines in `span` for `conn`: in the store if there is one (one look-up at a
+/// time per user), else among the lines kept in memory.
+fn look_up(
+    chat: &mut Chat,
+    conn: ConnId,
+    room: RoomId,
+    span: Span<Point>,
+    limit: usize,
+    ids: bool,
+    out: &mut Outbox,
+) {
+    let Some(r) = chat.rooms.get(room) else {
+        return;
+    };
     let key = r.name.to_ascii_lowercase();
-    let store = chat.config.store_history;
     let Some(session) = chat.sessions.get_mut(conn) else {
         return;
     };
     if session.paging {
         return reject(conn, Reject::Busy, out);
     }
-    let before = session
-        .seen_from
-        .iter()
-        .find(|&&(r, _)| r == room)
-        .map_or(next, |&(_, seq)| seq);
-    if store {
+    if chat.config.store_history {
         session.paging = true;
         out.push(Action::History(Job::Page {
             conn,
             room,
             key,
-            before,
+            span,
             limit,
+            ids,
         }));
         return;
     }
-    let older: Vec<HistoryLine> = r
-        .history
-        .iter()
-        .filter(|line| line.seq < before)
-        .cloned()
-        .collect();
-    let more = older.len() > limit;
-    let page = older[older.len().saturating_sub(limit)..].to_vec();
-    show_page(chat, conn, room, page, more, out);
+    let keys: Vec<(u64, i64)> = r.history.iter().map(|l| (l.seq, l.at.unix)).collect();
+    let (range, more) = select(&keys, span, limit);
+    let page = r.history.range(range).cloned().collect();
+    show_page(chat, conn, room, page, more, ids, out);
 }
 
-/// Shows `conn` a page of `room`'s history and moves its place back to the page's first line.
+/// Shows `conn` a page of `room`'s history: with the lines' ids (CHATHISTORY), or without them
+/// and moving its place back to the page's first line (`/history`).
 fn show_page(
     chat: &mut Chat,
     conn: ConnId,
     room: RoomId,
     page: Vec<HistoryLine>,
     more: bool,
+    ids: bool,
     out: &mut Outbox,
 ) {
-    if let (Some(first), Some(session)) = (page.first(), chat.sessions.get_mut(conn)) {
+    if let (Some(first), Some(session), false) = (page.first(), chat.sessions.get_mut(conn), ids) {
         session.seen_from.retain(|&(r, _)| r != room);
         session.seen_from.push((room, first.seq));
     }
@@ -101,7 +160,12 @@ fn show_page(
     };
     out.deliver(Recipients::One(conn), ServerMsg::Notice(notice));
     for line in &page {
-        out.deliver(Recipients::One(conn), chat.history_line(room, line));
+        let msg = if ids {
+            chat.history_msg(room, line)
+        } else {
+            chat.history_line(room, line)
+        };
+        out.deliver(Recipients::One(conn), msg);
     }
 }
 
@@ -136,6 +200,7 @@ pub fn answered(chat: &mut Chat, now: &Now, answer: Answer, out: &mut Outbox) {
             room,
             lines,
             more,
+            ids,
         } => {
             let Some(session) = chat.sessions.get_mut(conn) else {
                 return;
@@ -146,7 +211,7 @@ pub fn answered(chat: &mut Chat, now: &Now, answer: Answer, out: &mut Outbox) {
                 return;
             }
             let page = lines.into_iter().map(|line| restored(now, line)).collect();
-            show_page(chat, conn, room, page, more, out);
+            show_page(chat, conn, room, page, more, ids, out);
         }
         Answer::Mailed { conn, to, kept } => {
             if chat.sessions.name_of(conn).is_none() {
@@ -280,6 +345,95 @@ mod tests {
     }
 
     #[test]
+    fn chathistory_shows_lines_with_their_ids_and_leaves_the_history_place() {
+        let mut s = Script::with_config(ChatConfig {
+            history: 5,
+            ..ChatConfig::default()
+        });
+        s.join(1, "alice");
+        for n in 1..=10 {
+            s.line(1, &format!("line {n}"));
+        }
+        s.connect(2);
+        assert_eq!(shown(&s.line(2, "bob")).0, lines(6, 10));
+        let epoch = ChatConfig::default().epoch;
+        let ask = |s: &mut Script, room: &str, span| {
+            s.input(Input::Message {
+                conn: ConnId(2),
+                msg: crate::proto::ClientMsg::Command(crate::proto::msg::Command::ChatHistory {
+                    room: room.into(),
+                    span,
+                    limit: 2,
+                }),
+            })
+        };
+        let id = |epoch, seq| {
+            HistoryRef::Id(crate::proto::msg::LineId {
+                epoch,
+                room: 0,
+                seq,
+            })
+        };
+        let answer = ask(&mut s, "#LOBBY", Span::Before(id(epoch, 4)));
+        assert_eq!(shown(&answer), (lines(2, 3), vec![page(2, true)]));
+        let seqs: Vec<u64> = answer
+            .iter()
+            .filter_map(|a| match a {
+                Action::Deliver {
+                    msg: ServerMsg::Line { id, .. },
+                    ..
+                } => Some(id.seq),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(seqs, [2, 3], "with their ids");
+        assert_eq!(
+            shown(&s.line(2, "/history 2")),
+            (lines(4, 5), vec![page(2, true)]),
+            "/history goes on from where joining left it"
+        );
+        assert_eq!(
+            shown(&ask(&mut s, "#lobby", Span::After(id(epoch + 1, 4)))),
+            (vec![], vec![page(0, false)]),
+            "an id of another run names no line"
+        );
+        assert_eq!(
+            ask(&mut s, "#dev", Span::Latest(None)),
+            vec![to_one(
+                2,
+                ServerMsg::Reject(Reject::NoSuchRoom {
+                    room: "#dev".into()
+                })
+            )]
+        );
+    }
+
+    #[test]
+    fn with_a_store_chathistory_is_a_page_job_for_lines_with_ids() {
+        let mut s = stored(&[]);
+        s.join(1, "alice");
+        let answer = s.input(Input::Message {
+            conn: ConnId(1),
+            msg: crate::proto::ClientMsg::Command(crate::proto::msg::Command::ChatHistory {
+                room: "#lobby".into(),
+                span: Span::Around(HistoryRef::Millis(5_000)),
+                limit: 1_000,
+            }),
+        });
+        assert_eq!(
+            jobs(&answer),
+            vec![Job::Page {
+                conn: ConnId(1),
+                room: RoomId::DEFAULT,
+                key: "#lobby".into(),
+                span: Span::Around(Point::Millis(5_000)),
+                limit: MAX_PAGE,
+                ids: true,
+            }]
+        );
+    }
+
+    #[test]
     fn without_a_store_history_pages_back_through_memory_to_the_first_kept_line() {
         let mut s = Script::with_config(ChatConfig {
             history: 5,
@@ -333,8 +487,9 @@ mod tests {
             conn: ConnId(2),
             room: lobby,
             key: "#lobby".into(),
-            before,
+            span: Span::Before(Point::Seq(before)),
             limit,
+            ids: false,
         };
         assert_eq!(jobs(&s.line(2, "/history 500")), vec![asked(26, MAX_PAGE)]);
         assert_eq!(
@@ -357,6 +512,7 @@ mod tests {
             room: lobby,
             lines: from_store,
             more: true,
+            ids: false,
         });
         let delivered = s.input(answer);
         assert_eq!(shown(&delivered), (lines(20, 25), vec![page(6, true)]));
@@ -384,7 +540,10 @@ mod tests {
         s.line(1, "in dev");
         assert!(matches!(
             jobs(&s.line(1, "/history #dev")).as_slice(),
-            [Job::Page { before: 1, .. }]
+            [Job::Page {
+                span: Span::Before(Point::Seq(1)),
+                ..
+            }]
         ));
         s.line(1, "/part #dev");
         let dev = s.chat.rooms.lookup("#dev");
@@ -394,6 +553,7 @@ mod tests {
             room: RoomId(1),
             lines: vec![],
             more: false,
+            ids: false,
         });
         assert_eq!(s.input(answer), vec![]);
         assert_eq!(jobs(&s.line(1, "/history")).len(), 1);

@@ -62,6 +62,9 @@ pub(super) fn dispatch(
         Command::History { room, count } => {
             history::history(chat, conn, room.as_deref(), count, out)
         }
+        Command::ChatHistory { room, span, limit } => {
+            history::chathistory(chat, conn, &room, span, limit, out)
+        }
         Command::BadUsage { usage } => reject(conn, Reject::Usage { usage }, out),
         Command::Unknown { name } => reject(conn, Reject::UnknownCommand { name }, out),
     }

@@ -1,5 +1,6 @@
 //! Who is here: the user list, away status, and leaving.
 
+use super::super::rooms::RoomId;
 use super::super::{Chat, CloseReason, ConnId, Now, Outbox, Recipients};
 use crate::proto::msg::{Done, LeaveKind, Reject, ServerMsg, UserEntry};
 
@@ -19,7 +20,7 @@ pub fn whois(chat: &Chat, now: &Now, conn: ConnId, name: &str, out: &mut Outbox)
     let found = chat.sessions.find(name).and_then(|target| {
         let session = chat.sessions.get(target)?;
         let name = chat.sessions.name_of(target)?.to_owned();
-        let rooms = std::iter::once(super::super::rooms::RoomId::DEFAULT)
+        let rooms = std::iter::once(RoomId::DEFAULT)
             .chain(chat.rooms.joined(target).iter().copied())
             .map(|room| chat.rooms.name(room).to_owned())
             .collect();
@@ -46,20 +47,44 @@ pub fn whois(chat: &Chat, now: &Now, conn: ConnId, name: &str, out: &mut Outbox)
     out.deliver(Recipients::One(conn), msg);
 }
 
-/// Marks `conn` away; `/users` shows it and direct messages get the reason back.
+/// Marks `conn` away; `/users` shows it, direct messages get the reason back, and everyone
+/// else is told of the change (once each, in one broadcast to the default room).
 pub fn away(chat: &mut Chat, conn: ConnId, reason: Option<String>, out: &mut Outbox) {
-    if let Some(session) = chat.sessions.get_mut(conn) {
-        session.away = Some(reason.unwrap_or_default());
-        out.deliver(Recipients::One(conn), ServerMsg::Done(Done::Away));
+    let reason = reason.unwrap_or_default();
+    set_away(chat, conn, Some(reason), Done::Away, out);
+}
+
+/// Marks `conn` back, and tells everyone else if it was away.
+pub fn back(chat: &mut Chat, conn: ConnId, out: &mut Outbox) {
+    set_away(chat, conn, None, Done::Back, out);
+}
+
+fn set_away(chat: &mut Chat, conn: ConnId, away: Option<String>, done: Done, out: &mut Outbox) {
+    let Some(session) = chat.sessions.get_mut(conn) else {
+        return;
+    };
+    let changed = session.away != away;
+    session.away.clone_from(&away);
+    out.deliver(Recipients::One(conn), ServerMsg::Done(done));
+    if changed {
+        tell_away(chat, conn, away, out);
     }
 }
 
-/// Marks `conn` back.
-pub fn back(chat: &mut Chat, conn: ConnId, out: &mut Outbox) {
-    if let Some(session) = chat.sessions.get_mut(conn) {
-        session.away = None;
-        out.deliver(Recipients::One(conn), ServerMsg::Done(Done::Back));
-    }
+/// Tells everyone who shares a room with `conn` that its away state is now `away`: once each,
+/// whatever the number of rooms shared. Everyone who has joined is in the default room, so
+/// they are its members (but `conn`), in one broadcast; the console is not told. Joins gathered
+/// for a crowd notice are told first, so that a newcomer is known before its change.
+fn tell_away(chat: &mut Chat, conn: ConnId, away: Option<String>, out: &mut Outbox) {
+    let Some(name) = chat.sessions.name_of(conn).map(str::to_owned) else {
+        return;
+    };
+    chat.tell_crowd(RoomId::DEFAULT, out);
+    let to = Recipients::Room {
+        except: Some(conn),
+        console: false,
+    };
+    out.deliver(to, ServerMsg::AwayChanged { name, away });
 }
 
 /// `conn` leaves: it gets a goodbye and is closed; the room is told it exited.
@@ -124,7 +149,10 @@ mod tests {
         s.join(2, "alice");
         assert_eq!(
             s.line(2, "/busy"),
-            vec![to_one(2, ServerMsg::Done(Done::Away))]
+            vec![
+                to_one(2, ServerMsg::Done(Done::Away)),
+                away_told(2, "alice", Some(""))
+            ]
         );
         let users = vec![user("alice", Some("")), user("bob", None)];
         assert_eq!(
@@ -133,13 +161,58 @@ mod tests {
         );
         assert_eq!(
             s.line(2, "/free"),
-            vec![to_one(2, ServerMsg::Done(Done::Back))]
+            vec![
+                to_one(2, ServerMsg::Done(Done::Back)),
+                away_told(2, "alice", None)
+            ]
         );
         let users = vec![user("alice", None), user("bob", None)];
         assert_eq!(
             s.line(1, "/viewusers"),
             vec![to_one(1, ServerMsg::Users { users })]
         );
+    }
+
+    /// Everyone but `id` (not the console) told that `name`'s away state is now `away`.
+    fn away_told(id: u64, name: &str, away: Option<&str>) -> Action {
+        Action::Deliver {
+            to: Recipients::Room {
+                except: Some(ConnId(id)),
+                console: false,
+            },
+            msg: ServerMsg::AwayChanged {
+                name: name.into(),
+                away: away.map(Into::into),
+            },
+        }
+    }
+
+    #[test]
+    fn an_away_change_is_told_once_to_everyone_else_and_only_when_it_changes() {
+        let mut s = Script::new();
+        s.join(1, "alice");
+        s.join(2, "bob");
+        s.join(3, "carol");
+        // Bob shares two rooms with alice: still one message for her.
+        s.line(1, "/join #dev");
+        s.line(2, "/join #dev");
+        let away = to_one(2, ServerMsg::Done(Done::Away));
+        let back = to_one(2, ServerMsg::Done(Done::Back));
+        assert_eq!(
+            s.line(2, "/away lunch"),
+            vec![away.clone(), away_told(2, "bob", Some("lunch"))]
+        );
+        assert_eq!(s.line(2, "/away lunch"), vec![away.clone()], "no change");
+        assert_eq!(
+            s.line(2, "/away tea"),
+            vec![away, away_told(2, "bob", Some("tea"))],
+            "a new reason is a change"
+        );
+        assert_eq!(
+            s.line(2, "/back"),
+            vec![back.clone(), away_told(2, "bob", None)]
+        );
+        assert_eq!(s.line(2, "/back"), vec![back], "was not away");
     }
 
     #[test]

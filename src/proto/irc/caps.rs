@@ -18,12 +18,20 @@ pub enum Cap {
     EchoMessage,
     /// `batch`: a room's history on joining comes as one `chathistory` batch.
     Batch,
+    /// `away-notify`: told when someone who shares a channel goes away or comes back
+    /// (`:nick!nick@chatd AWAY :reason`, `AWAY` alone for back).
+    AwayNotify,
+    /// `draft/chathistory`: the CHATHISTORY command (it works without the capability too; the
+    /// capability says the client knows it).
+    ChatHistory,
 }
 
 /// Every capability offered, in the order `CAP LS` lists them (by name).
-pub const OFFERED: [Cap; 7] = [
+pub const OFFERED: [Cap; 9] = [
+    Cap::AwayNotify,
     Cap::Batch,
     Cap::CapNotify,
+    Cap::ChatHistory,
     Cap::EchoMessage,
     Cap::MessageTags,
     Cap::MultiPrefix,
@@ -42,6 +50,8 @@ impl Cap {
             Cap::CapNotify => "cap-notify",
             Cap::EchoMessage => "echo-message",
             Cap::Batch => "batch",
+            Cap::AwayNotify => "away-notify",
+            Cap::ChatHistory => "draft/chathistory",
         }
     }
 
@@ -52,14 +62,14 @@ impl Cap {
             .find(|cap| cap.name().eq_ignore_ascii_case(name))
     }
 
-    fn bit(self) -> u8 {
+    fn bit(self) -> u16 {
         1 << (self as u8)
     }
 }
 
 /// A set of capabilities.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Caps(u8);
+pub struct Caps(u16);
 
 impl Caps {
     /// Whether `cap` is in the set.
@@ -121,11 +131,12 @@ mod tests {
     fn ls_lists_every_capability_with_values_from_302() {
         assert_eq!(
             ls(true),
-            "batch cap-notify echo-message message-tags multi-prefix sasl=PLAIN server-time"
+            "away-notify batch cap-notify draft/chathistory echo-message message-tags multi-prefix \
+             sasl=PLAIN server-time"
         );
         assert_eq!(
             ls(false),
-            "batch cap-notify echo-message message-tags multi-prefix sasl server-time"
+            "away-notify batch cap-notify draft/chathistory echo-message message-tags multi-prefix sasl server-time"
         );
     }
 
@@ -135,7 +146,7 @@ mod tests {
         assert!(caps.has(Cap::ServerTime) && caps.has(Cap::Sasl));
         assert!(!caps.has(Cap::MessageTags));
         assert_eq!(caps.names(), "sasl server-time");
-        assert_eq!(request(caps, "server-time away-notify"), None);
+        assert_eq!(request(caps, "server-time extended-join"), None);
         let less = request(caps, "-sasl").expect("offered");
         assert_eq!(less.names(), "server-time");
     }

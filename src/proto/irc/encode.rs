@@ -4,7 +4,7 @@
 
 use time::OffsetDateTime;
 
-use super::IrcContext;
+use super::{IrcContext, IrcWire};
 use crate::proto::msg::{Departure, Event, LeaveKind, LineId, RoomLine, ServerMsg, Stamp};
 use crate::proto::text;
 
@@ -145,6 +145,46 @@ pub fn server_time(at: &Stamp) -> String {
     )
 }
 
+/// Reads an IRCv3 time (`2026-12-01T15:04:05.123Z`, as in a `time` tag or CHATHISTORY's
+/// `timestamp=`), in Unix milliseconds; the fraction may be left out or have 1 to 9 digits.
+pub fn parse_server_time(text: &str) -> Option<i64> {
+    let text = text.strip_suffix('Z')?;
+    let (date, clock) = text.split_once('T')?;
+    let (clock, fraction) = match clock.split_once('.') {
+        Some((_, "")) => return None,
+        Some(parts) => parts,
+        None => (clock, ""),
+    };
+    let number = |part: &str, len: usize| {
+        (part.len() == len && part.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| part.parse::<u32>().ok())
+            .flatten()
+    };
+    let mut ymd = date.split('-');
+    let year = number(ymd.next()?, 4)?;
+    let month = time::Month::try_from(u8::try_from(number(ymd.next()?, 2)?).ok()?).ok()?;
+    let day = u8::try_from(number(ymd.next()?, 2)?).ok()?;
+    let mut hms = clock.split(':');
+    let mut part = || u8::try_from(number(hms.next()?, 2)?).ok();
+    let (hour, minute, second) = (part()?, part()?, part()?);
+    if ymd.next().is_some() || hms.next().is_some() {
+        return None;
+    }
+    let millis = match fraction.len() {
+        0 => 0,
+        1..=9 if fraction.bytes().all(|b| b.is_ascii_digit()) => {
+            let digits = &fraction[..fraction.len().min(3)];
+            let value: i64 = digits.parse().ok()?;
+            value * 10_i64.pow(3 - digits.len() as u32)
+        }
+        _ => return None,
+    };
+    let date = time::Date::from_calendar_date(i32::try_from(year).ok()?, month, day).ok()?;
+    let clock = time::Time::from_hms(hour, minute, second).ok()?;
+    let at = time::PrimitiveDateTime::new(date, clock).assume_utc();
+    Some(at.unix_timestamp() * 1000 + millis)
+}
+
 /// The tag section of a line said at `at` with id `id`: empty for the plain encoding.
 fn tags_of(tagged: bool, at: Option<&Stamp>, id: Option<LineId>) -> String {
     if !tagged {
@@ -164,25 +204,25 @@ fn tags_of(tagged: bool, at: Option<&Stamp>, id: Option<LineId>) -> String {
     }
 }
 
-/// Appends the lines `msg` is for any IRC recipient. Messages that are replies to one user
-/// and have no IRC form of their own are shown as the text mode shows them, in NOTICEs to
+/// Appends the lines `msg` is for any IRC recipient on `wire`. Messages that are replies to one
+/// user and have no IRC form of their own are shown as the text mode shows them, in NOTICEs to
 /// `*`; the session writes those with the user's nick instead.
-pub fn shared(ctx: &IrcContext, tagged: bool, msg: &ServerMsg, out: &mut Vec<u8>) {
-    encode(ctx, tagged, None, msg, "*", out);
+pub fn shared(wire: IrcWire, msg: &ServerMsg, out: &mut Vec<u8>) {
+    encode(wire, None, msg, "*", out);
 }
 
 /// [`shared`], for recipient `nick`, with `id` the line's id if it has one.
 pub(super) fn encode(
-    ctx: &IrcContext,
-    tagged: bool,
+    wire: IrcWire,
     id: Option<LineId>,
     msg: &ServerMsg,
     nick: &str,
     out: &mut Vec<u8>,
 ) {
+    let (ctx, tagged) = (wire.ctx, wire.tags);
     let default = ctx.default_room.as_str();
     match msg {
-        ServerMsg::Line { id, msg } => encode(ctx, tagged, Some(*id), msg, nick, out),
+        ServerMsg::Line { id, msg } => encode(wire, Some(*id), msg, nick, out),
         ServerMsg::Chat { at, from, text } => {
             let tags = tags_of(tagged, Some(at), id);
             say(out, &tags, from, default, text, false);
@@ -250,6 +290,15 @@ pub(super) fn encode(
             line(out, "", Source::User(name), "QUIT", &[], Some(&why));
         }
         ServerMsg::Event(Event::Shutdown) => error(out, "Server shutting down"),
+        // Only to clients that asked for away-notify. An empty reason would read as "back".
+        ServerMsg::AwayChanged { name, away } if wire.away_notify => match away {
+            Some(reason) => {
+                let reason = if reason.is_empty() { "Away" } else { reason };
+                line(out, "", Source::User(name), "AWAY", &[], Some(reason))
+            }
+            None => line(out, "", Source::User(name), "AWAY", &[], None),
+        },
+        ServerMsg::AwayChanged { .. } => {}
         // Before the core knows the connection (TLS required): its one line.
         ServerMsg::Reject(reject) => error(out, &reject.to_string()),
         other => notices(ctx, nick, other, out),
@@ -354,7 +403,12 @@ mod tests {
 
     fn shared_str(tagged: bool, msg: &ServerMsg) -> String {
         let mut out = Vec::new();
-        shared(ctx(), tagged, msg, &mut out);
+        let wire = IrcWire {
+            tags: tagged,
+            away_notify: false,
+            ctx: ctx(),
+        };
+        shared(wire, msg, &mut out);
         String::from_utf8(out).expect("UTF-8")
     }
 
@@ -484,6 +538,65 @@ mod tests {
         ];
         for (msg, expected) in cases {
             assert_eq!(shared_str(false, &msg), expected, "{msg:?}");
+        }
+    }
+
+    #[test]
+    fn server_times_read_back_to_the_millisecond() {
+        let at = at();
+        let written = server_time(&at);
+        assert_eq!(parse_server_time(&written), Some(at.unix * 1000));
+        assert_eq!(
+            parse_server_time("2025-12-01T15:04:05.5Z"),
+            Some(at.unix * 1000 + 500)
+        );
+        assert_eq!(
+            parse_server_time("2025-12-01T15:04:05.123456789Z"),
+            Some(at.unix * 1000 + 123)
+        );
+        assert_eq!(
+            parse_server_time("2025-12-01T15:04:05Z"),
+            Some(at.unix * 1000)
+        );
+        for bad in [
+            "2025-12-01T15:04:05",
+            "2025-13-01T15:04:05Z",
+            "2025-12-01 15:04:05Z",
+            "2025-12-01T15:04Z",
+            "2025-12-01T15:04:05.Z",
+            "2025-12-01T15:04:05.1234567890Z",
+            "+2025-12-01T15:04:05Z",
+            "2025-12-01T15:04:05:06Z",
+            "",
+        ] {
+            assert_eq!(parse_server_time(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn away_changes_are_away_lines_only_for_clients_with_away_notify() {
+        let change = |away: Option<&str>| ServerMsg::AwayChanged {
+            name: "bob".into(),
+            away: away.map(Into::into),
+        };
+        let shown = |away_notify, msg: &ServerMsg| {
+            let mut out = Vec::new();
+            let wire = IrcWire {
+                tags: true,
+                away_notify,
+                ctx: ctx(),
+            };
+            shared(wire, msg, &mut out);
+            String::from_utf8(out).expect("UTF-8")
+        };
+        let cases = [
+            (change(Some("lunch")), ":bob!bob@chatd AWAY :lunch\r\n"),
+            (change(Some("")), ":bob!bob@chatd AWAY :Away\r\n"),
+            (change(None), ":bob!bob@chatd AWAY\r\n"),
+        ];
+        for (msg, expected) in cases {
+            assert_eq!(shown(true, &msg), expected);
+            assert_eq!(shown(false, &msg), "", "{msg:?}");
         }
     }
 

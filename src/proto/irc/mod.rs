@@ -58,12 +58,16 @@ impl fmt::Debug for IrcContext {
     }
 }
 
-/// Which of the two IRC encodings a connection takes: with message tags (`time`, `msgid`) for
-/// clients that asked for `server-time` or `message-tags`, or plain.
+/// Which IRC encoding a connection takes of the lines it shares with others: with message tags
+/// (`time`, `msgid`) for clients that asked for `server-time` or `message-tags`, or plain; and
+/// with AWAY lines for clients that asked for `away-notify`, or without. (A room whose IRC
+/// members differ in `away-notify` encodes its lines once for each; nearly every client asks.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct IrcWire {
     /// Whether lines carry tags.
     pub tags: bool,
+    /// Whether away changes are shown (`away-notify`).
+    pub away_notify: bool,
     /// The server's names.
     pub ctx: &'static IrcContext,
 }

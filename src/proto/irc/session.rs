@@ -19,13 +19,15 @@ use super::line::{next_line, parse, Framed, Message, MAX_LINE};
 use super::replies::{names, numeric, prefix, who_line};
 use super::{IrcContext, IrcWire};
 use crate::proto::msg::{
-    Command, Done, Notice, Reject, Role, RoomCommand, ServerMsg, Stamp, UserEntry,
+    Command, Done, HistoryRef, LineId, Notice, Reject, Role, RoomCommand, ServerMsg, Span, Stamp,
+    UserEntry,
 };
 use crate::proto::{ClientMsg, DecodeError, Decoded};
 
 /// Longest nick, channel name and topic the ISUPPORT line announces (chatd's own rules).
 const ISUPPORT: &str = "AWAYLEN=390 CASEMAPPING=ascii CHANMODES=b,,,nt CHANNELLEN=33 CHANTYPES=# \
-                        NICKLEN=32 PREFIX=(o)@ TOPICLEN=390";
+                        CHATHISTORY=200 MSGREFTYPES=msgid,timestamp NICKLEN=32 PREFIX=(o)@ \
+                        TOPICLEN=390";
 
 /// Where registration is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,7 +76,12 @@ enum Purpose {
     Mode,
     /// A channel's modes asked for (the room must exist).
     ModeOf,
-    List,
+    /// A CHATHISTORY look-up: the subcommand and the target.
+    ChatHistory(String, String),
+    /// LIST, of these rooms only if any are named.
+    List(Vec<String>),
+    /// Another user's modes asked for or changed (the user must exist).
+    UserModeOf,
     Role,
     Oper,
 }
@@ -101,6 +108,8 @@ pub struct IrcSession {
     lobby_shown: bool,
     /// Batches opened so far, for their ids.
     batches: u32,
+    /// The CHATHISTORY batch open (its id) and how many of its lines are still to come.
+    history_batch: Option<(String, usize)>,
     /// Users online when it was welcomed, for the LUSERS of its registration.
     online: usize,
     purpose: Purpose,
@@ -139,6 +148,7 @@ impl IrcSession {
             joining: None,
             held: Vec::new(),
             batches: 0,
+            history_batch: None,
             lobby_shown: false,
             online: 1,
             purpose: Purpose::Other,
@@ -149,10 +159,11 @@ impl IrcSession {
     }
 
     /// The encoding its shared lines take: with tags once it asked for `server-time` or
-    /// `message-tags`.
+    /// `message-tags`, with away changes once it asked for `away-notify`.
     pub fn wire(&self) -> IrcWire {
         IrcWire {
             tags: self.caps.has(Cap::ServerTime) || self.caps.has(Cap::MessageTags),
+            away_notify: self.caps.has(Cap::AwayNotify),
             ctx: self.ctx,
         }
     }
@@ -667,7 +678,11 @@ impl IrcSession {
                     items.push((who, Purpose::Names(room.to_owned())));
                 }
             }
-            "LIST" => items.push((room_cmd(RoomCommand::List), Purpose::List)),
+            "LIST" => {
+                let named = p0.split(',').filter(|r| !r.is_empty());
+                let named = named.map(str::to_owned).collect();
+                items.push((room_cmd(RoomCommand::List), Purpose::List(named)));
+            }
             "KICK" => {
                 let reason = msg.param(2).filter(|r| !r.is_empty()).map(str::to_owned);
                 let nick = msg.param(1).unwrap_or_default();
@@ -703,6 +718,7 @@ impl IrcSession {
                     items.push((cmd(Command::Users), Purpose::WhoNick(mask)));
                 }
             }
+            "WHOIS" if msg.params.is_empty() => self.num(out, "431", &[], "No nickname given"),
             "WHOIS" => {
                 let nick = msg.params.last().cloned().unwrap_or_default();
                 let nick = nick.split(',').next().unwrap_or_default().to_owned();
@@ -731,6 +747,7 @@ impl IrcSession {
                 self.num(out, "351", &[&version, &server], "chatd");
             }
             "TIME" => items.push((cmd(Command::Time), Purpose::Other)),
+            "CHATHISTORY" => return self.chathistory(&msg, out),
             _ => {
                 let name = msg.command.clone();
                 self.num(out, "421", &[&name], "Unknown command");
@@ -747,7 +764,9 @@ impl IrcSession {
         let change = msg.param(1).unwrap_or_default().to_owned();
         if !target.starts_with('#') {
             if !target.eq_ignore_ascii_case(self.me()) {
-                self.num(out, "502", &[], "Can't change mode for other users");
+                // 401 if no one has the nick, else 502: the core is asked which.
+                let whois = Command::Whois { name: target };
+                return Some((ClientMsg::Command(whois), Purpose::UserModeOf));
             } else if change.is_empty() {
                 let modes = if self.admin { "+o" } else { "+" };
                 numeric(out, self.ctx, "221", self.me(), &[modes], None);
@@ -801,6 +820,21 @@ impl IrcSession {
 
     /// Appends what `msg`, sent by the core to this user alone, is in IRC.
     pub fn encode(&mut self, msg: &ServerMsg, out: &mut Vec<u8>) {
+        let batching = self.history_batch.is_some() && is_history(msg);
+        if let Some((id, left)) = self.history_batch.take_if(|_| batching) {
+            let mut lines = Vec::new();
+            let wire = IrcWire {
+                tags: true,
+                ..self.wire()
+            };
+            encode::encode(wire, None, msg, self.me(), &mut lines);
+            batched(&id, &lines, out);
+            match left.saturating_sub(1) {
+                0 => self.close_batch(&id, out),
+                left => self.history_batch = Some((id, left)),
+            }
+            return;
+        }
         if self.joining.is_some() && is_history(msg) {
             let mut held = std::mem::take(&mut self.held);
             self.encode_now(msg, &mut held);
@@ -869,6 +903,16 @@ impl IrcSession {
             }
             ServerMsg::Done(done) => self.done(done, out),
             ServerMsg::Notice(Notice::RemovedFromRoom { .. }) => {}
+            // The answer to a CHATHISTORY (IRC users have no /history): its lines follow.
+            ServerMsg::Notice(Notice::HistoryPage { room, count, .. }) => {
+                if self.caps.has(Cap::Batch) {
+                    let id = self.open_batch(room, out);
+                    match count {
+                        0 => self.close_batch(&id, out),
+                        &count => self.history_batch = Some((id, count)),
+                    }
+                }
+            }
             ServerMsg::Notice(banned @ Notice::Banned { .. }) => {
                 self.num(out, "465", &[], &banned.to_string())
             }
@@ -922,6 +966,9 @@ impl IrcSession {
                 let server = ctx.server.clone();
                 self.num(out, "391", &[&server], &text);
             }
+            ServerMsg::UserInfo { .. } if self.purpose == Purpose::UserModeOf => {
+                self.num(out, "502", &[], "Can't change mode for other users")
+            }
             ServerMsg::UserInfo {
                 user,
                 registered,
@@ -959,9 +1006,16 @@ impl IrcSession {
                 }
                 numeric(out, ctx, "318", &me, &[name], Some("End of /WHOIS list"));
             }
-            ServerMsg::Rooms { rooms } if self.purpose == Purpose::List => {
+            ServerMsg::Rooms { rooms } if matches!(self.purpose, Purpose::List(_)) => {
+                let named = match &self.purpose {
+                    Purpose::List(named) => named.clone(),
+                    _ => Vec::new(),
+                };
                 self.num(out, "321", &["Channel"], "Users  Name");
-                for room in rooms {
+                let asked = |name: &str| {
+                    named.is_empty() || named.iter().any(|n| n.eq_ignore_ascii_case(name))
+                };
+                for room in rooms.iter().filter(|room| asked(&room.name)) {
                     let count = room.members.to_string();
                     let topic = room.topic.as_deref().unwrap_or_default();
                     self.num(out, "322", &[&room.name, &count], topic);
@@ -1007,7 +1061,7 @@ impl IrcSession {
                 };
                 text_lines(out, &tags, Source::User(from), "PRIVMSG", &me, text);
             }
-            other => encode::encode(ctx, self.wire().tags, None, other, &me, out),
+            other => encode::encode(self.wire(), None, other, &me, out),
         }
     }
 
@@ -1017,11 +1071,13 @@ impl IrcSession {
             Done::JoinedRoom { room, .. } => {
                 line(out, "", Source::User(&me), "JOIN", &[&room.name], None);
                 self.joining = Some(room.name.clone());
-                // The topic came with the join, if there is one: only the names are asked for.
+                // The topic came with the join, if there is one: only the names are asked for,
+                // before the next room of the same JOIN is joined (each JOIN line is followed
+                // by its own names, and the history held is of this room).
                 let who = RoomCommand::Who {
                     room: Some(room.name.clone()),
                 };
-                self.pending.push_back((
+                self.pending.push_front((
                     ClientMsg::Command(Command::Room(who)),
                     Purpose::Names(room.name.clone()),
                 ));
@@ -1100,22 +1156,123 @@ impl IrcSession {
             out.extend_from_slice(&held);
             return;
         }
+        let id = self.open_batch(room, out);
+        batched(&id, &held, out);
+        self.close_batch(&id, out);
+    }
+
+    /// Opens a `chathistory` batch of `target`; returns its id.
+    fn open_batch(&mut self, target: &str, out: &mut Vec<u8>) -> String {
         self.batches += 1;
         let id = format!("h{}", self.batches);
-        out.extend_from_slice(format!("BATCH +{id} chathistory {room}\r\n").as_bytes());
-        for l in held.split_inclusive(|&b| b == b'\n') {
-            match l.strip_prefix(b"@") {
-                Some(tags) => {
-                    out.extend_from_slice(format!("@batch={id};").as_bytes());
-                    out.extend_from_slice(tags);
-                }
+        let open = format!("+{id}");
+        let server = Source::Server(&self.ctx.server);
+        line(
+            out,
+            "",
+            server,
+            "BATCH",
+            &[&open, "chathistory", target],
+            None,
+        );
+        id
+    }
+
+    fn close_batch(&self, id: &str, out: &mut Vec<u8>) {
+        let close = format!("-{id}");
+        line(
+            out,
+            "",
+            Source::Server(&self.ctx.server),
+            "BATCH",
+            &[&close],
+            None,
+        );
+    }
+
+    /// CHATHISTORY SUBCOMMAND TARGET REFERENCE [REFERENCE] LIMIT, for a channel: a look-up for
+    /// the core; what is wrong with it, a FAIL.
+    fn chathistory(&mut self, msg: &Message, out: &mut Vec<u8>) -> Option<(ClientMsg, Purpose)> {
+        let sub = msg.param(0).unwrap_or_default().to_ascii_uppercase();
+        let server = self.ctx.server.clone();
+        let fail = |out: &mut Vec<u8>, code: &str, context: &[&str], text: &str| {
+            let mut middle = vec!["CHATHISTORY", code, sub.as_str()];
+            middle.extend_from_slice(context);
+            line(
+                out,
+                "",
+                Source::Server(&server),
+                "FAIL",
+                &middle,
+                Some(text),
+            );
+        };
+        let needed = match sub.as_str() {
+            "LATEST" | "BEFORE" | "AFTER" | "AROUND" | "TARGETS" => 4,
+            "BETWEEN" => 5,
+            _ => {
+                fail(out, "UNKNOWN_COMMAND", &[], "Unknown command");
+                return None;
+            }
+        };
+        if msg.params.len() < needed {
+            fail(out, "NEED_MORE_PARAMS", &[], "Missing parameters");
+            return None;
+        }
+        if sub == "TARGETS" {
+            fail(
+                out,
+                "INVALID_PARAMS",
+                &[],
+                "TARGETS is not supported: ask for a channel's history",
+            );
+            return None;
+        }
+        let target = msg.params[1].clone();
+        if !target.starts_with('#') {
+            let text = "Only channels have a history here";
+            fail(out, "INVALID_TARGET", &[&target], text);
+            return None;
+        }
+        let point = |word: &str| match word.split_once('=') {
+            Some(("msgid", id)) => LineId::parse(id).map(HistoryRef::Id),
+            Some(("timestamp", at)) => encode::parse_server_time(at).map(HistoryRef::Millis),
+            _ => None,
+        };
+        let refs = &msg.params[2..needed - 1];
+        let mut points = Vec::new();
+        for word in refs {
+            match point(word) {
+                Some(p) => points.push(Some(p)),
+                None if sub == "LATEST" && word == "*" => points.push(None),
                 None => {
-                    out.extend_from_slice(format!("@batch={id} ").as_bytes());
-                    out.extend_from_slice(l);
+                    fail(out, "INVALID_PARAMS", &[word], "Invalid message reference");
+                    return None;
                 }
             }
         }
-        out.extend_from_slice(format!("BATCH -{id}\r\n").as_bytes());
+        let limit_word = &msg.params[needed - 1];
+        let Some(limit) = limit_word.parse::<usize>().ok().filter(|&n| n > 0) else {
+            fail(out, "INVALID_PARAMS", &[limit_word], "Invalid limit");
+            return None;
+        };
+        let span = match (sub.as_str(), points.as_slice()) {
+            ("LATEST", &[p]) => Span::Latest(p),
+            ("BEFORE", &[Some(p)]) => Span::Before(p),
+            ("AFTER", &[Some(p)]) => Span::After(p),
+            ("AROUND", &[Some(p)]) => Span::Around(p),
+            ("BETWEEN", &[Some(a), Some(b)]) => Span::Between(a, b),
+            _ => return None,
+        };
+        let look_up = Command::ChatHistory {
+            room: target.clone(),
+            span,
+            limit,
+        };
+        Some((
+            ClientMsg::Command(look_up),
+            Purpose::ChatHistory(sub, target),
+        ))
     }
 
     /// LUSERS (251, 255) for `online` users.
@@ -1136,6 +1293,17 @@ impl IrcSession {
         match (reject, &purpose) {
             (Reject::BadInput(DecodeError::LineTooLong { .. }), _) => {
                 self.num(out, "417", &[], "Input line was too long")
+            }
+            (_, Purpose::ChatHistory(sub, target)) => {
+                let code = match reject {
+                    Reject::NoSuchRoom { .. }
+                    | Reject::RoomNameInvalid { .. }
+                    | Reject::NotInRoom { .. } => "INVALID_TARGET",
+                    _ => "MESSAGE_ERROR",
+                };
+                let server = Source::Server(&self.ctx.server);
+                let middle = ["CHATHISTORY", code, sub, target];
+                line(out, "", server, "FAIL", &middle, Some(&text));
             }
             (_, Purpose::Notice) => {}
             (Reject::UnknownUser { name }, Purpose::Whois(_)) => {
@@ -1279,11 +1447,28 @@ fn is_history(msg: &ServerMsg) -> bool {
     }
 }
 
+/// Appends `lines` (whole IRC lines) to `out`, each tagged as part of batch `id`.
+fn batched(id: &str, lines: &[u8], out: &mut Vec<u8>) {
+    for l in lines.split_inclusive(|&b| b == b'\n') {
+        match l.strip_prefix(b"@") {
+            Some(tags) => {
+                out.extend_from_slice(format!("@batch={id};").as_bytes());
+                out.extend_from_slice(tags);
+            }
+            None => {
+                out.extend_from_slice(format!("@batch={id} ").as_bytes());
+                out.extend_from_slice(l);
+            }
+        }
+    }
+}
+
 /// Parameters each command needs at least.
 fn min_params(command: &str) -> usize {
     match command {
         "KICK" => 2,
-        "JOIN" | "PART" | "TOPIC" | "MODE" | "WHOIS" | "USERHOST" | "ISON" => 1,
+        "OPER" => 2,
+        "JOIN" | "PART" | "TOPIC" | "MODE" | "USERHOST" | "ISON" => 1,
         _ => 0,
     }
 }
@@ -1526,6 +1711,75 @@ mod tests {
     }
 
     #[test]
+    fn a_chathistory_answer_is_one_batch_whatever_comes_between_its_lines() {
+        let mut s = session();
+        feed(
+            &mut s,
+            "CAP REQ :batch\r\nNICK al\r\nUSER a 0 * :A\r\nCAP END\r\n",
+        );
+        encoded(&mut s, welcome("al"));
+        let (msgs, _) = feed(&mut s, "CHATHISTORY LATEST #dev * 5\r\n");
+        assert!(
+            msgs.contains(&ClientMsg::Command(Command::ChatHistory {
+                room: "#dev".into(),
+                span: Span::Latest(None),
+                limit: 5,
+            })),
+            "{msgs:?}"
+        );
+        let old = |seq, text: &str| ServerMsg::Line {
+            id: LineId {
+                epoch: 1,
+                room: 1,
+                seq,
+            },
+            msg: Box::new(ServerMsg::Room {
+                room: RoomTag {
+                    name: "#dev".into(),
+                    default: false,
+                },
+                line: crate::proto::msg::RoomLine::History {
+                    at: Stamp::new(0, 0, 0, 0),
+                    from: "bob".into(),
+                    text: text.into(),
+                    me: false,
+                },
+            }),
+        };
+        let page = ServerMsg::Notice(Notice::HistoryPage {
+            room: "#dev".into(),
+            count: 2,
+            more: false,
+        });
+        let direct = ServerMsg::Direct {
+            at: Stamp::new(0, 0, 0, 0),
+            from: "bob".into(),
+            text: "psst".into(),
+        };
+        let mut out = String::new();
+        for msg in [page, old(1, "one"), direct, old(2, "two")] {
+            out += &encoded(&mut s, msg);
+        }
+        assert_eq!(
+            out,
+            ":irc.test BATCH +h1 chathistory #dev\r\n\
+             @batch=h1;time=1970-01-01T00:00:00.000Z;msgid=1-1-1 :bob!bob@chatd PRIVMSG #dev :one\r\n\
+             :bob!bob@chatd PRIVMSG al :psst\r\n\
+             @batch=h1;time=1970-01-01T00:00:00.000Z;msgid=1-1-2 :bob!bob@chatd PRIVMSG #dev :two\r\n\
+             :irc.test BATCH -h1\r\n"
+        );
+        let empty = ServerMsg::Notice(Notice::HistoryPage {
+            room: "#dev".into(),
+            count: 0,
+            more: false,
+        });
+        assert_eq!(
+            encoded(&mut s, empty),
+            ":irc.test BATCH +h2 chathistory #dev\r\n:irc.test BATCH -h2\r\n"
+        );
+    }
+
+    #[test]
     fn any_lines_in_any_order_never_panic_and_every_answer_is_whole_lines() {
         const WORDS: &[&str] = &[
             "CAP",
@@ -1569,6 +1823,12 @@ mod tests {
             "PONG",
             "OPER",
             "QUIT",
+            "CHATHISTORY",
+            "LATEST",
+            "BETWEEN",
+            "AROUND",
+            "msgid=1-0-1",
+            "timestamp=2026-12-01T15:04:05.000Z",
             "0",
             "@a=b",
             ":src",
@@ -1598,6 +1858,30 @@ mod tests {
             }),
             ServerMsg::Bye,
             ServerMsg::KeepAlive { nonce: 3 },
+            ServerMsg::Notice(Notice::HistoryPage {
+                room: "#dev".into(),
+                count: 2,
+                more: false,
+            }),
+            ServerMsg::Line {
+                id: LineId {
+                    epoch: 1,
+                    room: 1,
+                    seq: 1,
+                },
+                msg: Box::new(ServerMsg::Room {
+                    room: RoomTag {
+                        name: "#dev".into(),
+                        default: false,
+                    },
+                    line: crate::proto::msg::RoomLine::History {
+                        at: Stamp::new(0, 0, 0, 0),
+                        from: "bob".into(),
+                        text: "old".into(),
+                        me: false,
+                    },
+                }),
+            },
         ];
         let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
         let mut next = move || {

@@ -133,6 +133,7 @@ impl Refusal {
             Sniffed::Framed => Mode::Framed,
             Sniffed::Irc => Mode::Irc(IrcWire {
                 tags: false,
+                away_notify: false,
                 ctx: self.irc,
             }),
         };
