@@ -187,7 +187,7 @@ impl fmt::Display for LineId {
 /// Which of a room's lines a look-up asks for, counted from points `P` (IRC's CHATHISTORY
 /// subcommands): at most a limit of them, always oldest first. Every point is exclusive but
 /// [`Span::Around`]'s.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Span<P> {
     /// The newest lines, only those after the point if one is given.
     Latest(Option<P>),
@@ -220,7 +220,7 @@ impl<P> Span<P> {
 }
 
 /// A place in a room's lines as a client names it (IRC's `msgid=` and `timestamp=`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum HistoryRef {
     /// The line with this id (a line of another run or room is no place in this one).
     Id(LineId),
