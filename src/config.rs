@@ -98,6 +98,8 @@ pub struct Config {
     /// Whether IRC users are shown the default room as joined on registering (not with
     /// `--irc-no-autojoin`).
     pub irc_autojoin: bool,
+    /// The cluster this server is a node of (`--cluster`), if any.
+    pub cluster: Option<crate::cluster::ClusterConfig>,
 }
 
 /// How the server offers TLS.
@@ -237,6 +239,7 @@ impl Default for Config {
             web_hosts: Vec::new(),
             server_name: host_name(),
             irc_autojoin: true,
+            cluster: None,
             web_origins: Vec::new(),
             metrics_listen: None,
         }

@@ -39,6 +39,8 @@
 //! - [`service`]: running as a service: the settings file under the flags, the log file that
 //!   SIGHUP opens again, the journal's log lines, systemd's READY and STOPPING notifications.
 //! - [`tls`]: certificates and their fingerprints, for the server and the `chat` client.
+//! - [`cluster`]: `--cluster`: the link to Redis over which several nodes are one chat (the log's
+//!   entries, the name leases, the helper threads); the shell's bridge is `server/cluster.rs`.
 //! - [`load`]: `chatd-load`, the load generator that measures chatd (or any line-based chat server).
 
 #![deny(missing_docs, unsafe_code)]
@@ -46,6 +48,7 @@
 
 pub mod accounts;
 pub mod client;
+pub mod cluster;
 pub mod config;
 pub mod console;
 pub mod core;

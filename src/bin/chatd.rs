@@ -12,6 +12,7 @@ use simplelog::{CombinedLogger, LevelFilter, SharedLogger, WriteLogger};
 use chatd::accounts::model::Role;
 use chatd::accounts::store::{Store, StoreError};
 use chatd::accounts::usercmd::{self, UserCommand, UserError};
+use chatd::cluster::ClusterConfig;
 use chatd::config::{ConfigError, FloodPolicy, TlsFlags};
 use chatd::rooms::roomcmd::{self, RoomsCommand, RoomsError};
 use chatd::rooms::RoomStore;
@@ -198,6 +199,12 @@ settings! {
         /// do not show IRC users the default room as joined when they connect
         #[argh(switch)]
         irc_no_autojoin: bool as bool = false,
+        /// be one node of a cluster of chatd servers that share this Redis, e.g. redis://127.0.0.1:6379 (default: no cluster)
+        #[argh(option)]
+        cluster: Option<String> as Option<String> = None,
+        /// this node's name in the cluster: letters, digits, '-', '_', '.' (default: the host name and the process id)
+        #[argh(option)]
+        node_name: Option<String> as Option<String> = None,
         /// let other chatd processes listen on the same --listen and --listen-irc ports (SO_REUSEPORT; the kernel spreads new connections over them), for the nodes of one cluster
         #[argh(switch)]
         reuse_port: bool as bool = false,
@@ -209,6 +216,9 @@ settings! {
         /// set by --nodes for the nodes it starts: this node's number (1, 2, ...); it ends when the node that started it does
         #[argh(option)]
         node_index: Option<usize>,
+        /// the cluster's name lease and heartbeat time in milliseconds (default 10000; for tests)
+        #[argh(option, hidden_help, from_str_fn(whole))]
+        cluster_lease_ms: Option<u64>,
         /// read the settings from this TOML file first (a key for each flag above, without its --); flags given override it
         #[argh(option)]
         config: Option<PathBuf>,
@@ -387,6 +397,9 @@ fn parse_role(text: &str) -> Result<Role, String> {
     Role::parse(text).ok_or_else(|| "the role must be admin or user".to_owned())
 }
 
+/// The default of `--cluster-lease-ms`.
+const DEFAULT_LEASE_MS: u64 = 10_000;
+
 /// The levels `--log-level` takes, quietest first.
 const LOG_LEVELS: &str = "off, error, warn, info, debug or trace";
 
@@ -521,8 +534,12 @@ impl Effective {
 
     /// The server's configuration, or the first setting that cannot work: at its line in the
     /// settings file when its value came from there, else named by its flag.
-    fn server_config(&self, utc_offset: time::UtcOffset) -> Result<ServerSettings, String> {
-        server_config(&self.settings, utc_offset).map_err(|e| self.blame(e))
+    fn server_config(
+        &self,
+        utc_offset: time::UtcOffset,
+        lease_ms: Option<u64>,
+    ) -> Result<ServerSettings, String> {
+        server_config(&self.settings, utc_offset, lease_ms).map_err(|e| self.blame(e))
     }
 
     /// `error` said at the line of its key when the file gave the value, else by its flag.
@@ -569,7 +586,11 @@ const MAX_NODES: usize = 64;
 
 /// The server's configuration from the effective settings, checked, or the first setting that
 /// cannot work, named by its flag.
-fn server_config(s: &Settings, utc_offset: time::UtcOffset) -> Result<ServerSettings, ConfigError> {
+fn server_config(
+    s: &Settings,
+    utc_offset: time::UtcOffset,
+    lease_ms: Option<u64>,
+) -> Result<ServerSettings, ConfigError> {
     if !(1..=MAX_NODES).contains(&s.nodes) {
         return Err(ConfigError::new(
             "--nodes",
@@ -626,6 +647,14 @@ fn server_config(s: &Settings, utc_offset: time::UtcOffset) -> Result<ServerSett
         listen_irc: listen_irc.as_ref().map(|addrs| addrs[0]),
         server_name: s.server_name.clone().unwrap_or_else(config::host_name),
         irc_autojoin: !s.irc_no_autojoin,
+        cluster: match &s.cluster {
+            Some(url) => Some(ClusterConfig::parse(
+                url,
+                s.node_name.as_deref(),
+                lease_ms.unwrap_or(DEFAULT_LEASE_MS),
+            )?),
+            None => None,
+        },
         ..Config::default()
     };
     config.limits.max_frame = s.max_frame;
@@ -650,7 +679,7 @@ fn check_config(
     utc_offset: time::UtcOffset,
 ) -> Result<(), String> {
     let effective = Effective::of(args, &check.config, "check-config")?;
-    effective.server_config(utc_offset)?;
+    effective.server_config(utc_offset, args.cluster_lease_ms)?;
     let source = match &effective.file {
         Some(file) => format!("{} and the flags given", file.path().display()),
         None => "the defaults and the flags given (no --config file)".to_owned(),
@@ -670,7 +699,7 @@ fn run(args: &Args, utc_offset: time::UtcOffset) -> Result<(), String> {
         listen,
         metrics,
         listen_irc,
-    } = effective.server_config(utc_offset)?;
+    } = effective.server_config(utc_offset, args.cluster_lease_ms)?;
     let settings = &effective.settings;
     init_logging(&settings.log_file, settings.log_level.0, utc_offset)?;
     // Before binding: a certificate that cannot be served stops the start, naming the file.
@@ -691,6 +720,11 @@ fn run(args: &Args, utc_offset: time::UtcOffset) -> Result<(), String> {
     if let Some(index) = args.node_index {
         nodes::end_with_parent().map_err(|e| format!("cannot follow the first node: {e}"))?;
         config.history_file = nodes::history_file(index);
+        // Each node of a cluster has a name of its own: a --node-name given is shared by the
+        // copies, which add their number to it (the default, host name and pid, differs anyway).
+        if let (Some(cluster), Some(_)) = (config.cluster.as_mut(), &effective.settings.node_name) {
+            cluster.node = format!("{}-{index}", cluster.node);
+        }
     }
     let starts_nodes = settings.nodes > 1 && !started_by_nodes;
     let shared = settings.reuse_port || starts_nodes || started_by_nodes;

@@ -1,0 +1,247 @@
+//! The writer thread: appends what the loop sends, in the order sent, as pipelines (everything
+//! waiting goes in one round trip); claims and releases run as Lua scripts, atomic with their
+//! entry. While Redis cannot be reached, what must not be lost (a user's leaving, a console
+//! command, a node's entries) waits and is appended once Redis is back; the rest goes back to
+//! the loop at once as [`Event::Failed`], so that its user is told.
+
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::thread::{self, JoinHandle};
+use std::time::Instant;
+
+use super::backoff::Backoff;
+use super::keys::{self, FIELD, LOG, LOG_MAXLEN};
+use super::link::{connect, Event, Held, Outgoing, Part, ToLoop, REPLY_TIMEOUT};
+use super::settings::ClusterConfig;
+
+/// Most items appended in one pipeline.
+const MAX_BATCH: usize = 1024;
+
+/// Starts the thread on the connection `con` the start opened.
+pub fn spawn(
+    config: ClusterConfig,
+    con: redis::Connection,
+    queue: Receiver<Outgoing>,
+    to_loop: ToLoop,
+    held: Held,
+) -> std::io::Result<JoinHandle<()>> {
+    thread::Builder::new()
+        .name("chatd-cluster-writer".into())
+        .spawn(move || {
+            Writer {
+                config,
+                con: Some(con),
+                to_loop,
+                held,
+                kept: Vec::new(),
+                backoff: Backoff::default(),
+                retry_at: Instant::now(),
+            }
+            .run(&queue)
+        })
+}
+
+struct Writer {
+    config: ClusterConfig,
+    con: Option<redis::Connection>,
+    to_loop: ToLoop,
+    held: Held,
+    /// What waits for Redis to be back.
+    kept: Vec<Outgoing>,
+    backoff: Backoff,
+    retry_at: Instant,
+}
+
+impl Writer {
+    fn run(mut self, queue: &Receiver<Outgoing>) {
+        let mut batch = Vec::new();
+        loop {
+            let first = if self.con.is_some() && self.kept.is_empty() {
+                queue.recv().map_err(|_| RecvTimeoutError::Disconnected)
+            } else {
+                queue.recv_timeout(self.retry_at.saturating_duration_since(Instant::now()))
+            };
+            match first {
+                Ok(item) => batch.push(item),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+            while batch.len() < MAX_BATCH {
+                match queue.try_recv() {
+                    Ok(item) => batch.push(item),
+                    Err(_) => break,
+                }
+            }
+            let finish = batch
+                .iter()
+                .any(|item| matches!(item, Outgoing::Finish { .. }));
+            if self.con.is_none() && (finish || Instant::now() >= self.retry_at) {
+                self.reconnect();
+            }
+            if self.con.is_none() {
+                let failed = self.keep_or_fail(std::mem::take(&mut batch));
+                if !failed.is_empty() && !self.to_loop.send(Event::Failed(failed)) {
+                    return;
+                }
+                if finish {
+                    return;
+                }
+                continue;
+            }
+            let mut items = std::mem::take(&mut self.kept);
+            items.append(&mut batch);
+            if !self.write(items) || finish {
+                if finish {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Tries Redis again; the next try is later each time it fails.
+    fn reconnect(&mut self) {
+        match connect(&self.config, REPLY_TIMEOUT) {
+            Ok(con) => {
+                log::info!("cluster: the writer reached Redis again");
+                self.con = Some(con);
+                self.backoff.reset();
+                self.to_loop.send(Event::Link {
+                    part: Part::Writer,
+                    up: true,
+                });
+            }
+            Err(e) => {
+                log::debug!("cluster: the writer cannot reach Redis: {e}");
+                self.retry_at = Instant::now() + self.backoff.next_wait();
+            }
+        }
+    }
+
+    /// Keeps what waits for Redis to be back; returns the rest.
+    fn keep_or_fail(&mut self, items: Vec<Outgoing>) -> Vec<Outgoing> {
+        let mut failed = Vec::new();
+        for item in items {
+            match item {
+                Outgoing::Append { keep: true, .. } | Outgoing::Release { .. } => {
+                    self.kept.push(item)
+                }
+                Outgoing::Append { .. } | Outgoing::Claim { .. } => failed.push(item),
+                Outgoing::Finish { .. } => {}
+            }
+        }
+        failed
+    }
+
+    /// Appends `items` in one pipeline and answers the claims; false if the connection was lost
+    /// (then what must not be lost waits, and the rest is sent back).
+    fn write(&mut self, items: Vec<Outgoing>) -> bool {
+        let Some(con) = self.con.as_mut() else {
+            return false;
+        };
+        let node = self.config.node.as_str();
+        let lease = u64::try_from(self.config.lease.as_millis()).unwrap_or(u64::MAX);
+        let mut pipe = redis::pipe();
+        for item in &items {
+            match item {
+                Outgoing::Append { entry, .. } => {
+                    pipe.cmd("XADD")
+                        .arg(LOG)
+                        .arg("MAXLEN")
+                        .arg("~")
+                        .arg(LOG_MAXLEN)
+                        .arg("*")
+                        .arg(FIELD)
+                        .arg(entry);
+                }
+                Outgoing::Claim { name, entry, .. } => {
+                    pipe.cmd("EVAL")
+                        .arg(keys::CLAIM)
+                        .arg(2)
+                        .arg(keys::name_key(name))
+                        .arg(LOG)
+                        .arg(node)
+                        .arg(lease)
+                        .arg(entry)
+                        .arg(LOG_MAXLEN);
+                }
+                Outgoing::Release { name, entry } => {
+                    pipe.cmd("EVAL")
+                        .arg(keys::RELEASE)
+                        .arg(2)
+                        .arg(keys::name_key(name))
+                        .arg(LOG)
+                        .arg(node)
+                        .arg(entry)
+                        .arg(LOG_MAXLEN);
+                }
+                Outgoing::Finish { entry } => {
+                    pipe.cmd("DEL").arg(keys::node_key(node));
+                    pipe.cmd("EVAL")
+                        .arg(keys::NODE_GONE)
+                        .arg(3)
+                        .arg(keys::node_key(node))
+                        .arg(keys::NODES)
+                        .arg(LOG)
+                        .arg(node)
+                        .arg(entry)
+                        .arg(LOG_MAXLEN);
+                }
+            }
+        }
+        match pipe.query::<Vec<redis::Value>>(con) {
+            Ok(replies) => {
+                self.answer(&items, &replies);
+                true
+            }
+            Err(e) => {
+                log::warn!("cluster: lost Redis while appending: {e}");
+                self.con = None;
+                self.retry_at = Instant::now() + self.backoff.next_wait();
+                self.to_loop.send(Event::Link {
+                    part: Part::Writer,
+                    up: false,
+                });
+                let failed = self.keep_or_fail(items);
+                if !failed.is_empty() {
+                    self.to_loop.send(Event::Failed(failed));
+                }
+                false
+            }
+        }
+    }
+
+    /// Tells the loop how its claims went and keeps the set of held leases.
+    fn answer(&mut self, items: &[Outgoing], replies: &[redis::Value]) {
+        let mut replies = replies.iter();
+        let mut held = self
+            .held
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for item in items {
+            match item {
+                Outgoing::Append { .. } => {
+                    replies.next();
+                }
+                Outgoing::Claim { tag, name, .. } => {
+                    let won = replies
+                        .next()
+                        .is_some_and(|reply| matches!(reply, redis::Value::Int(1)));
+                    if won {
+                        held.insert(keys::name_key(name));
+                    }
+                    self.to_loop.send(Event::Claimed {
+                        tag: *tag,
+                        taken: !won,
+                    });
+                }
+                Outgoing::Release { name, .. } => {
+                    replies.next();
+                    held.remove(&keys::name_key(name));
+                }
+                Outgoing::Finish { .. } => {
+                    replies.next();
+                    replies.next();
+                }
+            }
+        }
+    }
+}
