@@ -1136,6 +1136,9 @@ pub enum Notice {
     /// The user logged in to this name again from another connection, which takes it over; this
     /// connection closes next.
     Replaced,
+    /// Cluster mode: this node lost its place in the cluster (its name leases could not be
+    /// renewed in time, or the other nodes took it for gone); the connection closes next.
+    NodeCut,
     /// A moderator took the user out of `room`; `current` is their current room now.
     RemovedFromRoom {
         /// The room.
@@ -1213,6 +1216,11 @@ impl fmt::Display for Notice {
             }
             Notice::Replaced => f.write_str(
                 "You logged in to your name from another connection: this one closes.",
+            ),
+            Notice::NodeCut => f.write_str(
+                "This server lost its place in the chat's cluster (it could not reach Redis, or \
+                 stalled, for longer than its lease), so it cannot be sure your name is still \
+                 yours alone: please connect again.",
             ),
             Notice::RemovedFromRoom {
                 room,

@@ -16,6 +16,7 @@
 mod accept;
 mod admission;
 mod clock;
+mod cluster;
 mod conn;
 mod fanout;
 mod flood;
@@ -172,6 +173,8 @@ pub struct Server {
     counters: metrics::Counters,
     /// The `--metrics-listen` listener and its scrapers, if it was asked for.
     scrape: Option<scrape::Scrape>,
+    /// The link to the cluster's other nodes (`--cluster`), if any.
+    cluster: Option<cluster::Bridge>,
 }
 
 impl Server {
@@ -259,6 +262,7 @@ impl Server {
                         .is_none_or(|tls| tls.allow_plain_passwords),
                     epoch: run_epoch(),
                     store_history: history.is_some(),
+                    cluster: config.cluster.is_some(),
                     ..ChatConfig::default()
                 },
                 registry,
@@ -289,8 +293,10 @@ impl Server {
             next_reload: Instant::now() + RELOAD_INTERVAL,
             counters: metrics::Counters::default(),
             scrape: None,
+            cluster: None,
         }
-        .with_history(history, waker)
+        .with_history(history, Arc::clone(&waker))?
+        .with_cluster(waker)
     }
 
     /// Gives every room the lines the store kept of it, and starts the history thread on it.
@@ -329,7 +335,10 @@ impl Server {
                     IRC_LISTENER => self.accept_on(&now, true),
                     CONSOLE => self.read_console(&now),
                     SIGNALS => self.take_signals(&now),
-                    WAKER => self.take_finished(&now),
+                    WAKER => {
+                        self.take_finished(&now);
+                        self.take_cluster(&now);
+                    }
                     STDOUT => self.console_out.flush(),
                     METRICS => self.accept_scrapers(&now),
                     Token(token) if token >= scrape::FIRST_SCRAPER => {
@@ -374,6 +383,7 @@ impl Server {
                 if let Some(keeper) = &mut self.keeper {
                     keeper.finish();
                 }
+                self.finish_cluster();
                 return Ok(());
             }
         }
@@ -718,6 +728,8 @@ impl Server {
                         self.close(key, Closing::AfterFlush { deadline }, why.to_string());
                     }
                 }
+                // A ghost's jobs are its own node's.
+                Action::Password { conn, .. } if cluster::is_ghost(conn) => {}
                 Action::Password { conn, job } => {
                     if !self.worker.password(conn, job) {
                         self.feed(
@@ -730,13 +742,14 @@ impl Server {
                     }
                 }
                 Action::Store { change, reply } => self.worker.store(change, reply),
+                Action::History(job) if cluster::job_for_ghost(&job) => {}
                 Action::History(job) => {
                     if let Some(keeper) = &mut self.keeper {
                         keeper.push(job);
                     }
                 }
                 Action::Shutdown => self.begin_shutdown(now),
-                Action::Publish(_) => {}
+                Action::Publish(shared) => self.publish(shared, now),
             }
         }
         self.outbox = outbox;

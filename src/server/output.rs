@@ -23,6 +23,10 @@ impl Server {
     /// Queues `msg` for its recipients, encoded at most once per wire mode and shared; a room
     /// broadcast goes to its room's log for the turn, which members take from as they are written.
     pub(super) fn deliver(&mut self, to: Recipients, msg: ServerMsg, now: &Now) {
+        if to == Recipients::Console && self.cluster.as_ref().is_some_and(|c| c.foreign_host) {
+            // Another node's console command: its answer was shown on that node's console.
+            return;
+        }
         let to_console = matches!(
             to,
             Recipients::Console

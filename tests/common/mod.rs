@@ -1052,3 +1052,102 @@ pub fn add_user(data: &DataDir, name: &str, password: &str) {
     );
     assert_eq!(code, 0, "chatd user add {name}: {out} {err}");
 }
+
+/// A `redis-server` of the test's own on a free loopback port, in a temp directory of its own,
+/// with no disk persistence unless asked for (`--appendonly yes`); killed by its PID when
+/// dropped.
+pub struct RedisServer {
+    child: Option<Child>,
+    port: u16,
+    aof: bool,
+    dir: DataDir,
+}
+
+impl RedisServer {
+    /// Starts one; with `aof`, everything it is told is also appended to its AOF file (fsync
+    /// every second), so a restart keeps it.
+    #[track_caller]
+    pub fn start(aof: bool) -> RedisServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut redis = RedisServer {
+            child: None,
+            port,
+            aof,
+            dir: DataDir::new(),
+        };
+        redis.spawn();
+        redis
+    }
+
+    /// Its URL, for `--cluster`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Stops it (SIGTERM: with AOF, what it holds is on disk) and waits for it to exit.
+    #[track_caller]
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let pid = rustix::process::Pid::from_raw(child.id() as i32).expect("a pid");
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+            let deadline = Instant::now() + TIMEOUT;
+            while child.try_wait().expect("wait for redis-server").is_none() {
+                assert!(Instant::now() < deadline, "redis-server did not stop");
+                thread::sleep(Duration::from_millis(5));
+            }
+        }
+    }
+
+    /// Starts it again on the same port and directory.
+    #[track_caller]
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    #[track_caller]
+    fn spawn(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--dir", self.dir.arg(), "--save", ""])
+            .args(["--appendonly", if self.aof { "yes" } else { "no" }])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server (apt-get install redis-server)");
+        self.child = Some(child);
+        // Ready once it answers PING (not LOADING).
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not answer PING"
+            );
+            if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) {
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+                let mut reply = [0u8; 64];
+                if stream.write_all(b"PING\r\n").is_ok() {
+                    if let Ok(n) = io::Read::read(&mut stream, &mut reply) {
+                        if reply[..n].starts_with(b"+PONG") {
+                            return;
+                        }
+                    }
+                }
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

@@ -1,0 +1,534 @@
+//! The shell's side of `--cluster`: between the core's [`Action::Publish`] and the log's
+//! entries (through [`crate::cluster::Link`]), and back as [`Input::Applied`].
+//!
+//! - **Ids.** An entry's connection ids are its node's. A remote connection gets a local
+//!   **ghost** id the first time its Admit is read: [`GHOST`] set, a counter below it, so it
+//!   never equals a real connection's id (whose serial stays far below bit 63) and the shell
+//!   tells one apart with a bit test. Deliveries to ghosts find no connection and are dropped;
+//!   jobs for them (passwords, history look-ups, mail) are never started: their own node does
+//!   them.
+//! - **Time.** Each entry is applied with a [`Now`] whose stamp is the entry's, so every node
+//!   shows the same time on a line.
+//! - **Console.** While another node's console command is applied, what it answers to the
+//!   console alone is dropped here (it was shown on that node's console); room lines still
+//!   show on every console.
+//! - **Faults.** Redis out of reach (any of the three threads): the core is told
+//!   [`Health::Degraded`], logins and lines are refused at once ([`Unshared::Degraded`]),
+//!   leavings and console commands wait in the writer; all three back: [`Health::Restored`].
+//!   A node that lost its leases (renewals failed for longer than a lease, or another node
+//!   holds a name) or that reads `NodeGone` about itself cuts its users off; `NodeGone` about
+//!   another node is a Left for each of its ghosts.
+//! - **A late node** ([`Server::with_cluster`], before the loop runs) appends `Sync` and waits
+//!   (at most [`SYNC_WAIT`]) for a `Snapshot` from every node alive, restores them, then applies
+//!   what the log said meanwhile; only then does the loop run and take logins.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mio::Waker;
+
+use super::conn::Closing;
+use super::{Error, Server, CLOSE_LINGER};
+use crate::cluster::entry::{self, Body, Entry};
+use crate::cluster::{ClusterConfig, Event, Link, Outgoing, Part};
+use crate::core::cluster::{Health, Shared, Snapshot, Unshared};
+use crate::core::{ConnId, Input, Now};
+use crate::history::Job;
+use crate::proto::msg::{Notice, ServerMsg, Stamp};
+
+/// The bit that makes a connection id a ghost's.
+pub const GHOST: u64 = 1 << 63;
+/// How long a late node waits for the other nodes' snapshots.
+pub const SYNC_WAIT: Duration = Duration::from_secs(3);
+
+/// Whether `id` is a ghost's (a user of another node).
+pub fn is_ghost(id: ConnId) -> bool {
+    id.0 & GHOST != 0
+}
+
+/// Whether a history job is one only the node of its connection does.
+pub fn job_for_ghost(job: &Job) -> bool {
+    match job {
+        Job::Mail { conn, .. } | Job::Page { conn, .. } | Job::Mailbox { conn, .. } => {
+            is_ghost(*conn)
+        }
+        Job::Keep(_) | Job::KeepDm(_) | Job::ForgetRoom { .. } | Job::Delivered { .. } => false,
+    }
+}
+
+/// The cluster's state in the shell.
+#[derive(Debug)]
+pub struct Bridge {
+    link: Link,
+    node: String,
+    /// Ghost ids by node and that node's connection id.
+    ghosts: HashMap<(String, ConnId), ConnId>,
+    /// The node and remote id of each ghost.
+    remotes: HashMap<ConnId, (String, ConnId)>,
+    next_ghost: u64,
+    /// The name each local connection claimed (its lease is released with its Left).
+    names: HashMap<ConnId, String>,
+    /// Admits waiting for their claim's answer, by connection.
+    claims: HashMap<u64, Shared>,
+    /// The threads that cannot reach Redis now.
+    down: HashSet<Part>,
+    /// Set while another node's console command is applied.
+    pub foreign_host: bool,
+    /// Until synced: the nodes whose snapshot is awaited, and the entries read meanwhile.
+    syncing: Option<(HashSet<String>, Vec<(String, String)>)>,
+}
+
+impl Server {
+    /// Joins the cluster of `config.cluster`, if any: starts the link and catches up with the
+    /// other nodes (their snapshots, then what the log said since), before the loop runs.
+    pub(super) fn with_cluster(mut self, waker: Arc<Waker>) -> Result<Server, Error> {
+        let Some(config) = self.config.cluster.clone() else {
+            return Ok(self);
+        };
+        let sync = Entry {
+            node: config.node.clone(),
+            stamp: entry::unix_now(),
+            body: Body::Sync {},
+        };
+        let link = Link::start(&config, sync.encode(), waker).map_err(|e| Error {
+            context: "could not join the cluster",
+            source: std::io::Error::other(e),
+        })?;
+        log::info!(
+            "cluster: node {} on {}; waiting for the snapshots of {:?}",
+            config.node,
+            config.url,
+            link.peers
+        );
+        let waiting: HashSet<String> = link.peers.iter().cloned().collect();
+        self.cluster = Some(Bridge::new(link, &config, waiting));
+        let deadline = Instant::now() + SYNC_WAIT;
+        while self.syncing() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                log::warn!("cluster: not every node answered within {SYNC_WAIT:?}; going on with what came");
+                break;
+            }
+            let event = self.cluster.as_ref().and_then(|c| c.link.wait(left));
+            if let Some(event) = event {
+                let now = self.clock.now();
+                self.cluster_event(event, &now);
+            }
+        }
+        let now = self.clock.now();
+        self.end_sync(&now);
+        Ok(self)
+    }
+
+    fn syncing(&self) -> bool {
+        self.cluster
+            .as_ref()
+            .and_then(|c| c.syncing.as_ref())
+            .is_some_and(|(waiting, _)| !waiting.is_empty())
+    }
+
+    /// Applies what the log said while the node waited for the snapshots.
+    fn end_sync(&mut self, now: &Now) {
+        let Some((_, buffered)) = self.cluster.as_mut().and_then(|c| c.syncing.take()) else {
+            return;
+        };
+        log::info!(
+            "cluster: synced ({} entries read meanwhile)",
+            buffered.len()
+        );
+        self.apply_entries(buffered, now);
+    }
+
+    /// Takes what the cluster's threads sent.
+    pub(super) fn take_cluster(&mut self, now: &Now) {
+        let events = self
+            .cluster
+            .as_ref()
+            .map(|c| c.link.events())
+            .unwrap_or_default();
+        for event in events {
+            self.cluster_event(event, now);
+        }
+    }
+
+    /// Says the node is gone, after what is queued (at shutdown).
+    pub(super) fn finish_cluster(&mut self) {
+        if let Some(bridge) = self.cluster.take() {
+            let gone = entry::node_gone(&bridge.node, &bridge.node);
+            bridge.link.finish(gone);
+        }
+    }
+
+    /// Appends what the core asks to share, or answers at once that it cannot be.
+    pub(super) fn publish(&mut self, shared: Shared, now: &Now) {
+        let Some(bridge) = self.cluster.as_mut() else {
+            return;
+        };
+        let degraded = !bridge.down.is_empty();
+        let entry = Entry {
+            node: bridge.node.clone(),
+            stamp: now.stamp.unix,
+            body: Body::Shared(shared.clone()),
+        }
+        .encode();
+        let outgoing = match &shared {
+            Shared::Admit { .. } | Shared::Said { .. } if degraded => {
+                let why = Unshared::Degraded;
+                return self.feed(now, Input::Unshared { shared, why });
+            }
+            Shared::Admit { conn, name, .. } => {
+                bridge.names.insert(*conn, name.clone());
+                bridge.claims.insert(conn.0, shared.clone());
+                let (tag, name) = (conn.0, name.clone());
+                Outgoing::Claim { tag, name, entry }
+            }
+            Shared::Said { .. } => Outgoing::Append { entry, keep: false },
+            Shared::Left { conn } => match bridge.names.remove(conn) {
+                Some(name) => Outgoing::Release { name, entry },
+                None => Outgoing::Append { entry, keep: true },
+            },
+            Shared::Host(_) => Outgoing::Append { entry, keep: true },
+        };
+        if !bridge.link.send(outgoing) {
+            log::error!("cluster: the writer thread is gone");
+        }
+    }
+
+    fn cluster_event(&mut self, event: Event, now: &Now) {
+        match event {
+            Event::Entries(entries) => {
+                if !self.cluster.as_ref().is_some_and(|c| c.syncing.is_some()) {
+                    return self.apply_entries(entries, now);
+                }
+                // Snapshots for this node are restored at once, the rest waits for them.
+                let (mine, rest) = self.split_snapshots(entries);
+                if let Some((_, buffered)) = self.cluster.as_mut().and_then(|c| c.syncing.as_mut())
+                {
+                    buffered.extend(rest);
+                }
+                for (from, snapshot) in mine {
+                    self.restore(&from, snapshot, now);
+                }
+            }
+            Event::Claimed { tag, taken } => {
+                let Some(bridge) = self.cluster.as_mut() else {
+                    return;
+                };
+                let shared = bridge.claims.remove(&tag);
+                if let (true, Some(shared)) = (taken, shared) {
+                    bridge.names.remove(&ConnId(tag));
+                    let why = Unshared::NameTaken;
+                    self.feed(now, Input::Unshared { shared, why });
+                }
+            }
+            Event::Failed(items) => {
+                for item in items {
+                    self.failed(item, now);
+                }
+            }
+            Event::Link { part, up } => self.link_changed(part, up, now),
+            Event::LeasesLost(names) => self.cut_off(names.as_deref(), now),
+        }
+    }
+
+    /// Snapshots for this node (while syncing), by the node that sent them, and the other
+    /// entries.
+    #[allow(clippy::type_complexity)]
+    fn split_snapshots(
+        &mut self,
+        entries: Vec<(String, String)>,
+    ) -> (Vec<(String, Snapshot)>, Vec<(String, String)>) {
+        let Some(bridge) = self.cluster.as_mut() else {
+            return (Vec::new(), entries);
+        };
+        let mut mine = Vec::new();
+        let mut rest = Vec::new();
+        for (id, text) in entries {
+            match Entry::decode(&text) {
+                Ok(Entry {
+                    node,
+                    body: Body::Snapshot { for_node, snapshot },
+                    ..
+                }) if for_node == bridge.node => {
+                    if let Some((waiting, _)) = bridge.syncing.as_mut() {
+                        waiting.remove(&node);
+                    }
+                    mine.push((node, snapshot));
+                }
+                _ => rest.push((id, text)),
+            }
+        }
+        (mine, rest)
+    }
+
+    /// Restores `from`'s snapshot, its users as ghosts.
+    fn restore(&mut self, from: &str, mut snapshot: Snapshot, now: &Now) {
+        let Some(bridge) = self.cluster.as_mut() else {
+            return;
+        };
+        for user in &mut snapshot.users {
+            user.conn = bridge.ghost(from, user.conn);
+        }
+        log::info!(
+            "cluster: restored {from}'s snapshot ({} users, {} rooms)",
+            snapshot.users.len(),
+            snapshot.rooms.len()
+        );
+        self.feed(now, Input::Restore(snapshot));
+    }
+
+    fn apply_entries(&mut self, entries: Vec<(String, String)>, now: &Now) {
+        for (id, text) in entries {
+            match Entry::decode(&text) {
+                Ok(entry) => self.apply(entry, now),
+                Err(e) => log::warn!("cluster: entry {id} skipped: {e}"),
+            }
+        }
+    }
+
+    /// Applies one entry of the log.
+    fn apply(&mut self, entry: Entry, now: &Now) {
+        let Some(bridge) = self.cluster.as_mut() else {
+            return;
+        };
+        let mine = entry.node == bridge.node;
+        let at = Now {
+            instant: now.instant,
+            stamp: Stamp::local(entry.stamp, self.config.utc_offset),
+        };
+        match entry.body {
+            Body::Shared(shared) if mine => self.feed(&at, Input::Applied(shared)),
+            Body::Shared(shared) => {
+                let Some(shared) = bridge.localize(&entry.node, shared) else {
+                    return;
+                };
+                let host = matches!(shared, Shared::Host(_));
+                let left = match &shared {
+                    Shared::Left { conn } => Some(*conn),
+                    _ => None,
+                };
+                bridge.foreign_host = host;
+                self.feed(&at, Input::Applied(shared));
+                if let Some(bridge) = self.cluster.as_mut() {
+                    bridge.foreign_host = false;
+                    if let Some(ghost) = left {
+                        bridge.forget(ghost);
+                    }
+                }
+            }
+            Body::Sync {} if !mine => {
+                let snapshot = self.chat.snapshot(|conn| !is_ghost(conn));
+                let Some(bridge) = self.cluster.as_mut() else {
+                    return;
+                };
+                log::info!(
+                    "cluster: node {} started; sending it a snapshot",
+                    entry.node
+                );
+                let answer = Entry {
+                    node: bridge.node.clone(),
+                    stamp: now.stamp.unix,
+                    body: Body::Snapshot {
+                        for_node: entry.node,
+                        snapshot,
+                    },
+                };
+                let entry = answer.encode();
+                bridge.link.send(Outgoing::Append { entry, keep: true });
+            }
+            Body::Sync {} | Body::Snapshot { .. } => {}
+            Body::NodeGone { gone } if gone == bridge.node => {
+                log::warn!("cluster: {} said this node is gone", entry.node);
+                self.cut_off(None, now);
+            }
+            Body::NodeGone { gone } => {
+                let ghosts = bridge.ghosts_of(&gone);
+                log::warn!(
+                    "cluster: node {gone} is gone, and its {} users",
+                    ghosts.len()
+                );
+                for conn in ghosts {
+                    self.feed(&at, Input::Applied(Shared::Left { conn }));
+                    if let Some(bridge) = self.cluster.as_mut() {
+                        bridge.forget(conn);
+                    }
+                }
+            }
+        }
+    }
+
+    /// What could not be appended: a login or a line is refused (the user is told), the rest
+    /// was kept by the writer.
+    fn failed(&mut self, item: Outgoing, now: &Now) {
+        let Some(bridge) = self.cluster.as_mut() else {
+            return;
+        };
+        let shared = match item {
+            Outgoing::Claim { tag, .. } => {
+                bridge.names.remove(&ConnId(tag));
+                bridge.claims.remove(&tag)
+            }
+            Outgoing::Append { entry, .. } => match Entry::decode(&entry) {
+                Ok(Entry {
+                    body: Body::Shared(shared @ Shared::Said { .. }),
+                    ..
+                }) => Some(shared),
+                _ => None,
+            },
+            Outgoing::Release { .. } | Outgoing::Finish { .. } => None,
+        };
+        if let Some(shared) = shared {
+            let why = Unshared::Degraded;
+            self.feed(now, Input::Unshared { shared, why });
+        }
+    }
+
+    /// A thread lost Redis or found it again: the users are told when the chat as a whole
+    /// changes between degraded and whole.
+    fn link_changed(&mut self, part: Part, up: bool, now: &Now) {
+        let Some(bridge) = self.cluster.as_mut() else {
+            return;
+        };
+        let was_down = !bridge.down.is_empty();
+        if up {
+            bridge.down.remove(&part);
+        } else {
+            bridge.down.insert(part);
+        }
+        match (was_down, bridge.down.is_empty()) {
+            (false, false) => {
+                log::warn!("cluster: Redis out of reach: the chat is degraded");
+                self.feed(now, Input::Cluster(Health::Degraded));
+            }
+            (true, true) => {
+                log::info!("cluster: Redis reached again: the chat is whole");
+                self.feed(now, Input::Cluster(Health::Restored));
+            }
+            _ => {}
+        }
+    }
+
+    /// Cuts off the local users holding `names` (all of them for `None`): this node can no
+    /// longer be sure their names are theirs alone.
+    fn cut_off(&mut self, names: Option<&[String]>, now: &Now) {
+        let Some(bridge) = self.cluster.as_mut() else {
+            return;
+        };
+        let conns: Vec<ConnId> = bridge
+            .names
+            .iter()
+            .filter(|(_, name)| {
+                names.is_none_or(|names| names.iter().any(|n| n.eq_ignore_ascii_case(name)))
+            })
+            .map(|(&conn, _)| conn)
+            .collect();
+        for conn in conns {
+            self.deliver(
+                crate::core::Recipients::One(conn),
+                ServerMsg::Notice(Notice::NodeCut),
+                now,
+            );
+            if let Some(key) = self.key(conn) {
+                let deadline = now.instant + CLOSE_LINGER;
+                self.close(
+                    key,
+                    Closing::AfterFlush { deadline },
+                    "cut off: this node lost its place in the cluster",
+                );
+            }
+        }
+    }
+}
+
+impl Bridge {
+    fn new(link: Link, config: &ClusterConfig, waiting: HashSet<String>) -> Bridge {
+        Bridge {
+            link,
+            node: config.node.clone(),
+            ghosts: HashMap::new(),
+            remotes: HashMap::new(),
+            next_ghost: 1,
+            names: HashMap::new(),
+            claims: HashMap::new(),
+            down: HashSet::new(),
+            foreign_host: false,
+            syncing: Some((waiting, Vec::new())),
+        }
+    }
+
+    /// The ghost id of `node`'s connection `remote`, made on first use.
+    fn ghost(&mut self, node: &str, remote: ConnId) -> ConnId {
+        let key = (node.to_owned(), remote);
+        if let Some(&ghost) = self.ghosts.get(&key) {
+            return ghost;
+        }
+        let ghost = ConnId(GHOST | self.next_ghost);
+        self.next_ghost += 1;
+        self.ghosts.insert(key.clone(), ghost);
+        self.remotes.insert(ghost, key);
+        ghost
+    }
+
+    /// `shared` from `node` with its ids made this node's: an Admit gives its connection a
+    /// ghost; an entry about a connection never admitted here is dropped.
+    fn localize(&mut self, node: &str, shared: Shared) -> Option<Shared> {
+        let known =
+            |bridge: &Bridge, conn: ConnId| bridge.ghosts.get(&(node.to_owned(), conn)).copied();
+        Some(match shared {
+            Shared::Admit {
+                conn,
+                name,
+                role,
+                registered,
+            } => Shared::Admit {
+                conn: self.ghost(node, conn),
+                name,
+                role,
+                registered,
+            },
+            Shared::Said { conn, msg } => Shared::Said {
+                conn: known(self, conn)?,
+                msg,
+            },
+            Shared::Left { conn } => Shared::Left {
+                conn: known(self, conn)?,
+            },
+            Shared::Host(command) => Shared::Host(command),
+        })
+    }
+
+    /// Forgets a ghost that left.
+    fn forget(&mut self, ghost: ConnId) {
+        if let Some(key) = self.remotes.remove(&ghost) {
+            self.ghosts.remove(&key);
+        }
+    }
+
+    /// Every ghost of `node`.
+    fn ghosts_of(&self, node: &str) -> Vec<ConnId> {
+        let mut ghosts: Vec<ConnId> = self
+            .ghosts
+            .iter()
+            .filter(|((n, _), _)| n == node)
+            .map(|(_, &ghost)| ghost)
+            .collect();
+        ghosts.sort_unstable();
+        ghosts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::conn::conn_id;
+
+    #[test]
+    fn a_ghost_id_never_equals_a_connection_id_and_is_told_apart_by_one_bit() {
+        for (serial, key) in [(1, 0), (2, 5), (u64::from(u32::MAX >> 1), usize::MAX >> 33)] {
+            assert!(!is_ghost(conn_id(serial, key)));
+        }
+        assert!(is_ghost(ConnId(GHOST | 1)));
+        assert!(is_ghost(ConnId(GHOST | u64::from(u32::MAX))));
+    }
+}

@@ -1,0 +1,308 @@
+//! `--cluster`: two or three real chatd nodes over a real `redis-server` of the test's own (on a
+//! free loopback port, no disk persistence unless the test is about it), talked to over TCP as
+//! users would. Leases are short (`--cluster-lease-ms`) so that the fault tests take seconds.
+//! Every wait is for a line with a deadline.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{assert_chat, chat_line, chat_text, Client, RedisServer, TestServer, PROMPT, TIMEOUT};
+use rustix::process::Signal;
+
+/// The lease of the fault tests: a killed or stopped node is gone within about this.
+const LEASE_MS: &str = "1500";
+
+/// Starts a node `name` of the cluster on `redis`, with a lease of `lease_ms`.
+fn node_with_lease(redis: &RedisServer, name: &str, lease_ms: &str) -> TestServer {
+    TestServer::start(&[
+        "--cluster",
+        &redis.url(),
+        "--node-name",
+        name,
+        "--cluster-lease-ms",
+        lease_ms,
+        "--no-flood-control",
+    ])
+}
+
+fn node(redis: &RedisServer, name: &str) -> TestServer {
+    node_with_lease(redis, name, LEASE_MS)
+}
+
+/// Connects to `server` sending `name` at once, and reads until the name is taken or welcomed;
+/// true if it was welcomed.
+fn try_join(server: &TestServer, name: &str) -> (Client, bool) {
+    let mut client = Client::connect(server.addr());
+    client.send_line(name);
+    let answer = client
+        .expect_line(|l: &str| l.starts_with("[*] Welcome,") || l.starts_with("[!] name taken"));
+    (client, answer.starts_with("[*] Welcome,"))
+}
+
+/// Collects the chat lines `client` gets (as `from: text`) until it has `count` of them.
+fn chat_lines(client: &mut Client, from: &[&str], count: usize) -> Vec<String> {
+    let mut got = Vec::new();
+    while got.len() < count {
+        let line = client.next_line();
+        for name in from {
+            if let Some(text) = chat_text(&line, name) {
+                got.push(format!("{name}: {text}"));
+            }
+        }
+    }
+    got
+}
+
+#[test]
+fn a_room_line_and_a_direct_message_cross_nodes() {
+    let redis = RedisServer::start(false);
+    let a = node(&redis, "a");
+    let b = node(&redis, "b");
+    let mut alice = a.join("alice");
+    let mut bob = b.join("bob");
+    alice.expect_line("[*] bob entered.");
+    alice.send_line("hello from a");
+    let line = bob.expect_line(chat_line("alice", "hello from a"));
+    assert_chat(&line, "alice", "hello from a");
+    bob.send_line("/dm alice psst from b");
+    alice.expect_line(|l: &str| l.ends_with("[dm] bob > psst from b"));
+    // Presence is the cluster's: each node lists both.
+    let users = bob.sync();
+    let online = users.last().unwrap();
+    assert!(
+        online.contains("alice") && online.contains("bob"),
+        "{online}"
+    );
+}
+
+#[test]
+fn every_receiver_sees_concurrent_senders_in_one_order() {
+    let redis = RedisServer::start(false);
+    let a = node(&redis, "a");
+    let b = node(&redis, "b");
+    let mut alice = a.join("alice");
+    let mut bob = b.join("bob");
+    let mut carol = a.join("carol");
+    let mut dave = b.join("dave");
+    // Everyone has seen everyone join before the burst.
+    for client in [&mut alice, &mut bob, &mut carol] {
+        client.expect_line("[*] dave entered.");
+    }
+    const EACH: usize = 40;
+    let burst = |who: &str| -> Vec<u8> {
+        (0..EACH)
+            .map(|i| format!("{who} {i}\n"))
+            .collect::<String>()
+            .into_bytes()
+    };
+    alice.send_raw(&burst("a"));
+    bob.send_raw(&burst("b"));
+    let at_carol = chat_lines(&mut carol, &["alice", "bob"], 2 * EACH);
+    let at_dave = chat_lines(&mut dave, &["alice", "bob"], 2 * EACH);
+    assert_eq!(at_carol, at_dave, "two orders");
+    // Each sender's own lines keep their order within the one order.
+    for who in ["alice", "bob"] {
+        let mine: Vec<&String> = at_carol.iter().filter(|l| l.starts_with(who)).collect();
+        assert_eq!(mine.len(), EACH);
+        for (i, line) in mine.iter().enumerate() {
+            assert!(
+                line.ends_with(&format!(" {i}")),
+                "{who}'s lines out of order: {mine:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_name_raced_for_on_two_nodes_has_exactly_one_winner_each_time() {
+    let redis = RedisServer::start(false);
+    let a = node(&redis, "a");
+    let b = node(&redis, "b");
+    let started = Instant::now();
+    let mut wins = [0; 2];
+    for i in 0..100 {
+        // Case variants of one name, sent at once to each node.
+        let (mut first, mut second) = (Client::connect(a.addr()), Client::connect(b.addr()));
+        first.send_line(&format!("racer{i}"));
+        second.send_line(&format!("RACER{i}"));
+        let won = |client: &mut Client| {
+            client
+                .expect_line(|l: &str| {
+                    l.starts_with("[*] Welcome,") || l.starts_with("[!] name taken")
+                })
+                .starts_with("[*] Welcome,")
+        };
+        let (won_a, won_b) = (won(&mut first), won(&mut second));
+        assert!(
+            won_a ^ won_b,
+            "round {i}: node a won {won_a}, node b won {won_b}"
+        );
+        wins[usize::from(won_b)] += 1;
+    }
+    eprintln!(
+        "100 races in {:?}: node a won {}, node b {}",
+        started.elapsed(),
+        wins[0],
+        wins[1]
+    );
+}
+
+#[test]
+fn a_killed_node_s_users_are_gone_everywhere_and_their_names_free() {
+    let redis = RedisServer::start(false);
+    let mut a = node(&redis, "a");
+    let b = node(&redis, "b");
+    let _alice = a.join("alice");
+    let mut bob = b.join("bob");
+    bob.sync();
+    let killed = Instant::now();
+    a.signal(Signal::KILL);
+    bob.expect_line("[*] alice exited.");
+    let gone_after = killed.elapsed();
+    // Her name's lease lapsed with the node's heartbeat: it is free on the other node.
+    let (_again, welcomed) = try_join(&b, "Alice");
+    assert!(welcomed, "alice's name is still taken after her node died");
+    eprintln!("kill -9: alice shown gone after {gone_after:?} (lease {LEASE_MS} ms)");
+    assert!(gone_after < Duration::from_secs(5), "{gone_after:?}");
+}
+
+#[test]
+fn a_node_stopped_past_its_lease_cuts_its_users_and_no_name_is_held_twice() {
+    let redis = RedisServer::start(false);
+    let mut a = node(&redis, "a");
+    let b = node(&redis, "b");
+    let mut alice = a.join("alice");
+    let mut bob = b.join("bob");
+    bob.sync();
+    a.signal(Signal::STOP);
+    bob.expect_line("[*] alice exited.");
+    // The name is free to take on b while a is stopped.
+    let (mut alice2, welcomed) = try_join(&b, "ALICE");
+    assert!(welcomed, "the name was not freed");
+    a.signal(Signal::CONT);
+    // a finds it lost its leases (and reads that it was taken for gone): its users are cut.
+    alice.expect_line(|l: &str| l.contains("lost its place in the chat's cluster"));
+    assert!(alice.closed_within(TIMEOUT), "alice was not cut off");
+    // One holder of the name, at every node.
+    let (_late, welcomed) = try_join(&a, "alice");
+    assert!(!welcomed, "a let a second alice in");
+    let users = alice2.sync();
+    let online = users.last().unwrap().to_lowercase();
+    assert_eq!(online.matches("alice").count(), 1, "{online}");
+    bob.send_line("still one chat?");
+    alice2.expect_line(chat_line("bob", "still one chat?"));
+}
+
+/// Redis stops and starts again (with or without its data): users stay connected, are told the
+/// chat is degraded and then whole, a line said meanwhile is refused, and nothing comes twice.
+fn redis_restart(aof: bool) {
+    let mut redis = RedisServer::start(aof);
+    // A lease long enough for the restart (past it the nodes would cut their users off).
+    let a = node_with_lease(&redis, "a", "4000");
+    let b = node_with_lease(&redis, "b", "4000");
+    let mut alice = a.join("alice");
+    let mut bob = b.join("bob");
+    alice.send_line("before");
+    bob.expect_line(chat_line("alice", "before"));
+    redis.stop();
+    for client in [&mut alice, &mut bob] {
+        client.expect_line(|l: &str| l.starts_with("[!] The chat is degraded"));
+    }
+    alice.send_line("during");
+    alice.expect_line(|l: &str| l.starts_with("[!]") && l.contains("not sent"));
+    redis.restart();
+    for client in [&mut alice, &mut bob] {
+        client.expect_line(|l: &str| l.starts_with("[*] The chat is whole again"));
+    }
+    alice.send_line("after");
+    let mut from_alice = Vec::new();
+    while from_alice.last().map(String::as_str) != Some("after") {
+        let line = bob.next_line();
+        if let Some(text) = chat_text(&line, "alice") {
+            from_alice.push(text.to_owned());
+        }
+    }
+    assert_eq!(
+        from_alice,
+        ["after"],
+        "a line came again, or the refused one came"
+    );
+    // Nothing more: the next thing bob gets is the answer to his own command.
+    let rest = bob.sync();
+    assert!(
+        rest.iter().all(|l| chat_text(l, "alice").is_none()),
+        "delivered twice: {rest:?}"
+    );
+    // The names held before are still held (taken back if Redis lost them).
+    let (_other, welcomed) = try_join(&b, "Alice");
+    assert!(!welcomed, "alice's name was free after the restart");
+}
+
+#[test]
+fn a_redis_restart_without_persistence_keeps_users_connected_and_says_so() {
+    redis_restart(false);
+}
+
+#[test]
+fn a_redis_restart_with_aof_keeps_users_connected_and_says_so() {
+    redis_restart(true);
+}
+
+#[test]
+fn a_node_started_late_knows_who_is_online_and_the_room_s_history() {
+    let redis = RedisServer::start(false);
+    let a = node(&redis, "a");
+    let mut alice = a.join("alice");
+    alice.send_line("said before b started");
+    alice.sync();
+    let b = node(&redis, "b");
+    let mut bob = Client::connect(b.addr());
+    let greeting = bob.expect_line("Welcome to chatd!");
+    assert!(greeting.contains("alice"), "{greeting}");
+    bob.expect_line(|l: &str| l == PROMPT);
+    bob.send_line("bob");
+    bob.expect_line("[*] Welcome, bob");
+    bob.expect_line(chat_line("alice", "said before b started"));
+    alice.expect_line("[*] bob entered.");
+}
+
+#[test]
+fn a_bad_cluster_url_stops_the_start_naming_the_flag() {
+    let (code, _, err) = common::run_chatd(
+        &["--cluster", "localhost:6379", "--listen", "127.0.0.1:0"],
+        "",
+        None,
+        TIMEOUT,
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("--cluster") && err.contains("redis://HOST:PORT"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_unreachable_redis_stops_the_start_with_a_clear_error() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let data = common::DataDir::new();
+    let url = format!("redis://127.0.0.1:{port}");
+    let (code, _, err) = common::run_chatd(
+        &[
+            "--cluster",
+            &url,
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            data.arg(),
+        ],
+        "",
+        None,
+        TIMEOUT,
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("cannot reach Redis"), "{err}");
+}
