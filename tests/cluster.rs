@@ -258,13 +258,19 @@ fn a_node_started_late_knows_who_is_online_and_the_room_s_history() {
     alice.sync();
     let b = node(&redis, "b");
     let mut bob = Client::connect(b.addr());
-    let greeting = bob.expect_line("Welcome to chatd!");
-    assert!(greeting.contains("alice"), "{greeting}");
+    // The greeting counts who is online, cluster-wide.
+    bob.expect_line("Welcome to chatd! Users online: 1.");
     bob.expect_line(|l: &str| l == PROMPT);
     bob.send_line("bob");
     bob.expect_line("[*] Welcome, bob");
-    bob.expect_line(chat_line("alice", "said before b started"));
+    bob.expect_line(|l: &str| l.ends_with("] [history] alice > said before b started"));
     alice.expect_line("[*] bob entered.");
+    let users = bob.sync();
+    let online = users.last().unwrap();
+    assert!(
+        online.contains("alice") && online.contains("bob"),
+        "{online}"
+    );
 }
 
 #[test]

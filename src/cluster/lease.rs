@@ -58,6 +58,8 @@ struct Keeper {
     lost_told: bool,
     /// Until when the other nodes are not judged.
     grace_until: Instant,
+    /// The outages counted when the connection was opened (see [`ToLoop::outages`]).
+    seen: u64,
 }
 
 impl Keeper {
@@ -72,6 +74,7 @@ impl Keeper {
             backoff: Backoff::default(),
             renewed: now,
             lost_told: false,
+            seen: 0,
         }
     }
 
@@ -86,10 +89,17 @@ impl Keeper {
             let wake = next_beat.min(next_check);
             thread::sleep(wake.saturating_duration_since(Instant::now()));
             let now = Instant::now();
+            if self.con.is_some() && self.to_loop.outages() != self.seen {
+                // Another thread lost Redis: this connection may be as dead; a fresh one is sure.
+                self.con = None;
+                up = false;
+                retry_at = now;
+            }
             if self.con.is_none() && now >= retry_at {
                 match connect(&self.config, REPLY_TIMEOUT) {
                     Ok(con) => {
                         self.con = Some(con);
+                        self.seen = self.to_loop.outages();
                         self.backoff.reset();
                         self.grace_until = now + self.config.lease;
                         if !up {
@@ -134,11 +144,9 @@ impl Keeper {
                             retry_at = now;
                             if up {
                                 up = false;
-                                self.to_loop.send(Event::Link {
-                                    part: Part::Lease,
-                                    up,
-                                });
+                                self.to_loop.lost(Part::Lease);
                             }
+                            self.seen = self.to_loop.outages();
                         }
                     }
                 }
@@ -149,6 +157,11 @@ impl Keeper {
                     if let Err(e) = self.judge() {
                         log::warn!("cluster: could not check the other nodes: {e}");
                         self.con = None;
+                        if up {
+                            up = false;
+                            self.to_loop.lost(Part::Lease);
+                        }
+                        self.seen = self.to_loop.outages();
                     }
                 }
             }

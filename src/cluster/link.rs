@@ -9,6 +9,7 @@
 //! is lost and found again ([`Event::Link`]).
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -88,7 +89,9 @@ pub enum Event {
     },
     /// Things that could not be appended (Redis unreachable), in the order they were sent.
     Failed(Vec<Outgoing>),
-    /// A thread lost its connection to Redis (`up` false) or has it again (`up` true).
+    /// A thread lost its connection to Redis (`up` false) or has it again (`up` true): after
+    /// an outage seen by any thread, every thread says it is up again once it has a fresh
+    /// connection.
     Link {
         /// Which thread.
         part: Part,
@@ -116,11 +119,15 @@ pub struct Link {
     pub peers: Vec<String>,
 }
 
-/// The channel to the loop: an event sent, the loop woken.
+/// The channel to the loop: an event sent, the loop woken. It also counts the outages: when
+/// one thread loses Redis, the others' connections may be just as dead (a restarted Redis)
+/// without their knowing yet, so each of them opens a fresh one before its next use and says it
+/// is up again; the loop takes the cluster for whole only once all three have.
 #[derive(Clone, Debug)]
 pub struct ToLoop {
     events: Sender<Event>,
     waker: Arc<Waker>,
+    outages: Arc<AtomicU64>,
 }
 
 impl ToLoop {
@@ -131,6 +138,19 @@ impl ToLoop {
         }
         let _ = self.waker.wake();
         true
+    }
+
+    /// `part` lost Redis: the loop is told (before any thread can say it is up again after
+    /// this outage), then the outage is counted.
+    pub fn lost(&self, part: Part) -> bool {
+        let sent = self.send(Event::Link { part, up: false });
+        self.outages.fetch_add(1, Ordering::SeqCst);
+        sent
+    }
+
+    /// How many outages there were.
+    pub fn outages(&self) -> u64 {
+        self.outages.load(Ordering::SeqCst)
     }
 }
 
@@ -201,6 +221,7 @@ impl Link {
         let to_loop = ToLoop {
             events: events_in,
             waker,
+            outages: Arc::default(),
         };
         let held: Held = Arc::default();
         let spawn_error =

@@ -35,12 +35,19 @@ fn run(config: &ClusterConfig, mut last_id: String, to_loop: &ToLoop) {
     let mut backoff = Backoff::default();
     let mut con: Option<redis::Connection> = None;
     let mut up = true;
+    let mut seen = to_loop.outages();
     loop {
+        if con.is_some() && to_loop.outages() != seen {
+            // Another thread lost Redis: this connection may be as dead; a fresh one is sure.
+            con = None;
+            up = false;
+        }
         let Some(connection) = con.as_mut() else {
             match connect(config, BLOCK + SLACK) {
                 Ok(c) => {
                     con = Some(c);
                     backoff.reset();
+                    seen = to_loop.outages();
                     if !up {
                         log::info!(
                             "cluster: the reader reached Redis again, reading on after {last_id}"
@@ -86,13 +93,11 @@ fn run(config: &ClusterConfig, mut last_id: String, to_loop: &ToLoop) {
                 con = None;
                 if up {
                     up = false;
-                    if !to_loop.send(Event::Link {
-                        part: Part::Reader,
-                        up,
-                    }) {
+                    if !to_loop.lost(Part::Reader) {
                         return;
                     }
                 }
+                seen = to_loop.outages();
             }
         }
     }

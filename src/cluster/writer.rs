@@ -6,7 +6,7 @@
 
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::thread::{self, JoinHandle};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::backoff::Backoff;
 use super::keys::{self, FIELD, LOG, LOG_MAXLEN};
@@ -15,6 +15,8 @@ use super::settings::ClusterConfig;
 
 /// Most items appended in one pipeline.
 const MAX_BATCH: usize = 1024;
+/// How often an idle writer looks whether another thread lost Redis.
+const IDLE_CHECK: Duration = Duration::from_millis(100);
 
 /// Starts the thread on the connection `con` the start opened.
 pub fn spawn(
@@ -35,6 +37,7 @@ pub fn spawn(
                 kept: Vec::new(),
                 backoff: Backoff::default(),
                 retry_at: Instant::now(),
+                seen: 0,
             }
             .run(&queue)
         })
@@ -49,17 +52,25 @@ struct Writer {
     kept: Vec<Outgoing>,
     backoff: Backoff,
     retry_at: Instant,
+    /// The outages counted when the connection was opened (see [`ToLoop::outages`]).
+    seen: u64,
 }
 
 impl Writer {
     fn run(mut self, queue: &Receiver<Outgoing>) {
         let mut batch = Vec::new();
         loop {
-            let first = if self.con.is_some() && self.kept.is_empty() {
-                queue.recv().map_err(|_| RecvTimeoutError::Disconnected)
+            let wait = if self.con.is_some() && self.kept.is_empty() {
+                IDLE_CHECK
             } else {
-                queue.recv_timeout(self.retry_at.saturating_duration_since(Instant::now()))
+                self.retry_at.saturating_duration_since(Instant::now())
             };
+            let first = queue.recv_timeout(wait);
+            if self.con.is_some() && self.to_loop.outages() != self.seen {
+                // Another thread lost Redis: this connection may be as dead; a fresh one is sure.
+                self.con = None;
+                self.retry_at = Instant::now();
+            }
             match first {
                 Ok(item) => batch.push(item),
                 Err(RecvTimeoutError::Timeout) => {}
@@ -89,6 +100,9 @@ impl Writer {
             }
             let mut items = std::mem::take(&mut self.kept);
             items.append(&mut batch);
+            if items.is_empty() {
+                continue;
+            }
             if !self.write(items) || finish {
                 if finish {
                     return;
@@ -103,6 +117,7 @@ impl Writer {
             Ok(con) => {
                 log::info!("cluster: the writer reached Redis again");
                 self.con = Some(con);
+                self.seen = self.to_loop.outages();
                 self.backoff.reset();
                 self.to_loop.send(Event::Link {
                     part: Part::Writer,
@@ -196,10 +211,8 @@ impl Writer {
                 log::warn!("cluster: lost Redis while appending: {e}");
                 self.con = None;
                 self.retry_at = Instant::now() + self.backoff.next_wait();
-                self.to_loop.send(Event::Link {
-                    part: Part::Writer,
-                    up: false,
-                });
+                self.to_loop.lost(Part::Writer);
+                self.seen = self.to_loop.outages();
                 let failed = self.keep_or_fail(items);
                 if !failed.is_empty() {
                     self.to_loop.send(Event::Failed(failed));

@@ -274,7 +274,9 @@ pub fn encode(msg: &ServerMsg, eol: &[u8], out: &mut Vec<u8>) {
             &in_parens(reason),
         ]),
         ServerMsg::Bye => line(&["[*] Bye."]),
-        ServerMsg::Notice(notice @ Notice::ClusterDegraded) => line(&["[!] ", &notice.to_string()]),
+        ServerMsg::Notice(notice @ (Notice::ClusterDegraded | Notice::NodeCut)) => {
+            line(&["[!] ", &notice.to_string()])
+        }
         ServerMsg::Notice(notice) => line(&["[*] ", &notice.to_string()]),
         // Keepalives are a framed-mode matter: text clients are never pinged.
         ServerMsg::KeepAlive { .. } => {}
@@ -649,6 +651,8 @@ mod tests {
             render(&ServerMsg::Reject(Reject::Degraded)),
             "[!] the chat is degraded: not sent, as nothing can reach the other servers now; try again when it is whole\r\n"
         );
+        assert!(render(&ServerMsg::Notice(Notice::NodeCut))
+            .starts_with("[!] This server lost its place in the chat's cluster"));
     }
 
     #[test]

@@ -394,7 +394,10 @@ impl Server {
         if up {
             bridge.down.remove(&part);
         } else {
-            bridge.down.insert(part);
+            // Every thread opens a fresh connection after an outage, and says so.
+            bridge
+                .down
+                .extend([Part::Writer, Part::Reader, Part::Lease]);
         }
         match (was_down, bridge.down.is_empty()) {
             (false, false) => {
