@@ -312,3 +312,31 @@ fn an_unreachable_redis_stops_the_start_with_a_clear_error() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("cannot reach Redis"), "{err}");
 }
+
+#[test]
+fn a_console_kicks_a_user_of_another_node_and_its_answers_stay_on_its_own_console() {
+    let redis = RedisServer::start(false);
+    let mut a = node(&redis, "a");
+    let mut b = node(&redis, "b");
+    let mut alice = a.join("alice");
+    let mut bob = b.join("bob");
+    alice.expect_line("[*] bob entered.");
+    b.console("KICK ghost");
+    b.expect_stdout("no user named ghost is online", TIMEOUT);
+    b.console("KICK alice too loud");
+    alice.expect_line("[!] You have been kicked out by Host.");
+    assert!(alice.closed_within(TIMEOUT), "alice was not cut off");
+    bob.expect_line("[*] alice has been kicked out.");
+    // a applied both entries in order; the refusal was b's console's alone.
+    let shown = a.console_sync();
+    assert!(
+        shown.iter().all(|l| !l.contains("no user named ghost")),
+        "another node's console answer showed here: {shown:#?}"
+    );
+    assert!(
+        shown
+            .iter()
+            .any(|l| l.contains("alice has been kicked out")),
+        "{shown:#?}"
+    );
+}

@@ -103,10 +103,9 @@ impl Writer {
             if items.is_empty() {
                 continue;
             }
-            if !self.write(items) || finish {
-                if finish {
-                    return;
-                }
+            self.write(items);
+            if finish {
+                return;
             }
         }
     }
@@ -146,11 +145,11 @@ impl Writer {
         failed
     }
 
-    /// Appends `items` in one pipeline and answers the claims; false if the connection was lost
-    /// (then what must not be lost waits, and the rest is sent back).
-    fn write(&mut self, items: Vec<Outgoing>) -> bool {
+    /// Appends `items` in one pipeline and answers the claims; if the connection is lost, what
+    /// must not be lost waits, and the rest is sent back.
+    fn write(&mut self, items: Vec<Outgoing>) {
         let Some(con) = self.con.as_mut() else {
-            return false;
+            return;
         };
         let node = self.config.node.as_str();
         let lease = u64::try_from(self.config.lease.as_millis()).unwrap_or(u64::MAX);
@@ -203,10 +202,7 @@ impl Writer {
             }
         }
         match pipe.query::<Vec<redis::Value>>(con) {
-            Ok(replies) => {
-                self.answer(&items, &replies);
-                true
-            }
+            Ok(replies) => self.answer(&items, &replies),
             Err(e) => {
                 log::warn!("cluster: lost Redis while appending: {e}");
                 self.con = None;
@@ -217,7 +213,6 @@ impl Writer {
                 if !failed.is_empty() {
                     self.to_loop.send(Event::Failed(failed));
                 }
-                false
             }
         }
     }

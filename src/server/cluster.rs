@@ -57,16 +57,19 @@ pub fn job_for_ghost(job: &Job) -> bool {
     }
 }
 
+/// A late node's wait: the nodes whose snapshot is awaited, and the entries (id, JSON) read
+/// meanwhile.
+type Syncing = (HashSet<String>, Entries);
+
+/// Entries of the log as read: each stream id and the entry's JSON.
+type Entries = Vec<(String, String)>;
+
 /// The cluster's state in the shell.
 #[derive(Debug)]
 pub struct Bridge {
     link: Link,
     node: String,
-    /// Ghost ids by node and that node's connection id.
-    ghosts: HashMap<(String, ConnId), ConnId>,
-    /// The node and remote id of each ghost.
-    remotes: HashMap<ConnId, (String, ConnId)>,
-    next_ghost: u64,
+    ghosts: Ghosts,
     /// The name each local connection claimed (its lease is released with its Left).
     names: HashMap<ConnId, String>,
     /// Admits waiting for their claim's answer, by connection.
@@ -76,7 +79,7 @@ pub struct Bridge {
     /// Set while another node's console command is applied.
     pub foreign_host: bool,
     /// Until synced: the nodes whose snapshot is awaited, and the entries read meanwhile.
-    syncing: Option<(HashSet<String>, Vec<(String, String)>)>,
+    syncing: Option<Syncing>,
 }
 
 impl Server {
@@ -198,7 +201,7 @@ impl Server {
     fn cluster_event(&mut self, event: Event, now: &Now) {
         match event {
             Event::Entries(entries) => {
-                if !self.cluster.as_ref().is_some_and(|c| c.syncing.is_some()) {
+                if self.cluster.as_ref().is_none_or(|c| c.syncing.is_none()) {
                     return self.apply_entries(entries, now);
                 }
                 // Snapshots for this node are restored at once, the rest waits for them.
@@ -234,11 +237,10 @@ impl Server {
 
     /// Snapshots for this node (while syncing), by the node that sent them, and the other
     /// entries.
-    #[allow(clippy::type_complexity)]
     fn split_snapshots(
         &mut self,
         entries: Vec<(String, String)>,
-    ) -> (Vec<(String, Snapshot)>, Vec<(String, String)>) {
+    ) -> (Vec<(String, Snapshot)>, Entries) {
         let Some(bridge) = self.cluster.as_mut() else {
             return (Vec::new(), entries);
         };
@@ -268,7 +270,7 @@ impl Server {
             return;
         };
         for user in &mut snapshot.users {
-            user.conn = bridge.ghost(from, user.conn);
+            user.conn = bridge.ghosts.ghost(from, user.conn);
         }
         log::info!(
             "cluster: restored {from}'s snapshot ({} users, {} rooms)",
@@ -300,7 +302,7 @@ impl Server {
         match entry.body {
             Body::Shared(shared) if mine => self.feed(&at, Input::Applied(shared)),
             Body::Shared(shared) => {
-                let Some(shared) = bridge.localize(&entry.node, shared) else {
+                let Some(shared) = bridge.ghosts.localize(&entry.node, shared) else {
                     return;
                 };
                 let host = matches!(shared, Shared::Host(_));
@@ -313,7 +315,7 @@ impl Server {
                 if let Some(bridge) = self.cluster.as_mut() {
                     bridge.foreign_host = false;
                     if let Some(ghost) = left {
-                        bridge.forget(ghost);
+                        bridge.ghosts.forget(ghost);
                     }
                 }
             }
@@ -343,7 +345,7 @@ impl Server {
                 self.cut_off(None, now);
             }
             Body::NodeGone { gone } => {
-                let ghosts = bridge.ghosts_of(&gone);
+                let ghosts = bridge.ghosts.of_node(&gone);
                 log::warn!(
                     "cluster: node {gone} is gone, and its {} users",
                     ghosts.len()
@@ -351,7 +353,7 @@ impl Server {
                 for conn in ghosts {
                     self.feed(&at, Input::Applied(Shared::Left { conn }));
                     if let Some(bridge) = self.cluster.as_mut() {
-                        bridge.forget(conn);
+                        bridge.ghosts.forget(conn);
                     }
                 }
             }
@@ -449,9 +451,7 @@ impl Bridge {
         Bridge {
             link,
             node: config.node.clone(),
-            ghosts: HashMap::new(),
-            remotes: HashMap::new(),
-            next_ghost: 1,
+            ghosts: Ghosts::default(),
             names: HashMap::new(),
             claims: HashMap::new(),
             down: HashSet::new(),
@@ -459,7 +459,29 @@ impl Bridge {
             syncing: Some((waiting, Vec::new())),
         }
     }
+}
 
+/// The ghost ids of the other nodes' connections.
+#[derive(Debug)]
+pub struct Ghosts {
+    /// Ghost ids by node and that node's connection id.
+    ghosts: HashMap<(String, ConnId), ConnId>,
+    /// The node and remote id of each ghost.
+    remotes: HashMap<ConnId, (String, ConnId)>,
+    next_ghost: u64,
+}
+
+impl Default for Ghosts {
+    fn default() -> Ghosts {
+        Ghosts {
+            ghosts: HashMap::new(),
+            remotes: HashMap::new(),
+            next_ghost: 1,
+        }
+    }
+}
+
+impl Ghosts {
     /// The ghost id of `node`'s connection `remote`, made on first use.
     fn ghost(&mut self, node: &str, remote: ConnId) -> ConnId {
         let key = (node.to_owned(), remote);
@@ -477,7 +499,7 @@ impl Bridge {
     /// ghost; an entry about a connection never admitted here is dropped.
     fn localize(&mut self, node: &str, shared: Shared) -> Option<Shared> {
         let known =
-            |bridge: &Bridge, conn: ConnId| bridge.ghosts.get(&(node.to_owned(), conn)).copied();
+            |ghosts: &Ghosts, conn: ConnId| ghosts.ghosts.get(&(node.to_owned(), conn)).copied();
         Some(match shared {
             Shared::Admit {
                 conn,
@@ -509,7 +531,7 @@ impl Bridge {
     }
 
     /// Every ghost of `node`.
-    fn ghosts_of(&self, node: &str) -> Vec<ConnId> {
+    fn of_node(&self, node: &str) -> Vec<ConnId> {
         let mut ghosts: Vec<ConnId> = self
             .ghosts
             .iter()
@@ -525,6 +547,34 @@ impl Bridge {
 mod tests {
     use super::*;
     use crate::server::conn::conn_id;
+
+    #[test]
+    fn a_remote_connection_gets_one_ghost_from_its_admit_and_loses_it_when_it_left() {
+        let mut ghosts = Ghosts::default();
+        let said = |conn| Shared::Left { conn };
+        // Nothing about a connection never admitted here gets through.
+        assert_eq!(ghosts.localize("a", said(ConnId(5))), None);
+        let admit = |conn| Shared::Admit {
+            conn,
+            name: "bob".into(),
+            role: crate::accounts::model::Role::User,
+            registered: false,
+        };
+        let Some(Shared::Admit { conn: ghost, .. }) = ghosts.localize("a", admit(ConnId(5))) else {
+            panic!("an admit is always let through");
+        };
+        assert!(is_ghost(ghost));
+        assert_eq!(ghosts.localize("a", said(ConnId(5))), Some(said(ghost)));
+        // The same id on another node is another user.
+        let Some(Shared::Admit { conn: other, .. }) = ghosts.localize("b", admit(ConnId(5))) else {
+            panic!("an admit is always let through");
+        };
+        assert_ne!(other, ghost);
+        assert_eq!(ghosts.of_node("a"), vec![ghost]);
+        ghosts.forget(ghost);
+        assert_eq!(ghosts.localize("a", said(ConnId(5))), None);
+        assert_eq!(ghosts.of_node("b"), vec![other]);
+    }
 
     #[test]
     fn a_ghost_id_never_equals_a_connection_id_and_is_told_apart_by_one_bit() {
