@@ -63,6 +63,13 @@ fn run(config: &ClusterConfig, mut last_id: String, to_loop: &ToLoop) {
                 }
                 Err(e) => {
                     log::debug!("cluster: the reader cannot reach Redis: {e}");
+                    if up {
+                        up = false;
+                        if !to_loop.lost(Part::Reader) {
+                            return;
+                        }
+                    }
+                    seen = to_loop.outages();
                     thread::sleep(backoff.next_wait());
                 }
             }
