@@ -356,3 +356,78 @@ fn a_console_kicks_a_user_of_another_node_and_its_answers_stay_on_its_own_consol
         "{shown:#?}"
     );
 }
+
+#[test]
+fn nodes_started_by_nodes_are_one_chat_each_with_its_own_name() {
+    let redis = RedisServer::start(false);
+    let mut first = TestServer::start(&[
+        "--cluster",
+        &redis.url(),
+        "--node-name",
+        "n",
+        "--nodes",
+        "3",
+        "--no-flood-control",
+    ]);
+    let port = format!(":{}", first.addr().port());
+    for _ in 1..3 {
+        first.expect_stdout(
+            |l: &str| l.starts_with("chatd listening on") && l.ends_with(&port),
+            TIMEOUT,
+        );
+    }
+    // Each copy joined the cluster under the name given and its number.
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let nodes = redis.command(&["SMEMBERS", "chatd:nodes"]);
+        if ["$1\r\nn\r\n", "$3\r\nn-1\r\n", "$3\r\nn-2\r\n"]
+            .iter()
+            .all(|n| nodes.contains(n))
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not every node registered: {nodes:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Whichever process the kernel gives each user to, they are in one chat.
+    let mut users: Vec<Client> = (0..6).map(|i| first.join(&format!("user{i}"))).collect();
+    let online = users[5].sync();
+    assert!(
+        online.last().unwrap().starts_with("[*] Online (6)"),
+        "{online:?}"
+    );
+    users[0].send_line("to everyone");
+    for user in &mut users[1..] {
+        user.expect_line(chat_line("user0", "to everyone"));
+    }
+}
+
+#[test]
+fn a_second_node_of_a_running_node_s_name_is_refused_at_start() {
+    let redis = RedisServer::start(false);
+    let _a = node(&redis, "a");
+    let data = common::DataDir::new();
+    let (code, _, err) = common::run_chatd(
+        &[
+            "--cluster",
+            &redis.url(),
+            "--node-name",
+            "a",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            data.arg(),
+        ],
+        "",
+        None,
+        TIMEOUT,
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("--node-name a: a node of that name is running"),
+        "{err}"
+    );
+}

@@ -205,6 +205,20 @@ impl Link {
                 peers.push(node);
             }
         }
+        // Two nodes of one name would take each other's entries for their own.
+        let taken: bool = redis::cmd("EXISTS")
+            .arg(keys::node_key(&config.node))
+            .query(&mut con)
+            .map_err(|e| fail("cannot read a heartbeat", e))?;
+        if taken {
+            return Err(StartError(format!(
+                "--node-name {}: a node of that name is running on this cluster (its heartbeat is \
+                 in Redis); give each node a name of its own, or wait a lease ({} ms) if it was \
+                 this node that stopped",
+                config.node,
+                config.lease.as_millis()
+            )));
+        }
         super::lease::beat(&mut con, config).map_err(|e| fail("cannot register the node", e))?;
         let sync_id: String = redis::cmd("XADD")
             .arg(keys::LOG)

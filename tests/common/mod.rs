@@ -1087,6 +1087,22 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
+    /// Sends one inline command (words without spaces) and returns the raw RESP reply, as far
+    /// as one read gets it (enough for the short replies tests look at).
+    #[track_caller]
+    pub fn command(&self, words: &[&str]) -> String {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to redis");
+        stream
+            .set_read_timeout(Some(TIMEOUT))
+            .expect("set a read timeout");
+        stream
+            .write_all(format!("{}\r\n", words.join(" ")).as_bytes())
+            .expect("send to redis");
+        let mut reply = vec![0u8; 64 * 1024];
+        let n = io::Read::read(&mut stream, &mut reply).expect("read redis's reply");
+        String::from_utf8_lossy(&reply[..n]).into_owned()
+    }
+
     /// Stops it (SIGTERM: with AOF, what it holds is on disk) and waits for it to exit.
     #[track_caller]
     pub fn stop(&mut self) {
