@@ -408,7 +408,9 @@ fn nodes_started_by_nodes_are_one_chat_each_with_its_own_name() {
 #[test]
 fn a_second_node_of_a_running_node_s_name_is_refused_at_start() {
     let redis = RedisServer::start(false);
-    let _a = node(&redis, "a");
+    let a = node(&redis, "a");
+    // Once it greets, it has joined the cluster.
+    let _alice = a.join("alice");
     let data = common::DataDir::new();
     let (code, _, err) = common::run_chatd(
         &[

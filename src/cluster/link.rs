@@ -206,11 +206,16 @@ impl Link {
             }
         }
         // Two nodes of one name would take each other's entries for their own.
-        let taken: bool = redis::cmd("EXISTS")
+        let lease = u64::try_from(config.lease.as_millis()).unwrap_or(u64::MAX);
+        let claimed: Option<String> = redis::cmd("SET")
             .arg(keys::node_key(&config.node))
+            .arg(std::process::id())
+            .arg("NX")
+            .arg("PX")
+            .arg(lease)
             .query(&mut con)
-            .map_err(|e| fail("cannot read a heartbeat", e))?;
-        if taken {
+            .map_err(|e| fail("cannot register the node", e))?;
+        if claimed.is_none() {
             return Err(StartError(format!(
                 "--node-name {}: a node of that name is running on this cluster (its heartbeat is \
                  in Redis); give each node a name of its own, or wait a lease ({} ms) if it was \
