@@ -40,6 +40,24 @@ fn try_join(server: &TestServer, name: &str) -> (Client, bool) {
     (client, answer.starts_with("[*] Welcome,"))
 }
 
+/// The answer `server` gives to `name` sent at once, asking again while the chat is degraded (a
+/// node finding Redis again), for at most [`TIMEOUT`].
+fn answer_when_whole(server: &TestServer, name: &str) -> (Client, String) {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let mut client = Client::connect(server.addr());
+        client.send_line(name);
+        let answer = client.expect_line(|l: &str| {
+            l.starts_with("[*] Welcome,")
+                || l.starts_with("[!] name taken")
+                || l.starts_with("[!] the chat is degraded")
+        });
+        if !answer.starts_with("[!] the chat is degraded") || Instant::now() > deadline {
+            return (client, answer);
+        }
+    }
+}
+
 /// Collects the chat lines `client` gets (as `from: text`) until it has `count` of them.
 fn chat_lines(client: &mut Client, from: &[&str], count: usize) -> Vec<String> {
     let mut got = Vec::new();
@@ -186,23 +204,11 @@ fn a_node_stopped_past_its_lease_cuts_its_users_and_no_name_is_held_twice() {
     assert!(alice.closed_within(TIMEOUT), "alice was not cut off");
     // One holder of the name, at every node. (a may still be finding Redis again: its
     // connections' reply timeouts ran out while it was stopped.)
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        let mut late = Client::connect(a.addr());
-        late.send_line("alice");
-        let answer = late.expect_line(|l: &str| {
-            l.starts_with("[*] Welcome,")
-                || l.starts_with("[!] name taken")
-                || l.starts_with("[!] the chat is degraded")
-        });
-        if !answer.starts_with("[!] the chat is degraded") || Instant::now() > deadline {
-            assert!(
-                answer.starts_with("[!] name taken"),
-                "a let a second alice in: {answer}"
-            );
-            break;
-        }
-    }
+    let (_late, answer) = answer_when_whole(&a, "alice");
+    assert!(
+        answer.starts_with("[!] name taken"),
+        "a let a second alice in: {answer}"
+    );
     let users = alice2.sync();
     let online = users.last().unwrap().to_lowercase();
     assert_eq!(online.matches("alice").count(), 1, "{online}");
@@ -432,4 +438,31 @@ fn a_second_node_of_a_running_node_s_name_is_refused_at_start() {
         err.contains("--node-name a: a node of that name is running"),
         "{err}"
     );
+}
+
+#[test]
+fn redis_out_of_reach_past_the_lease_cuts_users_off_and_they_come_back_after() {
+    let mut redis = RedisServer::start(false);
+    let a = node(&redis, "a");
+    let mut alice = a.join("alice");
+    redis.stop();
+    alice.expect_line(|l: &str| l.starts_with("[!] The chat is degraded"));
+    // Past the lease the node cannot be sure her name is hers alone.
+    alice.expect_line(|l: &str| l.contains("lost its place in the chat's cluster"));
+    assert!(alice.closed_within(TIMEOUT), "alice was not cut off");
+    redis.restart();
+    // Her name is free once her Left, kept while Redis was away, is in the log again: at once
+    // after the node finds Redis, within the deadline.
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let (_again, answer) = answer_when_whole(&a, "alice");
+        if answer.starts_with("[*] Welcome,") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "alice's name stayed taken: {answer}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
