@@ -466,3 +466,27 @@ fn redis_out_of_reach_past_the_lease_cuts_users_off_and_they_come_back_after() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn a_node_that_stops_cleanly_takes_its_users_out_everywhere_at_once() {
+    let redis = RedisServer::start(false);
+    let mut a = node(&redis, "a");
+    let b = node(&redis, "b");
+    let _alice = a.join("alice");
+    let mut bob = b.join("bob");
+    bob.sync();
+    let stopped = Instant::now();
+    a.console("EXIT");
+    bob.expect_line("[*] alice exited.");
+    // Well before a lease would have told the others.
+    assert!(
+        stopped.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        stopped.elapsed()
+    );
+    assert!(a.wait_exit(TIMEOUT).success());
+    // It left the set of nodes and its heartbeat with it: its name may start again at once.
+    let nodes = redis.command(&["SMEMBERS", "chatd:nodes"]);
+    assert!(!nodes.contains("$1\r\na\r\n"), "{nodes:?}");
+    let _again = node(&redis, "a").join("alice");
+}
