@@ -75,6 +75,9 @@ pub enum UserError {
     Hash(HashError),
     /// Standard output could not be written.
     Output(io::Error),
+    /// The accounts kept elsewhere than in files (a cluster's Redis) could not be read or
+    /// written; the text says why.
+    Remote(String),
 }
 
 impl fmt::Display for UserError {
@@ -89,6 +92,7 @@ impl fmt::Display for UserError {
             UserError::Password(reason) => f.write_str(reason),
             UserError::Hash(e) => e.fmt(f),
             UserError::Output(e) => write!(f, "cannot write the output: {e}"),
+            UserError::Remote(why) => f.write_str(why),
         }
     }
 }
@@ -123,6 +127,54 @@ pub fn check_new_name(name: &str) -> Result<(), UserError> {
     }
 }
 
+/// Where `chatd user` finds the accounts: the data directory's files, or a cluster's Redis.
+pub trait AccountBook {
+    /// The accounts and bans as they are now.
+    fn load(&mut self) -> Result<Registry, UserError>;
+    /// Asks `decide` for the changes to make given the accounts as they are, and makes them in
+    /// one step with the reading (another writer cannot slip in between); returns the registry
+    /// as written. `decide` may be asked again if another writer came first.
+    fn update(
+        &mut self,
+        decide: &mut dyn FnMut(&Registry) -> Result<Vec<Change>, UserError>,
+    ) -> Result<Registry, UserError>;
+    /// Where the accounts are, for a person: a directory, or the cluster's Redis.
+    fn place(&self) -> String;
+}
+
+/// The data directory's files as an [`AccountBook`].
+struct Files<'a> {
+    store: Store,
+    dir: &'a Path,
+}
+
+impl AccountBook for Files<'_> {
+    fn load(&mut self) -> Result<Registry, UserError> {
+        Ok(self.store.load()?)
+    }
+
+    fn update(
+        &mut self,
+        decide: &mut dyn FnMut(&Registry) -> Result<Vec<Change>, UserError>,
+    ) -> Result<Registry, UserError> {
+        self.store.update(decide)
+    }
+
+    fn place(&self) -> String {
+        dir_place(self.dir)
+    }
+}
+
+/// The data directory `dir` as [`AccountBook::place`] says it.
+fn dir_place(dir: &Path) -> String {
+    let missing = if dir.exists() {
+        ""
+    } else {
+        " (it does not exist yet: `chatd user add` makes it)"
+    };
+    format!("{}{missing}", dir.display())
+}
+
 /// Runs `command` on the data directory `data_dir`. Only `add` creates it if missing; the other
 /// commands create nothing (`list` of a missing directory lists no accounts).
 ///
@@ -147,15 +199,35 @@ pub fn run(
                     | UserCommand::Grant { name, .. } => {
                         Err(UserError::Unknown { name: name.clone() })
                     }
-                    _ => note_no_accounts(data_dir, notes),
+                    _ => note_no_accounts(&dir_place(data_dir), notes),
                 };
             }
         },
     };
+    run_on(
+        &mut Files {
+            store,
+            dir: data_dir,
+        },
+        command,
+        password,
+        out,
+        notes,
+    )
+}
+
+/// Runs `command` on the accounts in `book` (see [`run`]).
+pub fn run_on(
+    book: &mut dyn AccountBook,
+    command: &UserCommand,
+    password: impl FnOnce(&str) -> Result<String, UserError>,
+    out: &mut impl Write,
+    notes: &mut impl Write,
+) -> Result<(), UserError> {
     let message = match command {
         UserCommand::Add { name, admin } => {
             check_new_name(name)?;
-            refuse_existing(&store.load()?, name)?;
+            refuse_existing(&book.load()?, name)?;
             let password_hash = hash::hash_password(&password(name)?).map_err(UserError::Hash)?;
             let role = if *admin { Role::Admin } else { Role::User };
             let account = Account {
@@ -163,40 +235,40 @@ pub fn run(
                 role,
                 password_hash,
             };
-            // Checked again under the lock: another writer may have added it meanwhile.
-            store.update(|registry| {
+            // Checked again as it is written: another writer may have added it meanwhile.
+            book.update(&mut |registry| {
                 refuse_existing(registry, name)?;
-                Ok::<_, UserError>(vec![Change::PutAccount(account)])
+                Ok(vec![Change::PutAccount(account.clone())])
             })?;
             format!("added {name} as {role}\n")
         }
         UserCommand::Del { name } => {
             let mut registered = None;
-            store.update(|registry| {
+            book.update(&mut |registry| {
                 let account = existing(registry, name)?;
                 registered = Some(account.name.clone());
-                Ok::<_, UserError>(vec![Change::RemoveAccount {
+                Ok(vec![Change::RemoveAccount {
                     name: account.name.clone(),
                 }])
             })?;
             format!("removed {}\n", registered.as_deref().unwrap_or(name))
         }
         UserCommand::Passwd { name } => {
-            existing(&store.load()?, name)?;
+            existing(&book.load()?, name)?;
             let password_hash = hash::hash_password(&password(name)?).map_err(UserError::Hash)?;
-            store.update(|registry| {
+            book.update(&mut |registry| {
                 let account = existing(registry, name)?;
-                Ok::<_, UserError>(vec![Change::SetPassword {
+                Ok(vec![Change::SetPassword {
                     name: account.name.clone(),
-                    password_hash,
+                    password_hash: password_hash.clone(),
                 }])
             })?;
             format!("changed the password of {name}\n")
         }
         UserCommand::Grant { name, role } => {
-            store.update(|registry| {
+            book.update(&mut |registry| {
                 let account = existing(registry, name)?;
-                Ok::<_, UserError>(vec![Change::SetRole {
+                Ok(vec![Change::SetRole {
                     name: account.name.clone(),
                     role: *role,
                 }])
@@ -204,13 +276,13 @@ pub fn run(
             format!("{name} is now {role}\n")
         }
         UserCommand::List => {
-            let listing: String = store
+            let listing: String = book
                 .load()?
                 .accounts()
                 .map(|account| format!("{} {}\n", account.name, account.role))
                 .collect();
             if listing.is_empty() {
-                return note_no_accounts(data_dir, notes);
+                return note_no_accounts(&book.place(), notes);
             }
             listing
         }
@@ -220,14 +292,9 @@ pub fn run(
         .map_err(UserError::Output)
 }
 
-/// Tells the reader that `data_dir` holds no accounts (its listing, on stdout, stays empty).
-fn note_no_accounts(data_dir: &Path, notes: &mut impl Write) -> Result<(), UserError> {
-    let missing = if data_dir.exists() {
-        ""
-    } else {
-        " (it does not exist yet: `chatd user add` makes it)"
-    };
-    writeln!(notes, "no accounts in {}{missing}", data_dir.display()).map_err(UserError::Output)
+/// Tells the reader that `place` holds no accounts (its listing, on stdout, stays empty).
+fn note_no_accounts(place: &str, notes: &mut impl Write) -> Result<(), UserError> {
+    writeln!(notes, "no accounts in {place}").map_err(UserError::Output)
 }
 
 fn refuse_existing(registry: &Registry, name: &str) -> Result<(), UserError> {

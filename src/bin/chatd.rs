@@ -12,6 +12,7 @@ use simplelog::{CombinedLogger, LevelFilter, SharedLogger, WriteLogger};
 use chatd::accounts::model::Role;
 use chatd::accounts::store::{Store, StoreError};
 use chatd::accounts::usercmd::{self, UserCommand, UserError};
+use chatd::cluster::registry::ClusterRegistry;
 use chatd::cluster::ClusterConfig;
 use chatd::config::{ConfigError, FloodPolicy, TlsFlags};
 use chatd::rooms::roomcmd::{self, RoomsCommand, RoomsError};
@@ -286,6 +287,9 @@ struct UserArgs {
     /// directory of the accounts and bans files (default ./chatd-data); may be given before `user` instead
     #[argh(option)]
     data_dir: Option<PathBuf>,
+    /// manage the accounts of the cluster at this Redis (e.g. redis://127.0.0.1:6379) instead of the data directory's; may be given before `user`, or as `cluster` in the --config file
+    #[argh(option)]
+    cluster: Option<String>,
     #[argh(subcommand)]
     command: UserSub,
 }
@@ -298,6 +302,7 @@ enum UserSub {
     Passwd(PasswdArgs),
     Grant(GrantArgs),
     List(ListArgs),
+    Import(ImportArgs),
 }
 
 /// Register a name; its password is one line of stdin, or typed twice at a terminal.
@@ -346,6 +351,16 @@ struct GrantArgs {
 #[derive(FromArgs)]
 #[argh(subcommand, name = "list")]
 struct ListArgs {}
+
+/// Copy the data directory's accounts and bans into the cluster (--cluster): the move from one
+/// server's files to a cluster.
+#[derive(FromArgs)]
+#[argh(subcommand, name = "import")]
+struct ImportArgs {
+    /// overwrite the accounts and bans the cluster has already
+    #[argh(switch)]
+    replace: bool,
+}
 
 /// Manage the persistent rooms in the data directory (safe while the server runs; a running
 /// server picks the changes up at its next start).
@@ -888,6 +903,13 @@ fn run_tls(args: &Args, tls: &TlsArgs) -> Result<(), String> {
 /// `chatd user ...`: no server, no logging; the data directory from either side of `user`.
 fn run_user(args: &Args, user: &UserArgs) -> Result<(), String> {
     let data_dir = offline_data_dir(args, &user.data_dir, "user")?;
+    let cluster = match (&args.cluster, &user.cluster) {
+        (Some(_), Some(_)) => {
+            return Err("--cluster: given twice; give it once, before or after `user`".into())
+        }
+        (Some(url), None) | (None, Some(url)) => Some(url.clone()),
+        (None, None) => Effective::of(args, &None, "user")?.settings.cluster,
+    };
     let command = match &user.command {
         UserSub::Add(a) => UserCommand::Add {
             name: a.name.clone(),
@@ -904,7 +926,26 @@ fn run_user(args: &Args, user: &UserArgs) -> Result<(), String> {
             role: a.role,
         },
         UserSub::List(_) => UserCommand::List,
+        UserSub::Import(import) => {
+            let Some(url) = cluster else {
+                return Err(
+                    "user import: copies the accounts into a cluster: give --cluster URL".into(),
+                );
+            };
+            return import_accounts(&data_dir, &url, import.replace);
+        }
     };
+    if let Some(url) = cluster {
+        let mut book = cluster_registry(&url)?;
+        return usercmd::run_on(
+            &mut book,
+            &command,
+            usercmd::read_password,
+            &mut std::io::stdout().lock(),
+            &mut std::io::stderr().lock(),
+        )
+        .map_err(|e| e.to_string());
+    }
     usercmd::run(
         &data_dir,
         &command,
@@ -916,6 +957,31 @@ fn run_user(args: &Args, user: &UserArgs) -> Result<(), String> {
         UserError::Store(e) if e.path == data_dir => data_dir_error(&data_dir, e),
         e => e.to_string(),
     })
+}
+
+/// The accounts of the cluster at `url` (checked as `--cluster` is), for `chatd user`.
+fn cluster_registry(url: &str) -> Result<ClusterRegistry, String> {
+    chatd::cluster::settings::check_url(url).map_err(|e| e.to_string())?;
+    let writer = format!("chatd-user-{}", std::process::id());
+    ClusterRegistry::connect(url, &writer).map_err(|e| e.to_string())
+}
+
+/// `chatd user import`: the data directory's accounts and bans, copied into the cluster.
+fn import_accounts(data_dir: &Path, url: &str, replace: bool) -> Result<(), String> {
+    let store = Store::open_existing(data_dir)
+        .map_err(|e| data_dir_error(data_dir, e))?
+        .ok_or_else(|| format!("user import: no data directory at {}", data_dir.display()))?;
+    let registry = store.load().map_err(|e| e.to_string())?;
+    cluster_registry(url)?
+        .import(&registry, replace)
+        .map_err(|e| e.to_string())?;
+    println!(
+        "imported {} accounts and {} bans from {} into the cluster at {url}",
+        registry.accounts().count(),
+        registry.bans().count(),
+        data_dir.display()
+    );
+    Ok(())
 }
 
 /// `chatd room ...`: no server, no logging; the data directory from either side of `room`.

@@ -42,6 +42,9 @@ pub enum Body {
         /// The node.
         gone: String,
     },
+    /// The cluster's accounts or bans changed (`chatd user`, a registration, a ban): every
+    /// node reads them again from Redis.
+    Registry {},
 }
 
 /// Why an entry could not be read.

@@ -13,6 +13,7 @@
 //!   node's heartbeat and its users' name leases, and the other nodes' heartbeats checked).
 //!   Each wakes the loop through its `mio::Waker`, as the password worker does; none ever blocks
 //!   the loop.
+//! - [`registry`]: the cluster's accounts and bans, kept in Redis in the files' format.
 //! - [`backoff`]: how long a thread waits before it tries Redis again.
 
 pub mod backoff;
@@ -21,6 +22,7 @@ pub mod keys;
 pub mod lease;
 pub mod link;
 pub mod reader;
+pub mod registry;
 pub mod settings;
 pub mod writer;
 

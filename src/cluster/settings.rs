@@ -75,7 +75,7 @@ impl ClusterConfig {
 
 /// `redis://HOST:PORT` (the port may be left out for 6379, a `/DB` number may follow), as the
 /// `redis` crate reads it; anything else is refused before the server starts.
-fn check_url(url: &str) -> Result<(), ConfigError> {
+pub fn check_url(url: &str) -> Result<(), ConfigError> {
     let allowed = "must be redis://HOST:PORT, e.g. redis://127.0.0.1:6379";
     let Some(rest) = url.strip_prefix("redis://") else {
         return Err(ConfigError::new("--cluster", url, allowed));
