@@ -726,7 +726,16 @@ fn run(args: &Args, utc_offset: time::UtcOffset) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     // A corrupt or unreadable store stops start-up, naming the file and line; it is never replaced.
     let store = Store::open(&config.data_dir).map_err(|e| data_dir_error(&config.data_dir, e))?;
-    let registry = store.load().map_err(|e| e.to_string())?;
+    // A cluster's accounts and bans are in its Redis (`chatd user import` moves them there).
+    let registry = match &config.cluster {
+        Some(cluster) => {
+            ClusterRegistry::connect(&cluster.url, &cluster.node)
+                .and_then(|mut accounts| accounts.load())
+                .map_err(|e| format!("--cluster {}: {e}", cluster.url))?
+                .registry
+        }
+        None => store.load().map_err(|e| e.to_string())?,
+    };
     let rooms = RoomStore::on(store.data_dir().clone());
     let rooms = rooms.load().map_err(|e| e.to_string())?;
     config.rooms.persistent = roomfile::to_core(&rooms, utc_offset);

@@ -78,6 +78,9 @@ pub struct Bridge {
     down: HashSet<Part>,
     /// Set while another node's console command is applied.
     pub foreign_host: bool,
+    /// Set while any entry of another node is applied: what it changes in the accounts, that
+    /// node writes.
+    pub foreign: bool,
     /// Until synced: the nodes whose snapshot is awaited, and the entries read meanwhile.
     syncing: Option<Syncing>,
 }
@@ -311,9 +314,11 @@ impl Server {
                     _ => None,
                 };
                 bridge.foreign_host = host;
+                bridge.foreign = true;
                 self.feed(&at, Input::Applied(shared));
                 if let Some(bridge) = self.cluster.as_mut() {
                     bridge.foreign_host = false;
+                    bridge.foreign = false;
                     if let Some(ghost) = left {
                         bridge.ghosts.forget(ghost);
                     }
@@ -340,6 +345,8 @@ impl Server {
                 bridge.link.send(Outgoing::Append { entry, keep: true });
             }
             Body::Sync {} | Body::Snapshot { .. } => {}
+            // Someone changed the cluster's accounts: read them again (off the loop).
+            Body::Registry {} => self.worker.reload(true),
             Body::NodeGone { gone } if gone == bridge.node => {
                 log::warn!("cluster: {} said this node is gone", entry.node);
                 self.cut_off(None, now);
@@ -456,6 +463,7 @@ impl Bridge {
             claims: HashMap::new(),
             down: HashSet::new(),
             foreign_host: false,
+            foreign: false,
             syncing: Some((waiting, Vec::new())),
         }
     }

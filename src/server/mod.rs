@@ -47,6 +47,7 @@ use slab::Slab;
 
 use crate::accounts::model::Registry;
 use crate::accounts::store::Store;
+use crate::cluster::registry::ClusterRegistry;
 use crate::config::Config;
 use crate::console::{ConsoleInput, ConsoleOutput};
 use crate::core::rooms::{IdMap, RoomId};
@@ -62,7 +63,7 @@ use clock::Clock;
 use conn::{key_of, Closing, Connection};
 use fanout::Fanout;
 use keeper::Keeper;
-use worker::{Finished, Reply, Worker, WriteError};
+use worker::{Accounts, Finished, Reply, Worker, WriteError};
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const CONSOLE: Token = Token(usize::MAX - 2);
@@ -201,7 +202,17 @@ impl Server {
         let saved = roomfile::saved(&config.rooms.persistent);
         let waker = Arc::new(waker);
         let history = keeper::open(&config).map_err(context("could not open the history store"))?;
-        let worker = Worker::start(store, rooms, saved, Arc::clone(&waker))
+        // A cluster's accounts are in its Redis; a lone server's in the data directory.
+        let accounts = match &config.cluster {
+            Some(cluster) => Accounts::Cluster(
+                ClusterRegistry::connect(&cluster.url, &cluster.node).map_err(|e| Error {
+                    context: "could not reach the cluster's accounts",
+                    source: io::Error::other(e),
+                })?,
+            ),
+            None => Accounts::Files(store),
+        };
+        let worker = Worker::start(accounts, rooms, saved, Arc::clone(&waker))
             .map_err(context("could not start the worker thread"))?;
         listener
             .set_nonblocking(true)
@@ -616,7 +627,7 @@ impl Server {
                     log::error!("could not save the persistent rooms: {e}");
                 }
                 Finished::Reloaded { result: Err(e), .. } => {
-                    log::error!("could not read the account files again: {e}")
+                    log::error!("could not read the accounts again: {e}")
                 }
             }
         }
@@ -632,7 +643,7 @@ impl Server {
                 self.feed(now, Input::RegistryLoaded(on_disk));
                 reply.map(|(to, _)| (to, ServerMsg::Reject(Reject::AlreadyRegistered)))
             }
-            Err(WriteError::Store(e)) => {
+            Err(e @ (WriteError::Store(_) | WriteError::Cluster(_))) => {
                 log::error!("could not save an account change: {e}");
                 reply.map(|(to, _)| (to, ServerMsg::Reject(Reject::Failed)))
             }
@@ -741,6 +752,8 @@ impl Server {
                         );
                     }
                 }
+                // In a cluster the node whose user or console made a change writes it, once.
+                Action::Store { .. } if self.cluster.as_ref().is_some_and(|b| b.foreign) => {}
                 Action::Store { change, reply } => self.worker.store(change, reply),
                 Action::History(job) if cluster::job_for_ghost(&job) => {}
                 Action::History(job) => {

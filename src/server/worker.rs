@@ -14,6 +14,7 @@ use mio::Waker;
 use crate::accounts::hash::{hash_password, verify_password};
 use crate::accounts::model::{Change, Registry};
 use crate::accounts::store::{Stamp as FilesStamp, Store, StoreError};
+use crate::cluster::registry::{ClusterRegistry, RegistryError};
 use crate::core::{ConnId, PasswordJob, PasswordOutcome, Recipients};
 use crate::datadir::StoreError as RoomsError;
 use crate::proto::ServerMsg;
@@ -68,7 +69,7 @@ pub enum Finished {
         /// Whether they changed since last seen.
         changed: bool,
         /// What they hold now.
-        result: Result<Registry, StoreError>,
+        result: Result<Registry, WriteError>,
     },
     /// The persistent rooms were written to the rooms file (or not).
     RoomsSaved {
@@ -77,11 +78,30 @@ pub enum Finished {
     },
 }
 
-/// Why a change was not written.
+/// Where the accounts and bans are kept: the data directory's files, or (in a cluster) Redis.
+pub enum Accounts {
+    /// The `accounts` and `bans` files.
+    Files(Store),
+    /// The cluster's Redis ([`ClusterRegistry`]).
+    Cluster(ClusterRegistry),
+}
+
+impl std::fmt::Debug for Accounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Accounts::Files(_) => "Accounts::Files",
+            Accounts::Cluster(_) => "Accounts::Cluster",
+        })
+    }
+}
+
+/// Why a change was not written, or the accounts not read.
 #[derive(Debug)]
 pub enum WriteError {
     /// The files could not be read or written.
     Store(StoreError),
+    /// The cluster's Redis could not be read or written.
+    Cluster(RegistryError),
     /// The name was registered on disk meanwhile (by `chatd user add`); the disk wins, and this
     /// is what the disk holds.
     Taken(Registry),
@@ -90,6 +110,22 @@ pub enum WriteError {
 impl From<StoreError> for WriteError {
     fn from(error: StoreError) -> WriteError {
         WriteError::Store(error)
+    }
+}
+
+impl From<RegistryError> for WriteError {
+    fn from(error: RegistryError) -> WriteError {
+        WriteError::Cluster(error)
+    }
+}
+
+impl std::fmt::Display for WriteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WriteError::Store(e) => e.fmt(f),
+            WriteError::Cluster(e) => e.fmt(f),
+            WriteError::Taken(_) => f.write_str("the name was registered meanwhile"),
+        }
     }
 }
 
@@ -104,10 +140,10 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// Starts the thread on the account files of `store` and the rooms file of `rooms`, which
+    /// Starts the thread on the accounts in `store` and the rooms file of `rooms`, which
     /// held `saved` when read at start; `waker` wakes the loop when results are ready.
     pub fn start(
-        store: Store,
+        store: Accounts,
         rooms: RoomStore,
         saved: Vec<SavedRoom>,
         waker: Arc<Waker>,
@@ -235,13 +271,16 @@ impl RoomsFile {
 }
 
 fn work(
-    store: Store,
+    mut accounts: Accounts,
     mut rooms_file: RoomsFile,
     jobs: Receiver<Job>,
     done: Sender<Finished>,
     waker: Arc<Waker>,
 ) {
-    let mut seen: Option<FilesStamp> = Some(store.stamp());
+    let mut seen: Option<FilesStamp> = match &accounts {
+        Accounts::Files(store) => Some(store.stamp()),
+        Accounts::Cluster(_) => None,
+    };
     for job in jobs {
         let result = match job {
             Job::Password { conn, job } => Finished::Password {
@@ -250,35 +289,52 @@ fn work(
             },
             Job::Store { change, reply } => {
                 // A new account must not replace one added on disk since the core last read it.
-                let written = store.update_stamped(|on_disk| match &change {
+                let decide = |on_disk: &Registry| match &change {
                     Change::PutAccount(account) if on_disk.account(&account.name).is_some() => {
                         Err(WriteError::Taken(on_disk.clone()))
                     }
                     _ => Ok(vec![change.clone()]),
-                });
-                // Our own write is not a change on disk to read back; one made by another
-                // process before it (the stamp before differs from the one seen) still is.
-                seen = match &written {
-                    Ok(w) if seen == Some(w.before) => Some(w.after),
-                    _ => None,
                 };
-                Finished::Stored {
-                    result: written.map(|_| ()),
-                    reply,
-                }
+                let result = match &mut accounts {
+                    Accounts::Files(store) => {
+                        let written = store.update_stamped(decide);
+                        // Our own write is not a change on disk to read back; one made by
+                        // another process before it (the stamp before differs from the one
+                        // seen) still is.
+                        seen = match &written {
+                            Ok(w) if seen == Some(w.before) => Some(w.after),
+                            _ => None,
+                        };
+                        written.map(|_| ())
+                    }
+                    // The write appends a registry entry to the log: every node reads again.
+                    Accounts::Cluster(registry) => registry.update(decide).map(|_| ()),
+                };
+                Finished::Stored { result, reply }
             }
-            Job::Reload { force } => {
-                let stamp = store.stamp();
-                let changed = seen.as_ref() != Some(&stamp);
-                if !force && !changed {
-                    continue;
+            Job::Reload { force } => match &mut accounts {
+                Accounts::Files(store) => {
+                    let stamp = store.stamp();
+                    let changed = seen.as_ref() != Some(&stamp);
+                    if !force && !changed {
+                        continue;
+                    }
+                    seen = Some(stamp);
+                    Finished::Reloaded {
+                        changed,
+                        result: store.load().map_err(WriteError::from),
+                    }
                 }
-                seen = Some(stamp);
-                Finished::Reloaded {
-                    changed,
-                    result: store.load(),
-                }
-            }
+                // Nothing to watch: a registry entry in the log asks for a forced reload.
+                Accounts::Cluster(_) if !force => continue,
+                Accounts::Cluster(registry) => Finished::Reloaded {
+                    changed: true,
+                    result: registry
+                        .load()
+                        .map(|versioned| versioned.registry)
+                        .map_err(WriteError::from),
+                },
+            },
             Job::SaveRooms { rooms } => match rooms_file.save(rooms) {
                 Some(result) => Finished::RoomsSaved { result },
                 None => continue,
