@@ -70,7 +70,7 @@ impl fmt::Display for RegistryError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RegistryError::Redis { action, cause } => {
-                write!(f, "the cluster's Redis: cannot {action}: {cause}")
+                write!(f, "cannot {action}: {cause}")
             }
             RegistryError::Corrupt { key, cause } => {
                 write!(f, "the cluster's Redis key {key}: {cause}")
@@ -111,10 +111,10 @@ impl ClusterRegistry {
     /// (a node, or `chatd user` and its pid) in the entries it appends.
     pub fn connect(url: &str, writer: &str) -> Result<ClusterRegistry, RegistryError> {
         let fail = |action| move |cause| RegistryError::Redis { action, cause };
-        let client = redis::Client::open(url).map_err(fail("open the URL"))?;
+        let client = redis::Client::open(url).map_err(fail("read the Redis URL"))?;
         let con = client
             .get_connection_with_timeout(std::time::Duration::from_secs(5))
-            .map_err(fail("connect"))?;
+            .map_err(fail("reach Redis"))?;
         let entry = Entry {
             node: writer.to_owned(),
             stamp: super::entry::unix_now(),
@@ -139,7 +139,7 @@ impl ClusterRegistry {
                 .get(BANS)
                 .query(&mut self.con)
                 .map_err(|cause| RegistryError::Redis {
-                    action: "read the accounts",
+                    action: "read the accounts from Redis",
                     cause,
                 })?;
         let mut registry = Registry::default();
@@ -218,7 +218,7 @@ impl ClusterRegistry {
             .arg(FIELD)
             .invoke(&mut self.con)
             .map_err(|cause| RegistryError::Redis {
-                action: "write the accounts",
+                action: "write the accounts to Redis",
                 cause,
             })?;
         Ok(written >= 0)
