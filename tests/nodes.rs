@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{run_chatd, TestServer};
+use common::{run_chatd, RedisServer, TestServer};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -48,12 +48,11 @@ fn cmdline(pid: u32) -> Vec<String> {
         .collect()
 }
 
-/// Starts `--nodes COUNT` and waits until every node it starts listens (each says so on the
-/// shared stdout); returns the server and the started nodes' pids.
-fn start_nodes(count: usize, extra: &[&str]) -> (TestServer, Vec<u32>) {
-    let nodes = count.to_string();
-    let mut args = vec!["--nodes", &nodes];
-    args.extend_from_slice(extra);
+/// Starts `--nodes COUNT` of a cluster on `redis` and waits until every node it starts listens
+/// (each says so on the shared stdout); returns the server and the started nodes' pids.
+fn start_nodes(redis: &RedisServer, count: usize) -> (TestServer, Vec<u32>) {
+    let (nodes, url) = (count.to_string(), redis.url());
+    let args = ["--nodes", &nodes, "--cluster", &url];
     let mut server = TestServer::start(&args);
     let port = format!(":{}", server.addr().port());
     for _ in 1..count {
@@ -81,7 +80,8 @@ fn a_second_server_with_reuse_port_listens_on_the_first_ones_port_and_a_plain_on
 
 #[test]
 fn nodes_are_started_on_the_one_port_without_a_console_and_stopped_with_the_first() {
-    let (mut server, started) = start_nodes(3, &[]);
+    let redis = RedisServer::start(false);
+    let (mut server, started) = start_nodes(&redis, 3);
     let port = server.addr().port().to_string();
     let mut indexes = Vec::new();
     for &pid in &started {
@@ -132,7 +132,8 @@ fn nodes_are_started_on_the_one_port_without_a_console_and_stopped_with_the_firs
 
 #[test]
 fn nodes_end_when_the_first_is_killed() {
-    let (mut server, started) = start_nodes(2, &[]);
+    let redis = RedisServer::start(false);
+    let (mut server, started) = start_nodes(&redis, 2);
     server.signal(rustix::process::Signal::KILL);
     server.wait_exit(TIMEOUT);
     for pid in started {
@@ -141,8 +142,11 @@ fn nodes_end_when_the_first_is_killed() {
 }
 
 #[test]
-fn a_node_count_out_of_range_is_refused() {
+fn a_node_count_out_of_range_or_without_a_cluster_is_refused() {
     let (code, _out, err) = run_chatd(&["--nodes", "0", "--no-console"], "", None, TIMEOUT);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("--nodes"), "{err}");
+    let (code, _out, err) = run_chatd(&["--nodes", "2", "--no-console"], "", None, TIMEOUT);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("needs --cluster"), "{err}");
 }

@@ -613,6 +613,13 @@ fn server_config(
             format!("1 to {MAX_NODES}"),
         ));
     }
+    if s.nodes > 1 && s.cluster.is_none() {
+        return Err(ConfigError::new(
+            "--nodes",
+            s.nodes.to_string(),
+            "needs --cluster: without one each process would be a chat of its own",
+        ));
+    }
     let listen = config::listen_addrs(&s.listen)?;
     let metrics = s
         .metrics_listen
