@@ -6,7 +6,8 @@
 #     the deliveries that crossed from one node to the other (`cross_latency`);
 #   - a burst across nodes (50 clients x 2,000 messages, half on each node): nothing lost or
 #     duplicated, and each node's CPU per 1,000 deliveries to its own clients, against one chatd
-#     without a cluster under the same burst in the same round; Redis's CPU time beside them.
+#     without a cluster under the same burst in the same round (and the same for the 500 msg/s
+#     run); Redis's CPU time beside them.
 # The machine has 2 cores: nodes, Redis and chatd-load share them (nothing is pinned), so the
 # figures include that contention; the JSON of every run is kept in $CARGO_TARGET_DIR/perf/cluster/.
 #
@@ -77,10 +78,15 @@ start_chatd() {
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
 for round in $(seq "$runs"); do
-    # One chatd alone, for the single-node figure.
+    # One chatd alone, for the single-node figures: the same burst and the same rate.
     start_chatd single
     "$load" burst --addr "$addr" --server-pid "$pid" --clients 50 --messages 2000 --size 64 \
         --timeout 120 --json --quiet --label 'chatd alone' | jq -c '. + {round: '"$round"', shape: "single"}' \
+        >>"$out/runs.jsonl" || true
+    stop_all
+    start_chatd single
+    "$load" rate --addr "$addr" --server-pid "$pid" --clients 100 --rate 500 --duration 10 \
+        --timeout 120 --json --quiet --label 'chatd alone' | jq -c '. + {round: '"$round"', shape: "single-rate"}' \
         >>"$out/runs.jsonl" || true
     stop_all
     # Two nodes and their Redis.
@@ -109,9 +115,12 @@ median() { # median SHAPE JQ-EXPRESSION
     jq -s --arg shape "$1" "[.[] | select(.shape == \$shape) | $2 | select(. != null)] | sort |
         if length == 0 then null else .[length / 2 | floor] end" "$out/runs.jsonl"
 }
-single=$(median single '.server.cpu_us_per_1k_deliveries')
-node_a=$(median burst '.nodes[0].cpu_us_per_1k_deliveries')
-node_b=$(median burst '.nodes[1].cpu_us_per_1k_deliveries')
+single=$(median single '.server.cpu_us_per_1k_deliveries | round')
+node_a=$(median burst '.nodes[0].cpu_us_per_1k_deliveries | round')
+node_b=$(median burst '.nodes[1].cpu_us_per_1k_deliveries | round')
+single_rate=$(median single-rate '.server.cpu_us_per_1k_deliveries | round')
+rate_a=$(median rate '.nodes[0].cpu_us_per_1k_deliveries | round')
+rate_b=$(median rate '.nodes[1].cpu_us_per_1k_deliveries | round')
 echo "| figure | median of $runs |"
 echo "|---|---|"
 printf '| cross-node latency at 500 msg/s, p50 / p99 | %s / %s us |\n' \
@@ -120,5 +129,9 @@ printf '| rate run: lost / duplicated | %s / %s |\n' "$(median rate '.lost')" "$
 printf '| burst across nodes: lost / duplicated | %s / %s |\n' "$(median burst '.lost')" "$(median burst '.duplicated')"
 printf '| burst: CPU us per 1k deliveries, node A / node B / one chatd alone | %s / %s / %s |\n' \
     "$node_a" "$node_b" "$single"
-printf '| burst: Redis CPU ms | %s |\n' "$(median burst '.redis_cpu_ns / 1e6 | round')"
+printf '| 500 msg/s: CPU us per 1k deliveries, node A / node B / one chatd alone | %s / %s / %s |\n' \
+    "$rate_a" "$rate_b" "$single_rate"
+printf '| one chatd alone at 500 msg/s: p99 latency | %s us |\n' "$(median single-rate '.latency.p99_ns / 1000 | round')"
+printf '| Redis CPU ms: burst / 10 s at 500 msg/s | %s / %s |\n' "$(median burst '.redis_cpu_ns / 1e6 | round')" \
+    "$(median rate '.redis_cpu_ns / 1e6 | round')"
 echo "Every run's JSON: $out/runs.jsonl"
