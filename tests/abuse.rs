@@ -112,6 +112,49 @@ fn p99(samples: &mut [Duration]) -> Duration {
     samples[(samples.len() * 99 / 100).min(samples.len() - 1)]
 }
 
+/// A server whose flood control lets a client's lines through one every 200 ms after the first
+/// two: what a client sends meanwhile waits in its socket until the lines before it are read.
+fn slow_reader() -> TestServer {
+    TestServer::start(&["--flood-burst", "2", "--flood-rate", "5"])
+}
+
+#[test]
+fn bytes_after_urgent_data_are_read_though_the_read_before_them_stopped_short() {
+    // A read stops at the urgent mark, short of the buffer, with bytes still queued behind it;
+    // the server must not take that short read for an empty socket.
+    let server = slow_reader();
+    let mut alice = server.join("alice");
+    let mut bob = server.join("bob");
+    alice.send_raw(b"one\ntwo\nthree\nfour\n");
+    bob.expect_line(chat_line("alice", "one"));
+    // Reading is paused now: all of this waits in the socket, the urgent byte in the middle.
+    alice.send_raw(b"ab");
+    alice.send_urgent(b'!');
+    alice.send_raw(b"cd\n");
+    for text in ["two", "three", "four"] {
+        bob.expect_line(chat_line("alice", text));
+    }
+    // The urgent byte is not part of the stream (no SO_OOBINLINE): the line is the rest.
+    bob.expect_line(chat_line("alice", "abcd"));
+}
+
+#[test]
+fn the_end_of_a_stream_that_came_with_its_last_line_is_read_and_the_client_leaves() {
+    // The last line and the FIN wait in the socket together: the read that takes the line is
+    // short of the buffer, and the end of the stream must still be read after it.
+    let server = slow_reader();
+    let mut alice = server.join("alice");
+    let mut bob = server.join("bob");
+    alice.send_raw(b"one\ntwo\nthree\n");
+    bob.expect_line(chat_line("alice", "one"));
+    alice.send_raw(b"last\n");
+    alice.shutdown_write();
+    for text in ["two", "three", "last"] {
+        bob.expect_line(chat_line("alice", text));
+    }
+    bob.expect_line("[*] alice exited.");
+}
+
 #[test]
 fn a_flooder_is_slowed_without_loss_and_a_paced_sender_beside_it_stays_fast() {
     const FLOOD: usize = 40;

@@ -9,7 +9,7 @@ use mio::net::TcpListener;
 use mio::{Interest, Token};
 
 use super::admission;
-use super::conn::{conn_id, Connection};
+use super::conn::{conn_id, Connection, READ_INTEREST};
 use super::flood::Allowance;
 use super::stack::refusal::Refusal;
 use super::{context, Error, Server, ACCEPT_BACKOFF, ACCEPT_LOG_INTERVAL, IRC_LISTENER};
@@ -85,10 +85,10 @@ impl Server {
             let key = entry.key();
             let id = conn_id(self.next_serial, key);
             self.next_serial += 1;
-            if let Err(e) =
-                self.poll
-                    .registry()
-                    .register(&mut socket, Token(key), Interest::READABLE)
+            if let Err(e) = self
+                .poll
+                .registry()
+                .register(&mut socket, Token(key), READ_INTEREST)
             {
                 log::warn!("could not register {peer}: {e}");
                 continue;

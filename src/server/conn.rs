@@ -20,6 +20,15 @@ use crate::proto::irc::IrcSession;
 use crate::proto::telnet::Telnet;
 use crate::proto::{web, ClientMsg, DecodeError, Decoder, Limits, Mode, ServerMsg};
 
+/// What a client socket is registered for while nothing waits to be written: READABLE, and on
+/// Linux PRIORITY too, so that an event tells of urgent (out-of-band) data, which can end a read
+/// early ([`Connection::read_ready`]).
+#[cfg(target_os = "linux")]
+pub const READ_INTEREST: Interest = Interest::READABLE.add(Interest::PRIORITY);
+/// What a client socket is registered for while nothing waits to be written.
+#[cfg(not(target_os = "linux"))]
+pub const READ_INTEREST: Interest = Interest::READABLE;
+
 /// Where a connection is in its opening.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Phase {
@@ -114,8 +123,12 @@ pub struct Connection {
     pub pings_unanswered: u8,
     /// Since when more than the soft limit has been queued, if it is.
     pub over_soft_since: Option<Instant>,
-    /// Whether the socket may hold unread bytes (set by a readable event, cleared at WouldBlock).
+    /// Whether the socket may hold unread bytes (set by a readable event, cleared at WouldBlock,
+    /// or by a read that did not fill the buffer: see [`Connection::drained_by`]).
     pub readable: bool,
+    /// Whether it is read until WouldBlock (or its end) whatever each read gives: an event told
+    /// of the end of its stream, an error or urgent data (see [`Connection::drained_by`]).
+    pub read_all: bool,
     /// How many more messages it may send before reading pauses.
     pub allowance: Allowance,
     /// Whether it drains the peer's input once its answer is written, before it is dropped (an
@@ -153,6 +166,7 @@ impl Connection {
             closing: None,
             writable_interest: false,
             readable: false,
+            read_all: false,
             over_soft_since: None,
             last_heard: allowance.since(),
             pings_unanswered: 0,
@@ -395,10 +409,39 @@ impl Connection {
     /// The interest it should be registered with: WRITABLE only while output is pending.
     pub fn wanted_interest(&self) -> Interest {
         if !self.has_output() {
-            Interest::READABLE
+            READ_INTEREST
         } else {
-            Interest::READABLE | Interest::WRITABLE
+            READ_INTEREST | Interest::WRITABLE
         }
+    }
+
+    /// Notes a readiness event for its socket: it may hold bytes, and whether a short read can
+    /// still tell that it holds none ([`Connection::drained_by`]).
+    pub fn read_ready(&mut self, event: &mio::event::Event) {
+        self.readable = true;
+        self.read_all |= event.is_read_closed() || event.is_error() || event.is_priority();
+    }
+
+    /// Whether a read of `n` bytes into a buffer of `room` leaves the socket empty for now, so
+    /// that no read is needed until the next readiness event (each one that found it empty was
+    /// a system call: a burst's senders made thousands).
+    ///
+    /// Why that holds on Linux (not on every system mio runs on, whose rule is to read until
+    /// WouldBlock): mio registers the socket with epoll, edge-triggered (EPOLLET), and keeps no
+    /// readiness of its own there. A TCP socket's read copies until the buffer is full or the
+    /// receive queue is empty, so a read that gives fewer than `room` bytes (and more than 0)
+    /// found the queue empty when it returned. Every segment added to the queue after that wakes
+    /// the socket's waiters, which puts it back on epoll's ready list: the next `poll` reports
+    /// it (epoll(7) on stream sockets says as much). Two things can end a read early with bytes
+    /// still queued, and both are told by the event this connection was read after: urgent
+    /// data (the read stops at its mark; PRIORITY is registered, [`READ_INTEREST`]) and the
+    /// end of the stream (the FIN; read-closed), and so are errors; after any of them
+    /// [`Connection::read_all`] keeps reading until WouldBlock or the end, as before. Anything of
+    /// the kind that comes after the event was collected raises an event of its own. TLS changes
+    /// nothing here: its records are in the bytes read (the layer decrypts every whole record it
+    /// is given), and so are WebSocket frames.
+    pub fn drained_by(&self, n: usize, room: usize) -> bool {
+        cfg!(target_os = "linux") && !self.read_all && 0 < n && n < room
     }
 
     /// Whether anything waits to be written: queued messages, or the TLS layer's own bytes.

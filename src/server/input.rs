@@ -40,6 +40,9 @@ impl Server {
                     self.peer_closed(key, now);
                 }
                 Ok(n) => {
+                    if conn.drained_by(n, buf.len()) {
+                        conn.readable = false;
+                    }
                     self.counters.bytes_in += n as u64;
                     let was_tls = conn.transport.is_tls();
                     let received = match conn.receive(&buf[..n], self.tls.as_ref()) {

@@ -361,7 +361,7 @@ impl Server {
                     Token(key) => {
                         if event.is_readable() || event.is_read_closed() || event.is_error() {
                             if let Some(conn) = self.conns.get_mut(key) {
-                                conn.readable = true;
+                                conn.read_ready(event);
                             }
                             readable.push(key);
                         }

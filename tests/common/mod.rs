@@ -814,6 +814,12 @@ impl Client {
         }
     }
 
+    /// Sends `byte` as TCP urgent data (`MSG_OOB`): the bytes sent before it end at its mark.
+    pub fn send_urgent(&mut self, byte: u8) {
+        rustix::net::send(&self.stream, &[byte], rustix::net::SendFlags::OOB)
+            .expect("send an urgent byte");
+    }
+
     /// Half-closes the sending side, as `nc -N` does at the end of its input.
     pub fn shutdown_write(&self) {
         self.stream
