@@ -311,7 +311,9 @@ impl Connection {
     }
 
     /// Decodes the next message from the front of `input`, through the WebSocket layer for a
-    /// web connection (whose answers to pings and to a close are queued here).
+    /// web connection (whose answers to pings and to a close are queued here). An IRC session's
+    /// own answer is not queued: it is in [`Step::reply`], for the shell to queue after the room
+    /// lines already due.
     pub fn decode(&mut self, input: &[u8]) -> Step {
         if let Some(irc) = &mut self.irc {
             let mut reply = Vec::new();
@@ -320,7 +322,7 @@ impl Connection {
                 used: step.used,
                 item: step.item,
                 control: step.taken,
-                answered: self.queue_bytes(reply),
+                reply,
                 ..Step::default()
             };
         }
@@ -362,6 +364,7 @@ impl Connection {
             control,
             peer_closed,
             answered,
+            reply: Vec::new(),
         }
     }
 
@@ -486,6 +489,8 @@ pub struct Step {
     pub peer_closed: Option<String>,
     /// Output was queued (an answer to a ping or a close).
     pub answered: bool,
+    /// An IRC session's answer of its own (a PONG, a refusal), not queued yet.
+    pub reply: Vec<u8>,
 }
 
 /// The connection id for slab key `key`: the key in the low 32 bits, so the shell finds the slot

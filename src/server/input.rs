@@ -335,17 +335,19 @@ impl Server {
                     break false;
                 }
             }
-            if conn.irc.is_some() {
-                // An IRC session may answer a line itself: after the room lines already due,
-                // so that an echo comes in the order the lines were sent.
-                self.take_broadcasts(key, now);
-            }
-            let Some(conn) = self.conns.get_mut(key) else {
-                break false;
-            };
-            let step = conn.decode(&pending[start..]);
+            let mut step = conn.decode(&pending[start..]);
             start += step.used;
             let conn = conn.id;
+            if !step.reply.is_empty() {
+                // An IRC session answered a line itself: after the room lines already due, so
+                // that an answer comes in the order the lines were sent. (Taking them before
+                // every line, answered or not, cut a member's batches into a few lines each.)
+                let reply = std::mem::take(&mut step.reply);
+                self.take_broadcasts(key, now);
+                if let Some(c) = self.conns.get_mut(key) {
+                    step.answered |= c.queue_bytes(reply);
+                }
+            }
             if step.answered {
                 self.dirty.push(key);
                 self.check_queued(key, now);
