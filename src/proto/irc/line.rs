@@ -110,7 +110,8 @@ pub fn parse(line: &[u8]) -> Option<Message> {
         return None;
     }
     let command = String::from_utf8_lossy(command).to_ascii_uppercase();
-    let mut params = Vec::new();
+    // Room for the usual two (a target and text) at once.
+    let mut params = Vec::with_capacity(2);
     rest = after;
     loop {
         rest = skip_spaces(rest);

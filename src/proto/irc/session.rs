@@ -576,6 +576,18 @@ impl IrcSession {
             self.num(out, "461", &[name], "Not enough parameters");
             return None;
         }
+        if name == "PRIVMSG" && is_plain_room_line(&msg.params) {
+            // The usual line of a busy channel: its two strings are moved into the message
+            // (the general path below copies the text three times, the target twice).
+            let mut params = msg.params;
+            let text = params.pop().unwrap_or_default();
+            let room = params.pop().unwrap_or_default();
+            let say = Command::In {
+                room,
+                command: Box::new(Command::Broadcast { text }),
+            };
+            return Some((cmd(say), Purpose::Privmsg));
+        }
         let p0 = msg.param(0).unwrap_or_default().to_owned();
         let mut items: Vec<(ClientMsg, Purpose)> = Vec::new();
         match name {
@@ -1464,6 +1476,20 @@ fn batched(id: &str, lines: &[u8], out: &mut Vec<u8>) {
 }
 
 /// Parameters each command needs at least.
+/// Whether PRIVMSG parameters are one room and text with no CTCP marker: the general path gives
+/// them one `In` message with the text as it is.
+fn is_plain_room_line(params: &[String]) -> bool {
+    match params {
+        [target, text] => {
+            target.starts_with('#')
+                && !target.contains(',')
+                && !text.is_empty()
+                && memchr::memchr(1, text.as_bytes()).is_none()
+        }
+        _ => false,
+    }
+}
+
 fn min_params(command: &str) -> usize {
     match command {
         "KICK" => 2,
@@ -1614,6 +1640,33 @@ mod tests {
         assert_eq!(
             reply,
             ":irc.test 907 carol :You have already authenticated using SASL\r\n"
+        );
+    }
+
+    #[test]
+    fn a_line_to_one_room_is_the_message_a_list_of_rooms_gives_that_room() {
+        let mut s = session();
+        feed(&mut s, "NICK al\r\nUSER a 0 * :A\r\n");
+        encoded(&mut s, welcome("al"));
+        feed(&mut s, "");
+        for text in [
+            "hi",
+            "a \u{2}bold\u{2} word",
+            "x:y :z",
+            "\u{1}ACTION waves\u{1}",
+        ] {
+            let (one, _) = feed(&mut s, &format!("PRIVMSG #dev :{text}\r\n"));
+            let (listed, _) = feed(&mut s, &format!("PRIVMSG #dev,#ops :{text}\r\n"));
+            assert_eq!(one.len(), 1, "{text:?}");
+            assert_eq!(one[0], listed[0], "{text:?}");
+        }
+        let (one, _) = feed(&mut s, "PRIVMSG #dev :hi\r\n");
+        assert_eq!(
+            one,
+            vec![ClientMsg::Command(Command::In {
+                room: "#dev".into(),
+                command: Box::new(Command::Broadcast { text: "hi".into() })
+            })]
         );
     }
 
