@@ -17,7 +17,8 @@ use crate::proto::Mode;
 
 impl Server {
     /// Reads and decodes what `key` sent, feeding each message to the core, until the socket
-    /// would block, the client's flood allowance runs out (then reading pauses and TCP slows the
+    /// would block (or a read did not fill the buffer: [`super::conn::Connection::drained_by`]),
+    /// the client's flood allowance runs out (then reading pauses and TCP slows the
     /// sender; nothing is dropped), or its share of this turn is used (then it waits on the ready
     /// list: with edge-triggered readiness no new event would come for bytes already there).
     pub(super) fn serve(&mut self, key: usize, now: &Now) {

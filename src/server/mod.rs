@@ -1,13 +1,14 @@
 //! The mio shell: one thread, one `Poll`, every socket, the console, signals and timers.
 //!
 //! Each turn of the loop: wait (until the earliest timer), handle every event (accept until
-//! `WouldBlock`; read until `WouldBlock`, room by room, pass the bytes up each connection's
-//! [`stack`] and feed each decoded message to the core; carry out the core's actions by encoding
-//! each message once per wire mode and queueing the shared bytes, a room broadcast once in its
-//! room's log; once a room's senders are read and the turn holds enough, write its members), then
-//! write every connection with new output (each member taking its rooms' broadcasts just before;
-//! TLS encrypting at that point), then drop the connections that are done. The shell
-//! decides no chat rule; the core decides nothing about sockets.
+//! `WouldBlock`; read until `WouldBlock` or a read that does not fill the buffer (see
+//! `Connection::drained_by`), room by room, pass the bytes up each connection's [`stack`] and
+//! feed each decoded message to the core; carry out the core's actions by encoding each message
+//! once per wire mode and queueing the shared bytes, a room broadcast once in its room's log;
+//! once a room's senders are read and the turn holds enough, write its members), then write
+//! every connection with new output (each member taking its rooms' broadcasts just before; TLS
+//! encrypting at that point), then drop the connections that are done. The shell decides no chat
+//! rule; the core decides nothing about sockets.
 //!
 //! `input.rs` is the reading half (and a new connection's opening: sniffing, greeting),
 //! `output.rs` the writing half; this file has the loop, accepting, timers and closing.
