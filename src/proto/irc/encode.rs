@@ -401,6 +401,30 @@ mod tests {
         }
     }
 
+    #[test]
+    fn line_breaks_and_nul_in_what_is_written_become_spaces_and_the_rest_is_kept() {
+        let mut out = Vec::new();
+        line(
+            &mut out,
+            "",
+            Source::User("bob"),
+            "PRIVMSG",
+            &["#dev"],
+            Some("a\rb\nc\0d é"),
+        );
+        assert_eq!(out, ":bob!bob@chatd PRIVMSG #dev :a b c d é\r\n".as_bytes());
+        out.clear();
+        line(
+            &mut out,
+            "",
+            Source::User("bob"),
+            "PRIVMSG",
+            &["#dev"],
+            Some("plain text"),
+        );
+        assert_eq!(out, b":bob!bob@chatd PRIVMSG #dev :plain text\r\n");
+    }
+
     fn shared_str(tagged: bool, msg: &ServerMsg) -> String {
         let mut out = Vec::new();
         let wire = IrcWire {
