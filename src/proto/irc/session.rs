@@ -1475,7 +1475,6 @@ fn batched(id: &str, lines: &[u8], out: &mut Vec<u8>) {
     }
 }
 
-/// Parameters each command needs at least.
 /// Whether PRIVMSG parameters are one room and text with no CTCP marker: the general path gives
 /// them one `In` message with the text as it is.
 fn is_plain_room_line(params: &[String]) -> bool {
@@ -1490,6 +1489,7 @@ fn is_plain_room_line(params: &[String]) -> bool {
     }
 }
 
+/// Parameters each command needs at least.
 fn min_params(command: &str) -> usize {
     match command {
         "KICK" => 2,
