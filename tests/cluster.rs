@@ -490,3 +490,33 @@ fn a_node_that_stops_cleanly_takes_its_users_out_everywhere_at_once() {
     assert!(!nodes.contains("$1\r\na\r\n"), "{nodes:?}");
     let _again = node(&redis, "a").join("alice");
 }
+
+#[test]
+fn a_node_taken_for_gone_takes_its_users_out_where_the_log_says_and_holds_the_chat_the_others_do() {
+    let redis = RedisServer::start(false);
+    let mut a = node(&redis, "a");
+    let b = node(&redis, "b");
+    let mut alice = a.join("alice");
+    let mut bob = b.join("bob");
+    bob.sync();
+    a.signal(Signal::STOP);
+    bob.expect_line("[*] alice exited.");
+    // While a is stopped the log says it is gone, then someone on b takes the name.
+    let (mut alice2, welcomed) = try_join(&b, "ALICE");
+    assert!(welcomed, "the name was not freed");
+    a.signal(Signal::CONT);
+    alice.expect_line(|l: &str| l.contains("lost its place in the chat's cluster"));
+    assert!(alice.closed_within(TIMEOUT), "alice was not cut off");
+    // a took alice out where the log said she was gone, so it admitted ALICE as every node
+    // did: a user of a sees her online and hears her.
+    let (mut carol, answer) = answer_when_whole(&a, "carol");
+    assert!(answer.starts_with("[*] Welcome,"), "{answer}");
+    let users = carol.sync();
+    let online = users.last().unwrap();
+    assert!(
+        online.contains("ALICE") && online.contains("bob") && !online.contains("alice"),
+        "{online}"
+    );
+    alice2.send_line("one chat");
+    carol.expect_line(chat_line("ALICE", "one chat"));
+}

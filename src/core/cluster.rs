@@ -342,16 +342,24 @@ impl Chat {
     /// This node stops: a Left for every user of it still admitted, for the shell to send
     /// before it exits.
     pub(super) fn leave_cluster(&mut self, out: &mut Outbox) {
+        for conn in self.own_users() {
+            if self.replica.leaving.insert(conn) {
+                out.push(Action::Publish(Shared::Left { conn }));
+            }
+        }
+    }
+
+    /// Cluster mode: this node's own users admitted through the log whose Left has not been
+    /// applied yet (still connected or not), in id order: when the log says this node is gone,
+    /// the shell applies a Left for each of them right there, as the other nodes do for their
+    /// ghosts of it.
+    pub fn own_users(&self) -> Vec<ConnId> {
         let mut mine: Vec<ConnId> = (self.replica.admitted.iter())
             .filter(|conn| !self.replica.ghosts.contains(conn))
             .copied()
             .collect();
         mine.sort();
-        for conn in mine {
-            if self.replica.leaving.insert(conn) {
-                out.push(Action::Publish(Shared::Left { conn }));
-            }
-        }
+        mine
     }
 
     /// Applies an entry of the cluster's log.

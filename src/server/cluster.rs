@@ -16,8 +16,8 @@
 //!   [`Health::Degraded`], logins and lines are refused at once ([`Unshared::Degraded`]),
 //!   leavings and console commands wait in the writer; all three back: [`Health::Restored`].
 //!   A node that lost its leases (renewals failed for longer than a lease, or another node
-//!   holds a name) or that reads `NodeGone` about itself cuts its users off; `NodeGone` about
-//!   another node is a Left for each of its ghosts.
+//!   holds a name) cuts its users off; `NodeGone` about another node is a Left for each of its
+//!   ghosts, and about this node a Left for each of its own users (and they are cut off).
 //! - **A late node** ([`Server::with_cluster`], before the loop runs) appends `Sync` and waits
 //!   (at most [`SYNC_WAIT`]) for a `Snapshot` from every node alive, restores them, then applies
 //!   what the log said meanwhile; only then does the loop run and take logins.
@@ -350,6 +350,23 @@ impl Server {
             Body::NodeGone { gone } if gone == bridge.node => {
                 log::warn!("cluster: {} said this node is gone", entry.node);
                 self.cut_off(None, now);
+                // Its users leave here where the log says, as at every other node (which
+                // applies a Left for each of its ghosts of this node): else this node would keep
+                // them until their own Lefts come, and refuse meanwhile an Admit of one of their
+                // names that every other node takes.
+                for conn in self.chat.own_users() {
+                    self.feed(&at, Input::Applied(Shared::Left { conn }));
+                    // The core has forgotten them, so their disconnects publish nothing: the
+                    // lease of a name still held here is released now (its Left entry is about
+                    // a connection every node has taken out already, and is ignored).
+                    if self
+                        .cluster
+                        .as_ref()
+                        .is_some_and(|b| b.names.contains_key(&conn))
+                    {
+                        self.publish(Shared::Left { conn }, now);
+                    }
+                }
             }
             Body::NodeGone { gone } => {
                 let ghosts = bridge.ghosts.of_node(&gone);
