@@ -7,8 +7,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::web::WebClient;
 use common::{assert_chat, chat_line, chat_text, Client, RedisServer, TestServer, PROMPT, TIMEOUT};
 use rustix::process::Signal;
+use serde_json::{json, Value};
 
 /// The lease of the fault tests: a killed or stopped node is gone within about this.
 const LEASE_MS: &str = "1500";
@@ -519,4 +521,70 @@ fn a_node_taken_for_gone_takes_its_users_out_where_the_log_says_and_holds_the_ch
     );
     alice2.send_line("one chat");
     carol.expect_line(chat_line("ALICE", "one chat"));
+}
+
+/// A page user of `server` welcomed as `name`, asking again while the chat is degraded (a node
+/// finding Redis again), for at most [`TIMEOUT`].
+fn web_join_when_whole(server: &TestServer, name: &str) -> WebClient {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let mut page = WebClient::connect(server.addr());
+        let answer = page.try_hello(name);
+        if answer["type"] == "welcome" {
+            return page;
+        }
+        let degraded = answer["text"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("the chat is degraded"));
+        assert!(degraded && Instant::now() < deadline, "{answer}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Whether `message` (the page's JSON) is `from` saying `text` in the default room.
+fn web_said(message: &Value, from: &str, text: &str) -> bool {
+    message["type"] == "chat" && message["from"] == from && message["text"] == text
+}
+
+#[test]
+fn nodes_that_start_together_give_a_line_one_id_and_a_page_resumes_on_the_other_node() {
+    let redis = RedisServer::start(false);
+    // A lease longer than b's wait for a's snapshot: a is not taken for gone meanwhile.
+    let mut a = node_with_lease(&redis, "a", "10000");
+    // Once a is in the cluster, it does not answer b's Sync while b starts: both start from
+    // nothing, with no snapshot of each other, as nodes started at the same moment do.
+    let deadline = Instant::now() + TIMEOUT;
+    while redis.command(&["EXISTS", "chatd:node:a"]) != ":1\r\n" {
+        assert!(Instant::now() < deadline, "a did not join the cluster");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    a.signal(Signal::STOP);
+    let mut b = node_with_lease(&redis, "b", "10000");
+    b.expect_stderr("not every node answered", TIMEOUT);
+    a.signal(Signal::CONT);
+    let (mut tess, answer) = answer_when_whole(&a, "tess");
+    assert!(answer.starts_with("[*] Welcome,"), "{answer}");
+    let mut wendy = web_join_when_whole(&a, "wendy");
+    let mut walt = web_join_when_whole(&b, "walt");
+    tess.send_line("line 1");
+    let on_a = wendy.expect("line 1 on a", |m| web_said(m, "tess", "line 1"));
+    let on_b = walt.expect("line 1 on b", |m| web_said(m, "tess", "line 1"));
+    assert!(on_a["id"].is_string(), "{on_a}");
+    assert_eq!(on_a["id"], on_b["id"], "one line, two ids");
+    // Wendy's page loses its connection; the chat goes on; it comes back on the other node.
+    drop(wendy);
+    tess.expect_line("[*] wendy exited.");
+    tess.send_line("line 2");
+    tess.send_line("line 3");
+    walt.expect("line 3 on b", |m| web_said(m, "tess", "line 3"));
+    let mut back = WebClient::connect(b.addr());
+    back.send(&json!({"type":"resume","after":{"": on_a["id"]}}));
+    back.hello("wendy");
+    let got = back.until_pong();
+    let texts: Vec<&str> = (got.iter())
+        .filter(|m| m["type"] == "chat")
+        .filter_map(|m| m["text"].as_str())
+        .collect();
+    assert_eq!(texts, ["line 2", "line 3"], "{got:#?}");
+    assert!(got.iter().all(|m| m["type"] != "gap"), "{got:#?}");
 }

@@ -7,6 +7,10 @@ pub const LOG: &str = "chatd:log";
 /// About how many entries the log keeps (`XADD ... MAXLEN ~`): a node away for longer than it
 /// takes to append these cannot catch up and cuts its users off.
 pub const LOG_MAXLEN: u64 = 100_000;
+/// The cluster's run, for line ids (`ChatConfig::epoch`): set if absent by the first node that
+/// starts, read by every node at start; it lives a lease unless a node renews it (with its
+/// heartbeat), so a cluster whose nodes were all gone for a lease starts a new run.
+pub const EPOCH: &str = "chatd:epoch";
 /// The set of the nodes' ids.
 pub const NODES: &str = "chatd:nodes";
 /// The field of a log entry that holds its JSON.

@@ -18,10 +18,26 @@ use super::keys::{self, LOG, LOG_MAXLEN, NODES};
 use super::link::{connect, Event, Held, Part, ToLoop, REPLY_TIMEOUT};
 use super::settings::ClusterConfig;
 
-/// Renews the node's heartbeat (its key, living a lease) and its place in the set of nodes.
-pub fn beat(con: &mut redis::Connection, config: &ClusterConfig) -> redis::RedisResult<()> {
+/// Renews the node's heartbeat (its key, living a lease), its place in the set of nodes and the
+/// cluster's run `epoch` (set again if Redis lost it).
+pub fn beat(
+    con: &mut redis::Connection,
+    config: &ClusterConfig,
+    epoch: u64,
+) -> redis::RedisResult<()> {
     let lease = u64::try_from(config.lease.as_millis()).unwrap_or(u64::MAX);
     redis::pipe()
+        .cmd("SET")
+        .arg(keys::EPOCH)
+        .arg(epoch)
+        .arg("NX")
+        .arg("PX")
+        .arg(lease)
+        .ignore()
+        .cmd("PEXPIRE")
+        .arg(keys::EPOCH)
+        .arg(lease)
+        .ignore()
         .cmd("SET")
         .arg(keys::node_key(&config.node))
         .arg(std::process::id())
@@ -35,15 +51,17 @@ pub fn beat(con: &mut redis::Connection, config: &ClusterConfig) -> redis::Redis
         .query(con)
 }
 
-/// Starts the thread; `held` is the set of lease keys the writer keeps.
+/// Starts the thread; `held` is the set of lease keys the writer keeps, `epoch` the cluster's
+/// run.
 pub fn spawn(
     config: ClusterConfig,
     held: Held,
     to_loop: ToLoop,
+    epoch: u64,
 ) -> std::io::Result<JoinHandle<()>> {
     thread::Builder::new()
         .name("chatd-cluster-lease".into())
-        .spawn(move || Keeper::new(config, held, to_loop).run())
+        .spawn(move || Keeper::new(config, held, to_loop, epoch).run())
 }
 
 struct Keeper {
@@ -60,10 +78,12 @@ struct Keeper {
     grace_until: Instant,
     /// The outages counted when the connection was opened (see [`ToLoop::outages`]).
     seen: u64,
+    /// The cluster's run, renewed with the heartbeat.
+    epoch: u64,
 }
 
 impl Keeper {
-    fn new(config: ClusterConfig, held: Held, to_loop: ToLoop) -> Keeper {
+    fn new(config: ClusterConfig, held: Held, to_loop: ToLoop, epoch: u64) -> Keeper {
         let now = Instant::now();
         Keeper {
             grace_until: now + config.lease,
@@ -75,6 +95,7 @@ impl Keeper {
             renewed: now,
             lost_told: false,
             seen: 0,
+            epoch,
         }
     }
 
@@ -173,7 +194,7 @@ impl Keeper {
         let Some(con) = self.con.as_mut() else {
             return Ok(Vec::new());
         };
-        beat(con, &self.config)?;
+        beat(con, &self.config, self.epoch)?;
         let held: Vec<String> = self
             .held
             .lock()

@@ -117,6 +117,9 @@ pub struct Link {
     pub sync_id: String,
     /// The other nodes alive at start (their heartbeats found), which are to answer the Sync.
     pub peers: Vec<String>,
+    /// The cluster's run, for line ids: the one in Redis, or the one this node offered if none
+    /// was there.
+    pub epoch: u64,
 }
 
 /// The channel to the loop: an event sent, the loop woken. It also counts the outages: when
@@ -179,12 +182,14 @@ pub fn connect(
 }
 
 impl Link {
-    /// Connects, registers the node (its heartbeat and its place in the set of nodes), appends
+    /// Connects, registers the node (its heartbeat and its place in the set of nodes), takes the
+    /// cluster's run for line ids (`offer` if Redis has none: `SET NX`, then `GET`), appends
     /// `sync` (the node's Sync entry) and starts the threads, which read the log from just after
     /// it; `waker` wakes the loop for each event.
     pub fn start(
         config: &ClusterConfig,
         sync: String,
+        offer: u64,
         waker: Arc<Waker>,
     ) -> Result<Link, StartError> {
         let fail = |what: &str, e: redis::RedisError| {
@@ -224,7 +229,23 @@ impl Link {
                 config.lease.as_millis()
             )));
         }
-        super::lease::beat(&mut con, config).map_err(|e| fail("cannot register the node", e))?;
+        // Nodes that start together, none restored from another's snapshot, number lines alike.
+        let epoch: u64 = redis::pipe()
+            .cmd("SET")
+            .arg(keys::EPOCH)
+            .arg(offer)
+            .arg("NX")
+            .arg("PX")
+            .arg(lease)
+            .ignore()
+            .cmd("GET")
+            .arg(keys::EPOCH)
+            .query::<(Option<u64>,)>(&mut con)
+            .map_err(|e| fail("cannot read the cluster's epoch", e))?
+            .0
+            .unwrap_or(offer);
+        super::lease::beat(&mut con, config, epoch)
+            .map_err(|e| fail("cannot register the node", e))?;
         let sync_id: String = redis::cmd("XADD")
             .arg(keys::LOG)
             .arg("MAXLEN")
@@ -256,7 +277,7 @@ impl Link {
             .map_err(spawn_error)?,
             super::reader::spawn(config.clone(), sync_id.clone(), to_loop.clone())
                 .map_err(spawn_error)?,
-            super::lease::spawn(config.clone(), held, to_loop).map_err(spawn_error)?,
+            super::lease::spawn(config.clone(), held, to_loop, epoch).map_err(spawn_error)?,
         ];
         Ok(Link {
             out,
@@ -264,6 +285,7 @@ impl Link {
             threads,
             sync_id,
             peers,
+            epoch,
         })
     }
 

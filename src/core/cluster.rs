@@ -67,8 +67,9 @@
 //!   cluster needs the same accounts at every node until they live in the cluster itself;
 //! - line ids carry [`ChatConfig::epoch`](super::ChatConfig::epoch), which must be the same at
 //!   every node for a web client to resume on another node (and for the nodes' deliveries to be
-//!   the same byte for byte): a node restored from a snapshot takes the snapshot's, but nodes
-//!   that started together, with no snapshot of each other, need the shell to give them one.
+//!   the same byte for byte): the shell gives every node the cluster's
+//!   ([`Chat::set_epoch`], kept in Redis), and a node restored from a snapshot takes the
+//!   snapshot's.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -347,6 +348,12 @@ impl Chat {
                 out.push(Action::Publish(Shared::Left { conn }));
             }
         }
+    }
+
+    /// Cluster mode: numbers lines in the cluster's run `epoch` (read from the cluster at start,
+    /// before any line), so that a line has one id at every node.
+    pub fn set_epoch(&mut self, epoch: u64) {
+        self.config.epoch = epoch;
     }
 
     /// Cluster mode: this node's own users admitted through the log whose Left has not been

@@ -97,10 +97,13 @@ impl Server {
             stamp: entry::unix_now(),
             body: Body::Sync {},
         };
-        let link = Link::start(&config, sync.encode(), waker).map_err(|e| Error {
-            context: "could not join the cluster",
-            source: std::io::Error::other(e),
-        })?;
+        let link =
+            Link::start(&config, sync.encode(), super::run_epoch(), waker).map_err(|e| Error {
+                context: "could not join the cluster",
+                source: std::io::Error::other(e),
+            })?;
+        // One run for the whole cluster: a line has one id at every node.
+        self.chat.set_epoch(link.epoch);
         log::info!(
             "cluster: node {} on {}; waiting for the snapshots of {:?}",
             config.node,

@@ -8,6 +8,7 @@
 
 pub mod tls;
 pub mod tmux;
+pub mod web;
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
