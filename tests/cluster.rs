@@ -588,3 +588,55 @@ fn nodes_that_start_together_give_a_line_one_id_and_a_page_resumes_on_the_other_
     assert_eq!(texts, ["line 2", "line 3"], "{got:#?}");
     assert!(got.iter().all(|m| m["type"] != "gap"), "{got:#?}");
 }
+
+#[test]
+fn a_node_behind_past_what_the_log_keeps_cuts_its_users_off_and_stops_with_an_error() {
+    let redis = RedisServer::start(false);
+    let url = redis.url();
+    // A lease longer than the stop (the node is not taken for gone), and a tiny log.
+    let start = |name: &str| {
+        TestServer::start(&[
+            "--cluster",
+            &url,
+            "--node-name",
+            name,
+            "--cluster-lease-ms",
+            "10000",
+            "--cluster-log-max",
+            "100",
+            "--no-flood-control",
+        ])
+    };
+    let mut a = start("a");
+    let mut b = start("b");
+    let mut alice = a.join("alice");
+    let mut bob = b.join("bob");
+    alice.expect_line("[*] bob entered.");
+    a.signal(Signal::STOP);
+    // Redis trims whole blocks of 100 entries: 300 lines take the log past what a read. They go
+    // 20 at a time, each read by b before the next, so that b stays within the log.
+    for chunk in 0..15 {
+        let lines: String = (chunk * 20..chunk * 20 + 20)
+            .map(|i| format!("line {i}\n"))
+            .collect();
+        bob.send_raw(lines.as_bytes());
+        let last = format!("bob > line {}", chunk * 20 + 19);
+        b.expect_stdout(|l: &str| l.ends_with(&last), TIMEOUT);
+    }
+    let len = redis.command(&["XLEN", "chatd:log"]);
+    let len: usize = len.trim_start_matches(':').trim().parse().unwrap();
+    assert!(len < 300, "the log was not trimmed: {len} entries");
+    a.signal(Signal::CONT);
+    alice.expect_line(|l: &str| l.contains("lost its place in the chat's cluster"));
+    assert!(alice.closed_within(TIMEOUT), "alice was not cut off");
+    let status = a.wait_exit(TIMEOUT);
+    assert_eq!(status.code(), Some(1), "{status:?}");
+    a.expect_stderr(
+        |l: &str| l.contains("trimmed past what this node had read"),
+        TIMEOUT,
+    );
+    // It left cleanly: alice is gone at once everywhere, its name free.
+    bob.expect_line("[*] alice exited.");
+    let (_again, welcomed) = try_join(&b, "alice");
+    assert!(welcomed, "alice's name is still held");
+}

@@ -220,6 +220,9 @@ settings! {
         /// the cluster's name lease and heartbeat time in milliseconds (default 10000; for tests)
         #[argh(option, hidden_help, from_str_fn(whole))]
         cluster_lease_ms: Option<u64>,
+        /// about how many entries the cluster's log keeps (default 100000; for tests)
+        #[argh(option, hidden_help, from_str_fn(whole))]
+        cluster_log_max: Option<u64>,
         /// read the settings from this TOML file first (a key for each flag above, without its --); flags given override it
         #[argh(option)]
         config: Option<PathBuf>,
@@ -756,6 +759,9 @@ fn run(args: &Args, utc_offset: time::UtcOffset) -> Result<(), String> {
         if let (Some(cluster), Some(_)) = (config.cluster.as_mut(), &effective.settings.node_name) {
             cluster.node = format!("{}-{index}", cluster.node);
         }
+    }
+    if let (Some(cluster), Some(max)) = (config.cluster.as_mut(), args.cluster_log_max) {
+        cluster.log_max = max.max(1);
     }
     let starts_nodes = settings.nodes > 1 && !started_by_nodes;
     let shared = settings.reuse_port || starts_nodes || started_by_nodes;

@@ -4,8 +4,9 @@
 
 /// The stream every node appends to and reads, in order.
 pub const LOG: &str = "chatd:log";
-/// About how many entries the log keeps (`XADD ... MAXLEN ~`): a node away for longer than it
-/// takes to append these cannot catch up and cuts its users off.
+/// About how many entries the log keeps by default (`XADD ... MAXLEN ~`): a node away for longer
+/// than it takes to append these cannot catch up: it cuts its users off and stops (see
+/// [`super::reader`]).
 pub const LOG_MAXLEN: u64 = 100_000;
 /// The cluster's run, for line ids (`ChatConfig::epoch`): set if absent by the first node that
 /// starts, read by every node at start; it lives a lease unless a node renews it (with its
@@ -75,6 +76,16 @@ if redis.call('EXISTS', KEYS[1]) == 0 and redis.call('SREM', KEYS[2], ARGV[1]) =
   return 1
 end
 return 0
+";
+
+/// KEYS: the log. Where it begins now: `{FIRST_ID, LENGTH}`, or nil when it is empty. (Trimming
+/// leaves `max-deleted-entry-id` alone, so the first entry left is what tells.)
+pub const LOG_START: &str = r"
+local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
+if #first == 0 then
+  return false
+end
+return {first[1][1], redis.call('XLEN', KEYS[1])}
 ";
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use super::backoff::Backoff;
 use super::entry;
-use super::keys::{self, LOG, LOG_MAXLEN, NODES};
+use super::keys::{self, LOG, NODES};
 use super::link::{connect, Event, Held, Part, ToLoop, REPLY_TIMEOUT};
 use super::settings::ClusterConfig;
 
@@ -236,7 +236,7 @@ impl Keeper {
                 .arg(LOG)
                 .arg(node)
                 .arg(gone)
-                .arg(LOG_MAXLEN)
+                .arg(self.config.log_max)
                 .query(con)?;
             if said == 1 {
                 log::warn!("cluster: node {node} is gone (no heartbeat for a lease)");

@@ -101,6 +101,12 @@ pub enum Event {
     /// The node's leases could not be renewed for longer than a lease (or another node holds
     /// some of them, listed by name): its users must be cut off. `None` for all of them.
     LeasesLost(Option<Vec<String>>),
+    /// The log was trimmed past what the reader had read: entries after `after` are gone, so
+    /// this node can no longer hold the chat the others hold. The reader has stopped.
+    LogLost {
+        /// The last id read.
+        after: String,
+    },
 }
 
 /// The lease keys of the node's users, shared by the writer (which claims and releases them) and
@@ -250,7 +256,7 @@ impl Link {
             .arg(keys::LOG)
             .arg("MAXLEN")
             .arg("~")
-            .arg(keys::LOG_MAXLEN)
+            .arg(config.log_max)
             .arg("*")
             .arg(keys::FIELD)
             .arg(sync)

@@ -1,6 +1,17 @@
 //! The reader thread: `XREAD BLOCK` on the log from the last id it passed on, so after a lost
 //! connection it reads on from exactly there (nothing missed, nothing twice). Each batch goes to
 //! the loop as one [`Event::Entries`].
+//!
+//! **A log trimmed past what was read.** The log keeps about `log_max` entries; a node that
+//! fell further behind (stopped, cut off) would read on from the oldest entry left, with a hole
+//! in its copy of the chat. So each `XREAD` is followed, in the same round trip, by
+//! [`keys::LOG_START`] (the first entry left and the log's length): if the log is as long as
+//! it is kept (it has been trimmed) and its first entry left comes after the last id read, an
+//! entry this node never read may be gone, and the reader sends [`Event::LogLost`] and stops,
+//! the entries unapplied. (A log that is shorter was never trimmed: a Redis that restarted
+//! without its data starts a new one, which loses nothing of what the nodes read on from. A
+//! node that read exactly up to the first entry left is taken for behind too: it is a whole
+//! log behind, and would be in a moment.)
 
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -8,7 +19,7 @@ use std::time::{Duration, Instant};
 use redis::streams::StreamReadReply;
 
 use super::backoff::Backoff;
-use super::keys::{FIELD, LOG};
+use super::keys::{self, FIELD, LOG};
 use super::link::{connect, Event, Part, ToLoop};
 use super::settings::ClusterConfig;
 
@@ -76,7 +87,10 @@ fn run(config: &ClusterConfig, mut last_id: String, to_loop: &ToLoop) {
             continue;
         };
         let started = Instant::now();
-        let reply: redis::RedisResult<Option<StreamReadReply>> = redis::cmd("XREAD")
+        let read_from = last_id.clone();
+        // The log's state is asked right after the read, in the same round trip.
+        let reply: redis::RedisResult<(Option<StreamReadReply>, redis::Value)> = redis::pipe()
+            .cmd("XREAD")
             .arg("BLOCK")
             .arg(BLOCK.as_millis() as u64)
             .arg("COUNT")
@@ -84,9 +98,23 @@ fn run(config: &ClusterConfig, mut last_id: String, to_loop: &ToLoop) {
             .arg("STREAMS")
             .arg(LOG)
             .arg(&last_id)
+            .cmd("EVAL")
+            .arg(keys::LOG_START)
+            .arg(1)
+            .arg(LOG)
             .query(connection);
         match reply {
-            Ok(reply) => {
+            Ok((reply, start)) => {
+                let read = parse_id(&read_from);
+                let gone = gone_after(&start, config.log_max);
+                if gone.is_some_and(|gone| read.is_some_and(|read| gone > read)) {
+                    log::error!(
+                        "cluster: the log was trimmed past what this node read (entries after \
+                         {read_from} are gone)"
+                    );
+                    to_loop.send(Event::LogLost { after: read_from });
+                    return;
+                }
                 let entries = entries(reply, &mut last_id);
                 if !entries.is_empty() && !to_loop.send(Event::Entries(entries)) {
                     return;
@@ -110,6 +138,44 @@ fn run(config: &ClusterConfig, mut last_id: String, to_loop: &ToLoop) {
     }
 }
 
+/// From the reply of [`keys::LOG_START`] on a log kept at about `log_max` entries: the id just
+/// before its first entry left, if it was trimmed (an entry up to that id may be gone); `None`
+/// for a log shorter than that (never trimmed) or empty.
+fn gone_after(reply: &redis::Value, log_max: u64) -> Option<(u64, u64)> {
+    let redis::Value::Array(items) = reply else {
+        return None;
+    };
+    let [first, length] = items.as_slice() else {
+        return None;
+    };
+    let redis::Value::Int(length) = length else {
+        return None;
+    };
+    if u64::try_from(*length).unwrap_or(0) < log_max {
+        return None;
+    }
+    let (ms, seq) = parse_id(&text(first)?)?;
+    Some(match seq {
+        0 => (ms.checked_sub(1)?, u64::MAX),
+        _ => (ms, seq - 1),
+    })
+}
+
+/// A Redis reply's text, if it is one.
+fn text(value: &redis::Value) -> Option<String> {
+    match value {
+        redis::Value::BulkString(bytes) => String::from_utf8(bytes.clone()).ok(),
+        redis::Value::SimpleString(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// A stream id `MS-SEQ` as a pair that orders as the ids do.
+fn parse_id(id: &str) -> Option<(u64, u64)> {
+    let (ms, seq) = id.split_once('-')?;
+    Some((ms.parse().ok()?, seq.parse().ok()?))
+}
+
 /// The ids and JSON of a reply's entries, in order (an entry without the field is skipped);
 /// `last_id` becomes the last id read.
 fn entries(reply: Option<StreamReadReply>, last_id: &mut String) -> Vec<(String, String)> {
@@ -131,4 +197,32 @@ fn entries(reply: Option<StreamReadReply>, last_id: &mut String) -> Vec<(String,
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use redis::Value;
+
+    fn start(first: &str, length: i64) -> Value {
+        Value::Array(vec![
+            Value::BulkString(first.as_bytes().to_vec()),
+            Value::Int(length),
+        ])
+    }
+
+    #[test]
+    fn a_log_trimmed_past_the_last_id_read_is_told_apart_from_one_that_is_not() {
+        let trimmed = start("20-0", 100);
+        // A node that read the first entry left, or past it, lost nothing; one that read only
+        // what is before it may have.
+        assert!(gone_after(&trimmed, 100) < parse_id("20-0"));
+        assert!(gone_after(&trimmed, 100) > parse_id("19-7"));
+        assert_eq!(gone_after(&start("20-5", 100), 100), Some((20, 4)));
+        // Shorter than it is kept: never trimmed (a new log, after Redis lost its data).
+        assert_eq!(gone_after(&start("20-0", 99), 100), None);
+        assert_eq!(gone_after(&Value::Nil, 100), None);
+        assert_eq!(gone_after(&start("x", 100), 100), None);
+        assert!(parse_id("9-10") > parse_id("9-9"));
+    }
 }

@@ -21,6 +21,9 @@ pub struct ClusterConfig {
     /// How long a name lease and the node's heartbeat live unless renewed; they are renewed
     /// every fifth of it, and the other nodes' heartbeats are checked every tenth.
     pub lease: Duration,
+    /// About how many entries the log keeps (`XADD ... MAXLEN ~`; the hidden
+    /// `--cluster-log-max`, for tests).
+    pub log_max: u64,
 }
 
 impl ClusterConfig {
@@ -59,6 +62,7 @@ impl ClusterConfig {
             url: url.to_owned(),
             node,
             lease: Duration::from_millis(lease_ms),
+            log_max: super::keys::LOG_MAXLEN,
         })
     }
 

@@ -9,7 +9,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use super::backoff::Backoff;
-use super::keys::{self, FIELD, LOG, LOG_MAXLEN};
+use super::keys::{self, FIELD, LOG};
 use super::link::{connect, Event, Held, Outgoing, Part, ToLoop, REPLY_TIMEOUT};
 use super::settings::ClusterConfig;
 
@@ -153,6 +153,7 @@ impl Writer {
         };
         let node = self.config.node.as_str();
         let lease = u64::try_from(self.config.lease.as_millis()).unwrap_or(u64::MAX);
+        let log_max = self.config.log_max;
         let mut pipe = redis::pipe();
         for item in &items {
             match item {
@@ -161,7 +162,7 @@ impl Writer {
                         .arg(LOG)
                         .arg("MAXLEN")
                         .arg("~")
-                        .arg(LOG_MAXLEN)
+                        .arg(log_max)
                         .arg("*")
                         .arg(FIELD)
                         .arg(entry);
@@ -175,7 +176,7 @@ impl Writer {
                         .arg(node)
                         .arg(lease)
                         .arg(entry)
-                        .arg(LOG_MAXLEN);
+                        .arg(log_max);
                 }
                 Outgoing::Release { name, entry } => {
                     pipe.cmd("EVAL")
@@ -185,7 +186,7 @@ impl Writer {
                         .arg(LOG)
                         .arg(node)
                         .arg(entry)
-                        .arg(LOG_MAXLEN);
+                        .arg(log_max);
                 }
                 Outgoing::Finish { entry } => {
                     pipe.cmd("DEL").arg(keys::node_key(node));
@@ -197,7 +198,7 @@ impl Writer {
                         .arg(LOG)
                         .arg(node)
                         .arg(entry)
-                        .arg(LOG_MAXLEN);
+                        .arg(log_max);
                 }
             }
         }

@@ -83,6 +83,8 @@ pub struct Bridge {
     pub foreign: bool,
     /// Until synced: the nodes whose snapshot is awaited, and the entries read meanwhile.
     syncing: Option<Syncing>,
+    /// Set when the log was trimmed past what this node read: the last id it read.
+    log_lost: Option<String>,
 }
 
 impl Server {
@@ -161,11 +163,23 @@ impl Server {
         }
     }
 
-    /// Says the node is gone, after what is queued (at shutdown).
-    pub(super) fn finish_cluster(&mut self) {
-        if let Some(bridge) = self.cluster.take() {
-            let gone = entry::node_gone(&bridge.node, &bridge.node);
-            bridge.link.finish(gone);
+    /// Says the node is gone, after what is queued (at shutdown); an error if it stopped
+    /// because the log was trimmed past what it had read.
+    pub(super) fn finish_cluster(&mut self) -> Result<(), Error> {
+        let Some(bridge) = self.cluster.take() else {
+            return Ok(());
+        };
+        let gone = entry::node_gone(&bridge.node, &bridge.node);
+        bridge.link.finish(gone);
+        match bridge.log_lost {
+            None => Ok(()),
+            Some(after) => Err(Error {
+                context: "left the cluster",
+                source: std::io::Error::other(format!(
+                    "its log was trimmed past what this node had read (entries after {after} \
+                     are gone); start it again to rebuild from the other nodes"
+                )),
+            }),
         }
     }
 
@@ -238,6 +252,20 @@ impl Server {
             }
             Event::Link { part, up } => self.link_changed(part, up, now),
             Event::LeasesLost(names) => self.cut_off(names.as_deref(), now),
+            Event::LogLost { after } => {
+                // Entries this node never read are gone: it cannot be a faithful replica any
+                // more. Its users are cut off (their Lefts go out), and the node stops with an
+                // error, for its service manager to start it again from the others' snapshots.
+                log::error!(
+                    "cluster: the log was trimmed past what this node had read (entries after \
+                     {after} are gone): stopping, to start again from the other nodes' state"
+                );
+                if let Some(bridge) = self.cluster.as_mut() {
+                    bridge.log_lost = Some(after);
+                }
+                self.cut_off(None, now);
+                self.begin_shutdown(now);
+            }
         }
     }
 
@@ -485,6 +513,7 @@ impl Bridge {
             foreign_host: false,
             foreign: false,
             syncing: Some((waiting, Vec::new())),
+            log_lost: None,
         }
     }
 }

@@ -395,8 +395,7 @@ impl Server {
                 if let Some(keeper) = &mut self.keeper {
                     keeper.finish();
                 }
-                self.finish_cluster();
-                return Ok(());
+                return self.finish_cluster();
             }
         }
     }
