@@ -640,3 +640,55 @@ fn a_node_behind_past_what_the_log_keeps_cuts_its_users_off_and_stops_with_an_er
     let (_again, welcomed) = try_join(&b, "alice");
     assert!(welcomed, "alice's name is still held");
 }
+
+#[test]
+fn lines_past_the_writer_s_bound_while_redis_is_slow_are_refused_as_not_sent() {
+    let redis = RedisServer::start(false);
+    let start = |name: &str| {
+        TestServer::start(&[
+            "--cluster",
+            &redis.url(),
+            "--node-name",
+            name,
+            "--cluster-lease-ms",
+            "10000",
+            "--cluster-queue-max",
+            "10",
+            "--no-flood-control",
+        ])
+    };
+    let a = start("a");
+    let b = start("b");
+    let mut alice = a.join("alice");
+    let mut bob = b.join("bob");
+    alice.expect_line("[*] bob entered.");
+    // Redis stalls (well within the writer's reply timeout): its port is open, it answers
+    // nothing, and what alice says waits in a's writer, at most 10 entries of it.
+    redis.signal(Signal::STOP);
+    const SENT: usize = 30;
+    let lines: String = (0..SENT).map(|i| format!("line {i}\n")).collect();
+    alice.send_raw(lines.as_bytes());
+    // The first 10 wait; the other 20 are refused at once.
+    let mut refused = 0;
+    while refused < SENT - 10 {
+        let line = alice.next_line();
+        if line.starts_with("[!] the chat is degraded: not sent") {
+            refused += 1;
+        }
+    }
+    redis.signal(Signal::CONT);
+    // Those that waited go once Redis answers, in order, once each; nothing else came.
+    let got = chat_lines(&mut bob, &["alice"], 10);
+    let want: Vec<String> = (0..10).map(|i| format!("alice: line {i}")).collect();
+    assert_eq!(got, want);
+    let rest = bob.sync();
+    assert!(
+        rest.iter().all(|l| chat_text(l, "alice").is_none()),
+        "{rest:?}"
+    );
+    let rest = alice.sync();
+    assert!(
+        rest.iter().all(|l| !l.starts_with("[!]")),
+        "refused more than the bound says: {rest:?}"
+    );
+}

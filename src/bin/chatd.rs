@@ -223,6 +223,9 @@ settings! {
         /// about how many entries the cluster's log keeps (default 100000; for tests)
         #[argh(option, hidden_help, from_str_fn(whole))]
         cluster_log_max: Option<u64>,
+        /// most entries waiting for Redis before lines and logins are refused (default 10000; for tests)
+        #[argh(option, hidden_help, from_str_fn(whole))]
+        cluster_queue_max: Option<u64>,
         /// read the settings from this TOML file first (a key for each flag above, without its --); flags given override it
         #[argh(option)]
         config: Option<PathBuf>,
@@ -762,6 +765,9 @@ fn run(args: &Args, utc_offset: time::UtcOffset) -> Result<(), String> {
     }
     if let (Some(cluster), Some(max)) = (config.cluster.as_mut(), args.cluster_log_max) {
         cluster.log_max = max.max(1);
+    }
+    if let (Some(cluster), Some(max)) = (config.cluster.as_mut(), args.cluster_queue_max) {
+        cluster.queue_max = usize::try_from(max).unwrap_or(usize::MAX).max(1);
     }
     let starts_nodes = settings.nodes > 1 && !started_by_nodes;
     let shared = settings.reuse_port || starts_nodes || started_by_nodes;

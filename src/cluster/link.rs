@@ -9,7 +9,7 @@
 //! is lost and found again ([`Event::Link`]).
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -117,6 +117,8 @@ pub type Held = Arc<Mutex<HashSet<String>>>;
 #[derive(Debug)]
 pub struct Link {
     out: Sender<Outgoing>,
+    /// How many items were handed to the writer and are not appended (or failed) yet.
+    queued: Arc<AtomicUsize>,
     events: Receiver<Event>,
     threads: Vec<JoinHandle<()>>,
     /// The stream id of this node's `Sync` entry.
@@ -270,6 +272,7 @@ impl Link {
             outages: Arc::default(),
         };
         let held: Held = Arc::default();
+        let queued: Arc<AtomicUsize> = Arc::default();
         let spawn_error =
             |e: std::io::Error| StartError(format!("cannot start a cluster thread: {e}"));
         let threads = vec![
@@ -277,6 +280,7 @@ impl Link {
                 config.clone(),
                 con,
                 out_queue,
+                Arc::clone(&queued),
                 to_loop.clone(),
                 Arc::clone(&held),
             )
@@ -287,6 +291,7 @@ impl Link {
         ];
         Ok(Link {
             out,
+            queued,
             events,
             threads,
             sync_id,
@@ -297,7 +302,14 @@ impl Link {
 
     /// Hands `outgoing` to the writer; false if the writer is gone.
     pub fn send(&self, outgoing: Outgoing) -> bool {
+        self.queued.fetch_add(1, Ordering::Relaxed);
         self.out.send(outgoing).is_ok()
+    }
+
+    /// How many items handed to the writer are not appended (or sent back as failed) yet: they
+    /// pile up while Redis is slow to answer.
+    pub fn queued(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
     }
 
     /// The events ready now.

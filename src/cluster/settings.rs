@@ -6,6 +6,9 @@ use crate::config::ConfigError;
 
 /// The default name lease and heartbeat time to live.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(10);
+/// The default of [`ClusterConfig::queue_max`]: about 10 pipelines' worth, a second or more of
+/// Redis not answering at a busy chat's pace.
+pub const DEFAULT_QUEUE_MAX: usize = 10_000;
 /// The shortest lease `--cluster-lease-ms` takes (the tests' short leases are 1 to 2 s).
 pub const MIN_LEASE_MS: u64 = 500;
 /// The longest lease `--cluster-lease-ms` takes.
@@ -24,6 +27,9 @@ pub struct ClusterConfig {
     /// About how many entries the log keeps (`XADD ... MAXLEN ~`; the hidden
     /// `--cluster-log-max`, for tests).
     pub log_max: u64,
+    /// Most entries waiting for the writer (Redis reachable but slow) before lines and logins
+    /// are refused as when degraded (the hidden `--cluster-queue-max`, for tests).
+    pub queue_max: usize,
 }
 
 impl ClusterConfig {
@@ -63,6 +69,7 @@ impl ClusterConfig {
             node,
             lease: Duration::from_millis(lease_ms),
             log_max: super::keys::LOG_MAXLEN,
+            queue_max: DEFAULT_QUEUE_MAX,
         })
     }
 

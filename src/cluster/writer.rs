@@ -4,7 +4,9 @@
 //! command, a node's entries) waits and is appended once Redis is back; the rest goes back to
 //! the loop at once as [`Event::Failed`], so that its user is told.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -23,6 +25,7 @@ pub fn spawn(
     config: ClusterConfig,
     con: redis::Connection,
     queue: Receiver<Outgoing>,
+    queued: Arc<AtomicUsize>,
     to_loop: ToLoop,
     held: Held,
 ) -> std::io::Result<JoinHandle<()>> {
@@ -35,6 +38,7 @@ pub fn spawn(
                 to_loop,
                 held,
                 kept: Vec::new(),
+                queued,
                 backoff: Backoff::default(),
                 retry_at: Instant::now(),
                 seen: 0,
@@ -50,6 +54,9 @@ struct Writer {
     held: Held,
     /// What waits for Redis to be back.
     kept: Vec<Outgoing>,
+    /// How many items the loop handed over that are not done with yet (queued, being written,
+    /// or kept).
+    queued: Arc<AtomicUsize>,
     backoff: Backoff,
     retry_at: Instant,
     /// The outages counted when the connection was opened (see [`ToLoop::outages`]).
@@ -90,6 +97,7 @@ impl Writer {
             }
             if self.con.is_none() {
                 let failed = self.keep_or_fail(std::mem::take(&mut batch));
+                self.done(failed.len());
                 if !failed.is_empty() && !self.to_loop.send(Event::Failed(failed)) {
                     return;
                 }
@@ -108,6 +116,12 @@ impl Writer {
                 return;
             }
         }
+    }
+
+    /// `count` items handed over are done with (appended, or sent back as failed); those kept
+    /// for after an outage still count until they are appended.
+    fn done(&self, count: usize) {
+        self.queued.fetch_sub(count, Ordering::Relaxed);
     }
 
     /// Tries Redis again; the next try is later each time it fails.
@@ -203,7 +217,10 @@ impl Writer {
             }
         }
         match pipe.query::<Vec<redis::Value>>(con) {
-            Ok(replies) => self.answer(&items, &replies),
+            Ok(replies) => {
+                self.answer(&items, &replies);
+                self.done(items.len());
+            }
             Err(e) => {
                 log::warn!("cluster: lost Redis while appending: {e}");
                 self.con = None;
@@ -211,6 +228,7 @@ impl Writer {
                 self.to_loop.lost(Part::Writer);
                 self.seen = self.to_loop.outages();
                 let failed = self.keep_or_fail(items);
+                self.done(failed.len());
                 if !failed.is_empty() {
                     self.to_loop.send(Event::Failed(failed));
                 }

@@ -85,6 +85,8 @@ pub struct Bridge {
     syncing: Option<Syncing>,
     /// Set when the log was trimmed past what this node read: the last id it read.
     log_lost: Option<String>,
+    /// Most items waiting for the writer before lines and logins are refused.
+    queue_max: usize,
 }
 
 impl Server {
@@ -188,7 +190,8 @@ impl Server {
         let Some(bridge) = self.cluster.as_mut() else {
             return;
         };
-        let degraded = !bridge.down.is_empty();
+        // Redis reachable but slow: past the bound, what may be refused is, as when degraded.
+        let degraded = !bridge.down.is_empty() || bridge.link.queued() >= bridge.queue_max;
         let entry = Entry {
             node: bridge.node.clone(),
             stamp: now.stamp.unix,
@@ -514,6 +517,7 @@ impl Bridge {
             foreign: false,
             syncing: Some((waiting, Vec::new())),
             log_lost: None,
+            queue_max: config.queue_max,
         }
     }
 }

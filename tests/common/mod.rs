@@ -1124,6 +1124,14 @@ impl RedisServer {
         }
     }
 
+    /// Sends it `signal` (SIGSTOP: reachable, its port accepting, but answering nothing).
+    #[track_caller]
+    pub fn signal(&self, signal: rustix::process::Signal) {
+        let child = self.child.as_ref().expect("redis-server running");
+        let pid = rustix::process::Pid::from_raw(child.id() as i32).expect("a pid");
+        rustix::process::kill_process(pid, signal).expect("signal redis-server");
+    }
+
     /// Starts it again on the same port and directory.
     #[track_caller]
     pub fn restart(&mut self) {
