@@ -61,10 +61,11 @@
 //! the names alike; a crowd is told when the next entry comes (any user's, any room's), so in a
 //! cluster where nothing happens for a while it waits for it.
 //!
-//! **Known limits**:
-//! - `/register` and `/passwd` change the accounts of the node they were typed on only, and
-//!   GRANT (and an admin's checks against the last admin) read the node's own accounts: a
-//!   cluster needs the same accounts at every node until they live in the cluster itself;
+//! **What the shell must provide**:
+//! - the same accounts at every node: `/register` and `/passwd` are judged on the node they
+//!   were typed on, and GRANT (and an admin's checks against the last admin) read the node's own
+//!   registry, so the shell keeps one registry for the cluster (in Redis: the node whose user
+//!   made a change writes it, and every node reads it again);
 //! - line ids carry [`ChatConfig::epoch`](super::ChatConfig::epoch), which must be the same at
 //!   every node for a web client to resume on another node (and for the nodes' deliveries to be
 //!   the same byte for byte): the shell gives every node the cluster's
