@@ -290,6 +290,21 @@ impl Cluster {
         }
     }
 
+    /// Gives every node the same accounts: `root`, an admin (whose password check the tests
+    /// answer themselves).
+    fn give_every_node_the_admin_root(&mut self) {
+        use crate::accounts::model::{Account, Change};
+        let mut registry = Registry::default();
+        registry.apply(&Change::PutAccount(Account {
+            name: "root".into(),
+            role: Role::Admin,
+            password_hash: "$argon2id$x".into(),
+        }));
+        for node in &mut self.nodes {
+            node.chat.replace_registry(registry.clone());
+        }
+    }
+
     fn connect(&mut self, k: usize, id: u64) {
         self.nodes[k].open.insert(id);
         let peer = std::net::IpAddr::from([127, 0, 0, 1]);
@@ -943,17 +958,8 @@ fn what_must_stay_on_its_node_is_never_published() {
 
 #[test]
 fn a_registered_name_held_on_another_node_is_refused_as_taken_not_taken_over() {
-    use crate::accounts::model::{Account, Change};
     let mut c = Cluster::new(2);
-    let mut registry = Registry::default();
-    registry.apply(&Change::PutAccount(Account {
-        name: "root".into(),
-        role: Role::Admin,
-        password_hash: "$argon2id$x".into(),
-    }));
-    for node in &mut c.nodes {
-        node.chat.replace_registry(registry.clone());
-    }
+    c.give_every_node_the_admin_root();
     for k in 0..2 {
         c.connect(k, 1);
         c.line(k, 1, "root");
@@ -1185,17 +1191,8 @@ fn random_runs_on_three_nodes_stay_one_chat_with_the_same_deliveries_everywhere(
 
 #[test]
 fn a_node_reading_other_accounts_still_judges_an_admin_s_commands_as_the_others_do() {
-    use crate::accounts::model::{Account, Change};
     let mut c = Cluster::new(2);
-    let mut registry = Registry::default();
-    registry.apply(&Change::PutAccount(Account {
-        name: "root".into(),
-        role: Role::Admin,
-        password_hash: "$argon2id$x".into(),
-    }));
-    for node in &mut c.nodes {
-        node.chat.replace_registry(registry.clone());
-    }
+    c.give_every_node_the_admin_root();
     c.join(0, 1, "alice");
     c.connect(1, 1);
     c.line(1, 1, "root");
