@@ -187,23 +187,43 @@ fn a_killed_node_s_users_are_gone_everywhere_and_their_names_free() {
     assert!(gone_after < Duration::from_secs(5), "{gone_after:?}");
 }
 
-#[test]
-fn a_node_stopped_past_its_lease_cuts_its_users_and_no_name_is_held_twice() {
-    let redis = RedisServer::start(false);
-    let mut a = node(&redis, "a");
-    let b = node(&redis, "b");
+/// Two nodes after the fault both SIGSTOP tests start from: alice of node a and bob of node b
+/// online, a stopped past its lease (bob sees alice go), `ALICE` welcomed on b meanwhile, then a
+/// running again, having cut alice off.
+struct Stopped {
+    a: TestServer,
+    b: TestServer,
+    bob: Client,
+    alice2: Client,
+}
+
+fn stop_a_past_its_lease_while_b_takes_alice(redis: &RedisServer) -> Stopped {
+    let mut a = node(redis, "a");
+    let b = node(redis, "b");
     let mut alice = a.join("alice");
     let mut bob = b.join("bob");
     bob.sync();
     a.signal(Signal::STOP);
     bob.expect_line("[*] alice exited.");
-    // The name is free to take on b while a is stopped.
-    let (mut alice2, welcomed) = try_join(&b, "ALICE");
+    // While a is stopped the log says it is gone, and the name is free to take on b.
+    let (alice2, welcomed) = try_join(&b, "ALICE");
     assert!(welcomed, "the name was not freed");
     a.signal(Signal::CONT);
     // a finds it lost its leases (and reads that it was taken for gone): its users are cut.
     alice.expect_line(|l: &str| l.contains("lost its place in the chat's cluster"));
     assert!(alice.closed_within(TIMEOUT), "alice was not cut off");
+    Stopped { a, b, bob, alice2 }
+}
+
+#[test]
+fn a_node_stopped_past_its_lease_cuts_its_users_and_no_name_is_held_twice() {
+    let redis = RedisServer::start(false);
+    let Stopped {
+        a,
+        b: _b,
+        mut bob,
+        mut alice2,
+    } = stop_a_past_its_lease_while_b_takes_alice(&redis);
     // One holder of the name, at every node. (a may still be finding Redis again: its
     // connections' reply timeouts ran out while it was stopped.)
     let (_late, answer) = answer_when_whole(&a, "alice");
@@ -496,19 +516,12 @@ fn a_node_that_stops_cleanly_takes_its_users_out_everywhere_at_once() {
 #[test]
 fn a_node_taken_for_gone_takes_its_users_out_where_the_log_says_and_holds_the_chat_the_others_do() {
     let redis = RedisServer::start(false);
-    let mut a = node(&redis, "a");
-    let b = node(&redis, "b");
-    let mut alice = a.join("alice");
-    let mut bob = b.join("bob");
-    bob.sync();
-    a.signal(Signal::STOP);
-    bob.expect_line("[*] alice exited.");
-    // While a is stopped the log says it is gone, then someone on b takes the name.
-    let (mut alice2, welcomed) = try_join(&b, "ALICE");
-    assert!(welcomed, "the name was not freed");
-    a.signal(Signal::CONT);
-    alice.expect_line(|l: &str| l.contains("lost its place in the chat's cluster"));
-    assert!(alice.closed_within(TIMEOUT), "alice was not cut off");
+    let Stopped {
+        a,
+        b: _b,
+        bob: _bob,
+        mut alice2,
+    } = stop_a_past_its_lease_while_b_takes_alice(&redis);
     // a took alice out where the log said she was gone, so it admitted ALICE as every node
     // did: a user of a sees her online and hears her.
     let (mut carol, answer) = answer_when_whole(&a, "carol");
