@@ -213,9 +213,13 @@ fn stop_a_past_its_lease_while_b_takes_alice(redis: &RedisServer) -> Stopped {
     alice.expect_line(|l: &str| l.contains("lost its place in the chat's cluster"));
     assert!(alice.closed_within(TIMEOUT), "alice was not cut off");
     // The two ways a learns it (the log's node_gone, its lease keeper's failed renewals) come in
-    // either order; once the keeper has said so too, a is done cutting and the tests' next users
-    // are not caught in it.
-    a.expect_stderr("leases not renewed for", TIMEOUT);
+    // either order, and each cuts a's users; once a has logged both, it is done cutting and the
+    // tests' next users are not caught in it.
+    let mut waiting = vec!["said this node is gone", "leases not renewed for"];
+    while !waiting.is_empty() {
+        let line = a.expect_stderr(|l: &str| waiting.iter().any(|w| l.contains(w)), TIMEOUT);
+        waiting.retain(|w| !line.contains(w));
+    }
     Stopped { a, b, bob, alice2 }
 }
 
