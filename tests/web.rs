@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use chatd::proto::framed::{ClientFrame, ServerFrame};
 use chatd::proto::msg::RoomLine;
+use common::web::meaning;
 use framed_common::{is_chat_line, FramedUser, Server, TextUser, WAIT};
 use serde_json::{json, Value};
 use tungstenite::client::IntoClientRequest;
@@ -51,6 +52,8 @@ struct WebUser<S: Read + Write = TcpStream> {
     socket: WebSocket<S>,
     /// Every message taken so far, for failure messages.
     seen: Vec<Value>,
+    /// The text of the last message taken, as it came.
+    last_raw: String,
 }
 
 /// A TCP connection to `addr` whose reads time out quickly, so waits can have deadlines.
@@ -100,12 +103,13 @@ impl<S: Read + Write> WebUser<S> {
         Ok(WebUser {
             socket,
             seen: Vec::new(),
+            last_raw: String::new(),
         })
     }
 
     /// Says hello as `name` and waits for the welcome.
     fn hello(&mut self, name: &str) -> Value {
-        self.send(&json!({"type":"hello","v":2,"name":name}));
+        self.send(&json!({"type":"hello","v":3,"name":name}));
         let welcome = self.expect("the welcome", |m| m["type"] == "welcome");
         assert_eq!(welcome["name"], name);
         welcome
@@ -139,7 +143,8 @@ impl<S: Read + Write> WebUser<S> {
         loop {
             match self.next(deadline) {
                 Some(Ok(Message::Text(text))) => {
-                    let value: Value = serde_json::from_str(&text).expect("JSON from the server");
+                    let value = meaning(serde_json::from_str(&text).expect("JSON from the server"));
+                    self.last_raw = text.as_str().to_owned();
                     self.seen.push(value.clone());
                     if matches(&value) {
                         return value;
@@ -168,7 +173,7 @@ impl<S: Read + Write> WebUser<S> {
         loop {
             match self.next(deadline) {
                 Some(Ok(Message::Text(text))) => {
-                    before.push(serde_json::from_str(&text).expect("JSON"));
+                    before.push(meaning(serde_json::from_str(&text).expect("JSON")));
                 }
                 Some(Ok(Message::Close(frame))) => {
                     let frame = frame.map(|f| (f.code, f.reason.as_str().to_owned()));
@@ -268,8 +273,8 @@ fn a_web_user_chats_both_ways_with_a_text_user_and_a_framed_user() {
     let mut framed = FramedUser::join(&server, "fred");
     let mut web = WebUser::connect(&server);
     let greeting = web.expect("the greeting", |m| m["type"] == "greeting");
-    assert_eq!(greeting["v"], 2);
-    web.send(&json!({"type":"hello","v":2,"name":"wendy"}));
+    assert_eq!(greeting["v"], 3);
+    web.send(&json!({"type":"hello","v":3,"name":"wendy"}));
     let welcome = web.expect("the welcome", |m| m["type"] == "welcome");
     assert_eq!(welcome["others"], json!(["fred", "tess"]));
     text.expect_containing("wendy");
@@ -291,6 +296,13 @@ fn a_web_user_chats_both_ways_with_a_text_user_and_a_framed_user() {
 
     text.send("hi wendy, from nc");
     let line = web.expect("tess's line", |m| said(m, "tess", "hi wendy, from nc"));
+    // A live line comes as PROTOCOL.md's array: type, id, at, from, text.
+    let at = &line["at"];
+    let id = &line["id"];
+    assert_eq!(
+        web.last_raw,
+        format!(r#"["chat",{id},{at},"tess","hi wendy, from nc"]"#)
+    );
     assert!(
         line["at"].as_i64().is_some_and(|at| at > 1_700_000_000) && line.get("kind").is_none(),
         "{line}"
@@ -331,6 +343,11 @@ fn a_web_user_chats_both_ways_with_a_text_user_and_a_framed_user() {
         m["type"] == "room_chat" && m["text"] == "in the room"
     });
     assert_eq!(in_dev["room"], json!({"name":"#dev","default":false}));
+    assert!(
+        web.last_raw.starts_with(r##"["room_chat","#dev",false,""##),
+        "{}",
+        web.last_raw
+    );
     assert_eq!(
         (in_dev.get("kind"), &in_dev["from"]),
         (None, &json!("tess"))
@@ -517,12 +534,12 @@ fn an_oversize_message_closes_the_websocket_with_1009_and_others_go_on() {
 }
 
 #[test]
-fn a_page_of_version_1_is_told_to_reload_and_closed_and_others_go_on() {
+fn a_page_of_an_older_version_is_told_to_reload_and_closed_and_others_go_on() {
     let server = Server::start(&[]);
     let mut text = TextUser::join(&server, "tess");
-    // A tab opened before the server was upgraded to version 2 of the vocabulary.
+    // A tab opened before the server was upgraded to version 3 of the vocabulary.
     let mut old = WebUser::connect(&server);
-    old.send(&json!({"type":"hello","v":1,"name":"wendy"}));
+    old.send(&json!({"type":"hello","v":2,"name":"wendy"}));
     let (close, before) = old.expect_close();
     let error = before
         .iter()
@@ -531,7 +548,7 @@ fn a_page_of_version_1_is_told_to_reload_and_closed_and_others_go_on() {
     assert_eq!(error["code"], 304);
     assert_eq!(
         error["text"],
-        "unsupported version 1: this server speaks version 2 over WebSocket; reload the page"
+        "unsupported version 2: this server speaks version 3 over WebSocket; reload the page"
     );
     assert!(close.is_some(), "a close frame");
     text.send("/users");

@@ -13,7 +13,7 @@ const ui = {
 };
 
 // The version of the JSON vocabulary this page speaks (PROTOCOL.md, "WebSocket mode").
-const VERSION = 2;
+const VERSION = 3;
 // Views are keyed: the default room by "" (its name comes with the first `who`), other rooms by
 // their name in lower case, direct messages by "@" and the other's name in lower case.
 const DEFAULT = "";
@@ -264,9 +264,20 @@ function connect() {
     } catch {
       return notice("an unreadable message came from the server", "error");
     }
-    receive(msg);
+    receive(Array.isArray(msg) ? liveLine(msg) : msg);
   });
   socket.addEventListener("close", () => closed(socket));
+}
+
+// A line said now comes as an array of its fields (PROTOCOL.md, "Live lines"): the object it
+// stands for.
+function liveLine(fields) {
+  if (fields[0] === "room_chat") {
+    const [type, name, isDefault, id, at, from, text] = fields;
+    return { type, room: { name, default: isDefault }, id, at, from, text };
+  }
+  const [type, id, at, from, text] = fields;
+  return { type, id, at, from, text };
 }
 
 function closed(socket) {

@@ -26,9 +26,9 @@ use super::wire::Incoming;
 /// The version of the JSON vocabulary the hello says: the server's own.
 const VOCABULARY_VERSION: u64 = crate::proto::web::VERSION;
 
-/// How chatd's chat messages begin (serde writes the tag first): a room line in the default
-/// room, or in a named room.
-const CHAT_PREFIXES: [&[u8]; 2] = [br#"{"type":"chat","#, br#"{"type":"room_chat","#];
+/// How chatd's live lines begin (an array, its type first): a line in the default room, or in a
+/// named room.
+const CHAT_PREFIXES: [&[u8]; 2] = [br#"["chat","#, br#"["room_chat","#];
 
 /// The most headers the upgrade's answer may carry.
 const MAX_HEADERS: usize = 32;
@@ -373,7 +373,7 @@ mod tests {
             .enumerate()
             .map(|(i, b)| b ^ mask[i % 4])
             .collect();
-        assert_eq!(json, br#"{"type":"hello","v":2,"name":"load3"}"#);
+        assert_eq!(json, br#"{"type":"hello","v":3,"name":"load3"}"#);
         // Each frame its own mask; said_len is what say appends.
         let (mut a, mut b) = (Vec::new(), Vec::new());
         wire.say(b"ld|1|", &mut a);
@@ -390,13 +390,11 @@ mod tests {
             wire.accept
         )
         .into_bytes();
-        stream.extend(server_frame(r#"{"type":"greeting","v":2,"online":0}"#));
+        stream.extend(server_frame(r#"{"type":"greeting","v":3,"online":0}"#));
         stream.extend(server_frame(
             r#"{"type":"welcome","name":"load3","others":[],"more":0}"#,
         ));
-        stream.extend(server_frame(
-            r#"{"type":"chat","id":"a-0-1","at":1,"from":"load1","text":"ld|1|"}"#,
-        ));
+        stream.extend(server_frame(r#"["chat","a-0-1",1,"load1","ld|1|"]"#));
         stream.extend(server_frame(
             r##"{"type":"current_room","kind":"joined","room":{"name":"#r1","default":false},"created":true,"members":1,"current":"#r1","by":"","reason":null}"##,
         ));
@@ -411,17 +409,17 @@ mod tests {
             (&*got[0], &*got[1], &*got[3]),
             ("Other", "Welcome", "RoomJoined")
         );
-        assert!(got[2].starts_with(r#"Line({"type":"chat","#), "{got:?}");
-        assert!(got[2].contains(r#""text":"ld|1|""#), "{got:?}");
+        assert!(got[2].starts_with(r#"Line(["chat","#), "{got:?}");
+        assert!(got[2].contains(r#""ld|1|""#), "{got:?}");
         assert!(reader.pending.is_empty());
         // A whole read is decoded in place, nothing kept.
         let mut got = Vec::new();
         reader.feed(
             &wire,
-            &server_frame(r#"{"type":"chat","text":"hi"}"#),
+            &server_frame(r#"["chat",null,1,"bob","hi"]"#),
             decoded(&mut got),
         );
-        assert_eq!(got, vec![r#"Line({"type":"chat","text":"hi"})"#]);
+        assert_eq!(got, vec![r#"Line(["chat",null,1,"bob","hi"])"#]);
         assert_eq!(reader.pending.capacity(), 0);
     }
 

@@ -52,7 +52,7 @@ impl WebClient {
 
     /// Says hello as `name` and returns the answer: the welcome or an error.
     pub fn try_hello(&mut self, name: &str) -> Value {
-        self.send(&json!({"type":"hello","v":2,"name":name}));
+        self.send(&json!({"type":"hello","v":3,"name":name}));
         self.expect("an answer to hello", |m| {
             m["type"] == "welcome" || m["type"] == "error"
         })
@@ -64,7 +64,7 @@ impl WebClient {
         loop {
             match self.socket.read() {
                 Ok(Message::Text(text)) => {
-                    let value: Value = serde_json::from_str(&text).expect("JSON from the server");
+                    let value = meaning(serde_json::from_str(&text).expect("JSON from the server"));
                     self.seen.push(value.clone());
                     if matches(&value) {
                         return value;
@@ -88,4 +88,34 @@ impl WebClient {
         got.pop();
         got
     }
+}
+
+/// A server message as the page reads it: a live line, which comes as an array (PROTOCOL.md,
+/// "Live lines"), becomes the object it stands for; any other message is returned as it is.
+pub fn meaning(value: Value) -> Value {
+    let Value::Array(fields) = value else {
+        return value;
+    };
+    let keys: &[&str] = match fields.first().and_then(Value::as_str) {
+        Some("chat") => &["type", "id", "at", "from", "text"],
+        Some("room_chat") => &["type", "room", "default", "id", "at", "from", "text"],
+        _ => panic!("an array that is no live line: {fields:?}"),
+    };
+    assert_eq!(
+        fields.len(),
+        keys.len(),
+        "a live line of {} fields: {fields:?}",
+        keys.len()
+    );
+    let mut object = serde_json::Map::new();
+    for (key, field) in keys.iter().zip(fields) {
+        if !(*key == "id" && field.is_null()) {
+            object.insert((*key).to_owned(), field);
+        }
+    }
+    if let Some(name) = object.remove("room") {
+        let default = object.remove("default").unwrap_or_default();
+        object.insert("room".to_owned(), json!({"name": name, "default": default}));
+    }
+    Value::Object(object)
 }
