@@ -85,9 +85,21 @@ pub struct Bridge {
     syncing: Option<Syncing>,
     /// Set when the log was trimmed past what this node read: the last id it read.
     log_lost: Option<String>,
-    /// Most items waiting for the writer before lines and logins are refused.
+    /// Most items waiting for the writer before input is held back (then, past
+    /// [`HOLD_MAX`], refused).
     queue_max: usize,
+    /// Connections whose input waits for the writer's queue to go below `queue_max`.
+    held: Vec<(usize, ConnId)>,
+    /// Since when the queue has been full, while it is.
+    full_since: Option<Instant>,
 }
+
+/// How long input is held back for a full writer queue (Redis reachable, but slower than the
+/// clients) before what needs Redis is refused as when the chat is degraded: a burst slows down,
+/// losing nothing; a Redis that stopped answering is told to users within this time.
+pub const HOLD_MAX: Duration = Duration::from_millis(500);
+/// How often held input looks whether the writer's queue has room again.
+const HOLD_CHECK: Duration = Duration::from_millis(2);
 
 impl Server {
     /// Joins the cluster of `config.cluster`, if any: starts the link and catches up with the
@@ -162,6 +174,56 @@ impl Server {
             .unwrap_or_default();
         for event in events {
             self.cluster_event(event, now);
+        }
+    }
+
+    /// Whether the input of `key` (connection `id`) waits, because the writer's queue is full
+    /// while Redis is reachable: reading it pauses (TCP slows the sender) until the queue has
+    /// room, or for at most [`HOLD_MAX`], after which lines are refused as when degraded.
+    pub(super) fn cluster_holds_input(&mut self, key: usize, id: ConnId, now: Instant) -> bool {
+        let Some(bridge) = self.cluster.as_mut() else {
+            return false;
+        };
+        if !bridge.down.is_empty() || bridge.link.queued() < bridge.queue_max {
+            return false;
+        }
+        let since = *bridge.full_since.get_or_insert(now);
+        if now.duration_since(since) >= HOLD_MAX {
+            return false;
+        }
+        if !bridge.held.contains(&(key, id)) {
+            bridge.held.push((key, id));
+        }
+        true
+    }
+
+    /// When held input should look at the writer's queue again, if any is held.
+    pub(super) fn cluster_hold_deadline(&self) -> Option<Instant> {
+        let bridge = self.cluster.as_ref()?;
+        let since = bridge.full_since.filter(|_| !bridge.held.is_empty())?;
+        Some((Instant::now() + HOLD_CHECK).min(since + HOLD_MAX))
+    }
+
+    /// Serves the held connections again once the writer's queue has room, Redis is lost (then
+    /// their lines are refused as degraded) or they waited [`HOLD_MAX`].
+    pub(super) fn release_cluster_input(&mut self, now: &Now) {
+        let Some(bridge) = self.cluster.as_mut() else {
+            return;
+        };
+        let room = bridge.link.queued() < bridge.queue_max;
+        if room {
+            bridge.full_since = None;
+        }
+        let expired = bridge
+            .full_since
+            .is_some_and(|since| now.instant.duration_since(since) >= HOLD_MAX);
+        if bridge.held.is_empty() || !(room || expired || !bridge.down.is_empty()) {
+            return;
+        }
+        for (key, id) in std::mem::take(&mut bridge.held) {
+            if self.key(id) == Some(key) {
+                self.serve(key, now);
+            }
         }
     }
 
@@ -518,6 +580,8 @@ impl Bridge {
             syncing: Some((waiting, Vec::new())),
             log_lost: None,
             queue_max: config.queue_max,
+            held: Vec::new(),
+            full_since: None,
         }
     }
 }

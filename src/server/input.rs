@@ -329,6 +329,13 @@ impl Server {
                 self.ready.push((key, conn.id));
                 break false;
             }
+            let id = conn.id;
+            if self.cluster_holds_input(key, id, now.instant) {
+                break false;
+            }
+            let Some(conn) = self.conns.get_mut(key) else {
+                break false;
+            };
             if let Some(policy) = self.config.flood.as_ref().filter(|_| !conn.makes_input()) {
                 if let Err(back) = conn.allowance.take(now.instant, policy) {
                     self.counters.flood_pauses += 1;

@@ -463,6 +463,7 @@ impl Server {
             .chain(self.chat.next_deadline())
             .chain(self.scrape.as_ref().and_then(scrape::Scrape::next_deadline))
             .chain(self.admission.next_deadline())
+            .chain(self.cluster_hold_deadline())
             .min()
             .map(|deadline| deadline.saturating_duration_since(now))
     }
@@ -502,6 +503,7 @@ impl Server {
                 self.close_with(key, Closing::Now, log::Level::Warn, why);
             }
         }
+        self.release_cluster_input(now);
         while let Some(&Reverse((at, key, id))) = self.paused.peek() {
             if at > now.instant {
                 break;
