@@ -16,6 +16,10 @@ pub const EPOCH: &str = "chatd:epoch";
 pub const NODES: &str = "chatd:nodes";
 /// The field of a log entry that holds its JSON.
 pub const FIELD: &str = "e";
+/// The field of a log entry that holds several entries' JSON, one a line, in order: the appends
+/// that wait together in the writer go as one stream entry (a burst's lines cost Redis and
+/// every reader one stream entry per batch, not one per line).
+pub const BATCH_FIELD: &str = "b";
 
 /// The lease key of a user name (`chatd:name:` and the name in lower case); its value is the
 /// node that holds it.

@@ -17,7 +17,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use super::backoff::Backoff;
-use super::keys::{self, FIELD, LOG};
+use super::keys::{self, BATCH_FIELD, FIELD, LOG};
 use super::link::{connect, Event, Part, ToLoop};
 use super::settings::ClusterConfig;
 
@@ -204,29 +204,36 @@ fn entries(reply: redis::Value, last_id: &mut String) -> Vec<(String, String)> {
             let (Some(id), fields) = (item.next().and_then(owned_text), item.next()) else {
                 continue;
             };
-            let text = fields.and_then(field_text);
             last_id.clone_from(&id);
-            match text {
-                Some(text) => out.push((id, text)),
-                None => log::warn!("cluster: entry {id} has no '{FIELD}' field; skipped"),
+            match fields.and_then(field_text) {
+                Some((false, text)) => out.push((id, text)),
+                // JSON has no raw line ends: a batch's entries are its lines.
+                Some((true, batch)) => {
+                    out.extend(batch.split('\n').map(|e| (id.clone(), e.into())))
+                }
+                None => log::warn!(
+                    "cluster: entry {id} has neither field '{FIELD}' nor '{BATCH_FIELD}'; skipped"
+                ),
             }
         }
     }
     out
 }
 
-/// The value of the field [`FIELD`] in an entry's field list (`[name, value, ...]`).
-fn field_text(fields: redis::Value) -> Option<String> {
+/// The value of the field [`FIELD`] or [`BATCH_FIELD`] in an entry's field list (`[name,
+/// value, ...]`), and whether it is a batch.
+fn field_text(fields: redis::Value) -> Option<(bool, String)> {
     let mut fields = match fields {
         redis::Value::Array(fields) => fields.into_iter(),
         _ => return None,
     };
     while let (Some(name), Some(value)) = (fields.next(), fields.next()) {
-        if matches!(&name, redis::Value::BulkString(b) if b == FIELD.as_bytes())
-            || matches!(&name, redis::Value::SimpleString(s) if s == FIELD)
-        {
-            return owned_text(value);
-        }
+        let batch = match owned_text(name)? {
+            name if name == FIELD => false,
+            name if name == BATCH_FIELD => true,
+            _ => continue,
+        };
+        return Some((batch, owned_text(value)?));
     }
     None
 }
@@ -284,6 +291,7 @@ mod tests {
                     "6-0",
                     vec![bulk("other"), bulk("x"), bulk(FIELD), bulk("{}")],
                 ),
+                entry("6-1", vec![bulk(BATCH_FIELD), bulk("{\"b\":1}\n{\"b\":2}")]),
             ]),
         ])]);
         let mut last = "0-0".to_string();
@@ -291,10 +299,12 @@ mod tests {
             entries(reply, &mut last),
             vec![
                 ("5-0".to_string(), "{\"a\":1}".to_string()),
-                ("6-0".to_string(), "{}".to_string())
+                ("6-0".to_string(), "{}".to_string()),
+                ("6-1".to_string(), "{\"b\":1}".to_string()),
+                ("6-1".to_string(), "{\"b\":2}".to_string())
             ]
         );
-        assert_eq!(last, "6-0");
+        assert_eq!(last, "6-1");
         // RESP3's map form reads the same; no entries (nil) leaves the last id as it was.
         let map = Value::Map(vec![(
             bulk(LOG),

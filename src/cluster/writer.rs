@@ -11,7 +11,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use super::backoff::Backoff;
-use super::keys::{self, FIELD, LOG};
+use super::keys::{self, BATCH_FIELD, FIELD, LOG};
 use super::link::{connect, Event, Held, Outgoing, Part, ToLoop, REPLY_TIMEOUT};
 use super::settings::ClusterConfig;
 
@@ -169,17 +169,29 @@ impl Writer {
         let lease = u64::try_from(self.config.lease.as_millis()).unwrap_or(u64::MAX);
         let log_max = self.config.log_max;
         let mut pipe = redis::pipe();
-        for item in &items {
+        for (i, item) in items.iter().enumerate() {
             match item {
+                // A run of appends goes as one stream entry, written by its first.
+                Outgoing::Append { .. } if follows_append(&items, i) => {}
                 Outgoing::Append { entry, .. } => {
-                    pipe.cmd("XADD")
+                    let run: Vec<&str> = items[i..]
+                        .iter()
+                        .map_while(|item| match item {
+                            Outgoing::Append { entry, .. } => Some(entry.as_str()),
+                            _ => None,
+                        })
+                        .collect();
+                    let add = pipe
+                        .cmd("XADD")
                         .arg(LOG)
                         .arg("MAXLEN")
                         .arg("~")
                         .arg(log_max)
-                        .arg("*")
-                        .arg(FIELD)
-                        .arg(entry);
+                        .arg("*");
+                    match run.as_slice() {
+                        [_] => add.arg(FIELD).arg(entry),
+                        _ => add.arg(BATCH_FIELD).arg(run.join("\n")),
+                    };
                 }
                 Outgoing::Claim { name, entry, .. } => {
                     pipe.cmd("EVAL")
@@ -243,8 +255,9 @@ impl Writer {
             .held
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        for item in items {
+        for (i, item) in items.iter().enumerate() {
             match item {
+                Outgoing::Append { .. } if follows_append(items, i) => {}
                 Outgoing::Append { .. } => {
                     replies.next();
                 }
@@ -271,4 +284,9 @@ impl Writer {
             }
         }
     }
+}
+
+/// Whether `items[i]` comes right after an append, and so goes in that append's stream entry.
+fn follows_append(items: &[Outgoing], i: usize) -> bool {
+    i > 0 && matches!(items[i - 1], Outgoing::Append { .. })
 }
