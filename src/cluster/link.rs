@@ -78,7 +78,8 @@ pub enum Part {
 /// What the threads tell the loop.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
-    /// Entries read from the log, in its order: each stream id and the entry's JSON.
+    /// Entries read from the log, in its order: each stream id and the entry's JSON (a batch's,
+    /// one a line).
     Entries(Vec<(String, String)>),
     /// A claim was answered: `taken` if another node holds the name.
     Claimed {

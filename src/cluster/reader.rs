@@ -174,7 +174,8 @@ fn parse_id(id: &str) -> Option<(u64, u64)> {
     Some((ms.parse().ok()?, seq.parse().ok()?))
 }
 
-/// The ids and JSON of an `XREAD` reply's entries, in order (an entry without the field is
+/// The ids and JSON of an `XREAD` reply's entries, in order (a batch's JSON, one a line, as
+/// it is) (an entry without the field is
 /// skipped); `last_id` becomes the last id read. The reply is walked as it came, its strings
 /// moved out rather than copied (the `redis` crate's typed stream reply builds a map of every
 /// entry's fields first: in a burst that was most of the reader thread's time).
@@ -206,11 +207,7 @@ fn entries(reply: redis::Value, last_id: &mut String) -> Vec<(String, String)> {
             };
             last_id.clone_from(&id);
             match fields.and_then(field_text) {
-                Some((false, text)) => out.push((id, text)),
-                // JSON has no raw line ends: a batch's entries are its lines.
-                Some((true, batch)) => {
-                    out.extend(batch.split('\n').map(|e| (id.clone(), e.into())))
-                }
+                Some(text) => out.push((id, text)),
                 None => log::warn!(
                     "cluster: entry {id} has neither field '{FIELD}' nor '{BATCH_FIELD}'; skipped"
                 ),
@@ -221,19 +218,17 @@ fn entries(reply: redis::Value, last_id: &mut String) -> Vec<(String, String)> {
 }
 
 /// The value of the field [`FIELD`] or [`BATCH_FIELD`] in an entry's field list (`[name,
-/// value, ...]`), and whether it is a batch.
-fn field_text(fields: redis::Value) -> Option<(bool, String)> {
+/// value, ...]`): one entry's JSON, or a batch's, one a line.
+fn field_text(fields: redis::Value) -> Option<String> {
     let mut fields = match fields {
         redis::Value::Array(fields) => fields.into_iter(),
         _ => return None,
     };
     while let (Some(name), Some(value)) = (fields.next(), fields.next()) {
-        let batch = match owned_text(name)? {
-            name if name == FIELD => false,
-            name if name == BATCH_FIELD => true,
-            _ => continue,
-        };
-        return Some((batch, owned_text(value)?));
+        let name = owned_text(name)?;
+        if name == FIELD || name == BATCH_FIELD {
+            return owned_text(value);
+        }
     }
     None
 }
@@ -300,8 +295,7 @@ mod tests {
             vec![
                 ("5-0".to_string(), "{\"a\":1}".to_string()),
                 ("6-0".to_string(), "{}".to_string()),
-                ("6-1".to_string(), "{\"b\":1}".to_string()),
-                ("6-1".to_string(), "{\"b\":2}".to_string())
+                ("6-1".to_string(), "{\"b\":1}\n{\"b\":2}".to_string())
             ]
         );
         assert_eq!(last, "6-1");

@@ -61,7 +61,7 @@ pub fn job_for_ghost(job: &Job) -> bool {
 /// meanwhile.
 type Syncing = (HashSet<String>, Entries);
 
-/// Entries of the log as read: each stream id and the entry's JSON.
+/// Entries of the log as read: each stream id and the entry's JSON (a batch's, one a line).
 type Entries = Vec<(String, String)>;
 
 /// The cluster's state in the shell.
@@ -345,8 +345,11 @@ impl Server {
         };
         let mut mine = Vec::new();
         let mut rest = Vec::new();
-        for (id, text) in entries {
-            match Entry::decode(&text) {
+        for (id, one) in entries
+            .iter()
+            .flat_map(|(id, text)| text.split('\n').map(move |one| (id, one)))
+        {
+            match Entry::decode(one) {
                 Ok(Entry {
                     node,
                     body: Body::Snapshot { for_node, snapshot },
@@ -357,7 +360,7 @@ impl Server {
                     }
                     mine.push((node, snapshot));
                 }
-                _ => rest.push((id, text)),
+                _ => rest.push((id.clone(), one.to_owned())),
             }
         }
         (mine, rest)
@@ -381,9 +384,11 @@ impl Server {
 
     fn apply_entries(&mut self, entries: Vec<(String, String)>, now: &Now) {
         for (id, text) in entries {
-            match Entry::decode(&text) {
-                Ok(entry) => self.apply(entry, now),
-                Err(e) => log::warn!("cluster: entry {id} skipped: {e}"),
+            for one in text.split('\n') {
+                match Entry::decode(one) {
+                    Ok(entry) => self.apply(entry, now),
+                    Err(e) => log::warn!("cluster: entry {id} skipped: {e}"),
+                }
             }
         }
     }
