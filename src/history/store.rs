@@ -11,6 +11,7 @@
 //! chunk makes a burst's lines nearly free to keep, and paging back reads a few rows. A chunk is
 //! pruned once its newest line is older than the cutoff.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -495,12 +496,15 @@ impl Batch<'_> {
     /// Keeps room lines, in the order said: each room's consecutive lines among them go into as
     /// few chunks as their size allows.
     pub fn keep(&self, lines: &[KeptLine]) -> Result<(), rusqlite::Error> {
+        // A batch of a busy server's lines spans many rooms: each found by its name at once.
         let mut rooms: Vec<(&str, Vec<&KeptLine>)> = Vec::new();
+        let mut index: HashMap<&str, usize> = HashMap::new();
         for line in lines {
-            match rooms.iter_mut().find(|(room, _)| *room == line.room) {
-                Some((_, room_lines)) => room_lines.push(line),
-                None => rooms.push((&line.room, vec![line])),
-            }
+            let i = *index.entry(&line.room).or_insert_with(|| {
+                rooms.push((&line.room, Vec::new()));
+                rooms.len() - 1
+            });
+            rooms[i].1.push(line);
         }
         let mut insert = self.tx.prepare_cached(
             "INSERT INTO chunks (room, first, last, at_last, lines) VALUES (?1, ?2, ?3, ?4, ?5)",
