@@ -217,7 +217,9 @@ measure() {
     shift 2
     local server_flags=()
     case $server in
-        relay) server_flags=(--welcome '' --label 'bare relay') ;;
+        relay) server_flags=(--welcome '')
+               # A run of the relay is labelled 'bare relay' unless it is given a label of its own.
+               [[ " $* " == *" --label "* ]] || server_flags+=(--label 'bare relay') ;;
         framed) server=chatd server_flags=(--mode framed --label 'chatd framed') ;;
         tls) server_flags=(--tls --label 'chatd TLS') ;;
         ws) server=chatd server_flags=(--mode ws --label 'chatd ws') ;;
@@ -261,6 +263,12 @@ rooms_rows() {
     done
     measure chatd burst --clients 1000 --rooms 50 --messages 200 --size 64 --timeout 120 \
         --label 'chatd 50 rooms'
+    # The rooms' fan-out (19 receivers a line) in one room, for both servers: what a smaller
+    # room costs by itself, apart from what many rooms cost.
+    for server in relay chatd; do
+        measure "$server" burst --clients 20 --messages 5000 --size 64 --timeout 120 \
+            --label "$server 20 in one room"
+    done
     measure chatd idle --clients 5000 --hold 2 --timeout 120 --label 'chatd idle lobby'
     measure chatd idle --clients 5000 --hold 2 --timeout 120 --name-template "$twenty_rooms" \
         --label 'chatd idle 20 rooms'
@@ -459,6 +467,8 @@ fi
 relay_cpu=$(median "bare relay" burst '.server.cpu_us_per_1k_deliveries')
 one_cpu=$(median chatd burst '.server.cpu_us_per_1k_deliveries')
 rooms_cpu=$(median "chatd 50 rooms" burst '.server.cpu_us_per_1k_deliveries')
+relay20_cpu=$(median "relay 20 in one room" burst '.server.cpu_us_per_1k_deliveries')
+chatd20_cpu=$(median "chatd 20 in one room" burst '.server.cpu_us_per_1k_deliveries')
 lobby_rss=$(median "chatd idle lobby" idle '.server.rss_per_connection')
 twenty_rss=$(median "chatd idle 20 rooms" idle '.server.rss_per_connection')
 joins_cpu=$(median "chatd 10k joins" idle '.server.cpu_ns')
@@ -468,6 +478,11 @@ printf '| one-room burst (50 x 2,000 x 64 B): CPU us per 1k deliveries, chatd / 
     "$one_cpu" "$relay_cpu" "$(ratio "$one_cpu" "$relay_cpu")"
 printf '| 1,000 users in 50 rooms of 20, burst (200 x 64 B each): CPU us per 1k deliveries, against the one-room burst | %.0f / %.0f = %s | within 1.2x |\n' \
     "$rooms_cpu" "$one_cpu" "$(ratio "$rooms_cpu" "$one_cpu")"
+printf '| one room of 20 (20 x 5,000 x 64 B) against one of 50: CPU us per 1k deliveries, bare relay; chatd | %.0f / %.0f = %s; %.0f / %.0f = %s | (the price of a smaller fan-out) |\n' \
+    "$relay20_cpu" "$relay_cpu" "$(ratio "$relay20_cpu" "$relay_cpu")" \
+    "$chatd20_cpu" "$one_cpu" "$(ratio "$chatd20_cpu" "$one_cpu")"
+printf '| 50 rooms of 20 against one room of 20: CPU us per 1k deliveries | %.0f / %.0f = %s | (what many rooms cost, at one fan-out) |\n' \
+    "$rooms_cpu" "$chatd20_cpu" "$(ratio "$rooms_cpu" "$chatd20_cpu")"
 printf '| idle RSS per connection, 5,000 users in the lobby | %.2f KiB | under 1 KiB |\n' "$(jq -n "$lobby_rss / 1024")"
 printf '| idle RSS per connection, 5,000 users in 20 rooms each | %.2f KiB (%.2f KiB more) | under 1 KiB more |\n' \
     "$(jq -n "$twenty_rss / 1024")" "$(jq -n "($twenty_rss - $lobby_rss) / 1024")"
