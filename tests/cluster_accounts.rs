@@ -224,3 +224,30 @@ fn a_ban_made_on_one_node_holds_on_the_other_and_is_written_once() {
     let (_, answer) = try_name(&c, "MALLORY");
     assert!(answer.starts_with("[!] the name"), "{answer}");
 }
+
+#[test]
+fn a_dm_to_a_registered_user_offline_waits_for_them_on_every_node_and_comes_once() {
+    let redis = RedisServer::start(false);
+    assert_eq!(user(&redis.url(), &["add", "bob"], "bob-pw\n").0, 0);
+    let (a, b) = (node(&redis, "a"), node(&redis, "b"));
+    let mut alice = a.join("alice");
+    alice.send_line("/dm bob are you there?");
+    alice.expect_line(
+        "[*] bob is offline: your message waits for them and is delivered when they next log in.",
+    );
+    // bob logs in on the other node: the mail is there too.
+    let mut bob = b.login("bob", "bob-pw");
+    bob.expect_line("[*] 1 direct message came while you were offline:");
+    let dm = bob.next_line();
+    assert!(dm.ends_with("] [dm] alice > are you there?"), "{dm}");
+    bob.send_line("/quit");
+    bob.expect_closed();
+    // On the sender's node, which dropped its copy when bob logged in on b, it does not come
+    // again.
+    let mut bob = a.login("bob", "bob-pw");
+    let lines = bob.sync();
+    assert!(
+        !lines.iter().any(|l| l.contains("while you were offline")),
+        "delivered once: {lines:#?}"
+    );
+}

@@ -47,13 +47,18 @@ pub fn is_ghost(id: ConnId) -> bool {
     id.0 & GHOST != 0
 }
 
-/// Whether a history job is one only the node of its connection does.
-pub fn job_for_ghost(job: &Job) -> bool {
+/// What this node's history store does with a job of the core, in a cluster: `None` for a
+/// ghost's page (its own node answers it). Every node keeps a mail to an offline user (the
+/// sender's node tells the sender), so that the recipient gets it on whichever node they log in
+/// to; a node where they did not log in drops its copy when it applies their login.
+pub fn job_here(job: Job) -> Option<Job> {
     match job {
-        Job::Mail { conn, .. } | Job::Page { conn, .. } | Job::Mailbox { conn, .. } => {
-            is_ghost(*conn)
-        }
-        Job::Keep(_) | Job::KeepDm(_) | Job::ForgetRoom { .. } | Job::Delivered { .. } => false,
+        Job::Page { conn, .. } if is_ghost(conn) => None,
+        Job::Mailbox { conn, name } if is_ghost(conn) => Some(Job::Delivered {
+            name,
+            up_to: i64::MAX,
+        }),
+        job => Some(job),
     }
 }
 

@@ -757,9 +757,12 @@ impl Server {
                 // In a cluster the node whose user or console made a change writes it, once.
                 Action::Store { .. } if self.cluster.as_ref().is_some_and(|b| b.foreign) => {}
                 Action::Store { change, reply } => self.worker.store(change, reply),
-                Action::History(job) if cluster::job_for_ghost(&job) => {}
                 Action::History(job) => {
-                    if let Some(keeper) = &mut self.keeper {
+                    let job = match self.cluster {
+                        Some(_) => cluster::job_here(job),
+                        None => Some(job),
+                    };
+                    if let (Some(keeper), Some(job)) = (&mut self.keeper, job) {
                         keeper.push(job);
                     }
                 }
