@@ -9,6 +9,7 @@
 //! (or after such a pause), it waits a lease before it judges the other nodes, whose heartbeats
 //! may not have been renewed meanwhile for the same reason.
 
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::thread::{self, JoinHandle};
 use std::time::Instant;
 
@@ -52,16 +53,17 @@ pub fn beat(
 }
 
 /// Starts the thread; `held` is the set of lease keys the writer keeps, `epoch` the cluster's
-/// run.
+/// run; it ends when `stop` gets a message or its sender is dropped.
 pub fn spawn(
     config: ClusterConfig,
     held: Held,
     to_loop: ToLoop,
     epoch: u64,
+    stop: Receiver<()>,
 ) -> std::io::Result<JoinHandle<()>> {
     thread::Builder::new()
         .name("chatd-cluster-lease".into())
-        .spawn(move || Keeper::new(config, held, to_loop, epoch).run())
+        .spawn(move || Keeper::new(config, held, to_loop, epoch).run(&stop))
 }
 
 struct Keeper {
@@ -99,7 +101,7 @@ impl Keeper {
         }
     }
 
-    fn run(mut self) {
+    fn run(mut self, stop: &Receiver<()>) {
         let beat = self.config.beat();
         let check = self.config.check();
         let mut next_beat = Instant::now();
@@ -108,7 +110,10 @@ impl Keeper {
         let mut up = true;
         loop {
             let wake = next_beat.min(next_check);
-            thread::sleep(wake.saturating_duration_since(Instant::now()));
+            match stop.recv_timeout(wake.saturating_duration_since(Instant::now())) {
+                Err(RecvTimeoutError::Timeout) => {}
+                Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+            }
             let now = Instant::now();
             if self.con.is_some() && self.to_loop.outages() != self.seen {
                 // Another thread lost Redis: this connection may be as dead; a fresh one is sure.

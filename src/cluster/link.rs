@@ -122,6 +122,8 @@ pub struct Link {
     queued: Arc<AtomicUsize>,
     events: Receiver<Event>,
     threads: Vec<JoinHandle<()>>,
+    /// Stops the lease keeper (sent or dropped), before the node's last entry.
+    stop_keeper: Sender<()>,
     /// The stream id of this node's `Sync` entry.
     pub sync_id: String,
     /// The other nodes alive at start (their heartbeats found), which are to answer the Sync.
@@ -274,6 +276,7 @@ impl Link {
         };
         let held: Held = Arc::default();
         let queued: Arc<AtomicUsize> = Arc::default();
+        let (stop_keeper, keeper_stops) = mpsc::channel();
         let spawn_error =
             |e: std::io::Error| StartError(format!("cannot start a cluster thread: {e}"));
         let threads = vec![
@@ -288,13 +291,15 @@ impl Link {
             .map_err(spawn_error)?,
             super::reader::spawn(config.clone(), sync_id.clone(), to_loop.clone())
                 .map_err(spawn_error)?,
-            super::lease::spawn(config.clone(), held, to_loop, epoch).map_err(spawn_error)?,
+            super::lease::spawn(config.clone(), held, to_loop, epoch, keeper_stops)
+                .map_err(spawn_error)?,
         ];
         Ok(Link {
             out,
             queued,
             events,
             threads,
+            stop_keeper,
             sync_id,
             peers,
             epoch,
@@ -330,8 +335,14 @@ impl Link {
     }
 
     /// Says the node is gone (after what is queued) and waits for the writer, at most about
-    /// [`REPLY_TIMEOUT`]; the reader and the keeper end with the process.
+    /// [`REPLY_TIMEOUT`]; the reader ends with the process. The lease keeper is stopped first:
+    /// a heartbeat renewed between the last entry's deleting the heartbeat and its script would
+    /// keep the node in the set of nodes, alive to the others, for a lease after it ended.
     pub fn finish(mut self, entry: String) {
+        let _ = self.stop_keeper.send(());
+        if let Some(keeper) = self.threads.pop() {
+            let _ = keeper.join();
+        }
         if self.send(Outgoing::Finish { entry }) {
             if let Some(writer) = self.threads.drain(..1).next() {
                 let _ = writer.join();
