@@ -524,6 +524,12 @@ impl TestServer {
 
 impl Drop for TestServer {
     fn drop(&mut self) {
+        if thread::panicking() {
+            // A failed test shows what each of its servers logged, to tell why.
+            for line in self.stderr.try_iter() {
+                eprintln!("chatd {} stderr: {line}", self.addr);
+            }
+        }
         drop(self.stdin.take());
         if self.exit.is_none() {
             // `Child::kill` targets our own child's PID and does nothing once it has been reaped.
