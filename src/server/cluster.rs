@@ -47,8 +47,8 @@ pub fn is_ghost(id: ConnId) -> bool {
     id.0 & GHOST != 0
 }
 
-/// What this node's history store does with a job of the core, in a cluster: `None` for a
-/// ghost's page (its own node answers it). Every node keeps a mail to an offline user (the
+/// What this node's history store does with a job of the core: `None` for a ghost's page (in
+/// a cluster, the ghost's own node answers it). Every node keeps a mail to an offline user (the
 /// sender's node tells the sender), so that the recipient gets it on whichever node they log in
 /// to; a node where they did not log in drops its copy when it applies their login.
 pub fn job_here(job: Job) -> Option<Job> {
@@ -202,11 +202,11 @@ impl Server {
         true
     }
 
-    /// When held input should look at the writer's queue again, if any is held.
-    pub(super) fn cluster_hold_deadline(&self) -> Option<Instant> {
+    /// When held input should look at the writer's queue again (from `now`), if any is held.
+    pub(super) fn cluster_hold_deadline(&self, now: Instant) -> Option<Instant> {
         let bridge = self.cluster.as_ref()?;
         let since = bridge.full_since.filter(|_| !bridge.held.is_empty())?;
-        Some((Instant::now() + HOLD_CHECK).min(since + HOLD_MAX))
+        Some((now + HOLD_CHECK).min(since + HOLD_MAX))
     }
 
     /// Serves the held connections again once the writer's queue has room, Redis is lost (then

@@ -463,7 +463,7 @@ impl Server {
             .chain(self.chat.next_deadline())
             .chain(self.scrape.as_ref().and_then(scrape::Scrape::next_deadline))
             .chain(self.admission.next_deadline())
-            .chain(self.cluster_hold_deadline())
+            .chain(self.cluster_hold_deadline(now))
             .min()
             .map(|deadline| deadline.saturating_duration_since(now))
     }
@@ -758,11 +758,7 @@ impl Server {
                 Action::Store { .. } if self.cluster.as_ref().is_some_and(|b| b.foreign) => {}
                 Action::Store { change, reply } => self.worker.store(change, reply),
                 Action::History(job) => {
-                    let job = match self.cluster {
-                        Some(_) => cluster::job_here(job),
-                        None => Some(job),
-                    };
-                    if let (Some(keeper), Some(job)) = (&mut self.keeper, job) {
+                    if let (Some(keeper), Some(job)) = (&mut self.keeper, cluster::job_here(job)) {
                         keeper.push(job);
                     }
                 }
