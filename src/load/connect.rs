@@ -146,7 +146,7 @@ pub fn run(settings: &Settings, progress: &mut dyn FnMut(&Progress)) -> Result<R
     let finished = Instant::now();
     let server_after = server
         .as_ref()
-        .and_then(|group| group.sample_each().ok())
+        .and_then(|group| group.sample_settled().ok())
         .and_then(|samples| Sample::total(&samples));
     let tool_after = Process::current().sample().ok();
     let machine_after = MachineSample::read().ok();

@@ -911,7 +911,7 @@ impl<'a> Load<'a> {
     }
 
     fn start_running(&mut self, now: Instant) {
-        self.server_run = self.sample_server();
+        self.server_run = self.sample_server(false);
         self.tool_run = Process::current().sample().ok();
         let started = Instant::now().max(now);
         self.machine_run = MachineSample::read().ok().map(|m| (m, started));
@@ -1019,14 +1019,19 @@ impl<'a> Load<'a> {
         }
         self.stage = Stage::Done;
         self.finished = Some(now);
-        self.server_after = self.sample_server();
+        self.server_after = self.sample_server(true);
         self.tool_after = Process::current().sample().ok();
         self.machine_after = MachineSample::read().ok();
     }
 
-    fn sample_server(&mut self) -> Option<Vec<Sample>> {
+    /// The servers' samples now, or (`settled`, after a run) once their CPU times stop moving.
+    fn sample_server(&mut self, settled: bool) -> Option<Vec<Sample>> {
         let group = self.server.as_ref()?;
-        match group.sample_each() {
+        let samples = match settled {
+            true => group.sample_settled(),
+            false => group.sample_each(),
+        };
+        match samples {
             Ok(samples) => Some(samples),
             Err((pid, e)) => {
                 self.notes.push(format!(

@@ -3,14 +3,26 @@
 //! CPU time is the sum of every thread's `se.sum_exec_runtime` in `/proc/PID/task/*/sched`
 //! (nanoseconds) where the kernel provides it, else `utime + stime` from `/proc/PID/stat` (10 ms
 //! ticks). The user/system split always comes from `/proc/PID/stat`.
+//!
+//! A thread's `sum_exec_runtime` counts its current slice only at the next scheduler tick or
+//! switch, so a reading taken while the server is still at work misses up to a tick of it (a
+//! whole short run, once: 30 connections in a millisecond read as 0 ns). The reading after a
+//! run is therefore taken once the servers have settled ([`ProcessGroup::sample_settled`]).
 
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// Nanoseconds per clock tick of `/proc/PID/stat`: Linux reports them in USER_HZ, which is 100 on
 /// every architecture it exports to user space.
 const NS_PER_TICK: u64 = 10_000_000;
+
+/// How far apart two readings must agree for a process to count as settled: more than a
+/// scheduler tick (10 ms at the lowest common rate, 100 Hz).
+const SETTLE_STEP: Duration = Duration::from_millis(12);
+/// The longest wait for processes to settle (a cluster's nodes wake on their own every second).
+const SETTLE_MOST: Duration = Duration::from_millis(300);
 
 /// Which process to read.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,6 +87,23 @@ impl ProcessGroup {
             .iter()
             .map(|(pid, process)| process.sample().map_err(|e| (*pid, e)))
             .collect()
+    }
+
+    /// Every member's sample once their CPU times stop moving (two readings [`SETTLE_STEP`]
+    /// apart agree), or after [`SETTLE_MOST`]: what a run made them do, counted whole.
+    pub fn sample_settled(&self) -> Result<Vec<Sample>, (u32, io::Error)> {
+        let deadline = Instant::now() + SETTLE_MOST;
+        let mut last = self.sample_each()?;
+        loop {
+            std::thread::sleep(SETTLE_STEP);
+            let next = self.sample_each()?;
+            let settled =
+                (next.iter().zip(&last)).all(|(a, b)| a.precise_cpu_ns == b.precise_cpu_ns);
+            if settled || Instant::now() >= deadline {
+                return Ok(next);
+            }
+            last = next;
+        }
     }
 
     /// The members' ids, in order.
