@@ -660,25 +660,35 @@ fn a_node_behind_past_what_the_log_keeps_cuts_its_users_off_and_stops_with_an_er
     assert!(welcomed, "alice's name is still held");
 }
 
-#[test]
-fn a_burst_past_the_writer_s_bound_with_redis_answering_waits_and_loses_nothing() {
-    let redis = RedisServer::start(false);
+/// Nodes a and b on `redis` whose writers queue at most 10 entries (with a lease longer than the
+/// tests' stalls), alice on a and bob on b, each seeing the other.
+fn alice_and_bob_past_a_writer_of_ten(
+    redis: &RedisServer,
+) -> (TestServer, TestServer, Client, Client) {
     let start = |name: &str| {
         TestServer::start(&[
             "--cluster",
             &redis.url(),
             "--node-name",
             name,
+            "--cluster-lease-ms",
+            "10000",
             "--cluster-queue-max",
             "10",
             "--no-flood-control",
         ])
     };
-    let a = start("a");
-    let b = start("b");
+    let (a, b) = (start("a"), start("b"));
     let mut alice = a.join("alice");
-    let mut bob = b.join("bob");
+    let bob = b.join("bob");
     alice.expect_line("[*] bob entered.");
+    (a, b, alice, bob)
+}
+
+#[test]
+fn a_burst_past_the_writer_s_bound_with_redis_answering_waits_and_loses_nothing() {
+    let redis = RedisServer::start(false);
+    let (_a, _b, mut alice, mut bob) = alice_and_bob_past_a_writer_of_ten(&redis);
     // Far more than the writer may queue, at once: alice's input waits for room instead of
     // being refused, so every line crosses, in order, once.
     const SENT: usize = 2000;
@@ -697,24 +707,7 @@ fn a_burst_past_the_writer_s_bound_with_redis_answering_waits_and_loses_nothing(
 #[test]
 fn lines_past_the_writer_s_bound_while_redis_is_slow_are_refused_as_not_sent() {
     let redis = RedisServer::start(false);
-    let start = |name: &str| {
-        TestServer::start(&[
-            "--cluster",
-            &redis.url(),
-            "--node-name",
-            name,
-            "--cluster-lease-ms",
-            "10000",
-            "--cluster-queue-max",
-            "10",
-            "--no-flood-control",
-        ])
-    };
-    let a = start("a");
-    let b = start("b");
-    let mut alice = a.join("alice");
-    let mut bob = b.join("bob");
-    alice.expect_line("[*] bob entered.");
+    let (_a, _b, mut alice, mut bob) = alice_and_bob_past_a_writer_of_ten(&redis);
     // Redis stalls (well within the writer's reply timeout): its port is open, it answers
     // nothing, and what alice says waits in a's writer, at most 10 entries of it.
     redis.signal(Signal::STOP);
