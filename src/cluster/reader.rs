@@ -152,20 +152,11 @@ fn gone_after(reply: &redis::Value, log_max: u64) -> Option<(u64, u64)> {
     if u64::try_from(*length).unwrap_or(0) < log_max {
         return None;
     }
-    let (ms, seq) = parse_id(&text(first)?)?;
+    let (ms, seq) = parse_id(&owned_text(first.clone())?)?;
     Some(match seq {
         0 => (ms.checked_sub(1)?, u64::MAX),
         _ => (ms, seq - 1),
     })
-}
-
-/// A Redis reply's text, if it is one.
-fn text(value: &redis::Value) -> Option<String> {
-    match value {
-        redis::Value::BulkString(bytes) => String::from_utf8(bytes.clone()).ok(),
-        redis::Value::SimpleString(s) => Some(s.clone()),
-        _ => None,
-    }
 }
 
 /// A stream id `MS-SEQ` as a pair that orders as the ids do.
@@ -174,11 +165,11 @@ fn parse_id(id: &str) -> Option<(u64, u64)> {
     Some((ms.parse().ok()?, seq.parse().ok()?))
 }
 
-/// The ids and JSON of an `XREAD` reply's entries, in order (a batch's JSON, one a line, as
-/// it is) (an entry without the field is
-/// skipped); `last_id` becomes the last id read. The reply is walked as it came, its strings
-/// moved out rather than copied (the `redis` crate's typed stream reply builds a map of every
-/// entry's fields first: in a burst that was most of the reader thread's time).
+/// The ids and JSON of an `XREAD` reply's entries, in order (a batch's JSON as it is, one a
+/// line; an entry with neither field is skipped); `last_id` becomes the last id read. The reply
+/// is walked as it came, its strings moved out rather than copied (the `redis` crate's typed
+/// stream reply builds a map of every entry's fields first: in a burst that was most of the
+/// reader thread's time).
 fn entries(reply: redis::Value, last_id: &mut String) -> Vec<(String, String)> {
     let mut out = Vec::new();
     // RESP2 answers with an array of [stream, entries] pairs, RESP3 with a map; nil for none.
