@@ -14,9 +14,9 @@ pub const LOG_MAXLEN: u64 = 100_000;
 pub const EPOCH: &str = "chatd:epoch";
 /// The set of the nodes' ids.
 pub const NODES: &str = "chatd:nodes";
-/// The field of a log entry that holds its JSON.
+/// The field of a log entry that holds one encoded entry.
 pub const FIELD: &str = "e";
-/// The field of a log entry that holds several entries' JSON, one a line, in order: the appends
+/// The field of a log entry that holds several encoded entries, one after the other: the appends
 /// that wait together in the writer go as one stream entry (a burst's lines cost Redis and
 /// every reader one stream entry per batch, not one per line).
 pub const BATCH_FIELD: &str = "b";

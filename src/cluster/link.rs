@@ -33,8 +33,8 @@ pub enum Outgoing {
     /// Redis is back (a user's leaving, a console command, a node's entries), else it comes back
     /// as [`Event::Failed`].
     Append {
-        /// The entry's JSON.
-        entry: String,
+        /// The entry, encoded.
+        entry: Vec<u8>,
         /// Whether to keep it across an outage.
         keep: bool,
     },
@@ -45,22 +45,22 @@ pub enum Outgoing {
         tag: u64,
         /// The user name.
         name: String,
-        /// The entry's JSON (an Admit).
-        entry: String,
+        /// The entry, encoded (an Admit).
+        entry: Vec<u8>,
     },
     /// Free the lease of `name` if this node holds it, and append `entry` (a Left); kept across
     /// an outage.
     Release {
         /// The user name.
         name: String,
-        /// The entry's JSON.
-        entry: String,
+        /// The entry, encoded.
+        entry: Vec<u8>,
     },
     /// The node stops: append what is queued, then say the node is gone (its heartbeat deleted,
     /// its own NodeGone entry appended), then end.
     Finish {
-        /// The NodeGone entry's JSON.
-        entry: String,
+        /// The NodeGone entry, encoded.
+        entry: Vec<u8>,
     },
 }
 
@@ -78,9 +78,9 @@ pub enum Part {
 /// What the threads tell the loop.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
-    /// Entries read from the log, in its order: each stream id and the entry's JSON (a batch's,
-    /// one a line).
-    Entries(Vec<(String, String)>),
+    /// Entries read from the log, in its order: each stream id and its value (one encoded
+    /// entry, or a batch's, one after the other).
+    Entries(Vec<(String, Vec<u8>)>),
     /// A claim was answered: `taken` if another node holds the name.
     Claimed {
         /// The tag the claim was sent with.
@@ -199,7 +199,7 @@ impl Link {
     /// it; `waker` wakes the loop for each event.
     pub fn start(
         config: &ClusterConfig,
-        sync: String,
+        sync: Vec<u8>,
         offer: u64,
         waker: Arc<Waker>,
     ) -> Result<Link, StartError> {
@@ -338,7 +338,7 @@ impl Link {
     /// [`REPLY_TIMEOUT`]; the reader ends with the process. The lease keeper is stopped first:
     /// a heartbeat renewed between the last entry's deleting the heartbeat and its script would
     /// keep the node in the set of nodes, alive to the others, for a lease after it ended.
-    pub fn finish(mut self, entry: String) {
+    pub fn finish(mut self, entry: Vec<u8>) {
         let _ = self.stop_keeper.send(());
         if let Some(keeper) = self.threads.pop() {
             let _ = keeper.join();

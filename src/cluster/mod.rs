@@ -2,10 +2,10 @@
 //!
 //! Every node appends what changes the chat to one Redis stream, [`LOG`], and reads that stream
 //! in order, so every node's core applies the same entries in the same order (see
-//! [`crate::core::cluster`]). This module is the transport alone; it knows entries only as JSON
-//! text, and the shell's bridge (`server/cluster.rs`) turns them into the core's inputs.
+//! [`crate::core::cluster`]). This module is the transport alone; it knows entries only as encoded
+//! bytes, and the shell's bridge (`server/cluster.rs`) turns them into the core's inputs.
 //!
-//! - [`entry`]: the log's entries and their JSON (the byte format PROTOCOL.md describes).
+//! - [`entry`]: the log's entries and their encoding (the byte format PROTOCOL.md describes).
 //! - [`keys`]: the Redis keys and the Lua scripts that claim and release a name atomically with
 //!   the entry that says so.
 //! - [`link`]: the handle the loop keeps, and the three helper threads behind it: [`writer`]

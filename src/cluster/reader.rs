@@ -165,12 +165,12 @@ fn parse_id(id: &str) -> Option<(u64, u64)> {
     Some((ms.parse().ok()?, seq.parse().ok()?))
 }
 
-/// The ids and JSON of an `XREAD` reply's entries, in order (a batch's JSON as it is, one a
-/// line; an entry with neither field is skipped); `last_id` becomes the last id read. The reply
+/// The ids and values of an `XREAD` reply's entries, in order (a batch's as it is; an entry
+/// with neither field is skipped); `last_id` becomes the last id read. The reply
 /// is walked as it came, its strings moved out rather than copied (the `redis` crate's typed
 /// stream reply builds a map of every entry's fields first: in a burst that was most of the
 /// reader thread's time).
-fn entries(reply: redis::Value, last_id: &mut String) -> Vec<(String, String)> {
+fn entries(reply: redis::Value, last_id: &mut String) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
     // RESP2 answers with an array of [stream, entries] pairs, RESP3 with a map; nil for none.
     let streams: Vec<redis::Value> = match reply {
@@ -197,8 +197,8 @@ fn entries(reply: redis::Value, last_id: &mut String) -> Vec<(String, String)> {
                 continue;
             };
             last_id.clone_from(&id);
-            match fields.and_then(field_text) {
-                Some(text) => out.push((id, text)),
+            match fields.and_then(field_value) {
+                Some(value) => out.push((id, value)),
                 None => log::warn!(
                     "cluster: entry {id} has neither field '{FIELD}' nor '{BATCH_FIELD}'; skipped"
                 ),
@@ -209,8 +209,8 @@ fn entries(reply: redis::Value, last_id: &mut String) -> Vec<(String, String)> {
 }
 
 /// The value of the field [`FIELD`] or [`BATCH_FIELD`] in an entry's field list (`[name,
-/// value, ...]`): one entry's JSON, or a batch's, one a line.
-fn field_text(fields: redis::Value) -> Option<String> {
+/// value, ...]`): one encoded entry, or a batch's, one after the other.
+fn field_value(fields: redis::Value) -> Option<Vec<u8>> {
     let mut fields = match fields {
         redis::Value::Array(fields) => fields.into_iter(),
         _ => return None,
@@ -218,7 +218,10 @@ fn field_text(fields: redis::Value) -> Option<String> {
     while let (Some(name), Some(value)) = (fields.next(), fields.next()) {
         let name = owned_text(name)?;
         if name == FIELD || name == BATCH_FIELD {
-            return owned_text(value);
+            return match value {
+                redis::Value::BulkString(bytes) => Some(bytes),
+                _ => None,
+            };
         }
     }
     None
@@ -268,36 +271,38 @@ mod tests {
     fn an_xread_reply_gives_its_entries_in_order_and_the_last_id_read() {
         let entry =
             |id: &str, fields: Vec<Value>| Value::Array(vec![bulk(id), Value::Array(fields)]);
+        // Values are bytes, passed on as they are (entries are binary).
+        let one = Value::BulkString(vec![1, 0xff, 0]);
         let reply = Value::Array(vec![Value::Array(vec![
             bulk(LOG),
             Value::Array(vec![
-                entry("5-0", vec![bulk(FIELD), bulk("{\"a\":1}")]),
+                entry("5-0", vec![bulk(FIELD), one]),
                 entry("5-1", vec![bulk("other"), bulk("x")]),
                 entry(
                     "6-0",
-                    vec![bulk("other"), bulk("x"), bulk(FIELD), bulk("{}")],
+                    vec![bulk("other"), bulk("x"), bulk(FIELD), bulk("e")],
                 ),
-                entry("6-1", vec![bulk(BATCH_FIELD), bulk("{\"b\":1}\n{\"b\":2}")]),
+                entry("6-1", vec![bulk(BATCH_FIELD), bulk("b1b2")]),
             ]),
         ])]);
         let mut last = "0-0".to_string();
         assert_eq!(
             entries(reply, &mut last),
             vec![
-                ("5-0".to_string(), "{\"a\":1}".to_string()),
-                ("6-0".to_string(), "{}".to_string()),
-                ("6-1".to_string(), "{\"b\":1}\n{\"b\":2}".to_string())
+                ("5-0".to_string(), vec![1, 0xff, 0]),
+                ("6-0".to_string(), b"e".to_vec()),
+                ("6-1".to_string(), b"b1b2".to_vec())
             ]
         );
         assert_eq!(last, "6-1");
         // RESP3's map form reads the same; no entries (nil) leaves the last id as it was.
         let map = Value::Map(vec![(
             bulk(LOG),
-            Value::Array(vec![entry("7-0", vec![bulk(FIELD), bulk("{}")])]),
+            Value::Array(vec![entry("7-0", vec![bulk(FIELD), bulk("m")])]),
         )]);
         assert_eq!(
             entries(map, &mut last),
-            vec![("7-0".to_string(), "{}".to_string())]
+            vec![("7-0".to_string(), b"m".to_vec())]
         );
         assert_eq!(entries(Value::Nil, &mut last), vec![]);
         assert_eq!(last, "7-0");

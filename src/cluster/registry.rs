@@ -94,7 +94,7 @@ pub struct ClusterRegistry {
     con: redis::Connection,
     script: redis::Script,
     /// The `registry` entry appended with every change (naming the writer).
-    entry: String,
+    entry: Vec<u8>,
 }
 
 /// What [`ClusterRegistry::load`] read: the registry and its version.
@@ -118,7 +118,7 @@ impl ClusterRegistry {
         let entry = Entry {
             node: writer.to_owned(),
             stamp: super::entry::unix_now(),
-            body: Body::Registry {},
+            body: Body::Registry,
         }
         .encode();
         Ok(ClusterRegistry {

@@ -174,10 +174,10 @@ impl Writer {
                 // A run of appends goes as one stream entry, written by its first.
                 Outgoing::Append { .. } if follows_append(&items, i) => {}
                 Outgoing::Append { entry, .. } => {
-                    let run: Vec<&str> = items[i..]
+                    let run: Vec<&[u8]> = items[i..]
                         .iter()
                         .map_while(|item| match item {
-                            Outgoing::Append { entry, .. } => Some(entry.as_str()),
+                            Outgoing::Append { entry, .. } => Some(entry.as_slice()),
                             _ => None,
                         })
                         .collect();
@@ -190,7 +190,7 @@ impl Writer {
                         .arg("*");
                     match run.as_slice() {
                         [_] => add.arg(FIELD).arg(entry),
-                        _ => add.arg(BATCH_FIELD).arg(run.join("\n")),
+                        _ => add.arg(BATCH_FIELD).arg(run.concat()),
                     };
                 }
                 Outgoing::Claim { name, entry, .. } => {

@@ -231,7 +231,9 @@ pub enum HistoryRef {
 /// A command a user can give, parsed by [`Command::parse`] from a name and its argument text.
 ///
 /// Serialized (for a cluster's log): every variant but [`Command::BadUsage`], whose usage line
-/// is a `&'static str` (the core answers it where it was typed and never shares it).
+/// is a `&'static str` (the core answers it where it was typed and never shares it). It comes
+/// last: serde numbers a skipped variant when it writes but not when it reads, so one before a
+/// shared variant would shift the meaning of every variant after it in the log's binary form.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Command {
     /// List the commands.
@@ -318,17 +320,17 @@ pub enum Command {
         /// What to do there: a line (`Broadcast`) or a room command.
         command: Box<Command>,
     },
+    /// A name that is no command.
+    Unknown {
+        /// The name as given, without the slash.
+        name: String,
+    },
     #[serde(skip)]
     /// A known command given with the wrong arguments.
     BadUsage {
         /// The command's usage line, e.g. `/bm TEXT`.
         #[serde(skip)]
         usage: &'static str,
-    },
-    /// A name that is no command.
-    Unknown {
-        /// The name as given, without the slash.
-        name: String,
     },
 }
 
@@ -788,7 +790,7 @@ pub enum Moderation {
 ///
 /// Serialized (for a cluster's log): every variant but [`HostCommand::BadUsage`] and
 /// [`HostCommand::Mistyped`], which hold `&'static str`s (the core answers them on the console
-/// they were typed on and never shares them).
+/// they were typed on and never shares them); they come last, as [`Command::BadUsage`] does.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum HostCommand {
     /// List the console commands.

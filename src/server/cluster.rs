@@ -62,12 +62,11 @@ pub fn job_here(job: Job) -> Option<Job> {
     }
 }
 
-/// A late node's wait: the nodes whose snapshot is awaited, and the entries (id, JSON) read
-/// meanwhile.
+/// A late node's wait: the nodes whose snapshot is awaited, and the entries read meanwhile.
 type Syncing = (HashSet<String>, Entries);
 
-/// Entries of the log as read: each stream id and the entry's JSON (a batch's, one a line).
-type Entries = Vec<(String, String)>;
+/// Entries of the log as read: each stream id and its value (one encoded entry, or a batch's).
+type Entries = Vec<(String, Vec<u8>)>;
 
 /// The cluster's state in the shell.
 #[derive(Debug)]
@@ -116,7 +115,7 @@ impl Server {
         let sync = Entry {
             node: config.node.clone(),
             stamp: entry::unix_now(),
-            body: Body::Sync {},
+            body: Body::Sync,
         };
         let link =
             Link::start(&config, sync.encode(), super::run_epoch(), waker).map_err(|e| Error {
@@ -341,32 +340,31 @@ impl Server {
 
     /// Snapshots for this node (while syncing), by the node that sent them, and the other
     /// entries.
-    fn split_snapshots(
-        &mut self,
-        entries: Vec<(String, String)>,
-    ) -> (Vec<(String, Snapshot)>, Entries) {
+    fn split_snapshots(&mut self, entries: Entries) -> (Vec<(String, Snapshot)>, Entries) {
         let Some(bridge) = self.cluster.as_mut() else {
             return (Vec::new(), entries);
         };
         let mut mine = Vec::new();
         let mut rest = Vec::new();
-        for (id, one) in entries
-            .iter()
-            .flat_map(|(id, text)| text.split('\n').map(move |one| (id, one)))
-        {
-            match Entry::decode(one) {
-                Ok(Entry {
-                    node,
-                    body: Body::Snapshot { for_node, snapshot },
-                    ..
-                }) if for_node == bridge.node => {
-                    if let Some((waiting, _)) = bridge.syncing.as_mut() {
-                        waiting.remove(&node);
+        for (id, value) in entries {
+            let mut others = Vec::new();
+            for one in entry::entries(&value) {
+                match one {
+                    Ok(Entry {
+                        node,
+                        body: Body::Snapshot { for_node, snapshot },
+                        ..
+                    }) if for_node == bridge.node => {
+                        if let Some((waiting, _)) = bridge.syncing.as_mut() {
+                            waiting.remove(&node);
+                        }
+                        mine.push((node, snapshot));
                     }
-                    mine.push((node, snapshot));
+                    Ok(other) => others.push(other),
+                    Err(e) => log::warn!("cluster: entry {id} skipped: {e}"),
                 }
-                _ => rest.push((id.clone(), one.to_owned())),
             }
+            rest.extend(others.into_iter().map(|one| (id.clone(), one.encode())));
         }
         (mine, rest)
     }
@@ -387,10 +385,10 @@ impl Server {
         self.feed(now, Input::Restore(snapshot));
     }
 
-    fn apply_entries(&mut self, entries: Vec<(String, String)>, now: &Now) {
-        for (id, text) in entries {
-            for one in text.split('\n') {
-                match Entry::decode(one) {
+    fn apply_entries(&mut self, entries: Entries, now: &Now) {
+        for (id, value) in entries {
+            for one in entry::entries(&value) {
+                match one {
                     Ok(entry) => self.apply(entry, now),
                     Err(e) => log::warn!("cluster: entry {id} skipped: {e}"),
                 }
@@ -430,7 +428,7 @@ impl Server {
                     }
                 }
             }
-            Body::Sync {} if !mine => {
+            Body::Sync if !mine => {
                 let snapshot = self.chat.snapshot(|conn| !is_ghost(conn));
                 let Some(bridge) = self.cluster.as_mut() else {
                     return;
@@ -450,9 +448,9 @@ impl Server {
                 let entry = answer.encode();
                 bridge.link.send(Outgoing::Append { entry, keep: true });
             }
-            Body::Sync {} | Body::Snapshot { .. } => {}
+            Body::Sync | Body::Snapshot { .. } => {}
             // Someone changed the cluster's accounts: read them again (off the loop).
-            Body::Registry {} => self.worker.reload(true),
+            Body::Registry => self.worker.reload(true),
             Body::NodeGone { gone } if gone == bridge.node => {
                 log::warn!("cluster: {} said this node is gone", entry.node);
                 self.cut_off(None, now);
