@@ -78,12 +78,47 @@ impl std::fmt::Display for BadEntry {
 
 impl std::error::Error for BadEntry {}
 
+/// Room for a chat line's entry, so that encoding one seldom grows its buffer.
+const LINE_ENTRY: usize = 160;
+
+/// `value` encoded: [`FORMAT`], then its postcard bytes.
+fn encode(value: &impl Serialize) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(LINE_ENTRY);
+    bytes.push(FORMAT);
+    // Serializing these types (strings, numbers, enums, lists) into a Vec cannot fail.
+    postcard::to_extend(value, bytes).unwrap_or_default()
+}
+
+/// A [`Shared`] entry as it is written, borrowing what it says: the same bytes as the
+/// [`Entry`] that holds it (postcard names neither types nor fields, and `Shared` is variant 0
+/// of both bodies).
+#[derive(Serialize)]
+struct SharedEntry<'a> {
+    node: &'a str,
+    stamp: i64,
+    body: SharedBody<'a>,
+}
+
+/// The first variant of [`Body`], borrowed.
+#[derive(Serialize)]
+enum SharedBody<'a> {
+    Shared(&'a Shared),
+}
+
+/// `node`'s entry saying `shared` at `stamp`, encoded (without copying `shared` into an
+/// [`Entry`] first).
+pub fn encode_shared(node: &str, stamp: i64, shared: &Shared) -> Vec<u8> {
+    encode(&SharedEntry {
+        node,
+        stamp,
+        body: SharedBody::Shared(shared),
+    })
+}
+
 impl Entry {
     /// The entry encoded: [`FORMAT`], then its postcard bytes.
     pub fn encode(&self) -> Vec<u8> {
-        let bytes = vec![FORMAT];
-        // Serializing these types (strings, numbers, enums, lists) into a Vec cannot fail.
-        postcard::to_extend(self, bytes).unwrap_or_default()
+        encode(self)
     }
 
     /// The one entry `bytes` hold.
@@ -188,6 +223,8 @@ mod tests {
         }
         let gone = Entry::decode(&node_gone("b", "a1")).unwrap();
         assert_eq!(gone.body, Body::NodeGone { gone: "a1".into() });
+        let shared = Shared::Left { conn: ConnId(7) };
+        assert_eq!(encode_shared("a1", 1_700_000_000, &shared), bytes);
     }
 
     #[test]

@@ -33,6 +33,7 @@ use super::{Error, Server, CLOSE_LINGER};
 use crate::cluster::entry::{self, Body, Entry};
 use crate::cluster::{ClusterConfig, Event, Link, Outgoing, Part};
 use crate::core::cluster::{Health, Shared, Snapshot, Unshared};
+use crate::core::rooms::IdMap;
 use crate::core::{ConnId, Input, Now};
 use crate::history::Job;
 use crate::proto::msg::{Notice, ServerMsg, Stamp};
@@ -258,12 +259,7 @@ impl Server {
         };
         // Redis reachable but slow: past the bound, what may be refused is, as when degraded.
         let degraded = !bridge.down.is_empty() || bridge.link.queued() >= bridge.queue_max;
-        let entry = Entry {
-            node: bridge.node.clone(),
-            stamp: now.stamp.unix,
-            body: Body::Shared(shared.clone()),
-        }
-        .encode();
+        let entry = entry::encode_shared(&bridge.node, now.stamp.unix, &shared);
         let outgoing = match &shared {
             Shared::Admit { .. } | Shared::Said { .. } if degraded => {
                 let why = Unshared::Degraded;
@@ -402,9 +398,14 @@ impl Server {
             return;
         };
         let mine = entry.node == bridge.node;
+        // Most entries are of this second: its stamp is at hand.
+        let stamp = match entry.stamp == now.stamp.unix {
+            true => now.stamp,
+            false => Stamp::local(entry.stamp, self.config.utc_offset),
+        };
         let at = Now {
             instant: now.instant,
-            stamp: Stamp::local(entry.stamp, self.config.utc_offset),
+            stamp,
         };
         match entry.body {
             Body::Shared(shared) if mine => self.feed(&at, Input::Applied(shared)),
@@ -597,10 +598,11 @@ impl Bridge {
 /// The ghost ids of the other nodes' connections.
 #[derive(Debug)]
 pub struct Ghosts {
-    /// Ghost ids by node and that node's connection id.
-    ghosts: HashMap<(String, ConnId), ConnId>,
+    /// Ghost ids by node, then by that node's connection id (looked up for every entry of
+    /// another node, without making a key).
+    ghosts: HashMap<String, IdMap<ConnId, ConnId>>,
     /// The node and remote id of each ghost.
-    remotes: HashMap<ConnId, (String, ConnId)>,
+    remotes: IdMap<ConnId, (String, ConnId)>,
     next_ghost: u64,
 }
 
@@ -608,7 +610,7 @@ impl Default for Ghosts {
     fn default() -> Ghosts {
         Ghosts {
             ghosts: HashMap::new(),
-            remotes: HashMap::new(),
+            remotes: IdMap::default(),
             next_ghost: 1,
         }
     }
@@ -617,22 +619,28 @@ impl Default for Ghosts {
 impl Ghosts {
     /// The ghost id of `node`'s connection `remote`, made on first use.
     fn ghost(&mut self, node: &str, remote: ConnId) -> ConnId {
-        let key = (node.to_owned(), remote);
-        if let Some(&ghost) = self.ghosts.get(&key) {
+        if let Some(&ghost) = self.known(node, remote) {
             return ghost;
         }
         let ghost = ConnId(GHOST | self.next_ghost);
         self.next_ghost += 1;
-        self.ghosts.insert(key.clone(), ghost);
-        self.remotes.insert(ghost, key);
+        self.ghosts
+            .entry(node.to_owned())
+            .or_default()
+            .insert(remote, ghost);
+        self.remotes.insert(ghost, (node.to_owned(), remote));
         ghost
+    }
+
+    /// The ghost of `node`'s connection `remote`, if it was admitted here.
+    fn known(&self, node: &str, remote: ConnId) -> Option<&ConnId> {
+        self.ghosts.get(node)?.get(&remote)
     }
 
     /// `shared` from `node` with its ids made this node's: an Admit gives its connection a
     /// ghost; an entry about a connection never admitted here is dropped.
     fn localize(&mut self, node: &str, shared: Shared) -> Option<Shared> {
-        let known =
-            |ghosts: &Ghosts, conn: ConnId| ghosts.ghosts.get(&(node.to_owned(), conn)).copied();
+        let known = |ghosts: &Ghosts, conn: ConnId| ghosts.known(node, conn).copied();
         Some(match shared {
             Shared::Admit {
                 conn,
@@ -658,8 +666,13 @@ impl Ghosts {
 
     /// Forgets a ghost that left.
     fn forget(&mut self, ghost: ConnId) {
-        if let Some(key) = self.remotes.remove(&ghost) {
-            self.ghosts.remove(&key);
+        if let Some((node, remote)) = self.remotes.remove(&ghost) {
+            if let Some(of_node) = self.ghosts.get_mut(&node) {
+                of_node.remove(&remote);
+                if of_node.is_empty() {
+                    self.ghosts.remove(&node);
+                }
+            }
         }
     }
 
@@ -667,10 +680,9 @@ impl Ghosts {
     fn of_node(&self, node: &str) -> Vec<ConnId> {
         let mut ghosts: Vec<ConnId> = self
             .ghosts
-            .iter()
-            .filter(|((n, _), _)| n == node)
-            .map(|(_, &ghost)| ghost)
-            .collect();
+            .get(node)
+            .map(|of_node| of_node.values().copied().collect())
+            .unwrap_or_default();
         ghosts.sort_unstable();
         ghosts
     }
