@@ -739,3 +739,54 @@ fn lines_past_the_writer_s_bound_while_redis_is_slow_are_refused_as_not_sent() {
         "refused more than the bound says: {rest:?}"
     );
 }
+
+#[test]
+fn an_entry_appended_twice_is_applied_once() {
+    // What a writer does when Redis took an append but its answer never came: it sends the
+    // entry again. Here the log gets a copy of alice's line, byte for byte.
+    let redis = RedisServer::start(false);
+    let a = node(&redis, "a");
+    let b = node(&redis, "b");
+    let mut alice = a.join("alice");
+    let mut carol = a.join("carol");
+    let mut bob = b.join("bob");
+    alice.expect_line("[*] bob entered.");
+    carol.expect_line("[*] bob entered.");
+    alice.send_line("said once");
+    bob.expect_line(chat_line("alice", "said once"));
+    carol.expect_line(chat_line("alice", "said once"));
+    let mut con = redis::Client::open(redis.url())
+        .and_then(|c| c.get_connection())
+        .expect("a connection to the test's Redis");
+    // The fields of the last entry, alice's line, as they are.
+    let fields: Vec<(String, Vec<u8>)> = redis::cmd("XREVRANGE")
+        .arg("chatd:log")
+        .arg("+")
+        .arg("-")
+        .arg("COUNT")
+        .arg(1)
+        .query::<redis::streams::StreamRangeReply>(&mut con)
+        .expect("the log's last entry")
+        .ids
+        .into_iter()
+        .flat_map(|entry| entry.map)
+        .map(|(field, value)| {
+            let bytes: Vec<u8> = redis::from_redis_value(value).expect("a value");
+            (field, bytes)
+        })
+        .collect();
+    assert!(!fields.is_empty(), "no entry in the log");
+    let mut again = redis::cmd("XADD");
+    again.arg("chatd:log").arg("*");
+    for (field, value) in &fields {
+        again.arg(field).arg(value);
+    }
+    let _: String = again.query(&mut con).expect("the copy appended");
+    alice.send_line("said after");
+    // Both nodes read the copy where the log has it, before the next line; neither shows it,
+    // to a user of the other node (bob) or of alice's own (carol).
+    for client in [&mut bob, &mut carol] {
+        let seen = chat_lines(client, &["alice"], 1);
+        assert_eq!(seen, ["alice: said after"], "the copy was applied");
+    }
+}

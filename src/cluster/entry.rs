@@ -23,6 +23,10 @@ pub const FORMAT: u8 = 1;
 pub struct Entry {
     /// The node that appended it.
     pub node: String,
+    /// The entry's number among the node's `Shared` entries since it started (from 1), so that
+    /// an entry appended twice (sent again after a reply that never came) is applied once; 0 for
+    /// the other entries, which are applied however often they come.
+    pub seq: u64,
     /// When, in Unix seconds (what the line shows at every node).
     pub stamp: i64,
     /// What it says.
@@ -95,6 +99,7 @@ fn encode(value: &impl Serialize) -> Vec<u8> {
 #[derive(Serialize)]
 struct SharedEntry<'a> {
     node: &'a str,
+    seq: u64,
     stamp: i64,
     body: SharedBody<'a>,
 }
@@ -105,11 +110,12 @@ enum SharedBody<'a> {
     Shared(&'a Shared),
 }
 
-/// `node`'s entry saying `shared` at `stamp`, encoded (without copying `shared` into an
-/// [`Entry`] first).
-pub fn encode_shared(node: &str, stamp: i64, shared: &Shared) -> Vec<u8> {
+/// `node`'s entry number `seq` saying `shared` at `stamp`, encoded (without copying `shared`
+/// into an [`Entry`] first).
+pub fn encode_shared(node: &str, seq: u64, stamp: i64, shared: &Shared) -> Vec<u8> {
     encode(&SharedEntry {
         node,
+        seq,
         stamp,
         body: SharedBody::Shared(shared),
     })
@@ -175,6 +181,7 @@ pub fn unix_now() -> i64 {
 pub fn node_gone(node: &str, gone: &str) -> Vec<u8> {
     Entry {
         node: node.to_owned(),
+        seq: 0,
         stamp: unix_now(),
         body: Body::NodeGone {
             gone: gone.to_owned(),
@@ -192,21 +199,26 @@ mod tests {
     fn entry(body: Body) -> Entry {
         Entry {
             node: "a1".into(),
+            seq: 0,
             stamp: 1_700_000_000,
             body,
         }
     }
 
     #[test]
-    fn an_entry_is_the_format_byte_then_the_node_the_stamp_and_one_body() {
-        let left = entry(Body::Shared(Shared::Left { conn: ConnId(7) }));
+    fn an_entry_is_the_format_byte_then_the_node_its_number_the_stamp_and_one_body() {
+        let left = Entry {
+            seq: 300,
+            ..entry(Body::Shared(Shared::Left { conn: ConnId(7) }))
+        };
         let bytes = left.encode();
-        // The format; "a1" (its length, 2, first); the stamp, 2 x 1,700,000,000 as a varint
-        // (zigzag, for a signed number); Shared (variant 0), Left (variant 2), conn 7.
+        // The format; "a1" (its length, 2, first); 300 as a varint (7 bits a byte, low first);
+        // the stamp, 2 x 1,700,000,000 as a varint (zigzag, for a signed number); Shared
+        // (variant 0), Left (variant 2), conn 7.
         assert_eq!(
             bytes,
             [
-                &[FORMAT, 2, b'a', b'1'][..],
+                &[FORMAT, 2, b'a', b'1', 0xAC, 0x02][..],
                 &[0x80, 0xC4, 0x9F, 0xD5, 0x0C],
                 &[0, 2, 7]
             ]
@@ -224,7 +236,7 @@ mod tests {
         let gone = Entry::decode(&node_gone("b", "a1")).unwrap();
         assert_eq!(gone.body, Body::NodeGone { gone: "a1".into() });
         let shared = Shared::Left { conn: ConnId(7) };
-        assert_eq!(encode_shared("a1", 1_700_000_000, &shared), bytes);
+        assert_eq!(encode_shared("a1", 300, 1_700_000_000, &shared), bytes);
     }
 
     #[test]

@@ -117,6 +117,7 @@ impl ClusterRegistry {
             .map_err(fail("reach Redis"))?;
         let entry = Entry {
             node: writer.to_owned(),
+            seq: 0,
             stamp: super::entry::unix_now(),
             body: Body::Registry,
         }

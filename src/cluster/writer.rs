@@ -1,8 +1,10 @@
 //! The writer thread: appends what the loop sends, in the order sent, as pipelines (everything
 //! waiting goes in one round trip); claims and releases run as Lua scripts, atomic with their
 //! entry. While Redis cannot be reached, what must not be lost (a user's leaving, a console
-//! command, a node's entries) waits and is appended once Redis is back; the rest goes back to
-//! the loop at once as [`Event::Failed`], so that its user is told.
+//! command, a node's entries) waits and is appended once Redis is back, and so does every append
+//! that was sent when the connection was lost (it may be in the log already; a copy is dropped
+//! where it is applied); the rest goes back to the loop at once as [`Event::Failed`], so that its
+//! user is told.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -96,7 +98,7 @@ impl Writer {
                 self.reconnect();
             }
             if self.con.is_none() {
-                let failed = self.keep_or_fail(std::mem::take(&mut batch));
+                let failed = self.keep_or_fail(std::mem::take(&mut batch), false);
                 self.done(failed.len());
                 if !failed.is_empty() && !self.to_loop.send(Event::Failed(failed)) {
                     return;
@@ -144,14 +146,18 @@ impl Writer {
         }
     }
 
-    /// Keeps what waits for Redis to be back; returns the rest.
-    fn keep_or_fail(&mut self, items: Vec<Outgoing>) -> Vec<Outgoing> {
+    /// Keeps what waits for Redis to be back; returns the rest. What was `sent` (its answer
+    /// never came) may be in the log already: every append of it is kept, to be sent again,
+    /// since telling a user "not sent" of a line the others may see would be false (a second
+    /// copy is dropped where it is applied, by its number).
+    fn keep_or_fail(&mut self, items: Vec<Outgoing>, sent: bool) -> Vec<Outgoing> {
         let mut failed = Vec::new();
         for item in items {
             match item {
                 Outgoing::Append { keep: true, .. } | Outgoing::Release { .. } => {
                     self.kept.push(item)
                 }
+                Outgoing::Append { .. } if sent => self.kept.push(item),
                 Outgoing::Append { .. } | Outgoing::Claim { .. } => failed.push(item),
                 Outgoing::Finish { .. } => {}
             }
@@ -239,7 +245,7 @@ impl Writer {
                 self.retry_at = Instant::now() + self.backoff.next_wait();
                 self.to_loop.lost(Part::Writer);
                 self.seen = self.to_loop.outages();
-                let failed = self.keep_or_fail(items);
+                let failed = self.keep_or_fail(items, true);
                 self.done(failed.len());
                 if !failed.is_empty() {
                     self.to_loop.send(Event::Failed(failed));

@@ -97,6 +97,41 @@ pub struct Bridge {
     held: Vec<(usize, ConnId)>,
     /// Since when the queue has been full, while it is.
     full_since: Option<Instant>,
+    /// The number of this node's last `Shared` entry (see [`Entry::seq`]).
+    last_seq: u64,
+    /// What was applied of each node.
+    applied: Applied,
+}
+
+/// The number of the last `Shared` entry applied of each node, since its `Sync`: one appended
+/// again (the writer sends what it never heard the answer to again) is dropped.
+#[derive(Debug, Default)]
+struct Applied(HashMap<String, u64>);
+
+impl Applied {
+    /// Whether `node`'s entry `seq` is applied for the first time (entries numbered 0 always
+    /// are), noting it.
+    fn first_time(&mut self, node: &str, seq: u64) -> bool {
+        if seq == 0 {
+            return true;
+        }
+        match self.0.get_mut(node) {
+            Some(last) if seq <= *last => false,
+            Some(last) => {
+                *last = seq;
+                true
+            }
+            None => {
+                self.0.insert(node.to_owned(), seq);
+                true
+            }
+        }
+    }
+
+    /// `node` started again (its `Sync`) or is gone: its numbers start again.
+    fn forget(&mut self, node: &str) {
+        self.0.remove(node);
+    }
 }
 
 /// How long input is held back for a full writer queue (Redis reachable, but slower than the
@@ -115,6 +150,7 @@ impl Server {
         };
         let sync = Entry {
             node: config.node.clone(),
+            seq: 0,
             stamp: entry::unix_now(),
             body: Body::Sync,
         };
@@ -259,7 +295,8 @@ impl Server {
         };
         // Redis reachable but slow: past the bound, what may be refused is, as when degraded.
         let degraded = !bridge.down.is_empty() || bridge.link.queued() >= bridge.queue_max;
-        let entry = entry::encode_shared(&bridge.node, now.stamp.unix, &shared);
+        bridge.last_seq += 1;
+        let entry = entry::encode_shared(&bridge.node, bridge.last_seq, now.stamp.unix, &shared);
         let outgoing = match &shared {
             Shared::Admit { .. } | Shared::Said { .. } if degraded => {
                 let why = Unshared::Degraded;
@@ -398,6 +435,14 @@ impl Server {
             return;
         };
         let mine = entry.node == bridge.node;
+        if !bridge.applied.first_time(&entry.node, entry.seq) {
+            log::debug!(
+                "cluster: {}'s entry {} came again; dropped",
+                entry.node,
+                entry.seq
+            );
+            return;
+        }
         // Most entries are of this second: its stamp is at hand.
         let stamp = match entry.stamp == now.stamp.unix {
             true => now.stamp,
@@ -430,6 +475,8 @@ impl Server {
                 }
             }
             Body::Sync if !mine => {
+                // A new run of that node: it numbers its entries from 1 again.
+                bridge.applied.forget(&entry.node);
                 let snapshot = self.chat.snapshot(|conn| !is_ghost(conn));
                 let Some(bridge) = self.cluster.as_mut() else {
                     return;
@@ -440,6 +487,7 @@ impl Server {
                 );
                 let answer = Entry {
                     node: bridge.node.clone(),
+                    seq: 0,
                     stamp: now.stamp.unix,
                     body: Body::Snapshot {
                         for_node: entry.node,
@@ -474,6 +522,7 @@ impl Server {
                 }
             }
             Body::NodeGone { gone } => {
+                bridge.applied.forget(&gone);
                 let ghosts = bridge.ghosts.of_node(&gone);
                 log::warn!(
                     "cluster: node {gone} is gone, and its {} users",
@@ -591,6 +640,8 @@ impl Bridge {
             queue_max: config.queue_max,
             held: Vec::new(),
             full_since: None,
+            last_seq: 0,
+            applied: Applied::default(),
         }
     }
 }
@@ -719,6 +770,23 @@ mod tests {
         ghosts.forget(ghost);
         assert_eq!(ghosts.localize("a", said(ConnId(5))), None);
         assert_eq!(ghosts.of_node("b"), vec![other]);
+    }
+
+    #[test]
+    fn an_entry_of_a_number_applied_already_is_dropped_until_its_node_starts_again() {
+        let mut applied = Applied::default();
+        assert!(applied.first_time("a", 1));
+        assert!(applied.first_time("a", 2));
+        assert!(!applied.first_time("a", 2), "a copy");
+        assert!(!applied.first_time("a", 1), "an earlier one");
+        // Gaps are fine (a refused claim appends nothing); another node numbers its own.
+        assert!(applied.first_time("a", 5));
+        assert!(applied.first_time("b", 1));
+        // Unnumbered entries always apply.
+        assert!(applied.first_time("a", 0) && applied.first_time("a", 0));
+        applied.forget("a");
+        assert!(applied.first_time("a", 1), "a new run of a");
+        assert!(!applied.first_time("b", 1));
     }
 
     #[test]
