@@ -790,3 +790,46 @@ fn an_entry_appended_twice_is_applied_once() {
         assert_eq!(seen, ["alice: said after"], "the copy was applied");
     }
 }
+
+#[test]
+fn a_line_sent_when_redis_stops_answering_arrives_once_and_is_not_told_as_not_sent() {
+    // Redis holds every write for 3 s: alice's line is sent, no answer comes within the
+    // writer's 2 s, so a's connection counts as lost (the chat is degraded) with the line's fate
+    // unknown; the writer sends it again on a fresh connection, and it arrives once.
+    let redis = RedisServer::start(false);
+    // A lease longer than the pause: the nodes keep their users.
+    let a = node_with_lease(&redis, "a", "10000");
+    let b = node_with_lease(&redis, "b", "10000");
+    let mut alice = a.join("alice");
+    let mut bob = b.join("bob");
+    alice.expect_line("[*] bob entered.");
+    let paused = redis.command(&["CLIENT", "PAUSE", "3000", "WRITE"]);
+    assert_eq!(paused, "+OK\r\n");
+    alice.send_line("in flight");
+    let mut seen = Vec::new();
+    while !seen
+        .iter()
+        .any(|l: &String| l.starts_with("[*] The chat is whole again"))
+    {
+        seen.push(alice.next_line());
+    }
+    assert!(
+        seen.iter()
+            .any(|l| l.starts_with("[!] The chat is degraded")),
+        "the writer never gave up on its connection: {seen:?}"
+    );
+    assert!(
+        seen.iter().all(|l| !l.contains("not sent")),
+        "alice was told her line was not sent: {seen:?}"
+    );
+    alice.send_line("after");
+    assert_eq!(
+        chat_lines(&mut bob, &["alice"], 2),
+        ["alice: in flight", "alice: after"]
+    );
+    let rest = bob.sync();
+    assert!(
+        rest.iter().all(|l| chat_text(l, "alice").is_none()),
+        "delivered twice: {rest:?}"
+    );
+}
