@@ -7,7 +7,9 @@
 #   - a burst across nodes (50 clients x 2,000 messages, half on each node): nothing lost or
 #     duplicated, and each node's CPU per 1,000 deliveries to its own clients, against one chatd
 #     without a cluster under the same burst in the same round (and the same for the 500 msg/s
-#     run); Redis's CPU time beside them.
+#     run); Redis's CPU time beside them. And one chatd alone with one node's share of the burst
+#     (25 clients x 4,000 messages: the same 100,000 lines, each to the 25 members a node has),
+#     which tells the cost of being a node from the cost of having half the members per line.
 # The machine has 2 cores: nodes, Redis and chatd-load share them (nothing is pinned), so the
 # figures include that contention; the JSON of every run is kept in $CARGO_TARGET_DIR/perf/cluster/.
 #
@@ -84,6 +86,12 @@ for round in $(seq "$runs"); do
         --timeout 120 --json --quiet --label 'chatd alone' | jq -c '. + {round: '"$round"', shape: "single"}' \
         >>"$out/runs.jsonl" || true
     stop_all
+    # One chatd alone with one node's share of that burst: the same 100,000 lines, its 25 members.
+    start_chatd share
+    "$load" burst --addr "$addr" --server-pid "$pid" --clients 25 --messages 4000 --size 64 \
+        --timeout 120 --json --quiet --label 'chatd alone, a node share' | jq -c '. + {round: '"$round"', shape: "share"}' \
+        >>"$out/runs.jsonl" || true
+    stop_all
     start_chatd single
     "$load" rate --addr "$addr" --server-pid "$pid" --clients 100 --rate 500 --duration 10 \
         --timeout 120 --json --quiet --label 'chatd alone' | jq -c '. + {round: '"$round"', shape: "single-rate"}' \
@@ -116,6 +124,7 @@ median() { # median SHAPE JQ-EXPRESSION
         if length == 0 then null else .[length / 2 | floor] end" "$out/runs.jsonl"
 }
 single=$(median single '.server.cpu_us_per_1k_deliveries | round')
+share=$(median share '.server.cpu_us_per_1k_deliveries | round')
 node_a=$(median burst '.nodes[0].cpu_us_per_1k_deliveries | round')
 node_b=$(median burst '.nodes[1].cpu_us_per_1k_deliveries | round')
 single_rate=$(median single-rate '.server.cpu_us_per_1k_deliveries | round')
@@ -129,6 +138,7 @@ printf '| rate run: lost / duplicated | %s / %s |\n' "$(median rate '.lost')" "$
 printf '| burst across nodes: lost / duplicated | %s / %s |\n' "$(median burst '.lost')" "$(median burst '.duplicated')"
 printf '| burst: CPU us per 1k deliveries, node A / node B / one chatd alone | %s / %s / %s |\n' \
     "$node_a" "$node_b" "$single"
+printf '| burst: one chatd alone with one node share (25 clients x 4,000: the same lines, 25 members) | %s |\n' "$share"
 printf '| 500 msg/s: CPU us per 1k deliveries, node A / node B / one chatd alone | %s / %s / %s |\n' \
     "$rate_a" "$rate_b" "$single_rate"
 printf '| one chatd alone at 500 msg/s: p99 latency | %s us |\n' "$(median single-rate '.latency.p99_ns / 1000 | round')"

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use mio::Waker;
 
 use super::conn::Closing;
-use super::{Error, Server, CLOSE_LINGER};
+use super::{Error, Server, CLOSE_LINGER, FLUSH_AFTER};
 use crate::cluster::entry::{self, Body, Entry};
 use crate::cluster::{ClusterConfig, Event, Link, Outgoing, Part};
 use crate::core::cluster::{Health, Shared, Snapshot, Unshared};
@@ -418,12 +418,20 @@ impl Server {
         self.feed(now, Input::Restore(snapshot));
     }
 
+    /// Applies entries read from the log, in order, writing what they broadcast every
+    /// [`FLUSH_AFTER`] broadcasts as a turn of client input does: one read of the log can hold
+    /// a burst's hundred thousand lines, and gathering all their deliveries before writing any
+    /// grew the node by tens of MiB of fresh pages each time (13% of a node's CPU in a burst was
+    /// page faults, against 1% for one chatd).
     fn apply_entries(&mut self, entries: Entries, now: &Now) {
         for (id, value) in entries {
             for one in entry::entries(&value) {
                 match one {
                     Ok(entry) => self.apply(entry, now),
                     Err(e) => log::warn!("cluster: entry {id} skipped: {e}"),
+                }
+                if self.fanout.len() >= FLUSH_AFTER {
+                    self.flush(now);
                 }
             }
         }
