@@ -246,6 +246,42 @@ fn a_node_stopped_past_its_lease_cuts_its_users_and_no_name_is_held_twice() {
     alice2.expect_line(chat_line("bob", "still one chat?"));
 }
 
+/// A node stopped for less than its lease keeps its users and their names: as it wakes, its
+/// waits on Redis end with EINTR and it connects again (its users may be told the chat is
+/// degraded, then whole again), and they get what was said while it slept, once.
+#[test]
+fn a_node_stopped_for_less_than_its_lease_keeps_its_users_and_catches_up_once() {
+    let redis = RedisServer::start(false);
+    let mut a = node_with_lease(&redis, "a", "10000");
+    let mut b = node_with_lease(&redis, "b", "10000");
+    let mut alice = a.join("alice");
+    let mut bob = b.join("bob");
+    alice.expect_line("[*] bob entered.");
+    a.signal(Signal::STOP);
+    bob.send_line("while you slept");
+    b.expect_stdout(|l: &str| l.ends_with("bob > while you slept"), TIMEOUT);
+    a.signal(Signal::CONT);
+    let (mut degraded, mut whole, mut got) = (false, false, 0);
+    while got == 0 || degraded && !whole {
+        let line = alice.next_line();
+        assert!(
+            !line.contains("lost its place"),
+            "alice was cut off: {line}"
+        );
+        degraded |= line.starts_with("[!] The chat is degraded");
+        whole |= line.starts_with("[*] The chat is whole again");
+        got += usize::from(chat_text(&line, "bob") == Some("while you slept"));
+    }
+    alice.send_line("awake");
+    bob.expect_line(chat_line("alice", "awake"));
+    let rest = alice.sync();
+    got += rest
+        .iter()
+        .filter(|l| chat_text(l, "bob") == Some("while you slept"))
+        .count();
+    assert_eq!(got, 1, "bob's line came {got} times: {rest:?}");
+}
+
 /// Redis stops and starts again (with or without its data): users stay connected, are told the
 /// chat is degraded and then whole, a line said meanwhile is refused, and nothing comes twice.
 fn redis_restart(aof: bool) {

@@ -128,13 +128,13 @@ impl Keeper {
                         self.seen = self.to_loop.outages();
                         self.backoff.reset();
                         self.grace_until = now + self.config.lease;
-                        if !up {
-                            up = true;
-                            self.to_loop.send(Event::Link {
-                                part: Part::Lease,
-                                up,
-                            });
-                        }
+                        // Said after every connection opened, the first too: an outage another
+                        // thread counted before it may be waiting for this thread's word.
+                        up = true;
+                        self.to_loop.send(Event::Link {
+                            part: Part::Lease,
+                            up,
+                        });
                     }
                     Err(_) => retry_at = now + self.backoff.next_wait(),
                 }

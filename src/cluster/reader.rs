@@ -61,13 +61,15 @@ fn run(config: &ClusterConfig, mut last_id: String, to_loop: &ToLoop) {
                         log::info!(
                             "cluster: the reader reached Redis again, reading on after {last_id}"
                         );
-                        up = true;
-                        if !to_loop.send(Event::Link {
-                            part: Part::Reader,
-                            up,
-                        }) {
-                            return;
-                        }
+                    }
+                    up = true;
+                    // Said after every connection opened, the first too: an outage another
+                    // thread counted before it may be waiting for this thread's word.
+                    if !to_loop.send(Event::Link {
+                        part: Part::Reader,
+                        up,
+                    }) {
+                        return;
                     }
                 }
                 Err(e) => {
