@@ -828,6 +828,60 @@ fn an_entry_appended_twice_is_applied_once() {
 }
 
 #[test]
+fn a_login_sent_when_redis_stops_answering_is_welcomed_once() {
+    // Redis holds every write for 3 s: carol's claim is sent and no answer comes within the
+    // writer's 2 s, its fate unknown; the writer sends it again on a fresh connection, and she
+    // is welcomed, once, where she was told the chat was degraded before.
+    let redis = RedisServer::start(false);
+    let a = node_with_lease(&redis, "a", "10000");
+    let b = node_with_lease(&redis, "b", "10000");
+    let mut bob = b.join("bob");
+    bob.sync();
+    let paused = redis.command(&["CLIENT", "PAUSE", "3000", "WRITE"]);
+    assert_eq!(paused, "+OK\r\n");
+    let mut carol = Client::connect(a.addr());
+    carol.send_line("carol");
+    let answer = carol.expect_line(|l: &str| l.starts_with("[*] Welcome,") || l.starts_with("[!]"));
+    assert!(answer.starts_with("[*] Welcome,"), "{answer}");
+    bob.expect_line("[*] carol entered.");
+    assert_eq!(redis.command(&["GET", "chatd:name:carol"]), "$1\r\na\r\n");
+    carol.send_line("here once");
+    bob.expect_line(chat_line("carol", "here once"));
+    let rest = bob.sync();
+    assert!(
+        rest.iter().all(|l| !l.contains("carol entered")),
+        "carol entered twice: {rest:?}"
+    );
+}
+
+#[test]
+fn a_claim_sent_again_after_it_took_the_name_answers_taken_by_it_without_a_second_entry() {
+    // What the writer's second try of a claim whose answer never came meets in Redis.
+    let redis = RedisServer::start(false);
+    let mut con = redis::Client::open(redis.url())
+        .and_then(|c| c.get_connection())
+        .expect("a connection to the test's Redis");
+    let mut claim = |tag: u64| -> i64 {
+        redis::cmd("EVAL")
+            .arg(chatd::cluster::keys::CLAIM)
+            .arg(3)
+            .arg("chatd:name:zed")
+            .arg("chatd:log")
+            .arg(chatd::cluster::keys::claim_key("n1", "1-0", tag))
+            .arg("n1")
+            .arg(10_000)
+            .arg("an entry")
+            .arg(100)
+            .query(&mut con)
+            .expect("the claim's answer")
+    };
+    assert_eq!(claim(7), 1, "a free name is taken");
+    assert_eq!(claim(7), 1, "the same claim again: it took the name");
+    assert_eq!(claim(8), 0, "another claim of the name: taken");
+    assert_eq!(redis.command(&["XLEN", "chatd:log"]), ":1\r\n");
+}
+
+#[test]
 fn a_line_sent_when_redis_stops_answering_arrives_once_and_is_not_told_as_not_sent() {
     // Redis holds every write for 3 s: alice's line is sent, no answer comes within the
     // writer's 2 s, so a's connection counts as lost (the chat is degraded) with the line's fate

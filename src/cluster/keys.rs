@@ -32,12 +32,25 @@ pub fn node_key(node: &str) -> String {
     format!("chatd:node:{node}")
 }
 
-/// KEYS: the name's lease, the log. ARGV: the node, the lease in ms, the entry, the log's
-/// length. Claims the name for the node if nobody holds it and appends the entry; 1 if it did,
-/// 0 if the name is taken.
+/// The mark of one claim: of `node`'s claiming connection `tag`, in the node's run `run` (the
+/// stream id of its `Sync`: connection ids start again with each run). Set by the claim that
+/// took the name, so that the same claim sent again (its answer never came) is answered as
+/// having taken it, without a second entry.
+pub fn claim_key(node: &str, run: &str, tag: u64) -> String {
+    format!("chatd:claim:{node}:{run}:{tag}")
+}
+
+/// KEYS: the name's lease, the log, the claim's mark ([`claim_key`]). ARGV: the node, the lease
+/// in ms, the entry, the log's length. Claims the name for the node if nobody holds it, appends
+/// the entry and sets the mark (for a lease); 1 if it did or the mark says this claim did
+/// already, 0 if the name is taken.
 pub const CLAIM: &str = r"
+if redis.call('EXISTS', KEYS[3]) == 1 then
+  return 1
+end
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'e', ARGV[3])
+  redis.call('SET', KEYS[3], '1', 'PX', ARGV[2])
   return 1
 end
 return 0
@@ -100,6 +113,7 @@ mod tests {
     fn a_name_has_one_lease_key_whatever_its_case() {
         assert_eq!(name_key("Bob"), name_key("bOB"));
         assert_eq!(name_key("Bob"), "chatd:name:bob");
+        assert_eq!(claim_key("a", "17-0", 5), "chatd:claim:a:17-0:5");
         assert_eq!(node_key("n1"), "chatd:node:n1");
     }
 }

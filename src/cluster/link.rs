@@ -282,6 +282,7 @@ impl Link {
         let threads = vec![
             super::writer::spawn(
                 config.clone(),
+                sync_id.clone(),
                 con,
                 out_queue,
                 Arc::clone(&queued),

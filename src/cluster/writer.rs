@@ -2,9 +2,9 @@
 //! waiting goes in one round trip); claims and releases run as Lua scripts, atomic with their
 //! entry. While Redis cannot be reached, what must not be lost (a user's leaving, a console
 //! command, a node's entries) waits and is appended once Redis is back, and so does every append
-//! that was sent when the connection was lost (it may be in the log already; a copy is dropped
-//! where it is applied); the rest goes back to the loop at once as [`Event::Failed`], so that its
-//! user is told.
+//! and claim that was sent when the connection was lost (Redis may have taken it already: a copy
+//! of an append is dropped where it is applied, a claim sent again finds its mark); the rest goes
+//! back to the loop at once as [`Event::Failed`], so that its user is told.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -22,9 +22,11 @@ const MAX_BATCH: usize = 1024;
 /// How often an idle writer looks whether another thread lost Redis.
 const IDLE_CHECK: Duration = Duration::from_millis(100);
 
-/// Starts the thread on the connection `con` the start opened.
+/// Starts the thread on the connection `con` the start opened, for the node's run `run` (the
+/// stream id of its `Sync` entry).
 pub fn spawn(
     config: ClusterConfig,
+    run: String,
     con: redis::Connection,
     queue: Receiver<Outgoing>,
     queued: Arc<AtomicUsize>,
@@ -36,6 +38,7 @@ pub fn spawn(
         .spawn(move || {
             Writer {
                 config,
+                run,
                 con: Some(con),
                 to_loop,
                 held,
@@ -51,6 +54,8 @@ pub fn spawn(
 
 struct Writer {
     config: ClusterConfig,
+    /// The node's run, for the marks of its claims ([`keys::claim_key`]).
+    run: String,
     con: Option<redis::Connection>,
     to_loop: ToLoop,
     held: Held,
@@ -147,9 +152,10 @@ impl Writer {
     }
 
     /// Keeps what waits for Redis to be back; returns the rest. What was `sent` (its answer
-    /// never came) may be in the log already: every append of it is kept, to be sent again,
-    /// since telling a user "not sent" of a line the others may see would be false (a second
-    /// copy is dropped where it is applied, by its number).
+    /// never came) may be in the log already: every append and claim of it is kept, to be sent
+    /// again, since telling a user "not sent" of a line the others may see, or "degraded" of a
+    /// login the others may have admitted, would be false (a second copy of an append is
+    /// dropped where it is applied, by its number; a claim sent again finds its mark).
     fn keep_or_fail(&mut self, items: Vec<Outgoing>, sent: bool) -> Vec<Outgoing> {
         let mut failed = Vec::new();
         for item in items {
@@ -157,7 +163,7 @@ impl Writer {
                 Outgoing::Append { keep: true, .. } | Outgoing::Release { .. } => {
                     self.kept.push(item)
                 }
-                Outgoing::Append { .. } if sent => self.kept.push(item),
+                Outgoing::Append { .. } | Outgoing::Claim { .. } if sent => self.kept.push(item),
                 Outgoing::Append { .. } | Outgoing::Claim { .. } => failed.push(item),
                 Outgoing::Finish { .. } => {}
             }
@@ -199,12 +205,13 @@ impl Writer {
                         _ => add.arg(BATCH_FIELD).arg(run.concat()),
                     };
                 }
-                Outgoing::Claim { name, entry, .. } => {
+                Outgoing::Claim { tag, name, entry } => {
                     pipe.cmd("EVAL")
                         .arg(keys::CLAIM)
-                        .arg(2)
+                        .arg(3)
                         .arg(keys::name_key(name))
                         .arg(LOG)
+                        .arg(keys::claim_key(node, &self.run, *tag))
                         .arg(node)
                         .arg(lease)
                         .arg(entry)
