@@ -4,19 +4,23 @@
 #   - latency across nodes: two nodes of one cluster and a Redis of their own, 100 clients spread
 #     over both (chatd-load --addr A --addr B), 500 messages a second for 10 s; p50 and p99 of
 #     the deliveries that crossed from one node to the other (`cross_latency`);
-#   - a burst across nodes (50 clients x 2,000 messages, half on each node): nothing lost or
+#   - a burst across nodes (50 clients x 10,000 messages, half on each node): nothing lost or
 #     duplicated, and each node's CPU per 1,000 deliveries to its own clients, against one chatd
 #     without a cluster under the same burst in the same round (and the same for the 500 msg/s
 #     run); Redis's CPU time beside them. And one chatd alone with one node's share of the burst
-#     (25 clients x 4,000 messages: the same 100,000 lines, each to the 25 members a node has),
+#     (25 clients x 20,000 messages: the same 500,000 lines, each to the 25 members a node has),
 #     which tells the cost of being a node from the cost of having half the members per line.
 # The machine has 2 cores: nodes, Redis and chatd-load share them (nothing is pinned), so the
 # figures include that contention; the JSON of every run is kept in $CARGO_TARGET_DIR/perf/cluster/.
 #
-#   scripts/perf-cluster.sh [RUNS]
+#   [BURST=MESSAGES] scripts/perf-cluster.sh [RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
+# Messages per client in the bursts: long enough (24.5 M deliveries, about 2 s) that a burst's
+# first moments (buffers and TCP windows growing) weigh little; with 2,000, one chatd's figure
+# went from 16 to 40 us per 1,000 run to run, with 10,000 from 16 to 26.
+burst=${BURST:-10000}
 target=${CARGO_TARGET_DIR:-target}
 cargo build --quiet --release --bin chatd --bin chatd-load
 chatd=$target/release/chatd
@@ -82,13 +86,13 @@ ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 for round in $(seq "$runs"); do
     # One chatd alone, for the single-node figures: the same burst and the same rate.
     start_chatd single
-    "$load" burst --addr "$addr" --server-pid "$pid" --clients 50 --messages 2000 --size 64 \
+    "$load" burst --addr "$addr" --server-pid "$pid" --clients 50 --messages "$burst" --size 64 \
         --timeout 120 --json --quiet --label 'chatd alone' | jq -c '. + {round: '"$round"', shape: "single"}' \
         >>"$out/runs.jsonl" || true
     stop_all
-    # One chatd alone with one node's share of that burst: the same 100,000 lines, its 25 members.
+    # One chatd alone with one node's share of that burst: the same lines, to its 25 members.
     start_chatd share
-    "$load" burst --addr "$addr" --server-pid "$pid" --clients 25 --messages 4000 --size 64 \
+    "$load" burst --addr "$addr" --server-pid "$pid" --clients 25 --messages $((burst * 2)) --size 64 \
         --timeout 120 --json --quiet --label 'chatd alone, a node share' | jq -c '. + {round: '"$round"', shape: "share"}' \
         >>"$out/runs.jsonl" || true
     stop_all
@@ -108,7 +112,7 @@ for round in $(seq "$runs"); do
         if [ "$shape" = rate ]; then
             args=(rate --clients 100 --rate 500 --duration 10)
         else
-            args=(burst --clients 50 --messages 2000 --size 64)
+            args=(burst --clients 50 --messages "$burst" --size 64)
         fi
         "$load" "${args[@]}" --addr "$a_addr" --addr "$b_addr" --server-pid "$a_pid" --server-pid "$b_pid" \
             --timeout 120 --json --quiet --label 'chatd cluster' >"$scratch/run.json" || true
@@ -138,7 +142,7 @@ printf '| rate run: lost / duplicated | %s / %s |\n' "$(median rate '.lost')" "$
 printf '| burst across nodes: lost / duplicated | %s / %s |\n' "$(median burst '.lost')" "$(median burst '.duplicated')"
 printf '| burst: CPU us per 1k deliveries, node A / node B / one chatd alone | %s / %s / %s |\n' \
     "$node_a" "$node_b" "$single"
-printf '| burst: one chatd alone with one node share (25 clients x 4,000: the same lines, 25 members) | %s |\n' "$share"
+printf '| burst: one chatd alone with one node share (25 clients x %s: the same lines, 25 members) | %s |\n' "$((burst * 2))" "$share"
 printf '| 500 msg/s: CPU us per 1k deliveries, node A / node B / one chatd alone | %s / %s / %s |\n' \
     "$rate_a" "$rate_b" "$single_rate"
 printf '| one chatd alone at 500 msg/s: p99 latency | %s us |\n' "$(median single-rate '.latency.p99_ns / 1000 | round')"
