@@ -791,9 +791,7 @@ fn an_entry_appended_twice_is_applied_once() {
     alice.send_line("said once");
     bob.expect_line(chat_line("alice", "said once"));
     carol.expect_line(chat_line("alice", "said once"));
-    let mut con = redis::Client::open(redis.url())
-        .and_then(|c| c.get_connection())
-        .expect("a connection to the test's Redis");
+    let mut con = redis.connection();
     // The fields of the last entry, alice's line, as they are.
     let fields: Vec<(String, Vec<u8>)> = redis::cmd("XREVRANGE")
         .arg("chatd:log")
@@ -858,9 +856,7 @@ fn a_login_sent_when_redis_stops_answering_is_welcomed_once() {
 fn a_claim_sent_again_after_it_took_the_name_answers_taken_by_it_without_a_second_entry() {
     // What the writer's second try of a claim whose answer never came meets in Redis.
     let redis = RedisServer::start(false);
-    let mut con = redis::Client::open(redis.url())
-        .and_then(|c| c.get_connection())
-        .expect("a connection to the test's Redis");
+    let mut con = redis.connection();
     let mut claim = |tag: u64| -> i64 {
         redis::cmd("EVAL")
             .arg(chatd::cluster::keys::CLAIM)

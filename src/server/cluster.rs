@@ -420,9 +420,9 @@ impl Server {
 
     /// Applies entries read from the log, in order, writing what they broadcast every
     /// [`FLUSH_AFTER`] broadcasts as a turn of client input does: one read of the log can hold
-    /// a burst's hundred thousand lines, and gathering all their deliveries before writing any
-    /// grew the node by tens of MiB of fresh pages each time (13% of a node's CPU in a burst was
-    /// page faults, against 1% for one chatd).
+    /// a thousand batches of lines, and gathering all their deliveries before writing any took
+    /// fresh memory each time (page faults were 13% of a node's CPU in a burst, against 1% for
+    /// one chatd).
     fn apply_entries(&mut self, entries: Entries, now: &Now) {
         for (id, value) in entries {
             for one in entry::entries(&value) {

@@ -1100,6 +1100,13 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
+    /// A connection of the `redis` crate to it, for what a test does in Redis itself.
+    pub fn connection(&self) -> redis::Connection {
+        redis::Client::open(self.url())
+            .and_then(|c| c.get_connection())
+            .expect("a connection to the test's Redis")
+    }
+
     /// Sends one inline command (words without spaces) and returns the raw RESP reply, as far
     /// as one read gets it (enough for the short replies tests look at).
     #[track_caller]
