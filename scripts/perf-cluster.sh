@@ -148,4 +148,14 @@ printf '| 500 msg/s: CPU us per 1k deliveries, node A / node B / one chatd alone
 printf '| one chatd alone at 500 msg/s: p99 latency | %s us |\n' "$(median single-rate '.latency.p99_ns / 1000 | round')"
 printf '| Redis CPU ms: burst / 10 s at 500 msg/s | %s / %s |\n' "$(median burst '.redis_cpu_ns / 1e6 | round')" \
     "$(median rate '.redis_cpu_ns / 1e6 | round')"
+# Each round's nodes against that round's chatd alone (the same burst, or the same rate).
+per_round() { # per_round NODES-SHAPE ALONE-SHAPE
+    jq -s -r --arg nodes "$1" --arg alone "$2" 'group_by(.round)[]
+        | (map(select(.shape == $alone))[0].server.cpu_us_per_1k_deliveries) as $base
+        | (map(select(.shape == $nodes))[0].nodes // [])
+        | map(.cpu_us_per_1k_deliveries / $base * 100 | round / 100 | tostring) | join(" ")' \
+        "$out/runs.jsonl" | paste -sd, - | sed 's/,/, /g'
+}
+printf 'per round, node / one chatd alone: burst %s; 500 msg/s %s\n' \
+    "$(per_round burst single)" "$(per_round rate single-rate)"
 echo "Every run's JSON: $out/runs.jsonl"
